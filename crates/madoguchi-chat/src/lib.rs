@@ -1,0 +1,1 @@
+//! madoguchi-chat (see Cargo.toml description).

@@ -1,0 +1,175 @@
+//! The event bus that carries live events (new chat messages, chat state changes,
+//! typing) to every WebSocket that should see them, on this node and, with NATS, on
+//! every node. The database stays the source of truth: the bus is only a wake-up
+//! with the event attached; a subscriber that lagged or reconnected resyncs from the
+//! database by sequence number (C3), so losing a bus message never loses data.
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+pub type Payload = Arc<[u8]>;
+
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Publishes to every subscriber of `subject`, on every node.
+    async fn publish(&self, subject: &str, payload: Vec<u8>);
+    /// Subscribes to `subject`. The stream ends only when the bus goes away; a slow
+    /// subscriber may miss events (it must resync from the database).
+    async fn subscribe(&self, subject: &str) -> anyhow::Result<BoxStream<'static, Payload>>;
+}
+
+/// One process: a broadcast channel per subject.
+#[derive(Default, Clone)]
+pub struct LocalBus {
+    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Payload>>>>,
+}
+
+impl LocalBus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn sender(&self, subject: &str) -> broadcast::Sender<Payload> {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        // Drop channels nobody listens to any more, so subjects do not accumulate.
+        if channels.len() > 1024 {
+            channels.retain(|_, tx| tx.receiver_count() > 0);
+        }
+        channels
+            .entry(subject.to_owned())
+            .or_insert_with(|| broadcast::channel(1024).0)
+            .clone()
+    }
+
+    /// Delivers to this process's subscribers only (used by the NATS bus for its own
+    /// messages as they come back, and by tests).
+    pub fn deliver(&self, subject: &str, payload: Payload) {
+        let tx = {
+            let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+            channels.get(subject).cloned()
+        };
+        if let Some(tx) = tx {
+            let _ = tx.send(payload);
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for LocalBus {
+    async fn publish(&self, subject: &str, payload: Vec<u8>) {
+        self.deliver(subject, payload.into());
+    }
+
+    async fn subscribe(&self, subject: &str) -> anyhow::Result<BoxStream<'static, Payload>> {
+        let rx = self.sender(subject).subscribe();
+        Ok(tokio_stream_from(rx))
+    }
+}
+
+fn tokio_stream_from(rx: broadcast::Receiver<Payload>) -> BoxStream<'static, Payload> {
+    futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(p) => return Some((p, rx)),
+                // A lagging subscriber skips ahead; the caller resyncs from the database.
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .boxed()
+}
+
+/// Several nodes: NATS core pub/sub. Each node keeps one NATS subscription per subject
+/// in use and fans it out locally, so a thousand sockets on one chat cost one NATS
+/// subscription.
+#[derive(Clone)]
+pub struct NatsBus {
+    client: async_nats::Client,
+    prefix: String,
+    local: LocalBus,
+    subscribed: Arc<Mutex<HashMap<String, tokio::task::AbortHandle>>>,
+}
+
+impl NatsBus {
+    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
+        let client = async_nats::connect(url)
+            .await
+            .map_err(|e| anyhow::anyhow!("connecting to NATS at {url}: {e}"))?;
+        Ok(Self {
+            client,
+            prefix: prefix.to_owned(),
+            local: LocalBus::new(),
+            subscribed: Arc::default(),
+        })
+    }
+
+    fn nats_subject(&self, subject: &str) -> String {
+        format!("{}.{}", self.prefix, subject)
+    }
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    async fn publish(&self, subject: &str, payload: Vec<u8>) {
+        if let Err(e) = self
+            .client
+            .publish(self.nats_subject(subject), payload.into())
+            .await
+        {
+            tracing::warn!(error = %e, "publishing to NATS failed; subscribers will resync");
+        }
+    }
+
+    async fn subscribe(&self, subject: &str) -> anyhow::Result<BoxStream<'static, Payload>> {
+        let stream = self.local.subscribe(subject).await?;
+        let needs_nats = {
+            let subscribed = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
+            subscribed.get(subject).is_none_or(|h| h.is_finished())
+        };
+        if needs_nats {
+            let mut sub = self
+                .client
+                .subscribe(self.nats_subject(subject))
+                .await
+                .map_err(|e| anyhow::anyhow!("subscribing on NATS: {e}"))?;
+            // Make sure the server registered the interest before the caller relies on it.
+            self.client.flush().await.ok();
+            let local = self.local.clone();
+            let name = subject.to_owned();
+            let task = tokio::spawn(async move {
+                while let Some(msg) = sub.next().await {
+                    local.deliver(&name, Arc::from(msg.payload.as_ref()));
+                }
+            });
+            self.subscribed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(subject.to_owned(), task.abort_handle());
+        }
+        Ok(stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_bus_delivers_to_every_subscriber_of_a_subject() {
+        let bus = LocalBus::new();
+        let mut a = bus.subscribe("chat.1").await.unwrap();
+        let mut b = bus.subscribe("chat.1").await.unwrap();
+        let mut other = bus.subscribe("chat.2").await.unwrap();
+        bus.publish("chat.1", b"hello".to_vec()).await;
+        assert_eq!(&*a.next().await.unwrap(), b"hello");
+        assert_eq!(&*b.next().await.unwrap(), b"hello");
+        let nothing =
+            tokio::time::timeout(std::time::Duration::from_millis(50), other.next()).await;
+        assert!(nothing.is_err());
+    }
+}

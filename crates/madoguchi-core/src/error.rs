@@ -1,0 +1,255 @@
+//! The one error type of the domain layer.
+//!
+//! Domain services (Desk, Chat, integration) return [`Error`]; the web layer maps it
+//! once to the API's error JSON. Every API.md error code is a variant of [`ErrorCode`];
+//! its ja/en text lives in the catalog (`locales/*/core.ftl`, key `error-<code>`), not
+//! at call sites.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::fmt;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Machine-readable error codes of API.md, serialised in snake_case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    Unauthenticated,
+    InvalidCredentials,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RequestTimeout,
+    RateLimited,
+    EmailTaken,
+    PortalNameTaken,
+    Conflict,
+    NoServiceKey,
+    InvalidServiceKey,
+    NotDeskAdmin,
+    NotDeskAdminEmail,
+    DeskPortalNotFound,
+    ChooseDeskPortal,
+    PlanRequired,
+    IntegrationDisabled,
+    ForbiddenByDepartmentMode,
+    VisitorEmailRequired,
+    AlreadyConverted,
+    DeskUnavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
+            Self::RateLimited => "rate_limited",
+            Self::EmailTaken => "email_taken",
+            Self::PortalNameTaken => "portal_name_taken",
+            Self::Conflict => "conflict",
+            Self::NoServiceKey => "no_service_key",
+            Self::InvalidServiceKey => "invalid_service_key",
+            Self::NotDeskAdmin => "not_desk_admin",
+            Self::NotDeskAdminEmail => "not_desk_admin_email",
+            Self::DeskPortalNotFound => "desk_portal_not_found",
+            Self::ChooseDeskPortal => "choose_desk_portal",
+            Self::PlanRequired => "plan_required",
+            Self::IntegrationDisabled => "integration_disabled",
+            Self::ForbiddenByDepartmentMode => "forbidden_by_department_mode",
+            Self::VisitorEmailRequired => "visitor_email_required",
+            Self::AlreadyConverted => "already_converted",
+            Self::DeskUnavailable => "desk_unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// Parses a code received from another Madoguchi process (the HTTP Desk client).
+    pub fn parse(code: &str) -> Option<Self> {
+        ALL_CODES.iter().copied().find(|c| c.as_str() == code)
+    }
+}
+
+const ALL_CODES: &[ErrorCode] = &[
+    ErrorCode::InvalidRequest,
+    ErrorCode::Unauthenticated,
+    ErrorCode::InvalidCredentials,
+    ErrorCode::Forbidden,
+    ErrorCode::NotFound,
+    ErrorCode::MethodNotAllowed,
+    ErrorCode::PayloadTooLarge,
+    ErrorCode::RequestTimeout,
+    ErrorCode::RateLimited,
+    ErrorCode::EmailTaken,
+    ErrorCode::PortalNameTaken,
+    ErrorCode::Conflict,
+    ErrorCode::NoServiceKey,
+    ErrorCode::InvalidServiceKey,
+    ErrorCode::NotDeskAdmin,
+    ErrorCode::NotDeskAdminEmail,
+    ErrorCode::DeskPortalNotFound,
+    ErrorCode::ChooseDeskPortal,
+    ErrorCode::PlanRequired,
+    ErrorCode::IntegrationDisabled,
+    ErrorCode::ForbiddenByDepartmentMode,
+    ErrorCode::VisitorEmailRequired,
+    ErrorCode::AlreadyConverted,
+    ErrorCode::DeskUnavailable,
+    ErrorCode::Internal,
+];
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A domain error: a code, optionally the input field at fault, a catalog key for a
+/// more specific message, extra JSON members (`fields`, `candidates`), and for
+/// internal errors the cause (logged, never shown).
+pub struct Error {
+    pub code: ErrorCode,
+    pub field: Option<String>,
+    /// Catalog key of a more specific message than `error-<code>`.
+    pub message_key: Option<&'static str>,
+    pub message_args: Vec<(&'static str, String)>,
+    /// Extra members of the `error` object (e.g. `candidates`, `fields`).
+    pub extra: Map<String, Value>,
+    pub source: Option<anyhow::Error>,
+}
+
+impl Error {
+    pub fn new(code: ErrorCode) -> Self {
+        Self {
+            code,
+            field: None,
+            message_key: None,
+            message_args: Vec::new(),
+            extra: Map::new(),
+            source: None,
+        }
+    }
+
+    /// 400 `invalid_request` naming the field, with a specific catalog message.
+    pub fn invalid(field: impl Into<String>, message_key: &'static str) -> Self {
+        Self::new(ErrorCode::InvalidRequest)
+            .with_field(field)
+            .with_message(message_key)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(ErrorCode::NotFound)
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(ErrorCode::Forbidden)
+    }
+
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        let mut e = Self::new(ErrorCode::Internal);
+        e.source = Some(cause.into());
+        e
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn with_message(mut self, key: &'static str) -> Self {
+        self.message_key = Some(key);
+        self
+    }
+
+    pub fn with_arg(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.message_args.push((name, value.into()));
+        self
+    }
+
+    pub fn with_extra(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// The localised message for this error.
+    pub fn message(&self, lang: crate::Lang) -> String {
+        let default_key = format!("error-{}", self.code.as_str());
+        let key = self.message_key.unwrap_or(default_key.as_str());
+        let args: Vec<(&str, &str)> = self
+            .message_args
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        crate::i18n::t_args(lang, key, &args)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("code", &self.code);
+        if let Some(field) = &self.field {
+            d.field("field", field);
+        }
+        if let Some(source) = &self.source {
+            d.field("source", &format_args!("{source:#}"));
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.source, &self.field) {
+            (Some(source), _) => write!(f, "{}: {source:#}", self.code),
+            (None, Some(field)) => write!(f, "{} ({field})", self.code),
+            (None, None) => write!(f, "{}", self.code),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+/// True when the database refused a row because of a unique constraint; both
+/// backends report it through the same kind.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+/// Maps a unique-constraint violation to a client error; anything else stays internal.
+pub trait OnConflict<T> {
+    fn on_conflict(self, err: impl FnOnce() -> Error) -> Result<T>;
+}
+
+impl<T> OnConflict<T> for std::result::Result<T, sqlx::Error> {
+    fn on_conflict(self, err: impl FnOnce() -> Error) -> Result<T> {
+        self.map_err(|e| {
+            if is_unique_violation(&e) {
+                err()
+            } else {
+                Error::internal(e)
+            }
+        })
+    }
+}

@@ -1,0 +1,1 @@
+//! madoguchi-desk (see Cargo.toml description).

@@ -1,0 +1,1 @@
+//! madoguchi-integration (see Cargo.toml description).
