@@ -1,1 +1,27 @@
-fn main() {}
+//! `madoguchi`: live chat + help desk in one binary.
+
+use anyhow::Context;
+use clap::{CommandFactory, FromArgMatches};
+use madoguchi::cli::{Cli, Command};
+
+fn main() -> anyhow::Result<()> {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => {
+                let sub = matches.subcommand_matches("serve");
+                let settings = args.into_settings(sub)?;
+                madoguchi::init_tracing(&settings.1);
+                madoguchi::serve(settings.0).await
+            }
+            Command::Demo(args) => {
+                let sub = matches.subcommand_matches("demo");
+                let settings = args.into_settings(sub)?;
+                madoguchi::init_tracing(&settings.1);
+                madoguchi::demo::run(settings.0).await
+            }
+        }
+    })
+}

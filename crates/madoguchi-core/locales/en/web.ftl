@@ -1,1 +1,21 @@
-## web messages
+## Page frame and account pages
+app-name = Madoguchi
+nav-home = Home
+nav-desk = Desk
+nav-chat = Chat
+nav-login = Log in
+nav-logout = Log out
+page-error-title = Error
+home-title = Live chat and help desk, one window.
+home-lead = Website chats become tickets, and while chatting you see the customer's tickets, account, SLA and contract.
+home-welcome = Welcome, { $name }
+home-desk-lead = Tickets, contacts, accounts, SLAs and contracts.
+home-chat-lead = Chat with your website's visitors in real time.
+login-title = Log in
+signup-title = Sign up
+field-name = Name
+field-email = Email
+field-password = Password
+password-hint = At least 10 characters
+have-account = Already have an account? Log in
+no-account = No account yet? Sign up

@@ -1,1 +1,21 @@
-## web messages
+## Page frame and account pages
+app-name = 窓口
+nav-home = ホーム
+nav-desk = デスク
+nav-chat = チャット
+nav-login = ログイン
+nav-logout = ログアウト
+page-error-title = エラー
+home-title = チャットとヘルプデスクを、ひとつの窓口に。
+home-lead = Web サイトの訪問者とのチャットがそのまま問い合わせになり、チャット中に顧客の問い合わせ・取引先・SLA・契約を確認できます。
+home-welcome = ようこそ、{ $name } さん
+home-desk-lead = 問い合わせ、連絡先、取引先、SLA、契約を管理します。
+home-chat-lead = Web サイトの訪問者とリアルタイムにチャットします。
+login-title = ログイン
+signup-title = 新規登録
+field-name = 名前
+field-email = メールアドレス
+field-password = パスワード
+password-hint = 10 文字以上
+have-account = アカウントをお持ちの方はこちら
+no-account = アカウントをお持ちでない方はこちら

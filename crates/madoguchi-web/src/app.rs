@@ -1,0 +1,231 @@
+//! Building and running the server. `Application::build` is the one start-up path,
+//! used by `madoguchi serve`, `madoguchi demo` and the tests alike.
+
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use anyhow::Context;
+use axum::http::header;
+use axum::Router;
+use madoguchi_core::bus::{Bus, LocalBus, NatsBus};
+use madoguchi_core::identity::Identity;
+use madoguchi_core::{Clock, Db};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Everything `serve` can be told; see `madoguchi serve --help` for each field.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub public_url: String,
+    pub database_url: Option<String>,
+    pub nats_url: Option<String>,
+    pub desk_url: Option<String>,
+    /// New widget chats per minute per client address; `None` is off.
+    pub widget_rate_limit: Option<u32>,
+}
+
+impl Settings {
+    /// The defaults of API.md "Running".
+    pub fn defaults() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./madoguchi-data"),
+            public_url: "http://127.0.0.1:8080".into(),
+            database_url: None,
+            nats_url: None,
+            desk_url: None,
+            widget_rate_limit: Some(120),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Madoguchi",
+        description = "Self-hosted live chat + helpdesk. HTTP contract v1."
+    ),
+    tags(
+        (name = "service", description = "Health, metrics, accounts"),
+        (name = "desk", description = "Desk: portals, tickets, contacts"),
+        (name = "chat", description = "Chat: portals, operators, chats"),
+        (name = "widget", description = "Anonymous website visitor"),
+        (name = "integration", description = "Chat–Desk integration")
+    )
+)]
+struct ApiDoc;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+/// Handed to long-lived tasks (WebSockets, timers, the outbox) so they stop on shutdown.
+#[derive(Clone)]
+pub struct Shutdown(pub watch::Receiver<bool>);
+
+impl Shutdown {
+    pub async fn wait(&mut self) {
+        let _ = self.0.wait_for(|stopped| *stopped).await;
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = match &settings.database_url {
+            Some(url) => Db::connect(url).await?,
+            None => Db::open_sqlite(&settings.data_dir).await?,
+        };
+        Self::build_with_db(settings, db, Clock::system()).await
+    }
+
+    pub async fn build_with_db(settings: Settings, db: Db, clock: Clock) -> anyhow::Result<Self> {
+        let bus: Arc<dyn Bus> = match &settings.nats_url {
+            Some(url) => Arc::new(NatsBus::connect(url, &bus_prefix(&settings)).await?),
+            None => Arc::new(LocalBus::new()),
+        };
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let (shutdown_tx, _) = watch::channel(false);
+        let metrics = Metrics::new()?;
+        let public_url = settings.public_url.trim_end_matches('/').to_owned();
+        let state = AppState {
+            identity: Identity::new(db.clone(), clock.clone()),
+            desk: madoguchi_desk::Desk::new(db.clone(), clock.clone(), public_url.clone()),
+            chat: madoguchi_chat::Chat::new(db.clone(), clock.clone(), bus.clone()),
+            db,
+            clock,
+            bus,
+            settings: Arc::new(settings),
+            metrics,
+        };
+        let router = router(state.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+            shutdown_tx,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.settings.listen)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn shutdown_handle(&self) -> Shutdown {
+        Shutdown(self.shutdown_tx.subscribe())
+    }
+
+    /// Serves until `signal` resolves, then lets in-flight requests finish (at most
+    /// 10 s) and closes the database.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            router,
+            state,
+            shutdown_tx,
+        } = self;
+        let background = crate::chat::spawn_background(&state, Shutdown(shutdown_tx.subscribe()));
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+        let notify = shutdown_tx.clone();
+        let graceful = async move {
+            signal.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = notify.send(true);
+            let _ = stopped_tx.send(());
+        };
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(graceful);
+        let server = tokio::spawn(async move { server.await });
+        let _ = stopped_rx.await;
+        match tokio::time::timeout(Duration::from_secs(10), server).await {
+            Ok(joined) => joined.context("server task")??,
+            Err(_) => tracing::warn!("in-flight requests did not finish within 10 s"),
+        }
+        for task in background {
+            task.abort();
+        }
+        state.db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn bus_prefix(settings: &Settings) -> String {
+    // Nodes that share a database share events; a hash of the database URL keeps
+    // separate installations (and parallel test runs) on one NATS server apart.
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    settings.database_url.hash(&mut h);
+    settings.data_dir.hash(&mut h);
+    format!("madoguchi.{:016x}", h.finish())
+}
+
+/// Every route and the layers around them.
+pub fn router(state: AppState) -> Router {
+    let (api_router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::api::router())
+        .merge(crate::desk::router())
+        .merge(crate::chat::router())
+        .merge(crate::integration::router())
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    let metrics = state.metrics.clone();
+    api_router
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let openapi = openapi.clone();
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .merge(crate::pages::router())
+        .merge(crate::assets::router())
+        .fallback(|| async { crate::ApiError::from(madoguchi_core::ErrorCode::NotFound) })
+        .with_state(state)
+        // The last layer added is the outermost.
+        .layer(tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            header::HeaderValue::from_static("nosniff"),
+        ))
+        .layer(RequestBodyLimitLayer::new(1024 * 1024))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::track,
+        ))
+        .layer(CatchPanicLayer::custom(crate::error::panic_response))
+        .layer(axum::middleware::from_fn(crate::error::render_errors))
+        .layer(TraceLayer::new_for_http())
+}

@@ -1,0 +1,277 @@
+//! Login, signup, logout, the language switch and the home page.
+
+use super::layout::page;
+use super::{encode, local_next, PageContext, SignedIn};
+use crate::extract::{cookie_value, LANG_COOKIE, SESSION_COOKIE};
+use crate::state::AppState;
+use axum::extract::{Form, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use madoguchi_core::{ErrorCode, Lang};
+use maud::html;
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/signup", get(signup_page).post(signup_submit))
+        .route("/logout", post(logout))
+        .route("/lang", get(switch_lang))
+}
+
+#[derive(Deserialize, Default)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct AuthForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    next: String,
+}
+
+fn session_cookie(secret: &str, max_age_secs: i64) -> String {
+    format!("{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}")
+}
+
+/// Cross-site form posts to login/signup are refused (login CSRF): a browser always
+/// sends `Origin` on a POST, and it must be this site.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest == host)
+}
+
+async fn home(ctx: PageContext) -> Response {
+    let Some(user) = &ctx.user else {
+        return page(
+            &ctx,
+            &ctx.t("app-name"),
+            html! {
+                section.hero {
+                    h1 { (ctx.t("home-title")) }
+                    p.lead { (ctx.t("home-lead")) }
+                    p {
+                        a.button.primary href="/login" { (ctx.t("nav-login")) }
+                        " "
+                        a.button href="/signup" { (ctx.t("signup-title")) }
+                    }
+                }
+            },
+        )
+        .into_response();
+    };
+    page(
+        &ctx,
+        &ctx.t("app-name"),
+        html! {
+            section.hero {
+                h1 { (ctx.t_args("home-welcome", &[("name", &user.name)])) }
+                div.app-cards {
+                    a.card.app-card href="/desk" {
+                        h2 { (ctx.t("nav-desk")) }
+                        p { (ctx.t("home-desk-lead")) }
+                    }
+                    a.card.app-card href="/chat" {
+                        h2 { (ctx.t("nav-chat")) }
+                        p { (ctx.t("home-chat-lead")) }
+                    }
+                }
+            }
+        },
+    )
+    .into_response()
+}
+
+fn auth_form(ctx: &PageContext, signup: bool, form: &AuthForm, error: Option<&str>) -> Response {
+    let (title, action) = if signup {
+        (ctx.t("signup-title"), "/signup")
+    } else {
+        (ctx.t("login-title"), "/login")
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let body = page(
+        ctx,
+        &title,
+        html! {
+            section.card.narrow {
+                h1 { (title) }
+                @if let Some(error) = error {
+                    p.alert.error role="alert" { (error) }
+                }
+                form.stack method="post" action=(action) {
+                    input type="hidden" name="next" value=(form.next);
+                    @if signup {
+                        label { (ctx.t("field-name"))
+                            input type="text" name="name" value=(form.name) required autocomplete="name";
+                        }
+                    }
+                    label { (ctx.t("field-email"))
+                        input type="email" name="email" value=(form.email) required autocomplete="email";
+                    }
+                    label { (ctx.t("field-password"))
+                        input type="password" name="password" required minlength="10"
+                            autocomplete=(if signup { "new-password" } else { "current-password" });
+                        @if signup { small.hint { (ctx.t("password-hint")) } }
+                    }
+                    button.primary type="submit" { (title) }
+                }
+                p.switch {
+                    @if signup {
+                        a href={ "/login?next=" (encode(&form.next)) } { (ctx.t("have-account")) }
+                    } @else {
+                        a href={ "/signup?next=" (encode(&form.next)) } { (ctx.t("no-account")) }
+                    }
+                }
+            }
+        },
+    );
+    (status, body).into_response()
+}
+
+async fn login_page(ctx: PageContext, Query(q): Query<NextQuery>) -> Response {
+    let form = AuthForm {
+        next: local_next(q.next.as_deref()),
+        ..Default::default()
+    };
+    auth_form(&ctx, false, &form, None)
+}
+
+async fn signup_page(ctx: PageContext, Query(q): Query<NextQuery>) -> Response {
+    let form = AuthForm {
+        next: local_next(q.next.as_deref()),
+        ..Default::default()
+    };
+    auth_form(&ctx, true, &form, None)
+}
+
+async fn start_session(state: &AppState, user_id: &str, next: &str) -> Response {
+    match state.identity.start_session(user_id).await {
+        Ok((secret, _csrf)) => (
+            [(header::SET_COOKIE, session_cookie(&secret, 30 * 24 * 3600))],
+            Redirect::to(&local_next(Some(next))),
+        )
+            .into_response(),
+        Err(e) => crate::ApiError(e).into_response(),
+    }
+}
+
+async fn login_submit(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    headers: HeaderMap,
+    Form(mut form): Form<AuthForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return super::error_page(&ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"));
+    }
+    match state.identity.login(&form.email, &form.password).await {
+        Ok(user) => start_session(&state, &user.id, &form.next).await,
+        Err(e) if e.code == ErrorCode::Internal => crate::ApiError(e).into_response(),
+        Err(e) => {
+            form.password.clear();
+            auth_form(&ctx, false, &form, Some(&e.message(ctx.lang)))
+        }
+    }
+}
+
+async fn signup_submit(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    headers: HeaderMap,
+    Form(mut form): Form<AuthForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return super::error_page(&ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"));
+    }
+    match state
+        .identity
+        .signup(&form.email, &form.password, &form.name)
+        .await
+    {
+        Ok(user) => {
+            if cookie_value(&headers, LANG_COOKIE).is_some() || ctx.lang != Lang::Ja {
+                let _ = state.identity.set_lang(&user.id, ctx.lang).await;
+            }
+            start_session(&state, &user.id, &form.next).await
+        }
+        Err(e) if e.code == ErrorCode::Internal => crate::ApiError(e).into_response(),
+        Err(e) => {
+            form.password.clear();
+            auth_form(&ctx, true, &form, Some(&e.message(ctx.lang)))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !signed_in.ctx.csrf_ok(&form.csrf) {
+        let ctx = &signed_in.ctx;
+        return super::error_page(ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"));
+    }
+    if let Some(secret) = cookie_value(&headers, SESSION_COOKIE) {
+        if let Err(e) = state.identity.end_session(secret).await {
+            return crate::ApiError(e).into_response();
+        }
+    }
+    (
+        [(header::SET_COOKIE, session_cookie("", 0))],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    set: String,
+    next: Option<String>,
+}
+
+/// Switches the page language: remembered in a cookie and, when logged in, as the
+/// user's choice.
+async fn switch_lang(State(state): State<AppState>, ctx: PageContext, Query(q): Query<LangQuery>) -> Response {
+    let lang = Lang::parse(&q.set).unwrap_or_default();
+    if let Some(user) = &ctx.user {
+        if let Err(e) = state.identity.set_lang(&user.id, lang).await {
+            return crate::ApiError(e).into_response();
+        }
+    }
+    (
+        [(
+            header::SET_COOKIE,
+            format!("{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000", lang.code()),
+        )],
+        Redirect::to(&local_next(q.next.as_deref())),
+    )
+        .into_response()
+}

@@ -1,0 +1,137 @@
+//! Server-rendered pages (ja/en). Pages call the same services as the API; forms post
+//! back with the session's CSRF token in `_csrf`.
+
+pub mod auth;
+pub mod layout;
+
+use crate::extract::{cookie_value, LANG_COOKIE, SESSION_COOKIE};
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Router;
+use madoguchi_core::identity::User;
+use madoguchi_core::{i18n, Lang};
+
+pub fn router() -> Router<AppState> {
+    auth::router()
+}
+
+/// Who is looking at a page, in which language, and the CSRF token for its forms.
+#[derive(Clone)]
+pub struct PageContext {
+    pub user: Option<User>,
+    pub csrf: String,
+    pub lang: Lang,
+    /// Path and query of this page (for `next=` and the language switch).
+    pub path: String,
+}
+
+impl PageContext {
+    pub fn t(&self, key: &str) -> String {
+        i18n::t(self.lang, key)
+    }
+
+    pub fn t_args(&self, key: &str, args: &[(&str, &str)]) -> String {
+        i18n::t_args(self.lang, key, args)
+    }
+
+    /// True when a submitted form carries this session's CSRF token.
+    pub fn csrf_ok(&self, sent: &str) -> bool {
+        !self.csrf.is_empty() && madoguchi_core::ids::secrets_equal(sent, &self.csrf)
+    }
+}
+
+/// The page language: the user's saved choice, else the language cookie, else
+/// `Accept-Language`, else Japanese.
+pub fn page_lang(user: Option<&User>, headers: &axum::http::HeaderMap) -> Lang {
+    user.and_then(|u| u.lang.as_deref())
+        .and_then(Lang::parse)
+        .or_else(|| cookie_value(headers, LANG_COOKIE).and_then(Lang::parse))
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+        .unwrap_or_default()
+}
+
+impl FromRequestParts<AppState> for PageContext {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let session = match cookie_value(&parts.headers, SESSION_COOKIE) {
+            Some(secret) => state
+                .identity
+                .session(secret)
+                .await
+                .map_err(|e| crate::ApiError(e).into_response())?,
+            None => None,
+        };
+        let (user, csrf) = match session {
+            Some((user, csrf)) => (Some(user), csrf),
+            None => (None, String::new()),
+        };
+        let lang = page_lang(user.as_ref(), &parts.headers);
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".into());
+        Ok(Self {
+            user,
+            csrf,
+            lang,
+            path,
+        })
+    }
+}
+
+/// A page that needs a logged-in user: otherwise a redirect to the login page that
+/// comes back here afterwards (ticket deep links keep working).
+pub struct SignedIn {
+    pub ctx: PageContext,
+    pub user: User,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let ctx = PageContext::from_request_parts(parts, state).await?;
+        match ctx.user.clone() {
+            Some(user) => Ok(Self { ctx, user }),
+            None => Err(Redirect::to(&format!("/login?next={}", encode(&ctx.path))).into_response()),
+        }
+    }
+}
+
+pub fn encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A safe local redirect target: only paths on this site.
+pub fn local_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+/// An HTML error page (pages never answer raw JSON to people).
+pub fn error_page(ctx: &PageContext, status: StatusCode, message: &str) -> Response {
+    let body = layout::page(
+        ctx,
+        &ctx.t("page-error-title"),
+        maud::html! {
+            section.card.narrow {
+                h1 { (ctx.t("page-error-title")) }
+                p { (message) }
+                p { a href="/" { (ctx.t("nav-home")) } }
+            }
+        },
+    );
+    (status, body).into_response()
+}

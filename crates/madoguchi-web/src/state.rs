@@ -1,0 +1,21 @@
+//! The state every handler receives: services of each bounded context plus the shared
+//! kernel. Cloning is cheap (every member is a handle).
+
+use crate::app::Settings;
+use crate::metrics::Metrics;
+use madoguchi_core::bus::Bus;
+use madoguchi_core::identity::Identity;
+use madoguchi_core::{Clock, Db};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub clock: Clock,
+    pub bus: Arc<dyn Bus>,
+    pub identity: Identity,
+    pub settings: Arc<Settings>,
+    pub metrics: Metrics,
+    pub desk: madoguchi_desk::Desk,
+    pub chat: madoguchi_chat::Chat,
+}

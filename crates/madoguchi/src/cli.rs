@@ -1,0 +1,218 @@
+//! The command line: one clap struct per command; every flag can also come from a
+//! `MADOGUCHI_*` environment variable or a TOML config file (`--config`). Precedence:
+//! flag, then environment, then config file, then the default.
+
+use anyhow::Context;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Parser, Subcommand, ValueEnum};
+use madoguchi_web::Settings;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "madoguchi",
+    version,
+    about = "Madoguchi (窓口): self-hosted live chat + help desk in one binary",
+    long_about = "Madoguchi (窓口): self-hosted live chat + help desk in one binary.\n\n\
+        A website visitor chats with an operator; the chat becomes a help-desk ticket; while \
+        chatting, the operator sees the customer's tickets, account, SLA and contract.\n\n\
+        Start with `madoguchi demo` for a ready-made installation, or `madoguchi serve` for \
+        an empty one (embedded SQLite, no other service needed)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run Desk, Chat and the integration on one port.
+    Serve(ServeArgs),
+    /// Run the server with a ready-made Desk portal, Chat portal, users and the
+    /// integration linked; prints the URLs and logins.
+    Demo(ServeArgs),
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "MADOGUCHI_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory of the embedded SQLite database (created if missing).
+    #[arg(long, env = "MADOGUCHI_DATA_DIR", default_value = "./madoguchi-data")]
+    pub data_dir: PathBuf,
+    /// The URL people reach this server at; used in links (ticket webUrl, widget snippet).
+    #[arg(long, env = "MADOGUCHI_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_url: String,
+    /// Use PostgreSQL instead of the embedded SQLite (postgres://user@host/db).
+    #[arg(long, env = "MADOGUCHI_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Fan live events out between several `serve` nodes through NATS (nats://host:4222).
+    #[arg(long, env = "MADOGUCHI_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// Use a Desk running in another process (its base URL) instead of the built-in one.
+    #[arg(long, env = "MADOGUCHI_DESK_URL")]
+    pub desk_url: Option<String>,
+    /// Log format.
+    #[arg(long, env = "MADOGUCHI_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// New widget chats per minute per client address, or `off` (load tests).
+    #[arg(long, env = "MADOGUCHI_WIDGET_RATE_LIMIT", default_value = "120", value_parser = parse_rate_limit)]
+    pub widget_rate_limit: RateLimit,
+    /// Read settings from this TOML file (keys as the flags, with underscores).
+    #[arg(long, env = "MADOGUCHI_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit(pub Option<u32>);
+
+fn parse_rate_limit(s: &str) -> Result<RateLimit, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(RateLimit(None));
+    }
+    match s.parse::<u32>() {
+        Ok(0) | Err(_) => Err("expected a positive number of chats per minute, or `off`".into()),
+        Ok(n) => Ok(RateLimit(Some(n))),
+    }
+}
+
+/// The optional config file: the same settings as the flags.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    public_url: Option<String>,
+    database_url: Option<String>,
+    nats_url: Option<String>,
+    desk_url: Option<String>,
+    log_format: Option<LogFormat>,
+    widget_rate_limit: Option<toml::Value>,
+}
+
+impl ServeArgs {
+    /// Applies the config file under flags and environment, and returns the server
+    /// settings and the log format.
+    pub fn into_settings(
+        mut self,
+        matches: Option<&ArgMatches>,
+    ) -> anyhow::Result<(Settings, LogFormat)> {
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            let file: ConfigFile = toml::from_str(&text)
+                .with_context(|| format!("parsing config file {}", path.display()))?;
+            let defaulted = |id: &str| {
+                matches.is_none_or(|m| {
+                    matches!(m.value_source(id), None | Some(ValueSource::DefaultValue))
+                })
+            };
+            if let (Some(v), true) = (file.listen, defaulted("listen")) {
+                self.listen = v;
+            }
+            if let (Some(v), true) = (file.data_dir, defaulted("data_dir")) {
+                self.data_dir = v;
+            }
+            if let (Some(v), true) = (file.public_url, defaulted("public_url")) {
+                self.public_url = v;
+            }
+            if let (Some(v), true) = (file.database_url, defaulted("database_url")) {
+                self.database_url = Some(v);
+            }
+            if let (Some(v), true) = (file.nats_url, defaulted("nats_url")) {
+                self.nats_url = Some(v);
+            }
+            if let (Some(v), true) = (file.desk_url, defaulted("desk_url")) {
+                self.desk_url = Some(v);
+            }
+            if let (Some(v), true) = (file.log_format, defaulted("log_format")) {
+                self.log_format = v;
+            }
+            if let (Some(v), true) = (file.widget_rate_limit, defaulted("widget_rate_limit")) {
+                let text = match v {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(n) => n.to_string(),
+                    other => anyhow::bail!("widget_rate_limit: expected a number or \"off\", got {other}"),
+                };
+                self.widget_rate_limit =
+                    parse_rate_limit(&text).map_err(|e| anyhow::anyhow!("widget_rate_limit: {e}"))?;
+            }
+        }
+        let settings = Settings {
+            listen: self.listen,
+            data_dir: self.data_dir,
+            public_url: self.public_url.trim_end_matches('/').to_owned(),
+            database_url: self.database_url.filter(|s| !s.is_empty()),
+            nats_url: self.nats_url.filter(|s| !s.is_empty()),
+            desk_url: self.desk_url.filter(|s| !s.is_empty()),
+            widget_rate_limit: self.widget_rate_limit.0,
+        };
+        Ok((settings, self.log_format))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, FromArgMatches};
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    fn settings_of(args: &[&str]) -> Settings {
+        let m = Cli::command().get_matches_from(args);
+        let cli = Cli::from_arg_matches(&m).unwrap();
+        let Command::Serve(a) = cli.command else {
+            panic!("serve expected")
+        };
+        a.into_settings(m.subcommand_matches("serve")).unwrap().0
+    }
+
+    #[test]
+    fn serve_defaults_are_those_of_the_api_contract() {
+        let s = settings_of(&["madoguchi", "serve"]);
+        let d = Settings::defaults();
+        assert_eq!(s.listen, d.listen);
+        assert_eq!(s.data_dir, d.data_dir);
+        assert_eq!(s.public_url, d.public_url);
+        assert_eq!(s.widget_rate_limit, Some(120));
+        assert_eq!(s.database_url, None);
+    }
+
+    #[test]
+    fn rate_limit_off_disables_the_widget_limit() {
+        let s = settings_of(&["madoguchi", "serve", "--widget-rate-limit", "off"]);
+        assert_eq!(s.widget_rate_limit, None);
+        assert!(parse_rate_limit("0").is_err());
+        assert!(parse_rate_limit("many").is_err());
+    }
+
+    #[test]
+    fn a_config_file_fills_what_flags_leave_at_their_default() {
+        let dir = std::env::temp_dir().join(format!("madoguchi-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("madoguchi.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9090\"\npublic_url = \"https://help.example.jp\"\nwidget_rate_limit = \"off\"\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let s = settings_of(&["madoguchi", "serve", "--config", p, "--listen", "127.0.0.1:7070"]);
+        assert_eq!(s.listen.port(), 7070, "a flag beats the file");
+        assert_eq!(s.public_url, "https://help.example.jp");
+        assert_eq!(s.widget_rate_limit, None);
+    }
+}
