@@ -145,7 +145,12 @@ mod tests {
 
     #[test]
     fn every_error_code_has_a_message() {
-        for code in ["invalid_request", "unauthenticated", "not_found", "plan_required"] {
+        for code in [
+            "invalid_request",
+            "unauthenticated",
+            "not_found",
+            "plan_required",
+        ] {
             assert!(has(&format!("error-{code}")), "{code}");
         }
     }
@@ -153,7 +158,10 @@ mod tests {
     #[test]
     fn accept_language_picks_the_best_supported_language() {
         assert_eq!(Lang::from_accept_language("en-US,en;q=0.9"), Some(Lang::En));
-        assert_eq!(Lang::from_accept_language("fr, en;q=0.5, ja;q=0.8"), Some(Lang::Ja));
+        assert_eq!(
+            Lang::from_accept_language("fr, en;q=0.5, ja;q=0.8"),
+            Some(Lang::Ja)
+        );
         assert_eq!(Lang::from_accept_language("fr"), None);
     }
 

@@ -157,7 +157,10 @@ impl Identity {
         .fetch_optional(self.db.pool())
         .await?;
         let (user, hash) = match &row {
-            Some(row) => (Some(user_from_row(row)?), Some(row.try_get("password_hash")?)),
+            Some(row) => (
+                Some(user_from_row(row)?),
+                Some(row.try_get("password_hash")?),
+            ),
             None => (None, None),
         };
         let ok = verify_password(password.to_owned(), hash).await;

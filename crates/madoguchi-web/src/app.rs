@@ -143,7 +143,10 @@ impl Application {
 
     /// Serves until `signal` resolves, then lets in-flight requests finish (at most
     /// 10 s) and closes the database.
-    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let Self {
             listener,
             router,
@@ -212,10 +215,12 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { crate::ApiError::from(madoguchi_core::ErrorCode::NotFound) })
         .with_state(state)
         // The last layer added is the outermost.
-        .layer(tower_http::set_header::SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            header::HeaderValue::from_static("nosniff"),
-        ))
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                header::HeaderValue::from_static("nosniff"),
+            ),
+        )
         .layer(RequestBodyLimitLayer::new(1024 * 1024))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

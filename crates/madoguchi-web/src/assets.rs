@@ -11,7 +11,10 @@ pub const FAVICON: &str = include_str!("assets/favicon.svg");
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
+        .route(
+            "/assets/app.css",
+            get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
+        )
         .route(
             "/assets/favicon.svg",
             get(|| async { asset("image/svg+xml", FAVICON) }),

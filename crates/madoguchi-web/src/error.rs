@@ -127,8 +127,14 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
     let error = match res.extensions_mut().remove::<PendingError>() {
         Some(PendingError(e)) => e,
         None => {
-            // Pages answer their own HTML errors; leave any body with a type alone.
-            if res.headers().contains_key(header::CONTENT_TYPE) {
+            // Pages answer their own HTML error pages, and JSON is already ours;
+            // anything else (the framework's plain-text rejections) becomes our JSON.
+            let typed = res
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("text/html") || t.starts_with("application/json"));
+            if typed {
                 return res;
             }
             Arc::new(Error::new(code_for_bare_status(status)))

@@ -162,7 +162,9 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 pub enum AuthMethod {
     Token,
     /// A page session; carries its CSRF token.
-    Session { csrf: String },
+    Session {
+        csrf: String,
+    },
 }
 
 /// The authenticated user of an API call: `Authorization: Bearer <token>`, or the page

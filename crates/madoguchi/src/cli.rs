@@ -51,7 +51,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MADOGUCHI_DATA_DIR", default_value = "./madoguchi-data")]
     pub data_dir: PathBuf,
     /// The URL people reach this server at; used in links (ticket webUrl, widget snippet).
-    #[arg(long, env = "MADOGUCHI_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "MADOGUCHI_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub public_url: String,
     /// Use PostgreSQL instead of the embedded SQLite (postgres://user@host/db).
     #[arg(long, env = "MADOGUCHI_DATABASE_URL")]
@@ -142,10 +146,12 @@ impl ServeArgs {
                 let text = match v {
                     toml::Value::String(s) => s,
                     toml::Value::Integer(n) => n.to_string(),
-                    other => anyhow::bail!("widget_rate_limit: expected a number or \"off\", got {other}"),
+                    other => anyhow::bail!(
+                        "widget_rate_limit: expected a number or \"off\", got {other}"
+                    ),
                 };
-                self.widget_rate_limit =
-                    parse_rate_limit(&text).map_err(|e| anyhow::anyhow!("widget_rate_limit: {e}"))?;
+                self.widget_rate_limit = parse_rate_limit(&text)
+                    .map_err(|e| anyhow::anyhow!("widget_rate_limit: {e}"))?;
             }
         }
         let settings = Settings {
@@ -210,7 +216,14 @@ mod tests {
         )
         .unwrap();
         let p = path.to_str().unwrap();
-        let s = settings_of(&["madoguchi", "serve", "--config", p, "--listen", "127.0.0.1:7070"]);
+        let s = settings_of(&[
+            "madoguchi",
+            "serve",
+            "--config",
+            p,
+            "--listen",
+            "127.0.0.1:7070",
+        ]);
         assert_eq!(s.listen.port(), 7070, "a flag beats the file");
         assert_eq!(s.public_url, "https://help.example.jp");
         assert_eq!(s.widget_rate_limit, None);

@@ -8,7 +8,8 @@ pub const DEMO_PASSWORD: &str = "madoguchi-demo";
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     if settings.database_url.is_none() && settings.data_dir == Settings::defaults().data_dir {
         // A demo never touches a real installation's data directory.
-        settings.data_dir = std::env::temp_dir().join(format!("madoguchi-demo-{}", std::process::id()));
+        settings.data_dir =
+            std::env::temp_dir().join(format!("madoguchi-demo-{}", std::process::id()));
     }
     let app = Application::build(settings.clone()).await?;
     let base = format!("http://{}", app.local_addr());

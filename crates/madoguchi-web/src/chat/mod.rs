@@ -9,6 +9,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Background work of the Chat context (missed-chat timer, idle chats).
-pub fn spawn_background(_state: &AppState, _shutdown: Shutdown) -> Vec<tokio::task::JoinHandle<()>> {
+pub fn spawn_background(
+    _state: &AppState,
+    _shutdown: Shutdown,
+) -> Vec<tokio::task::JoinHandle<()>> {
     Vec::new()
 }

@@ -259,7 +259,11 @@ struct LangQuery {
 
 /// Switches the page language: remembered in a cookie and, when logged in, as the
 /// user's choice.
-async fn switch_lang(State(state): State<AppState>, ctx: PageContext, Query(q): Query<LangQuery>) -> Response {
+async fn switch_lang(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    Query(q): Query<LangQuery>,
+) -> Response {
     let lang = Lang::parse(&q.set).unwrap_or_default();
     if let Some(user) = &ctx.user {
         if let Err(e) = state.identity.set_lang(&user.id, lang).await {
@@ -269,7 +273,10 @@ async fn switch_lang(State(state): State<AppState>, ctx: PageContext, Query(q): 
     (
         [(
             header::SET_COOKIE,
-            format!("{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000", lang.code()),
+            format!(
+                "{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+                lang.code()
+            ),
         )],
         Redirect::to(&local_next(q.next.as_deref())),
     )

@@ -103,7 +103,9 @@ impl FromRequestParts<AppState> for SignedIn {
         let ctx = PageContext::from_request_parts(parts, state).await?;
         match ctx.user.clone() {
             Some(user) => Ok(Self { ctx, user }),
-            None => Err(Redirect::to(&format!("/login?next={}", encode(&ctx.path))).into_response()),
+            None => {
+                Err(Redirect::to(&format!("/login?next={}", encode(&ctx.path))).into_response())
+            }
         }
     }
 }

@@ -1,0 +1,356 @@
+//! The test harness: a real server on a random port with a fresh database, spoken to
+//! over HTTP and WebSocket like any client (zero2prod's `spawn_app`).
+//!
+//! SQLite always runs. PostgreSQL runs when `MADOGUCHI_TEST_DATABASE_URL` is set (each
+//! test gets its own database, dropped afterwards), and a test fails, not skips, when
+//! it is set but unreachable.
+
+#![allow(dead_code)]
+
+use madoguchi_core::{Clock, Db};
+use madoguchi_web::{Application, Settings};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares each named `async fn(TestApp)` as two tests, `<name>::sqlite` and
+/// `<name>::postgres`, so one suite runs on both backends.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite)
+                    .await
+                    .expect("SQLite always runs");
+                super::$name(app).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) =
+                    $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await
+                {
+                    super::$name(app).await
+                }
+            }
+        }
+    )*};
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub backend: Backend,
+    pub clock: Clock,
+    pub db: Db,
+    pub settings: Settings,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    data_dir: PathBuf,
+    pg_database: Option<PgDatabase>,
+}
+
+/// A user signed up through the API.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub token: String,
+}
+
+/// A response: status and JSON body (Null when the body is not JSON).
+#[derive(Debug, Clone)]
+pub struct Res {
+    pub status: StatusCode,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Res {
+    /// The `error.code` of an error response.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) -> &Self {
+        self.assert_status(status);
+        assert_eq!(
+            self.code(),
+            code,
+            "unexpected error code; body: {}",
+            self.text
+        );
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "error without message: {}",
+            self.text
+        );
+        self
+    }
+}
+
+impl std::ops::Index<&str> for Res {
+    type Output = Value;
+    fn index(&self, key: &str) -> &Value {
+        &self.body[key]
+    }
+}
+
+pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".parse().expect("loopback address"),
+        data_dir,
+        public_url: "http://madoguchi.test".into(),
+        database_url,
+        nats_url: None,
+        desk_url: None,
+        widget_rate_limit: None,
+    }
+}
+
+impl TestApp {
+    /// Starts a server on `backend`; `None` only for PostgreSQL when no test database
+    /// is configured.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Option<Self> {
+        let data_dir =
+            std::env::temp_dir().join(format!("madoguchi-test-{}", uuid::Uuid::now_v7().simple()));
+        let (database_url, pg_database) = match backend {
+            Backend::Sqlite => (None, None),
+            Backend::Postgres => {
+                let admin_url = std::env::var("MADOGUCHI_TEST_DATABASE_URL")
+                    .ok()
+                    .filter(|s| !s.is_empty())?;
+                let pg = PgDatabase::create(&admin_url).await;
+                (Some(pg.url.clone()), Some(pg))
+            }
+        };
+        let mut settings = test_settings(data_dir.clone(), database_url.clone());
+        configure(&mut settings);
+        // A directory the test chose is the test's to remove.
+        let data_dir = if settings.data_dir == data_dir {
+            data_dir
+        } else {
+            PathBuf::new()
+        };
+        let db = match &settings.database_url {
+            Some(url) => Db::connect(url)
+                .await
+                .expect("connecting the test database"),
+            None => Db::open_sqlite(&settings.data_dir)
+                .await
+                .expect("opening the test database"),
+        };
+        let clock = Clock::system();
+        let app = Application::build_with_db(settings.clone(), db.clone(), clock.clone())
+            .await
+            .expect("building the application");
+        let base = format!("http://{}", app.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Some(Self {
+            base,
+            http,
+            backend,
+            clock,
+            db,
+            settings,
+            stop: Some(stop),
+            server: Some(server),
+            data_dir,
+            pg_database,
+        })
+    }
+
+    /// Stops the server the way SIGTERM does and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("clean shutdown");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws{}{}", self.base.trim_start_matches("http"), path)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Res {
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Res { status, body, text }
+    }
+
+    fn with_token(req: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+        match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Res {
+        self.send(Self::with_token(self.http.get(self.url(path)), token))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Res {
+        self.send(Self::with_token(self.http.post(self.url(path)), token).json(&body))
+            .await
+    }
+
+    /// A POST without a body (actions such as accept, end, enable).
+    pub async fn post_empty(&self, path: &str, token: Option<&str>) -> Res {
+        self.send(Self::with_token(self.http.post(self.url(path)), token))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Res {
+        self.send(Self::with_token(self.http.put(self.url(path)), token).json(&body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Res {
+        self.send(Self::with_token(self.http.patch(self.url(path)), token).json(&body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Res {
+        self.send(Self::with_token(self.http.delete(self.url(path)), token))
+            .await
+    }
+
+    /// Any request, for headers the helpers above do not set.
+    pub async fn request(&self, req: reqwest::RequestBuilder) -> Res {
+        self.send(req).await
+    }
+
+    /// Signs up `email` with a default name and password.
+    pub async fn signup(&self, email: &str) -> TestUser {
+        let name = email.split('@').next().unwrap_or(email).to_owned();
+        let res = self
+            .post(
+                "/api/v1/auth/signup",
+                None,
+                json!({"email": email, "password": "correct horse battery", "name": name}),
+            )
+            .await;
+        res.assert_status(201);
+        TestUser {
+            id: res["user"]["id"].as_str().expect("user id").to_owned(),
+            email: email.to_owned(),
+            name,
+            token: res["token"].as_str().expect("token").to_owned(),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if !self.data_dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
+    }
+}
+
+/// A PostgreSQL database made for one test and dropped after it.
+pub struct PgDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create(admin_url: &str) -> Self {
+        use sqlx::Connection;
+        let name = format!("madoguchi_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = sqlx::PgConnection::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("MADOGUCHI_TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}")
+            });
+        sqlx::query(&format!("create database \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .expect("creating the test database");
+        let _ = conn.close().await;
+        let mut url = reqwest::Url::parse(admin_url).expect("MADOGUCHI_TEST_DATABASE_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        Self {
+            url: url.to_string(),
+            admin_url: admin_url.to_owned(),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside async; a short-lived runtime on its own thread does the work.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ =
+                        sqlx::query(&format!("drop database if exists \"{name}\" with (force)"))
+                            .execute(&mut conn)
+                            .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
