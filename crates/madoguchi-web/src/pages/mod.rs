@@ -2,6 +2,8 @@
 //! back with the session's CSRF token in `_csrf`.
 
 pub mod auth;
+pub mod chat;
+pub mod desk;
 pub mod layout;
 
 use crate::extract::{cookie_value, LANG_COOKIE, SESSION_COOKIE};
@@ -15,7 +17,7 @@ use madoguchi_core::identity::User;
 use madoguchi_core::{i18n, Lang};
 
 pub fn router() -> Router<AppState> {
-    auth::router()
+    auth::router().merge(desk::router()).merge(chat::router())
 }
 
 /// Who is looking at a page, in which language, and the CSRF token for its forms.

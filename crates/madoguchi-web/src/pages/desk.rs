@@ -1,0 +1,8 @@
+//! desk pages.
+
+use crate::state::AppState;
+use axum::Router;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+}
