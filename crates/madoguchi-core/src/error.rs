@@ -75,37 +75,40 @@ impl ErrorCode {
 
     /// Parses a code received from another Madoguchi process (the HTTP Desk client).
     pub fn parse(code: &str) -> Option<Self> {
-        ALL_CODES.iter().copied().find(|c| c.as_str() == code)
+        Self::ALL.iter().copied().find(|c| c.as_str() == code)
     }
 }
 
-const ALL_CODES: &[ErrorCode] = &[
-    ErrorCode::InvalidRequest,
-    ErrorCode::Unauthenticated,
-    ErrorCode::InvalidCredentials,
-    ErrorCode::Forbidden,
-    ErrorCode::NotFound,
-    ErrorCode::MethodNotAllowed,
-    ErrorCode::PayloadTooLarge,
-    ErrorCode::RequestTimeout,
-    ErrorCode::RateLimited,
-    ErrorCode::EmailTaken,
-    ErrorCode::PortalNameTaken,
-    ErrorCode::Conflict,
-    ErrorCode::NoServiceKey,
-    ErrorCode::InvalidServiceKey,
-    ErrorCode::NotDeskAdmin,
-    ErrorCode::NotDeskAdminEmail,
-    ErrorCode::DeskPortalNotFound,
-    ErrorCode::ChooseDeskPortal,
-    ErrorCode::PlanRequired,
-    ErrorCode::IntegrationDisabled,
-    ErrorCode::ForbiddenByDepartmentMode,
-    ErrorCode::VisitorEmailRequired,
-    ErrorCode::AlreadyConverted,
-    ErrorCode::DeskUnavailable,
-    ErrorCode::Internal,
-];
+impl ErrorCode {
+    /// Every code, for exhaustive tests of statuses and messages.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::InvalidRequest,
+        ErrorCode::Unauthenticated,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::RequestTimeout,
+        ErrorCode::RateLimited,
+        ErrorCode::EmailTaken,
+        ErrorCode::PortalNameTaken,
+        ErrorCode::Conflict,
+        ErrorCode::NoServiceKey,
+        ErrorCode::InvalidServiceKey,
+        ErrorCode::NotDeskAdmin,
+        ErrorCode::NotDeskAdminEmail,
+        ErrorCode::DeskPortalNotFound,
+        ErrorCode::ChooseDeskPortal,
+        ErrorCode::PlanRequired,
+        ErrorCode::IntegrationDisabled,
+        ErrorCode::ForbiddenByDepartmentMode,
+        ErrorCode::VisitorEmailRequired,
+        ErrorCode::AlreadyConverted,
+        ErrorCode::DeskUnavailable,
+        ErrorCode::Internal,
+    ];
+}
 
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod chat;
+mod cli;
 mod desk;
 mod integration;
 mod service;
