@@ -1,0 +1,201 @@
+//! The browser harness: a chromedriver child on a free port and headless Chromium
+//! sessions with their own throw-away profiles, plus small waiting helpers.
+//!
+//! Without `/usr/bin/chromedriver` the tests are skipped loudly, unless
+//! `MADOGUCHI_REQUIRE_BROWSER=1` (CI), where a missing browser is a failure.
+
+// Not every test uses every helper.
+#![allow(dead_code)]
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// How long a page may take to show what a test waits for. Generous: CI machines have
+/// two cores shared with the compiler.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A running chromedriver; killed (our own child, by its handle) when dropped.
+pub struct Browser {
+    driver: Child,
+    url: String,
+    profiles: Vec<PathBuf>,
+}
+
+impl Browser {
+    /// Starts chromedriver, or returns `None` (after saying so loudly) when it is not
+    /// installed and the browser is not required.
+    pub async fn start() -> Option<Self> {
+        if !Path::new(CHROMEDRIVER).exists() {
+            let required = std::env::var("MADOGUCHI_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "MADOGUCHI_REQUIRE_BROWSER=1 but {CHROMEDRIVER} is missing: \
+                 apt-get install -y chromium chromium-driver fonts-ipafont-gothic"
+            );
+            eprintln!(
+                "\n**********************************************************************\n\
+                 ** browser test skipped: {CHROMEDRIVER} not found.\n\
+                 ** install chromium chromium-driver fonts-ipafont-gothic\n\
+                 ** (MADOGUCHI_REQUIRE_BROWSER=1 turns this skip into a failure)\n\
+                 **********************************************************************\n"
+            );
+            return None;
+        }
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        let url = format!("http://127.0.0.1:{port}");
+        let browser = Self {
+            driver,
+            url,
+            profiles: Vec::new(),
+        };
+        // chromedriver answers /status once it listens.
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(res) = http.get(format!("{}/status", browser.url)).send().await {
+                if res.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Some(browser)
+    }
+
+    /// A new headless Chromium window with a fresh profile (its own cookies and storage).
+    pub async fn session(&mut self) -> Client {
+        let profile = std::env::temp_dir().join(format!(
+            "madoguchi-chromium-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&profile).expect("profile directory");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    format!("--user-data-dir={}", profile.display()),
+                    "--window-size=1280,800",
+                ]
+            }),
+        );
+        self.profiles.push(profile);
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("new browser session")
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        for p in &self.profiles {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits for an element matching `css`.
+pub async fn find(c: &Client, css: &str) -> Element {
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no element {css:?}: {e}"))
+}
+
+/// Waits until the element matching `css` has text containing `needle`.
+pub async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    let mut last = String::new();
+    loop {
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            if let Ok(text) = el.text().await {
+                if text.contains(needle) {
+                    return text;
+                }
+                last = text;
+            }
+        }
+        if Instant::now() > deadline {
+            let url = c.current_url().await.map(|u| u.to_string());
+            panic!("{css:?} never contained {needle:?}; last text {last:?} at {url:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until a script (a function body returning a value) returns something truthy.
+pub async fn wait_js(c: &Client, what: &str, script: &str) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(v) = c.execute(script, vec![]).await {
+            let truthy = match &v {
+                Value::Null => false,
+                Value::Bool(b) => *b,
+                Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            };
+            if truthy {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Saves a PNG screenshot to `docs/screenshots/<name>.png` (for the README).
+pub async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("writing the screenshot");
+}
+
+/// Fills the form field `css` (clearing it first).
+pub async fn fill(c: &Client, css: &str, value: &str) {
+    let el = find(c, css).await;
+    el.clear().await.expect("clearing a field");
+    el.send_keys(value).await.expect("typing");
+}
+
+pub async fn click(c: &Client, css: &str) {
+    find(c, css).await.click().await.expect("clicking");
+}

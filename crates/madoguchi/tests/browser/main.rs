@@ -1,0 +1,13 @@
+//! Browser tests: the real server and headless Chromium driven through chromedriver
+//! (fantoccini). They prove what people see: pages, the operator console and the
+//! website widget on another origin. Screenshots land in `docs/screenshots/`.
+//! Test names carry the SPEC requirement they check (c3_…, c4_…, q4_…).
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+mod harness;
+
+mod pages;
