@@ -1,0 +1,367 @@
+//! Threads on a ticket (SPEC D4): replies, notes, and chat transcripts. A chat thread
+//! is one per (ticket, chat); its messages keep the chat's `seq`, so appending the
+//! same messages again changes nothing (I11: later messages join the same thread).
+
+use crate::access::Member;
+use crate::Desk;
+use madoguchi_core::ids::new_id;
+use madoguchi_core::time::{parse_rfc3339, rfc3339};
+use madoguchi_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use std::collections::HashMap;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ThreadKind {
+    Reply,
+    Note,
+    Chat,
+}
+
+impl ThreadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThreadKind::Reply => "reply",
+            ThreadKind::Note => "note",
+            ThreadKind::Chat => "chat",
+        }
+    }
+
+    fn from_db(s: &str) -> Result<Self> {
+        match s {
+            "reply" => Ok(ThreadKind::Reply),
+            "note" => Ok(ThreadKind::Note),
+            "chat" => Ok(ThreadKind::Chat),
+            _ => Err(Error::internal(anyhow::anyhow!(
+                "unknown thread kind {s:?}"
+            ))),
+        }
+    }
+}
+
+/// A reply or a note: `{id, kind, content, authorId, authorName, createdAt}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TextThread {
+    pub id: String,
+    pub kind: ThreadKind,
+    pub content: String,
+    pub author_id: Option<String>,
+    pub author_name: Option<String>,
+    pub created_at: String,
+}
+
+/// A chat transcript: `{id, kind:"chat", chatId, messages:[…], createdAt}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatThread {
+    pub id: String,
+    pub kind: ThreadKind,
+    pub chat_id: String,
+    pub messages: Vec<ChatMessage>,
+    pub created_at: String,
+}
+
+/// `{seq, sender, senderName, text, createdAt}`; `sender` is "visitor", "operator"
+/// or "system" as in the chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    pub seq: i64,
+    pub sender: String,
+    pub sender_name: String,
+    pub text: String,
+    pub created_at: String,
+}
+
+/// A chat message to store: the same shape, `createdAt` in RFC 3339.
+pub type ChatMessageIn = ChatMessage;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Thread {
+    Chat(ChatThread),
+    Text(TextThread),
+}
+
+impl Thread {
+    pub fn id(&self) -> &str {
+        match self {
+            Thread::Chat(t) => &t.id,
+            Thread::Text(t) => &t.id,
+        }
+    }
+}
+
+/// `{kind:"reply"|"note", content}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewThread {
+    pub kind: ThreadKind,
+    pub content: String,
+}
+
+/// Who wrote a reply when it is not the acting member (an operator replying from the
+/// chat, I20).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadAuthor {
+    pub id: Option<String>,
+    pub name: String,
+}
+
+const CONTENT_MAX: usize = 100_000;
+const SENDERS: &[&str] = &["visitor", "operator", "system"];
+
+async fn check_ticket(
+    conn: &mut sqlx::AnyConnection,
+    portal_id: &str,
+    ticket_id: &str,
+) -> Result<()> {
+    let row = sqlx::query("select id from desk_tickets where portal_id = $1 and id = $2")
+        .bind(portal_id)
+        .bind(ticket_id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|_| ()).ok_or_else(Error::not_found)
+}
+
+fn check_messages(messages: &[ChatMessageIn]) -> Result<Vec<(i64, &ChatMessageIn)>> {
+    let mut out = Vec::with_capacity(messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        let field = |name: &str| format!("messages[{i}].{name}");
+        if m.seq < 1 {
+            return Err(Error::invalid(field("seq"), "desk-error-chat-message"));
+        }
+        if !SENDERS.contains(&m.sender.as_str()) {
+            return Err(Error::invalid(field("sender"), "desk-error-chat-message"));
+        }
+        if m.text.chars().count() > CONTENT_MAX || m.sender_name.chars().count() > 200 {
+            return Err(Error::invalid(field("text"), "desk-error-chat-message"));
+        }
+        let at = parse_rfc3339(&m.created_at)
+            .ok_or_else(|| Error::invalid(field("createdAt"), "desk-error-chat-message"))?;
+        out.push((at, m));
+    }
+    Ok(out)
+}
+
+impl Desk {
+    /// Adds a reply or a note written by the acting member; 404 `not_found` for an
+    /// unknown ticket; `kind` "chat" is refused (400 naming `kind`): transcripts come
+    /// through [`Desk::upsert_chat_thread`].
+    pub async fn add_thread(
+        &self,
+        member: &Member,
+        ticket_id: &str,
+        new: &NewThread,
+    ) -> Result<Thread> {
+        self.add_thread_as(member, ticket_id, new, None).await
+    }
+
+    /// [`Desk::add_thread`] naming another author (an operator replying from the chat).
+    pub async fn add_thread_as(
+        &self,
+        member: &Member,
+        ticket_id: &str,
+        new: &NewThread,
+        author: Option<ThreadAuthor>,
+    ) -> Result<Thread> {
+        if new.kind == ThreadKind::Chat {
+            return Err(Error::invalid("kind", "desk-error-thread-kind"));
+        }
+        let content =
+            crate::required_text("content", &new.content, CONTENT_MAX, "desk-error-content")?;
+        let author = author.unwrap_or_else(|| ThreadAuthor {
+            id: Some(member.user_id.clone()),
+            name: member.name.clone(),
+        });
+        let id = new_id();
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        check_ticket(tx.conn(), &member.portal_id, ticket_id).await?;
+        sqlx::query(
+            "insert into desk_threads (id, portal_id, ticket_id, kind, content, author_id, author_name, \
+             chat_id, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, null, $8, $8)",
+        )
+        .bind(&id)
+        .bind(&member.portal_id)
+        .bind(ticket_id)
+        .bind(new.kind.as_str())
+        .bind(&content)
+        .bind(&author.id)
+        .bind(&author.name)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+        touch_ticket(tx.conn(), &member.portal_id, ticket_id, now).await?;
+        tx.commit().await?;
+        Ok(Thread::Text(TextThread {
+            id,
+            kind: new.kind,
+            content,
+            author_id: author.id,
+            author_name: Some(author.name),
+            created_at: rfc3339(now),
+        }))
+    }
+
+    /// Creates the ticket's thread for chat `chat_id` if it has none, and adds the
+    /// messages it does not hold yet (by `seq`); idempotent, so a retried or repeated
+    /// append never duplicates. Answers the whole thread.
+    pub async fn upsert_chat_thread(
+        &self,
+        member: &Member,
+        ticket_id: &str,
+        chat_id: &str,
+        messages: &[ChatMessageIn],
+    ) -> Result<Thread> {
+        let chat_id = crate::required_text("chatId", chat_id, 200, "desk-error-chat-id")?;
+        let checked = check_messages(messages)?;
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        check_ticket(tx.conn(), &member.portal_id, ticket_id).await?;
+        sqlx::query(
+            "insert into desk_threads (id, portal_id, ticket_id, kind, content, author_id, author_name, \
+             chat_id, created_at, updated_at) values ($1, $2, $3, 'chat', null, null, null, $4, $5, $5) \
+             on conflict (ticket_id, chat_id) do nothing",
+        )
+        .bind(new_id())
+        .bind(&member.portal_id)
+        .bind(ticket_id)
+        .bind(&chat_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+        let thread_id: String =
+            sqlx::query("select id from desk_threads where ticket_id = $1 and chat_id = $2")
+                .bind(ticket_id)
+                .bind(&chat_id)
+                .fetch_one(tx.conn())
+                .await?
+                .try_get("id")?;
+        let mut added = 0;
+        for (at, m) in checked {
+            let done = sqlx::query(
+                "insert into desk_thread_messages (thread_id, seq, sender, sender_name, text, created_at) \
+                 values ($1, $2, $3, $4, $5, $6) on conflict (thread_id, seq) do nothing",
+            )
+            .bind(&thread_id)
+            .bind(m.seq)
+            .bind(&m.sender)
+            .bind(&m.sender_name)
+            .bind(&m.text)
+            .bind(at)
+            .execute(tx.conn())
+            .await?;
+            added += done.rows_affected();
+        }
+        if added > 0 {
+            sqlx::query("update desk_threads set updated_at = $1 where id = $2")
+                .bind(now)
+                .bind(&thread_id)
+                .execute(tx.conn())
+                .await?;
+            touch_ticket(tx.conn(), &member.portal_id, ticket_id, now).await?;
+        }
+        tx.commit().await?;
+        self.threads(member, ticket_id)
+            .await?
+            .into_iter()
+            .find(|t| t.id() == thread_id)
+            .ok_or_else(Error::not_found)
+    }
+
+    /// The ticket's threads, oldest first, chat threads with every message by `seq`;
+    /// 404 `not_found` for an unknown ticket.
+    pub async fn threads(&self, member: &Member, ticket_id: &str) -> Result<Vec<Thread>> {
+        let mut conn = self.db.pool().acquire().await?;
+        check_ticket(&mut conn, &member.portal_id, ticket_id).await?;
+        let rows = sqlx::query(
+            "select id, kind, content, author_id, author_name, chat_id, created_at from desk_threads \
+             where portal_id = $1 and ticket_id = $2 order by created_at, id",
+        )
+        .bind(&member.portal_id)
+        .bind(ticket_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let messages = sqlx::query(
+            "select m.thread_id, m.seq, m.sender, m.sender_name, m.text, m.created_at \
+             from desk_thread_messages m join desk_threads th on th.id = m.thread_id \
+             where th.portal_id = $1 and th.ticket_id = $2 order by m.thread_id, m.seq",
+        )
+        .bind(&member.portal_id)
+        .bind(ticket_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut by_thread: HashMap<String, Vec<ChatMessage>> = HashMap::new();
+        for m in &messages {
+            by_thread
+                .entry(m.try_get("thread_id")?)
+                .or_default()
+                .push(ChatMessage {
+                    seq: m.try_get("seq")?,
+                    sender: m.try_get("sender")?,
+                    sender_name: m.try_get("sender_name")?,
+                    text: m.try_get("text")?,
+                    created_at: rfc3339(m.try_get("created_at")?),
+                });
+        }
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                let kind = ThreadKind::from_db(&row.try_get::<String, _>("kind")?)?;
+                let created_at = rfc3339(row.try_get("created_at")?);
+                Ok(match kind {
+                    ThreadKind::Chat => Thread::Chat(ChatThread {
+                        messages: by_thread.remove(&id).unwrap_or_default(),
+                        id,
+                        kind,
+                        chat_id: row
+                            .try_get::<Option<String>, _>("chat_id")?
+                            .unwrap_or_default(),
+                        created_at,
+                    }),
+                    _ => Thread::Text(TextThread {
+                        id,
+                        kind,
+                        content: row
+                            .try_get::<Option<String>, _>("content")?
+                            .unwrap_or_default(),
+                        author_id: row.try_get("author_id")?,
+                        author_name: row.try_get("author_name")?,
+                        created_at,
+                    }),
+                })
+            })
+            .collect()
+    }
+
+    /// The ids of the tickets holding a transcript of chat `chat_id`, oldest first.
+    pub async fn tickets_for_chat(&self, member: &Member, chat_id: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "select ticket_id from desk_threads where portal_id = $1 and chat_id = $2 order by created_at, id",
+        )
+        .bind(&member.portal_id)
+        .bind(chat_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("ticket_id")?)).collect()
+    }
+}
+
+async fn touch_ticket(
+    conn: &mut sqlx::AnyConnection,
+    portal_id: &str,
+    ticket_id: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("update desk_tickets set updated_at = $1 where portal_id = $2 and id = $3")
+        .bind(now)
+        .bind(portal_id)
+        .bind(ticket_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
