@@ -1,20 +1,98 @@
 //! Chat bounded context (SPEC C1–C6): portals and plans, operators and departments,
 //! visitors, chats and their durable, gap-free message sequence. It never imports the
 //! Desk context.
+//!
+//! # For the integration (madoguchi-integration)
+//! The integration calls this crate in-process; everything it needs is public:
+//! - Plans (I1): [`Chat::integration_available`] / [`Chat::integration_available_for`].
+//! - Portals and members: [`Chat::portal_by_name`], [`Chat::portal_by_id`],
+//!   [`Chat::operator_ctx`] (authorises a user on a portal), [`Chat::add_operator`].
+//! - Departments (I9, I12, I13): [`Chat::departments`]; plug a [`hooks::DeskMappingHook`] in
+//!   with [`Chat::set_desk_hook`] to fill `deskMapping` and to sync visitors (I18).
+//! - Chats (I7, I10, I11, I16): [`Chat::chat_by_id`], [`Chat::messages_after`],
+//!   [`Chat::set_auto_ticket`], [`Chat::add_desk_ticket`], [`Chat::desk_ticket_ids`],
+//!   [`Chat::visitor_by_id`].
+//! - Lifecycle (I7): the durable table `chat_events` read with [`Chat::events_after`]
+//!   (ids increase and become visible in commit order, so "after the last id I handled"
+//!   never skips one), plus [`hooks::DeskMappingHook::on_chat_event`] as an immediate
+//!   wake-up after each commit.
+//! - Live events: [`Chat::subscribe_chat`] / [`Chat::subscribe_ops`] (see [`live`]).
+
+pub mod chats;
+pub mod departments;
+pub mod events;
+pub mod hooks;
+pub mod live;
+pub mod messages;
+pub mod operators;
+pub mod portals;
+pub mod ratelimit;
+mod serde_time;
+pub mod visitors;
+
+pub use chats::{
+    AutoTicket, AutoTicketStatus, ChatListFilter, ChatState, ChatView, NewChat, Outcome,
+    StartedChat,
+};
+pub use departments::{Department, DepartmentView};
+pub use events::ChatEvent;
+pub use hooks::{DeskMapping, DeskMappingHook, NoDeskMapping};
+pub use messages::{Message, MessageView, Sender};
+pub use operators::{Availability, Operator, OperatorCtx, Role};
+pub use portals::{Plan, Portal, PortalName, PortalView};
+pub use visitors::{Visitor, VisitorPatch};
 
 use madoguchi_core::bus::Bus;
 use madoguchi_core::{Clock, Db};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
 
+/// The Chat service. Cheap to clone: every member is a handle.
 #[derive(Clone)]
 pub struct Chat {
     pub(crate) db: Db,
     pub(crate) clock: Clock,
     pub(crate) bus: Arc<dyn Bus>,
+    hook: Arc<RwLock<Arc<dyn DeskMappingHook>>>,
+    closing: Arc<watch::Sender<bool>>,
+    pub(crate) limits: Arc<ratelimit::Limits>,
 }
 
 impl Chat {
     pub fn new(db: Db, clock: Clock, bus: Arc<dyn Bus>) -> Self {
-        Self { db, clock, bus }
+        Self {
+            db,
+            clock,
+            bus,
+            hook: Arc::new(RwLock::new(Arc::new(NoDeskMapping))),
+            closing: Arc::new(watch::channel(false).0),
+            limits: Arc::new(ratelimit::Limits::default()),
+        }
+    }
+
+    /// Plugs the integration in (department mapping, visitor sync, lifecycle wake-ups).
+    /// May be called at any time; the default is [`NoDeskMapping`].
+    pub fn set_desk_hook(&self, hook: Arc<dyn DeskMappingHook>) {
+        *self.hook.write().unwrap_or_else(|p| p.into_inner()) = hook;
+    }
+
+    /// The hook in use.
+    pub fn desk_hook(&self) -> Arc<dyn DeskMappingHook> {
+        self.hook.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The clock every time rule of this context reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Tells long-lived tasks (WebSockets) to close: the server is shutting down.
+    pub fn close(&self) {
+        let _ = self.closing.send(true);
+    }
+
+    /// Resolves once [`Chat::close`] was called.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 }

@@ -1,0 +1,674 @@
+//! C3/C5: chats and their lifecycle.
+//!
+//! ```text
+//! waiting ──accept──▶ attended ──end / idle / visitor left──▶ ended
+//!    │                                                        ▲
+//!    └─ wait limit / visitor left / nobody could take it ─▶ missed ─┘ (end / idle / visitor left)
+//! ```
+//! Every transition is one write transaction: the conditional state update (so two
+//! operators accepting at once get one winner), a system line in the transcript and a
+//! row in `chat_events`; after commit it is published to the consoles and the
+//! integration's hook is woken. `outcome` is set on attended/missed and kept.
+
+pub(crate) mod store;
+
+use crate::events::{self, ChatEvent};
+use crate::messages::{self, Message, MessageView, Sender, SystemKind};
+use crate::operators::OperatorCtx;
+use crate::portals::Portal;
+use crate::visitors::{self, Visitor, VisitorFields};
+use crate::Chat;
+use madoguchi_core::error::is_unique_violation;
+use madoguchi_core::ids::{hash_secret, new_id, random_secret};
+use madoguchi_core::{Error, ErrorCode, Lang, Result};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatState {
+    Waiting,
+    Attended,
+    Missed,
+    Ended,
+}
+
+impl ChatState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatState::Waiting => "waiting",
+            ChatState::Attended => "attended",
+            ChatState::Missed => "missed",
+            ChatState::Ended => "ended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "waiting" => Some(ChatState::Waiting),
+            "attended" => Some(ChatState::Attended),
+            "missed" => Some(ChatState::Missed),
+            "ended" => Some(ChatState::Ended),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Attended,
+    Missed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Attended => "attended",
+            Outcome::Missed => "missed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "attended" => Some(Outcome::Attended),
+            "missed" => Some(Outcome::Missed),
+            _ => None,
+        }
+    }
+}
+
+/// I7/I18: what became of the automatic ticket (written by the integration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoTicketStatus {
+    Created,
+    Skipped,
+    Pending,
+    None,
+}
+
+impl AutoTicketStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AutoTicketStatus::Created => "created",
+            AutoTicketStatus::Skipped => "skipped",
+            AutoTicketStatus::Pending => "pending",
+            AutoTicketStatus::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "created" => Some(AutoTicketStatus::Created),
+            "skipped" => Some(AutoTicketStatus::Skipped),
+            "pending" => Some(AutoTicketStatus::Pending),
+            "none" => Some(AutoTicketStatus::None),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoTicket {
+    pub status: AutoTicketStatus,
+    /// Why it was skipped (e.g. "visitor_email_required"), or null.
+    pub reason: Option<String>,
+}
+
+/// A chat in the API (API.md "Chat").
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatView {
+    pub id: String,
+    #[serde(skip)]
+    pub portal_id: String,
+    pub state: ChatState,
+    /// Set when the chat becomes attended or missed, kept after it ends.
+    pub outcome: Option<Outcome>,
+    pub department_id: Option<String>,
+    pub department_name: Option<String>,
+    pub operator_id: Option<String>,
+    pub operator_name: Option<String>,
+    pub visitor: Visitor,
+    /// The visitor's first message (seq 1).
+    pub question: String,
+    pub desk_ticket_ids: Vec<String>,
+    pub auto_ticket: AutoTicket,
+    /// The highest message seq so far.
+    pub last_seq: i64,
+    #[serde(serialize_with = "crate::serde_time::ms")]
+    #[schema(value_type = String)]
+    pub created_at: i64,
+    #[serde(serialize_with = "crate::serde_time::opt_ms")]
+    #[schema(value_type = Option<String>)]
+    pub accepted_at: Option<i64>,
+    #[serde(serialize_with = "crate::serde_time::opt_ms")]
+    #[schema(value_type = Option<String>)]
+    pub missed_at: Option<i64>,
+    #[serde(serialize_with = "crate::serde_time::opt_ms")]
+    #[schema(value_type = Option<String>)]
+    pub ended_at: Option<i64>,
+    /// With `GET …/chats/{id}`: the transcript ordered by seq.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<MessageView>>,
+}
+
+/// A visitor starting a chat from the widget (`POST …/chats`).
+#[derive(Debug, Clone, Default)]
+pub struct NewChat {
+    pub department_id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub question: String,
+    pub client_message_id: String,
+    /// The client's address, for the new-chat limit.
+    pub client_address: Option<String>,
+    /// New chats per address per minute; `None`: no limit.
+    pub rate_limit: Option<u32>,
+}
+
+/// The answer to a started chat.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StartedChat {
+    pub chat_id: String,
+    pub visitor_id: String,
+    /// The visitor's secret for this chat (Bearer for the widget calls). Only its hash
+    /// is stored; an idempotent retry answers a fresh token for the same chat.
+    pub visitor_token: String,
+}
+
+/// A visitor authenticated by their token, on their chat.
+#[derive(Debug, Clone)]
+pub struct VisitorSession {
+    pub portal_id: String,
+    pub chat_id: String,
+    pub visitor_id: String,
+    pub department_id: Option<String>,
+    pub state: ChatState,
+}
+
+/// `GET …/chats` filters.
+#[derive(Debug, Clone, Default)]
+pub struct ChatListFilter {
+    pub state: Option<String>,
+    /// History search: visitor name, email, message text (substring).
+    pub q: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// One lifecycle transition.
+struct Move<'a> {
+    from: &'static [ChatState],
+    to: ChatState,
+    outcome: Option<Outcome>,
+    operator_id: Option<&'a str>,
+    system: Option<(SystemKind, Option<String>)>,
+    /// Events recorded, in order (e.g. "missed", "ended" when a waiting chat is ended).
+    kinds: &'static [&'static str],
+    actor_id: Option<&'a str>,
+}
+
+pub const DEFAULT_LIST_LIMIT: i64 = 100;
+pub const MAX_LIST_LIMIT: i64 = 500;
+
+impl Chat {
+    /// C3: a visitor starts a chat. The question is message seq 1 from the visitor.
+    /// If no available operator may take it now, the chat is missed at once (C5) and
+    /// the message kept. Idempotent by `clientMessageId` per portal.
+    #[tracing::instrument(skip_all, fields(portal = %portal.name))]
+    pub async fn start_chat(&self, portal: &Portal, new: NewChat) -> Result<StartedChat> {
+        let question = messages::parse_text("question", &new.question)?;
+        let client_id = messages::parse_client_id(&new.client_message_id)?.to_owned();
+        if let Some(started) = self.existing_chat(&portal.id, &client_id).await? {
+            return Ok(started);
+        }
+        let fields = VisitorFields {
+            name: visitors::parse_name(new.name.as_deref())?,
+            email: visitors::parse_email(new.email.as_deref())?,
+            phone: visitors::parse_phone(new.phone.as_deref())?,
+        };
+        let departments = self.departments(&portal.id).await?;
+        let department_id = match new
+            .department_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+        {
+            Some(id) => match departments.iter().find(|d| d.id == id) {
+                Some(d) => Some(d.id.clone()),
+                None => {
+                    return Err(Error::invalid(
+                        "departmentId",
+                        "chat-error-department-unknown",
+                    ))
+                }
+            },
+            // With one department there is nothing to choose.
+            None if departments.len() == 1 => Some(departments[0].id.clone()),
+            None => None,
+        };
+        let now = self.clock.now_ms();
+        if let (Some(limit), Some(address)) = (new.rate_limit, new.client_address.as_deref()) {
+            if !self.limits.allow_new_chat(address, limit, now) {
+                return Err(Error::new(ErrorCode::RateLimited));
+            }
+        }
+        let can_take = self
+            .someone_can_take(&portal.id, department_id.as_deref())
+            .await?;
+        let chat_id = new_id();
+        let visitor_id = new_id();
+        let token = format!("vt_{}", random_secret(32));
+        let mut tx = self.db.begin_write().await?;
+        visitors::store::insert(&mut tx, &visitor_id, &portal.id, &fields, now).await?;
+        let row = store::NewChatRow {
+            id: &chat_id,
+            portal_id: &portal.id,
+            department_id: department_id.as_deref(),
+            visitor_id: &visitor_id,
+            state: if can_take {
+                ChatState::Waiting
+            } else {
+                ChatState::Missed
+            },
+            question: &question,
+            client_message_id: &client_id,
+            last_seq: if can_take { 1 } else { 2 },
+            client_address: new.client_address.as_deref(),
+            now,
+        };
+        match store::insert(&mut tx, &row).await {
+            Ok(()) => {}
+            Err(e) if is_unique_violation(&e) => {
+                // A concurrent retry of the same chat won.
+                drop(tx);
+                return self
+                    .existing_chat(&portal.id, &client_id)
+                    .await?
+                    .ok_or_else(|| Error::new(ErrorCode::Conflict));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let first = Message {
+            id: new_id(),
+            chat_id: chat_id.clone(),
+            seq: 1,
+            sender: Sender::Visitor,
+            sender_user_id: None,
+            sender_name: fields.name.clone(),
+            text: question.clone(),
+            system_kind: None,
+            system_arg: None,
+            created_at: now,
+        };
+        messages::store::insert(&mut tx, &first, Some(&format!("visitor:{client_id}"))).await?;
+        if !can_take {
+            let missed = system_message(&chat_id, 2, SystemKind::Missed, None, now);
+            messages::store::insert(&mut tx, &missed, None).await?;
+        }
+        store::insert_token(&mut tx, &hash_secret(&token), &chat_id, now).await?;
+        let mut recorded =
+            vec![events::record(&mut tx, &portal.id, &chat_id, "waiting", None, now).await?];
+        if !can_take {
+            recorded
+                .push(events::record(&mut tx, &portal.id, &chat_id, "missed", None, now).await?);
+        }
+        tx.commit().await?;
+        self.after_transition(&chat_id, None, &recorded).await?;
+        Ok(StartedChat {
+            chat_id,
+            visitor_id,
+            visitor_token: token,
+        })
+    }
+
+    /// The chat a retry refers to, with a fresh token (the first one is not stored).
+    async fn existing_chat(&self, portal_id: &str, client_id: &str) -> Result<Option<StartedChat>> {
+        let Some((chat_id, visitor_id)) =
+            store::by_client_id(&self.db, portal_id, client_id).await?
+        else {
+            return Ok(None);
+        };
+        let token = format!("vt_{}", random_secret(32));
+        let mut tx = self.db.begin_write().await?;
+        store::insert_token(&mut tx, &hash_secret(&token), &chat_id, self.clock.now_ms()).await?;
+        tx.commit().await?;
+        Ok(Some(StartedChat {
+            chat_id,
+            visitor_id,
+            visitor_token: token,
+        }))
+    }
+
+    /// The visitor holding `token` on chat `chat_id` of portal `portal_name`: 401 for
+    /// an unknown token, 403 for a token of another chat, 404 for another portal.
+    pub async fn visitor_session(
+        &self,
+        portal_name: &str,
+        chat_id: &str,
+        token: &str,
+    ) -> Result<VisitorSession> {
+        let (session, portal_name_of_chat) = store::session_by_token(&self.db, &hash_secret(token))
+            .await?
+            .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
+        if portal_name_of_chat != portal_name {
+            return Err(Error::not_found());
+        }
+        if session.chat_id != chat_id {
+            return Err(Error::forbidden());
+        }
+        Ok(session)
+    }
+
+    /// C5: the visitor leaves. Waiting → missed; attended or missed → ended.
+    pub async fn visitor_leave(&self, session: &VisitorSession) -> Result<ChatState> {
+        for _ in 0..3 {
+            let state = store::state_of(&self.db, &session.chat_id)
+                .await?
+                .ok_or_else(Error::not_found)?;
+            let mv = match state {
+                ChatState::Ended => return Ok(state),
+                ChatState::Waiting => Move {
+                    from: &[ChatState::Waiting],
+                    to: ChatState::Missed,
+                    outcome: Some(Outcome::Missed),
+                    operator_id: None,
+                    system: Some((SystemKind::Left, None)),
+                    kinds: &["missed"],
+                    actor_id: None,
+                },
+                ChatState::Attended | ChatState::Missed => Move {
+                    from: &[ChatState::Attended, ChatState::Missed],
+                    to: ChatState::Ended,
+                    outcome: None,
+                    operator_id: None,
+                    system: Some((SystemKind::Left, None)),
+                    kinds: &["ended"],
+                    actor_id: None,
+                },
+            };
+            if let Some(chat) = self.apply(&session.chat_id, mv).await? {
+                return Ok(chat.state);
+            }
+        }
+        Err(Error::new(ErrorCode::Conflict))
+    }
+
+    /// C2/C5: an operator who may take the chat accepts it; the first wins, a second
+    /// accept gets 409 `conflict`.
+    #[tracing::instrument(skip_all, fields(portal = %op.portal.name))]
+    pub async fn accept_chat(&self, op: &OperatorCtx, chat_id: &str) -> Result<ChatView> {
+        let chat = self.chat_for_operator(op, chat_id).await?;
+        let mv = Move {
+            from: &[ChatState::Waiting],
+            to: ChatState::Attended,
+            outcome: Some(Outcome::Attended),
+            operator_id: Some(&op.user_id),
+            system: Some((SystemKind::Joined, Some(op.name.clone()))),
+            kinds: &["attended"],
+            actor_id: Some(&op.user_id),
+        };
+        self.apply(&chat.id, mv)
+            .await?
+            .ok_or_else(|| Error::new(ErrorCode::Conflict).with_message("chat-error-not-waiting"))
+    }
+
+    /// C5: an operator ends a chat. A waiting chat is recorded as missed, then ended.
+    /// Ending an ended chat answers it unchanged.
+    #[tracing::instrument(skip_all, fields(portal = %op.portal.name))]
+    pub async fn end_chat(&self, op: &OperatorCtx, chat_id: &str) -> Result<ChatView> {
+        for _ in 0..3 {
+            let chat = self.chat_for_operator(op, chat_id).await?;
+            let mv = match chat.state {
+                ChatState::Ended => return Ok(chat),
+                ChatState::Waiting => Move {
+                    from: &[ChatState::Waiting],
+                    to: ChatState::Ended,
+                    outcome: Some(Outcome::Missed),
+                    operator_id: None,
+                    system: Some((SystemKind::Ended, None)),
+                    kinds: &["missed", "ended"],
+                    actor_id: Some(&op.user_id),
+                },
+                ChatState::Attended | ChatState::Missed => Move {
+                    from: &[ChatState::Attended, ChatState::Missed],
+                    to: ChatState::Ended,
+                    outcome: None,
+                    operator_id: None,
+                    system: Some((SystemKind::Ended, None)),
+                    kinds: &["ended"],
+                    actor_id: Some(&op.user_id),
+                },
+            };
+            if let Some(chat) = self.apply(&chat.id, mv).await? {
+                return Ok(chat);
+            }
+        }
+        Err(Error::new(ErrorCode::Conflict))
+    }
+
+    /// C5 timer: waiting chats past their portal's wait limit become missed. Called
+    /// every ~250 ms by the web layer's background task; safe on several nodes (the
+    /// conditional update lets one win). Answers how many changed.
+    pub async fn mark_overdue_missed(&self) -> Result<usize> {
+        let ids = store::overdue_waiting(&self.db, self.clock.now_ms()).await?;
+        let mut n = 0;
+        for id in ids {
+            let mv = Move {
+                from: &[ChatState::Waiting],
+                to: ChatState::Missed,
+                outcome: Some(Outcome::Missed),
+                operator_id: None,
+                system: Some((SystemKind::Missed, None)),
+                kinds: &["missed"],
+                actor_id: None,
+            };
+            if self.apply(&id, mv).await?.is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Idle chats: attended or missed chats without activity for the portal's idle
+    /// limit end.
+    pub async fn end_idle_chats(&self) -> Result<usize> {
+        let ids = store::idle_open(&self.db, self.clock.now_ms()).await?;
+        let mut n = 0;
+        for id in ids {
+            let mv = Move {
+                from: &[ChatState::Attended, ChatState::Missed],
+                to: ChatState::Ended,
+                outcome: None,
+                operator_id: None,
+                system: Some((SystemKind::EndedIdle, None)),
+                kinds: &["ended"],
+                actor_id: None,
+            };
+            if self.apply(&id, mv).await?.is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Applies a transition; `None` when the chat was not in a `from` state.
+    async fn apply(&self, chat_id: &str, mv: Move<'_>) -> Result<Option<ChatView>> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let Some((portal_id, last_seq)) = store::transition(
+            &mut tx,
+            chat_id,
+            mv.from,
+            mv.to,
+            mv.outcome,
+            mv.operator_id,
+            mv.system.is_some(),
+            now,
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        let message = match &mv.system {
+            Some((kind, arg)) => {
+                let m = system_message(chat_id, last_seq, *kind, arg.clone(), now);
+                messages::store::insert(&mut tx, &m, None).await?;
+                Some(m)
+            }
+            None => None,
+        };
+        let mut recorded = Vec::new();
+        for kind in mv.kinds {
+            recorded
+                .push(events::record(&mut tx, &portal_id, chat_id, kind, mv.actor_id, now).await?);
+        }
+        tx.commit().await?;
+        self.after_transition(chat_id, message.as_ref(), &recorded)
+            .await
+            .map(Some)
+    }
+
+    /// After commit: publish the system line, then the chat's new state (in this
+    /// order, so a console never sees a state before its line), then wake the hook.
+    async fn after_transition(
+        &self,
+        chat_id: &str,
+        message: Option<&Message>,
+        recorded: &[ChatEvent],
+    ) -> Result<ChatView> {
+        let chat = self
+            .chat_by_id(chat_id)
+            .await?
+            .ok_or_else(Error::not_found)?;
+        if let Some(m) = message {
+            self.publish_message(&chat.portal_id, chat.department_id.as_deref(), m)
+                .await;
+        }
+        self.publish_chat_state(&chat).await;
+        let hook = self.desk_hook();
+        for event in recorded {
+            hook.on_chat_event(event);
+        }
+        Ok(chat)
+    }
+
+    /// A chat by id, in any portal (for the integration and the timers).
+    pub async fn chat_by_id(&self, chat_id: &str) -> Result<Option<ChatView>> {
+        let Some(mut chat) = store::view(&self.db, None, chat_id).await? else {
+            return Ok(None);
+        };
+        chat.desk_ticket_ids = store::desk_tickets(&self.db, chat_id).await?;
+        Ok(Some(chat))
+    }
+
+    /// A chat of the operator's portal they may see: 404 unknown (or another portal's),
+    /// 403 another department's.
+    pub async fn chat_for_operator(&self, op: &OperatorCtx, chat_id: &str) -> Result<ChatView> {
+        let mut chat = store::view(&self.db, Some(&op.portal.id), chat_id)
+            .await?
+            .ok_or_else(Error::not_found)?;
+        if !op.may_see_department(chat.department_id.as_deref()) {
+            return Err(Error::forbidden());
+        }
+        chat.desk_ticket_ids = store::desk_tickets(&self.db, chat_id).await?;
+        Ok(chat)
+    }
+
+    /// `GET …/chats/{id}`: the chat with its transcript in `lang`.
+    pub async fn chat_detail(
+        &self,
+        op: &OperatorCtx,
+        chat_id: &str,
+        lang: Lang,
+    ) -> Result<ChatView> {
+        let mut chat = self.chat_for_operator(op, chat_id).await?;
+        let messages = self.transcript(chat_id).await?;
+        chat.messages = Some(messages.iter().map(|m| m.view(lang)).collect());
+        Ok(chat)
+    }
+
+    /// C4: the chats the operator may see, by state; `q` searches the history by
+    /// visitor name or email and message text.
+    pub async fn list_chats(
+        &self,
+        op: &OperatorCtx,
+        filter: ChatListFilter,
+    ) -> Result<Vec<ChatView>> {
+        let state = match filter
+            .state
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(s) => Some(
+                ChatState::parse(s).ok_or_else(|| Error::invalid("state", "chat-error-state"))?,
+            ),
+            None => None,
+        };
+        let limit = filter.limit.unwrap_or(DEFAULT_LIST_LIMIT);
+        if !(1..=MAX_LIST_LIMIT).contains(&limit) {
+            return Err(Error::invalid("limit", "chat-error-limit")
+                .with_arg("max", MAX_LIST_LIMIT.to_string()));
+        }
+        let restrict_to = (!op.role.sees_all_departments()).then_some(op.user_id.as_str());
+        let q = filter.q.as_deref().map(str::trim).unwrap_or("");
+        let mut chats = store::list(&self.db, &op.portal.id, state, restrict_to, q, limit).await?;
+        store::fill_desk_tickets(&self.db, &mut chats).await?;
+        Ok(chats)
+    }
+
+    /// The open chats the operator may see with their last seq (console catch-up).
+    pub async fn open_chat_seqs(&self, op: &OperatorCtx) -> Result<Vec<(String, i64)>> {
+        let restrict_to = (!op.role.sees_all_departments()).then_some(op.user_id.as_str());
+        store::open_seqs(&self.db, &op.portal.id, restrict_to).await
+    }
+
+    /// I7/I18 (integration): records what became of the automatic ticket.
+    pub async fn set_auto_ticket(
+        &self,
+        chat_id: &str,
+        status: AutoTicketStatus,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        store::set_auto_ticket(&self.db, chat_id, status, reason, self.clock.now_ms()).await
+    }
+
+    /// I10/I11 (integration): links a Desk ticket to the chat (idempotent).
+    pub async fn add_desk_ticket(&self, chat_id: &str, ticket_id: &str) -> Result<()> {
+        store::add_desk_ticket(&self.db, chat_id, ticket_id, self.clock.now_ms()).await
+    }
+
+    /// The Desk tickets linked to a chat, oldest link first.
+    pub async fn desk_ticket_ids(&self, chat_id: &str) -> Result<Vec<String>> {
+        store::desk_tickets(&self.db, chat_id).await
+    }
+}
+
+fn system_message(
+    chat_id: &str,
+    seq: i64,
+    kind: SystemKind,
+    arg: Option<String>,
+    now: i64,
+) -> Message {
+    let mut m = Message {
+        id: new_id(),
+        chat_id: chat_id.to_owned(),
+        seq,
+        sender: Sender::System,
+        sender_user_id: None,
+        sender_name: None,
+        text: String::new(),
+        system_kind: Some(kind.as_str().to_owned()),
+        system_arg: arg,
+        created_at: now,
+    };
+    // The stored text is the Japanese line (the default language); readers get theirs.
+    m.text = m.text_in(Lang::Ja);
+    m
+}

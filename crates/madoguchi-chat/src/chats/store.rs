@@ -1,0 +1,411 @@
+//! SQL of chats, visitor tokens and desk-ticket links.
+
+use super::{AutoTicket, AutoTicketStatus, ChatState, ChatView, Outcome, VisitorSession};
+use crate::visitors::Visitor;
+use madoguchi_core::{Db, Result, WriteTx};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+const VIEW_SELECT: &str = "select c.id, c.portal_id, c.state, c.outcome, c.department_id, \
+    d.name as department_name, c.operator_id, u.name as operator_name, c.visitor_id, \
+    v.name as visitor_name, v.email as visitor_email, v.phone as visitor_phone, c.question, \
+    c.last_seq, c.created_at, c.accepted_at, c.missed_at, c.ended_at, c.auto_ticket_status, \
+    c.auto_ticket_reason \
+    from chat_chats c join chat_visitors v on v.id = c.visitor_id \
+    left join chat_departments d on d.id = c.department_id \
+    left join users u on u.id = c.operator_id";
+
+fn view_from_row(r: &AnyRow) -> Result<ChatView> {
+    let state: String = r.try_get("state")?;
+    let outcome: Option<String> = r.try_get("outcome")?;
+    let auto: String = r.try_get("auto_ticket_status")?;
+    Ok(ChatView {
+        id: r.try_get("id")?,
+        portal_id: r.try_get("portal_id")?,
+        state: ChatState::parse(&state).unwrap_or(ChatState::Ended),
+        outcome: outcome.as_deref().and_then(Outcome::parse),
+        department_id: r.try_get("department_id")?,
+        department_name: r.try_get("department_name")?,
+        operator_id: r.try_get("operator_id")?,
+        operator_name: r.try_get("operator_name")?,
+        visitor: Visitor {
+            id: r.try_get("visitor_id")?,
+            name: r.try_get("visitor_name")?,
+            email: r.try_get("visitor_email")?,
+            phone: r.try_get("visitor_phone")?,
+        },
+        question: r.try_get("question")?,
+        desk_ticket_ids: Vec::new(),
+        auto_ticket: AutoTicket {
+            status: AutoTicketStatus::parse(&auto).unwrap_or(AutoTicketStatus::None),
+            reason: r.try_get("auto_ticket_reason")?,
+        },
+        last_seq: r.try_get("last_seq")?,
+        created_at: r.try_get("created_at")?,
+        accepted_at: r.try_get("accepted_at")?,
+        missed_at: r.try_get("missed_at")?,
+        ended_at: r.try_get("ended_at")?,
+        messages: None,
+    })
+}
+
+/// `state in ('a', 'b')` from constant states (never user input).
+fn state_list(states: &[ChatState]) -> String {
+    states
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) struct NewChatRow<'a> {
+    pub id: &'a str,
+    pub portal_id: &'a str,
+    pub department_id: Option<&'a str>,
+    pub visitor_id: &'a str,
+    pub state: ChatState,
+    pub question: &'a str,
+    pub client_message_id: &'a str,
+    pub last_seq: i64,
+    pub client_address: Option<&'a str>,
+    pub now: i64,
+}
+
+/// Inserts a chat; the raw error lets the caller recognise a concurrent retry.
+pub(crate) async fn insert(
+    tx: &mut WriteTx,
+    c: &NewChatRow<'_>,
+) -> std::result::Result<(), sqlx::Error> {
+    let missed = c.state == ChatState::Missed;
+    sqlx::query(
+        "insert into chat_chats (id, portal_id, department_id, visitor_id, state, outcome, question, \
+         client_message_id, last_seq, created_at, updated_at, missed_at, last_activity_at, \
+         auto_ticket_status, client_address) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $10, 'none', $12)",
+    )
+    .bind(c.id)
+    .bind(c.portal_id)
+    .bind(c.department_id)
+    .bind(c.visitor_id)
+    .bind(c.state.as_str())
+    .bind(missed.then_some("missed"))
+    .bind(c.question)
+    .bind(c.client_message_id)
+    .bind(c.last_seq)
+    .bind(c.now)
+    .bind(missed.then_some(c.now))
+    .bind(c.client_address)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn insert_token(
+    tx: &mut WriteTx,
+    token_hash: &str,
+    chat_id: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "insert into chat_visitor_tokens (token_hash, chat_id, created_at) values ($1, $2, $3)",
+    )
+    .bind(token_hash)
+    .bind(chat_id)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// (chat id, visitor id) of the chat started with `client_id`.
+pub(crate) async fn by_client_id(
+    db: &Db,
+    portal_id: &str,
+    client_id: &str,
+) -> Result<Option<(String, String)>> {
+    let row = sqlx::query(
+        "select id, visitor_id from chat_chats where portal_id = $1 and client_message_id = $2",
+    )
+    .bind(portal_id)
+    .bind(client_id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| Ok((r.try_get("id")?, r.try_get("visitor_id")?)))
+        .transpose()
+}
+
+/// The session of a visitor token and the name of its chat's portal.
+pub(crate) async fn session_by_token(
+    db: &Db,
+    token_hash: &str,
+) -> Result<Option<(VisitorSession, String)>> {
+    let row = sqlx::query(
+        "select c.id, c.portal_id, p.name as portal_name, c.visitor_id, c.department_id, c.state \
+         from chat_visitor_tokens t join chat_chats c on c.id = t.chat_id \
+         join chat_portals p on p.id = c.portal_id where t.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| {
+        let state: String = r.try_get("state")?;
+        Ok((
+            VisitorSession {
+                portal_id: r.try_get("portal_id")?,
+                chat_id: r.try_get("id")?,
+                visitor_id: r.try_get("visitor_id")?,
+                department_id: r.try_get("department_id")?,
+                state: ChatState::parse(&state).unwrap_or(ChatState::Ended),
+            },
+            r.try_get("portal_name")?,
+        ))
+    })
+    .transpose()
+}
+
+pub(crate) async fn state_of(db: &Db, chat_id: &str) -> Result<Option<ChatState>> {
+    let row = sqlx::query("select state from chat_chats where id = $1")
+        .bind(chat_id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|r| {
+        let s: String = r.try_get("state")?;
+        Ok(ChatState::parse(&s).unwrap_or(ChatState::Ended))
+    })
+    .transpose()
+}
+
+/// The next message seq of a chat in one of the `allowed` states (locks the chat row
+/// until the transaction ends); `None` when the chat is in another state or missing.
+pub(crate) async fn next_seq(
+    tx: &mut WriteTx,
+    chat_id: &str,
+    allowed: &[ChatState],
+    now: i64,
+) -> Result<Option<i64>> {
+    let row = sqlx::query(&format!(
+        "update chat_chats set last_seq = last_seq + 1, last_activity_at = $1, updated_at = $1 \
+         where id = $2 and state in ({}) returning last_seq",
+        state_list(allowed)
+    ))
+    .bind(now)
+    .bind(chat_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.map(|r| Ok(r.try_get("last_seq")?)).transpose()
+}
+
+/// The conditional state change of a transition; answers (portal id, last seq) or
+/// `None` when the chat is not in a `from` state. With `add_line`, the seq counter
+/// is advanced for the system line of the transition.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn transition(
+    tx: &mut WriteTx,
+    chat_id: &str,
+    from: &[ChatState],
+    to: ChatState,
+    outcome: Option<Outcome>,
+    operator_id: Option<&str>,
+    add_line: bool,
+    now: i64,
+) -> Result<Option<(String, i64)>> {
+    let row = sqlx::query(&format!(
+        "update chat_chats set state = $1, outcome = coalesce($2, outcome), \
+         operator_id = coalesce($3, operator_id), last_seq = last_seq + $4, updated_at = $5, \
+         last_activity_at = $5, accepted_at = coalesce($6, accepted_at), \
+         missed_at = coalesce($7, missed_at), ended_at = coalesce($8, ended_at) \
+         where id = $9 and state in ({}) returning portal_id, last_seq",
+        state_list(from)
+    ))
+    .bind(to.as_str())
+    .bind(outcome.map(Outcome::as_str))
+    .bind(operator_id)
+    .bind(i64::from(add_line))
+    .bind(now)
+    .bind((to == ChatState::Attended).then_some(now))
+    .bind((outcome == Some(Outcome::Missed)).then_some(now))
+    .bind((to == ChatState::Ended).then_some(now))
+    .bind(chat_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.map(|r| Ok((r.try_get("portal_id")?, r.try_get("last_seq")?)))
+        .transpose()
+}
+
+pub(crate) async fn view(
+    db: &Db,
+    portal_id: Option<&str>,
+    chat_id: &str,
+) -> Result<Option<ChatView>> {
+    let row = sqlx::query(&format!(
+        "{VIEW_SELECT} where c.id = $1 and ($2 = '' or c.portal_id = $2)"
+    ))
+    .bind(chat_id)
+    .bind(portal_id.unwrap_or(""))
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(view_from_row).transpose()
+}
+
+/// Escapes `%`, `_` and `\` for `like … escape '\'`.
+fn like_escape(q: &str) -> String {
+    let mut out = String::with_capacity(q.len());
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub(crate) async fn list(
+    db: &Db,
+    portal_id: &str,
+    state: Option<ChatState>,
+    restrict_to_user: Option<&str>,
+    q: &str,
+    limit: i64,
+) -> Result<Vec<ChatView>> {
+    // The queue reads oldest first; every other list newest first.
+    let order = if state == Some(ChatState::Waiting) {
+        "asc"
+    } else {
+        "desc"
+    };
+    let sql = format!(
+        "{VIEW_SELECT} where c.portal_id = $1 and ($2 = '' or c.state = $2) \
+         and ($3 = '' or c.department_id in (select od.department_id from chat_operator_departments od \
+              where od.portal_id = $1 and od.user_id = $3)) \
+         and ($4 = '' or lower(coalesce(v.name, '')) like ('%' || $4 || '%') escape '\\' \
+              or lower(coalesce(v.email, '')) like ('%' || $4 || '%') escape '\\' \
+              or exists (select 1 from chat_messages m where m.chat_id = c.id \
+                         and lower(m.body) like ('%' || $4 || '%') escape '\\')) \
+         order by c.created_at {order}, c.id {order} limit $5"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(portal_id)
+        .bind(state.map(ChatState::as_str).unwrap_or(""))
+        .bind(restrict_to_user.unwrap_or(""))
+        .bind(like_escape(q))
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(view_from_row).collect()
+}
+
+pub(crate) async fn open_seqs(
+    db: &Db,
+    portal_id: &str,
+    restrict_to_user: Option<&str>,
+) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query(
+        "select c.id, c.last_seq from chat_chats c where c.portal_id = $1 and c.state <> 'ended' \
+         and ($2 = '' or c.department_id in (select od.department_id from chat_operator_departments od \
+              where od.portal_id = $1 and od.user_id = $2))",
+    )
+    .bind(portal_id)
+    .bind(restrict_to_user.unwrap_or(""))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("last_seq")?)))
+        .collect()
+}
+
+pub(crate) async fn overdue_waiting(db: &Db, now: i64) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "select c.id from chat_chats c join chat_portals p on p.id = c.portal_id \
+         where c.state = 'waiting' and c.created_at + p.missed_after_ms <= $1 \
+         order by c.created_at limit 200",
+    )
+    .bind(now)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+}
+
+pub(crate) async fn idle_open(db: &Db, now: i64) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "select c.id from chat_chats c join chat_portals p on p.id = c.portal_id \
+         where c.state in ('attended', 'missed') and c.last_activity_at + p.idle_after_ms <= $1 \
+         order by c.last_activity_at limit 200",
+    )
+    .bind(now)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+}
+
+pub(crate) async fn set_auto_ticket(
+    db: &Db,
+    chat_id: &str,
+    status: AutoTicketStatus,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("update chat_chats set auto_ticket_status = $1, auto_ticket_reason = $2, updated_at = $3 where id = $4")
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(now)
+        .bind(chat_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn add_desk_ticket(
+    db: &Db,
+    chat_id: &str,
+    ticket_id: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "insert into chat_desk_tickets (chat_id, ticket_id, created_at) values ($1, $2, $3) \
+         on conflict (chat_id, ticket_id) do nothing",
+    )
+    .bind(chat_id)
+    .bind(ticket_id)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn desk_tickets(db: &Db, chat_id: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "select ticket_id from chat_desk_tickets where chat_id = $1 order by created_at, ticket_id",
+    )
+    .bind(chat_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("ticket_id")?)).collect()
+}
+
+/// Fills `desk_ticket_ids` of many chats with one query.
+pub(crate) async fn fill_desk_tickets(db: &Db, chats: &mut [ChatView]) -> Result<()> {
+    if chats.is_empty() {
+        return Ok(());
+    }
+    let placeholders = (1..=chats.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "select chat_id, ticket_id from chat_desk_tickets where chat_id in ({placeholders}) \
+         order by created_at, ticket_id"
+    );
+    let mut query = sqlx::query(&sql);
+    for c in chats.iter() {
+        query = query.bind(c.id.clone());
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    for r in &rows {
+        let chat_id: String = r.try_get("chat_id")?;
+        let ticket_id: String = r.try_get("ticket_id")?;
+        if let Some(c) = chats.iter_mut().find(|c| c.id == chat_id) {
+            c.desk_ticket_ids.push(ticket_id);
+        }
+    }
+    Ok(())
+}

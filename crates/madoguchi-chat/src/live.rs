@@ -1,0 +1,200 @@
+//! Live events on the bus (C3/C4, Q2). The database is the source of truth; the bus
+//! only wakes sockets up with the event attached, published after commit.
+//!
+//! Subjects: `chat.{chatId}` (the visitor's sockets: messages, operator typing) and
+//! `portal.{portalId}.ops` (operator consoles: chat state changes, messages, typing,
+//! operator/department changes). A socket subscribes first, then reads the database
+//! for `seq > afterSeq`, then streams bus events through a [`SeqCursor`], which drops
+//! what it already sent and asks for a database read when it sees a gap.
+
+use crate::chats::ChatView;
+use crate::messages::{Message, Sender};
+use crate::Chat;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+/// What travels on the bus.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LiveEvent {
+    /// A stored message.
+    Message {
+        chat_id: String,
+        department_id: Option<String>,
+        message: Message,
+    },
+    /// A chat changed state; `event` is "chat.waiting" | "chat.attended" | "chat.missed"
+    /// | "chat.ended" and `chat` the API view of the chat after the change.
+    Chat {
+        event: String,
+        chat_id: String,
+        department_id: Option<String>,
+        last_seq: i64,
+        chat: serde_json::Value,
+    },
+    /// Someone is typing.
+    Typing {
+        chat_id: String,
+        department_id: Option<String>,
+        sender: Sender,
+    },
+    /// Operators, their departments or availability changed: consoles reload their
+    /// operator's permissions.
+    Operators,
+}
+
+pub fn chat_subject(chat_id: &str) -> String {
+    format!("chat.{chat_id}")
+}
+
+pub fn ops_subject(portal_id: &str) -> String {
+    format!("portal.{portal_id}.ops")
+}
+
+fn encode(event: &LiveEvent) -> Vec<u8> {
+    serde_json::to_vec(event).unwrap_or_default()
+}
+
+fn decode_stream(
+    stream: BoxStream<'static, madoguchi_core::bus::Payload>,
+) -> BoxStream<'static, LiveEvent> {
+    stream
+        .filter_map(|payload| async move { serde_json::from_slice::<LiveEvent>(&payload).ok() })
+        .boxed()
+}
+
+impl Chat {
+    pub(crate) async fn publish_ops(&self, portal_id: &str, event: &LiveEvent) {
+        self.bus
+            .publish(&ops_subject(portal_id), encode(event))
+            .await;
+    }
+
+    pub(crate) async fn publish_message(
+        &self,
+        portal_id: &str,
+        department_id: Option<&str>,
+        message: &Message,
+    ) {
+        let event = encode(&LiveEvent::Message {
+            chat_id: message.chat_id.clone(),
+            department_id: department_id.map(str::to_owned),
+            message: message.clone(),
+        });
+        self.bus
+            .publish(&chat_subject(&message.chat_id), event.clone())
+            .await;
+        self.bus.publish(&ops_subject(portal_id), event).await;
+    }
+
+    pub(crate) async fn publish_chat_state(&self, chat: &ChatView) {
+        let event = LiveEvent::Chat {
+            event: format!("chat.{}", chat.state.as_str()),
+            chat_id: chat.id.clone(),
+            department_id: chat.department_id.clone(),
+            last_seq: chat.last_seq,
+            chat: serde_json::to_value(chat).unwrap_or_default(),
+        };
+        self.publish_ops(&chat.portal_id, &event).await;
+    }
+
+    /// Typing indicator (C4): visitor typing goes to the consoles, operator typing to
+    /// the visitor and the other consoles.
+    pub async fn publish_typing(
+        &self,
+        portal_id: &str,
+        chat_id: &str,
+        department_id: Option<&str>,
+        sender: Sender,
+    ) {
+        let event = encode(&LiveEvent::Typing {
+            chat_id: chat_id.to_owned(),
+            department_id: department_id.map(str::to_owned),
+            sender,
+        });
+        if sender == Sender::Operator {
+            self.bus
+                .publish(&chat_subject(chat_id), event.clone())
+                .await;
+        }
+        self.bus.publish(&ops_subject(portal_id), event).await;
+    }
+
+    /// Live events of one chat (for the visitor's sockets).
+    pub async fn subscribe_chat(
+        &self,
+        chat_id: &str,
+    ) -> anyhow::Result<BoxStream<'static, LiveEvent>> {
+        Ok(decode_stream(
+            self.bus.subscribe(&chat_subject(chat_id)).await?,
+        ))
+    }
+
+    /// Live events of a portal's operators (for consoles and the integration).
+    pub async fn subscribe_ops(
+        &self,
+        portal_id: &str,
+    ) -> anyhow::Result<BoxStream<'static, LiveEvent>> {
+        Ok(decode_stream(
+            self.bus.subscribe(&ops_subject(portal_id)).await?,
+        ))
+    }
+}
+
+/// What a socket does with an incoming message of some seq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Already sent (or older): drop it.
+    Skip,
+    /// The next one: send it.
+    Send,
+    /// Some are missing between the last sent and this one: read them from the
+    /// database (`seq > last`) and send those instead.
+    FillGap,
+}
+
+/// The last seq a socket sent for one chat: no gaps, no duplicates (C3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SeqCursor {
+    pub last: i64,
+}
+
+impl SeqCursor {
+    pub fn new(last: i64) -> Self {
+        Self { last }
+    }
+
+    pub fn step(&self, seq: i64) -> Step {
+        if seq <= self.last {
+            Step::Skip
+        } else if seq == self.last + 1 {
+            Step::Send
+        } else {
+            Step::FillGap
+        }
+    }
+
+    /// Records that `seq` was sent.
+    pub fn sent(&mut self, seq: i64) {
+        self.last = self.last.max(seq);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_sends_the_next_skips_duplicates_and_fills_gaps() {
+        let mut c = SeqCursor::new(3);
+        assert_eq!(c.step(3), Step::Skip);
+        assert_eq!(c.step(2), Step::Skip);
+        assert_eq!(c.step(4), Step::Send);
+        c.sent(4);
+        assert_eq!(c.step(6), Step::FillGap);
+        c.sent(6);
+        assert_eq!(c.step(5), Step::Skip);
+        assert_eq!(c.last, 6);
+    }
+}

@@ -1,0 +1,84 @@
+//! SQL of messages.
+
+use super::{Message, Sender};
+use madoguchi_core::{Db, Result, WriteTx};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+const COLUMNS: &str =
+    "id, chat_id, seq, sender, sender_user_id, sender_name, body, system_kind, system_arg, created_at";
+
+fn from_row(r: &AnyRow) -> Result<Message> {
+    let sender: String = r.try_get("sender")?;
+    Ok(Message {
+        id: r.try_get("id")?,
+        chat_id: r.try_get("chat_id")?,
+        seq: r.try_get("seq")?,
+        sender: Sender::parse(&sender).unwrap_or(Sender::System),
+        sender_user_id: r.try_get("sender_user_id")?,
+        sender_name: r.try_get("sender_name")?,
+        text: r.try_get("body")?,
+        system_kind: r.try_get("system_kind")?,
+        system_arg: r.try_get("system_arg")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// Inserts a message; the raw sqlx error lets the caller recognise a concurrent resend.
+pub(crate) async fn insert(
+    tx: &mut WriteTx,
+    m: &Message,
+    client_key: Option<&str>,
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into chat_messages (id, chat_id, seq, sender, sender_user_id, sender_name, body, \
+         system_kind, system_arg, client_key, created_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&m.id)
+    .bind(&m.chat_id)
+    .bind(m.seq)
+    .bind(m.sender.as_str())
+    .bind(m.sender_user_id.as_deref())
+    .bind(m.sender_name.as_deref())
+    .bind(&m.text)
+    .bind(m.system_kind.as_deref())
+    .bind(m.system_arg.as_deref())
+    .bind(client_key)
+    .bind(m.created_at)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn by_client_key(
+    conn: &mut AnyConnection,
+    chat_id: &str,
+    client_key: &str,
+) -> Result<Option<Message>> {
+    let row = sqlx::query(&format!(
+        "select {COLUMNS} from chat_messages where chat_id = $1 and client_key = $2"
+    ))
+    .bind(chat_id)
+    .bind(client_key)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub(crate) async fn after(
+    db: &Db,
+    chat_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<Message>> {
+    let rows = sqlx::query(&format!(
+        "select {COLUMNS} from chat_messages where chat_id = $1 and seq > $2 order by seq limit $3"
+    ))
+    .bind(chat_id)
+    .bind(after_seq)
+    .bind(limit.max(0))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
