@@ -1,1 +1,80 @@
-//! madoguchi-integration (see Cargo.toml description).
+//! The Chat–Desk integration (SPEC I1–I20): the link of a Chat portal to a Desk portal
+//! with its settings and department mappings; chats become tickets automatically
+//! (through a durable outbox, Q2) or by hand; and the desk panel of the operator
+//! console (contact, account, SLA, contract, recent tickets, search, associate, reply,
+//! reopen/close).
+//!
+//! It is the only place where Desk and Chat meet. Desk is reached only through
+//! [`DeskClient`] (in-process or over HTTP with the service key); Chat is called
+//! in-process and calls back through the [`madoguchi_chat::DeskMappingHook`] this crate
+//! installs ([`Integration::install`]).
+//!
+//! # Wiring (madoguchi-web `app.rs`)
+//! ```ignore
+//! let desk_client = madoguchi_integration::desk_client_for(settings.desk_url.as_deref(), &desk)?;
+//! let integration = Integration::new(db, clock, desk_client, chat.clone());
+//! integration.install(); // department mapping, visitor sync, lifecycle wake-ups
+//! let worker = integration.spawn_worker(shutdown);
+//! ```
+
+pub mod chat_desk;
+pub mod desk_client;
+pub mod hooks;
+pub mod link;
+pub mod model;
+pub mod outbox;
+mod store;
+pub mod worker;
+
+pub use desk_client::{DeskClient, HttpDesk, InProcessDesk};
+pub use model::*;
+
+use madoguchi_chat::Chat;
+use madoguchi_core::{Clock, Db};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Clone)]
+pub struct Integration {
+    pub(crate) db: Db,
+    pub(crate) clock: Clock,
+    pub(crate) desk: Arc<dyn DeskClient>,
+    pub(crate) chat: Chat,
+    /// Wakes the outbox worker (a chat event, a new job).
+    pub(crate) wake: Arc<Notify>,
+}
+
+impl Integration {
+    pub fn new(db: Db, clock: Clock, desk: Arc<dyn DeskClient>, chat: Chat) -> Self {
+        Self {
+            db,
+            clock,
+            desk,
+            chat,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The Desk client in use.
+    pub fn desk(&self) -> &Arc<dyn DeskClient> {
+        &self.desk
+    }
+
+    /// Plugs the integration into the Chat context (department mapping I13, visitor
+    /// sync I18, lifecycle wake-ups I7).
+    pub fn install(&self) {
+        self.chat
+            .set_desk_hook(Arc::new(hooks::ChatHooks::new(self.clone())));
+    }
+}
+
+/// The Desk client for `serve`: over HTTP when `--desk-url` is given, else in-process.
+pub fn desk_client_for(
+    desk_url: Option<&str>,
+    desk: &madoguchi_desk::Desk,
+) -> anyhow::Result<Arc<dyn DeskClient>> {
+    Ok(match desk_url {
+        Some(url) => Arc::new(HttpDesk::new(url)?),
+        None => Arc::new(InProcessDesk::new(desk.clone())),
+    })
+}

@@ -1,1 +1,23 @@
 ## integration messages
+integ-notice-auto-associated = Auto-association activated: a matching Desk department was found and linked. Click here to remove the association.
+integ-skip-no-email = No ticket was created automatically because the visitor has no email address. Add it with the pencil icon, then press "Convert chat to ticket".
+integ-skip-linked = No ticket was created automatically because this chat is already associated with a ticket.
+integ-skip-disabled = No ticket was created automatically because the Desk integration was disabled.
+integ-skip-department = This department's integration setting does not create tickets automatically.
+integ-pending = Waiting to create the ticket in Desk.
+integ-broken = The Desk link is broken ({ $reason }). Check Settings > Integrations > Desk.
+integ-subject-fallback = Chat with { $name }
+integ-visitor = Visitor
+integ-error-auto-ticket = Choose all, attended, missed or none for automatic tickets.
+integ-error-ticket-status = The ticket status must be Open or Closed.
+integ-error-view-scope = The ticket view scope must be all or associated.
+integ-error-mode = Choose mapped, none, view_only or choose for the department.
+integ-error-desk-department = Choose a Desk department.
+integ-error-priority = Choose High, Medium or Low for the priority.
+integ-error-status = Choose Open, On Hold, Escalated or Closed for the status.
+integ-error-status-open-closed = The status must be Open or Closed.
+integ-error-classification = Choose one of the Desk portal's classifications.
+integ-error-content = Enter the reply.
+integ-error-query = Enter what to search for.
+integ-error-ticket = Choose a ticket.
+integ-error-link-fields = Enter the Desk administrator, the service key and the portal name.

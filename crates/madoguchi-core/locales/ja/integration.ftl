@@ -1,1 +1,23 @@
 ## integration messages
+integ-notice-auto-associated = 自動連携を起動しました。チャットとデスクで一致している部門が見つかったため、自動で関連付けました。関連付けを解除するには、こちらをクリックしてください
+integ-skip-no-email = 訪問者のメールアドレスがないため、自動で問い合わせを作成しませんでした。鉛筆アイコンからメールアドレスを追加し、「チャットを問い合わせに変換」を押してください。
+integ-skip-linked = このチャットはすでに問い合わせに関連付けられているため、自動で問い合わせを作成しませんでした。
+integ-skip-disabled = デスク連携が無効だったため、自動で問い合わせを作成しませんでした。
+integ-skip-department = この部門の連携設定では、自動で問い合わせを作成しません。
+integ-pending = デスクへの問い合わせの作成を待っています。
+integ-broken = デスク連携が切れています（{ $reason }）。設定 > 連携 > デスクで確認してください。
+integ-subject-fallback = { $name } さんとのチャット
+integ-visitor = 訪問者
+integ-error-auto-ticket = 自動で問い合わせにするチャットは all / attended / missed / none から選んでください。
+integ-error-ticket-status = 問い合わせのステータスは Open か Closed にしてください。
+integ-error-view-scope = 問い合わせの表示範囲は all か associated にしてください。
+integ-error-mode = 部門の設定は mapped / none / view_only / choose から選んでください。
+integ-error-desk-department = デスクの部門を選んでください。
+integ-error-priority = 優先度は High / Medium / Low から選んでください。
+integ-error-status = ステータスは Open / On Hold / Escalated / Closed から選んでください。
+integ-error-status-open-closed = ステータスは Open か Closed にしてください。
+integ-error-classification = 分類はデスクの分類から選んでください。
+integ-error-content = 返信の内容を入力してください。
+integ-error-query = 検索する語句を入力してください。
+integ-error-ticket = 問い合わせを選んでください。
+integ-error-link-fields = デスクの管理者、サービスキー、ポータル名をすべて入力してください。

@@ -1,0 +1,571 @@
+//! The desk panel of a chat (SPEC I10, I11, I15–I20): the visitor's Desk contact with
+//! account, SLA, contract and owner; recent and linked tickets; search within the view
+//! scope; convert the chat to a ticket; associate it with a ticket; reply; reopen or
+//! close. The department's mode decides what is allowed, here on the server (I9).
+
+use crate::desk_client::{ChatLine, DeskAuth, DeskThread, DeskTicket, NewTicket};
+use crate::model::{DeptMode, Permissions, ViewScope};
+use crate::store::{self, ChatTicket, MappingRow, PortalRow};
+use crate::Integration;
+use madoguchi_chat::{ChatState, ChatView, Message, OperatorCtx};
+use madoguchi_core::{i18n, Error, ErrorCode, Lang, Result};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// How many recent tickets the panel shows (I16).
+pub const RECENT_TICKETS: u32 = 10;
+const SUBJECT_MAX: usize = 255;
+const PRIORITIES: &[&str] = &["High", "Medium", "Low"];
+const STATUSES: &[&str] = &["Open", "On Hold", "Escalated", "Closed"];
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactView {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub account_name: Option<String>,
+    pub sla_name: Option<String>,
+    pub contract_name: Option<String>,
+    /// The owner's display name.
+    pub contact_owner: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoTicketView {
+    pub status: String,
+    /// Why no ticket was made, in the caller's language (I18).
+    pub reason: Option<String>,
+}
+
+/// `GET …/chats/{id}/desk`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatDeskView {
+    pub permissions: Permissions,
+    pub contact: Option<ContactView>,
+    pub recent_tickets: Vec<DeskTicket>,
+    pub linked_tickets: Vec<DeskTicket>,
+    /// The department's mode (what the buttons follow).
+    pub mode: DeptMode,
+    pub auto_ticket: AutoTicketView,
+    /// The Desk portal's classifications and departments, for the convert dialog.
+    pub classifications: Vec<String>,
+    pub desk_departments: Vec<crate::desk_client::DeskDepartment>,
+    /// The desk department a conversion goes to by default (mapped departments).
+    pub default_desk_department_id: Option<String>,
+    pub visitor_email: Option<String>,
+}
+
+/// `POST …/chats/{id}/desk/tickets` (I10).
+#[derive(Debug, Clone, Default)]
+pub struct ConvertRequest {
+    pub priority: Option<String>,
+    pub status: Option<String>,
+    pub classification: Option<String>,
+    pub department_id: Option<String>,
+}
+
+/// What a chat and the department it belongs to allow.
+pub(crate) struct ChatCtx {
+    pub chat: ChatView,
+    pub row: PortalRow,
+    pub auth: DeskAuth,
+    pub mapping: MappingRow,
+    pub perms: Permissions,
+}
+
+/// Errors of the link itself (a revoked key, a removed admin) mean the integration
+/// cannot work right now: 409 `integration_disabled` saying why, never a 401 that
+/// would look like the operator's own login failed.
+pub(crate) fn desk_error(e: Error, lang: Lang) -> Error {
+    match e.code {
+        ErrorCode::InvalidServiceKey
+        | ErrorCode::NotDeskAdmin
+        | ErrorCode::NotDeskAdminEmail
+        | ErrorCode::DeskPortalNotFound => Error::new(ErrorCode::IntegrationDisabled)
+            .with_message("integ-broken")
+            .with_arg("reason", e.message(lang)),
+        _ => e,
+    }
+}
+
+fn forbidden_by_mode() -> Error {
+    Error::new(ErrorCode::ForbiddenByDepartmentMode)
+}
+
+/// A chat message as a line of the Desk chat thread (D4).
+pub(crate) fn line(m: &Message, lang: Lang) -> ChatLine {
+    ChatLine {
+        seq: m.seq,
+        sender: m.sender.as_str().to_owned(),
+        sender_name: m.sender_name_in(lang),
+        text: m.text_in(lang),
+        created_at: madoguchi_core::time::rfc3339(m.created_at),
+    }
+}
+
+/// I10: the ticket's subject is the visitor's first question (trimmed to Desk's limit).
+pub(crate) fn subject_of(chat: &ChatView, lang: Lang) -> String {
+    let q = chat
+        .question
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let q = if q.is_empty() {
+        let name = chat
+            .visitor
+            .name
+            .clone()
+            .unwrap_or_else(|| i18n::t(lang, "integ-visitor"));
+        i18n::t_args(lang, "integ-subject-fallback", &[("name", &name)])
+    } else {
+        q
+    };
+    if q.chars().count() > SUBJECT_MAX {
+        let mut s: String = q.chars().take(SUBJECT_MAX - 1).collect();
+        s.push('…');
+        s
+    } else {
+        q
+    }
+}
+
+fn strip_threads(mut t: DeskTicket) -> DeskTicket {
+    t.threads = None;
+    t
+}
+
+impl Integration {
+    /// The chat as the operator may see it, with the link and the department's mode.
+    /// 404/403 for the chat, 403 `plan_required`, 409 `integration_disabled`, 403
+    /// `forbidden_by_department_mode` for a No integration department.
+    pub(crate) async fn chat_ctx(&self, op: &OperatorCtx, chat_id: &str) -> Result<ChatCtx> {
+        let chat = self.chat.chat_for_operator(op, chat_id).await?;
+        self.require_plan(op)?;
+        let row = store::portal(&self.db, &op.portal.id).await?;
+        let auth = match row.auth() {
+            Some(auth) if row.enabled => auth,
+            _ => return Err(Error::new(ErrorCode::IntegrationDisabled)),
+        };
+        let mapping = self
+            .mode_of(&op.portal.id, chat.department_id.as_deref())
+            .await?;
+        if mapping.mode == DeptMode::None {
+            return Err(forbidden_by_mode());
+        }
+        let perms = mapping.mode.permissions();
+        Ok(ChatCtx {
+            chat,
+            row,
+            auth,
+            mapping,
+            perms,
+        })
+    }
+
+    /// I14: with "associated departments", a mapped department sees only tickets of
+    /// the Desk departments mapped to some Chat department; View only and Choose as
+    /// needed always see all.
+    pub(crate) async fn scope(&self, ctx: &ChatCtx) -> Result<Option<Vec<String>>> {
+        if ctx.row.view_scope != ViewScope::Associated || ctx.mapping.mode != DeptMode::Mapped {
+            return Ok(None);
+        }
+        let mut ids: Vec<String> = store::mappings(&self.db, &ctx.row.chat_portal_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.mode == DeptMode::Mapped)
+            .filter_map(|m| m.desk_department_id)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(Some(ids))
+    }
+
+    /// `GET …/chats/{id}/desk` (I11, I15, I16).
+    #[tracing::instrument(skip_all, fields(portal = %op.portal.name))]
+    pub async fn chat_desk(
+        &self,
+        op: &OperatorCtx,
+        chat_id: &str,
+        lang: Lang,
+    ) -> Result<ChatDeskView> {
+        let ctx = self.chat_ctx(op, chat_id).await?;
+        self.chat_desk_view(&ctx, lang)
+            .await
+            .map_err(|e| desk_error(e, lang))
+    }
+
+    async fn chat_desk_view(&self, ctx: &ChatCtx, lang: Lang) -> Result<ChatDeskView> {
+        let auth = &ctx.auth;
+        let email = ctx
+            .chat
+            .visitor
+            .email
+            .clone()
+            .filter(|e| !e.trim().is_empty());
+        let scope = self.scope(ctx).await?;
+        let mut contact = None;
+        let mut recent_tickets = Vec::new();
+        if let Some(email) = &email {
+            if let Some(c) = self.desk.find_contact_by_email(auth, email).await? {
+                let details = self.desk.contact_details(auth, &c).await?;
+                recent_tickets = self
+                    .desk
+                    .contact_tickets(auth, &c.id, RECENT_TICKETS, scope.as_deref())
+                    .await?
+                    .into_iter()
+                    .map(strip_threads)
+                    .collect();
+                contact = Some(ContactView {
+                    id: c.id.clone(),
+                    name: c.extra_str(&["name"]).unwrap_or_else(|| c.display_name()),
+                    email: c.email.clone(),
+                    account_name: details.account_name,
+                    sla_name: details.sla_name,
+                    contract_name: details.contract_name,
+                    contact_owner: details.contact_owner,
+                });
+            }
+        }
+        let mut linked_tickets = Vec::new();
+        for id in &ctx.chat.desk_ticket_ids {
+            match self.desk.ticket(auth, id).await {
+                Ok(t) => linked_tickets.push(strip_threads(t)),
+                Err(e) if e.code == ErrorCode::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let (classifications, desk_departments) = if ctx.perms.create {
+            (
+                self.desk.classifications(auth).await?,
+                self.desk.departments(auth).await?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let reason = ctx.chat.auto_ticket.reason.as_deref().map(|r| {
+            if i18n::has(r) {
+                i18n::t(lang, r)
+            } else {
+                r.to_owned()
+            }
+        });
+        Ok(ChatDeskView {
+            permissions: ctx.perms,
+            contact,
+            recent_tickets,
+            linked_tickets,
+            mode: ctx.mapping.mode,
+            auto_ticket: AutoTicketView {
+                status: ctx.chat.auto_ticket.status.as_str().to_owned(),
+                reason,
+            },
+            classifications,
+            desk_departments,
+            default_desk_department_id: ctx.mapping.desk_department_id.clone(),
+            visitor_email: email,
+        })
+    }
+
+    /// `POST …/chats/{id}/desk/tickets` (I10): convert by hand.
+    #[tracing::instrument(skip_all, fields(portal = %op.portal.name))]
+    pub async fn convert(
+        &self,
+        op: &OperatorCtx,
+        chat_id: &str,
+        req: ConvertRequest,
+        lang: Lang,
+    ) -> Result<DeskTicket> {
+        let ctx = self.chat_ctx(op, chat_id).await?;
+        if !ctx.perms.create {
+            return Err(forbidden_by_mode());
+        }
+        self.convert_in(&ctx, req, lang)
+            .await
+            .map_err(|e| desk_error(e, lang))
+    }
+
+    async fn convert_in(
+        &self,
+        ctx: &ChatCtx,
+        req: ConvertRequest,
+        lang: Lang,
+    ) -> Result<DeskTicket> {
+        let auth = &ctx.auth;
+        let chat = &ctx.chat;
+        let priority = match req.priority.as_deref().map(str::trim) {
+            None | Some("") => "Medium".to_owned(),
+            Some(p) if PRIORITIES.contains(&p) => p.to_owned(),
+            Some(_) => return Err(Error::invalid("priority", "integ-error-priority")),
+        };
+        let status = match req.status.as_deref().map(str::trim) {
+            None | Some("") => "Open".to_owned(),
+            Some(s) if STATUSES.contains(&s) => s.to_owned(),
+            Some(_) => return Err(Error::invalid("status", "integ-error-status")),
+        };
+        let classification = match req.classification.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(c) => {
+                let list = self.desk.classifications(auth).await?;
+                match list.iter().find(|x| x.as_str() == c) {
+                    Some(x) => Some(x.clone()),
+                    None => {
+                        return Err(Error::invalid(
+                            "classification",
+                            "integ-error-classification",
+                        ))
+                    }
+                }
+            }
+        };
+        let department_id = match req.department_id.as_deref().map(str::trim) {
+            None | Some("") => ctx.mapping.desk_department_id.clone(),
+            Some(d) => {
+                let list = self.desk.departments(auth).await?;
+                if !list.iter().any(|x| x.id == d) {
+                    return Err(Error::invalid(
+                        "departmentId",
+                        "integ-error-desk-department",
+                    ));
+                }
+                Some(d.to_owned())
+            }
+        };
+        if !chat.desk_ticket_ids.is_empty() {
+            return Err(Error::new(ErrorCode::AlreadyConverted));
+        }
+        let Some(email) = chat.visitor.email.clone().filter(|e| !e.trim().is_empty()) else {
+            return Err(Error::new(ErrorCode::VisitorEmailRequired));
+        };
+        let now = self.clock.now_ms();
+        let (claimed, _) =
+            store::claim_conversion(&self.db, &chat.id, &ctx.row.chat_portal_id, "convert", now)
+                .await?;
+        if !claimed {
+            return Err(Error::new(ErrorCode::AlreadyConverted));
+        }
+        let new = NewTicket {
+            subject: subject_of(chat, lang),
+            description: Some(chat.question.clone()),
+            department_id,
+            contact_id: None,
+            status: Some(status),
+            priority: Some(priority),
+            classification,
+            channel: Some("Chat".into()),
+        };
+        let ticket = match self.create_chat_ticket(auth, chat, &email, new).await {
+            Ok(t) => t,
+            Err(e) => {
+                // Nothing was made in Desk: the chat may be converted again.
+                store::release_conversion(&self.db, &chat.id, "convert").await?;
+                return Err(e);
+            }
+        };
+        store::set_conversion_ticket(&self.db, &chat.id, &ticket.id, self.clock.now_ms()).await?;
+        self.link_ticket(ctx, &ticket.id, "convert", lang).await?;
+        Ok(ticket)
+    }
+
+    /// Finds or creates the visitor's contact and creates the ticket (channel Chat).
+    pub(crate) async fn create_chat_ticket(
+        &self,
+        auth: &DeskAuth,
+        chat: &ChatView,
+        email: &str,
+        mut new: NewTicket,
+    ) -> Result<DeskTicket> {
+        let contact = match self.desk.find_contact_by_email(auth, email).await? {
+            Some(c) => c,
+            None => {
+                self.desk
+                    .upsert_contact(
+                        auth,
+                        email,
+                        chat.visitor.name.as_deref(),
+                        chat.visitor.phone.as_deref(),
+                    )
+                    .await?
+            }
+        };
+        new.contact_id = Some(contact.id);
+        self.desk.create_ticket(auth, &new).await
+    }
+
+    /// Puts the chat's transcript so far into the ticket's chat thread and records the
+    /// link, so later messages are appended (I11). When Desk fails after the ticket
+    /// exists, the outbox appends the transcript later.
+    pub(crate) async fn link_ticket(
+        &self,
+        ctx: &ChatCtx,
+        ticket_id: &str,
+        origin: &str,
+        lang: Lang,
+    ) -> Result<()> {
+        let chat = &ctx.chat;
+        let link = ChatTicket {
+            chat_id: chat.id.clone(),
+            ticket_id: ticket_id.to_owned(),
+            chat_portal_id: ctx.row.chat_portal_id.clone(),
+            desk_portal_name: ctx.auth.portal.clone(),
+            origin: origin.to_owned(),
+            synced_seq: 0,
+        };
+        store::add_chat_ticket(&self.db, &link, self.clock.now_ms()).await?;
+        self.chat.add_desk_ticket(&chat.id, ticket_id).await?;
+        let messages = self.chat.transcript(&chat.id).await?;
+        let lines: Vec<ChatLine> = messages.iter().map(|m| line(m, lang)).collect();
+        let last = lines.last().map_or(0, |l| l.seq);
+        match self
+            .desk
+            .upsert_chat_thread(&ctx.auth, ticket_id, &chat.id, &lines)
+            .await
+        {
+            Ok(_) => {
+                let closed = chat.state == ChatState::Ended && last >= chat.last_seq;
+                store::mark_synced(
+                    &self.db,
+                    &chat.id,
+                    ticket_id,
+                    last,
+                    closed,
+                    self.clock.now_ms(),
+                )
+                .await?;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "chat thread not appended yet; the outbox retries");
+            }
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// `POST …/chats/{id}/desk/associate` (I11): the chat's transcript joins an
+    /// existing ticket at once; idempotent.
+    #[tracing::instrument(skip_all, fields(portal = %op.portal.name))]
+    pub async fn associate(
+        &self,
+        op: &OperatorCtx,
+        chat_id: &str,
+        ticket_id: &str,
+        lang: Lang,
+    ) -> Result<DeskTicket> {
+        let ctx = self.chat_ctx(op, chat_id).await?;
+        if !ctx.perms.associate {
+            return Err(forbidden_by_mode());
+        }
+        let ticket_id = ticket_id.trim();
+        if ticket_id.is_empty() {
+            return Err(Error::invalid("ticketId", "integ-error-ticket"));
+        }
+        async {
+            let ticket = self.desk.ticket(&ctx.auth, ticket_id).await?;
+            self.link_ticket(&ctx, &ticket.id, "associate", lang)
+                .await?;
+            self.desk.ticket(&ctx.auth, &ticket.id).await
+        }
+        .await
+        .map_err(|e| desk_error(e, lang))
+    }
+
+    /// `GET …/chats/{id}/desk/tickets/search?q=` (I19) within the view scope (I14).
+    #[tracing::instrument(skip_all, fields(portal = %op.portal.name))]
+    pub async fn search(
+        &self,
+        op: &OperatorCtx,
+        chat_id: &str,
+        q: &str,
+        lang: Lang,
+    ) -> Result<Vec<DeskTicket>> {
+        let ctx = self.chat_ctx(op, chat_id).await?;
+        if !ctx.perms.view {
+            return Err(forbidden_by_mode());
+        }
+        let q = q.trim();
+        if q.is_empty() {
+            return Err(Error::invalid("q", "integ-error-query"));
+        }
+        async {
+            let scope = self.scope(&ctx).await?;
+            Ok(self
+                .desk
+                .search_tickets(&ctx.auth, q, scope.as_deref())
+                .await?
+                .into_iter()
+                .map(strip_threads)
+                .collect())
+        }
+        .await
+        .map_err(|e| desk_error(e, lang))
+    }
+
+    /// `GET …/chats/{id}/desk/tickets/{ticketId}` (I16, I17): with threads and webUrl.
+    #[tracing::instrument(skip_all, fields(portal = %op.portal.name))]
+    pub async fn ticket(
+        &self,
+        op: &OperatorCtx,
+        chat_id: &str,
+        ticket_id: &str,
+        lang: Lang,
+    ) -> Result<DeskTicket> {
+        let ctx = self.chat_ctx(op, chat_id).await?;
+        if !ctx.perms.view {
+            return Err(forbidden_by_mode());
+        }
+        self.desk
+            .ticket(&ctx.auth, ticket_id)
+            .await
+            .map_err(|e| desk_error(e, lang))
+    }
+
+    /// `PATCH …/chats/{id}/desk/tickets/{ticketId}` (I20): reopen or close.
+    #[tracing::instrument(skip_all, fields(portal = %op.portal.name))]
+    pub async fn set_status(
+        &self,
+        op: &OperatorCtx,
+        chat_id: &str,
+        ticket_id: &str,
+        status: &str,
+        lang: Lang,
+    ) -> Result<DeskTicket> {
+        let ctx = self.chat_ctx(op, chat_id).await?;
+        if !ctx.perms.change_status {
+            return Err(forbidden_by_mode());
+        }
+        let status = status.trim();
+        if status != "Open" && status != "Closed" {
+            return Err(Error::invalid("status", "integ-error-status-open-closed"));
+        }
+        self.desk
+            .set_ticket_status(&ctx.auth, ticket_id, status)
+            .await
+            .map_err(|e| desk_error(e, lang))
+    }
+
+    /// `POST …/chats/{id}/desk/tickets/{ticketId}/replies`: a reply on the ticket,
+    /// written by the operator.
+    #[tracing::instrument(skip_all, fields(portal = %op.portal.name))]
+    pub async fn reply(
+        &self,
+        op: &OperatorCtx,
+        chat_id: &str,
+        ticket_id: &str,
+        content: &str,
+        lang: Lang,
+    ) -> Result<DeskThread> {
+        let ctx = self.chat_ctx(op, chat_id).await?;
+        if !ctx.perms.reply {
+            return Err(forbidden_by_mode());
+        }
+        if content.trim().is_empty() {
+            return Err(Error::invalid("content", "integ-error-content"));
+        }
+        self.desk
+            .reply(&ctx.auth, ticket_id, content, Some(&op.name))
+            .await
+            .map_err(|e| desk_error(e, lang))
+    }
+}

@@ -1,0 +1,301 @@
+//! One Desk client, two transports (SPEC Q1, D7).
+//!
+//! The integration reaches Desk only through [`DeskClient`]. [`InProcessDesk`] calls the
+//! Desk context's services in this process; [`HttpDesk`] calls the Desk HTTP API of
+//! API.md at `--desk-url`, authenticating each call with the linked portal's service key
+//! (`X-Service-Key`, `X-Service-Admin`). Both verify the service key on every call, so a
+//! regenerated key breaks the link at once whichever transport is in use (I5).
+//!
+//! The value types mirror the JSON of API.md exactly (camelCase); anything Desk adds
+//! beyond the fields we use is kept in `extra` and passed through, so the chat panel
+//! shows what Desk shows.
+
+mod http;
+mod in_process;
+
+pub(crate) use http::link_error;
+pub use http::HttpDesk;
+pub use in_process::InProcessDesk;
+
+use async_trait::async_trait;
+use madoguchi_core::identity::User;
+use madoguchi_core::Result;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// The credentials of a link: which Desk portal, as which admin, with which key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeskAuth {
+    pub portal: String,
+    pub admin_email: String,
+    pub service_key: String,
+}
+
+impl std::fmt::Debug for DeskAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never log the key.
+        f.debug_struct("DeskAuth")
+            .field("portal", &self.portal)
+            .field("admin_email", &self.admin_email)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Desk portal's service key with the admin email beside it (D6).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceKey {
+    pub admin_email: String,
+    pub service_key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeskDepartment {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeskContact {
+    pub id: String,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub account_id: Option<String>,
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    /// Whatever else Desk shows (account name, SLA, contract, owner name…).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: Map<String, Value>,
+}
+
+impl DeskContact {
+    /// "first last" as Desk shows it, or the last name alone.
+    pub fn display_name(&self) -> String {
+        match self.first_name.as_deref().map(str::trim) {
+            Some(first) if !first.is_empty() => format!("{} {}", first, self.last_name),
+            _ => self.last_name.clone(),
+        }
+    }
+
+    /// A string member Desk added to the contact, when present and not empty.
+    pub fn extra_str(&self, names: &[&str]) -> Option<String> {
+        names.iter().find_map(|n| {
+            self.extra
+                .get(*n)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        })
+    }
+}
+
+/// The account, SLA, contract and owner of a contact, by name (I15).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactDetails {
+    pub account_name: Option<String>,
+    pub sla_name: Option<String>,
+    pub contract_name: Option<String>,
+    pub contact_owner: Option<String>,
+}
+
+/// A ticket as API.md shows it; `threads` only on the detail view.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeskTicket {
+    pub id: String,
+    pub ticket_number: i64,
+    pub subject: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub status: String,
+    #[serde(default)]
+    pub priority: Option<String>,
+    #[serde(default)]
+    pub classification: Option<String>,
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub department_id: Option<String>,
+    #[serde(default)]
+    pub contact_id: Option<String>,
+    #[serde(default)]
+    pub contact_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub assignee_id: Option<String>,
+    #[serde(default)]
+    pub web_url: String,
+    #[serde(default)]
+    pub created_time: Option<String>,
+    #[serde(default)]
+    pub modified_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<Vec<DeskThread>>,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: Map<String, Value>,
+}
+
+/// A message of a chat thread (D4).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatLine {
+    /// The chat message's `seq`: appending is idempotent by it.
+    pub seq: i64,
+    pub sender: String,
+    pub sender_name: String,
+    pub text: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeskThread {
+    pub id: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<ChatLine>>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: Map<String, Value>,
+}
+
+/// A new ticket (D3): `None` leaves Desk's default.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewTicket {
+    pub subject: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub department_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classification: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+/// Everything the integration asks of Desk.
+///
+/// Errors are [`madoguchi_core::Error`]s with API.md codes: `desk_portal_not_found`,
+/// `invalid_service_key`, `not_desk_admin_email` (with `field`) from [`verify`](Self::verify)
+/// and every call; `not_found` for an unknown id; `desk_unavailable` when Desk cannot be
+/// reached (the outbox retries those).
+#[async_trait]
+pub trait DeskClient: Send + Sync + 'static {
+    /// "in_process" or "http" (logs, the contract tests).
+    fn transport(&self) -> &'static str;
+
+    /// Desk portals `user` administers (I2, I4). Over HTTP the Chat process holds no
+    /// Desk credentials for the user, so this is always empty there.
+    async fn admin_portals(&self, user: &User) -> Result<Vec<String>>;
+
+    /// The portal's current service key, generating one if it has none (I2);
+    /// `user` must administer the portal.
+    async fn ensure_service_key(&self, user: &User, portal: &str) -> Result<ServiceKey>;
+
+    /// Checks a link (I3, I5): `desk_portal_not_found` (field `deskPortalName`),
+    /// `invalid_service_key` (field `serviceKey`), `not_desk_admin_email` (field `adminEmail`).
+    async fn verify(&self, auth: &DeskAuth) -> Result<()>;
+
+    async fn departments(&self, auth: &DeskAuth) -> Result<Vec<DeskDepartment>>;
+    async fn classifications(&self, auth: &DeskAuth) -> Result<Vec<String>>;
+
+    async fn find_contact_by_email(
+        &self,
+        auth: &DeskAuth,
+        email: &str,
+    ) -> Result<Option<DeskContact>>;
+    /// Finds the contact with `email` (any case) and updates the last name and phone
+    /// given, or creates it; a contact made without a name gets the email's local part
+    /// as `lastName` (C6, I10, I18).
+    async fn upsert_contact(
+        &self,
+        auth: &DeskAuth,
+        email: &str,
+        last_name: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<DeskContact>;
+    /// Account, SLA, contract and owner names of a contact (I15).
+    async fn contact_details(
+        &self,
+        auth: &DeskAuth,
+        contact: &DeskContact,
+    ) -> Result<ContactDetails>;
+
+    async fn create_ticket(&self, auth: &DeskAuth, ticket: &NewTicket) -> Result<DeskTicket>;
+    /// A ticket with its `threads` (oldest first).
+    async fn ticket(&self, auth: &DeskAuth, ticket_id: &str) -> Result<DeskTicket>;
+    /// A contact's tickets, newest first, at most `limit`; only in `departments` when
+    /// given (the view scope, I14).
+    async fn contact_tickets(
+        &self,
+        auth: &DeskAuth,
+        contact_id: &str,
+        limit: u32,
+        departments: Option<&[String]>,
+    ) -> Result<Vec<DeskTicket>>;
+    /// D5 search: ticket number, contact name, contact email, subject; only in
+    /// `departments` when given (I14, I19).
+    async fn search_tickets(
+        &self,
+        auth: &DeskAuth,
+        q: &str,
+        departments: Option<&[String]>,
+    ) -> Result<Vec<DeskTicket>>;
+    async fn set_ticket_status(
+        &self,
+        auth: &DeskAuth,
+        ticket_id: &str,
+        status: &str,
+    ) -> Result<DeskTicket>;
+    /// A reply on the ticket, shown as written by `author` (the operator) when given.
+    async fn reply(
+        &self,
+        auth: &DeskAuth,
+        ticket_id: &str,
+        content: &str,
+        author: Option<&str>,
+    ) -> Result<DeskThread>;
+
+    /// Creates the ticket's chat thread for `chat_id`, or appends to it the lines whose
+    /// `seq` it does not hold yet: calling it again with the same lines changes nothing.
+    async fn upsert_chat_thread(
+        &self,
+        auth: &DeskAuth,
+        ticket_id: &str,
+        chat_id: &str,
+        lines: &[ChatLine],
+    ) -> Result<DeskThread>;
+
+    /// The tickets holding a chat thread of `chat_id` (oldest first): lets a retried
+    /// automatic conversion find the ticket an earlier attempt made.
+    async fn tickets_with_chat(&self, auth: &DeskAuth, chat_id: &str) -> Result<Vec<DeskTicket>>;
+}

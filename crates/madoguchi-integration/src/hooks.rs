@@ -1,0 +1,178 @@
+//! The integration seen from Chat: the [`DeskMappingHook`] Chat calls for a
+//! department's `deskMapping` (I9, I13), after a visitor edit (C6, I18), and after each
+//! lifecycle transition (a wake-up for the outbox worker, I7).
+
+use crate::model::DeptMode;
+use crate::store::{self, MappingRow};
+use crate::Integration;
+use async_trait::async_trait;
+use madoguchi_chat::{ChatEvent, DeskMapping, DeskMappingHook, Visitor};
+use madoguchi_core::{i18n, ErrorCode, Lang, Result};
+use serde_json::json;
+
+pub struct ChatHooks {
+    integ: Integration,
+}
+
+impl ChatHooks {
+    pub fn new(integ: Integration) -> Self {
+        Self { integ }
+    }
+}
+
+fn mapping_view(m: &MappingRow, notice: Option<String>) -> DeskMapping {
+    DeskMapping {
+        mode: m.mode.as_str().to_owned(),
+        desk_department_id: m.desk_department_id.clone(),
+        auto_associated: m.auto_associated,
+        notice,
+    }
+}
+
+impl Integration {
+    /// I13: a new Chat department is mapped to the same-named Desk department of the
+    /// linked portal, with the notice; otherwise it is `choose`.
+    pub async fn department_created(
+        &self,
+        chat_portal_id: &str,
+        department_id: &str,
+        name: &str,
+        lang: Lang,
+    ) -> Result<DeskMapping> {
+        let row = store::portal(&self.db, chat_portal_id).await?;
+        let choose = MappingRow::choose(department_id);
+        let Some(auth) = row.auth() else {
+            return Ok(mapping_view(&choose, None));
+        };
+        let desk_departments = match self.desk.departments(&auth).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "desk departments unavailable; new department is choose");
+                return Ok(mapping_view(&choose, None));
+            }
+        };
+        let wanted = name.trim().to_lowercase();
+        let Some(desk) = desk_departments
+            .iter()
+            .find(|d| d.name.trim().to_lowercase() == wanted)
+        else {
+            return Ok(mapping_view(&choose, None));
+        };
+        let m = MappingRow {
+            chat_department_id: department_id.to_owned(),
+            mode: DeptMode::Mapped,
+            desk_department_id: Some(desk.id.clone()),
+            auto_associated: true,
+        };
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        store::ensure_portal(tx.conn(), chat_portal_id, now).await?;
+        store::save_mapping(tx.conn(), chat_portal_id, &m, now).await?;
+        tx.commit().await?;
+        Ok(mapping_view(
+            &m,
+            Some(i18n::t(lang, "integ-notice-auto-associated")),
+        ))
+    }
+
+    /// A department's current `deskMapping`.
+    pub async fn department_mapping(
+        &self,
+        chat_portal_id: &str,
+        department_id: &str,
+    ) -> Result<DeskMapping> {
+        let m = self.mode_of(chat_portal_id, Some(department_id)).await?;
+        Ok(mapping_view(&m, None))
+    }
+
+    /// C6, I18: with the integration enabled, the Desk contact with the visitor's
+    /// email is created or updated before the visitor edit answers. When Desk cannot
+    /// be reached the sync waits in the outbox (it is retried until it succeeds).
+    pub async fn visitor_updated(&self, chat_portal_id: &str, visitor: &Visitor) -> Result<()> {
+        let Some(email) = visitor.email.as_deref().filter(|e| !e.trim().is_empty()) else {
+            return Ok(());
+        };
+        let row = store::portal(&self.db, chat_portal_id).await?;
+        let Some(auth) = row.auth().filter(|_| row.enabled) else {
+            return Ok(());
+        };
+        if !self.chat.integration_available_for(chat_portal_id).await? {
+            return Ok(());
+        }
+        match self
+            .desk
+            .upsert_contact(
+                &auth,
+                email,
+                visitor.name.as_deref(),
+                visitor.phone.as_deref(),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == ErrorCode::DeskUnavailable || e.code == ErrorCode::Internal => {
+                tracing::warn!(error = %e, "desk unreachable: the contact sync waits in the outbox");
+                let payload = json!({
+                    "visitorId": visitor.id,
+                    "email": email,
+                    "name": visitor.name,
+                    "phone": visitor.phone,
+                });
+                let now = self.clock.now_ms();
+                let mut tx = self.db.begin_write().await?;
+                crate::outbox::enqueue_or_rearm(
+                    tx.conn(),
+                    chat_portal_id,
+                    crate::worker::KIND_CONTACT,
+                    &format!("contact:{}", visitor.id),
+                    &payload,
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                self.wake.notify_one();
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl DeskMappingHook for ChatHooks {
+    async fn on_department_created(
+        &self,
+        portal_id: &str,
+        department_id: &str,
+        name: &str,
+        lang: Lang,
+    ) -> Result<DeskMapping> {
+        self.integ
+            .department_created(portal_id, department_id, name, lang)
+            .await
+    }
+
+    async fn mapping(
+        &self,
+        portal_id: &str,
+        department_id: &str,
+        _lang: Lang,
+    ) -> Result<DeskMapping> {
+        self.integ
+            .department_mapping(portal_id, department_id)
+            .await
+    }
+
+    async fn on_visitor_updated(
+        &self,
+        portal_id: &str,
+        visitor: &Visitor,
+        _lang: Lang,
+    ) -> Result<()> {
+        self.integ.visitor_updated(portal_id, visitor).await
+    }
+
+    fn on_chat_event(&self, _event: &ChatEvent) {
+        self.integ.wake.notify_one();
+    }
+}

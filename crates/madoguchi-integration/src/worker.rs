@@ -1,0 +1,508 @@
+//! The integration's background worker (SPEC I7, I11, I18, Q2).
+//!
+//! One loop, woken by Chat's lifecycle hook and by new jobs, and every
+//! [`POLL_INTERVAL`] anyway:
+//! 1. **Events → jobs.** Read Chat's durable `chat_events` after our cursor; for each
+//!    chat that became missed or ended in a mode that covers it, enqueue one
+//!    "auto-ticket:{chatId}" job with the decision taken at that moment (settings,
+//!    department, email), and move the cursor — jobs and cursor in one transaction, so
+//!    an event is turned into work exactly once, also across restarts and nodes.
+//! 2. **Open links → append jobs.** A chat converted or associated while it goes on
+//!    gets its new messages appended to the ticket's chat thread (I11).
+//! 3. **Jobs.** Claim due jobs (a lease, so two nodes never run one job at once), run
+//!    them, and on failure retry with exponential backoff — forever for Desk being
+//!    away, since nothing may be lost.
+//!
+//! Running a job twice has the effect of running it once: the conversion claim
+//! records the ticket id as soon as Desk answered, a retry first looks in Desk for a
+//! ticket already holding the chat's thread, and chat threads are appended by `seq`.
+
+use crate::chat_desk::{line, subject_of};
+use crate::desk_client::{ChatLine, NewTicket};
+use crate::model::{ChatOutcome, DeptMode};
+use crate::outbox::{self, Job};
+use crate::store::{self, ChatTicket};
+use crate::Integration;
+use madoguchi_chat::{AutoTicketStatus, ChatState, ChatView, Outcome};
+use madoguchi_core::{Error, ErrorCode, Lang, Result};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub const KIND_AUTO: &str = "auto_ticket";
+pub const KIND_SYNC: &str = "sync_thread";
+pub const KIND_CONTACT: &str = "contact";
+const CURSOR: &str = "chat_events";
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+const EVENT_BATCH: i64 = 200;
+const JOB_BATCH: i64 = 20;
+/// Transcripts are written to Desk in the default language (Japanese).
+const TRANSCRIPT_LANG: Lang = Lang::Ja;
+
+/// What the worker did in one pass (tests, logs).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub events: usize,
+    pub jobs_done: usize,
+    pub jobs_retried: usize,
+}
+
+/// How a job ended.
+enum Outcome2 {
+    Done(Option<Value>),
+    Retry(String),
+    Failed(String),
+}
+
+fn retryable(e: &Error) -> bool {
+    matches!(
+        e.code,
+        ErrorCode::DeskUnavailable
+            | ErrorCode::Internal
+            | ErrorCode::InvalidServiceKey
+            | ErrorCode::NotDeskAdmin
+            | ErrorCode::NotDeskAdminEmail
+            | ErrorCode::DeskPortalNotFound
+            | ErrorCode::RateLimited
+            | ErrorCode::RequestTimeout
+            | ErrorCode::Conflict
+    )
+}
+
+impl Integration {
+    /// Starts the worker; it stops when `shutdown` turns true.
+    pub fn spawn_worker(&self, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let integ = self.clone();
+        tokio::spawn(async move {
+            tracing::info!(desk = integ.desk.transport(), "integration worker started");
+            loop {
+                if *shutdown.borrow() {
+                    break;
+                }
+                match integ.run_pass().await {
+                    Ok(pass) if pass != Pass::default() => {
+                        tracing::debug!(?pass, "integration pass")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "integration pass failed"),
+                }
+                tokio::select! {
+                    () = integ.wake.notified() => {}
+                    () = tokio::time::sleep(POLL_INTERVAL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            tracing::info!("integration worker stopped");
+        })
+    }
+
+    /// One pass of the worker: events, open links, due jobs.
+    pub async fn run_pass(&self) -> Result<Pass> {
+        let mut pass = Pass {
+            events: self.consume_events().await?,
+            ..Pass::default()
+        };
+        self.rearm_open_links().await?;
+        let now = self.clock.now_ms();
+        for job in outbox::claim_due(&self.db, now, JOB_BATCH).await? {
+            let result = self.run_job(&job).await;
+            let now = self.clock.now_ms();
+            match result {
+                Ok(Outcome2::Done(v)) => {
+                    outbox::complete(&self.db, &job, v.as_ref(), now).await?;
+                    pass.jobs_done += 1;
+                }
+                Ok(Outcome2::Retry(why)) => {
+                    let at = outbox::retry_later(&self.db, &job, &why, now).await?;
+                    tracing::info!(job = %job.idem_key, attempts = job.attempts, retry_in_ms = at - now, reason = %why, "integration job will be retried");
+                    pass.jobs_retried += 1;
+                }
+                Ok(Outcome2::Failed(why)) => {
+                    tracing::warn!(job = %job.idem_key, reason = %why, "integration job failed for good");
+                    outbox::fail(&self.db, &job, &why, now).await?;
+                }
+                Err(e) if retryable(&e) => {
+                    let at = outbox::retry_later(&self.db, &job, &e.to_string(), now).await?;
+                    tracing::info!(job = %job.idem_key, attempts = job.attempts, retry_in_ms = at - now, error = %e, "integration job will be retried");
+                    pass.jobs_retried += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(job = %job.idem_key, error = %e, "integration job failed for good");
+                    outbox::fail(&self.db, &job, &e.to_string(), now).await?;
+                }
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Step 1: lifecycle events → auto-ticket jobs, exactly once (cursor + jobs in one
+    /// transaction).
+    async fn consume_events(&self) -> Result<usize> {
+        let from = store::cursor(&self.db, CURSOR).await?;
+        let events = self.chat.events_after(from, EVENT_BATCH).await?;
+        let Some(last) = events.last().map(|e| e.id) else {
+            return Ok(0);
+        };
+        let mut jobs: Vec<(String, String, Value)> = Vec::new();
+        let mut finished: Vec<String> = Vec::new();
+        for ev in &events {
+            let outcome = match ev.kind.as_str() {
+                "missed" => Some(ChatOutcome::Missed),
+                "ended" => {
+                    finished.push(ev.chat_id.clone());
+                    Some(ChatOutcome::Attended)
+                }
+                _ => None,
+            };
+            let Some(mut outcome) = outcome else { continue };
+            let Some(chat) = self.chat.chat_by_id(&ev.chat_id).await? else {
+                continue;
+            };
+            if ev.kind == "ended" {
+                match chat.outcome {
+                    // A missed chat was decided when it became missed.
+                    Some(Outcome::Missed) | None => continue,
+                    Some(Outcome::Attended) => outcome = ChatOutcome::Attended,
+                }
+            }
+            if let Some(payload) = self.decide(&chat, outcome).await? {
+                jobs.push((
+                    ev.portal_id.clone(),
+                    format!("auto-ticket:{}", ev.chat_id),
+                    payload,
+                ));
+            }
+        }
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        for (portal_id, key, payload) in &jobs {
+            outbox::enqueue(tx.conn(), portal_id, KIND_AUTO, key, payload, now).await?;
+        }
+        if !store::advance_cursor(tx.conn(), CURSOR, from, last, now).await? {
+            // Another node handled these events first.
+            return Ok(0);
+        }
+        tx.commit().await?;
+        // Ended chats: append what is left to their tickets now.
+        for chat_id in finished {
+            for link in store::chat_tickets(&self.db, &chat_id).await? {
+                self.rearm_sync(&link).await?;
+            }
+        }
+        Ok(events.len())
+    }
+
+    /// The decision for a chat that became missed or ended (I7, I8, I18), frozen into
+    /// the job's payload; `None` when no automatic ticket applies.
+    async fn decide(&self, chat: &ChatView, outcome: ChatOutcome) -> Result<Option<Value>> {
+        let row = store::portal(&self.db, &chat.portal_id).await?;
+        if !row.is_linked() || !row.enabled || !row.auto_ticket.covers(outcome) {
+            return Ok(None);
+        }
+        if !self.chat.integration_available_for(&chat.portal_id).await? {
+            return Ok(None);
+        }
+        let mapping = self
+            .mode_of(&chat.portal_id, chat.department_id.as_deref())
+            .await?;
+        // No integration and View only: never (I7, I9).
+        if matches!(mapping.mode, DeptMode::None | DeptMode::ViewOnly) {
+            return Ok(None);
+        }
+        let has_email = chat
+            .visitor
+            .email
+            .as_deref()
+            .is_some_and(|e| !e.trim().is_empty());
+        // Tickets from attended chats are always Open (I8).
+        let status = match outcome {
+            ChatOutcome::Attended => "Open",
+            ChatOutcome::Missed => row.ticket_status.as_str(),
+        };
+        Ok(Some(json!({
+            "chatId": chat.id,
+            "outcome": match outcome { ChatOutcome::Attended => "attended", ChatOutcome::Missed => "missed" },
+            "create": has_email,
+            "reason": if has_email { Value::Null } else { json!("integ-skip-no-email") },
+            "status": status,
+            // Choose as needed: the Desk default department (I7).
+            "deskDepartmentId": if mapping.mode == DeptMode::Mapped { json!(mapping.desk_department_id) } else { Value::Null },
+        })))
+    }
+
+    /// Step 2: links whose chat has messages the ticket's thread does not hold yet.
+    async fn rearm_open_links(&self) -> Result<()> {
+        for link in store::open_chat_tickets(&self.db, 500).await? {
+            let Some(chat) = self.chat.chat_by_id(&link.chat_id).await? else {
+                store::mark_synced(
+                    &self.db,
+                    &link.chat_id,
+                    &link.ticket_id,
+                    link.synced_seq,
+                    true,
+                    self.clock.now_ms(),
+                )
+                .await?;
+                continue;
+            };
+            if chat.last_seq > link.synced_seq || chat.state == ChatState::Ended {
+                self.rearm_sync(&link).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn rearm_sync(&self, link: &ChatTicket) -> Result<()> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        outbox::enqueue_or_rearm(
+            tx.conn(),
+            &link.chat_portal_id,
+            KIND_SYNC,
+            &format!("sync:{}:{}", link.chat_id, link.ticket_id),
+            &json!({ "chatId": link.chat_id, "ticketId": link.ticket_id }),
+            now,
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    async fn run_job(&self, job: &Job) -> Result<Outcome2> {
+        match job.kind.as_str() {
+            KIND_AUTO => self.run_auto_ticket(job).await,
+            KIND_SYNC => self.run_sync(job).await,
+            KIND_CONTACT => self.run_contact(job).await,
+            other => Ok(Outcome2::Failed(format!("unknown job kind {other}"))),
+        }
+    }
+
+    /// An automatic ticket (I7, I8, I10's ticket contents, I18's skip).
+    async fn run_auto_ticket(&self, job: &Job) -> Result<Outcome2> {
+        let p = &job.payload;
+        let chat_id = p["chatId"].as_str().unwrap_or_default();
+        let Some(chat) = self.chat.chat_by_id(chat_id).await? else {
+            return Ok(Outcome2::Failed("the chat is gone".into()));
+        };
+        if p["create"] != json!(true) {
+            let reason = p["reason"].as_str().unwrap_or("integ-skip-no-email");
+            self.chat
+                .set_auto_ticket(chat_id, AutoTicketStatus::Skipped, Some(reason))
+                .await?;
+            return Ok(Outcome2::Done(Some(json!({ "skipped": reason }))));
+        }
+        let row = store::portal(&self.db, &chat.portal_id).await?;
+        let auth = match row.auth() {
+            Some(auth) if row.enabled => auth,
+            _ => {
+                self.chat
+                    .set_auto_ticket(
+                        chat_id,
+                        AutoTicketStatus::Skipped,
+                        Some("integ-skip-disabled"),
+                    )
+                    .await?;
+                return Ok(Outcome2::Done(Some(
+                    json!({ "skipped": "integ-skip-disabled" }),
+                )));
+            }
+        };
+        if chat.auto_ticket.status == AutoTicketStatus::None {
+            self.chat
+                .set_auto_ticket(chat_id, AutoTicketStatus::Pending, None)
+                .await?;
+        }
+        let now = self.clock.now_ms();
+        let (_, conv) =
+            store::claim_conversion(&self.db, chat_id, &chat.portal_id, "auto", now).await?;
+        if conv.origin == "convert" {
+            if conv.ticket_id.is_some() {
+                self.chat
+                    .set_auto_ticket(
+                        chat_id,
+                        AutoTicketStatus::Skipped,
+                        Some("integ-skip-linked"),
+                    )
+                    .await?;
+                return Ok(Outcome2::Done(Some(
+                    json!({ "skipped": "integ-skip-linked" }),
+                )));
+            }
+            return Ok(Outcome2::Retry("a manual conversion is in progress".into()));
+        }
+        let ticket_id = match conv.ticket_id {
+            Some(id) => id,
+            None => {
+                if !chat.desk_ticket_ids.is_empty() {
+                    // Associated with a ticket during the chat: no second ticket (I11).
+                    store::release_conversion(&self.db, chat_id, "auto").await?;
+                    self.chat
+                        .set_auto_ticket(
+                            chat_id,
+                            AutoTicketStatus::Skipped,
+                            Some("integ-skip-linked"),
+                        )
+                        .await?;
+                    return Ok(Outcome2::Done(Some(
+                        json!({ "skipped": "integ-skip-linked" }),
+                    )));
+                }
+                // An earlier attempt may have made the ticket and died before recording
+                // it: its chat thread tells.
+                let existing = self.desk.tickets_with_chat(&auth, chat_id).await?;
+                let id = match existing.into_iter().next() {
+                    Some(t) => t.id,
+                    None => {
+                        let email = chat.visitor.email.clone().unwrap_or_default();
+                        let new = NewTicket {
+                            subject: subject_of(&chat, TRANSCRIPT_LANG),
+                            description: Some(chat.question.clone()),
+                            department_id: p["deskDepartmentId"].as_str().map(str::to_owned),
+                            contact_id: None,
+                            status: p["status"].as_str().map(str::to_owned),
+                            priority: None,
+                            classification: None,
+                            channel: Some("Chat".into()),
+                        };
+                        let ticket = match self
+                            .create_chat_ticket(&auth, &chat, &email, new.clone())
+                            .await
+                        {
+                            // The mapped department was deleted in Desk: use the default.
+                            Err(e)
+                                if e.code == ErrorCode::InvalidRequest
+                                    && e.field.as_deref() == Some("departmentId") =>
+                            {
+                                let new = NewTicket {
+                                    department_id: None,
+                                    ..new
+                                };
+                                self.create_chat_ticket(&auth, &chat, &email, new).await?
+                            }
+                            other => other?,
+                        };
+                        ticket.id
+                    }
+                };
+                store::set_conversion_ticket(&self.db, chat_id, &id, self.clock.now_ms()).await?;
+                id
+            }
+        };
+        let lines = self.lines(chat_id, 0).await?;
+        self.desk
+            .upsert_chat_thread(&auth, &ticket_id, chat_id, &lines)
+            .await?;
+        let last = lines.last().map_or(0, |l| l.seq);
+        let link = ChatTicket {
+            chat_id: chat_id.to_owned(),
+            ticket_id: ticket_id.clone(),
+            chat_portal_id: chat.portal_id.clone(),
+            desk_portal_name: auth.portal.clone(),
+            origin: "auto".into(),
+            synced_seq: last,
+        };
+        store::add_chat_ticket(&self.db, &link, self.clock.now_ms()).await?;
+        store::mark_synced(
+            &self.db,
+            chat_id,
+            &ticket_id,
+            last,
+            chat.state == ChatState::Ended && last >= chat.last_seq,
+            self.clock.now_ms(),
+        )
+        .await?;
+        self.chat.add_desk_ticket(chat_id, &ticket_id).await?;
+        self.chat
+            .set_auto_ticket(chat_id, AutoTicketStatus::Created, None)
+            .await?;
+        tracing::info!(chat = %chat_id, ticket = %ticket_id, "automatic ticket created");
+        Ok(Outcome2::Done(Some(json!({ "ticketId": ticket_id }))))
+    }
+
+    async fn lines(&self, chat_id: &str, after_seq: i64) -> Result<Vec<ChatLine>> {
+        Ok(self
+            .chat
+            .messages_after(chat_id, after_seq, i64::MAX)
+            .await?
+            .iter()
+            .map(|m| line(m, TRANSCRIPT_LANG))
+            .collect())
+    }
+
+    /// Appends a linked chat's new messages to the ticket's chat thread (I11).
+    async fn run_sync(&self, job: &Job) -> Result<Outcome2> {
+        let chat_id = job.payload["chatId"].as_str().unwrap_or_default();
+        let ticket_id = job.payload["ticketId"].as_str().unwrap_or_default();
+        let Some(link) = store::chat_tickets(&self.db, chat_id)
+            .await?
+            .into_iter()
+            .find(|l| l.ticket_id == ticket_id)
+        else {
+            return Ok(Outcome2::Failed("no such link".into()));
+        };
+        let Some(chat) = self.chat.chat_by_id(chat_id).await? else {
+            return Ok(Outcome2::Failed("the chat is gone".into()));
+        };
+        let row = store::portal(&self.db, &chat.portal_id).await?;
+        let auth = match row.auth() {
+            Some(a) if a.portal == link.desk_portal_name => a,
+            // The link moved to another Desk portal: that ticket is out of reach.
+            Some(_) | None => return Ok(Outcome2::Failed("the link changed".into())),
+        };
+        if !row.enabled {
+            return Ok(Outcome2::Retry("the integration is disabled".into()));
+        }
+        // Everything from the start: the thread keeps what it has by seq, and a
+        // thread that an earlier attempt failed to create gets the whole chat.
+        let after = if link.synced_seq > 0 {
+            link.synced_seq
+        } else {
+            0
+        };
+        let lines = self.lines(chat_id, after).await?;
+        let now = self.clock.now_ms();
+        let mut last = link.synced_seq;
+        if !lines.is_empty() || link.synced_seq == 0 {
+            let lines = if link.synced_seq == 0 {
+                self.lines(chat_id, 0).await?
+            } else {
+                lines
+            };
+            self.desk
+                .upsert_chat_thread(&auth, ticket_id, chat_id, &lines)
+                .await?;
+            last = lines.last().map_or(last, |l| l.seq);
+        }
+        let closed = chat.state == ChatState::Ended && last >= chat.last_seq;
+        store::mark_synced(&self.db, chat_id, ticket_id, last, closed, now).await?;
+        Ok(Outcome2::Done(Some(json!({ "syncedSeq": last }))))
+    }
+
+    /// A visitor edit that could not reach Desk at the time (C6, I18).
+    async fn run_contact(&self, job: &Job) -> Result<Outcome2> {
+        let visitor_id = job.payload["visitorId"].as_str().unwrap_or_default();
+        let Some(visitor) = self
+            .chat
+            .visitor_by_id(&job.chat_portal_id, visitor_id)
+            .await?
+        else {
+            return Ok(Outcome2::Failed("the visitor is gone".into()));
+        };
+        let Some(email) = visitor.email.as_deref().filter(|e| !e.trim().is_empty()) else {
+            return Ok(Outcome2::Done(None));
+        };
+        let row = store::portal(&self.db, &job.chat_portal_id).await?;
+        let Some(auth) = row.auth().filter(|_| row.enabled) else {
+            return Ok(Outcome2::Done(None));
+        };
+        let contact = self
+            .desk
+            .upsert_contact(
+                &auth,
+                email,
+                visitor.name.as_deref(),
+                visitor.phone.as_deref(),
+            )
+            .await?;
+        Ok(Outcome2::Done(Some(json!({ "contactId": contact.id }))))
+    }
+}
