@@ -32,14 +32,14 @@ pub mod visitors;
 
 pub use chats::{
     AutoTicket, AutoTicketStatus, ChatListFilter, ChatState, ChatView, NewChat, Outcome,
-    StartedChat,
+    StartedChat, VisitorSession,
 };
-pub use departments::{Department, DepartmentView};
+pub use departments::{Department, DepartmentView, WidgetConfig, WidgetDepartment};
 pub use events::ChatEvent;
 pub use hooks::{DeskMapping, DeskMappingHook, NoDeskMapping};
 pub use messages::{Message, MessageView, Sender};
-pub use operators::{Availability, Operator, OperatorCtx, Role};
-pub use portals::{Plan, Portal, PortalName, PortalView};
+pub use operators::{Availability, NewOperator, Operator, OperatorCtx, Role};
+pub use portals::{Plan, Portal, PortalName, PortalSettings, PortalView, SettingsPatch};
 pub use visitors::{Visitor, VisitorPatch};
 
 use madoguchi_core::bus::Bus;

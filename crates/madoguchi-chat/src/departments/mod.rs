@@ -117,3 +117,48 @@ impl Chat {
         })
     }
 }
+
+/// A department as the widget shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetDepartment {
+    pub id: String,
+    pub name: String,
+    /// Some available operator can take chats of this department now.
+    pub online: bool,
+}
+
+/// `GET /chat/widget/v1/{portal}/config` (C3).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetConfig {
+    pub portal_name: String,
+    pub display_name: String,
+    pub departments: Vec<WidgetDepartment>,
+    /// Some available operator can take chats.
+    pub online: bool,
+}
+
+impl Chat {
+    /// What the widget needs before a chat: the departments to pick from and whether
+    /// anyone can answer now (if not, the widget says so and still takes the message).
+    pub async fn widget_config(&self, portal: &crate::Portal) -> Result<WidgetConfig> {
+        let mut departments = Vec::new();
+        for d in self.departments(&portal.id).await? {
+            let online = self.someone_can_take(&portal.id, Some(&d.id)).await?;
+            departments.push(WidgetDepartment {
+                id: d.id,
+                name: d.name,
+                online,
+            });
+        }
+        let online =
+            departments.iter().any(|d| d.online) || self.someone_can_take(&portal.id, None).await?;
+        Ok(WidgetConfig {
+            portal_name: portal.name.clone(),
+            display_name: portal.display_name.clone(),
+            departments,
+            online,
+        })
+    }
+}

@@ -1,17 +1,66 @@
-//! Chat routes (API.md "Chat" and "Widget").
+//! Chat routes (API.md "Chat" and "Widget"): portals, operators, departments, chats,
+//! the anonymous widget API and both WebSockets. Handlers translate; the Chat service
+//! (`madoguchi_chat::Chat`) decides.
+
+mod chats;
+mod extract;
+mod portals;
+mod widget;
+mod ws;
+
+pub use extract::ChatOperator;
 
 use crate::app::Shutdown;
 use crate::state::AppState;
+use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// How often the lifecycle timer runs: a waiting chat is missed within 1 s after its
+/// portal's limit (C5).
+pub const TIMER_EVERY: Duration = Duration::from_millis(250);
+/// Idle chats are checked every this many timer ticks.
+const IDLE_EVERY_TICKS: u32 = 4;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(portals::router())
+        .merge(chats::router())
+        .routes(routes!(ws::operator_ws))
+        .merge(widget::router())
 }
 
-/// Background work of the Chat context (missed-chat timer, idle chats).
-pub fn spawn_background(
-    _state: &AppState,
-    _shutdown: Shutdown,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    Vec::new()
+/// Background work of the Chat context: the lifecycle timer (missed and idle chats,
+/// read from the injected clock so tests advance it instead of sleeping) and closing
+/// the WebSockets on shutdown.
+pub fn spawn_background(state: &AppState, shutdown: Shutdown) -> Vec<tokio::task::JoinHandle<()>> {
+    let chat = state.chat.clone();
+    let mut stop = shutdown.clone();
+    let closer = tokio::spawn(async move {
+        stop.wait().await;
+        chat.close();
+    });
+    let chat = state.chat.clone();
+    let mut stop = shutdown;
+    let timer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TIMER_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut n: u32 = 0;
+        loop {
+            tokio::select! {
+                _ = stop.wait() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = chat.mark_overdue_missed().await {
+                tracing::warn!(error = %e, "marking missed chats failed");
+            }
+            n = n.wrapping_add(1);
+            if n % IDLE_EVERY_TICKS == 0 {
+                if let Err(e) = chat.end_idle_chats().await {
+                    tracing::warn!(error = %e, "ending idle chats failed");
+                }
+            }
+        }
+    });
+    vec![closer, timer]
 }
