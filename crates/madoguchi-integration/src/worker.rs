@@ -348,7 +348,10 @@ impl Integration {
                 }
                 // An earlier attempt may have made the ticket and died before recording
                 // it: its chat thread tells.
-                let existing = self.desk.tickets_with_chat(&auth, chat_id).await?;
+                let existing = self
+                    .desk
+                    .tickets_with_chat(&auth, chat_id, chat.visitor.email.as_deref())
+                    .await?;
                 let id = match existing.into_iter().next() {
                     Some(t) => t.id,
                     None => {

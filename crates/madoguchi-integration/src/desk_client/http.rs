@@ -391,15 +391,14 @@ impl DeskClient for HttpDesk {
         auth: &DeskAuth,
         ticket_id: &str,
         content: &str,
-        _author: Option<&str>,
+        author: Option<&str>,
     ) -> Result<DeskThread> {
-        // Over HTTP the reply is written by the service key's admin.
         let url = self.url(&auth.portal, &["tickets", ticket_id, "threads"])?;
         self.call(
             auth,
             Method::POST,
             url,
-            Some(json!({ "kind": "reply", "content": content })),
+            Some(json!({ "kind": "reply", "content": content, "authorName": author })),
         )
         .await
     }
@@ -411,19 +410,45 @@ impl DeskClient for HttpDesk {
         chat_id: &str,
         lines: &[ChatLine],
     ) -> Result<DeskThread> {
-        let url = self.url(&auth.portal, &["tickets", ticket_id, "threads"])?;
+        let url = self.url(&auth.portal, &["tickets", ticket_id, "chat-threads"])?;
         self.call(
             auth,
             Method::POST,
             url,
-            Some(json!({ "kind": "chat", "chatId": chat_id, "messages": lines })),
+            Some(json!({ "chatId": chat_id, "messages": lines })),
         )
         .await
     }
 
-    async fn tickets_with_chat(&self, auth: &DeskAuth, chat_id: &str) -> Result<Vec<DeskTicket>> {
-        let mut url = self.url(&auth.portal, &["tickets"])?;
-        url.query_pairs_mut().append_pair("chatId", chat_id);
-        Ok(self.get::<List<DeskTicket>>(auth, url).await?.data)
+    async fn tickets_with_chat(
+        &self,
+        auth: &DeskAuth,
+        chat_id: &str,
+        contact_email: Option<&str>,
+    ) -> Result<Vec<DeskTicket>> {
+        // The HTTP API has no lookup by chat: the chat's ticket, if any, is one of the
+        // visitor's recent Chat-channel tickets; their threads tell.
+        let Some(email) = contact_email else {
+            return Ok(Vec::new());
+        };
+        let Some(contact) = self.find_contact_by_email(auth, email).await? else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        for ticket in self.contact_tickets(auth, &contact.id, 50, None).await? {
+            if ticket.channel.as_deref().is_some_and(|c| c != "Chat") {
+                continue;
+            }
+            let url = self.url(&auth.portal, &["tickets", &ticket.id, "threads"])?;
+            let threads = self.get::<List<DeskThread>>(auth, url).await?.data;
+            if threads
+                .iter()
+                .any(|t| t.chat_id.as_deref() == Some(chat_id))
+            {
+                found.push(ticket);
+            }
+        }
+        found.reverse();
+        Ok(found)
     }
 }

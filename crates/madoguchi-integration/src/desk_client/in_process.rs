@@ -269,7 +269,12 @@ impl DeskClient for InProcessDesk {
         )
     }
 
-    async fn tickets_with_chat(&self, auth: &DeskAuth, chat_id: &str) -> Result<Vec<DeskTicket>> {
+    async fn tickets_with_chat(
+        &self,
+        auth: &DeskAuth,
+        chat_id: &str,
+        _contact_email: Option<&str>,
+    ) -> Result<Vec<DeskTicket>> {
         let member = self.member(auth).await?;
         let mut out = Vec::new();
         for id in self.desk.tickets_for_chat(&member, chat_id).await? {

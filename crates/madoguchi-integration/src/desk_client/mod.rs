@@ -296,6 +296,12 @@ pub trait DeskClient: Send + Sync + 'static {
     ) -> Result<DeskThread>;
 
     /// The tickets holding a chat thread of `chat_id` (oldest first): lets a retried
-    /// automatic conversion find the ticket an earlier attempt made.
-    async fn tickets_with_chat(&self, auth: &DeskAuth, chat_id: &str) -> Result<Vec<DeskTicket>>;
+    /// automatic conversion find the ticket an earlier attempt made. `contact_email`
+    /// narrows the search where Desk cannot look chats up directly (HTTP).
+    async fn tickets_with_chat(
+        &self,
+        auth: &DeskAuth,
+        chat_id: &str,
+        contact_email: Option<&str>,
+    ) -> Result<Vec<DeskTicket>>;
 }
