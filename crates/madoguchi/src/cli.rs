@@ -33,6 +33,21 @@ pub enum Command {
     /// Run the server with a ready-made Desk portal, Chat portal, users and the
     /// integration linked; prints the URLs and logins.
     Demo(ServeArgs),
+    /// Benchmarks that print figures (see README "Benchmarks").
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// The bare WebSocket relay the chat benchmark compares against (internal).
+    #[command(hide = true)]
+    BenchRelay {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Visitors and operators over real WebSockets: connections, messages/s, latency, peak RSS.
+    Chat(crate::bench::ChatBenchArgs),
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

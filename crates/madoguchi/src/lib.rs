@@ -1,6 +1,7 @@
 //! The `madoguchi` binary's library half: command line, start-up, demo data. Kept as
 //! a library so tests build the server exactly as `serve` does.
 
+pub mod bench;
 pub mod cli;
 pub mod demo;
 

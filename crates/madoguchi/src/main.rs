@@ -22,6 +22,11 @@ fn main() -> anyhow::Result<()> {
                 madoguchi::init_tracing(&settings.1);
                 madoguchi::demo::run(settings.0).await
             }
+            Command::Bench(madoguchi::cli::BenchCommand::Chat(args)) => {
+                madoguchi::init_tracing(&madoguchi::cli::LogFormat::Text);
+                madoguchi::bench::run_chat(args).await
+            }
+            Command::BenchRelay { listen } => madoguchi::bench::run_relay(listen).await,
         }
     })
 }

@@ -1,0 +1,503 @@
+//! `madoguchi bench chat`: simulated visitors and operators over real WebSockets on
+//! loopback (issue "Chat app" §7). The server under test runs as a child process
+//! (`madoguchi serve`), so its peak RSS is its own; the same load also runs against a
+//! bare WebSocket relay with no storage (`madoguchi bench-relay`) and our throughput is
+//! printed as a ratio of it.
+
+use anyhow::{bail, Context};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ChatBenchArgs {
+    /// Visitors that send messages (one chat each, one message in flight each).
+    #[arg(long, default_value_t = 200)]
+    pub visitors: usize,
+    /// Extra visitor connections held open and idle while the load runs.
+    #[arg(long, default_value_t = 2000)]
+    pub idle: usize,
+    /// Messages each active visitor sends.
+    #[arg(long, default_value_t = 25)]
+    pub messages: usize,
+    /// Also run against PostgreSQL (a database the bench may fill).
+    #[arg(long, env = "MADOGUCHI_BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+struct Figures {
+    label: String,
+    connections: usize,
+    messages: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+    peak_rss_kib: Option<u64>,
+}
+
+impl Figures {
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn pct(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[i] as f64 / 1000.0
+    }
+}
+
+/// A child server process, killed when dropped.
+struct ServerProcess {
+    child: Child,
+    base: String,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ServerProcess {
+    async fn start(args: &[String], port: u16) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("locating the madoguchi executable")?;
+        let child = Command::new(exe)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting the server under test")?;
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+                if r.status().is_success() {
+                    return Ok(Self { child, base });
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("the server under test did not become ready")
+    }
+
+    fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Where the load goes: the product's routes, or the relay's.
+struct Target {
+    visitor_ws: Vec<String>,
+    idle_ws: Vec<String>,
+    operator_ws: String,
+}
+
+pub async fn run_chat(args: ChatBenchArgs) -> anyhow::Result<()> {
+    println!(
+        "madoguchi bench chat: {} active visitors x {} messages, {} idle visitor connections",
+        args.visitors, args.messages, args.idle
+    );
+    let mut results = Vec::new();
+
+    let port = free_port()?;
+    let relay = ServerProcess::start(
+        &[
+            "bench-relay".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+        ],
+        port,
+    )
+    .await?;
+    let target = relay_target(&relay.base, &args);
+    let mut figures = drive(&target, &args).await?;
+    figures.label = "bare relay (no storage)".into();
+    figures.peak_rss_kib = relay.peak_rss_kib();
+    drop(relay);
+    results.push(figures);
+
+    let mut backends = vec![("SQLite".to_owned(), None)];
+    if let Some(url) = &args.database_url {
+        backends.push(("PostgreSQL".to_owned(), Some(url.clone())));
+    }
+    for (label, url) in backends {
+        let port = free_port()?;
+        let dir =
+            std::env::temp_dir().join(format!("madoguchi-bench-{}-{port}", std::process::id()));
+        let mut serve_args = vec![
+            "serve".to_owned(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--data-dir".into(),
+            dir.display().to_string(),
+            "--widget-rate-limit".into(),
+            "off".into(),
+        ];
+        if let Some(url) = &url {
+            serve_args.push("--database-url".into());
+            serve_args.push(url.clone());
+        }
+        let server = ServerProcess::start(&serve_args, port).await?;
+        let target = product_target(&server.base, &args).await?;
+        let mut figures = drive(&target, &args).await?;
+        figures.label = format!("madoguchi on {label}");
+        figures.peak_rss_kib = server.peak_rss_kib();
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
+        results.push(figures);
+    }
+
+    println!();
+    println!(
+        "{:<28} {:>11} {:>12} {:>9} {:>9} {:>9} {:>12} {:>8}",
+        "target",
+        "connections",
+        "messages/s",
+        "p50 ms",
+        "p99 ms",
+        "p999 ms",
+        "peak RSS MiB",
+        "ratio"
+    );
+    let relay_rate = results.first().map(Figures::rate).unwrap_or(f64::NAN);
+    for f in &results {
+        println!(
+            "{:<28} {:>11} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>12} {:>8.2}",
+            f.label,
+            f.connections,
+            f.rate(),
+            f.pct(0.50),
+            f.pct(0.99),
+            f.pct(0.999),
+            f.peak_rss_kib
+                .map(|k| format!("{:.1}", k as f64 / 1024.0))
+                .unwrap_or_else(|| "n/a".into()),
+            f.rate() / relay_rate
+        );
+    }
+    Ok(())
+}
+
+fn relay_target(base: &str, args: &ChatBenchArgs) -> Target {
+    let ws = base.replacen("http", "ws", 1);
+    Target {
+        visitor_ws: (0..args.visitors)
+            .map(|i| format!("{ws}/relay/visitor/{i}"))
+            .collect(),
+        idle_ws: (0..args.idle)
+            .map(|i| format!("{ws}/relay/visitor/idle-{i}"))
+            .collect(),
+        operator_ws: format!("{ws}/relay/operator"),
+    }
+}
+
+async fn api(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let mut req = http.request(method, &url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.with_context(|| url.clone())?;
+    let status = res.status();
+    let value: Value = res.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{url}: {status} {value}");
+    }
+    Ok(value)
+}
+
+/// Sets up a portal with an available operator and one chat per visitor, accepted.
+async fn product_target(base: &str, args: &ChatBenchArgs) -> anyhow::Result<Target> {
+    use reqwest::Method;
+    let http = reqwest::Client::new();
+    let signup = api(
+        &http,
+        Method::POST,
+        format!("{base}/api/v1/auth/signup"),
+        None,
+        json!({"email": "bench@example.jp", "password": "bench password", "name": "Bench"}),
+    )
+    .await?;
+    let token = signup["token"].as_str().context("token")?.to_owned();
+    let portal = "bench";
+    api(
+        &http,
+        Method::POST,
+        format!("{base}/chat/api/v1/portals"),
+        Some(&token),
+        json!({"portalName": portal, "displayName": "Bench"}),
+    )
+    .await?;
+    let chat_api = format!("{base}/chat/api/v1/portals/{portal}");
+    api(
+        &http,
+        Method::POST,
+        format!("{chat_api}/departments"),
+        Some(&token),
+        json!({"name": "Support"}),
+    )
+    .await?;
+    api(
+        &http,
+        Method::PUT,
+        format!("{chat_api}/me/availability"),
+        Some(&token),
+        json!({"status": "available"}),
+    )
+    .await?;
+
+    let total = args.visitors + args.idle;
+    let created: Arc<Mutex<Vec<(usize, String, String)>>> = Arc::default();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    let active = args.visitors;
+    for _ in 0..32 {
+        let (http, base, created, next, token) = (
+            http.clone(),
+            base.to_owned(),
+            created.clone(),
+            next.clone(),
+            token.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if i >= total {
+                    return anyhow::Ok(());
+                }
+                let chat = api(&http, Method::POST, format!("{base}/chat/widget/v1/{portal}/chats"), None,
+                    json!({"question": format!("bench visitor {i}"), "clientMessageId": format!("q-{i}")})).await?;
+                let id = chat["chatId"].as_str().context("chatId")?.to_owned();
+                let vt = chat["visitorToken"].as_str().context("visitorToken")?.to_owned();
+                // Only the active visitors' chats are accepted; idle ones stay in the queue.
+                if i < active {
+                    api(&http, Method::POST, format!("{base}/chat/api/v1/portals/{portal}/chats/{id}/accept"), Some(&token), json!({})).await?;
+                }
+                created.lock().unwrap_or_else(|p| p.into_inner()).push((i, id, vt));
+            }
+        }));
+    }
+    for w in workers {
+        w.await??;
+    }
+    let mut created = std::mem::take(&mut *created.lock().unwrap_or_else(|p| p.into_inner()));
+    created.sort_by_key(|(i, _, _)| *i);
+    let ws = base.replacen("http", "ws", 1);
+    let url = |(_, id, vt): &(usize, String, String)| {
+        format!("{ws}/chat/widget/v1/{portal}/chats/{id}/ws?token={vt}&afterSeq=1")
+    };
+    Ok(Target {
+        visitor_ws: created[..args.visitors].iter().map(url).collect(),
+        idle_ws: created[args.visitors..].iter().map(url).collect(),
+        operator_ws: format!("{ws}/chat/api/v1/portals/{portal}/ws?token={token}"),
+    })
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(url: &str) -> anyhow::Result<Ws> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .with_context(|| format!("connecting {url}"))?;
+    // Wait for {type:"ready"}.
+    while let Some(msg) = ws.next().await {
+        if let Message::Text(t) = msg? {
+            let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+            if v["type"] == "ready" {
+                return Ok(ws);
+            }
+        }
+    }
+    bail!("{url} closed before ready")
+}
+
+async fn connect_all(urls: &[String]) -> anyhow::Result<Vec<Ws>> {
+    let mut out = Vec::with_capacity(urls.len());
+    for chunk in urls.chunks(64) {
+        let conns = futures::future::join_all(chunk.iter().map(|u| connect(u))).await;
+        for c in conns {
+            out.push(c?);
+        }
+    }
+    Ok(out)
+}
+
+async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures> {
+    let idle = connect_all(&target.idle_ws).await?;
+    let operator = connect(&target.operator_ws).await?;
+    let visitors = connect_all(&target.visitor_ws).await?;
+    let connections = idle.len() + visitors.len() + 1;
+
+    let epoch = Instant::now();
+    let latencies: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let expected = (args.visitors * args.messages) as u64;
+    let received = Arc::new(AtomicU64::new(0));
+    let (_op_tx, mut op_rx) = operator.split();
+    let reader = {
+        let latencies = latencies.clone();
+        let received = received.clone();
+        tokio::spawn(async move {
+            let mut seen: HashMap<String, u64> = HashMap::new();
+            while let Some(Ok(msg)) = op_rx.next().await {
+                let Message::Text(t) = msg else { continue };
+                let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+                if v["type"] != "message" || v["message"]["sender"] != "visitor" {
+                    continue;
+                }
+                let text = v["message"]["text"].as_str().unwrap_or("");
+                let Some(sent_us) = text
+                    .strip_prefix("bench:")
+                    .and_then(|s| s.split(':').next())
+                    .and_then(|s| s.parse::<u64>().ok())
+                else {
+                    continue;
+                };
+                let key = v["chatId"].as_str().unwrap_or("").to_owned();
+                let seq = v["message"]["seq"].as_u64().unwrap_or(0);
+                if seen.get(&key).is_some_and(|s| *s >= seq) {
+                    continue;
+                }
+                seen.insert(key, seq);
+                let now = epoch.elapsed().as_micros() as u64;
+                latencies
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(now.saturating_sub(sent_us));
+                if received.fetch_add(1, Ordering::Relaxed) + 1 >= expected {
+                    return;
+                }
+            }
+        })
+    };
+
+    let started = Instant::now();
+    let mut senders = Vec::new();
+    for (v, ws) in visitors.into_iter().enumerate() {
+        let messages = args.messages;
+        senders.push(tokio::spawn(async move {
+            let mut ws = ws;
+            for m in 0..messages {
+                let sent = epoch.elapsed().as_micros() as u64;
+                let cid = format!("b-{v}-{m}");
+                let frame = json!({"type": "message", "text": format!("bench:{sent}:{v}"), "clientMessageId": cid});
+                ws.send(Message::Text(frame.to_string().into())).await?;
+                loop {
+                    match ws.next().await {
+                        Some(Ok(Message::Text(t))) => {
+                            let a: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+                            if a["type"] == "ack" && a["clientMessageId"] == cid.as_str() {
+                                break;
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Err(anyhow::anyhow!(e)),
+                        None => bail!("visitor socket closed"),
+                    }
+                }
+            }
+            anyhow::Ok(ws)
+        }));
+    }
+    let mut keep = Vec::new();
+    for s in senders {
+        keep.push(s.await??);
+    }
+    let acked_elapsed = started.elapsed();
+    let _ = tokio::time::timeout(Duration::from_secs(30), reader).await;
+    let mut latencies_us =
+        std::mem::take(&mut *latencies.lock().unwrap_or_else(|p| p.into_inner()));
+    latencies_us.sort_unstable();
+    drop(idle);
+    drop(keep);
+    Ok(Figures {
+        label: String::new(),
+        connections,
+        messages: expected,
+        elapsed: acked_elapsed,
+        latencies_us,
+        peak_rss_kib: None,
+    })
+}
+
+/// The baseline: a WebSocket relay that acknowledges and forwards with no storage.
+pub async fn run_relay(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    use axum::extract::ws::{Message as AxMessage, WebSocket, WebSocketUpgrade};
+    use axum::extract::{Path, State};
+    use axum::routing::get;
+    use tokio::sync::broadcast;
+
+    let (tx, _) = broadcast::channel::<String>(65536);
+    let app = axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/relay/visitor/{id}",
+            get(|Path(id): Path<String>, State(tx): State<broadcast::Sender<String>>, ws: WebSocketUpgrade| async move {
+                ws.on_upgrade(move |mut socket: WebSocket| async move {
+                    let _ = socket.send(AxMessage::Text(r#"{"type":"ready"}"#.into())).await;
+                    let mut seq = 1u64;
+                    while let Some(Ok(AxMessage::Text(t))) = socket.recv().await {
+                        let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+                        if v["type"] != "message" {
+                            continue;
+                        }
+                        seq += 1;
+                        let ack = json!({"type": "ack", "clientMessageId": v["clientMessageId"], "seq": seq});
+                        let _ = socket.send(AxMessage::Text(ack.to_string().into())).await;
+                        let ev = json!({"type": "message", "chatId": id, "message": {"seq": seq, "sender": "visitor", "text": v["text"]}});
+                        let _ = tx.send(ev.to_string());
+                    }
+                })
+            }),
+        )
+        .route(
+            "/relay/operator",
+            get(|State(tx): State<broadcast::Sender<String>>, ws: WebSocketUpgrade| async move {
+                ws.on_upgrade(move |mut socket: WebSocket| async move {
+                    let mut rx = tx.subscribe();
+                    let _ = socket.send(AxMessage::Text(r#"{"type":"ready"}"#.into())).await;
+                    loop {
+                        match rx.recv().await {
+                            Ok(ev) => {
+                                if socket.send(AxMessage::Text(ev.into())).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(_) => return,
+                        }
+                    }
+                })
+            }),
+        )
+        .with_state(tx);
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}
