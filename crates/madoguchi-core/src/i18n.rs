@@ -57,6 +57,7 @@ const JA: &[&str] = &[
     include_str!("../locales/ja/web.ftl"),
     include_str!("../locales/ja/desk.ftl"),
     include_str!("../locales/ja/chat.ftl"),
+    include_str!("../locales/ja/chat-ui.ftl"),
     include_str!("../locales/ja/integration.ftl"),
 ];
 const EN: &[&str] = &[
@@ -64,6 +65,7 @@ const EN: &[&str] = &[
     include_str!("../locales/en/web.ftl"),
     include_str!("../locales/en/desk.ftl"),
     include_str!("../locales/en/chat.ftl"),
+    include_str!("../locales/en/chat-ui.ftl"),
     include_str!("../locales/en/integration.ftl"),
 ];
 

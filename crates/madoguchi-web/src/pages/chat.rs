@@ -1,8 +1,113 @@
-//! chat pages.
+//! Chat pages (SPEC C1–C6): the list of my chat portals, the operator console and the
+//! portal settings, plus the embeddable widget script and the console's assets.
+//!
+//! Pages render what the server knows at load time from the Chat services; every change
+//! goes through the JSON API from the page's JS (one contract, one set of error
+//! messages), with the session cookie and the `X-CSRF-Token` header.
 
+mod console;
+mod portals;
+mod settings;
+
+use super::{error_page, PageContext};
 use crate::state::AppState;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
+use madoguchi_chat::{OperatorCtx, Plan, Role};
+use madoguchi_core::ErrorCode;
+
+pub const WIDGET_JS: &str = include_str!("../assets/widget.js");
+pub const CONSOLE_JS: &str = include_str!("../assets/console.js");
+pub const CONSOLE_CSS: &str = include_str!("../assets/console.css");
+pub const CHAT_PAGES_JS: &str = include_str!("../assets/chat-pages.js");
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/chat", get(portals::portals_page))
+        .route("/chat/widget.js", get(widget_js))
+        .route("/chat/{portal}", get(console::console_page))
+        .route("/chat/{portal}/settings", get(settings::settings_page))
+        .route(
+            "/assets/console.js",
+            get(|| async {
+                crate::assets::asset("application/javascript; charset=utf-8", CONSOLE_JS)
+            }),
+        )
+        .route(
+            "/assets/console.css",
+            get(|| async { crate::assets::asset("text/css; charset=utf-8", CONSOLE_CSS) }),
+        )
+        .route(
+            "/assets/chat-pages.js",
+            get(|| async {
+                crate::assets::asset("application/javascript; charset=utf-8", CHAT_PAGES_JS)
+            }),
+        )
+}
+
+/// `GET /chat/widget.js` (C3): loaded by any website, so any origin may fetch it. A short
+/// cache keeps upgrades reaching visitors within minutes.
+async fn widget_js() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/javascript; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (
+                header::HeaderName::from_static("cross-origin-resource-policy"),
+                "cross-origin",
+            ),
+        ],
+        WIDGET_JS,
+    )
+        .into_response()
+}
+
+/// The signed-in user as an operator of `portal`, or the page to show instead: 404 for
+/// an unknown portal, 403 for someone who is not one of its operators.
+async fn operator_or_page(
+    state: &AppState,
+    ctx: &PageContext,
+    user_id: &str,
+    portal: &str,
+) -> Result<OperatorCtx, Response> {
+    match state.chat.operator_ctx(portal, user_id).await {
+        Ok(op) => Ok(op),
+        Err(e) if e.code == ErrorCode::NotFound || e.code == ErrorCode::InvalidRequest => Err(
+            error_page(ctx, StatusCode::NOT_FOUND, &ctx.t("chatui-unknown-portal")),
+        ),
+        Err(e) if e.code == ErrorCode::Forbidden => Err(error_page(
+            ctx,
+            StatusCode::FORBIDDEN,
+            &ctx.t("chatui-not-operator"),
+        )),
+        Err(e) => Err(crate::ApiError(e).into_response()),
+    }
+}
+
+fn role_label(ctx: &PageContext, role: Role) -> String {
+    ctx.t(&format!("chatui-role-{}", role.as_str()))
+}
+
+fn plan_label(ctx: &PageContext, plan: Plan) -> String {
+    ctx.t(&format!("chatui-plan-{}", plan.as_str()))
+}
+
+/// A date for people (the UTC day of an RFC 3339 time).
+fn day(ms: i64) -> String {
+    madoguchi_core::time::rfc3339(ms)
+        .get(..10)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// JSON for a `<script type="application/json">` block: `<` is escaped so that no
+/// string can close the script element.
+fn script_json(value: &serde_json::Value) -> maud::PreEscaped<String> {
+    maud::PreEscaped(value.to_string().replace('<', "\\u003c"))
 }

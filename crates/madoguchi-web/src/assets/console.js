@@ -1,0 +1,875 @@
+/* Madoguchi operator console (SPEC C4, C6; UI.md "operator console").
+ *
+ * Data: the JSON API (`/chat/api/v1/portals/{portal}/…`, session cookie + X-CSRF-Token on
+ * unsafe requests) and the operator WebSocket (`…/ws`), whose events are
+ *   {type:"ready"} · {type:"chat.waiting"|"chat.attended"|"chat.missed"|"chat.ended", chat}
+ *   {type:"message", chatId, message} · {type:"typing", chatId, sender}
+ *
+ * Built for hundreds of open chats: every chat lives in one Map entry with its own list
+ * item and (once opened) its own transcript element; an event touches only those nodes,
+ * never re-renders a list or a transcript. Messages are keyed by seq, so a replay or a
+ * catch-up after a reconnect never shows one twice.
+ *
+ * For the Desk panel (integration): the right column holds <div id="desk-panel">. On
+ * every selection the console sets its data-chat-id and dispatches on `document`
+ *   madoguchi:chat-selected  detail {portal, chat}   (chat = the API chat object, or null)
+ *   madoguchi:chat-updated   detail {portal, chat}   (state change, visitor edited, …)
+ * `window.MadoguchiConsole` exposes {portal, api, request, selectedChat()} for it.
+ */
+(function () {
+  'use strict';
+
+  var cfgEl = document.getElementById('console-config');
+  var root = document.getElementById('console');
+  if (!cfgEl || !root) return;
+  var cfg = JSON.parse(cfgEl.textContent);
+  var L = cfg.labels;
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || '';
+  var me = cfg.me;
+  var deptNames = new Map(cfg.departments.map(function (d) { return [d.id, d.name]; }));
+
+  function $(sel, from) { return (from || root).querySelector(sel); }
+  var ui = {
+    lists: {
+      waiting: $('.q-section.waiting .q-list'), attended: $('.q-section.attended .q-list'),
+      missed: $('.q-section.missed .q-list'), ended: $('.q-section.history .q-list')
+    },
+    sections: {
+      waiting: $('.q-section.waiting'), attended: $('.q-section.attended'),
+      missed: $('.q-section.missed'), ended: $('.q-section.history')
+    },
+    availability: $('#availability'), statusDot: $('.status-dot'), sound: $('#sound'),
+    historySearch: $('#history-search'),
+    conn: $('.conn-banner'), toast: $('.toast'), empty: $('.chat-empty'), head: $('.chat-head'),
+    visitorTitle: $('.visitor-title'), department: $('.chat-title .department'), state: $('.chat-title .state'),
+    accept: $('.chat-actions .accept'), end: $('.chat-actions .end'), transcripts: $('.transcripts'),
+    notice: $('.chat-notice'), typing: $('.typing-line'), composer: $('.composer'),
+    text: $('.composer textarea'),
+    card: $('.visitor-card'), vName: $('.v-name'), vEmail: $('.v-email'), vPhone: $('.v-phone'),
+    vDept: $('.v-department'), vQuestion: $('.v-question'), pencil: $('.pencil'), vView: $('.visitor-view'),
+    vEdit: $('.visitor-edit'), vError: $('.visitor-edit .form-error'), vCancel: $('.visitor-edit .cancel'),
+    saved: $('.saved-note'), desk: document.getElementById('desk-panel')
+  };
+
+  // ---------------------------------------------------------------- state
+  /** chat id -> record {chat, item, pane, messages: Map(seq -> el), pending: Map(cid -> el),
+   *  lastSeq, loaded, stale, unread, typingUntil} */
+  var chats = new Map();
+  var selectedId = null;
+  var historyIds = new Set();   // ids currently shown in the History list
+
+  function record(id) {
+    var r = chats.get(id);
+    if (!r) {
+      r = { chat: null, item: null, pane: null, messages: new Map(), pending: new Map(), lastSeq: 0,
+        loaded: false, stale: false, unread: 0, typingUntil: 0 };
+      chats.set(id, r);
+    }
+    return r;
+  }
+
+  // ---------------------------------------------------------------- HTTP
+  function request(method, path, body) {
+    var headers = { 'Accept-Language': cfg.lang };
+    if (method !== 'GET') headers['X-CSRF-Token'] = csrf;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    return fetch(cfg.api + path, {
+      method: method, headers: headers, credentials: 'same-origin',
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (res) {
+      return res.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (!res.ok) {
+          var e = (data && data.error) || {};
+          var err = new Error(e.message || (res.status + ' ' + res.statusText));
+          err.status = res.status; err.code = e.code; err.field = e.field;
+          throw err;
+        }
+        return data;
+      });
+    });
+  }
+
+  var toastTimer = null;
+  function toast(msg) {
+    ui.toast.textContent = msg;
+    ui.toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { ui.toast.hidden = true; }, 6000);
+  }
+
+  function newId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return 'c' + Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  // ---------------------------------------------------------------- formatting
+  function visitorName(chat) {
+    return (chat.visitor && chat.visitor.name) || L.visitor;
+  }
+  function honorific(chat) {
+    if (!(chat.visitor && chat.visitor.name)) return L.visitor;
+    return L['visitor-honorific'].replace('{name}', chat.visitor.name);
+  }
+  function deptName(chat) {
+    return chat.departmentName || (chat.departmentId && deptNames.get(chat.departmentId)) || L['no-department'];
+  }
+  function clock(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return '';
+    return ('0' + d.getHours()).slice(-2) + ':' + ('0' + d.getMinutes()).slice(-2);
+  }
+  function dayClock(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return '';
+    var today = new Date();
+    if (d.toDateString() === today.toDateString()) return clock(iso);
+    return (d.getMonth() + 1) + '/' + d.getDate() + ' ' + clock(iso);
+  }
+  function elapsed(iso) {
+    var s = Math.max(0, Math.floor((Date.now() - new Date(iso).getTime()) / 1000));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    var mm = h ? ('0' + m).slice(-2) : String(m);
+    return (h ? h + ':' : '') + mm + ':' + ('0' + sec).slice(-2);
+  }
+  function stateLabel(state) {
+    return { waiting: L['queue-waiting'], attended: L['queue-attended'], missed: L['queue-missed'],
+      ended: L['queue-history'] }[state] || state;
+  }
+
+  // ---------------------------------------------------------------- queue lists
+  function listFor(chat) {
+    return ui.lists[chat.state] || null;
+  }
+
+  function makeItem(id) {
+    var li = document.createElement('li');
+    li.className = 'q-item';
+    li.setAttribute('data-chat-id', id);
+    li.tabIndex = 0;
+    li.innerHTML = '<span class="q-name"></span><span class="q-time"></span><span class="q-sub"></span>';
+    return li;
+  }
+
+  /** Puts the chat's list item where its state says, with fresh text. O(1) per chat, except
+   *  the ordered insert (waiting: oldest first, like a queue; others: newest first). */
+  function placeItem(r) {
+    var chat = r.chat;
+    var list = chat.state === 'ended' ? (historyIds.has(chat.id) ? ui.lists.ended : null) : listFor(chat);
+    if (!list) {
+      if (r.item && r.item.parentNode) r.item.parentNode.removeChild(r.item);
+      updateCounts();
+      return;
+    }
+    if (!r.item) r.item = makeItem(chat.id);
+    var li = r.item;
+    li.classList.toggle('mine', chat.state === 'attended' && chat.operatorId === me.id);
+    li.classList.toggle('selected', chat.id === selectedId);
+    li.querySelector('.q-name').textContent = visitorName(chat);
+    var sub = deptName(chat);
+    if (chat.state === 'attended' && chat.operatorName && chat.operatorId !== me.id) sub += ' · ' + chat.operatorName;
+    if (chat.question) sub += ' · ' + chat.question.replace(/\s+/g, ' ').slice(0, 80);
+    li.querySelector('.q-sub').textContent = sub;
+    renderItemTime(r);
+    renderUnread(r);
+    if (li.parentNode !== list) {
+      var key = sortKey(chat);
+      var before = null;
+      for (var n = list.firstElementChild; n; n = n.nextElementSibling) {
+        var other = chats.get(n.getAttribute('data-chat-id'));
+        if (!other || !other.chat) continue;
+        if (chat.state === 'waiting' ? sortKey(other.chat) > key : sortKey(other.chat) < key) { before = n; break; }
+      }
+      list.insertBefore(li, before);
+    }
+    updateCounts();
+  }
+
+  function sortKey(chat) {
+    return chat.state === 'ended' ? (chat.endedAt || chat.createdAt) : chat.createdAt;
+  }
+
+  function renderItemTime(r) {
+    var t = r.item && r.item.querySelector('.q-time');
+    if (!t) return;
+    var c = r.chat;
+    t.textContent = c.state === 'waiting' ? elapsed(c.createdAt) : dayClock(c.endedAt || c.acceptedAt || c.createdAt);
+  }
+
+  function renderUnread(r) {
+    if (!r.item) return;
+    var name = r.item.querySelector('.q-name');
+    var badge = name.querySelector('.q-unread');
+    if (r.unread > 0 && r.chat.id !== selectedId) {
+      if (!badge) { badge = document.createElement('span'); badge.className = 'q-unread'; name.appendChild(badge); }
+      badge.textContent = r.unread > 99 ? '99+' : String(r.unread);
+    } else if (badge) {
+      badge.parentNode.removeChild(badge);
+    }
+  }
+
+  var waitingCount = 0;
+  function updateCounts() {
+    ['waiting', 'attended', 'missed'].forEach(function (s) {
+      var list = ui.lists[s];
+      var n = list.querySelectorAll('.q-item').length;
+      ui.sections[s].querySelector('.count').textContent = '(' + n + ')';
+      ui.sections[s].classList.toggle('has-chats', n > 0);
+      var empty = list.querySelector('.empty');
+      if (n === 0 && !empty) {
+        empty = document.createElement('li');
+        empty.className = 'empty';
+        empty.textContent = L['queue-empty'];
+        list.appendChild(empty);
+      } else if (n > 0 && empty) {
+        empty.parentNode.removeChild(empty);
+      }
+      if (s === 'waiting') waitingCount = n;
+    });
+    updateTitle();
+  }
+
+  // Title bar: "(3) 窓口 …" while chats wait, so a background tab still tells.
+  var baseTitle = document.title;
+  function updateTitle() {
+    document.title = waitingCount > 0 ? '(' + waitingCount + ') ' + baseTitle : baseTitle;
+  }
+
+  // Waiting times tick every second; only the waiting list is touched.
+  setInterval(function () {
+    ui.lists.waiting.querySelectorAll('.q-item').forEach(function (li) {
+      var r = chats.get(li.getAttribute('data-chat-id'));
+      if (r && r.chat) renderItemTime(r);
+    });
+    // Typing indicators expire on their own.
+    if (selectedId) renderTyping();
+  }, 1000);
+
+  // ---------------------------------------------------------------- chat updates
+  /** A chat object from the API or an event: the single place a chat's state changes. */
+  function upsertChat(chat, fromEvent) {
+    var r = record(chat.id);
+    var prev = r.chat;
+    // Events may arrive out of order with a list response; never go back in the lifecycle.
+    if (prev && rank(prev.state) > rank(chat.state)) return r;
+    var merged = Object.assign({}, prev || {}, chat);
+    if (!chat.messages) delete merged.messages;
+    r.chat = merged;
+    if (typeof chat.lastSeq === 'number' && r.loaded && chat.lastSeq > r.lastSeq) r.stale = true;
+    if (fromEvent && chat.state === 'waiting' && (!prev || prev.state !== 'waiting')) notifyNewWaiting(merged);
+    if (fromEvent && chat.state === 'ended' && (!prev || prev.state !== 'ended')) {
+      historyIds.add(chat.id);   // a chat that just ended leads the history
+    }
+    placeItem(r);
+    if (chat.id === selectedId) {
+      renderHead();
+      renderVisitor();
+      emit('madoguchi:chat-updated');
+      if (r.stale) catchUp(r);
+    }
+    return r;
+  }
+  function rank(state) {
+    return { waiting: 0, missed: 1, attended: 1, ended: 2 }[state] || 0;
+  }
+
+  // ---------------------------------------------------------------- transcript
+  function paneFor(r) {
+    if (!r.pane) {
+      r.pane = document.createElement('div');
+      r.pane.className = 'transcript';
+      r.pane.setAttribute('data-chat-id', r.chat.id);
+      r.pane.hidden = true;
+      ui.transcripts.appendChild(r.pane);
+    }
+    return r.pane;
+  }
+
+  function makeBubble(m) {
+    var wrap = document.createElement('div');
+    var sender = m.sender === 'visitor' || m.sender === 'system' ? m.sender : 'operator';
+    wrap.className = 'msg ' + sender;
+    if (sender !== 'system') {
+      var who = document.createElement('div');
+      who.className = 'who';
+      who.textContent = m.senderName || (sender === 'visitor' ? L.visitor : L.operator);
+      wrap.appendChild(who);
+    }
+    var b = document.createElement('div');
+    b.className = 'bubble ' + sender;
+    b.textContent = m.text;
+    wrap.appendChild(b);
+    var meta = document.createElement('div');
+    meta.className = 'meta';
+    var time = document.createElement('time');
+    time.textContent = clock(m.createdAt);
+    time.setAttribute('datetime', m.createdAt);
+    meta.appendChild(time);
+    if (sender === 'operator') {
+      var tick = document.createElement('span');
+      tick.className = 'tick';
+      meta.appendChild(tick);
+    }
+    wrap.appendChild(meta);
+    return wrap;
+  }
+
+  function setTick(wrap, status) {
+    var tick = wrap.querySelector('.tick');
+    if (!tick) return;
+    tick.className = 'tick ' + status;
+    tick.textContent = status === 'stored' ? '\u2713' : status === 'failed' ? '!' : '\u25F7';
+    tick.title = L[status];
+    wrap.setAttribute('data-status', status);
+  }
+
+  function insertBySeq(pane, wrap, seq) {
+    // Usually the newest: check the end first, then walk back.
+    var n = pane.lastElementChild;
+    while (n && !(Number(n.getAttribute('data-seq') || Infinity) < seq)) n = n.previousElementSibling;
+    pane.insertBefore(wrap, n ? n.nextElementSibling : pane.firstElementChild);
+  }
+
+  /** A stored message (list load, catch-up or live). Idempotent by seq. */
+  function addMessage(r, m) {
+    if (typeof m.seq !== 'number') return;
+    if (m.seq > r.lastSeq) r.lastSeq = m.seq;
+    if (!r.pane || r.messages.has(m.seq)) return;
+    var wrap = null;
+    if (m.sender === 'operator') {
+      // Our own message may come back before its 201: match the pending bubble by text.
+      r.pending.forEach(function (w) {
+        if (!wrap && !w.getAttribute('data-seq') && w.querySelector('.bubble').textContent === m.text) wrap = w;
+      });
+      if (wrap) {
+        r.pending.delete(wrap.getAttribute('data-client-id'));
+        wrap.parentNode && wrap.parentNode.removeChild(wrap);
+      }
+    }
+    if (!wrap) wrap = makeBubble(m);
+    if (m.sender === 'operator') setTick(wrap, 'stored');
+    wrap.setAttribute('data-seq', String(m.seq));
+    insertBySeq(r.pane, wrap, m.seq);
+    r.messages.set(m.seq, wrap);
+  }
+
+  function scrollDown(force) {
+    var t = ui.transcripts;
+    // Keep the reader's place when they scrolled up to read; follow when at the bottom.
+    if (force || t.scrollHeight - t.scrollTop - t.clientHeight < 120) t.scrollTop = t.scrollHeight;
+  }
+
+  function loadTranscript(r) {
+    var id = r.chat.id;
+    return request('GET', '/chats/' + encodeURIComponent(id)).then(function (chat) {
+      var msgs = chat.messages || [];
+      paneFor(r);
+      r.loaded = true;
+      r.stale = false;
+      msgs.forEach(function (m) { addMessage(r, m); });
+      upsertChat(chat);
+      if (id === selectedId) scrollDown(true);
+    });
+  }
+  var catchingUp = new Set();
+  function catchUp(r) {
+    if (catchingUp.has(r.chat.id)) return;
+    catchingUp.add(r.chat.id);
+    loadTranscript(r).catch(function (e) { toast(e.message); }).then(function () {
+      catchingUp.delete(r.chat.id);
+    });
+  }
+
+  // ---------------------------------------------------------------- selection
+  function select(id) {
+    var r = chats.get(id);
+    if (!r || !r.chat) return;
+    if (selectedId && chats.get(selectedId)) {
+      var old = chats.get(selectedId);
+      if (old.pane) old.pane.hidden = true;
+      if (old.item) old.item.classList.remove('selected');
+    }
+    selectedId = id;
+    r.unread = 0;
+    if (r.item) { r.item.classList.add('selected'); renderUnread(r); }
+    ui.empty.hidden = true;
+    ui.head.hidden = false;
+    paneFor(r).hidden = false;
+    closeEditor();
+    renderHead();
+    renderVisitor();
+    renderTyping();
+    if (!r.loaded || r.stale) loadTranscript(r).catch(function (e) { toast(e.message); });
+    else scrollDown(true);
+    if (ui.desk) ui.desk.setAttribute('data-chat-id', id);
+    emit('madoguchi:chat-selected');
+    if (!ui.composer.hidden) ui.text.focus();
+  }
+
+  function renderHead() {
+    var r = chats.get(selectedId);
+    if (!r) return;
+    var c = r.chat;
+    ui.visitorTitle.textContent = honorific(c);
+    ui.department.textContent = deptName(c);
+    ui.state.textContent = stateLabel(c.state);
+    ui.state.className = 'state badge ' + c.state;
+    ui.accept.hidden = c.state !== 'waiting';
+    ui.end.hidden = c.state === 'ended';
+    var canWrite = c.state === 'attended' || c.state === 'missed';
+    ui.composer.hidden = c.state === 'ended';
+    ui.text.disabled = !canWrite;
+    ui.composer.querySelector('.send').disabled = !canWrite;
+    var notice = c.state === 'ended' ? L['chat-ended'] : c.state === 'missed' ? L['chat-missed']
+      : c.state === 'waiting' ? L['accept-first'] : '';
+    ui.notice.textContent = notice;
+    ui.notice.hidden = !notice;
+  }
+
+  function renderVisitor() {
+    var r = chats.get(selectedId);
+    if (!r) { ui.card.hidden = true; return; }
+    var c = r.chat, v = c.visitor || {};
+    ui.card.hidden = false;
+    ui.vName.textContent = v.name || L.visitor;
+    ui.vEmail.textContent = v.email || '—';
+    ui.vPhone.textContent = v.phone || '—';
+    ui.vDept.textContent = deptName(c);
+    ui.vQuestion.textContent = c.question || '—';
+  }
+
+  function renderTyping() {
+    var r = chats.get(selectedId);
+    var on = r && r.typingUntil > Date.now();
+    var text = on ? L['visitor-typing'] : '';
+    if (ui.typing.textContent !== text) ui.typing.textContent = text;
+  }
+
+  function emit(name) {
+    var r = chats.get(selectedId);
+    document.dispatchEvent(new CustomEvent(name, { detail: { portal: cfg.portal, chat: r ? r.chat : null } }));
+  }
+
+  ['waiting', 'attended', 'missed', 'ended'].forEach(function (s) {
+    ui.lists[s].addEventListener('click', function (e) {
+      var li = e.target.closest('.q-item');
+      if (li) select(li.getAttribute('data-chat-id'));
+    });
+    ui.lists[s].addEventListener('keydown', function (e) {
+      var li = e.target.closest('.q-item');
+      if (li && (e.key === 'Enter' || e.key === ' ')) { e.preventDefault(); select(li.getAttribute('data-chat-id')); }
+    });
+  });
+
+  // ---------------------------------------------------------------- actions
+  ui.accept.addEventListener('click', function () {
+    var id = selectedId;
+    ui.accept.disabled = true;
+    request('POST', '/chats/' + encodeURIComponent(id) + '/accept').then(function (chat) {
+      upsertChat(chat);
+      if (id === selectedId) { var r = chats.get(id); if (r.loaded) catchUp(r); ui.text.focus(); }
+    }, function (e) { toast(e.message); }).then(function () { ui.accept.disabled = false; });
+  });
+
+  ui.end.addEventListener('click', function () {
+    var id = selectedId;
+    if (!window.confirm(L['end-confirm'])) return;
+    ui.end.disabled = true;
+    request('POST', '/chats/' + encodeURIComponent(id) + '/end').then(function (chat) {
+      historyIds.add(chat.id);
+      upsertChat(chat);
+      var r = chats.get(id);
+      if (r && r.loaded) catchUp(r);
+    }, function (e) { toast(e.message); }).then(function () { ui.end.disabled = false; });
+  });
+
+  function send(text) {
+    var r = chats.get(selectedId);
+    text = text.replace(/\s+$/, '');
+    if (!r || !text.trim()) return;
+    var cid = newId();
+    var wrap = makeBubble({ sender: 'operator', senderName: me.name, text: text, createdAt: new Date().toISOString() });
+    wrap.setAttribute('data-client-id', cid);
+    setTick(wrap, 'pending');
+    paneFor(r).appendChild(wrap);
+    r.pending.set(cid, wrap);
+    scrollDown(true);
+    postMessage(r, cid, text, 0);
+  }
+
+  // Resends keep the clientMessageId, so the server stores the message once (C3).
+  function postMessage(r, cid, text, tries) {
+    var id = r.chat.id;
+    request('POST', '/chats/' + encodeURIComponent(id) + '/messages', { text: text, clientMessageId: cid })
+      .then(function (res) {
+        var wrap = r.pending.get(cid);
+        r.pending.delete(cid);
+        if (!wrap) return;   // its echo already arrived
+        setTick(wrap, 'stored');
+        if (res && typeof res.seq === 'number') {
+          if (r.messages.has(res.seq)) { wrap.parentNode && wrap.parentNode.removeChild(wrap); return; }
+          wrap.setAttribute('data-seq', String(res.seq));
+          wrap.parentNode && wrap.parentNode.removeChild(wrap);
+          insertBySeq(r.pane, wrap, res.seq);
+          r.messages.set(res.seq, wrap);
+          if (res.seq > r.lastSeq) r.lastSeq = res.seq;
+        }
+      }, function (e) {
+        var wrap = r.pending.get(cid);
+        if (wrap) setTick(wrap, 'failed');
+        // Network trouble or a server hiccup: try again; a refusal (4xx) is final.
+        if ((!e.status || e.status >= 500 || e.status === 429) && tries < 8) {
+          setTimeout(function () { postMessage(r, cid, text, tries + 1); }, Math.min(30000, 1000 * Math.pow(2, tries)));
+        } else {
+          toast(e.message);
+        }
+      });
+  }
+
+  ui.composer.addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (ui.text.disabled) return;
+    send(ui.text.value);
+    ui.text.value = '';
+    lastTypingSent = 0;
+  });
+  // Enter sends, Shift+Enter is a new line; never while an IME is composing.
+  ui.text.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      ui.composer.requestSubmit();
+    }
+  });
+  var lastTypingSent = 0;
+  ui.text.addEventListener('input', function () {
+    var now = Date.now();
+    if (selectedId && now - lastTypingSent > 2000 && ui.text.value.trim()) {
+      lastTypingSent = now;
+      wsSend({ type: 'typing', chatId: selectedId });
+    }
+  });
+
+  // Availability (C4): only available operators are offered new chats.
+  ui.availability.addEventListener('change', function () {
+    var status = ui.availability.value;
+    request('PUT', '/me/availability', { status: status }).then(function (op) {
+      me.status = (op && op.status) || status;
+      ui.statusDot.classList.toggle('available', me.status === 'available');
+    }, function (e) {
+      ui.availability.value = me.status;
+      toast(e.message);
+    });
+  });
+
+  // ---------------------------------------------------------------- visitor editor (C6)
+  ui.pencil.addEventListener('click', function () {
+    var r = chats.get(selectedId);
+    if (!r) return;
+    var v = r.chat.visitor || {};
+    var f = ui.vEdit.elements;
+    f.name.value = v.name || '';
+    f.email.value = v.email || '';
+    f.phone.value = v.phone || '';
+    ui.vError.hidden = true;
+    ui.saved.hidden = true;
+    ui.vView.hidden = true;
+    ui.vEdit.hidden = false;
+    f.name.focus();
+  });
+  function closeEditor() {
+    ui.vEdit.hidden = true;
+    ui.vView.hidden = false;
+    ui.saved.hidden = true;
+  }
+  ui.vCancel.addEventListener('click', closeEditor);
+  ui.vEdit.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var r = chats.get(selectedId);
+    if (!r || !r.chat.visitor) return;
+    var f = ui.vEdit.elements;
+    var body = { name: f.name.value.trim(), email: f.email.value.trim(), phone: f.phone.value.trim() };
+    var btn = ui.vEdit.querySelector('[type=submit]');
+    btn.disabled = true;
+    ui.vError.hidden = true;
+    ui.vEdit.querySelectorAll('[aria-invalid]').forEach(function (x) { x.removeAttribute('aria-invalid'); });
+    request('PATCH', '/visitors/' + encodeURIComponent(r.chat.visitor.id), body).then(function (visitor) {
+      // The same visitor may have several chats open: update each.
+      chats.forEach(function (other) {
+        if (other.chat && other.chat.visitor && other.chat.visitor.id === visitor.id) {
+          other.chat = Object.assign({}, other.chat, { visitor: visitor });
+          placeItem(other);
+        }
+      });
+      closeEditor();
+      renderHead();
+      renderVisitor();
+      ui.saved.hidden = false;
+      setTimeout(function () { ui.saved.hidden = true; }, 3000);
+      emit('madoguchi:chat-updated');
+    }, function (err) {
+      ui.vError.textContent = err.message;
+      ui.vError.hidden = false;
+      var field = err.field && f[err.field];
+      if (field) { field.setAttribute('aria-invalid', 'true'); field.focus(); }
+    }).then(function () { btn.disabled = false; });
+  });
+
+  // ---------------------------------------------------------------- history (C4)
+  var historyTimer = null;
+  var historySeq = 0;
+  function loadHistory() {
+    var q = ui.historySearch.value.trim();
+    var mine = ++historySeq;
+    var path = '/chats?state=ended&limit=50' + (q ? '&q=' + encodeURIComponent(q) : '');
+    return request('GET', path).then(function (res) {
+      if (mine !== historySeq) return;   // a newer search answered first
+      historyIds.forEach(function (id) {
+        var r = chats.get(id);
+        if (r && r.item && r.chat.state === 'ended' && r.item.parentNode === ui.lists.ended) {
+          r.item.parentNode.removeChild(r.item);
+        }
+      });
+      historyIds = new Set();
+      var data = (res && res.data) || [];
+      data.forEach(function (c) { historyIds.add(c.id); });
+      data.forEach(function (c) { upsertChat(c); });
+      var empty = ui.lists.ended.querySelector('.empty');
+      if (!data.length && !empty) {
+        empty = document.createElement('li');
+        empty.className = 'empty';
+        empty.textContent = L['history-empty'];
+        ui.lists.ended.appendChild(empty);
+      } else if (data.length && empty) {
+        empty.parentNode.removeChild(empty);
+      }
+    }).catch(function (e) { toast(e.message); });
+  }
+  ui.historySearch.addEventListener('input', function () {
+    clearTimeout(historyTimer);
+    historyTimer = setTimeout(loadHistory, 300);
+  });
+
+  // ---------------------------------------------------------------- notification sound
+  // A short two-tone chime made with WebAudio: no sound file to ship. Browsers only allow
+  // audio after a user gesture, so the context is created on the first click or key.
+  var audio = null;
+  function unlockAudio() {
+    if (audio) return;
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (Ctx) { try { audio = new Ctx(); } catch (e) { audio = null; } }
+  }
+  document.addEventListener('pointerdown', unlockAudio, { once: true });
+  document.addEventListener('keydown', unlockAudio, { once: true });
+  try { ui.sound.checked = localStorage.getItem('madoguchi.console.sound') !== 'off'; } catch (e) { /* ignore */ }
+  ui.sound.addEventListener('change', function () {
+    try { localStorage.setItem('madoguchi.console.sound', ui.sound.checked ? 'on' : 'off'); } catch (e) { /* ignore */ }
+  });
+  function chime() {
+    if (!ui.sound.checked || !audio) return;
+    try {
+      if (audio.state === 'suspended') audio.resume();
+      var t = audio.currentTime;
+      [[880, 0], [1320, 0.16]].forEach(function (tone) {
+        var osc = audio.createOscillator(), gain = audio.createGain();
+        osc.type = 'sine';
+        osc.frequency.value = tone[0];
+        gain.gain.setValueAtTime(0.0001, t + tone[1]);
+        gain.gain.exponentialRampToValueAtTime(0.25, t + tone[1] + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, t + tone[1] + 0.35);
+        osc.connect(gain).connect(audio.destination);
+        osc.start(t + tone[1]);
+        osc.stop(t + tone[1] + 0.4);
+      });
+    } catch (e) { /* no sound, the title still counts */ }
+  }
+  var lastChime = 0;
+  function notifyNewWaiting() {
+    // One chime per burst: ten chats arriving together ring once.
+    if (Date.now() - lastChime > 1500) { lastChime = Date.now(); chime(); }
+  }
+
+  // ---------------------------------------------------------------- WebSocket
+  var ws = null, wsReady = false, attempt = 0, reconnectTimer = null, pingTimer = null, lastFrameAt = 0;
+  var everConnected = false;
+
+  function connect() {
+    clearTimeout(reconnectTimer);
+    if (ws) return;
+    var url = location.origin.replace(/^http/, 'ws') + cfg.api + '/ws?lang=' + cfg.lang;
+    var sock;
+    try { sock = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
+    ws = sock;
+    sock.onmessage = function (ev) {
+      lastFrameAt = Date.now();
+      var f;
+      try { f = JSON.parse(ev.data); } catch (e) { return; }
+      onFrame(f);
+    };
+    sock.onclose = function () {
+      if (ws !== sock) return;
+      ws = null;
+      wsReady = false;
+      clearInterval(pingTimer);
+      ui.conn.hidden = attempt < 1;
+      scheduleReconnect();
+    };
+    sock.onerror = function () { /* onclose follows */ };
+  }
+
+  // Exponential backoff with full jitter, 0.5 s … 30 s.
+  function scheduleReconnect() {
+    clearTimeout(reconnectTimer);
+    var cap = Math.min(30000, 500 * Math.pow(2, attempt));
+    attempt++;
+    reconnectTimer = setTimeout(connect, cap / 2 + Math.random() * cap / 2);
+  }
+
+  function onFrame(f) {
+    var type = f.type || '';
+    if (type === 'ready') {
+      wsReady = true;
+      ui.conn.hidden = true;
+      startPings();
+      // Subscribed first, then read: whatever happened while we were away (or before the
+      // first connect) is in these answers, and the events from now on are live.
+      resync(everConnected);
+      everConnected = true;
+      attempt = 0;
+      return;
+    }
+    if (type.indexOf('chat.') === 0 && f.chat) {
+      upsertChat(f.chat, true);
+      return;
+    }
+    if (type === 'message' && f.message) {
+      var r = chats.get(f.chatId);
+      if (!r || !r.chat) {
+        // A chat we do not show yet (e.g. a list answer still in flight): fetch it.
+        request('GET', '/chats/' + encodeURIComponent(f.chatId)).then(function (c) {
+          delete c.messages;
+          upsertChat(c);
+        }, function () { /* not ours to see */ });
+        return;
+      }
+      var m = f.message;
+      var isNew = m.seq > Math.max(r.lastSeq, r.chat.lastSeq || 0);
+      if (r.pane) {
+        addMessage(r, m);
+        if (f.chatId === selectedId) scrollDown(m.sender === 'operator');
+      } else if (m.seq > r.lastSeq) {
+        r.lastSeq = m.seq;
+      }
+      if (m.sender === 'visitor') {
+        r.typingUntil = 0;
+        if (f.chatId !== selectedId && isNew) { r.unread++; renderUnread(r); }
+        if (f.chatId === selectedId) renderTyping();
+      }
+      if (r.chat.lastSeq == null || m.seq > r.chat.lastSeq) r.chat.lastSeq = m.seq;
+      return;
+    }
+    if (type === 'typing') {
+      var t = chats.get(f.chatId);
+      if (t && f.sender === 'visitor') {
+        t.typingUntil = Date.now() + 5000;
+        if (f.chatId === selectedId) renderTyping();
+      }
+      return;
+    }
+    if (type === 'operators') {
+      // Someone changed availability or departments: reflect our own availability.
+      return;
+    }
+  }
+
+  function startPings() {
+    clearInterval(pingTimer);
+    lastFrameAt = Date.now();
+    pingTimer = setInterval(function () {
+      if (!ws || !wsReady) return;
+      if (Date.now() - lastFrameAt > 70000) { try { ws.close(); } catch (e) { /* ignore */ } return; }
+      wsSend({ type: 'ping' });
+    }, 25000);
+  }
+
+  function wsSend(frame) {
+    if (ws && wsReady && ws.readyState === 1) {
+      try { ws.send(JSON.stringify(frame)); return true; } catch (e) { return false; }
+    }
+    return false;
+  }
+
+  /** Loads the open chats (and the history on the first connect). After a reconnect, chats
+   *  that left the open states are re-read, and the open transcript catches up. */
+  function resync(again) {
+    var states = ['waiting', 'attended', 'missed'];
+    return Promise.all(states.map(function (s) {
+      return request('GET', '/chats?state=' + s + '&limit=500').then(function (res) { return (res && res.data) || []; });
+    })).then(function (lists) {
+      var seen = new Set();
+      lists.forEach(function (list) {
+        list.forEach(function (c) {
+          seen.add(c.id);
+          var r = chats.get(c.id);
+          // New messages while away count as unread.
+          if (again && r && r.chat && typeof c.lastSeq === 'number' && c.lastSeq > (r.chat.lastSeq || 0) && c.id !== selectedId) {
+            r.unread += c.lastSeq - (r.chat.lastSeq || 0);
+          }
+          upsertChat(c);
+        });
+      });
+      if (again) {
+        // Chats that were open before and are not any more ended (or were taken elsewhere).
+        chats.forEach(function (r, id) {
+          if (r.chat && r.chat.state !== 'ended' && !seen.has(id)) {
+            request('GET', '/chats/' + encodeURIComponent(id)).then(function (c) {
+              delete c.messages;
+              upsertChat(c);
+            }, function () { /* gone from view */ });
+          }
+        });
+        var sel = chats.get(selectedId);
+        if (sel && sel.loaded) catchUp(sel);
+        loadHistory();
+      } else {
+        loadHistory();
+        // Start where an operator would: the oldest waiting chat, else my newest chat.
+        if (!selectedId) {
+          var first = ui.lists.waiting.querySelector('.q-item') || ui.lists.attended.querySelector('.q-item.mine');
+          if (first && location.hash.length < 2) select(first.getAttribute('data-chat-id'));
+        }
+      }
+      if (location.hash.length > 1 && !selectedId) openFromHash();
+    }).catch(function (e) { toast(e.message); });
+  }
+
+  // /chat/{portal}#chat=<id> opens that chat (links from elsewhere, e.g. Desk).
+  function openFromHash() {
+    var m = /chat=([^&]+)/.exec(location.hash);
+    if (!m) return;
+    var id = decodeURIComponent(m[1]);
+    var r = chats.get(id);
+    if (r && r.chat) { select(id); return; }
+    request('GET', '/chats/' + encodeURIComponent(id)).then(function (c) {
+      delete c.messages;
+      historyIds.add(c.id);
+      upsertChat(c);
+      select(id);
+    }, function (e) { toast(e.message); });
+  }
+
+  window.addEventListener('online', function () { if (!ws) { attempt = 0; connect(); } });
+  document.addEventListener('visibilitychange', function () {
+    if (!document.hidden && !ws) { attempt = 0; connect(); }
+  });
+
+  window.MadoguchiConsole = {
+    portal: cfg.portal,
+    api: cfg.api,
+    request: request,
+    selectedChat: function () { var r = chats.get(selectedId); return r ? r.chat : null; }
+  };
+
+  updateCounts();
+  connect();
+})();

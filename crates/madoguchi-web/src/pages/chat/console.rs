@@ -1,0 +1,222 @@
+//! `GET /chat/{portal}`: the operator console (C4, C6; UI.md "operator console").
+//!
+//! The page is a frame of three columns — queue, chat, visitor — that `console.js`
+//! fills from the JSON API and keeps live over the operator WebSocket. The right column
+//! ends with `<div id="desk-panel">`, the place of the Desk panel (I15–I20): its script
+//! (`/assets/desk-panel.js`, served by the integration) listens for the console's
+//! `madoguchi:chat-selected` events (see the top of `console.js`).
+
+use super::{operator_or_page, role_label, script_json};
+use crate::pages::layout::page_with;
+use crate::pages::{PageContext, SignedIn};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use madoguchi_chat::Availability;
+use maud::html;
+use serde_json::json;
+
+/// Words the console's script shows (`chatui-<key>` in the catalog).
+const LABELS: &[&str] = &[
+    "queue-waiting",
+    "queue-attended",
+    "queue-missed",
+    "queue-history",
+    "queue-empty",
+    "history-empty",
+    "accept",
+    "send",
+    "end-chat",
+    "end-confirm",
+    "visitor",
+    "visitor-typing",
+    "select-chat",
+    "field-name",
+    "field-email",
+    "field-phone",
+    "edit-visitor",
+    "save",
+    "cancel",
+    "saved",
+    "no-department",
+    "chat-ended",
+    "chat-missed",
+    "accept-first",
+    "reconnecting",
+    "new-waiting",
+    "pending",
+    "stored",
+    "failed",
+    "operator",
+    "waited",
+    "question",
+];
+
+fn labels(ctx: &PageContext) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for key in LABELS {
+        map.insert((*key).to_owned(), json!(ctx.t(&format!("chatui-{key}"))));
+    }
+    // Templates with arguments: the script replaces `{name}`.
+    map.insert(
+        "visitor-honorific".into(),
+        json!(ctx.t_args("chatui-visitor-honorific", &[("name", "{name}")])),
+    );
+    map.insert(
+        "operator-typing".into(),
+        json!(ctx.t_args("chatui-operator-typing", &[("name", "{name}")])),
+    );
+    serde_json::Value::Object(map)
+}
+
+pub async fn console_page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(portal): Path<String>,
+) -> Response {
+    let SignedIn { ctx, user } = signed_in;
+    let op = match operator_or_page(&state, &ctx, &user.id, &portal).await {
+        Ok(op) => op,
+        Err(page) => return page,
+    };
+    let (me, departments) = match tokio::try_join!(
+        state.chat.operator(&op.portal.id, &user.id),
+        state.chat.departments(&op.portal.id),
+    ) {
+        Ok(v) => v,
+        Err(e) => return crate::ApiError(e).into_response(),
+    };
+    let portal = &op.portal;
+    let config = json!({
+        "portal": portal.name,
+        "displayName": portal.display_name,
+        "api": format!("/chat/api/v1/portals/{}", portal.name),
+        "lang": ctx.lang.code(),
+        "me": {
+            "id": user.id,
+            "name": me.name,
+            "role": op.role.as_str(),
+            "status": me.status.as_str(),
+        },
+        "departments": departments
+            .iter()
+            .map(|d| json!({"id": d.id, "name": d.name}))
+            .collect::<Vec<_>>(),
+        "labels": labels(&ctx),
+    });
+    let available = me.status == Availability::Available;
+    let title = ctx.t("chatui-console-title");
+    page_with(
+        &ctx,
+        &format!("{} · {}", portal.display_name, title),
+        html! {
+            link rel="stylesheet" href="/assets/console.css";
+            script src="/assets/console.js" defer {}
+            script src="/assets/desk-panel.js" defer {}
+        },
+        html! {
+            script type="application/json" #console-config { (script_json(&config)) }
+            div.console #console data-portal=(portal.name) {
+                aside.queue aria-label=(ctx.t("chatui-console-title")) {
+                    div.queue-head {
+                        div.portal-title {
+                            strong { (portal.display_name) }
+                            small.muted { (role_label(&ctx, op.role)) }
+                        }
+                        a.settings-link href={ "/chat/" (portal.name) "/settings" } title=(ctx.t("chatui-settings"))
+                            aria-label=(ctx.t("chatui-settings")) { "⚙" }
+                    }
+                    div.availability {
+                        label {
+                            span.status-dot.available[available] {}
+                            select #availability aria-label=(ctx.t("chatui-availability")) {
+                                option value="available" selected[available] { (ctx.t("chatui-available")) }
+                                option value="away" selected[!available] { (ctx.t("chatui-away")) }
+                            }
+                        }
+                        label.sound-toggle title=(ctx.t("chatui-sound")) {
+                            input type="checkbox" #sound checked;
+                            " 🔔 " (ctx.t("chatui-sound"))
+                        }
+                    }
+                    div.queue-lists {
+                        section.q-section.waiting data-state="waiting" {
+                            h2 { span.dot {} (ctx.t("chatui-queue-waiting")) " " span.count { "(0)" } }
+                            ul.q-list {}
+                        }
+                        section.q-section.attended data-state="attended" {
+                            h2 { span.dot {} (ctx.t("chatui-queue-attended")) " " span.count { "(0)" } }
+                            ul.q-list {}
+                        }
+                        section.q-section.missed data-state="missed" {
+                            h2 { span.dot {} (ctx.t("chatui-queue-missed")) " " span.count { "(0)" } }
+                            ul.q-list {}
+                        }
+                        section.q-section.history data-state="ended" {
+                            h2 { (ctx.t("chatui-queue-history")) }
+                            input type="search" #history-search placeholder=(ctx.t("chatui-history-search"))
+                                aria-label=(ctx.t("chatui-history-search"));
+                            ul.q-list {}
+                        }
+                    }
+                }
+                section.chat-pane {
+                    div.conn-banner hidden { (ctx.t("chatui-reconnecting")) }
+                    div.toast role="alert" hidden {}
+                    div.chat-empty { p { (ctx.t("chatui-select-chat")) } }
+                    header.chat-head hidden {
+                        div.chat-title {
+                            h2.visitor-title {}
+                            span.department.badge {}
+                            span.state.badge {}
+                        }
+                        div.chat-actions {
+                            button.primary.accept type="button" hidden { (ctx.t("chatui-accept")) }
+                            button.danger.end type="button" hidden { (ctx.t("chatui-end-chat")) }
+                        }
+                    }
+                    div.transcripts {}
+                    div.chat-notice hidden {}
+                    div.typing-line aria-live="polite" {}
+                    form.composer hidden {
+                        textarea name="text" rows="2" placeholder=(ctx.t("chatui-message-placeholder"))
+                            aria-label=(ctx.t("chatui-message-placeholder")) {}
+                        button.primary.send type="submit" { (ctx.t("chatui-send")) }
+                    }
+                }
+                aside.visitor-pane {
+                    div.visitor-card hidden {
+                        div.visitor-view {
+                            h3 {
+                                span.v-name {}
+                                " "
+                                button.link.pencil type="button" title=(ctx.t("chatui-edit-visitor"))
+                                    aria-label=(ctx.t("chatui-edit-visitor")) { "✎" }
+                            }
+                            dl.facts {
+                                dt { (ctx.t("chatui-field-email")) } dd.v-email {}
+                                dt { (ctx.t("chatui-field-phone")) } dd.v-phone {}
+                                dt { (ctx.t("chatui-department")) } dd.v-department {}
+                                dt { (ctx.t("chatui-question")) } dd.v-question {}
+                            }
+                        }
+                        form.visitor-edit.stack hidden novalidate {
+                            label { (ctx.t("chatui-field-name")) input type="text" name="name" maxlength="200"; }
+                            label { (ctx.t("chatui-field-email")) input type="email" name="email" maxlength="320"; }
+                            label { (ctx.t("chatui-field-phone")) input type="tel" name="phone" maxlength="50"; }
+                            p.alert.error.form-error role="alert" hidden {}
+                            div.row {
+                                button.primary type="submit" { (ctx.t("chatui-save")) }
+                                button.cancel type="button" { (ctx.t("chatui-cancel")) }
+                            }
+                        }
+                        p.alert.ok.saved-note hidden { (ctx.t("chatui-saved")) }
+                    }
+                    // The Desk panel (I15–I20) renders here; see the module comment.
+                    div #desk-panel data-portal=(portal.name) {}
+                }
+            }
+        },
+    )
+    .into_response()
+}

@@ -1,0 +1,219 @@
+//! `GET /chat/{portal}/settings`: plan (C1), wait limit (C5), departments and operators
+//! (C2) and the widget's embed tag (C3). Admins change them; others read them.
+
+use super::{day, operator_or_page, plan_label, role_label};
+use crate::pages::layout::page_with;
+use crate::pages::SignedIn;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use madoguchi_chat::{Availability, Plan, Role};
+use maud::html;
+
+const PLANS: [Plan; 4] = [
+    Plan::Free,
+    Plan::Standard,
+    Plan::Professional,
+    Plan::Enterprise,
+];
+const ROLES: [Role; 3] = [Role::Operator, Role::Supervisor, Role::Admin];
+
+pub async fn settings_page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(portal): Path<String>,
+) -> Response {
+    let SignedIn { ctx, user } = signed_in;
+    let op = match operator_or_page(&state, &ctx, &user.id, &portal).await {
+        Ok(op) => op,
+        Err(page) => return page,
+    };
+    let (departments, operators) = match tokio::try_join!(
+        state.chat.departments(&op.portal.id),
+        state.chat.list_operators(&op),
+    ) {
+        Ok(v) => v,
+        Err(e) => return crate::ApiError(e).into_response(),
+    };
+    let portal = &op.portal;
+    let now = state.clock.now_ms();
+    let plan = portal.effective_plan(now);
+    let admin = op.is_admin();
+    let api = format!("/chat/api/v1/portals/{}", portal.name);
+    let snippet = format!(
+        "<script src=\"{}/chat/widget.js\" data-portal=\"{}\" async></script>",
+        state.settings.public_url.trim_end_matches('/'),
+        portal.name
+    );
+    let dept_name = |id: &str| {
+        departments
+            .iter()
+            .find(|d| d.id == id)
+            .map(|d| d.name.clone())
+            .unwrap_or_default()
+    };
+    let title = ctx.t("chatui-settings-title");
+    // Without admin rights every control is shown disabled: people see what exists.
+    let disabled = !admin;
+    page_with(
+        &ctx,
+        &format!("{title} · {}", portal.display_name),
+        html! {
+            link rel="stylesheet" href="/assets/console.css";
+            script src="/assets/chat-pages.js" defer {}
+        },
+        html! {
+            div.chat-settings data-portal=(portal.name) {
+                div.page-head {
+                    div {
+                        h1 { (title) }
+                        p.muted { (portal.display_name) " · " code { (portal.name) } }
+                    }
+                    div.spacer {}
+                    a.button.primary href={ "/chat/" (portal.name) } { (ctx.t("chatui-open-console")) }
+                }
+                @if !admin {
+                    p.alert.warn { (ctx.t("chatui-admin-only")) }
+                }
+
+                section.card #plan {
+                    h2 { (ctx.t("chatui-plan")) }
+                    p {
+                        strong #current-plan { (plan_label(&ctx, plan)) }
+                        @if let Some(end) = portal.trial_ends_at.filter(|_| portal.on_trial(now)) {
+                            " " span.badge #trial { (ctx.t_args("chatui-trial-until", &[("date", &day(end))])) }
+                        }
+                    }
+                    @if portal.on_trial(now) {
+                        p.hint { (ctx.t("chatui-trial-note")) }
+                    }
+                    form.row data-api={ (api) "/plan" } data-method="PUT" data-then="reload" {
+                        label { (ctx.t("chatui-plan"))
+                            select name="plan" disabled[disabled] {
+                                @for p in PLANS {
+                                    option value=(p.as_str()) selected[p == plan] { (plan_label(&ctx, p)) }
+                                }
+                            }
+                        }
+                        button.primary type="submit" disabled[disabled] { (ctx.t("chatui-plan-change")) }
+                        p.alert.error.form-error role="alert" hidden {}
+                    }
+                }
+
+                section.card #general {
+                    h2 { (ctx.t("chatui-general")) }
+                    form.row data-api={ (api) "/settings" } data-method="PATCH" data-then="reload" {
+                        label { (ctx.t("chatui-missed-after"))
+                            input type="number" name="missedAfterSeconds" data-type="int" min="1" required
+                                value=(portal.missed_after_ms / 1000) disabled[disabled];
+                            small.hint { (ctx.t("chatui-missed-after-hint")) }
+                        }
+                        button.primary type="submit" disabled[disabled] { (ctx.t("chatui-save")) }
+                        p.alert.error.form-error role="alert" hidden {}
+                    }
+                }
+
+                section.card #departments {
+                    h2 { (ctx.t("chatui-departments")) }
+                    @if departments.is_empty() {
+                        p.muted { (ctx.t("chatui-departments-empty")) }
+                    } @else {
+                        ul.plain-list #department-list {
+                            @for d in &departments {
+                                li data-id=(d.id) { (d.name) }
+                            }
+                        }
+                    }
+                    @if admin {
+                        form.row data-api={ (api) "/departments" } data-method="POST" data-then="reload"
+                            data-notice="deskMapping.notice" {
+                            label { (ctx.t("chatui-department-name"))
+                                input type="text" name="name" required maxlength="100";
+                            }
+                            button type="submit" { (ctx.t("chatui-department-add")) }
+                            p.alert.error.form-error role="alert" hidden {}
+                        }
+                    }
+                }
+
+                section.card #operators {
+                    h2 { (ctx.t("chatui-operators")) }
+                    table #operator-list {
+                        thead { tr {
+                            th { (ctx.t("chatui-field-name")) }
+                            th { (ctx.t("chatui-field-email")) }
+                            th { (ctx.t("chatui-role")) }
+                            th { (ctx.t("chatui-operator-departments")) }
+                            th { (ctx.t("chatui-status")) }
+                        } }
+                        tbody {
+                            @for o in &operators {
+                                tr data-email=(o.email) {
+                                    td { (o.name) }
+                                    td { (o.email) }
+                                    td { (role_label(&ctx, o.role)) }
+                                    td {
+                                        @for (i, id) in o.department_ids.iter().enumerate() {
+                                            @if i > 0 { "、" }
+                                            (dept_name(id))
+                                        }
+                                    }
+                                    td {
+                                        @if o.status == Availability::Available {
+                                            span.badge.available { (ctx.t("chatui-available")) }
+                                        } @else {
+                                            span.badge.closed { (ctx.t("chatui-away")) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if admin {
+                        h3 { (ctx.t("chatui-operator-add")) }
+                        form.stack data-api={ (api) "/operators" } data-method="POST" data-then="reload" {
+                            p.hint { (ctx.t("chatui-operator-add-hint")) }
+                            div.row {
+                                label { (ctx.t("chatui-field-email"))
+                                    input type="email" name="email" required autocomplete="off";
+                                }
+                                label { (ctx.t("chatui-role"))
+                                    select name="role" {
+                                        @for r in ROLES {
+                                            option value=(r.as_str()) { (role_label(&ctx, r)) }
+                                        }
+                                    }
+                                }
+                            }
+                            @if !departments.is_empty() {
+                                fieldset.checks {
+                                    legend { (ctx.t("chatui-operator-departments")) }
+                                    @for d in &departments {
+                                        label.check {
+                                            input type="checkbox" name="departmentIds" value=(d.id) data-type="array";
+                                            " " (d.name)
+                                        }
+                                    }
+                                }
+                            }
+                            p.alert.error.form-error role="alert" hidden {}
+                            button.primary type="submit" { (ctx.t("chatui-operator-add")) }
+                        }
+                    }
+                }
+
+                section.card #embed {
+                    h2 { (ctx.t("chatui-embed")) }
+                    p { (ctx.t("chatui-embed-help")) }
+                    div.snippet {
+                        pre { code #embed-code { (snippet) } }
+                        button type="button" data-copy="#embed-code" data-copied=(ctx.t("chatui-copied")) {
+                            (ctx.t("chatui-copy"))
+                        }
+                    }
+                }
+            }
+        },
+    )
+    .into_response()
+}
