@@ -81,6 +81,7 @@ pub struct ContactPatch {
 /// `?email=&limit=&offset=` of the contact list.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ContactFilter {
     /// Exact email, any case.
     pub email: Option<String>,

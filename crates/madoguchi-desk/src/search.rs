@@ -45,6 +45,7 @@ pub const MAX_LIMIT: i64 = 200;
 /// `?q=&limit=&offset=`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     pub q: String,
     pub limit: Option<i64>,

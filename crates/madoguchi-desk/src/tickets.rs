@@ -147,9 +147,10 @@ pub struct TicketPatch {
     pub contact_id: Option<Option<String>>,
 }
 
-/// `?status=&departmentId=&contactId=&assigneeId=&contactEmail=&limit=&offset=`.
+/// `?status=&departmentId=&contactId=&assigneeId=&contactEmail=&chatId=&limit=&offset=`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct TicketFilter {
     pub status: Option<TicketStatus>,
     pub department_id: Option<String>,
@@ -157,6 +158,8 @@ pub struct TicketFilter {
     pub assignee_id: Option<String>,
     /// Tickets of the contact with this email (any case).
     pub contact_email: Option<String>,
+    /// Tickets holding a transcript of this chat.
+    pub chat_id: Option<String>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
     /// Only these departments (the integration's view scope, I14); not an HTTP
@@ -441,6 +444,15 @@ impl Desk {
             .bind(&member.portal_id)
             .push(" and c2.email_lower = ")
             .bind(e.to_lowercase())
+            .push(")");
+        }
+        if let Some(chat) = filter.chat_id.as_deref().filter(|s| !s.is_empty()) {
+            sql.push(
+                " and t.id in (select th.ticket_id from desk_threads th where th.portal_id = ",
+            )
+            .bind(&member.portal_id)
+            .push(" and th.chat_id = ")
+            .bind(chat)
             .push(")");
         }
         if let Some(ids) = &filter.department_ids {

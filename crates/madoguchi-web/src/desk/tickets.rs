@@ -1,0 +1,204 @@
+//! Tickets, their history and threads, and search (SPEC D3–D5).
+
+use super::{DataList, DeskMember};
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use madoguchi_core::Error;
+use madoguchi_desk::{
+    ChatMessageIn, HistoryEntry, NewThread, NewTicket, SearchQuery, Thread, ThreadAuthor,
+    ThreadKind, Ticket, TicketFilter, TicketPatch,
+};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tickets, create_ticket))
+        .routes(routes!(search_tickets))
+        .routes(routes!(get_ticket, patch_ticket))
+        .routes(routes!(ticket_history))
+        .routes(routes!(list_threads, create_thread))
+        .routes(routes!(upsert_chat_thread))
+}
+
+/// Creates a ticket with the portal's next number (from 101). Defaults: Open,
+/// Medium, Web, the default department.
+#[utoipa::path(post, path = "/desk/api/v1/portals/{portal}/tickets", tag = "desk", request_body = NewTicket,
+    responses((status = 201, body = Ticket), (status = 400, description = "invalid_request naming the field")))]
+async fn create_ticket(
+    State(state): State<AppState>,
+    member: DeskMember,
+    ApiJson(req): ApiJson<NewTicket>,
+) -> ApiResult<(StatusCode, Json<Ticket>)> {
+    let t = state.desk.create_ticket(&member, &req).await?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// The portal's tickets, newest first, filtered; `limit` 1–200 (default 50) and
+/// `offset` page through them.
+#[utoipa::path(get, path = "/desk/api/v1/portals/{portal}/tickets", tag = "desk", params(TicketFilter),
+    responses((status = 200, body = DataList<Ticket>)))]
+async fn list_tickets(
+    State(state): State<AppState>,
+    member: DeskMember,
+    ApiQuery(filter): ApiQuery<TicketFilter>,
+) -> ApiResult<Json<DataList<Ticket>>> {
+    Ok(Json(state.desk.tickets(&member, &filter).await?.into()))
+}
+
+/// Searches by ticket number, contact name, contact email and subject (Japanese by
+/// substring, English by word prefix), ranked: the exact number, then subject
+/// matches, then contact matches, newer first.
+#[utoipa::path(get, path = "/desk/api/v1/portals/{portal}/tickets/search", tag = "desk", params(SearchQuery),
+    responses((status = 200, body = DataList<Ticket>)))]
+async fn search_tickets(
+    State(state): State<AppState>,
+    member: DeskMember,
+    ApiQuery(query): ApiQuery<SearchQuery>,
+) -> ApiResult<Json<DataList<Ticket>>> {
+    Ok(Json(
+        state.desk.search_tickets(&member, &query).await?.into(),
+    ))
+}
+
+#[utoipa::path(get, path = "/desk/api/v1/portals/{portal}/tickets/{id}", tag = "desk",
+    responses((status = 200, body = Ticket), (status = 404, description = "not_found")))]
+async fn get_ticket(
+    State(state): State<AppState>,
+    member: DeskMember,
+    Path(ids): Path<(String, String)>,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(state.desk.ticket(&member, &ids.1).await?))
+}
+
+/// Changes any of status, priority, classification, departmentId, subject,
+/// description, assigneeId, contactId; every change goes to the history.
+#[utoipa::path(patch, path = "/desk/api/v1/portals/{portal}/tickets/{id}", tag = "desk", request_body = TicketPatch,
+    responses((status = 200, body = Ticket), (status = 404, description = "not_found")))]
+async fn patch_ticket(
+    State(state): State<AppState>,
+    member: DeskMember,
+    Path(ids): Path<(String, String)>,
+    ApiJson(req): ApiJson<TicketPatch>,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(state.desk.patch_ticket(&member, &ids.1, &req).await?))
+}
+
+/// The ticket's changes, oldest first (the creation, then every status, priority,
+/// classification, department, subject, assignee and contact change).
+#[utoipa::path(get, path = "/desk/api/v1/portals/{portal}/tickets/{id}/history", tag = "desk",
+    responses((status = 200, body = DataList<HistoryEntry>), (status = 404, description = "not_found")))]
+async fn ticket_history(
+    State(state): State<AppState>,
+    member: DeskMember,
+    Path(ids): Path<(String, String)>,
+) -> ApiResult<Json<DataList<HistoryEntry>>> {
+    Ok(Json(
+        state.desk.ticket_history(&member, &ids.1).await?.into(),
+    ))
+}
+
+/// The ticket's threads, oldest first; chat threads hold every message.
+#[utoipa::path(get, path = "/desk/api/v1/portals/{portal}/tickets/{id}/threads", tag = "desk",
+    responses((status = 200, body = DataList<Thread>), (status = 404, description = "not_found")))]
+async fn list_threads(
+    State(state): State<AppState>,
+    member: DeskMember,
+    Path(ids): Path<(String, String)>,
+) -> ApiResult<Json<DataList<Thread>>> {
+    Ok(Json(state.desk.threads(&member, &ids.1).await?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadBody {
+    kind: ThreadKind,
+    #[serde(default)]
+    content: Option<String>,
+    /// Service-key calls only: the reply's author shown instead of the key's admin.
+    #[serde(default)]
+    author_name: Option<String>,
+    /// Service-key calls with `kind:"chat"` only (the integration over HTTP): see
+    /// `…/chat-threads`.
+    #[serde(default)]
+    chat_id: Option<String>,
+    #[serde(default)]
+    messages: Option<Vec<ChatMessageIn>>,
+}
+
+/// Adds a reply or a note. (A chat transcript, `kind:"chat"`, is accepted only with the
+/// portal's service key, as `…/chat-threads` does.)
+#[utoipa::path(post, path = "/desk/api/v1/portals/{portal}/tickets/{id}/threads", tag = "desk", request_body = ThreadBody,
+    responses((status = 201, body = Thread), (status = 404, description = "not_found"),
+        (status = 400, description = "invalid_request (kind, content)")))]
+async fn create_thread(
+    State(state): State<AppState>,
+    member: DeskMember,
+    Path(ids): Path<(String, String)>,
+    ApiJson(req): ApiJson<ThreadBody>,
+) -> ApiResult<(StatusCode, Json<Thread>)> {
+    if req.kind == ThreadKind::Chat {
+        if !member.via_service_key {
+            return Err(Error::invalid("kind", "desk-error-thread-kind").into());
+        }
+        let thread = state
+            .desk
+            .upsert_chat_thread(
+                &member,
+                &ids.1,
+                req.chat_id.as_deref().unwrap_or(""),
+                req.messages.as_deref().unwrap_or(&[]),
+            )
+            .await?;
+        return Ok((StatusCode::CREATED, Json(thread)));
+    }
+    let new = NewThread {
+        kind: req.kind,
+        content: req.content.unwrap_or_default(),
+    };
+    let author = match req.author_name {
+        Some(name) if member.via_service_key && !name.trim().is_empty() => Some(ThreadAuthor {
+            id: None,
+            name: name.trim().chars().take(200).collect(),
+        }),
+        _ => None,
+    };
+    let thread = state
+        .desk
+        .add_thread_as(&member, &ids.1, &new, author)
+        .await?;
+    Ok((StatusCode::CREATED, Json(thread)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatThreadBody {
+    chat_id: String,
+    messages: Vec<ChatMessageIn>,
+}
+
+/// Creates the ticket's chat thread for `chatId` or appends the messages it does not
+/// hold yet (by `seq`): repeating a call changes nothing and answers the same thread.
+/// Admins and the service key only (the integration).
+#[utoipa::path(post, path = "/desk/api/v1/portals/{portal}/tickets/{id}/chat-threads", tag = "desk",
+    request_body = ChatThreadBody,
+    responses((status = 201, body = Thread), (status = 403, description = "forbidden")))]
+async fn upsert_chat_thread(
+    State(state): State<AppState>,
+    member: DeskMember,
+    Path(ids): Path<(String, String)>,
+    ApiJson(req): ApiJson<ChatThreadBody>,
+) -> ApiResult<(StatusCode, Json<Thread>)> {
+    member.require_admin()?;
+    let thread = state
+        .desk
+        .upsert_chat_thread(&member, &ids.1, &req.chat_id, &req.messages)
+        .await?;
+    Ok((StatusCode::CREATED, Json(thread)))
+}
