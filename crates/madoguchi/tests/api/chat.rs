@@ -1,1 +1,1473 @@
-//! chat tests.
+//! Chat API and the operator WebSocket (API.md "Chat"; SPEC C1, C2, C4, C5, C6).
+//! The widget side (C3, Q2, Q3) is in `widget.rs`, which reuses the helpers here.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::both_backends;
+use crate::helpers::{Res, TestApp, TestUser};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+// ---------------------------------------------------------------------------------
+// Helpers shared with widget.rs
+// ---------------------------------------------------------------------------------
+
+/// `/chat/api/v1/portals/{portal}{rest}`.
+pub fn api(portal: &str, rest: &str) -> String {
+    format!("/chat/api/v1/portals/{portal}{rest}")
+}
+
+/// `/chat/widget/v1/{portal}{rest}`.
+pub fn widget(portal: &str, rest: &str) -> String {
+    format!("/chat/widget/v1/{portal}{rest}")
+}
+
+pub fn new_client_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// Signs up `email` and creates the Chat portal `portal` with them as admin.
+pub async fn portal_with_admin(app: &TestApp, email: &str, portal: &str) -> TestUser {
+    let admin = app.signup(email).await;
+    app.post(
+        "/chat/api/v1/portals",
+        Some(&admin.token),
+        json!({"portalName": portal, "displayName": format!("{portal} Inc.")}),
+    )
+    .await
+    .assert_status(201);
+    admin
+}
+
+/// Adds a department and answers its id.
+pub async fn department(app: &TestApp, admin: &TestUser, portal: &str, name: &str) -> String {
+    let res = app
+        .post(
+            &api(portal, "/departments"),
+            Some(&admin.token),
+            json!({"name": name}),
+        )
+        .await;
+    res.assert_status(201);
+    res["id"].as_str().unwrap().to_owned()
+}
+
+/// Signs up `email` and adds them as operator with `role` and departments.
+pub async fn operator(
+    app: &TestApp,
+    admin: &TestUser,
+    portal: &str,
+    email: &str,
+    role: &str,
+    departments: &[&str],
+) -> TestUser {
+    let user = app.signup(email).await;
+    app.post(
+        &api(portal, "/operators"),
+        Some(&admin.token),
+        json!({"email": email, "role": role, "departmentIds": departments}),
+    )
+    .await
+    .assert_status(201);
+    user
+}
+
+/// A visitor's chat as the widget holds it.
+#[derive(Debug, Clone)]
+pub struct VisitorChat {
+    pub chat_id: String,
+    pub visitor_id: String,
+    pub token: String,
+}
+
+/// Starts a widget chat with `body` merged over a question and a fresh client id.
+pub async fn start_chat_with(app: &TestApp, portal: &str, body: Value) -> Res {
+    let mut full =
+        json!({"question": "パスワードを忘れました", "clientMessageId": new_client_id()});
+    for (k, v) in body.as_object().cloned().unwrap_or_default() {
+        full[k] = v;
+    }
+    app.post(&widget(portal, "/chats"), None, full).await
+}
+
+pub async fn start_chat(app: &TestApp, portal: &str, body: Value) -> VisitorChat {
+    let res = start_chat_with(app, portal, body).await;
+    res.assert_status(201);
+    VisitorChat {
+        chat_id: res["chatId"].as_str().unwrap().to_owned(),
+        visitor_id: res["visitorId"].as_str().unwrap().to_owned(),
+        token: res["visitorToken"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// The visitor posts a message; answers the response.
+pub async fn visitor_says(
+    app: &TestApp,
+    portal: &str,
+    chat: &VisitorChat,
+    text: &str,
+    client_id: &str,
+) -> Res {
+    app.post(
+        &widget(portal, &format!("/chats/{}/messages", chat.chat_id)),
+        Some(&chat.token),
+        json!({"text": text, "clientMessageId": client_id}),
+    )
+    .await
+}
+
+pub async fn get_chat(app: &TestApp, user: &TestUser, portal: &str, chat_id: &str) -> Res {
+    app.get(
+        &api(portal, &format!("/chats/{chat_id}")),
+        Some(&user.token),
+    )
+    .await
+}
+
+/// Polls the chat until `pred` holds (at most `within`); answers the last chat.
+pub async fn wait_for_chat(
+    app: &TestApp,
+    user: &TestUser,
+    portal: &str,
+    chat_id: &str,
+    within: Duration,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let res = get_chat(app, user, portal, chat_id).await;
+        res.assert_status(200);
+        if pred(&res.body) || tokio::time::Instant::now() >= deadline {
+            return res.body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket client that reads JSON frames.
+pub struct Ws(WsStream);
+
+impl Ws {
+    pub async fn connect(app: &TestApp, path: &str) -> Self {
+        let (stream, _) = tokio_tungstenite::connect_async(app.ws_url(path))
+            .await
+            .unwrap_or_else(|e| panic!("WebSocket {path}: {e}"));
+        Self(stream)
+    }
+
+    /// The HTTP status a refused WebSocket handshake answered.
+    pub async fn refused_status(app: &TestApp, path: &str) -> u16 {
+        match tokio_tungstenite::connect_async(app.ws_url(path)).await {
+            Ok(_) => panic!("the WebSocket was accepted: {path}"),
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
+            Err(e) => panic!("unexpected WebSocket error: {e}"),
+        }
+    }
+
+    /// The next JSON frame (pings skipped); `None` when the socket closed or nothing
+    /// came within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.0.next())
+                .await
+                .ok()??;
+            match msg.ok()? {
+                WsMessage::Text(t) => return Some(serde_json::from_str(t.as_str()).unwrap()),
+                WsMessage::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    pub async fn next(&mut self) -> Value {
+        self.next_within(Duration::from_secs(10))
+            .await
+            .expect("a frame within 10 s")
+    }
+
+    /// The next frame of type `kind`, skipping others (typing, acks…).
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let v = self.next().await;
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.0
+            .send(WsMessage::Text(v.to_string().into()))
+            .await
+            .unwrap();
+    }
+
+    /// Waits for the close frame; answers its code.
+    pub async fn close_code(&mut self, wait: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.0.next())
+                .await
+                .ok()??
+            {
+                Ok(WsMessage::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// The operator socket of `user`, read up to its `ready` frame.
+pub async fn operator_ws(app: &TestApp, user: &TestUser, portal: &str) -> Ws {
+    let mut ws = Ws::connect(app, &api(portal, &format!("/ws?token={}", user.token))).await;
+    assert_eq!(ws.next().await, json!({"type": "ready"}));
+    ws
+}
+
+// ---------------------------------------------------------------------------------
+// C1 portals and plans
+// ---------------------------------------------------------------------------------
+
+both_backends!(
+    c1_a_new_portal_runs_a_30_day_enterprise_trial,
+    c1_portal_names_are_validated_and_unique,
+    c1_after_the_trial_the_plan_is_free_unless_upgraded,
+    c1_choosing_a_plan_ends_the_trial_at_once_and_only_admins_may,
+    c1_portal_access_is_checked_auth_first_then_portal_then_membership,
+);
+
+async fn c1_a_new_portal_runs_a_30_day_enterprise_trial(app: TestApp) {
+    let admin = app.signup("admin@acme.example").await;
+    let before = app.clock.now_ms();
+    let res = app
+        .post(
+            "/chat/api/v1/portals",
+            Some(&admin.token),
+            json!({"portalName": "acme", "displayName": "Acme 株式会社"}),
+        )
+        .await;
+    res.assert_status(201);
+    assert_eq!(res["portalName"], "acme");
+    assert_eq!(res["displayName"], "Acme 株式会社");
+    assert_eq!(res["plan"], "enterprise");
+    let ends = madoguchi_core::time::parse_rfc3339(res["trialEndsAt"].as_str().unwrap()).unwrap();
+    let thirty_days = 30 * 24 * 3600 * 1000;
+    assert!(
+        (ends - before - thirty_days).abs() < 60_000,
+        "trial ends 30 days later"
+    );
+
+    let got = app.get(&api("acme", ""), Some(&admin.token)).await;
+    got.assert_status(200);
+    assert_eq!(got["plan"], "enterprise");
+    assert_eq!(got["integrationAvailable"], true);
+    assert_eq!(got["trialEndsAt"], res["trialEndsAt"]);
+
+    let mine = app.get("/chat/api/v1/portals", Some(&admin.token)).await;
+    mine.assert_status(200);
+    assert_eq!(mine["data"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["data"][0]["portalName"], "acme");
+    assert_eq!(mine["data"][0]["role"], "admin");
+
+    // A new portal has no departments (C2).
+    let depts = app
+        .get(&api("acme", "/departments"), Some(&admin.token))
+        .await;
+    assert_eq!(depts.body, json!({"data": []}));
+}
+
+async fn c1_portal_names_are_validated_and_unique(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    for bad in ["ab", "Acme", "acme_co", "ac me", "あいう", &"x".repeat(41)] {
+        let res = app
+            .post(
+                "/chat/api/v1/portals",
+                Some(&admin.token),
+                json!({"portalName": bad, "displayName": "x"}),
+            )
+            .await;
+        res.assert_error(400, "invalid_request");
+        assert_eq!(res.body["error"]["field"], "portalName", "{bad}");
+    }
+    let other = app.signup("b@other.example").await;
+    app.post(
+        "/chat/api/v1/portals",
+        Some(&other.token),
+        json!({"portalName": "acme", "displayName": "Another"}),
+    )
+    .await
+    .assert_error(409, "portal_name_taken");
+    app.post(
+        "/chat/api/v1/portals",
+        Some(&other.token),
+        json!({"portalName": "acme-2", "displayName": "Another"}),
+    )
+    .await
+    .assert_status(201);
+}
+
+async fn c1_after_the_trial_the_plan_is_free_unless_upgraded(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    app.clock.advance_ms(30 * 24 * 3600 * 1000 + 1000);
+    let got = app.get(&api("acme", ""), Some(&admin.token)).await;
+    assert_eq!(got["plan"], "free");
+    assert_eq!(got["integrationAvailable"], false);
+
+    let up = app
+        .put(
+            &api("acme", "/plan"),
+            Some(&admin.token),
+            json!({"plan": "professional"}),
+        )
+        .await;
+    up.assert_status(200);
+    assert_eq!(up["plan"], "professional");
+    assert_eq!(up["trialEndsAt"], Value::Null);
+    assert_eq!(up["integrationAvailable"], true);
+
+    app.put(
+        &api("acme", "/plan"),
+        Some(&admin.token),
+        json!({"plan": "standard"}),
+    )
+    .await
+    .assert_status(200);
+    let got = app.get(&api("acme", ""), Some(&admin.token)).await;
+    assert_eq!(got["plan"], "standard");
+    assert_eq!(got["integrationAvailable"], false);
+    app.put(
+        &api("acme", "/plan"),
+        Some(&admin.token),
+        json!({"plan": "enterprise"}),
+    )
+    .await
+    .assert_status(200);
+    let got = app.get(&api("acme", ""), Some(&admin.token)).await;
+    assert_eq!(got["integrationAvailable"], true);
+}
+
+async fn c1_choosing_a_plan_ends_the_trial_at_once_and_only_admins_may(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let sup = operator(&app, &admin, "acme", "s@acme.example", "supervisor", &[]).await;
+    app.put(
+        &api("acme", "/plan"),
+        Some(&sup.token),
+        json!({"plan": "free"}),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    let res = app
+        .put(
+            &api("acme", "/plan"),
+            Some(&admin.token),
+            json!({"plan": "gold"}),
+        )
+        .await;
+    res.assert_error(400, "invalid_request");
+    assert_eq!(res.body["error"]["field"], "plan");
+
+    let res = app
+        .put(
+            &api("acme", "/plan"),
+            Some(&admin.token),
+            json!({"plan": "standard"}),
+        )
+        .await;
+    res.assert_status(200);
+    assert_eq!(res["plan"], "standard");
+    assert_eq!(res["trialEndsAt"], Value::Null);
+    assert_eq!(res["integrationAvailable"], false);
+}
+
+async fn c1_portal_access_is_checked_auth_first_then_portal_then_membership(app: TestApp) {
+    let _admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let stranger = app.signup("x@else.example").await;
+    app.get(&api("acme", ""), None)
+        .await
+        .assert_error(401, "unauthenticated");
+    app.get(&api("nosuch", ""), None)
+        .await
+        .assert_error(401, "unauthenticated");
+    app.get(&api("nosuch", ""), Some(&stranger.token))
+        .await
+        .assert_error(404, "not_found");
+    app.get(&api("acme", ""), Some(&stranger.token))
+        .await
+        .assert_error(403, "forbidden");
+    app.get(&api("acme", "/chats"), Some(&stranger.token))
+        .await
+        .assert_error(403, "forbidden");
+}
+
+// ---------------------------------------------------------------------------------
+// C2 operators, departments, routing
+// ---------------------------------------------------------------------------------
+
+both_backends!(
+    c2_the_creator_is_admin_and_admins_add_operators_by_email,
+    c2_departments_answer_a_desk_mapping_without_the_integration,
+    c2_operators_see_and_take_only_their_departments_chats,
+    c2_the_first_accept_wins,
+    c2_with_no_available_operator_a_new_chat_is_missed_at_once,
+    c2_waiting_chats_are_offered_on_the_socket_to_operators_who_may_take_them,
+);
+
+async fn c2_the_creator_is_admin_and_admins_add_operators_by_email(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let sales = department(&app, &admin, "acme", "営業").await;
+    let list = app
+        .get(&api("acme", "/operators"), Some(&admin.token))
+        .await;
+    list.assert_status(200);
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["email"], "a@acme.example");
+    assert_eq!(list["data"][0]["role"], "admin");
+    assert_eq!(list["data"][0]["status"], "available");
+
+    let op = app.signup("op@acme.example").await;
+    let res = app
+        .post(
+            &api("acme", "/operators"),
+            Some(&admin.token),
+            json!({"email": "OP@acme.example", "role": "operator", "departmentIds": [sales]}),
+        )
+        .await;
+    res.assert_status(201);
+    assert_eq!(res["userId"], op.id.as_str());
+    assert_eq!(res["role"], "operator");
+    assert_eq!(res["departmentIds"], json!([sales]));
+
+    let missing = app
+        .post(
+            &api("acme", "/operators"),
+            Some(&admin.token),
+            json!({"email": "nobody@acme.example", "role": "operator"}),
+        )
+        .await;
+    missing.assert_error(404, "not_found");
+    assert_eq!(missing.body["error"]["field"], "email");
+
+    let bad_role = app
+        .post(
+            &api("acme", "/operators"),
+            Some(&admin.token),
+            json!({"email": "op@acme.example", "role": "boss"}),
+        )
+        .await;
+    bad_role.assert_error(400, "invalid_request");
+    assert_eq!(bad_role.body["error"]["field"], "role");
+
+    let bad_dept = app
+        .post(
+            &api("acme", "/operators"),
+            Some(&admin.token),
+            json!({"email": "op@acme.example", "role": "operator", "departmentIds": ["nope"]}),
+        )
+        .await;
+    bad_dept.assert_error(400, "invalid_request");
+    assert_eq!(bad_dept.body["error"]["field"], "departmentIds");
+
+    // Only admins add operators and departments.
+    app.post(
+        &api("acme", "/operators"),
+        Some(&op.token),
+        json!({"email": "op@acme.example", "role": "admin"}),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    app.post(
+        &api("acme", "/departments"),
+        Some(&op.token),
+        json!({"name": "x"}),
+    )
+    .await
+    .assert_error(403, "forbidden");
+
+    // The operator sees the portal with their role.
+    let mine = app.get("/chat/api/v1/portals", Some(&op.token)).await;
+    assert_eq!(mine["data"][0]["role"], "operator");
+    let list = app.get(&api("acme", "/operators"), Some(&op.token)).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+
+    // The last admin cannot be demoted.
+    app.post(
+        &api("acme", "/operators"),
+        Some(&admin.token),
+        json!({"email": "a@acme.example", "role": "operator"}),
+    )
+    .await
+    .assert_error(409, "conflict");
+}
+
+async fn c2_departments_answer_a_desk_mapping_without_the_integration(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let res = app
+        .post(
+            &api("acme", "/departments"),
+            Some(&admin.token),
+            json!({"name": "サポート"}),
+        )
+        .await;
+    res.assert_status(201);
+    assert_eq!(res["name"], "サポート");
+    assert!(res["id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert_eq!(
+        res["deskMapping"],
+        json!({"mode": "none", "deskDepartmentId": null, "autoAssociated": false, "notice": null})
+    );
+    let dup = app
+        .post(
+            &api("acme", "/departments"),
+            Some(&admin.token),
+            json!({"name": " サポート "}),
+        )
+        .await;
+    dup.assert_error(409, "conflict");
+    assert_eq!(dup.body["error"]["field"], "name");
+    let empty = app
+        .post(
+            &api("acme", "/departments"),
+            Some(&admin.token),
+            json!({"name": "  "}),
+        )
+        .await;
+    empty.assert_error(400, "invalid_request");
+    let list = app
+        .get(&api("acme", "/departments"), Some(&admin.token))
+        .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["id"], res["id"]);
+    assert_eq!(list["data"][0]["deskMapping"]["mode"], "none");
+}
+
+async fn c2_operators_see_and_take_only_their_departments_chats(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let sales = department(&app, &admin, "acme", "営業").await;
+    let support = department(&app, &admin, "acme", "サポート").await;
+    let seller = operator(
+        &app,
+        &admin,
+        "acme",
+        "s@acme.example",
+        "operator",
+        &[&sales],
+    )
+    .await;
+    let sup = operator(&app, &admin, "acme", "v@acme.example", "supervisor", &[]).await;
+    let chat = start_chat(&app, "acme", json!({"departmentId": support})).await;
+    let mine = start_chat(&app, "acme", json!({"departmentId": sales})).await;
+
+    let seen = app
+        .get(&api("acme", "/chats?state=waiting"), Some(&seller.token))
+        .await;
+    seen.assert_status(200);
+    let ids: Vec<&str> = seen["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![mine.chat_id.as_str()]);
+    get_chat(&app, &seller, "acme", &chat.chat_id)
+        .await
+        .assert_error(403, "forbidden");
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
+        Some(&seller.token),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    app.patch(
+        &api("acme", &format!("/visitors/{}", chat.visitor_id)),
+        Some(&seller.token),
+        json!({"name": "x"}),
+    )
+    .await
+    .assert_error(403, "forbidden");
+
+    // Supervisors and admins see every department.
+    for user in [&sup, &admin] {
+        let all = app
+            .get(&api("acme", "/chats?state=waiting"), Some(&user.token))
+            .await;
+        assert_eq!(all["data"].as_array().unwrap().len(), 2);
+    }
+    let taken = app
+        .post_empty(
+            &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
+            Some(&sup.token),
+        )
+        .await;
+    taken.assert_status(200);
+    assert_eq!(taken["operatorId"], sup.id.as_str());
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/accept", mine.chat_id)),
+        Some(&seller.token),
+    )
+    .await
+    .assert_status(200);
+
+    // Unknown chats are 404, and a bad state filter is 400.
+    get_chat(&app, &admin, "acme", "nosuchchat")
+        .await
+        .assert_error(404, "not_found");
+    let bad = app
+        .get(&api("acme", "/chats?state=open"), Some(&admin.token))
+        .await;
+    bad.assert_error(400, "invalid_request");
+    assert_eq!(bad.body["error"]["field"], "state");
+}
+
+async fn c2_the_first_accept_wins(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let other = operator(&app, &admin, "acme", "b@acme.example", "admin", &[]).await;
+    let chat = start_chat(&app, "acme", json!({})).await;
+    let path = api("acme", &format!("/chats/{}/accept", chat.chat_id));
+    let (a, b) = tokio::join!(
+        app.post_empty(&path, Some(&admin.token)),
+        app.post_empty(&path, Some(&other.token))
+    );
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "a: {} b: {}", a.text, b.text);
+    let (winner, loser) = if a.status == 200 { (a, b) } else { (b, a) };
+    loser.assert_error(409, "conflict");
+    assert_eq!(winner["state"], "attended");
+    assert_eq!(winner["outcome"], "attended");
+    // Accepting again later is a conflict too.
+    app.post_empty(&path, Some(&admin.token))
+        .await
+        .assert_error(409, "conflict");
+}
+
+async fn c2_with_no_available_operator_a_new_chat_is_missed_at_once(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let config = app.get(&widget("acme", "/config"), None).await;
+    assert_eq!(config["online"], true);
+    let away = app
+        .put(
+            &api("acme", "/me/availability"),
+            Some(&admin.token),
+            json!({"status": "away"}),
+        )
+        .await;
+    away.assert_status(200);
+    assert_eq!(away["status"], "away");
+    app.put(
+        &api("acme", "/me/availability"),
+        Some(&admin.token),
+        json!({"status": "busy"}),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+    let config = app.get(&widget("acme", "/config"), None).await;
+    assert_eq!(config["online"], false);
+
+    let chat = start_chat(&app, "acme", json!({"question": "誰かいますか"})).await;
+    let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
+    assert_eq!(got["state"], "missed");
+    assert_eq!(got["outcome"], "missed");
+    assert_eq!(got["messages"][0]["seq"], 1);
+    assert_eq!(got["messages"][0]["sender"], "visitor");
+    assert_eq!(got["messages"][0]["text"], "誰かいますか");
+    // Nobody can accept a missed chat.
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
+        Some(&admin.token),
+    )
+    .await
+    .assert_error(409, "conflict");
+
+    // An operator of another department does not make a department chat takeable.
+    let sales = department(&app, &admin, "acme", "営業").await;
+    let support = department(&app, &admin, "acme", "サポート").await;
+    operator(
+        &app,
+        &admin,
+        "acme",
+        "s@acme.example",
+        "operator",
+        &[&sales],
+    )
+    .await;
+    let config = app.get(&widget("acme", "/config"), None).await;
+    assert_eq!(config["online"], true);
+    let by_id = |id: &str| {
+        config["departments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_id(&sales)["online"], true);
+    assert_eq!(by_id(&support)["online"], false);
+    let chat = start_chat(&app, "acme", json!({"departmentId": support})).await;
+    assert_eq!(
+        get_chat(&app, &admin, "acme", &chat.chat_id).await["state"],
+        "missed"
+    );
+    let chat = start_chat(&app, "acme", json!({"departmentId": sales})).await;
+    assert_eq!(
+        get_chat(&app, &admin, "acme", &chat.chat_id).await["state"],
+        "waiting"
+    );
+}
+
+async fn c2_waiting_chats_are_offered_on_the_socket_to_operators_who_may_take_them(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let sales = department(&app, &admin, "acme", "営業").await;
+    let support = department(&app, &admin, "acme", "サポート").await;
+    let seller = operator(
+        &app,
+        &admin,
+        "acme",
+        "s@acme.example",
+        "operator",
+        &[&sales],
+    )
+    .await;
+    let mut admin_ws = operator_ws(&app, &admin, "acme").await;
+    let mut seller_ws = operator_ws(&app, &seller, "acme").await;
+
+    let support_chat = start_chat(
+        &app,
+        "acme",
+        json!({"departmentId": support, "name": "鈴木"}),
+    )
+    .await;
+    let offered = admin_ws.next_of("chat.waiting").await;
+    assert_eq!(offered["chat"]["id"], support_chat.chat_id.as_str());
+    assert_eq!(offered["chat"]["state"], "waiting");
+    assert_eq!(offered["chat"]["visitor"]["name"], "鈴木");
+
+    let sales_chat = start_chat(&app, "acme", json!({"departmentId": sales})).await;
+    // The seller's first event is the sales chat: the support chat was never offered.
+    let offered = seller_ws.next().await;
+    assert_eq!(offered["type"], "chat.waiting");
+    assert_eq!(offered["chat"]["id"], sales_chat.chat_id.as_str());
+    let offered = admin_ws.next_of("chat.waiting").await;
+    assert_eq!(offered["chat"]["id"], sales_chat.chat_id.as_str());
+
+    // The seller accepts: every console that sees it learns it was attended, with the
+    // system line first.
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/accept", sales_chat.chat_id)),
+        Some(&seller.token),
+    )
+    .await
+    .assert_status(200);
+    let line = admin_ws.next().await;
+    assert_eq!(line["type"], "message");
+    assert_eq!(line["chatId"], sales_chat.chat_id.as_str());
+    assert_eq!(line["message"]["sender"], "system");
+    assert_eq!(line["message"]["seq"], 2);
+    let attended = admin_ws.next().await;
+    assert_eq!(attended["type"], "chat.attended");
+    assert_eq!(attended["chat"]["operatorId"], seller.id.as_str());
+    let attended = seller_ws.next_of("chat.attended").await;
+    assert_eq!(attended["chat"]["id"], sales_chat.chat_id.as_str());
+
+    // Visitor messages reach the consoles that see the chat.
+    visitor_says(&app, "acme", &sales_chat, "こんにちは", "m1")
+        .await
+        .assert_status(201);
+    let m = seller_ws.next_of("message").await;
+    assert_eq!(m["chatId"], sales_chat.chat_id.as_str());
+    assert_eq!(m["message"]["seq"], 3);
+    assert_eq!(m["message"]["text"], "こんにちは");
+    assert_eq!(m["message"]["sender"], "visitor");
+    // …and not a support-chat message to the seller.
+    visitor_says(&app, "acme", &support_chat, "サポートです", "m1")
+        .await
+        .assert_status(201);
+    visitor_says(&app, "acme", &sales_chat, "二通目", "m2")
+        .await
+        .assert_status(201);
+    let m = seller_ws.next_of("message").await;
+    assert_eq!(m["message"]["text"], "二通目");
+}
+
+// ---------------------------------------------------------------------------------
+// C4 console: replies, typing, history, sockets
+// ---------------------------------------------------------------------------------
+
+both_backends!(
+    c4_operators_reply_after_accepting_and_the_transcript_is_in_seq_order,
+    c4_operator_resends_are_idempotent,
+    c4_typing_reaches_the_console_and_the_widget,
+    c4_history_search_by_visitor_name_email_and_message_text,
+    c4_the_operator_socket_refuses_without_auth_and_accepts_the_session_cookie,
+    c4_the_operator_socket_sends_replies_and_acks_them,
+);
+
+async fn c4_operators_reply_after_accepting_and_the_transcript_is_in_seq_order(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let chat = start_chat(
+        &app,
+        "acme",
+        json!({"name": "鈴木 一郎", "question": "ログインできません"}),
+    )
+    .await;
+    let reply = app
+        .post(
+            &api("acme", &format!("/chats/{}/messages", chat.chat_id)),
+            Some(&admin.token),
+            json!({"text": "お待たせしました", "clientMessageId": "r1"}),
+        )
+        .await;
+    reply.assert_error(409, "conflict");
+
+    let accepted = app
+        .request(
+            app.http
+                .post(app.url(&api("acme", &format!("/chats/{}/accept", chat.chat_id))))
+                .bearer_auth(&admin.token)
+                .header("accept-language", "en"),
+        )
+        .await;
+    accepted.assert_status(200);
+    assert_eq!(accepted["state"], "attended");
+    let reply = app
+        .post(
+            &api("acme", &format!("/chats/{}/messages", chat.chat_id)),
+            Some(&admin.token),
+            json!({"text": "お待たせしました", "clientMessageId": "r1"}),
+        )
+        .await;
+    reply.assert_status(201);
+    assert_eq!(reply["seq"], 3);
+    visitor_says(&app, "acme", &chat, "ありがとう", "v1")
+        .await
+        .assert_status(201);
+
+    let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
+    got.assert_status(200);
+    let messages = got["messages"].as_array().unwrap();
+    let seqs: Vec<i64> = messages
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
+    let senders: Vec<&str> = messages
+        .iter()
+        .map(|m| m["sender"].as_str().unwrap())
+        .collect();
+    assert_eq!(senders, vec!["visitor", "system", "operator", "visitor"]);
+    assert_eq!(messages[0]["text"], "ログインできません");
+    assert_eq!(messages[0]["senderName"], "鈴木 一郎");
+    assert_eq!(messages[1]["text"], "a さんがチャットに参加しました");
+    assert_eq!(messages[2]["senderName"], "a");
+    assert!(
+        madoguchi_core::time::parse_rfc3339(messages[2]["createdAt"].as_str().unwrap()).is_some()
+    );
+    assert_eq!(got["question"], "ログインできません");
+    assert_eq!(got["visitor"]["name"], "鈴木 一郎");
+    assert_eq!(got["deskTicketIds"], json!([]));
+    assert_eq!(got["autoTicket"], json!({"status": "none", "reason": null}));
+
+    // System lines are in the reader's language.
+    let en = app
+        .request(
+            app.http
+                .get(app.url(&api("acme", &format!("/chats/{}", chat.chat_id))))
+                .bearer_auth(&admin.token)
+                .header("accept-language", "en"),
+        )
+        .await;
+    assert_eq!(en["messages"][1]["text"], "a joined the chat");
+
+    // Bad input is a 400 naming the field.
+    for (body, field) in [
+        (json!({"text": "  ", "clientMessageId": "x"}), "text"),
+        (
+            json!({"text": "hi", "clientMessageId": ""}),
+            "clientMessageId",
+        ),
+        (json!({"text": "hi"}), "clientMessageId"),
+        (
+            json!({"text": "x".repeat(10_001), "clientMessageId": "y"}),
+            "text",
+        ),
+    ] {
+        let res = app
+            .post(
+                &api("acme", &format!("/chats/{}/messages", chat.chat_id)),
+                Some(&admin.token),
+                body,
+            )
+            .await;
+        res.assert_error(400, "invalid_request");
+        assert_eq!(res.body["error"]["field"], field);
+    }
+}
+
+async fn c4_operator_resends_are_idempotent(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let chat = start_chat(&app, "acme", json!({})).await;
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
+        Some(&admin.token),
+    )
+    .await
+    .assert_status(200);
+    let path = api("acme", &format!("/chats/{}/messages", chat.chat_id));
+    let body = json!({"text": "確認します", "clientMessageId": "same"});
+    let first = app.post(&path, Some(&admin.token), body.clone()).await;
+    first.assert_status(201);
+    let again = app.post(&path, Some(&admin.token), body).await;
+    again.assert_status(201);
+    assert_eq!(first.body, again.body);
+    // The visitor may use the same client id for their own message: another message.
+    let visitor = visitor_says(&app, "acme", &chat, "はい", "same").await;
+    visitor.assert_status(201);
+    assert_ne!(visitor["id"], first["id"]);
+    let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
+    assert_eq!(got["messages"].as_array().unwrap().len(), 4);
+}
+
+async fn c4_typing_reaches_the_console_and_the_widget(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let chat = start_chat(&app, "acme", json!({})).await;
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
+        Some(&admin.token),
+    )
+    .await
+    .assert_status(200);
+    let mut console = operator_ws(&app, &admin, "acme").await;
+    let mut visitor = Ws::connect(
+        &app,
+        &widget(
+            "acme",
+            &format!("/chats/{}/ws?token={}&afterSeq=2", chat.chat_id, chat.token),
+        ),
+    )
+    .await;
+    assert_eq!(visitor.next().await["type"], "ready");
+
+    visitor.send(json!({"type": "typing"})).await;
+    let typing = console.next_of("typing").await;
+    assert_eq!(
+        typing,
+        json!({"type": "typing", "chatId": chat.chat_id, "sender": "visitor"})
+    );
+
+    console
+        .send(json!({"type": "typing", "chatId": chat.chat_id}))
+        .await;
+    let typing = visitor.next().await;
+    assert_eq!(typing["type"], "typing");
+    assert_eq!(typing["sender"], "operator");
+}
+
+async fn c4_history_search_by_visitor_name_email_and_message_text(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let suzuki = start_chat(
+        &app,
+        "acme",
+        json!({"name": "鈴木 一郎", "email": "ichiro@example.jp", "question": "パスワードのリセットをお願いします"}),
+    )
+    .await;
+    let sato = start_chat(
+        &app,
+        "acme",
+        json!({"name": "佐藤", "question": "請求書の再発行"}),
+    )
+    .await;
+    let open = start_chat(
+        &app,
+        "acme",
+        json!({"name": "鈴木 二郎", "question": "まだ待っています"}),
+    )
+    .await;
+    for chat in [&suzuki, &sato] {
+        app.post_empty(
+            &api("acme", &format!("/chats/{}/end", chat.chat_id)),
+            Some(&admin.token),
+        )
+        .await
+        .assert_status(200);
+    }
+    let search = |q: &str| {
+        let path = api("acme", &format!("/chats?state=ended&q={}", urlencode(q)));
+        let app = &app;
+        let token = admin.token.clone();
+        async move {
+            let res = app.get(&path, Some(&token)).await;
+            res.assert_status(200);
+            res["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("鈴木").await, vec![suzuki.chat_id.clone()]);
+    assert_eq!(search("ICHIRO@example").await, vec![suzuki.chat_id.clone()]);
+    assert_eq!(search("パスワード").await, vec![suzuki.chat_id.clone()]);
+    assert_eq!(search("再発行").await, vec![sato.chat_id.clone()]);
+    assert_eq!(search("100%").await, Vec::<String>::new());
+    let all = search("").await;
+    assert_eq!(all.len(), 2);
+    assert!(!all.contains(&open.chat_id));
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded_byte_serialize(s)
+}
+
+fn form_urlencoded_byte_serialize(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+async fn c4_the_operator_socket_refuses_without_auth_and_accepts_the_session_cookie(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let stranger = app.signup("x@else.example").await;
+    assert_eq!(Ws::refused_status(&app, &api("acme", "/ws")).await, 401);
+    assert_eq!(
+        Ws::refused_status(&app, &api("acme", "/ws?token=wrong")).await,
+        401
+    );
+    assert_eq!(
+        Ws::refused_status(&app, &api("acme", &format!("/ws?token={}", stranger.token))).await,
+        403
+    );
+    assert_eq!(
+        Ws::refused_status(&app, &api("nosuch", &format!("/ws?token={}", admin.token))).await,
+        404
+    );
+
+    // The console page's socket carries the session cookie instead of a token.
+    let login = app
+        .http
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "a@acme.example"),
+            ("password", "correct horse battery"),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("madoguchi_session="))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = app
+        .ws_url(&api("acme", "/ws"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    let (stream, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut ws = Ws(stream);
+    assert_eq!(ws.next().await, json!({"type": "ready"}));
+}
+
+async fn c4_the_operator_socket_sends_replies_and_acks_them(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let chat = start_chat(&app, "acme", json!({})).await;
+    let mut console = operator_ws(&app, &admin, "acme").await;
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
+        Some(&admin.token),
+    )
+    .await
+    .assert_status(200);
+    console.next_of("chat.attended").await;
+    console
+        .send(json!({"type": "message", "chatId": chat.chat_id, "text": "どうされましたか", "clientMessageId": "c-1"}))
+        .await;
+    let ack = console.next_of("ack").await;
+    assert_eq!(ack["clientMessageId"], "c-1");
+    assert_eq!(ack["seq"], 3);
+    let echoed = console.next_of("message").await;
+    assert_eq!(echoed["message"]["seq"], 3);
+    assert_eq!(echoed["message"]["sender"], "operator");
+    let stored = get_chat(&app, &admin, "acme", &chat.chat_id).await;
+    assert_eq!(stored["messages"][2]["text"], "どうされましたか");
+}
+
+// ---------------------------------------------------------------------------------
+// C5 lifecycle
+// ---------------------------------------------------------------------------------
+
+both_backends!(
+    c5_a_waiting_chat_is_missed_within_a_second_after_the_wait_limit,
+    c5_the_wait_limit_setting_is_an_integer_of_at_least_one,
+    c5_attended_chats_end_and_keep_their_outcome,
+    c5_ending_a_waiting_chat_records_it_as_missed,
+    c5_a_visitor_leaving_a_waiting_chat_makes_it_missed,
+    c5_idle_chats_end,
+    c5_every_transition_is_recorded_in_order_for_the_integration,
+    c5_lifecycle_changes_reach_the_operator_socket,
+);
+
+async fn c5_a_waiting_chat_is_missed_within_a_second_after_the_wait_limit(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let settings = app.get(&api("acme", "/settings"), Some(&admin.token)).await;
+    assert_eq!(settings["missedAfterSeconds"], 120);
+    let chat = start_chat(&app, "acme", json!({})).await;
+    app.clock.advance_ms(118_000);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        get_chat(&app, &admin, "acme", &chat.chat_id).await["state"],
+        "waiting"
+    );
+    app.clock.advance_ms(2_000);
+    let got = wait_for_chat(
+        &app,
+        &admin,
+        "acme",
+        &chat.chat_id,
+        Duration::from_secs(1),
+        |c| c["state"] == "missed",
+    )
+    .await;
+    assert_eq!(got["state"], "missed");
+    assert_eq!(got["outcome"], "missed");
+    let last = got["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["sender"], "system");
+
+    // A shorter limit applies to chats already waiting.
+    let patched = app
+        .patch(
+            &api("acme", "/settings"),
+            Some(&admin.token),
+            json!({"missedAfterSeconds": 5}),
+        )
+        .await;
+    patched.assert_status(200);
+    assert_eq!(patched["missedAfterSeconds"], 5);
+    let chat = start_chat(&app, "acme", json!({})).await;
+    app.clock.advance_ms(5_000);
+    let got = wait_for_chat(
+        &app,
+        &admin,
+        "acme",
+        &chat.chat_id,
+        Duration::from_secs(1),
+        |c| c["state"] == "missed",
+    )
+    .await;
+    assert_eq!(got["state"], "missed");
+}
+
+async fn c5_the_wait_limit_setting_is_an_integer_of_at_least_one(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let op = operator(&app, &admin, "acme", "o@acme.example", "operator", &[]).await;
+    for bad in [json!(0), json!(-1), json!(1.5), json!("60"), json!(null)] {
+        let res = app
+            .patch(
+                &api("acme", "/settings"),
+                Some(&admin.token),
+                json!({"missedAfterSeconds": bad}),
+            )
+            .await;
+        if bad.is_null() {
+            // null leaves the setting as it is.
+            res.assert_status(200);
+            assert_eq!(res["missedAfterSeconds"], 120);
+            continue;
+        }
+        res.assert_error(400, "invalid_request");
+        assert_eq!(res.body["error"]["field"], "missedAfterSeconds", "{bad}");
+    }
+    app.patch(
+        &api("acme", "/settings"),
+        Some(&op.token),
+        json!({"missedAfterSeconds": 30}),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    let ok = app
+        .patch(
+            &api("acme", "/settings"),
+            Some(&admin.token),
+            json!({"missedAfterSeconds": 1}),
+        )
+        .await;
+    ok.assert_status(200);
+    assert_eq!(ok["missedAfterSeconds"], 1);
+}
+
+async fn c5_attended_chats_end_and_keep_their_outcome(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let chat = start_chat(&app, "acme", json!({})).await;
+    let waiting = get_chat(&app, &admin, "acme", &chat.chat_id).await;
+    assert_eq!(waiting["state"], "waiting");
+    assert_eq!(waiting["outcome"], Value::Null);
+    assert_eq!(waiting["operatorId"], Value::Null);
+    let accepted = app
+        .post_empty(
+            &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
+            Some(&admin.token),
+        )
+        .await;
+    accepted.assert_status(200);
+    assert_eq!(accepted["outcome"], "attended");
+    assert_eq!(accepted["operatorId"], admin.id.as_str());
+    let ended = app
+        .post_empty(
+            &api("acme", &format!("/chats/{}/end", chat.chat_id)),
+            Some(&admin.token),
+        )
+        .await;
+    ended.assert_status(200);
+    assert_eq!(ended["state"], "ended");
+    assert_eq!(ended["outcome"], "attended");
+    assert!(ended["endedAt"].is_string());
+    // Ending again answers the ended chat; the visitor can no longer write.
+    let again = app
+        .post_empty(
+            &api("acme", &format!("/chats/{}/end", chat.chat_id)),
+            Some(&admin.token),
+        )
+        .await;
+    again.assert_status(200);
+    assert_eq!(again["state"], "ended");
+    visitor_says(&app, "acme", &chat, "もしもし", "late")
+        .await
+        .assert_error(409, "conflict");
+    let list = app
+        .get(&api("acme", "/chats?state=ended"), Some(&admin.token))
+        .await;
+    assert_eq!(list["data"][0]["id"], chat.chat_id.as_str());
+    let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
+    let texts: Vec<&str> = got["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["sender"] == "system")
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        vec!["a さんがチャットに参加しました", "チャットが終了しました"]
+    );
+}
+
+async fn c5_ending_a_waiting_chat_records_it_as_missed(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let chat = start_chat(&app, "acme", json!({})).await;
+    let ended = app
+        .post_empty(
+            &api("acme", &format!("/chats/{}/end", chat.chat_id)),
+            Some(&admin.token),
+        )
+        .await;
+    ended.assert_status(200);
+    assert_eq!(ended["state"], "ended");
+    assert_eq!(ended["outcome"], "missed");
+}
+
+async fn c5_a_visitor_leaving_a_waiting_chat_makes_it_missed(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let chat = start_chat(&app, "acme", json!({})).await;
+    let left = app
+        .post_empty(
+            &widget("acme", &format!("/chats/{}/leave", chat.chat_id)),
+            Some(&chat.token),
+        )
+        .await;
+    left.assert_status(200);
+    assert_eq!(left["state"], "missed");
+    let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
+    assert_eq!(got["state"], "missed");
+    assert_eq!(got["outcome"], "missed");
+    // Then the operator closes it: ended, still missed.
+    let ended = app
+        .post_empty(
+            &api("acme", &format!("/chats/{}/end", chat.chat_id)),
+            Some(&admin.token),
+        )
+        .await;
+    assert_eq!(ended["state"], "ended");
+    assert_eq!(ended["outcome"], "missed");
+
+    // Leaving an attended chat ends it.
+    let chat = start_chat(&app, "acme", json!({})).await;
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
+        Some(&admin.token),
+    )
+    .await
+    .assert_status(200);
+    let left = app
+        .post_empty(
+            &widget("acme", &format!("/chats/{}/leave", chat.chat_id)),
+            Some(&chat.token),
+        )
+        .await;
+    assert_eq!(left["state"], "ended");
+    let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
+    assert_eq!(got["outcome"], "attended");
+    // Leaving twice is harmless.
+    app.post_empty(
+        &widget("acme", &format!("/chats/{}/leave", chat.chat_id)),
+        Some(&chat.token),
+    )
+    .await
+    .assert_status(200);
+}
+
+async fn c5_idle_chats_end(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let chat = start_chat(&app, "acme", json!({})).await;
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
+        Some(&admin.token),
+    )
+    .await
+    .assert_status(200);
+    app.clock.advance_ms(29 * 60 * 1000);
+    visitor_says(&app, "acme", &chat, "まだいます", "v1")
+        .await
+        .assert_status(201);
+    app.clock.advance_ms(29 * 60 * 1000);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(
+        get_chat(&app, &admin, "acme", &chat.chat_id).await["state"],
+        "attended"
+    );
+    app.clock.advance_ms(2 * 60 * 1000);
+    let got = wait_for_chat(
+        &app,
+        &admin,
+        "acme",
+        &chat.chat_id,
+        Duration::from_secs(3),
+        |c| c["state"] == "ended",
+    )
+    .await;
+    assert_eq!(got["state"], "ended");
+    assert_eq!(got["outcome"], "attended");
+}
+
+async fn c5_every_transition_is_recorded_in_order_for_the_integration(app: TestApp) {
+    use sqlx::Row;
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let chat = start_chat(&app, "acme", json!({})).await;
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
+        Some(&admin.token),
+    )
+    .await
+    .assert_status(200);
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/end", chat.chat_id)),
+        Some(&admin.token),
+    )
+    .await
+    .assert_status(200);
+    let rows =
+        sqlx::query("select id, kind, actor_id from chat_events where chat_id = $1 order by id")
+            .bind(&chat.chat_id)
+            .fetch_all(app.db.pool())
+            .await
+            .unwrap();
+    let kinds: Vec<String> = rows.iter().map(|r| r.try_get("kind").unwrap()).collect();
+    assert_eq!(kinds, vec!["waiting", "attended", "ended"]);
+    let ids: Vec<i64> = rows.iter().map(|r| r.try_get("id").unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[1] > w[0]));
+    let actor: Option<String> = rows[1].try_get("actor_id").unwrap();
+    assert_eq!(actor.as_deref(), Some(admin.id.as_str()));
+}
+
+async fn c5_lifecycle_changes_reach_the_operator_socket(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let mut console = operator_ws(&app, &admin, "acme").await;
+    let chat = start_chat(&app, "acme", json!({})).await;
+    assert_eq!(
+        console.next_of("chat.waiting").await["chat"]["id"],
+        chat.chat_id.as_str()
+    );
+    app.clock.advance_ms(120_000);
+    let missed = console.next_of("chat.missed").await;
+    assert_eq!(missed["chat"]["id"], chat.chat_id.as_str());
+    assert_eq!(missed["chat"]["outcome"], "missed");
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/end", chat.chat_id)),
+        Some(&admin.token),
+    )
+    .await
+    .assert_status(200);
+    let ended = console.next_of("chat.ended").await;
+    assert_eq!(ended["chat"]["state"], "ended");
+    assert_eq!(ended["chat"]["outcome"], "missed");
+}
+
+// ---------------------------------------------------------------------------------
+// C6 visitor info
+// ---------------------------------------------------------------------------------
+
+both_backends!(c6_operators_edit_the_visitor_with_validation,);
+
+async fn c6_operators_edit_the_visitor_with_validation(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let chat = start_chat(&app, "acme", json!({"name": "鈴木"})).await;
+    let path = api("acme", &format!("/visitors/{}", chat.visitor_id));
+    let bad = app
+        .patch(&path, Some(&admin.token), json!({"email": "not-an-email"}))
+        .await;
+    bad.assert_error(400, "invalid_request");
+    assert_eq!(bad.body["error"]["field"], "email");
+    let res = app
+        .patch(
+            &path,
+            Some(&admin.token),
+            json!({"name": "鈴木 一郎", "email": "ichiro@example.jp", "phone": "03-1234-5678"}),
+        )
+        .await;
+    res.assert_status(200);
+    assert_eq!(
+        res.body,
+        json!({"id": chat.visitor_id, "name": "鈴木 一郎", "email": "ichiro@example.jp", "phone": "03-1234-5678"})
+    );
+    // Absent fields stay; null clears.
+    let res = app
+        .patch(&path, Some(&admin.token), json!({"phone": null}))
+        .await;
+    res.assert_status(200);
+    assert_eq!(res["phone"], Value::Null);
+    assert_eq!(res["email"], "ichiro@example.jp");
+    let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
+    assert_eq!(got["visitor"]["name"], "鈴木 一郎");
+    assert_eq!(got["visitor"]["email"], "ichiro@example.jp");
+    app.patch(
+        &api("acme", "/visitors/nobody"),
+        Some(&admin.token),
+        json!({"name": "x"}),
+    )
+    .await
+    .assert_error(404, "not_found");
+    app.patch(&path, None, json!({"name": "x"}))
+        .await
+        .assert_error(401, "unauthenticated");
+}

@@ -197,6 +197,42 @@ impl TestApp {
         })
     }
 
+    /// A second server node on `other`'s database (and NATS server, when set), as two
+    /// `serve` processes behind a load balancer. It owns neither the database nor the
+    /// data directory.
+    pub async fn spawn_node_sharing(other: &TestApp) -> Self {
+        let settings = other.settings.clone();
+        let db = match &settings.database_url {
+            Some(url) => Db::connect(url)
+                .await
+                .expect("connecting the shared database"),
+            None => Db::open_sqlite(&settings.data_dir)
+                .await
+                .expect("opening the shared database"),
+        };
+        let clock = Clock::system();
+        let app = Application::build_with_db(settings.clone(), db.clone(), clock.clone())
+            .await
+            .expect("building the second node");
+        let base = format!("http://{}", app.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            http: other.http.clone(),
+            backend: other.backend,
+            clock,
+            db,
+            settings,
+            stop: Some(stop),
+            server: Some(server),
+            data_dir: PathBuf::new(),
+            pg_database: None,
+        }
+    }
+
     /// Stops the server the way SIGTERM does and waits until it has.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
