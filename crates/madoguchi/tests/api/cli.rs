@@ -107,3 +107,47 @@ fn q1_help_lists_the_commands_and_flags() {
         assert!(text.contains(flag), "{flag} missing from help:\n{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q1_the_demo_seeds_desk_chat_and_the_integration_and_can_seed_again() {
+    let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    madoguchi::demo::seed(&app.base)
+        .await
+        .expect("first seeding");
+    madoguchi::demo::seed(&app.base)
+        .await
+        .expect("seeding again changes nothing");
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            serde_json::json!({"email": "admin@example.jp", "password": madoguchi::demo::DEMO_PASSWORD}),
+        )
+        .await;
+    login.assert_status(200);
+    let token = login["token"].as_str().expect("token").to_owned();
+    let tickets = app
+        .get("/desk/api/v1/portals/acme/tickets", Some(&token))
+        .await;
+    tickets.assert_status(200);
+    assert_eq!(tickets["data"].as_array().map(Vec::len), Some(5));
+    let found = app
+        .get(
+            "/desk/api/v1/portals/acme/tickets/search?q=%E3%83%91%E3%82%B9%E3%83%AF%E3%83%BC%E3%83%89",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        found["data"][0]["subject"],
+        "パスワードのリセットができない"
+    );
+    let integration = app
+        .get("/chat/api/v1/portals/acme/integrations/desk", Some(&token))
+        .await;
+    integration.assert_status(200);
+    assert_eq!(integration["status"], "enabled");
+    assert_eq!(integration["link"]["isMe"], true);
+    assert_eq!(integration["link"]["deskPortalName"], "acme");
+}
