@@ -45,7 +45,7 @@ pub fn spawn_background(state: &AppState, shutdown: Shutdown) -> Vec<tokio::task
     let timer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(TIMER_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut n: u32 = 0;
+        let mut idle_in: u32 = IDLE_EVERY_TICKS;
         loop {
             tokio::select! {
                 _ = stop.wait() => return,
@@ -54,8 +54,9 @@ pub fn spawn_background(state: &AppState, shutdown: Shutdown) -> Vec<tokio::task
             if let Err(e) = chat.mark_overdue_missed().await {
                 tracing::warn!(error = %e, "marking missed chats failed");
             }
-            n = n.wrapping_add(1);
-            if n % IDLE_EVERY_TICKS == 0 {
+            idle_in -= 1;
+            if idle_in == 0 {
+                idle_in = IDLE_EVERY_TICKS;
                 if let Err(e) = chat.end_idle_chats().await {
                     tracing::warn!(error = %e, "ending idle chats failed");
                 }
