@@ -1,4 +1,4 @@
-//! desk pages.
+//! Desk pages (owner: Desk UI engineer).
 
 use crate::state::AppState;
 use axum::Router;
