@@ -1471,3 +1471,49 @@ async fn c6_operators_edit_the_visitor_with_validation(app: TestApp) {
         .await
         .assert_error(401, "unauthenticated");
 }
+
+// ---------------------------------------------------------------------------------
+// The contract is published
+// ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn c4_the_openapi_document_lists_the_chat_and_widget_routes() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
+        .await
+        .unwrap();
+    let res = app.get("/api/openapi.json", None).await;
+    res.assert_status(200);
+    let paths = res["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/chat/api/v1/portals", "post"),
+        ("/chat/api/v1/portals", "get"),
+        ("/chat/api/v1/portals/{portal}", "get"),
+        ("/chat/api/v1/portals/{portal}/plan", "put"),
+        ("/chat/api/v1/portals/{portal}/settings", "patch"),
+        ("/chat/api/v1/portals/{portal}/operators", "post"),
+        ("/chat/api/v1/portals/{portal}/departments", "get"),
+        ("/chat/api/v1/portals/{portal}/departments", "post"),
+        ("/chat/api/v1/portals/{portal}/me/availability", "put"),
+        ("/chat/api/v1/portals/{portal}/chats", "get"),
+        ("/chat/api/v1/portals/{portal}/chats/{id}", "get"),
+        ("/chat/api/v1/portals/{portal}/chats/{id}/accept", "post"),
+        ("/chat/api/v1/portals/{portal}/chats/{id}/end", "post"),
+        ("/chat/api/v1/portals/{portal}/chats/{id}/messages", "post"),
+        (
+            "/chat/api/v1/portals/{portal}/visitors/{visitor_id}",
+            "patch",
+        ),
+        ("/chat/api/v1/portals/{portal}/ws", "get"),
+        ("/chat/widget/v1/{portal}/config", "get"),
+        ("/chat/widget/v1/{portal}/chats", "post"),
+        ("/chat/widget/v1/{portal}/chats/{id}/messages", "post"),
+        ("/chat/widget/v1/{portal}/chats/{id}/messages", "get"),
+        ("/chat/widget/v1/{portal}/chats/{id}/leave", "post"),
+        ("/chat/widget/v1/{portal}/chats/{id}/ws", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+}
