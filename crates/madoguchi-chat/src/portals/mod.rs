@@ -133,6 +133,8 @@ pub struct PortalView {
     /// The caller's role, when the caller is an operator of the portal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// `missedAfterSeconds` and `idleEndAfterSeconds`, at the top level.
+    #[serde(flatten)]
     pub settings: PortalSettings,
 }
 

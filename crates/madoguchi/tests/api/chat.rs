@@ -269,6 +269,7 @@ async fn c1_a_new_portal_runs_a_30_day_enterprise_trial(app: TestApp) {
     assert_eq!(got["plan"], "enterprise");
     assert_eq!(got["integrationAvailable"], true);
     assert_eq!(got["trialEndsAt"], res["trialEndsAt"]);
+    assert_eq!(got["missedAfterSeconds"], 120);
 
     let mine = app.get("/chat/api/v1/portals", Some(&admin.token)).await;
     mine.assert_status(200);
