@@ -453,13 +453,22 @@ async fn reindex_contact_tickets(
     Ok(())
 }
 
-/// The normalised search text of a contact, for a ticket being created or moved.
+/// The normalised search text of a contact, for a ticket being created or moved. The
+/// contact row is touched first, so that on PostgreSQL a concurrent rename waits for
+/// this transaction (and then reindexes this ticket too) instead of missing it.
 pub(crate) async fn contact_search_text(
     conn: &mut sqlx::AnyConnection,
     portal_id: &str,
     contact_id: &str,
     field: &'static str,
 ) -> Result<String> {
+    sqlx::query(
+        "update desk_contacts set updated_at = updated_at where portal_id = $1 and id = $2",
+    )
+    .bind(portal_id)
+    .bind(contact_id)
+    .execute(&mut *conn)
+    .await?;
     let row = sqlx::query(
         "select first_name, last_name, email from desk_contacts where portal_id = $1 and id = $2",
     )

@@ -14,13 +14,14 @@
 //!   "password"); an email address is several words.
 //!
 //! A query is split into terms at whitespace; each term's grams are made the same way
-//! (for a word: the word itself, cut to [`MAX_PREFIX`]). A ticket is a candidate when it
-//! has every gram; candidates are walked from the rarest gram (counted up to a cap on
-//! the primary-key index), and each is verified in SQL with a substring test of every
-//! term against the normalised texts. A query with no grams (one character) scans the
-//! portal's tickets with the same substring test. Ranking: the exact ticket number
-//! first, then tickets whose subject holds every term, then contact name/email
-//! matches; newer tickets first within each.
+//! (for a word: the word itself, cut to [`MAX_PREFIX`]; for CJK, bigrams that cover the
+//! term). A ticket is a candidate when it has the grams; candidates are walked from the
+//! rarest gram (each counted up to a cap on the primary-key index) in `ticket_number`
+//! order, and each is verified in SQL with a substring test of every term against the
+//! normalised texts, so the walk stops as soon as a page is full. A query with no grams
+//! (one character) walks the portal's tickets with the same substring test. Ranking:
+//! the exact ticket number first, then tickets whose subject holds every term, then
+//! contact name/email matches; newer tickets first within each (one query per tier).
 
 use crate::access::Member;
 use crate::sql::{contains_pattern, Sql};
@@ -38,7 +39,7 @@ pub const MAX_PREFIX: usize = 16;
 pub const MAX_QUERY_CHARS: usize = 200;
 const MAX_TERMS: usize = 10;
 /// Gram frequencies are counted up to this; enough to pick the rarest.
-const COUNT_CAP: i64 = 5000;
+const COUNT_CAP: i64 = 1000;
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
 
@@ -313,6 +314,139 @@ fn push_department_filter(sql: &mut Sql, department_ids: Option<&[String]>) {
     }
 }
 
+/// Which part of the ranking a query fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    /// Every term is in the subject.
+    Subject,
+    /// Every term is in the subject or the contact text, but not all in the subject.
+    Contact,
+}
+
+/// A parsed search: normalised terms, the grams candidates must have (rarest
+/// first), the exact ticket number to leave out, the department filter.
+struct Plan<'a> {
+    portal_id: &'a str,
+    terms: Vec<String>,
+    grams: Vec<String>,
+    exclude_number: Option<i64>,
+    departments: Option<&'a [String]>,
+}
+
+impl Plan<'_> {
+    /// One tier, newest first. The walk follows an index in `ticket_number` order
+    /// (the rarest gram's postings, or the portal's tickets when there are no grams), so
+    /// a page stops as soon as it is full.
+    fn tier_sql(&self, tier: Tier, count: bool, limit: i64, offset: i64) -> Sql {
+        let mut sql = if count {
+            Sql::new("select count(*) as n")
+        } else {
+            Sql::new(TICKET_COLUMNS)
+        };
+        let order_column = match self.grams.split_first() {
+            Some((driver, probes)) => {
+                sql.push(
+                    " from desk_ticket_grams g0 join desk_tickets t on t.portal_id = g0.portal_id \
+                     and t.ticket_number = g0.ticket_number ",
+                )
+                .push(TICKET_FROM)
+                .push(" where g0.portal_id = ")
+                .bind(self.portal_id)
+                .push(" and g0.gram = ")
+                .bind(driver.as_str());
+                for gram in probes {
+                    sql.push(" and exists (select 1 from desk_ticket_grams g where g.portal_id = ")
+                        .bind(self.portal_id)
+                        .push(" and g.gram = ")
+                        .bind(gram.as_str())
+                        .push(" and g.ticket_number = g0.ticket_number)");
+                }
+                "g0.ticket_number"
+            }
+            None => {
+                sql.push(" from desk_tickets t ")
+                    .push(TICKET_FROM)
+                    .push(" where t.portal_id = ")
+                    .bind(self.portal_id);
+                "t.ticket_number"
+            }
+        };
+        match tier {
+            Tier::Subject => {
+                for term in &self.terms {
+                    sql.push(" and t.search_subject like ")
+                        .bind(contains_pattern(term))
+                        .push(" escape '\\'");
+                }
+            }
+            Tier::Contact => {
+                for term in &self.terms {
+                    let pattern = contains_pattern(term);
+                    sql.push(" and (t.search_subject like ")
+                        .bind(pattern.clone())
+                        .push(" escape '\\' or t.search_contact like ")
+                        .bind(pattern)
+                        .push(" escape '\\')");
+                }
+                sql.push(" and not (");
+                for (i, term) in self.terms.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(" and ");
+                    }
+                    sql.push("t.search_subject like ")
+                        .bind(contains_pattern(term))
+                        .push(" escape '\\'");
+                }
+                sql.push(")");
+            }
+        }
+        if let Some(n) = self.exclude_number {
+            sql.push(" and t.ticket_number <> ").bind(n);
+        }
+        push_department_filter(&mut sql, self.departments);
+        if !count {
+            sql.push(" order by ")
+                .push(order_column)
+                .push(" desc limit ")
+                .bind(limit)
+                .push(" offset ")
+                .bind(offset);
+        }
+        sql
+    }
+}
+
+/// The grams a query's candidates must have: for CJK runs non-overlapping bigrams
+/// that still cover every character (the substring test checks the rest), for words
+/// the word itself.
+fn covering_grams(term: &str, grams: &mut BTreeSet<String>) {
+    for run in runs(term) {
+        match run {
+            Run::Cjk(chars) if chars.len() >= 2 => {
+                let mut i = 0;
+                while i + 1 < chars.len() {
+                    grams.insert(chars[i..i + 2].iter().collect());
+                    i += 2;
+                }
+                if chars.len() % 2 == 1 {
+                    grams.insert(chars[chars.len() - 2..].iter().collect());
+                }
+            }
+            Run::Cjk(_) => {}
+            Run::Word(word) => {
+                if word.chars().count() >= 2 {
+                    grams.insert(prefix(word, MAX_PREFIX).to_owned());
+                }
+            }
+        }
+    }
+}
+
+/// At most this many grams are counted, and at most [`MAX_PROBES`] of the rarest
+/// used; the substring test makes the answer exact whatever the grams.
+const MAX_COUNTED: usize = 16;
+const MAX_PROBES: usize = 6;
+
 impl Desk {
     /// Searches the portal's tickets (see the module documentation), ranked, `limit`
     /// (default 50, at most 200) from `offset`. 400 naming `q` for an empty or overlong
@@ -363,7 +497,7 @@ impl Desk {
             None => None,
         };
         let mut out = Vec::new();
-        let (rest_offset, rest_limit) = match &exact {
+        let (mut offset, mut limit) = match &exact {
             Some(t) if offset == 0 => {
                 out.push(t.clone());
                 (0, limit - 1)
@@ -371,17 +505,17 @@ impl Desk {
             Some(_) => (offset - 1, limit),
             None => (offset, limit),
         };
-        if rest_limit == 0 {
+        if limit == 0 {
             return Ok(out);
         }
 
         let mut grams = BTreeSet::new();
         for term in &terms {
-            query_grams(term, &mut grams);
+            covering_grams(term, &mut grams);
         }
-        // Rarest gram first: it drives the walk, the others are probes.
-        let mut counted = Vec::with_capacity(grams.len());
-        for gram in grams {
+        // Rarest gram first: it drives the walk, a few others are probes.
+        let mut counted = Vec::with_capacity(grams.len().min(MAX_COUNTED));
+        for gram in grams.into_iter().take(MAX_COUNTED) {
             let row = sqlx::query(
                 "select count(*) as n from (select 1 as one from desk_ticket_grams \
                  where portal_id = $1 and gram = $2 limit $3) x",
@@ -398,59 +532,50 @@ impl Desk {
             counted.push((n, gram));
         }
         counted.sort();
+        let plan = Plan {
+            portal_id: &member.portal_id,
+            terms,
+            grams: counted
+                .into_iter()
+                .take(MAX_PROBES)
+                .map(|(_, g)| g)
+                .collect(),
+            exclude_number: exact.as_ref().map(|t| t.ticket_number),
+            departments,
+        };
 
-        let mut sql = Sql::new(TICKET_COLUMNS);
-        sql.push(", case when ");
-        for (i, term) in terms.iter().enumerate() {
-            if i > 0 {
-                sql.push(" and ");
-            }
-            sql.push("t.search_subject like ")
-                .bind(contains_pattern(term))
-                .push(" escape '\\'");
+        // Subject matches, then contact matches; each tier newest first.
+        let subject_rows = plan
+            .tier_sql(Tier::Subject, false, limit, offset)
+            .query()
+            .fetch_all(self.db.pool())
+            .await?;
+        let found = subject_rows.len() as i64;
+        for row in &subject_rows {
+            out.push(ticket_from_row(row, self, &member.portal_name)?);
         }
-        sql.push(" then 1 else 2 end as tier");
-        match counted.split_first() {
-            Some(((_, driver), probes)) => {
-                sql.push(" from desk_ticket_grams g0 join desk_tickets t on t.portal_id = g0.portal_id and t.ticket_number = g0.ticket_number ")
-                    .push(TICKET_FROM)
-                    .push(" where g0.portal_id = ")
-                    .bind(&member.portal_id)
-                    .push(" and g0.gram = ")
-                    .bind(driver.as_str());
-                for (_, gram) in probes {
-                    sql.push(" and exists (select 1 from desk_ticket_grams g where g.portal_id = ")
-                        .bind(&member.portal_id)
-                        .push(" and g.gram = ")
-                        .bind(gram.as_str())
-                        .push(" and g.ticket_number = g0.ticket_number)");
-                }
-            }
-            None => {
-                sql.push(" from desk_tickets t ")
-                    .push(TICKET_FROM)
-                    .push(" where t.portal_id = ")
-                    .bind(&member.portal_id);
-            }
+        if found == limit {
+            return Ok(out);
         }
-        for term in &terms {
-            let pattern = contains_pattern(term);
-            sql.push(" and (t.search_subject like ")
-                .bind(pattern.clone())
-                .push(" escape '\\' or t.search_contact like ")
-                .bind(pattern)
-                .push(" escape '\\')");
-        }
-        if let Some(t) = &exact {
-            sql.push(" and t.ticket_number <> ").bind(t.ticket_number);
-        }
-        push_department_filter(&mut sql, departments);
-        sql.push(" order by tier, t.ticket_number desc limit ")
-            .bind(rest_limit)
-            .push(" offset ")
-            .bind(rest_offset);
-        let rows = sql.query().fetch_all(self.db.pool()).await?;
-        for row in &rows {
+        // The subject tier ended inside this page: the contact tier starts after it.
+        let subject_total = if found > 0 || offset == 0 {
+            offset + found
+        } else {
+            let row = plan
+                .tier_sql(Tier::Subject, true, 0, 0)
+                .query()
+                .fetch_one(self.db.pool())
+                .await?;
+            row.try_get::<i64, _>("n")?
+        };
+        offset = (offset - subject_total).max(0);
+        limit -= found;
+        let contact_rows = plan
+            .tier_sql(Tier::Contact, false, limit, offset)
+            .query()
+            .fetch_all(self.db.pool())
+            .await?;
+        for row in &contact_rows {
             out.push(ticket_from_row(row, self, &member.portal_name)?);
         }
         Ok(out)
@@ -502,6 +627,29 @@ mod tests {
             assert!(finds(subject, q), "{q}");
         }
         assert!(!finds(subject, "resets"));
+    }
+
+    #[test]
+    fn covering_grams_are_a_subset_that_still_covers_every_character() {
+        let mut all = BTreeSet::new();
+        query_grams("パスワードのリセット", &mut all);
+        let mut some = BTreeSet::new();
+        covering_grams("パスワードのリセット", &mut some);
+        assert!(some.is_subset(&all));
+        assert_eq!(
+            some.into_iter()
+                .collect::<Vec<_>>()
+                .concat()
+                .chars()
+                .collect::<BTreeSet<_>>(),
+            "パスワードのリセット".chars().collect::<BTreeSet<_>>()
+        );
+        let mut odd = BTreeSet::new();
+        covering_grams("返金額", &mut odd);
+        assert_eq!(
+            odd,
+            ["返金", "金額"].into_iter().map(String::from).collect()
+        );
     }
 
     #[test]

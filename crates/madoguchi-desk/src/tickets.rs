@@ -572,6 +572,9 @@ impl Desk {
             None => old_assignee.clone(),
         };
         let (new_contact, new_search_contact) = match &patch.contact_id {
+            Some(Some(c)) if old_contact.as_deref() == Some(c.as_str()) => {
+                (old_contact.clone(), old_search_contact.clone())
+            }
             Some(Some(c)) if !c.is_empty() => {
                 let text =
                     crate::contacts::contact_search_text(tx.conn(), portal_id, c, "contactId")
