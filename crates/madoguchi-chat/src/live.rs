@@ -1,13 +1,14 @@
 //! Live events on the bus (C3/C4, Q2). The database is the source of truth; the bus
 //! only wakes sockets up with the event attached, published after commit.
 //!
-//! Subjects: `chat.{chatId}` (the visitor's sockets: messages, operator typing) and
+//! Subjects: `chat.{chatId}` (the visitor's sockets: messages, operator typing, the
+//! chat becoming missed or ended) and
 //! `portal.{portalId}.ops` (operator consoles: chat state changes, messages, typing,
 //! operator/department changes). A socket subscribes first, then reads the database
 //! for `seq > afterSeq`, then streams bus events through a [`SeqCursor`], which drops
 //! what it already sent and asks for a database read when it sees a gap.
 
-use crate::chats::ChatView;
+use crate::chats::{ChatState, ChatView};
 use crate::messages::{Message, Sender};
 use crate::Chat;
 use futures::stream::BoxStream;
@@ -97,6 +98,13 @@ impl Chat {
             chat: serde_json::to_value(chat).unwrap_or_default(),
         };
         self.publish_ops(&chat.portal_id, &event).await;
+        // The visitor's widget learns that nobody answered or that the chat ended
+        // (after the system line, which was published first).
+        if matches!(chat.state, ChatState::Missed | ChatState::Ended) {
+            self.bus
+                .publish(&chat_subject(&chat.id), encode(&event))
+                .await;
+        }
     }
 
     /// Typing indicator (C4): visitor typing goes to the consoles, operator typing to

@@ -75,7 +75,9 @@ fn upgrade_or_400(
 
 /// The visitor's socket: `{type:"ready"}`, then every message with `seq > afterSeq` in
 /// order, then live ones; accepts `{type:"message",text,clientMessageId}` (answered
-/// `{type:"ack",clientMessageId,seq}` once stored) and `{type:"typing"}`.
+/// `{type:"ack",clientMessageId,seq}` once stored) and `{type:"typing"}`. Also sends
+/// `{type:"typing", sender:"operator"}` and, when the chat is missed or ends,
+/// `{type:"chat.missed"|"chat.ended", state}` (after the system line).
 #[utoipa::path(get, path = "/chat/widget/v1/{portal}/chats/{id}/ws", tag = "widget", params(WsQuery),
     responses((status = 101, description = "WebSocket"), (status = 401)))]
 pub async fn visitor_ws(
@@ -258,6 +260,10 @@ async fn visitor_socket(
                 },
                 Some(LiveEvent::Typing { sender: Sender::Operator, .. }) => {
                     send_json(&mut socket, &json!({"type": "typing", "sender": "operator"})).await?;
+                }
+                Some(LiveEvent::Chat { event, chat, .. }) => {
+                    // Only the state: the chat view holds operator-side data.
+                    send_json(&mut socket, &json!({"type": event, "state": chat["state"]})).await?;
                 }
                 Some(_) => {}
             },

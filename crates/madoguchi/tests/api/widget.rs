@@ -319,6 +319,21 @@ async fn c3_the_socket_sends_ready_then_what_was_missed_then_live_messages(app: 
     assert_eq!(reply["sender"], "operator");
     assert_eq!(reply["text"], "お待たせしました");
     assert_eq!(reply["senderName"], "a");
+
+    // The operator ends the chat: the system line, then the new state.
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/end", chat.chat_id)),
+        Some(&admin.token),
+    )
+    .await
+    .assert_status(200);
+    let line = ws.next().await;
+    assert_eq!(line["seq"], 7);
+    assert_eq!(line["sender"], "system");
+    assert_eq!(
+        ws.next().await,
+        json!({"type": "chat.ended", "state": "ended"})
+    );
 }
 
 async fn c3_a_reconnecting_widget_gets_what_it_missed_without_gaps_or_duplicates(app: TestApp) {
