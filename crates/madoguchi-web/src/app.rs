@@ -104,10 +104,22 @@ impl Application {
         let (shutdown_tx, _) = watch::channel(false);
         let metrics = Metrics::new()?;
         let public_url = settings.public_url.trim_end_matches('/').to_owned();
+        let desk = madoguchi_desk::Desk::new(db.clone(), clock.clone(), public_url.clone());
+        let chat = madoguchi_chat::Chat::new(db.clone(), clock.clone(), bus.clone());
+        // The integration reaches Desk in-process, or over HTTP with `--desk-url` (Q1),
+        // and plugs its hooks into Chat (I7, I13, I18).
+        let integration = madoguchi_integration::Integration::new(
+            db.clone(),
+            clock.clone(),
+            madoguchi_integration::desk_client_for(settings.desk_url.as_deref(), &desk)?,
+            chat.clone(),
+        );
+        integration.install();
         let state = AppState {
             identity: Identity::new(db.clone(), clock.clone()),
-            desk: madoguchi_desk::Desk::new(db.clone(), clock.clone(), public_url.clone()),
-            chat: madoguchi_chat::Chat::new(db.clone(), clock.clone(), bus.clone()),
+            desk,
+            chat,
+            integration,
             db,
             clock,
             bus,
@@ -153,7 +165,9 @@ impl Application {
             state,
             shutdown_tx,
         } = self;
-        let background = crate::chat::spawn_background(&state, Shutdown(shutdown_tx.subscribe()));
+        let mut background = crate::chat::spawn_background(&state, Shutdown(shutdown_tx.subscribe()));
+        // The integration's outbox worker (I7, Q2).
+        background.push(state.integration.spawn_worker(shutdown_tx.subscribe()));
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
         let notify = shutdown_tx.clone();
         let graceful = async move {

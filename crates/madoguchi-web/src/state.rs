@@ -18,4 +18,5 @@ pub struct AppState {
     pub metrics: Metrics,
     pub desk: madoguchi_desk::Desk,
     pub chat: madoguchi_chat::Chat,
+    pub integration: madoguchi_integration::Integration,
 }
