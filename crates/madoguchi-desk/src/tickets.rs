@@ -282,11 +282,102 @@ async fn record(
     Ok(())
 }
 
+/// A validated new ticket.
+struct Prepared {
+    subject: String,
+    description: String,
+    status: TicketStatus,
+    priority: Priority,
+    channel: Channel,
+    department_id: String,
+    contact_id: Option<String>,
+    classification: Option<String>,
+    assignee_id: Option<String>,
+    search_subject: String,
+    search_contact: String,
+}
+
+/// Takes the next `count` ticket numbers of the portal; answers the last one. The
+/// portal row stays locked until the transaction ends, so numbers never repeat.
+async fn reserve_numbers(
+    conn: &mut sqlx::AnyConnection,
+    portal_id: &str,
+    count: i64,
+) -> Result<i64> {
+    Ok(sqlx::query(
+        "update desk_portals set ticket_seq = ticket_seq + $1 where id = $2 returning ticket_seq",
+    )
+    .bind(count)
+    .bind(portal_id)
+    .fetch_one(conn)
+    .await?
+    .try_get("ticket_seq")?)
+}
+
+/// Inserts a ticket with its search postings and its first history entry.
+async fn insert_ticket(
+    conn: &mut sqlx::AnyConnection,
+    member: &Member,
+    p: &Prepared,
+    number: i64,
+    now: i64,
+) -> Result<String> {
+    let id = new_id();
+    sqlx::query(
+        "insert into desk_tickets (id, portal_id, ticket_number, subject, description, status, priority, \
+         classification, channel, department_id, contact_id, assignee_id, search_subject, search_contact, \
+         created_by, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
+    )
+    .bind(&id)
+    .bind(&member.portal_id)
+    .bind(number)
+    .bind(&p.subject)
+    .bind(&p.description)
+    .bind(p.status.as_str())
+    .bind(p.priority.as_str())
+    .bind(&p.classification)
+    .bind(p.channel.as_str())
+    .bind(&p.department_id)
+    .bind(&p.contact_id)
+    .bind(&p.assignee_id)
+    .bind(&p.search_subject)
+    .bind(&p.search_contact)
+    .bind(&member.user_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let grams = ticket_grams(&p.search_subject, &p.search_contact);
+    update_postings(
+        &mut *conn,
+        &member.portal_id,
+        number,
+        &Default::default(),
+        &grams,
+    )
+    .await?;
+    record(
+        &mut *conn,
+        member,
+        &id,
+        "status",
+        None,
+        Some(p.status.as_str()),
+        now,
+    )
+    .await?;
+    Ok(id)
+}
+
 impl Desk {
-    /// Creates a ticket with the next number of the portal (101, 102, …; never
-    /// repeated, also under concurrent creates). The department, contact, assignee
-    /// and classification must be the portal's (400 naming the field).
-    pub async fn create_ticket(&self, member: &Member, new: &NewTicket) -> Result<Ticket> {
+    /// Validates a new ticket against the portal inside the write transaction.
+    async fn prepare_ticket(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        member: &Member,
+        new: &NewTicket,
+        contact_texts: &mut std::collections::HashMap<String, String>,
+    ) -> Result<Prepared> {
         let subject = subject(&new.subject)?;
         let description = description(new.description.as_deref())?;
         let non_empty = |s: &Option<String>| {
@@ -295,85 +386,100 @@ impl Desk {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
         };
-        let status = new.status.unwrap_or(TicketStatus::Open);
-        let priority = new.priority.unwrap_or(Priority::Medium);
-        let channel = new.channel.unwrap_or(Channel::Web);
-        let now = self.clock.now_ms();
-        let id = new_id();
         let portal_id = &member.portal_id;
-
-        let mut tx = self.db.begin_write().await?;
         let department_id = match non_empty(&new.department_id) {
             Some(d) => {
-                crate::departments::check_department(tx.conn(), portal_id, &d, "departmentId")
+                crate::departments::check_department(&mut *conn, portal_id, &d, "departmentId")
                     .await?;
                 d
             }
-            None => crate::departments::default_department_id(tx.conn(), portal_id).await?,
+            None => crate::departments::default_department_id(&mut *conn, portal_id).await?,
         };
         let contact_id = non_empty(&new.contact_id);
         let search_contact = match &contact_id {
-            Some(c) => {
-                crate::contacts::contact_search_text(tx.conn(), portal_id, c, "contactId").await?
-            }
+            Some(c) => match contact_texts.get(c) {
+                Some(text) => text.clone(),
+                None => {
+                    let text =
+                        crate::contacts::contact_search_text(&mut *conn, portal_id, c, "contactId")
+                            .await?;
+                    contact_texts.insert(c.clone(), text.clone());
+                    text
+                }
+            },
             None => String::new(),
         };
         let classification = match non_empty(&new.classification) {
             Some(c) => Some(
-                crate::classifications::check(tx.conn(), portal_id, &c, "classification").await?,
+                crate::classifications::check(&mut *conn, portal_id, &c, "classification").await?,
             ),
             None => None,
         };
         let assignee_id = non_empty(&new.assignee_id);
         if let Some(a) = &assignee_id {
-            check_assignee(tx.conn(), portal_id, a).await?;
+            check_assignee(&mut *conn, portal_id, a).await?;
         }
-        let number: i64 = sqlx::query(
-            "update desk_portals set ticket_seq = ticket_seq + 1 where id = $1 returning ticket_seq",
-        )
-        .bind(portal_id)
-        .fetch_one(tx.conn())
-        .await?
-        .try_get("ticket_seq")?;
-        let search_subject = crate::search::normalize(&subject);
-        sqlx::query(
-            "insert into desk_tickets (id, portal_id, ticket_number, subject, description, status, priority, \
-             classification, channel, department_id, contact_id, assignee_id, search_subject, search_contact, \
-             created_by, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
-        )
-        .bind(&id)
-        .bind(portal_id)
-        .bind(number)
-        .bind(&subject)
-        .bind(&description)
-        .bind(status.as_str())
-        .bind(priority.as_str())
-        .bind(&classification)
-        .bind(channel.as_str())
-        .bind(&department_id)
-        .bind(&contact_id)
-        .bind(&assignee_id)
-        .bind(&search_subject)
-        .bind(&search_contact)
-        .bind(&member.user_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-        let grams = ticket_grams(&search_subject, &search_contact);
-        update_postings(tx.conn(), portal_id, number, &Default::default(), &grams).await?;
-        record(
-            tx.conn(),
-            member,
-            &id,
-            "status",
-            None,
-            Some(status.as_str()),
-            now,
-        )
-        .await?;
+        Ok(Prepared {
+            search_subject: crate::search::normalize(&subject),
+            subject,
+            description,
+            status: new.status.unwrap_or(TicketStatus::Open),
+            priority: new.priority.unwrap_or(Priority::Medium),
+            channel: new.channel.unwrap_or(Channel::Web),
+            department_id,
+            contact_id,
+            search_contact,
+            classification,
+            assignee_id,
+        })
+    }
+
+    /// Creates a ticket with the next number of the portal (101, 102, …; never
+    /// repeated, also under concurrent creates). The department, contact, assignee
+    /// and classification must be the portal's (400 naming the field).
+    pub async fn create_ticket(&self, member: &Member, new: &NewTicket) -> Result<Ticket> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let prepared = self
+            .prepare_ticket(tx.conn(), member, new, &mut Default::default())
+            .await?;
+        let number = reserve_numbers(tx.conn(), &member.portal_id, 1).await?;
+        let id = insert_ticket(tx.conn(), member, &prepared, number, now).await?;
         tx.commit().await?;
         self.ticket(member, &id).await
+    }
+
+    /// Imports many tickets in one transaction (admin only): each is validated as by
+    /// [`Desk::create_ticket`] (an error carries `index`, the position of the ticket
+    /// at fault, and nothing is imported), they get consecutive numbers in order, and
+    /// are indexed for search. Answers their numbers. For migrations from another help
+    /// desk and for load tests.
+    pub async fn import_tickets(&self, member: &Member, tickets: &[NewTicket]) -> Result<Vec<i64>> {
+        member.require_admin()?;
+        if tickets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let mut contact_texts = std::collections::HashMap::new();
+        let mut prepared = Vec::with_capacity(tickets.len());
+        for (i, new) in tickets.iter().enumerate() {
+            let p = self
+                .prepare_ticket(tx.conn(), member, new, &mut contact_texts)
+                .await
+                .map_err(|e| e.with_extra("index", i))?;
+            prepared.push(p);
+        }
+        let count =
+            i64::try_from(prepared.len()).map_err(|e| Error::internal(anyhow::Error::new(e)))?;
+        let last = reserve_numbers(tx.conn(), &member.portal_id, count).await?;
+        let mut numbers = Vec::with_capacity(prepared.len());
+        for (number, p) in (last - count + 1..).zip(&prepared) {
+            insert_ticket(tx.conn(), member, p, number, now).await?;
+            numbers.push(number);
+        }
+        tx.commit().await?;
+        Ok(numbers)
     }
 
     /// One ticket by id; 404 `not_found`.
