@@ -1648,6 +1648,8 @@ async fn d5_search_ranks_the_number_then_subjects_then_contacts_and_pages(app: T
     };
     assert_eq!(page("q=reset&limit=2").await, vec![103, 102]);
     assert_eq!(page("q=reset&limit=2&offset=2").await, vec![104, 101]);
+    assert_eq!(page("q=reset&limit=2&offset=1").await, vec![102, 104]);
+    assert_eq!(page("q=reset&limit=3&offset=3").await, vec![101]);
     assert_eq!(page("q=reset&limit=2&offset=4").await, Vec::<i64>::new());
     // A subject holding the number ranks after the ticket with that number.
     let t = ticket(
