@@ -710,6 +710,7 @@
       if (ws !== sock) return;
       ws = null;
       wsReady = false;
+      root.setAttribute('data-connection', 'down');
       clearInterval(pingTimer);
       ui.conn.hidden = attempt < 1;
       scheduleReconnect();
@@ -729,6 +730,7 @@
     var type = f.type || '';
     if (type === 'ready') {
       wsReady = true;
+      root.setAttribute('data-connection', 'live');
       ui.conn.hidden = true;
       startPings();
       // Subscribed first, then read: whatever happened while we were away (or before the

@@ -279,10 +279,15 @@
 
   // ---------------------------------------------------------------- config + views
   var configPromise = null;
+  var configAt = 0;
   function ensureConfig() {
+    // Fresh on every open before a chat: whether someone is online changes.
+    if (configPromise && !state.chatId && Date.now() - configAt > 15000) configPromise = null;
     if (!configPromise) {
+      configAt = Date.now();
       configPromise = request('GET', '/config').then(function (cfg) {
         state.config = cfg;
+        if (cfg && cfg.displayName) el.title.textContent = cfg.displayName;
         var deps = (cfg && cfg.departments) || [];
         el.dept.innerHTML = '';
         deps.forEach(function (d) {
@@ -310,11 +315,25 @@
     el.hint.hidden = !inChat || state.ended;
     el.endedBox.hidden = !(inChat && state.ended);
     el.leave.hidden = !inChat || state.ended;
-    var online = !state.config || state.config.online;
+    var online = isOnline();
     el.offline.hidden = inChat || online;
     el.status.textContent = '';
     if (inChat && !state.ended && !state.operatorSeen) el.status.textContent = online ? T.waiting : '';
   }
+
+  // Whether someone can answer now: for the chosen department when there is a choice.
+  function isOnline() {
+    var cfg = state.config;
+    if (!cfg) return true;
+    var deps = cfg.departments || [];
+    if (deps.length > 1 && el.dept.value) {
+      for (var i = 0; i < deps.length; i++) {
+        if (deps[i].id === el.dept.value) return deps[i].online !== false;
+      }
+    }
+    return !!cfg.online;
+  }
+  el.dept.addEventListener('change', render);
 
   // ---------------------------------------------------------------- transcript
   function fmtTime(iso) {
@@ -493,6 +512,7 @@
       if (ws !== sock) return;
       ws = null;
       wsReady = false;
+      host.setAttribute('data-connection', 'down');
       clearInterval(pingTimer);
       if (!state.ended) {
         el.conn.hidden = attempt < 1;   // stay quiet on the first quick retry
@@ -506,6 +526,7 @@
     switch (f.type) {
       case 'ready':
         wsReady = true;
+        host.setAttribute('data-connection', 'live');
         attempt = 0;
         el.conn.hidden = true;
         stopPolling();
@@ -522,9 +543,7 @@
         if ((f.sender || 'operator') !== 'visitor') setTyping(true);
         break;
       case 'error':
-        // A refused frame: a rate limit leaves the message pending (retried later); a
-        // conflict means the chat can no longer take messages (it ended).
-        if (f.error && f.error.code === 'conflict') endLocally();
+        onRefused(f.clientMessageId, f.code, f.message);
         break;
       default:
         // State frames (chat.ended, chat.missed …), when the server sends them.
@@ -570,6 +589,23 @@
     return false;
   }
 
+  /** The server refused a message. A rate limit leaves it pending (the next flush retries);
+   *  a conflict means the chat takes no more messages (it ended); anything else (e.g. too
+   *  long) will never succeed, so it is dropped and marked. */
+  var retryTimer = null;
+  function onRefused(clientMessageId, code, message) {
+    var w = clientMessageId && byClientId.get(clientMessageId);
+    if (code === 'rate_limited') {
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(flushPending, 2000);
+      return;
+    }
+    if (w) setTick(w, 'failed');
+    if (code === 'conflict') { endLocally(); return; }
+    if (clientMessageId) dropPending(clientMessageId);
+    if (message && w) w.title = message;
+  }
+
   // ---------------------------------------------------------------- HTTP fallback
   function catchUp() {
     if (!state.chatId) return Promise.resolve();
@@ -604,7 +640,9 @@
         .catch(function (e) {
           var w = byClientId.get(p.clientMessageId);
           if (w) setTick(w, 'failed');
-          if (e && e.status === 409) endLocally();
+          if (e && e.status >= 400 && e.status < 500 && e.status !== 401 && e.status !== 404) {
+            onRefused(p.clientMessageId, e.code, e.message);
+          }
           handleAuthError(e);
         })
         .then(function () { httpInFlight.delete(p.clientMessageId); });
@@ -693,7 +731,6 @@
       setTick(byClientId.get(p.clientMessageId), 'stored');
       el.prechat.reset();
       render();
-      if (state.config && !state.config.online) addLocalSystem(T.missed);
       catchUp().catch(function () { /* the socket catches up */ });
       connect();
       el.text.focus();
@@ -709,13 +746,6 @@
   function showFormError(msg) {
     el.formError.textContent = msg;
     el.formError.hidden = false;
-  }
-
-  function addLocalSystem(text) {
-    var wrap = makeBubble('system', null, text, null);
-    wrap.setAttribute('data-local', '1');
-    el.log.appendChild(wrap);
-    scrollDown();
   }
 
   el.leave.addEventListener('click', function () {

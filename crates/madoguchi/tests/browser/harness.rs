@@ -132,11 +132,20 @@ pub fn free_port() -> u16 {
 
 /// Waits for an element matching `css`.
 pub async fn find(c: &Client, css: &str) -> Element {
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no element {css:?}: {e}"))
+    match c.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
+        Ok(el) => el,
+        Err(e) => {
+            let url = c.current_url().await.map(|u| u.to_string());
+            let text = c
+                .execute(
+                    "return document.body ? document.body.innerText : ''",
+                    vec![],
+                )
+                .await
+                .ok();
+            panic!("no element {css:?} ({e}) at {url:?}; the page shows {text:?}")
+        }
+    }
 }
 
 /// Waits until the element matching `css` has text containing `needle`.

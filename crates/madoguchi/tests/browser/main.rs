@@ -10,4 +10,5 @@ mod helpers;
 
 mod harness;
 
+mod chat;
 mod pages;

@@ -16,6 +16,9 @@ use madoguchi_chat::Availability;
 use maud::html;
 use serde_json::json;
 
+/// A bell drawn in SVG: emoji fonts are not everywhere (e.g. a bare Linux desktop).
+const BELL_SVG: &str = r#"<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9"/><path d="M13.7 21a2 2 0 0 1-3.4 0"/></svg>"#;
+
 /// Words the console's script shows (`chatui-<key>` in the catalog).
 const LABELS: &[&str] = &[
     "queue-waiting",
@@ -136,7 +139,8 @@ pub async fn console_page(
                         }
                         label.sound-toggle title=(ctx.t("chatui-sound")) {
                             input type="checkbox" #sound checked;
-                            " 🔔 " (ctx.t("chatui-sound"))
+                            (maud::PreEscaped(BELL_SVG))
+                            (ctx.t("chatui-sound"))
                         }
                     }
                     div.queue-lists {

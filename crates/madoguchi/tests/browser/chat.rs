@@ -1,0 +1,380 @@
+//! The chat as people use it: a visitor on a website of another origin talks through the
+//! embedded widget (C3) with an operator in the console (C4, C6).
+
+use crate::harness::{click, fill, find, free_port, screenshot, wait_js, wait_text, Browser, WAIT};
+use crate::helpers::{Backend, TestApp, TestUser};
+use fantoccini::elements::Element;
+use fantoccini::{Client, Locator};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A customer's website: one static page on its own origin (`localhost:<port>`, while
+/// the app answers on `127.0.0.1:<other port>`), embedding the widget with one tag.
+pub struct HostSite {
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HostSite {
+    pub async fn start(html: String) -> Self {
+        let port = free_port();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let html = html.clone();
+                tokio::spawn(async move {
+                    // Read the request head; every path answers the page (favicon too).
+                    let mut buf = vec![0u8; 8192];
+                    let _ = stream.read(&mut buf).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n",
+                        html.len()
+                    );
+                    let _ = stream.write_all(head.as_bytes()).await;
+                    let _ = stream.write_all(html.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        Self {
+            url: format!("http://localhost:{port}/"),
+            task,
+        }
+    }
+
+    /// The page of a Japanese company with the widget tag pasted before `</body>`.
+    pub async fn with_widget(app: &TestApp, portal: &str, lang: &str) -> Self {
+        Self::start(format!(
+            "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+             <title>Acme</title>\
+             <style>body{{font-family:serif;background:#fffdf5}} button{{background:red!important}}\
+             .bubble{{display:none!important}}</style></head>\
+             <body><h1>株式会社アクメ</h1><p>製品のご案内</p>\
+             <script src=\"{}/chat/widget.js\" data-portal=\"{portal}\" async></script>\
+             </body></html>",
+            app.base
+        ))
+        .await
+    }
+}
+
+impl Drop for HostSite {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Logs `user` in through the login page (the console uses the session cookie), with
+/// pages in Japanese, as for the support team of the seed page.
+pub async fn login(c: &Client, app: &TestApp, user: &TestUser, next: &str) {
+    c.goto(&app.url(&format!("/lang?set=ja&next=/login%3Fnext%3D{next}")))
+        .await
+        .unwrap();
+    fill(c, "input[name=email]", &user.email).await;
+    fill(c, "input[name=password]", "correct horse battery").await;
+    click(c, "form.stack button[type=submit]").await;
+}
+
+/// The widget's shadow root, found again on every call (the page may have reloaded).
+async fn widget_el(c: &Client, css: &str) -> Element {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(host) = c.find(Locator::Css("[data-madoguchi-widget]")).await {
+            if let Ok(root) = host.shadow_root().await {
+                if let Ok(el) = root.find(Locator::Css(css)).await {
+                    return el;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "widget element {css:?} never appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `expr` (a JS expression) against the widget's shadow root `r`.
+fn in_widget(expr: &str) -> String {
+    format!(
+        "var h = document.querySelector('[data-madoguchi-widget]'); \
+         var r = h && h.shadowRoot; if (!r) return null; return {expr};"
+    )
+}
+
+async fn widget_log(c: &Client) -> String {
+    c.execute(&in_widget("r.querySelector('.log').innerText"), vec![])
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+async fn wait_widget_log(c: &Client, needle: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let log = widget_log(c).await;
+        if log.contains(needle) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "widget log never showed {needle:?}; it shows {log:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn create_portal(app: &TestApp, admin: &TestUser, name: &str, display: &str) {
+    app.post(
+        "/chat/api/v1/portals",
+        Some(&admin.token),
+        json!({"portalName": name, "displayName": display}),
+    )
+    .await
+    .assert_status(201);
+}
+
+/// C3 + C4: a visitor on another origin asks through the widget (Japanese, from the
+/// page's `<html lang>`), the operator sees it waiting, accepts and replies; typing shows
+/// both ways; the visitor sees the reply with its time and ticks; a page reload resumes
+/// the conversation without duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c3_c4_visitor_on_another_origin_chats_with_an_operator_in_the_console() {
+    let Some(mut browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let operator = app.signup("yamada@acme.example").await;
+    create_portal(&app, &operator, "acme", "株式会社アクメ サポート").await;
+    let site = HostSite::with_widget(&app, "acme", "ja").await;
+
+    // The operator opens the console first: nothing is waiting.
+    let op = browser.session().await;
+    login(&op, &app, &operator, "/chat/acme").await;
+    find(&op, "#console[data-connection=live]").await;
+    wait_text(&op, ".q-section.waiting .count", "(0)").await;
+
+    // The visitor opens the website and the widget.
+    let visitor = browser.session().await;
+    visitor.goto(&site.url).await.unwrap();
+    widget_el(&visitor, ".launcher")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let title = widget_el(&visitor, ".head .title").await;
+    let deadline = Instant::now() + WAIT;
+    while title.text().await.unwrap() != "株式会社アクメ サポート" {
+        assert!(
+            Instant::now() < deadline,
+            "the widget never showed the portal name"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    widget_el(&visitor, "input[name=name]")
+        .await
+        .send_keys("鈴木 一郎")
+        .await
+        .unwrap();
+    widget_el(&visitor, "input[name=email]")
+        .await
+        .send_keys("suzuki@example.jp")
+        .await
+        .unwrap();
+    widget_el(&visitor, "textarea[name=question]")
+        .await
+        .send_keys("パスワードを忘れました")
+        .await
+        .unwrap();
+    widget_el(&visitor, "button.start")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_widget_log(&visitor, "パスワードを忘れました").await;
+    wait_js(
+        &visitor,
+        "the question stored (one tick)",
+        &in_widget("r.querySelector('.msg.visitor[data-seq=\"1\"] .tick.stored') !== null"),
+    )
+    .await;
+
+    // The operator hears about it: queue, count, title bar.
+    let item = ".q-section.waiting .q-item";
+    wait_text(&op, item, "鈴木 一郎").await;
+    wait_text(&op, ".q-section.waiting .count", "(1)").await;
+    wait_js(
+        &op,
+        "the title counts the waiting chat",
+        "return document.title.startsWith('(1) ')",
+    )
+    .await;
+    click(&op, item).await;
+    wait_text(
+        &op,
+        ".chat-pane .transcript:not([hidden])",
+        "パスワードを忘れました",
+    )
+    .await;
+    wait_text(&op, ".visitor-card .v-email", "suzuki@example.jp").await;
+    click(&op, ".chat-actions .accept").await;
+    wait_text(&op, ".q-section.attended .q-list", "鈴木 一郎").await;
+    wait_text(&op, ".q-section.waiting .count", "(0)").await;
+
+    // Typing shows in the widget, then the reply arrives (Enter sends).
+    let composer = find(&op, ".composer textarea:not([disabled])").await;
+    composer
+        .send_keys("お問い合わせありがとうございます")
+        .await
+        .unwrap();
+    wait_js(
+        &visitor,
+        "the operator typing indicator",
+        &in_widget("r.querySelector('.typing').innerText.indexOf('入力中') >= 0"),
+    )
+    .await;
+    composer.send_keys("\u{E007}").await.unwrap(); // Enter
+    wait_widget_log(&visitor, "お問い合わせありがとうございます").await;
+    wait_js(
+        &op,
+        "the reply acknowledged in the console",
+        "return document.querySelector('.transcript:not([hidden]) .msg.operator .tick.stored') !== null",
+    )
+    .await;
+
+    // The visitor types (the console shows it) and answers; Shift+Enter is a new line.
+    let text = widget_el(&visitor, ".composer textarea").await;
+    text.send_keys("ログインIDは").await.unwrap();
+    wait_text(&op, ".typing-line", "訪問者が入力中").await;
+    text.send_keys("\u{E008}\u{E007}\u{E000}suzuki です\u{E007}")
+        .await
+        .unwrap(); // Shift+Enter, release, text, Enter
+    wait_text(&op, ".transcript:not([hidden])", "suzuki です").await;
+    let visitor_lines: Vec<String> = op
+        .execute(
+            "return [...document.querySelectorAll('.transcript:not([hidden]) .msg.visitor .bubble')].map(b => b.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        visitor_lines,
+        vec!["パスワードを忘れました", "ログインIDは\nsuzuki です"]
+    );
+
+    // Host page CSS does not reach into the widget (Shadow DOM).
+    let shown = visitor
+        .execute(
+            &in_widget("getComputedStyle(r.querySelector('.msg.operator .bubble')).display"),
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown, json!("block"));
+
+    screenshot(&visitor, "widget").await;
+    screenshot(&op, "console").await;
+
+    // A reload resumes the chat: the same transcript, once, in order.
+    visitor.refresh().await.unwrap();
+    wait_widget_log(&visitor, "suzuki です").await;
+    let seqs = visitor
+        .execute(
+            &in_widget("[...r.querySelectorAll('.log .msg')].map(m => m.getAttribute('data-seq'))"),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let seqs: Vec<String> = seqs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    let mut sorted = seqs.clone();
+    sorted.sort_by_key(|s| s.parse::<i64>().unwrap());
+    sorted.dedup();
+    assert_eq!(seqs, sorted, "messages in seq order without duplicates");
+    assert!(
+        seqs.len() >= 4,
+        "question, system line(s), reply, answer: {seqs:?}"
+    );
+
+    // The operator ends the chat; it moves to the history.
+    op.execute("window.confirm = () => true", vec![])
+        .await
+        .unwrap();
+    click(&op, ".chat-actions .end").await;
+    wait_text(&op, ".q-section.history .q-list", "鈴木 一郎").await;
+    wait_text(&op, ".q-section.attended .count", "(0)").await;
+
+    visitor.close().await.unwrap();
+    op.close().await.unwrap();
+    app.stop().await;
+}
+
+/// C3 + C5: with no operator available the widget says so, still takes the question,
+/// and the chat shows up as missed for the operator (English page).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c3_widget_takes_a_message_when_no_operator_is_available() {
+    let Some(mut browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let operator = app.signup("yamada@acme.example").await;
+    create_portal(&app, &operator, "acme", "Acme Support").await;
+    app.put(
+        "/chat/api/v1/portals/acme/me/availability",
+        Some(&operator.token),
+        json!({"status": "away"}),
+    )
+    .await
+    .assert_status(200);
+    let site = HostSite::with_widget(&app, "acme", "en").await;
+
+    let visitor = browser.session().await;
+    visitor.goto(&site.url).await.unwrap();
+    widget_el(&visitor, ".launcher")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let offline = widget_el(&visitor, ".notice.offline:not([hidden])").await;
+    assert!(offline
+        .text()
+        .await
+        .unwrap()
+        .contains("No operator is available"));
+    widget_el(&visitor, "textarea[name=question]")
+        .await
+        .send_keys("Where is my invoice?")
+        .await
+        .unwrap();
+    widget_el(&visitor, "button.start")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_widget_log(&visitor, "Where is my invoice?").await;
+
+    let op = browser.session().await;
+    login(&op, &app, &operator, "/chat/acme").await;
+    wait_text(&op, ".q-section.missed .q-list", "Where is my invoice?").await;
+
+    visitor.close().await.unwrap();
+    op.close().await.unwrap();
+    app.stop().await;
+}
