@@ -378,3 +378,348 @@ async fn c3_widget_takes_a_message_when_no_operator_is_available() {
     op.close().await.unwrap();
     app.stop().await;
 }
+
+/// A TCP proxy in front of the app whose connections the test can cut, like a network
+/// drop: established connections close, and new ones are refused until it heals.
+pub struct FlakyProxy {
+    pub base: String,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FlakyProxy {
+    pub async fn start(app: &TestApp) -> Self {
+        use std::sync::atomic::Ordering;
+        let upstream = app.base.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (d, c) = (down.clone(), conns.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if d.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let handle = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                c.lock().unwrap().push(handle);
+            }
+        });
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            down,
+            conns,
+            task,
+        }
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        for handle in self.conns.lock().unwrap().drain(..) {
+            handle.abort();
+        }
+    }
+
+    pub fn heal(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for FlakyProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        for handle in self.conns.lock().unwrap().drain(..) {
+            handle.abort();
+        }
+    }
+}
+
+/// Visible texts of the open transcript in the console.
+async fn console_texts(c: &Client) -> Vec<String> {
+    c.execute(
+        "return [...document.querySelectorAll('.transcript:not([hidden]) .msg .bubble')].map(b => b.textContent)",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|v| v.as_str().unwrap_or_default().to_owned())
+    .collect()
+}
+
+/// C3 (delivery): the network drops under both the widget and the console. Messages
+/// sent meanwhile by the visitor wait as pending and are delivered once after the
+/// reconnect; what the operator wrote meanwhile (from another device) reaches both
+/// screens in order, without duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c3_widget_and_console_reconnect_and_catch_up_without_duplicates() {
+    let Some(mut browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let operator = app.signup("yamada@acme.example").await;
+    create_portal(&app, &operator, "acme", "Acme").await;
+    let proxy = FlakyProxy::start(&app).await;
+    // The widget's server is the proxy: everything it does can be cut.
+    let site = HostSite::start(format!(
+        "<!doctype html><html lang=\"ja\"><body><p>Acme</p>\
+         <script src=\"{}/chat/widget.js\" data-portal=\"acme\"></script></body></html>",
+        proxy.base
+    ))
+    .await;
+
+    let visitor = browser.session().await;
+    visitor.goto(&site.url).await.unwrap();
+    widget_el(&visitor, ".launcher")
+        .await
+        .click()
+        .await
+        .unwrap();
+    widget_el(&visitor, "textarea[name=question]")
+        .await
+        .send_keys("請求書について")
+        .await
+        .unwrap();
+    widget_el(&visitor, "button.start")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_widget_log(&visitor, "請求書について").await;
+    let chat_id = wait_js(
+        &visitor,
+        "the chat id in storage",
+        "for (var i = 0; i < localStorage.length; i++) { var k = localStorage.key(i); \
+         if (k.indexOf('madoguchi.widget.') === 0) return JSON.parse(localStorage.getItem(k)).chatId; } return null;",
+    )
+    .await;
+    let chat_id = chat_id.as_str().unwrap().to_owned();
+    let chat_api = format!("/chat/api/v1/portals/acme/chats/{chat_id}");
+    app.post_empty(&format!("{chat_api}/accept"), Some(&operator.token))
+        .await
+        .assert_status(200);
+
+    // The operator's console, also behind the proxy (the session cookie is per host).
+    let op = browser.session().await;
+    op.goto(&format!(
+        "{}/lang?set=ja&next=/login%3Fnext%3D/chat/acme",
+        proxy.base
+    ))
+    .await
+    .unwrap();
+    fill(&op, "input[name=email]", &operator.email).await;
+    fill(&op, "input[name=password]", "correct horse battery").await;
+    click(&op, "form.stack button[type=submit]").await;
+    wait_text(&op, ".q-section.attended .q-list", "請求書について").await;
+    click(&op, ".q-section.attended .q-item").await;
+    wait_text(&op, ".transcript:not([hidden])", "請求書について").await;
+    find(&op, "#console[data-connection=live]").await;
+    wait_js(
+        &visitor,
+        "the widget live",
+        "return document.querySelector('[data-madoguchi-widget]').getAttribute('data-connection') === 'live'",
+    )
+    .await;
+
+    // The network drops.
+    proxy.cut();
+    wait_js(
+        &visitor,
+        "the widget noticing the drop",
+        "return document.querySelector('[data-madoguchi-widget]').getAttribute('data-connection') === 'down'",
+    )
+    .await;
+    find(&op, "#console[data-connection=down]").await;
+    // Meanwhile: the operator answers from another device; the visitor writes.
+    for text in ["1通目の返信", "2通目の返信"] {
+        app.post(
+            &format!("{chat_api}/messages"),
+            Some(&operator.token),
+            json!({"text": text, "clientMessageId": format!("phone-{text}")}),
+        )
+        .await
+        .assert_status(201);
+    }
+    let composer = widget_el(&visitor, ".composer textarea").await;
+    composer
+        .send_keys("オフライン中の質問\u{E007}")
+        .await
+        .unwrap();
+    wait_js(
+        &visitor,
+        "the offline message pending",
+        &in_widget("r.querySelector('.msg.visitor[data-status=\"pending\"], .msg.visitor[data-status=\"failed\"]') !== null"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // The network heals: both catch up, the pending message is delivered once.
+    proxy.heal();
+    wait_widget_log(&visitor, "2通目の返信").await;
+    wait_js(
+        &visitor,
+        "the offline message stored",
+        &in_widget("r.querySelectorAll('.msg.visitor .tick.stored').length === 2 && !r.querySelector('.msg.visitor[data-status=\"pending\"]')"),
+    )
+    .await;
+    wait_text(&op, ".transcript:not([hidden])", "オフライン中の質問").await;
+    wait_text(&op, ".transcript:not([hidden])", "2通目の返信").await;
+
+    let stored = app.get(&chat_api, Some(&operator.token)).await;
+    let texts: Vec<&str> = stored["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["sender"] != "system")
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            "請求書について",
+            "1通目の返信",
+            "2通目の返信",
+            "オフライン中の質問"
+        ],
+        "each message stored once"
+    );
+    let widget_texts = visitor
+        .execute(
+            &in_widget(
+                "[...r.querySelectorAll('.log .msg:not(.system) .bubble')].map(b => b.textContent)",
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        widget_texts,
+        json!(texts),
+        "the widget shows each once, in order"
+    );
+    let console: Vec<String> = console_texts(&op)
+        .await
+        .into_iter()
+        .filter(|t| texts.contains(&t.as_str()))
+        .collect();
+    assert_eq!(console, texts, "the console shows each once, in order");
+
+    visitor.close().await.unwrap();
+    op.close().await.unwrap();
+    app.stop().await;
+}
+
+/// C6 + C4: the operator corrects the visitor with the pencil (saved through the API,
+/// shown in the queue), ends the chat, and finds it in the history by visitor and text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c6_operator_edits_the_visitor_and_c4_finds_the_chat_in_the_history() {
+    let Some(mut browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let operator = app.signup("yamada@acme.example").await;
+    create_portal(&app, &operator, "acme", "Acme").await;
+    let started = app
+        .post(
+            "/chat/widget/v1/acme/chats",
+            None,
+            json!({"question": "配送状況を知りたい", "clientMessageId": "q-1"}),
+        )
+        .await;
+    started.assert_status(201);
+    let visitor_id = started["visitorId"].as_str().unwrap().to_owned();
+
+    let op = browser.session().await;
+    login(&op, &app, &operator, "/chat/acme").await;
+    // The oldest waiting chat opens by itself.
+    wait_text(&op, ".chat-head .visitor-title", "訪問者").await;
+    click(&op, ".chat-actions .accept").await;
+    find(&op, ".composer textarea:not([disabled])").await;
+
+    // The pencil: a bad email is refused with the server's message, a good one saved.
+    click(&op, ".visitor-card .pencil").await;
+    fill(&op, ".visitor-edit input[name=name]", "佐藤 花子").await;
+    fill(&op, ".visitor-edit input[name=email]", "not-an-email").await;
+    click(&op, ".visitor-edit button[type=submit]").await;
+    find(&op, ".visitor-edit .form-error:not([hidden])").await;
+    find(&op, ".visitor-edit input[name=email][aria-invalid=true]").await;
+    fill(&op, ".visitor-edit input[name=email]", "sato@example.jp").await;
+    fill(&op, ".visitor-edit input[name=phone]", "03-1234-5678").await;
+    click(&op, ".visitor-edit button[type=submit]").await;
+    wait_text(&op, ".visitor-card .v-email", "sato@example.jp").await;
+    wait_text(&op, ".visitor-card .v-phone", "03-1234-5678").await;
+    wait_text(&op, ".chat-head .visitor-title", "佐藤 花子 様").await;
+    wait_text(&op, ".q-section.attended .q-list", "佐藤 花子").await;
+    let chats = app
+        .get(
+            "/chat/api/v1/portals/acme/chats?state=attended",
+            Some(&operator.token),
+        )
+        .await;
+    assert_eq!(chats["data"][0]["visitor"]["id"], json!(visitor_id));
+    assert_eq!(
+        chats["data"][0]["visitor"]["email"],
+        json!("sato@example.jp")
+    );
+
+    // End it; the history finds it by visitor name and by message text, not by others.
+    op.execute("window.confirm = () => true", vec![])
+        .await
+        .unwrap();
+    click(&op, ".chat-actions .end").await;
+    wait_text(&op, ".q-section.history .q-list", "佐藤 花子").await;
+    fill(&op, "#history-search", "配送").await;
+    wait_text(&op, ".q-section.history .q-list", "佐藤 花子").await;
+    fill(&op, "#history-search", "存在しない言葉").await;
+    wait_text(
+        &op,
+        ".q-section.history .q-list",
+        "該当するチャットはありません",
+    )
+    .await;
+    fill(&op, "#history-search", "佐藤").await;
+    wait_text(&op, ".q-section.history .q-list", "佐藤 花子").await;
+    click(&op, ".q-section.history .q-item").await;
+    wait_text(&op, ".transcript:not([hidden])", "配送状況を知りたい").await;
+    find(&op, ".composer[hidden]").await;
+
+    op.close().await.unwrap();
+    app.stop().await;
+}
+
+/// C4: the console is only for the portal's operators: others get a 403 page, unknown
+/// portals a 404 page, and the signed-out a login redirect that comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c4_console_is_only_for_operators_of_the_portal() {
+    let Some(mut browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let owner = app.signup("owner@acme.example").await;
+    let stranger = app.signup("stranger@example.jp").await;
+    create_portal(&app, &owner, "acme", "Acme").await;
+
+    let c = browser.session().await;
+    login(&c, &app, &stranger, "/chat/acme").await;
+    wait_text(&c, "main", "このポータルのオペレーターではありません").await;
+    c.goto(&app.url("/chat/nothing-here")).await.unwrap();
+    wait_text(&c, "main", "このポータルは見つかりません").await;
+    let res = app.request(app.http.get(app.url("/chat/acme"))).await;
+    assert_eq!(res.status.as_u16(), 303, "signed out: to the login page");
+
+    c.close().await.unwrap();
+    app.stop().await;
+}
