@@ -124,6 +124,9 @@
 
   // A notice saved before a reload (e.g. I13 auto-association).
   document.addEventListener('DOMContentLoaded', function () {
+    // The server validates and answers in the page's language; the browser's own
+    // validation bubbles would speak the browser's language instead.
+    document.querySelectorAll('form[data-api]').forEach(function (f) { f.noValidate = true; });
     var notice = null;
     try { notice = sessionStorage.getItem(FLASH); sessionStorage.removeItem(FLASH); } catch (e) { /* ignore */ }
     if (!notice) return;

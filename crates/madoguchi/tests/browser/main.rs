@@ -12,3 +12,4 @@ mod harness;
 
 mod chat;
 mod pages;
+mod settings;
