@@ -85,4 +85,5 @@ chatui-copy = Copy
 chatui-copied = Copied
 chatui-admin-only = Only admins can change settings.
 chatui-integrations = Integrations
+chatui-integrations-lead = Link the Desk (help desk) to turn chats into tickets and see the customer's tickets, account, SLA and contract while chatting.
 chatui-open-widget-preview = Try the widget

@@ -85,4 +85,5 @@ chatui-copy = コピー
 chatui-copied = コピーしました
 chatui-admin-only = 設定を変更できるのは管理者だけです。
 chatui-integrations = 連携
+chatui-integrations-lead = デスク（ヘルプデスク）と連携すると、チャットを問い合わせに変換し、チャット中に顧客の問い合わせ・取引先・SLA・契約を確認できます。
 chatui-open-widget-preview = ウィジェットを試す

@@ -554,13 +554,19 @@
   ui.availability.addEventListener('change', function () {
     var status = ui.availability.value;
     request('PUT', '/me/availability', { status: status }).then(function (op) {
-      me.status = (op && op.status) || status;
-      ui.statusDot.classList.toggle('available', me.status === 'available');
+      showAvailability(op || { status: status });
     }, function (e) {
       ui.availability.value = me.status;
       toast(e.message);
     });
   });
+
+  function showAvailability(op) {
+    if (!op || !op.status) return;
+    me.status = op.status;
+    ui.availability.value = op.status;
+    ui.statusDot.classList.toggle('available', op.status === 'available');
+  }
 
   // ---------------------------------------------------------------- visitor editor (C6)
   ui.pencil.addEventListener('click', function () {
@@ -778,10 +784,6 @@
       }
       return;
     }
-    if (type === 'operators') {
-      // Someone changed availability or departments: reflect our own availability.
-      return;
-    }
   }
 
   function startPings() {
@@ -805,6 +807,8 @@
    *  that left the open states are re-read, and the open transcript catches up. */
   function resync(again) {
     var states = ['waiting', 'attended', 'missed'];
+    // Availability may have been changed in another tab or by the server.
+    request('GET', '/me').then(showAvailability, function () { /* keep what we show */ });
     return Promise.all(states.map(function (s) {
       return request('GET', '/chats?state=' + s + '&limit=500').then(function (res) { return (res && res.data) || []; });
     })).then(function (lists) {

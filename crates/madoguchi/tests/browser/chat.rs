@@ -723,3 +723,134 @@ async fn c4_console_is_only_for_operators_of_the_portal() {
     c.close().await.unwrap();
     app.stop().await;
 }
+
+/// C4 at scale: with 200 chats waiting the console lists them all promptly, and a new
+/// message in one of them still shows at once (per-chat updates, no re-render).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c4_console_stays_responsive_with_200_open_chats() {
+    let Some(mut browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let operator = app.signup("yamada@acme.example").await;
+    create_portal(&app, &operator, "acme", "Acme").await;
+    let mut tokens = Vec::new();
+    for batch in 0..10 {
+        let started = futures::future::join_all((0..20).map(|i| {
+            let n = batch * 20 + i;
+            let app = &app;
+            async move {
+                let res = app
+                    .post(
+                        "/chat/widget/v1/acme/chats",
+                        None,
+                        json!({"name": format!("訪問者{n:03}"), "question": format!("質問 {n}"),
+                               "clientMessageId": format!("q-{n}")}),
+                    )
+                    .await;
+                res.assert_status(201);
+                (
+                    res["chatId"].as_str().unwrap().to_owned(),
+                    res["visitorToken"].as_str().unwrap().to_owned(),
+                )
+            }
+        }))
+        .await;
+        tokens.extend(started);
+    }
+
+    let op = browser.session().await;
+    login(&op, &app, &operator, "/chat/acme").await;
+    let t0 = Instant::now();
+    wait_text(&op, ".q-section.waiting .count", "(200)").await;
+    let listed = t0.elapsed();
+    assert!(
+        listed < Duration::from_secs(10),
+        "200 chats took {listed:?} to list"
+    );
+    assert_eq!(
+        op.execute(
+            "return document.querySelectorAll('.q-section.waiting .q-item').length",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        json!(200)
+    );
+    assert!(op.title().await.unwrap().starts_with("(200) "));
+
+    // A message in chat #150 (not the open one) shows as unread at once.
+    let (chat_id, token) = &tokens[150];
+    let t1 = Instant::now();
+    app.request(
+        app.http
+            .post(app.url(&format!("/chat/widget/v1/acme/chats/{chat_id}/messages")))
+            .bearer_auth(token)
+            .json(&json!({"text": "まだですか？", "clientMessageId": "m-1"})),
+    )
+    .await
+    .assert_status(201);
+    wait_text(
+        &op,
+        &format!(".q-item[data-chat-id='{chat_id}'] .q-unread"),
+        "1",
+    )
+    .await;
+    let shown = t1.elapsed();
+    assert!(shown < Duration::from_secs(3), "the message took {shown:?}");
+
+    // Opening it shows the whole transcript; accepting moves it to Attended.
+    click(&op, &format!(".q-item[data-chat-id='{chat_id}']")).await;
+    wait_text(&op, ".transcript:not([hidden])", "まだですか？").await;
+    click(&op, ".chat-actions .accept").await;
+    wait_text(&op, ".q-section.waiting .count", "(199)").await;
+    wait_text(&op, ".q-section.attended .q-list", "訪問者150").await;
+
+    op.close().await.unwrap();
+    app.stop().await;
+}
+
+/// C3 on a phone: the open widget fills the screen and still chats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c3_widget_fills_a_phone_screen() {
+    let Some(mut browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let operator = app.signup("yamada@acme.example").await;
+    create_portal(&app, &operator, "acme", "Acme").await;
+    let site = HostSite::with_widget(&app, "acme", "ja").await;
+    let visitor = browser.session().await;
+    visitor.set_window_size(390, 844).await.unwrap();
+    visitor.goto(&site.url).await.unwrap();
+    widget_el(&visitor, ".launcher")
+        .await
+        .click()
+        .await
+        .unwrap();
+    widget_el(&visitor, "textarea[name=question]")
+        .await
+        .send_keys("スマホから質問です\u{E007}")
+        .await
+        .unwrap();
+    wait_widget_log(&visitor, "スマホから質問です").await;
+    let (panel_w, viewport_w) = {
+        let v = visitor
+            .execute(
+                &in_widget(
+                    "[r.querySelector('.panel').getBoundingClientRect().width, window.innerWidth]",
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        (v[0].as_f64().unwrap(), v[1].as_f64().unwrap())
+    };
+    assert!(
+        (panel_w - viewport_w).abs() < 1.0,
+        "panel {panel_w}px on a {viewport_w}px screen"
+    );
+    screenshot(&visitor, "widget-phone").await;
+    visitor.close().await.unwrap();
+    app.stop().await;
+}

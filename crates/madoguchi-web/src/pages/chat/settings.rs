@@ -202,6 +202,15 @@ pub async fn settings_page(
                     }
                 }
 
+                // Settings > Integrations > Desk (I1–I14) is the integration's page.
+                section.card #integrations {
+                    h2 { (ctx.t("chatui-integrations")) }
+                    p { (ctx.t("chatui-integrations-lead")) }
+                    a.button href={ "/chat/" (portal.name) "/settings/integrations/desk" } {
+                        (ctx.t("chatui-settings")) " > " (ctx.t("chatui-integrations")) " > " (ctx.t("nav-desk"))
+                    }
+                }
+
                 section.card #embed {
                     h2 { (ctx.t("chatui-embed")) }
                     p { (ctx.t("chatui-embed-help")) }
