@@ -854,3 +854,79 @@ async fn c3_widget_fills_a_phone_screen() {
     visitor.close().await.unwrap();
     app.stop().await;
 }
+
+/// C3 + C2: with several departments the widget offers the menu (in English on an
+/// English page) and the chat lands in the chosen department.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c3_widget_offers_the_department_menu_when_there_are_several() {
+    let Some(mut browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let operator = app.signup("yamada@acme.example").await;
+    create_portal(&app, &operator, "acme", "Acme Support").await;
+    let mut ids = Vec::new();
+    for name in ["Support", "Billing"] {
+        let res = app
+            .post(
+                "/chat/api/v1/portals/acme/departments",
+                Some(&operator.token),
+                json!({"name": name}),
+            )
+            .await;
+        res.assert_status(201);
+        ids.push(res["id"].as_str().unwrap().to_owned());
+    }
+    let site = HostSite::with_widget(&app, "acme", "en-US").await;
+    let visitor = browser.session().await;
+    visitor.goto(&site.url).await.unwrap();
+    widget_el(&visitor, ".launcher")
+        .await
+        .click()
+        .await
+        .unwrap();
+    widget_el(&visitor, ".dept-label:not([hidden]) select").await;
+    let label = widget_el(&visitor, ".dept-label")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(label.starts_with("Department"), "{label:?}");
+    widget_el(
+        &visitor,
+        &format!("select[name=departmentId] option[value='{}']", ids[1]),
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    widget_el(&visitor, "input[name=phone]")
+        .await
+        .send_keys("+81 3-1234-5678")
+        .await
+        .unwrap();
+    widget_el(&visitor, "textarea[name=question]")
+        .await
+        .send_keys("I was charged twice")
+        .await
+        .unwrap();
+    widget_el(&visitor, "button.start")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_widget_log(&visitor, "I was charged twice").await;
+    let waiting = app
+        .get(
+            "/chat/api/v1/portals/acme/chats?state=waiting",
+            Some(&operator.token),
+        )
+        .await;
+    assert_eq!(waiting["data"][0]["departmentId"], json!(ids[1]));
+    assert_eq!(
+        waiting["data"][0]["visitor"]["phone"],
+        json!("+81 3-1234-5678")
+    );
+    visitor.close().await.unwrap();
+    app.stop().await;
+}
