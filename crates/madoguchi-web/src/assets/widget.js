@@ -82,6 +82,7 @@
     token: saved.token || null,
     pending: saved.pending || [],   // [{clientMessageId, text, createdAt}] oldest first
     ended: !!saved.ended,
+    seenSeq: saved.seenSeq || 0,    // highest seq the visitor has had on screen (unread badge)
     lastSeq: 0,                     // highest seq shown; the catch-up point
     config: null,
     operatorSeen: false
@@ -96,7 +97,7 @@
     try {
       localStorage.setItem(storeKey, JSON.stringify({
         chatId: state.chatId, visitorId: state.visitorId, token: state.token,
-        pending: state.pending, ended: state.ended
+        pending: state.pending, ended: state.ended, seenSeq: state.seenSeq
       }));
     } catch (e) { /* private mode: the chat still works for this page */ }
   }
@@ -261,6 +262,7 @@
     rememberOpen(open);
     if (open) {
       unread = 0;
+      markSeen();
       showBadge();
       ensureConfig();
       setTimeout(function () {
@@ -269,6 +271,9 @@
         scrollDown();
       }, 0);
     }
+  }
+  function markSeen() {
+    if (state.lastSeq > state.seenSeq) { state.seenSeq = state.lastSeq; persist(); }
   }
   function showBadge() {
     el.badge.hidden = unread === 0;
@@ -438,7 +443,9 @@
     if (m.sender === 'operator') {
       state.operatorSeen = true;
       setTyping(false);
-      if (el.panel.hidden) { unread++; showBadge(); }
+      // Unread: operator messages the visitor has not had on screen, also after a reload.
+      if (el.panel.hidden && m.seq > state.seenSeq) { unread++; showBadge(); }
+      else if (!el.panel.hidden) markSeen();
       render();
     }
     scrollDown();
@@ -724,6 +731,7 @@
       state.token = res.visitorToken;
       state.ended = false;
       state.lastSeq = 0;
+      state.seenSeq = 0;
       persist();
       // The question is the chat's first message; it shows as soon as it comes back.
       var p = { clientMessageId: body.clientMessageId, text: question, createdAt: new Date().toISOString() };
@@ -776,6 +784,7 @@
     state.pending = [];
     state.ended = false;
     state.lastSeq = 0;
+    state.seenSeq = 0;
     state.operatorSeen = false;
     bySeq.clear();
     byClientId.clear();

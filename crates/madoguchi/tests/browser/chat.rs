@@ -810,7 +810,8 @@ async fn c4_console_stays_responsive_with_200_open_chats() {
     app.stop().await;
 }
 
-/// C3 on a phone: the open widget fills the screen and still chats.
+/// C3 on a phone: the open widget fills the screen and still chats; closed, its button
+/// counts unread replies (kept across a reload until seen).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c3_widget_fills_a_phone_screen() {
     let Some(mut browser) = Browser::start().await else {
@@ -851,6 +852,60 @@ async fn c3_widget_fills_a_phone_screen() {
         "panel {panel_w}px on a {viewport_w}px screen"
     );
     screenshot(&visitor, "widget-phone").await;
+
+    // Closed, the launcher counts unread replies, also across a reload, until opened.
+    widget_el(&visitor, "button.close")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let chats = app
+        .get(
+            "/chat/api/v1/portals/acme/chats?state=waiting",
+            Some(&operator.token),
+        )
+        .await;
+    let chat_api = format!(
+        "/chat/api/v1/portals/acme/chats/{}",
+        chats["data"][0]["id"].as_str().unwrap()
+    );
+    app.post_empty(&format!("{chat_api}/accept"), Some(&operator.token))
+        .await
+        .assert_status(200);
+    app.post(
+        &format!("{chat_api}/messages"),
+        Some(&operator.token),
+        json!({"text": "ご連絡ありがとうございます", "clientMessageId": "r-1"}),
+    )
+    .await
+    .assert_status(201);
+    let badge =
+        in_widget("r.querySelector('.badge').hidden ? '' : r.querySelector('.badge').textContent");
+    wait_js(&visitor, "the unread badge", &badge).await;
+    assert_eq!(visitor.execute(&badge, vec![]).await.unwrap(), json!("1"));
+    visitor.refresh().await.unwrap();
+    widget_el(&visitor, ".launcher").await;
+    wait_js(&visitor, "the unread badge after a reload", &badge).await;
+    assert_eq!(visitor.execute(&badge, vec![]).await.unwrap(), json!("1"));
+    widget_el(&visitor, ".launcher")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_widget_log(&visitor, "ご連絡ありがとうございます").await;
+    assert_eq!(visitor.execute(&badge, vec![]).await.unwrap(), json!(""));
+    widget_el(&visitor, "button.close")
+        .await
+        .click()
+        .await
+        .unwrap();
+    visitor.refresh().await.unwrap();
+    wait_widget_log(&visitor, "ご連絡ありがとうございます").await;
+    assert_eq!(
+        visitor.execute(&badge, vec![]).await.unwrap(),
+        json!(""),
+        "seen stays seen"
+    );
     visitor.close().await.unwrap();
     app.stop().await;
 }
