@@ -58,6 +58,7 @@ const JA: &[&str] = &[
     include_str!("../locales/ja/desk.ftl"),
     include_str!("../locales/ja/chat.ftl"),
     include_str!("../locales/ja/chat-ui.ftl"),
+    include_str!("../locales/ja/desk-ui.ftl"),
     include_str!("../locales/ja/integration.ftl"),
 ];
 const EN: &[&str] = &[
@@ -66,6 +67,7 @@ const EN: &[&str] = &[
     include_str!("../locales/en/desk.ftl"),
     include_str!("../locales/en/chat.ftl"),
     include_str!("../locales/en/chat-ui.ftl"),
+    include_str!("../locales/en/desk-ui.ftl"),
     include_str!("../locales/en/integration.ftl"),
 ];
 

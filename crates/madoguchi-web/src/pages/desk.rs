@@ -1,8 +1,486 @@
-//! Desk pages (owner: Desk UI engineer).
+//! Desk pages (owner: Desk UI engineer). SPEC D1–D7, UI.md "Desk: agent pages".
+//!
+//! Server-rendered and usable without JS: every change is a form posted back with the
+//! session's CSRF token (`_csrf`), answered with a redirect (post/redirect/get) or, on
+//! a validation error, the same page again with the message next to the field, in the
+//! page language. Pages call the same `Desk` services as the JSON API (`crate::desk`)
+//! and resolve the portal and membership the same way ([`Desk::member`]): an unknown
+//! portal is a 404 page, a non-member a 403 page, never JSON.
+//!
+//! `desk.js` only adds comfort: local times, a confirmation before a new service key,
+//! and revealing/copying the key through the JSON API.
+//!
+//! [`Desk::member`]: madoguchi_desk::Desk::member
 
+mod contacts;
+mod portals;
+mod search;
+mod settings;
+mod tickets;
+
+use super::layout::page_with;
+use super::{error_page, PageContext, SignedIn};
 use crate::state::AppState;
+use axum::extract::rejection::FormRejection;
+use axum::extract::Form;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use axum::Router;
+use madoguchi_core::{Error, ErrorCode};
+use madoguchi_desk::{Member, Portal, Priority, TicketStatus};
+use maud::{html, Markup};
+
+pub const DESK_JS: &str = include_str!("../assets/desk.js");
+pub const DESK_CSS: &str = include_str!("../assets/desk.css");
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(
+            "/desk",
+            get(portals::portals_page).post(portals::create_portal),
+        )
+        .route("/desk/{portal}", get(tickets::list_page))
+        .route(
+            "/desk/{portal}/tickets",
+            get(tickets::list_redirect).post(tickets::create_ticket),
+        )
+        .route("/desk/{portal}/tickets/new", get(tickets::new_ticket_page))
+        .route(
+            "/desk/{portal}/tickets/{number}",
+            get(tickets::ticket_page).post(tickets::update_ticket),
+        )
+        .route(
+            "/desk/{portal}/tickets/{number}/threads",
+            post(tickets::add_thread),
+        )
+        .route(
+            "/desk/{portal}/contacts",
+            get(contacts::list_page).post(contacts::create_contact),
+        )
+        .route("/desk/{portal}/contacts/{id}", get(contacts::contact_page))
+        .route("/desk/{portal}/search", get(search::search_page))
+        .route("/desk/{portal}/settings", get(settings::settings_home))
+        .route(
+            "/desk/{portal}/settings/{section}",
+            get(settings::settings_page).post(settings::settings_submit),
+        )
+        .route(
+            "/assets/desk.js",
+            get(|| async {
+                crate::assets::asset("application/javascript; charset=utf-8", DESK_JS)
+            }),
+        )
+        .route(
+            "/assets/desk.css",
+            get(|| async { crate::assets::asset("text/css; charset=utf-8", DESK_CSS) }),
+        )
+}
+
+/// A page of one portal: who looks (as a member, with their role) at which portal.
+pub(crate) struct DeskPage {
+    pub ctx: PageContext,
+    pub member: Member,
+    pub portal: Portal,
+}
+
+impl DeskPage {
+    /// `/desk/{portal}` followed by `rest`.
+    pub fn href(&self, rest: &str) -> String {
+        format!("/desk/{}{rest}", self.portal.portal_name)
+    }
+
+    pub fn t(&self, key: &str) -> String {
+        self.ctx.t(key)
+    }
+}
+
+/// The signed-in user as a member of `portal`, or the page to show instead: 404 for
+/// an unknown portal, 403 for someone who is not one of its members.
+pub(crate) async fn desk_page(
+    state: &AppState,
+    signed_in: SignedIn,
+    portal: &str,
+) -> Result<DeskPage, Response> {
+    let SignedIn { ctx, user } = signed_in;
+    let member = match state.desk.member(portal, &user.id).await {
+        Ok(m) => m,
+        Err(e) if e.code == ErrorCode::NotFound => {
+            return Err(error_page(
+                &ctx,
+                StatusCode::NOT_FOUND,
+                &ctx.t("deskui-unknown-portal"),
+            ))
+        }
+        Err(e) if e.code == ErrorCode::Forbidden => {
+            return Err(error_page(
+                &ctx,
+                StatusCode::FORBIDDEN,
+                &ctx.t("deskui-not-member"),
+            ))
+        }
+        Err(e) => return Err(fail(&ctx, e)),
+    };
+    let portal = state
+        .desk
+        .portal(&member)
+        .await
+        .map_err(|e| fail(&ctx, e))?;
+    Ok(DeskPage {
+        ctx,
+        member,
+        portal,
+    })
+}
+
+/// The HTML page for an error that is not a form's validation error.
+pub(crate) fn fail(ctx: &PageContext, e: Error) -> Response {
+    match e.code {
+        ErrorCode::NotFound => error_page(ctx, StatusCode::NOT_FOUND, &ctx.t("deskui-not-found")),
+        ErrorCode::Forbidden => error_page(ctx, StatusCode::FORBIDDEN, &ctx.t("deskui-admin-only")),
+        ErrorCode::Internal => {
+            tracing::error!(cause = ?e, "desk page failed");
+            error_page(
+                ctx,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &ctx.t("error-internal"),
+            )
+        }
+        code => error_page(ctx, crate::error::status_of(code), &e.message(ctx.lang)),
+    }
+}
+
+/// A posted form whose `_csrf` is not this session's: refused with a page saying so.
+pub(crate) fn csrf_refused(ctx: &PageContext) -> Response {
+    error_page(ctx, StatusCode::FORBIDDEN, &ctx.t("deskui-csrf-refused"))
+}
+
+/// The form body, or a 400 page (axum's own rejection would be plain text).
+#[allow(clippy::result_large_err)] // the error is the page to answer, built once
+pub(crate) fn form_body<T>(
+    ctx: &PageContext,
+    form: Result<Form<T>, FormRejection>,
+) -> Result<T, Response> {
+    form.map(|Form(f)| f).map_err(|_| {
+        error_page(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            &ctx.t("error-invalid_request"),
+        )
+    })
+}
+
+/// A 303 to `to` (the "get" of post/redirect/get).
+pub(crate) fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// A validation error to show on a re-rendered form: next to `field` when the form has
+/// that field, else above the form.
+#[derive(Debug, Clone)]
+pub(crate) struct FormError {
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl FormError {
+    pub fn new(ctx: &PageContext, e: &Error) -> Self {
+        Self {
+            field: e.field.clone(),
+            message: e.message(ctx.lang),
+        }
+    }
+
+    pub fn field(field: &str, message: String) -> Self {
+        Self {
+            field: Some(field.to_owned()),
+            message,
+        }
+    }
+}
+
+/// Whether an error is the user's to fix in the form (shown next to the field), as
+/// opposed to a page-level failure.
+pub(crate) fn is_form_error(e: &Error) -> bool {
+    !matches!(e.code, ErrorCode::Internal | ErrorCode::Forbidden)
+        && (e.field.is_some()
+            || matches!(
+                e.code,
+                ErrorCode::InvalidRequest
+                    | ErrorCode::Conflict
+                    | ErrorCode::EmailTaken
+                    | ErrorCode::PortalNameTaken
+            ))
+}
+
+/// The message for `field`, placed right after its input.
+pub(crate) fn field_error(err: Option<&FormError>, field: &str) -> Markup {
+    match err {
+        Some(e) if e.field.as_deref() == Some(field) => html! {
+            p.field-error role="alert" data-field=(field) { (e.message) }
+        },
+        _ => html! {},
+    }
+}
+
+/// The message of an error about none of `fields`, above the form.
+pub(crate) fn form_alert(err: Option<&FormError>, fields: &[&str]) -> Markup {
+    match err {
+        Some(e) if !e.field.as_deref().is_some_and(|f| fields.contains(&f)) => html! {
+            p.alert.error role="alert" { (e.message) }
+        },
+        _ => html! {},
+    }
+}
+
+/// The status of a page re-rendered with a validation error.
+pub(crate) const FORM_ERROR_STATUS: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+
+/// The sections of the side navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nav {
+    Tickets,
+    NewTicket,
+    Contacts,
+    Search,
+    Settings(settings::Section),
+}
+
+/// The frame of every portal page: the side navigation (問い合わせ / 連絡先 / 検索 /
+/// 設定) and the content.
+pub(crate) fn frame(dp: &DeskPage, active: Nav, title: &str, content: Markup) -> Response {
+    frame_with_status(dp, active, title, content, StatusCode::OK)
+}
+
+pub(crate) fn frame_with_status(
+    dp: &DeskPage,
+    active: Nav,
+    title: &str,
+    content: Markup,
+    status: StatusCode,
+) -> Response {
+    let ctx = &dp.ctx;
+    let on = |nav: Nav| if nav == active { "active" } else { "" };
+    let search_q = if active == Nav::Search {
+        query_value(&ctx.path, "q")
+    } else {
+        String::new()
+    };
+    let body = page_with(
+        ctx,
+        &format!("{title} · {}", dp.portal.display_name),
+        html! {
+            link rel="stylesheet" href="/assets/desk.css";
+            script src="/assets/desk.js" defer {}
+        },
+        html! {
+            div.sidebar-layout.desk data-portal=(dp.portal.portal_name) {
+                nav.sidenav.desk-nav aria-label=(ctx.t("deskui-nav-label")) {
+                    div.desk-portal {
+                        strong { (dp.portal.display_name) }
+                        br;
+                        small.muted { code { (dp.portal.portal_name) } " · " (role_label(ctx, dp.member.role)) }
+                    }
+                    form.desk-search role="search" method="get" action=(dp.href("/search")) {
+                        input type="search" name="q" value=(search_q) maxlength="200"
+                            placeholder=(ctx.t("deskui-search-placeholder")) aria-label=(ctx.t("deskui-nav-search"));
+                    }
+                    a class=(on(Nav::Tickets)) href=(dp.href("")) { (ctx.t("deskui-nav-tickets")) }
+                    a.sub class=(on(Nav::NewTicket)) href=(dp.href("/tickets/new")) { "＋ " (ctx.t("deskui-ticket-new")) }
+                    a class=(on(Nav::Contacts)) href=(dp.href("/contacts")) { (ctx.t("deskui-nav-contacts")) }
+                    a class=(on(Nav::Search)) href=(dp.href("/search")) { (ctx.t("deskui-nav-search")) }
+                    @if dp.member.is_admin() {
+                        a class=(if matches!(active, Nav::Settings(_)) { "active" } else { "" })
+                            href=(dp.href("/settings")) { (ctx.t("deskui-nav-settings")) }
+                        @if let Nav::Settings(current) = active {
+                            @for s in settings::Section::ALL {
+                                a.sub class=(if *s == current { "active" } else { "" })
+                                    href=(dp.href(&format!("/settings/{}", s.slug()))) { (ctx.t(s.label_key())) }
+                            }
+                        }
+                    }
+                    div.desk-switch { a href="/desk" { "← " (ctx.t("deskui-portals-title")) } }
+                }
+                div.desk-main { (content) }
+            }
+        },
+    );
+    (status, body).into_response()
+}
+
+/// The value of `name` in the query string of `path` (decoded), or empty.
+pub(crate) fn query_value(path: &str, name: &str) -> String {
+    path.split_once('?')
+        .map(|(_, q)| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+}
+
+pub(crate) fn role_label(ctx: &PageContext, role: madoguchi_desk::Role) -> String {
+    ctx.t(&format!("deskui-role-{}", role.as_str()))
+}
+
+pub(crate) fn status_key(status: TicketStatus) -> &'static str {
+    match status {
+        TicketStatus::Open => "open",
+        TicketStatus::OnHold => "on-hold",
+        TicketStatus::Escalated => "escalated",
+        TicketStatus::Closed => "closed",
+    }
+}
+
+/// 未完了 / 保留中 / エスカレーション中 / 完了 (the glossary's words).
+pub(crate) fn status_label(ctx: &PageContext, status: TicketStatus) -> String {
+    ctx.t(&format!("deskui-status-{}", status_key(status)))
+}
+
+pub(crate) fn status_badge(ctx: &PageContext, status: TicketStatus) -> Markup {
+    html! { span class={ "badge " (status_key(status)) } data-status=(status.as_str()) { (status_label(ctx, status)) } }
+}
+
+/// 高 / 中 / 低.
+pub(crate) fn priority_label(ctx: &PageContext, priority: Priority) -> String {
+    ctx.t(&format!(
+        "deskui-priority-{}",
+        priority.as_str().to_ascii_lowercase()
+    ))
+}
+
+pub(crate) fn channel_label(ctx: &PageContext, channel: madoguchi_desk::Channel) -> String {
+    ctx.t(&format!(
+        "deskui-channel-{}",
+        channel.as_str().to_ascii_lowercase()
+    ))
+}
+
+/// A classification as people read it: the four defaults in the page language
+/// (質問 / 問題 / 機能要望 / その他), the portal's own words as they are.
+pub(crate) fn classification_label(ctx: &PageContext, value: &str) -> String {
+    match value {
+        "Question" => ctx.t("deskui-classification-question"),
+        "Problem" => ctx.t("deskui-classification-problem"),
+        "Feature Request" => ctx.t("deskui-classification-feature-request"),
+        "Others" => ctx.t("deskui-classification-others"),
+        other => other.to_owned(),
+    }
+}
+
+/// A time for people: `<time>` with the RFC 3339 value; the text is UTC until
+/// `desk.js` shows it in the browser's time zone.
+pub(crate) fn time(iso: &str) -> Markup {
+    let short = iso.get(..16).unwrap_or(iso).replace('T', " ");
+    html! { time datetime=(iso) title=(iso) { (short) " UTC" } }
+}
+
+/// `?a=1&b=2` from non-empty pairs (empty when none).
+pub(crate) fn query_string(pairs: &[(&str, String)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    let mut any = false;
+    for (k, v) in pairs {
+        if !v.is_empty() {
+            s.append_pair(k, v);
+            any = true;
+        }
+    }
+    if any {
+        format!("?{}", s.finish())
+    } else {
+        String::new()
+    }
+}
+
+/// Paging of a list page: `limit` 1–100 (default 25) and `offset` ≥ 0 from the query;
+/// anything unreadable is the default.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Paging {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Paging {
+    pub const DEFAULT_LIMIT: i64 = 25;
+    pub const MAX_LIMIT: i64 = 100;
+
+    pub fn from_query(limit: Option<&str>, offset: Option<&str>) -> Self {
+        let limit = limit
+            .and_then(|l| l.trim().parse::<i64>().ok())
+            .filter(|l| *l >= 1)
+            .map_or(Self::DEFAULT_LIMIT, |l| l.min(Self::MAX_LIMIT));
+        let offset = offset
+            .and_then(|o| o.trim().parse::<i64>().ok())
+            .filter(|o| *o >= 0)
+            .unwrap_or(0);
+        Self { limit, offset }
+    }
+
+    /// The pager under a list: "1–25" and previous/next links keeping `keep` (the
+    /// filters). `more` is whether a next page exists.
+    pub fn pager(
+        &self,
+        ctx: &PageContext,
+        base: &str,
+        keep: &[(&str, String)],
+        shown: usize,
+        more: bool,
+    ) -> Markup {
+        let link = |offset: i64| {
+            let mut pairs: Vec<(&str, String)> = keep.to_vec();
+            if self.limit != Self::DEFAULT_LIMIT {
+                pairs.push(("limit", self.limit.to_string()));
+            }
+            if offset > 0 {
+                pairs.push(("offset", offset.to_string()));
+            }
+            format!("{base}{}", query_string(&pairs))
+        };
+        let from = if shown == 0 { 0 } else { self.offset + 1 };
+        let to = self.offset + shown as i64;
+        html! {
+            nav.pager aria-label=(ctx.t("deskui-pager")) {
+                @if self.offset > 0 {
+                    a.button rel="prev" href=(link((self.offset - self.limit).max(0))) { "← " (ctx.t("deskui-prev")) }
+                } @else {
+                    span.button.disabled aria-disabled="true" { "← " (ctx.t("deskui-prev")) }
+                }
+                span.muted.range { (ctx.t_args("deskui-range", &[("from", &from.to_string()), ("to", &to.to_string())])) }
+                @if more {
+                    a.button rel="next" href=(link(self.offset + self.limit)) { (ctx.t("deskui-next")) " →" }
+                } @else {
+                    span.button.disabled aria-disabled="true" { (ctx.t("deskui-next")) " →" }
+                }
+            }
+        }
+    }
+}
+
+/// The hidden CSRF field of every form.
+pub(crate) fn csrf_field(ctx: &PageContext) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(ctx.csrf); }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_reads_the_query_and_falls_back_to_defaults() {
+        let p = Paging::from_query(Some("500"), Some("-3"));
+        assert_eq!((p.limit, p.offset), (Paging::MAX_LIMIT, 0));
+        let p = Paging::from_query(Some("x"), Some("50"));
+        assert_eq!((p.limit, p.offset), (Paging::DEFAULT_LIMIT, 50));
+    }
+
+    #[test]
+    fn query_values_are_decoded() {
+        assert_eq!(query_value("/desk/a/search?q=%E3%83%91+x&z=1", "q"), "パ x");
+        assert_eq!(query_value("/desk/a/search", "q"), "");
+        assert_eq!(
+            query_string(&[("a", "1".into()), ("b", String::new())]),
+            "?a=1"
+        );
+    }
 }

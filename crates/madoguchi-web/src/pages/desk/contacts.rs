@@ -1,0 +1,366 @@
+//! Contacts (D2, D5): the list with a search by name or email, a form to add one, and
+//! the contact page with its account, SLA, contract, owner and tickets.
+
+use super::tickets::ticket_table;
+use super::{
+    csrf_field, csrf_refused, desk_page, fail, field_error, form_alert, form_body, frame,
+    frame_with_status, is_form_error, see_other, time, DeskPage, FormError, Nav, Paging,
+    FORM_ERROR_STATUS,
+};
+use crate::pages::SignedIn;
+use crate::state::AppState;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use madoguchi_desk::search::normalize;
+use madoguchi_desk::{Contact, ContactFilter, NewContact, TicketFilter};
+use maud::html;
+use serde::Deserialize;
+
+/// How many contacts a name search reads at most (newest first). The Desk service
+/// finds contacts by exact email only; a name search filters the newest contacts here.
+const SEARCH_SCAN: i64 = 5_000;
+const SCAN_PAGE: i64 = 200;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    account_id: String,
+    #[serde(default)]
+    owner_id: String,
+}
+
+/// `GET /desk/{portal}/contacts?q=`.
+pub async fn list_page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(portal): Path<String>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Response {
+    let dp = match desk_page(&state, signed_in, &portal).await {
+        Ok(dp) => dp,
+        Err(page) => return page,
+    };
+    let q = query.map(|Query(q)| q).unwrap_or_default();
+    render_list(&state, &dp, &q, &ContactForm::default(), None).await
+}
+
+/// `POST /desk/{portal}/contacts`: adds a contact and opens its page.
+pub async fn create_contact(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(portal): Path<String>,
+    form: Result<Form<ContactForm>, FormRejection>,
+) -> Response {
+    let dp = match desk_page(&state, signed_in, &portal).await {
+        Ok(dp) => dp,
+        Err(page) => return page,
+    };
+    let form = match form_body(&dp.ctx, form) {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
+    if !dp.ctx.csrf_ok(&form.csrf) {
+        return csrf_refused(&dp.ctx);
+    }
+    let new = NewContact {
+        first_name: Some(form.first_name.clone()),
+        last_name: form.last_name.clone(),
+        email: Some(form.email.clone()),
+        phone: Some(form.phone.clone()),
+        account_id: Some(form.account_id.clone()),
+        owner_id: Some(form.owner_id.clone()),
+    };
+    match state.desk.create_contact(&dp.member, &new).await {
+        Ok(c) => see_other(&dp.href(&format!("/contacts/{}", c.id))),
+        Err(e) if is_form_error(&e) => {
+            let err = FormError::new(&dp.ctx, &e);
+            render_list(&state, &dp, &ListQuery::default(), &form, Some(&err)).await
+        }
+        Err(e) => fail(&dp.ctx, e),
+    }
+}
+
+/// True when the contact's name (also without spaces), email or phone holds `needle`
+/// (normalised: width and case folded).
+fn matches(c: &Contact, needle: &str) -> bool {
+    let name = normalize(&c.name);
+    let squeezed: String = name.chars().filter(|ch| !ch.is_whitespace()).collect();
+    let needle_squeezed: String = needle.chars().filter(|ch| !ch.is_whitespace()).collect();
+    name.contains(needle)
+        || squeezed.contains(&needle_squeezed)
+        || c.email
+            .as_deref()
+            .is_some_and(|e| normalize(e).contains(needle))
+        || c.phone
+            .as_deref()
+            .is_some_and(|p| normalize(p).contains(needle))
+}
+
+/// The page of contacts to show and whether there are more.
+async fn find_contacts(
+    state: &AppState,
+    dp: &DeskPage,
+    q: &str,
+    paging: Paging,
+) -> madoguchi_core::Result<(Vec<Contact>, bool)> {
+    let needle = normalize(q.trim());
+    if needle.is_empty() {
+        let mut list = state
+            .desk
+            .contacts(
+                &dp.member,
+                &ContactFilter {
+                    limit: Some(paging.limit + 1),
+                    offset: Some(paging.offset),
+                    ..ContactFilter::default()
+                },
+            )
+            .await?;
+        let more = list.len() as i64 > paging.limit;
+        list.truncate(paging.limit as usize);
+        return Ok((list, more));
+    }
+    let mut found = Vec::new();
+    let wanted = (paging.offset + paging.limit + 1) as usize;
+    let mut offset = 0;
+    while offset < SEARCH_SCAN && found.len() < wanted {
+        let batch = state
+            .desk
+            .contacts(
+                &dp.member,
+                &ContactFilter {
+                    limit: Some(SCAN_PAGE),
+                    offset: Some(offset),
+                    ..ContactFilter::default()
+                },
+            )
+            .await?;
+        let n = batch.len() as i64;
+        found.extend(batch.into_iter().filter(|c| matches(c, &needle)));
+        if n < SCAN_PAGE {
+            break;
+        }
+        offset += SCAN_PAGE;
+    }
+    let more = found.len() as i64 > paging.offset + paging.limit;
+    let page = found
+        .into_iter()
+        .skip(paging.offset as usize)
+        .take(paging.limit as usize)
+        .collect();
+    Ok((page, more))
+}
+
+async fn render_list(
+    state: &AppState,
+    dp: &DeskPage,
+    q: &ListQuery,
+    form: &ContactForm,
+    err: Option<&FormError>,
+) -> Response {
+    let ctx = &dp.ctx;
+    let paging = Paging::from_query(q.limit.as_deref(), q.offset.as_deref());
+    let search = q.q.clone().unwrap_or_default();
+    let loaded = tokio::try_join!(
+        find_contacts(state, dp, &search, paging),
+        state.desk.accounts(&dp.member),
+        state.desk.members(&dp.member),
+    );
+    let ((contacts, more), accounts, members) = match loaded {
+        Ok(v) => v,
+        Err(e) => return fail(ctx, e),
+    };
+    let fields = [
+        "firstName",
+        "lastName",
+        "email",
+        "phone",
+        "accountId",
+        "ownerId",
+    ];
+    let title = ctx.t("deskui-contacts-title");
+    let keep = [("q", search.trim().to_owned())];
+    let content = html! {
+        div.page-head {
+            h1 { (title) }
+            div.spacer {}
+            a.button.primary href="#create-contact" { "＋ " (ctx.t("deskui-contact-create")) }
+        }
+        form.filters.row role="search" method="get" action=(dp.href("/contacts")) {
+            label { (ctx.t("deskui-contact-search"))
+                input type="search" name="q" value=(search) maxlength="200" placeholder=(ctx.t("deskui-contact-search-placeholder"));
+            }
+            div.filter-actions {
+                button type="submit" { (ctx.t("deskui-search")) }
+                @if !search.trim().is_empty() {
+                    " " a href=(dp.href("/contacts")) { (ctx.t("deskui-filter-clear")) }
+                }
+            }
+        }
+        @if contacts.is_empty() {
+            p.card.muted #no-contacts {
+                @if search.trim().is_empty() && paging.offset == 0 { (ctx.t("deskui-contacts-empty")) }
+                @else { (ctx.t("deskui-contacts-none-match")) }
+            }
+        } @else {
+            table #contact-list {
+                thead { tr {
+                    th { (ctx.t("deskui-field-name")) }
+                    th { (ctx.t("deskui-field-email")) }
+                    th { (ctx.t("deskui-field-phone")) }
+                    th { (ctx.t("deskui-field-account")) }
+                    th { (ctx.t("deskui-field-owner")) }
+                    th { (ctx.t("deskui-field-created")) }
+                } }
+                tbody {
+                    @for c in &contacts {
+                        tr data-contact-id=(c.id) {
+                            td { a href=(dp.href(&format!("/contacts/{}", c.id))) { strong { (c.name) } } }
+                            td { (c.email.as_deref().unwrap_or("")) }
+                            td { (c.phone.as_deref().unwrap_or("")) }
+                            td { (c.account_name.as_deref().unwrap_or("")) }
+                            td { (c.owner_name.as_deref().unwrap_or("")) }
+                            td.time { (time(&c.created_time)) }
+                        }
+                    }
+                }
+            }
+        }
+        (paging.pager(ctx, &dp.href("/contacts"), &keep, contacts.len(), more))
+        section.card #create-contact {
+            h2 { (ctx.t("deskui-contact-create")) }
+            (form_alert(err, &fields))
+            form.stack method="post" action=(dp.href("/contacts")) {
+                (csrf_field(ctx))
+                div.row {
+                    label { (ctx.t("deskui-field-last-name"))
+                        input type="text" name="lastName" value=(form.last_name) required maxlength="200";
+                        (field_error(err, "lastName"))
+                    }
+                    label { (ctx.t("deskui-field-first-name"))
+                        input type="text" name="firstName" value=(form.first_name) maxlength="200";
+                        (field_error(err, "firstName"))
+                    }
+                }
+                div.row {
+                    label { (ctx.t("deskui-field-email"))
+                        input type="email" name="email" value=(form.email) autocomplete="off";
+                        (field_error(err, "email"))
+                    }
+                    label { (ctx.t("deskui-field-phone"))
+                        input type="tel" name="phone" value=(form.phone) maxlength="50";
+                        (field_error(err, "phone"))
+                    }
+                }
+                div.row {
+                    label { (ctx.t("deskui-field-account"))
+                        select name="accountId" {
+                            option value="" { "—" }
+                            @for a in &accounts {
+                                option value=(a.id) selected[a.id == form.account_id] { (a.account_name) }
+                            }
+                        }
+                        (field_error(err, "accountId"))
+                    }
+                    label { (ctx.t("deskui-field-owner"))
+                        select name="ownerId" {
+                            option value="" { "—" }
+                            @for m in &members {
+                                option value=(m.id) selected[m.id == form.owner_id] { (m.name) }
+                            }
+                        }
+                        (field_error(err, "ownerId"))
+                    }
+                }
+                button.primary type="submit" { (ctx.t("deskui-contact-create")) }
+            }
+        }
+    };
+    let status = if err.is_some() {
+        FORM_ERROR_STATUS
+    } else {
+        StatusCode::OK
+    };
+    frame_with_status(dp, Nav::Contacts, &title, content, status)
+}
+
+/// `GET /desk/{portal}/contacts/{id}`.
+pub async fn contact_page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((portal, id)): Path<(String, String)>,
+) -> Response {
+    let dp = match desk_page(&state, signed_in, &portal).await {
+        Ok(dp) => dp,
+        Err(page) => return page,
+    };
+    let ctx = &dp.ctx;
+    let contact = match state.desk.contact(&dp.member, &id).await {
+        Ok(c) => c,
+        Err(e) => return fail(ctx, e),
+    };
+    let tickets = match state
+        .desk
+        .tickets(
+            &dp.member,
+            &TicketFilter {
+                contact_id: Some(contact.id.clone()),
+                limit: Some(100),
+                ..TicketFilter::default()
+            },
+        )
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => return fail(ctx, e),
+    };
+    let dash = || html! { span.muted { "—" } };
+    let content = html! {
+        div.page-head {
+            div {
+                h1 #contact-name { (contact.name) }
+                @if let Some(e) = &contact.email { p.muted { a href={ "mailto:" (e) } { (e) } } }
+            }
+            div.spacer {}
+            a.button.primary href=(dp.href(&format!("/tickets/new?contactId={}", contact.id))) { "＋ " (ctx.t("deskui-ticket-new")) }
+        }
+        section.card #contact-facts {
+            dl.facts {
+                dt { (ctx.t("deskui-field-email")) } dd { @match &contact.email { Some(e) => (e), None => (dash()) } }
+                dt { (ctx.t("deskui-field-phone")) } dd { @match &contact.phone { Some(p) => (p), None => (dash()) } }
+                dt { (ctx.t("deskui-field-account")) } dd #contact-account { @match &contact.account_name { Some(a) => (a), None => (dash()) } }
+                dt { (ctx.t("deskui-field-sla")) } dd #contact-sla { @match &contact.sla_name { Some(s) => (s), None => (dash()) } }
+                dt { (ctx.t("deskui-field-contract")) } dd #contact-contract { @match &contact.contract_name { Some(k) => (k), None => (dash()) } }
+                dt { (ctx.t("deskui-field-owner")) } dd #contact-owner { @match &contact.owner_name { Some(o) => (o), None => (dash()) } }
+                dt { (ctx.t("deskui-field-created")) } dd { (time(&contact.created_time)) }
+            }
+        }
+        h2 { (ctx.t("deskui-contact-tickets")) " " span.muted.count { "(" (tickets.len()) ")" } }
+        @if tickets.is_empty() {
+            p.card.muted { (ctx.t("deskui-contact-no-tickets")) }
+        } @else {
+            (ticket_table(&dp, &tickets, "contact-tickets"))
+        }
+    };
+    frame(&dp, Nav::Contacts, &contact.name, content)
+}
