@@ -42,7 +42,8 @@ impl Integration {
         let row = store::portal(&self.db, chat_portal_id).await?;
         let choose = MappingRow::choose(department_id);
         let Some(auth) = row.auth() else {
-            return Ok(mapping_view(&choose, None));
+            // Never linked: no integration (once linked, unmapped departments are `choose`).
+            return Ok(DeskMapping::none());
         };
         let desk_departments = match self.desk.departments(&auth).await {
             Ok(d) => d,
@@ -75,12 +76,15 @@ impl Integration {
         ))
     }
 
-    /// A department's current `deskMapping`.
+    /// A department's current `deskMapping`: "none" while the portal was never linked.
     pub async fn department_mapping(
         &self,
         chat_portal_id: &str,
         department_id: &str,
     ) -> Result<DeskMapping> {
+        if !store::portal(&self.db, chat_portal_id).await?.is_linked() {
+            return Ok(DeskMapping::none());
+        }
         let m = self.mode_of(chat_portal_id, Some(department_id)).await?;
         Ok(mapping_view(&m, None))
     }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod chat;
 pub mod desk;
+pub mod integration;
 pub mod layout;
 
 use crate::extract::{cookie_value, LANG_COOKIE, SESSION_COOKIE};
@@ -17,7 +18,10 @@ use madoguchi_core::identity::User;
 use madoguchi_core::{i18n, Lang};
 
 pub fn router() -> Router<AppState> {
-    auth::router().merge(desk::router()).merge(chat::router())
+    auth::router()
+        .merge(desk::router())
+        .merge(chat::router())
+        .merge(integration::router())
 }
 
 /// Who is looking at a page, in which language, and the CSRF token for its forms.
