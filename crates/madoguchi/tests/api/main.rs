@@ -1,11 +1,16 @@
 //! One integration-test binary: every test starts the real server (see `helpers`).
 //! Test names carry the SPEC requirement they check (d3_…, c5_…, i7_…, q3_…).
 
+// A panic in a test is a failed test: unwrapping is how tests say "this must hold".
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 
 mod chat;
 mod cli;
 mod desk;
+mod desk_client;
+mod desk_pages;
 mod integration;
 mod service;
 mod widget;
