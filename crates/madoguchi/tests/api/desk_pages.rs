@@ -1,0 +1,829 @@
+//! Desk pages over HTTP (no browser): the ticket deep link through the login, friendly
+//! 403/404 pages, admin-only settings, CSRF on every form, post/redirect/get and
+//! validation messages next to the field (SPEC D1–D6, Q3, Q4).
+
+#![allow(clippy::unwrap_used)]
+
+use crate::helpers::{Backend, TestApp, TestUser};
+use serde_json::{json, Value};
+
+const PORTALS: &str = "/desk/api/v1/portals";
+
+/// A page response: status, `Location`, content type and body.
+struct Page {
+    status: u16,
+    location: String,
+    content_type: String,
+    html: String,
+}
+
+/// A browser-like visitor: the session cookie and the CSRF token of its pages.
+struct Visitor {
+    cookie: String,
+    csrf: String,
+}
+
+async fn page(app: &TestApp, path: &str, cookie: Option<&str>) -> Page {
+    let mut req = app.http.get(app.url(path));
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    read(req.send().await.unwrap()).await
+}
+
+async fn read(res: reqwest::Response) -> Page {
+    let header = |name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let location = header("location");
+    let content_type = header("content-type");
+    Page {
+        status: res.status().as_u16(),
+        location,
+        content_type,
+        html: res.text().await.unwrap(),
+    }
+}
+
+async fn post_form(app: &TestApp, path: &str, v: &Visitor, form: &[(&str, &str)]) -> Page {
+    let res = app
+        .http
+        .post(app.url(path))
+        .header("cookie", &v.cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    read(res).await
+}
+
+/// Logs in through the login page (as a browser would) and reads the CSRF token.
+async fn log_in(app: &TestApp, email: &str, next: &str) -> (Visitor, Page) {
+    let res = app
+        .http
+        .post(app.url("/login"))
+        .form(&[
+            ("email", email),
+            ("password", "correct horse battery"),
+            ("next", next),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("madoguchi_session="))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let login = read(res).await;
+    let home = page(app, "/", Some(&cookie)).await;
+    let csrf = home
+        .html
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    (Visitor { cookie, csrf }, login)
+}
+
+/// An admin with portal `acme` and one ticket (#101) for a contact.
+async fn setup(app: &TestApp) -> (TestUser, String, Value) {
+    let admin = app.signup("admin@acme.example").await;
+    app.post(
+        PORTALS,
+        Some(&admin.token),
+        json!({"portalName": "acme", "displayName": "アクメ サポート"}),
+    )
+    .await
+    .assert_status(201);
+    let base = format!("{PORTALS}/acme");
+    let contact = app
+        .post(
+            &format!("{base}/contacts"),
+            Some(&admin.token),
+            json!({"firstName": "一郎", "lastName": "鈴木", "email": "suzuki@example.jp"}),
+        )
+        .await;
+    contact.assert_status(201);
+    let ticket = app
+        .post(
+            &format!("{base}/tickets"),
+            Some(&admin.token),
+            json!({"subject": "パスワードのリセット", "description": "ログインできません。",
+                   "contactId": contact["id"]}),
+        )
+        .await;
+    ticket.assert_status(201);
+    (admin, base, ticket.body)
+}
+
+async fn add_member(app: &TestApp, base: &str, admin: &TestUser, email: &str, role: &str) {
+    app.signup(email).await;
+    app.post(
+        &format!("{base}/members"),
+        Some(&admin.token),
+        json!({"email": email, "role": role}),
+    )
+    .await
+    .assert_status(201);
+}
+
+/// D5, D7: the `webUrl` deep link sends a stranger to the login page, and the login
+/// brings them back to the ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d5_the_ticket_deep_link_goes_through_the_login_and_back() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let (_admin, _base, ticket) = setup(&app).await;
+    let deep = "/desk/acme/tickets/101";
+    assert_eq!(
+        ticket["webUrl"].as_str().unwrap(),
+        format!("http://madoguchi.test{deep}")
+    );
+
+    let first = page(&app, deep, None).await;
+    assert_eq!(first.status, 303);
+    assert_eq!(first.location, "/login?next=%2Fdesk%2Facme%2Ftickets%2F101");
+    let login = page(&app, &first.location, None).await;
+    assert_eq!(login.status, 200);
+    assert!(login.html.contains(&format!("value=\"{deep}\"")));
+
+    let (v, after) = log_in(&app, "admin@acme.example", deep).await;
+    assert_eq!(after.status, 303);
+    assert_eq!(after.location, deep);
+    let ticket_page = page(&app, deep, Some(&v.cookie)).await;
+    assert_eq!(ticket_page.status, 200);
+    assert!(ticket_page.content_type.starts_with("text/html"));
+    for needle in [
+        "#101",
+        "パスワードのリセット",
+        "ログインできません。",
+        "鈴木",
+        "未完了",
+        "中",
+    ] {
+        assert!(ticket_page.html.contains(needle), "{needle}");
+    }
+    app.stop().await;
+}
+
+/// D1: someone who is not a member gets a friendly 403 page, an unknown portal or
+/// ticket a 404 page; never JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d1_non_members_get_a_403_page_and_unknown_portals_a_404_page() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    setup(&app).await;
+    app.signup("stranger@example.jp").await;
+    let (v, _) = log_in(&app, "stranger@example.jp", "/").await;
+    for path in [
+        "/desk/acme",
+        "/desk/acme/tickets/101",
+        "/desk/acme/contacts",
+        "/desk/acme/search?q=パスワード",
+        "/desk/acme/settings/api",
+    ] {
+        let p = page(&app, path, Some(&v.cookie)).await;
+        assert_eq!(p.status, 403, "{path}");
+        assert!(p.content_type.starts_with("text/html"), "{path}");
+        assert!(
+            p.html.contains("このポータルのメンバーではありません"),
+            "{path}"
+        );
+        assert!(!p.html.contains("パスワードのリセット"), "{path}");
+    }
+    let missing = page(&app, "/desk/nosuch", Some(&v.cookie)).await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.content_type.starts_with("text/html"));
+    assert!(missing.html.contains("ポータルは見つかりませんでした"));
+
+    let (admin, _) = log_in(&app, "admin@acme.example", "/").await;
+    for path in [
+        "/desk/acme/tickets/999",
+        "/desk/acme/tickets/abc",
+        "/desk/acme/contacts/nope",
+        "/desk/acme/settings/nope",
+    ] {
+        let p = page(&app, path, Some(&admin.cookie)).await;
+        assert_eq!(p.status, 404, "{path}");
+        assert!(p.content_type.starts_with("text/html"), "{path}");
+    }
+    app.stop().await;
+}
+
+/// D6: agents cannot see Settings (nor the service key) and cannot generate one; the
+/// admin sees the admin email with the key hidden until shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d6_an_agent_cannot_see_settings_api_and_the_admin_sees_the_key_hidden() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let (admin, base, _) = setup(&app).await;
+    add_member(&app, &base, &admin, "agent@acme.example", "agent").await;
+    let key = app
+        .post_empty(&format!("{base}/settings/service-key"), Some(&admin.token))
+        .await;
+    let key = key["serviceKey"].as_str().unwrap().to_owned();
+
+    let (agent, _) = log_in(&app, "agent@acme.example", "/").await;
+    let list = page(&app, "/desk/acme", Some(&agent.cookie)).await;
+    assert_eq!(list.status, 200);
+    assert!(!list.html.contains("/desk/acme/settings"));
+    for path in ["/desk/acme/settings", "/desk/acme/settings/api"] {
+        let p = page(&app, path, Some(&agent.cookie)).await;
+        assert_eq!(p.status, 403, "{path}");
+        assert!(p.content_type.starts_with("text/html"));
+        assert!(p.html.contains("管理者だけ"), "{path}");
+        assert!(!p.html.contains(&key));
+    }
+    for action in ["generate", "reveal"] {
+        let p = post_form(
+            &app,
+            "/desk/acme/settings/api",
+            &agent,
+            &[("_csrf", &agent.csrf), ("action", action)],
+        )
+        .await;
+        assert_eq!(p.status, 403);
+        assert!(!p.html.contains(&key));
+    }
+    let still = app
+        .get(&format!("{base}/settings/service-key"), Some(&admin.token))
+        .await;
+    assert_eq!(still["serviceKey"], key.as_str());
+
+    // The admin: the email beside the key, which is masked until "表示".
+    let (a, _) = log_in(&app, "admin@acme.example", "/").await;
+    let api = page(&app, "/desk/acme/settings/api", Some(&a.cookie)).await;
+    assert_eq!(api.status, 200);
+    assert!(api.html.contains("admin@acme.example"));
+    assert!(api.html.contains("表示"));
+    assert!(!api.html.contains(&key), "the key is hidden until shown");
+    let shown = post_form(
+        &app,
+        "/desk/acme/settings/api",
+        &a,
+        &[("_csrf", &a.csrf), ("action", "reveal")],
+    )
+    .await;
+    assert_eq!(shown.status, 200);
+    assert!(shown.html.contains(&key));
+
+    // Generating a new key (PRG) stops the old one at once.
+    let gen = post_form(
+        &app,
+        "/desk/acme/settings/api",
+        &a,
+        &[("_csrf", &a.csrf), ("action", "generate")],
+    )
+    .await;
+    assert_eq!(gen.status, 303);
+    assert_eq!(gen.location, "/desk/acme/settings/api?generated=1");
+    let old = app
+        .request(
+            app.http
+                .get(app.url(&format!("{base}/tickets")))
+                .header("x-service-key", &key)
+                .header("x-service-admin", "admin@acme.example"),
+        )
+        .await;
+    old.assert_error(401, "invalid_service_key");
+    app.stop().await;
+}
+
+/// Q3: every Desk form needs the session's CSRF token; without it nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q3_desk_forms_without_the_csrf_token_are_refused() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let (admin, base, ticket) = setup(&app).await;
+    let (v, _) = log_in(&app, "admin@acme.example", "/").await;
+    let posts: [(&str, Vec<(&str, &str)>); 7] = [
+        (
+            "/desk",
+            vec![("portalName", "other"), ("displayName", "Other")],
+        ),
+        ("/desk/acme/tickets", vec![("subject", "偽の問い合わせ")]),
+        (
+            "/desk/acme/tickets/101",
+            vec![("status", "Closed"), ("priority", "High")],
+        ),
+        (
+            "/desk/acme/tickets/101/threads",
+            vec![("content", "偽の返信"), ("kind", "reply")],
+        ),
+        ("/desk/acme/contacts", vec![("lastName", "偽物")]),
+        ("/desk/acme/settings/departments", vec![("name", "偽部門")]),
+        ("/desk/acme/settings/api", vec![("action", "generate")]),
+    ];
+    for (path, fields) in &posts {
+        for csrf in [None, Some("forged-token")] {
+            let mut form = fields.clone();
+            if let Some(c) = csrf {
+                form.push(("_csrf", c));
+            }
+            let p = post_form(&app, path, &v, &form).await;
+            assert_eq!(p.status, 403, "{path} {csrf:?}");
+            assert!(p.content_type.starts_with("text/html"), "{path}");
+            assert!(p.html.contains("フォームの有効期限"), "{path}");
+        }
+    }
+    let t = app
+        .get(
+            &format!("{base}/tickets/{}", ticket["id"].as_str().unwrap()),
+            Some(&admin.token),
+        )
+        .await;
+    assert_eq!(t["status"], "Open");
+    assert_eq!(t["priority"], "Medium");
+    let threads = app
+        .get(
+            &format!("{base}/tickets/{}/threads", ticket["id"].as_str().unwrap()),
+            Some(&admin.token),
+        )
+        .await;
+    assert_eq!(threads["data"].as_array().unwrap().len(), 0);
+    let tickets = app
+        .get(&format!("{base}/tickets"), Some(&admin.token))
+        .await;
+    assert_eq!(tickets["data"].as_array().unwrap().len(), 1);
+    let depts = app
+        .get(&format!("{base}/departments"), Some(&admin.token))
+        .await;
+    assert_eq!(depts["data"].as_array().unwrap().len(), 1);
+    app.get(&format!("{PORTALS}/other"), Some(&admin.token))
+        .await
+        .assert_status(404);
+    app.get(&format!("{base}/settings/service-key"), Some(&admin.token))
+        .await
+        .assert_error(404, "no_service_key");
+    app.stop().await;
+}
+
+/// D3, D4: the ticket page's forms post, redirect back (PRG) and show the change;
+/// bad input comes back next to its field in the page language.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d4_the_ticket_page_changes_fields_and_adds_replies_and_notes() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let (admin, base, ticket) = setup(&app).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    let (v, _) = log_in(&app, "admin@acme.example", "/").await;
+    let url = "/desk/acme/tickets/101";
+
+    let saved = post_form(
+        &app,
+        url,
+        &v,
+        &[
+            ("_csrf", &v.csrf),
+            ("status", "On Hold"),
+            ("priority", "High"),
+            ("classification", "Problem"),
+            ("assigneeId", &admin.id),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, 303);
+    assert_eq!(saved.location, format!("{url}?saved=1"));
+    let t = app
+        .get(&format!("{base}/tickets/{id}"), Some(&admin.token))
+        .await;
+    assert_eq!(t["status"], "On Hold");
+    assert_eq!(t["priority"], "High");
+    assert_eq!(t["classification"], "Problem");
+    assert_eq!(t["assigneeId"], admin.id.as_str());
+    let shown = page(&app, &saved.location, Some(&v.cookie)).await;
+    assert!(shown.html.contains("保存しました"));
+    assert!(shown.html.contains("保留中"));
+    assert!(shown.html.contains("問題"));
+    // The history says what changed, in words.
+    assert!(shown.html.contains("未完了 → "));
+
+    let reply = post_form(
+        &app,
+        &format!("{url}/threads"),
+        &v,
+        &[
+            ("_csrf", &v.csrf),
+            ("content", "パスワードを再設定しました。"),
+            ("kind", "reply"),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 303);
+    assert!(reply.location.starts_with(&format!("{url}#thread-")));
+    let note = post_form(
+        &app,
+        &format!("{url}/threads"),
+        &v,
+        &[
+            ("_csrf", &v.csrf),
+            ("content", "社内メモ: 再発に注意"),
+            ("kind", "note"),
+        ],
+    )
+    .await;
+    assert_eq!(note.status, 303);
+    let threads = app
+        .get(&format!("{base}/tickets/{id}/threads"), Some(&admin.token))
+        .await;
+    let kinds: Vec<&str> = threads["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["reply", "note"]);
+    let shown = page(&app, url, Some(&v.cookie)).await;
+    assert!(shown.html.contains("class=\"thread reply\""));
+    assert!(shown.html.contains("class=\"thread note\""));
+    assert!(
+        shown.html.find("パスワードを再設定しました。").unwrap()
+            < shown.html.find("社内メモ: 再発に注意").unwrap(),
+        "oldest first"
+    );
+
+    // An empty reply and an unknown status: the page again, the message at the field.
+    let empty = post_form(
+        &app,
+        &format!("{url}/threads"),
+        &v,
+        &[("_csrf", &v.csrf), ("content", "  "), ("kind", "reply")],
+    )
+    .await;
+    assert_eq!(empty.status, 422);
+    assert!(empty.html.contains("data-field=\"content\""));
+    assert!(empty.html.contains("本文を入力してください"));
+    let bad = post_form(&app, url, &v, &[("_csrf", &v.csrf), ("status", "Nope")]).await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.html.contains("data-field=\"status\""));
+    assert!(bad.html.contains("一覧から選択してください"));
+    let t = app
+        .get(&format!("{base}/tickets/{id}"), Some(&admin.token))
+        .await;
+    assert_eq!(t["status"], "On Hold");
+    app.stop().await;
+}
+
+/// D4: a chat transcript on a ticket reads like a chat: who said what, when.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d4_a_chat_transcript_reads_like_a_chat_on_the_ticket_page() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let (admin, base, ticket) = setup(&app).await;
+    let id = ticket["id"].as_str().unwrap();
+    app.post(
+        &format!("{base}/tickets/{id}/chat-threads"),
+        Some(&admin.token),
+        json!({"chatId": "chat-1", "messages": [
+            {"seq": 1, "sender": "visitor", "senderName": "鈴木 一郎", "text": "ログインできません", "createdAt": "2026-01-01T00:00:01.000Z"},
+            {"seq": 2, "sender": "system", "senderName": "", "text": "山田 が応答しました", "createdAt": "2026-01-01T00:00:02.000Z"},
+            {"seq": 3, "sender": "operator", "senderName": "山田", "text": "確認します", "createdAt": "2026-01-01T00:00:03.000Z"}
+        ]}),
+    )
+    .await
+    .assert_status(201);
+    let (v, _) = log_in(&app, "admin@acme.example", "/").await;
+    let p = page(&app, "/desk/acme/tickets/101", Some(&v.cookie)).await;
+    assert_eq!(p.status, 200);
+    assert!(p.html.contains("チャットの記録"));
+    let visitor = p.html.find("class=\"bubble visitor\"").unwrap();
+    let system = p.html.find("class=\"bubble system\"").unwrap();
+    let operator = p.html.find("class=\"bubble operator\"").unwrap();
+    assert!(visitor < system && system < operator);
+    for needle in ["鈴木 一郎", "ログインできません", "山田", "確認します"] {
+        assert!(p.html.contains(needle), "{needle}");
+    }
+    assert!(p.html.contains("datetime=\"2026-01-01T00:00:03.000Z\""));
+    app.stop().await;
+}
+
+/// D5: the list filters and pages, the search finds Japanese substrings, the contact
+/// page shows account, SLA, contract, owner and tickets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d5_list_filters_search_and_the_contact_page() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let (admin, base, ticket) = setup(&app).await;
+    for i in 0..29 {
+        let status = if i % 2 == 0 { "Closed" } else { "Open" };
+        app.post(
+            &format!("{base}/tickets"),
+            Some(&admin.token),
+            json!({"subject": format!("請求書の再発行 {i}"), "status": status}),
+        )
+        .await
+        .assert_status(201);
+    }
+    let (v, _) = log_in(&app, "admin@acme.example", "/").await;
+    let first = page(&app, "/desk/acme", Some(&v.cookie)).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.html.matches("data-ticket-number=").count(), 25);
+    assert!(first.html.contains("href=\"/desk/acme?offset=25\""));
+    let second = page(&app, "/desk/acme?offset=25", Some(&v.cookie)).await;
+    assert_eq!(second.html.matches("data-ticket-number=").count(), 5);
+    assert!(second.html.contains("data-ticket-number=\"101\""));
+    let closed = page(&app, "/desk/acme?status=Closed&limit=100", Some(&v.cookie)).await;
+    assert_eq!(closed.html.matches("data-ticket-number=").count(), 15);
+    assert!(!closed.html.contains("data-status=\"Open\""));
+
+    let search = page(
+        &app,
+        "/desk/acme/search?q=%E3%83%91%E3%82%B9%E3%83%AF%E3%83%BC%E3%83%89",
+        Some(&v.cookie),
+    )
+    .await;
+    assert_eq!(search.status, 200);
+    assert!(search.html.contains("data-ticket-number=\"101\""));
+    assert_eq!(search.html.matches("data-ticket-number=").count(), 1);
+    let by_email = page(
+        &app,
+        "/desk/acme/search?q=suzuki%40example.jp",
+        Some(&v.cookie),
+    )
+    .await;
+    assert!(by_email.html.contains("data-ticket-number=\"101\""));
+
+    // Account, SLA, contract and owner on the contact page.
+    let account = app
+        .post(
+            &format!("{base}/accounts"),
+            Some(&admin.token),
+            json!({"accountName": "株式会社サンプル"}),
+        )
+        .await;
+    let sla = app
+        .post(
+            &format!("{base}/slas"),
+            Some(&admin.token),
+            json!({"name": "ゴールド"}),
+        )
+        .await;
+    app.post(
+        &format!("{base}/contracts"),
+        Some(&admin.token),
+        json!({"contractName": "年間保守", "accountId": account["id"], "slaId": sla["id"]}),
+    )
+    .await
+    .assert_status(201);
+    let contact_id = ticket["contactId"].as_str().unwrap();
+    app.patch(
+        &format!("{base}/contacts/{contact_id}"),
+        Some(&admin.token),
+        json!({"accountId": account["id"], "ownerId": admin.id}),
+    )
+    .await
+    .assert_status(200);
+    let contact = page(
+        &app,
+        &format!("/desk/acme/contacts/{contact_id}"),
+        Some(&v.cookie),
+    )
+    .await;
+    assert_eq!(contact.status, 200);
+    for needle in [
+        "株式会社サンプル",
+        "ゴールド",
+        "年間保守",
+        "連絡先の担当者",
+        "data-ticket-number=\"101\"",
+    ] {
+        assert!(contact.html.contains(needle), "{needle}");
+    }
+    let found = page(
+        &app,
+        "/desk/acme/contacts?q=%E9%88%B4%E6%9C%A8",
+        Some(&v.cookie),
+    )
+    .await;
+    assert!(found
+        .html
+        .contains(&format!("data-contact-id=\"{contact_id}\"")));
+    let none = page(&app, "/desk/acme/contacts?q=zzz", Some(&v.cookie)).await;
+    assert!(!none.html.contains("data-contact-id="));
+    app.stop().await;
+}
+
+/// D1, Q4: the portal form shows the rules and its errors next to the field, in the
+/// page language; a good name opens the new portal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d1_the_create_portal_form_shows_errors_inline_in_the_page_language() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    setup(&app).await;
+    let (v, _) = log_in(&app, "admin@acme.example", "/").await;
+    let list = page(&app, "/desk", Some(&v.cookie)).await;
+    assert!(list.html.contains("data-portal=\"acme\""));
+    assert!(list.html.contains("3〜40 文字"));
+
+    let bad = post_form(
+        &app,
+        "/desk",
+        &v,
+        &[
+            ("_csrf", &v.csrf),
+            ("portalName", "Bad_Name"),
+            ("displayName", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.html.contains("data-field=\"portalName\""));
+    assert!(bad.html.contains("value=\"Bad_Name\""));
+    let taken = post_form(
+        &app,
+        "/desk",
+        &v,
+        &[
+            ("_csrf", &v.csrf),
+            ("portalName", "acme"),
+            ("displayName", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(taken.status, 422);
+    assert!(taken.html.contains("data-field=\"portalName\""));
+
+    // English through the language switch: the same error in English.
+    let en = app
+        .http
+        .post(app.url("/desk"))
+        .header("cookie", &v.cookie)
+        .header("accept-language", "en")
+        .form(&[
+            ("_csrf", v.csrf.as_str()),
+            ("portalName", "x"),
+            ("displayName", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let en = read(en).await;
+    assert_eq!(en.status, 422);
+    assert!(en.html.contains("data-field=\"portalName\""));
+    assert!(en.html.contains("lowercase letters, digits and hyphens"));
+
+    let ok = post_form(
+        &app,
+        "/desk",
+        &v,
+        &[
+            ("_csrf", &v.csrf),
+            ("portalName", "beta"),
+            ("displayName", "ベータ"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, 303);
+    assert_eq!(ok.location, "/desk/beta");
+    let beta = page(&app, "/desk/beta", Some(&v.cookie)).await;
+    assert_eq!(beta.status, 200);
+    assert!(beta.html.contains("ベータ"));
+    app.stop().await;
+}
+
+/// D1, D2, D3: admins add departments, members, classifications, accounts, SLAs and
+/// contracts through Settings; a new ticket is made through its form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d2_settings_forms_add_records_and_the_new_ticket_form_creates_one() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let (admin, base, _) = setup(&app).await;
+    app.signup("agent@acme.example").await;
+    let (v, _) = log_in(&app, "admin@acme.example", "/").await;
+    let ok = |p: &Page, section: &str| {
+        assert_eq!(p.status, 303, "{section}: {}", p.html);
+        assert_eq!(p.location, format!("/desk/acme/settings/{section}?saved=1"));
+    };
+    let post = |section: &'static str, fields: Vec<(&'static str, String)>| {
+        let v = &v;
+        let app = &app;
+        async move {
+            let mut form: Vec<(&str, &str)> = vec![("_csrf", v.csrf.as_str())];
+            for (k, val) in &fields {
+                form.push((k, val.as_str()));
+            }
+            post_form(app, &format!("/desk/acme/settings/{section}"), v, &form).await
+        }
+    };
+    ok(
+        &post("departments", vec![("name", "経理".into())]).await,
+        "departments",
+    );
+    ok(
+        &post(
+            "members",
+            vec![
+                ("email", "agent@acme.example".into()),
+                ("role", "agent".into()),
+            ],
+        )
+        .await,
+        "members",
+    );
+    let unknown = post(
+        "members",
+        vec![
+            ("email", "nobody@acme.example".into()),
+            ("role", "agent".into()),
+        ],
+    )
+    .await;
+    assert_eq!(unknown.status, 422);
+    assert!(unknown.html.contains("data-field=\"email\""));
+    ok(
+        &post(
+            "classifications",
+            vec![("classifications", "質問\n不具合\n\n要望\n".into())],
+        )
+        .await,
+        "classifications",
+    );
+    let dup = post("classifications", vec![("classifications", "A\na".into())]).await;
+    assert_eq!(dup.status, 422);
+    assert!(dup.html.contains("data-field=\"classifications\""));
+    ok(
+        &post("accounts", vec![("accountName", "株式会社サンプル".into())]).await,
+        "accounts",
+    );
+    ok(
+        &post("slas", vec![("name", "ゴールド".into())]).await,
+        "slas",
+    );
+    let accounts = app
+        .get(&format!("{base}/accounts"), Some(&admin.token))
+        .await;
+    let slas = app.get(&format!("{base}/slas"), Some(&admin.token)).await;
+    ok(
+        &post(
+            "contracts",
+            vec![
+                ("contractName", "年間保守".into()),
+                (
+                    "accountId",
+                    accounts["data"][0]["id"].as_str().unwrap().into(),
+                ),
+                ("slaId", slas["data"][0]["id"].as_str().unwrap().into()),
+            ],
+        )
+        .await,
+        "contracts",
+    );
+    let c = app
+        .get(&format!("{base}/classifications"), Some(&admin.token))
+        .await;
+    assert_eq!(c["classifications"], json!(["質問", "不具合", "要望"]));
+    let members = app
+        .get(&format!("{base}/members"), Some(&admin.token))
+        .await;
+    assert_eq!(members["data"].as_array().unwrap().len(), 2);
+    let contracts = page(&app, "/desk/acme/settings/contracts", Some(&v.cookie)).await;
+    assert!(contracts.html.contains("年間保守"));
+
+    // A new ticket through its form, for a contact found by email.
+    let form = page(&app, "/desk/acme/tickets/new", Some(&v.cookie)).await;
+    assert_eq!(form.status, 200);
+    let unknown = post_form(
+        &app,
+        "/desk/acme/tickets",
+        &v,
+        &[
+            ("_csrf", &v.csrf),
+            ("subject", "返金について"),
+            ("contactEmail", "nobody@example.jp"),
+        ],
+    )
+    .await;
+    assert_eq!(unknown.status, 422);
+    assert!(unknown.html.contains("data-field=\"contactEmail\""));
+    assert!(unknown.html.contains("value=\"返金について\""));
+    let created = post_form(
+        &app,
+        "/desk/acme/tickets",
+        &v,
+        &[
+            ("_csrf", &v.csrf),
+            ("subject", "返金について"),
+            ("description", "二重に請求されました"),
+            ("contactEmail", "SUZUKI@example.jp"),
+            ("priority", "High"),
+            ("classification", "要望"),
+            ("channel", "Phone"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, 303);
+    assert_eq!(created.location, "/desk/acme/tickets/102");
+    let t = app
+        .get(&format!("{base}/tickets?limit=1"), Some(&admin.token))
+        .await;
+    let t = &t["data"][0];
+    assert_eq!(t["subject"], "返金について");
+    assert_eq!(t["priority"], "High");
+    assert_eq!(t["classification"], "要望");
+    assert_eq!(t["channel"], "Phone");
+    assert_eq!(t["email"], "suzuki@example.jp");
+    app.stop().await;
+}
