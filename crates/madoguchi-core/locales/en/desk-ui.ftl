@@ -22,6 +22,7 @@ deskui-nav-contacts = Contacts
 deskui-nav-search = Search
 deskui-nav-settings = Settings
 deskui-search-placeholder = Search ticket number, subject, contact
+deskui-nav-search-placeholder = Number, subject, contact
 deskui-settings-departments = Departments
 deskui-settings-members = Members
 deskui-settings-classifications = Classifications

@@ -22,6 +22,7 @@ deskui-nav-contacts = 連絡先
 deskui-nav-search = 検索
 deskui-nav-settings = 設定
 deskui-search-placeholder = 問い合わせ番号・件名・連絡先で検索
+deskui-nav-search-placeholder = 番号・件名・連絡先
 deskui-settings-departments = 部門
 deskui-settings-members = メンバー
 deskui-settings-classifications = 分類

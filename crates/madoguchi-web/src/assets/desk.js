@@ -11,9 +11,13 @@
   function localTimes() {
     var fmt;
     try {
-      fmt = new Intl.DateTimeFormat(lang === "ja" ? "ja-JP" : "en-GB", {
-        year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit"
-      });
+      fmt = lang === "ja"
+        ? new Intl.DateTimeFormat("ja-JP", {
+          year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit"
+        })
+        : new Intl.DateTimeFormat("en-GB", {
+          year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
+        });
     } catch (e) { return; }
     document.querySelectorAll("time[datetime]").forEach(function (el) {
       var d = new Date(el.getAttribute("datetime"));

@@ -283,7 +283,7 @@ pub(crate) fn frame_with_status(
                     }
                     form.desk-search role="search" method="get" action=(dp.href("/search")) {
                         input type="search" name="q" value=(search_q) maxlength="200"
-                            placeholder=(ctx.t("deskui-search-placeholder")) aria-label=(ctx.t("deskui-nav-search"));
+                            placeholder=(ctx.t("deskui-nav-search-placeholder")) aria-label=(ctx.t("deskui-nav-search"));
                     }
                     a class=(on(Nav::Tickets)) href=(dp.href("")) { (ctx.t("deskui-nav-tickets")) }
                     a.sub class=(on(Nav::NewTicket)) href=(dp.href("/tickets/new")) { "＋ " (ctx.t("deskui-ticket-new")) }
@@ -437,6 +437,9 @@ impl Paging {
             }
             format!("{base}{}", query_string(&pairs))
         };
+        if self.offset == 0 && !more {
+            return html! {};
+        }
         let from = if shown == 0 { 0 } else { self.offset + 1 };
         let to = self.offset + shown as i64;
         html! {

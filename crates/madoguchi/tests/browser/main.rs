@@ -11,5 +11,6 @@ mod helpers;
 mod harness;
 
 mod chat;
+mod desk;
 mod pages;
 mod settings;

@@ -862,7 +862,7 @@ fn chat_thread(dp: &DeskPage, c: &ChatThread) -> Markup {
     html! {
         div.thread.chat id={ "thread-" (c.id) } data-kind="chat" data-chat-id=(c.chat_id) {
             div.thread-head {
-                strong { "💬 " (ctx.t("deskui-thread-chat")) }
+                strong { (ctx.t("deskui-thread-chat")) }
                 " " span.meta { (ctx.t_args("deskui-chat-messages", &[("count", &c.messages.len().to_string())])) }
                 span.spacer {}
                 span.meta { (time(&c.created_at)) }
