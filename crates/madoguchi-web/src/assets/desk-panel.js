@@ -28,6 +28,13 @@
   function priorityLabel(p) { return L['priority-' + slug(p)] || p || ''; }
   function classLabel(c) { return c ? (L['class-' + slug(c)] || c) : t('none'); }
   function panel() { return document.getElementById('desk-panel'); }
+  /** A time for people, in the browser's time zone. */
+  function when(s) {
+    var d = s ? new Date(s) : null;
+    if (!d || isNaN(d.getTime())) return '';
+    var p = function (n) { return (n < 10 ? '0' : '') + n; };
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':' + p(d.getMinutes());
+  }
   function base() {
     return '/chat/api/v1/portals/' + encodeURIComponent(st.portal) + '/chats/' +
       encodeURIComponent(st.chatId) + '/desk';
@@ -235,7 +242,7 @@
       box.appendChild(h('div.msg.' + who, {}, [
         who === 'system' ? null : h('span.who', {}, m.senderName || t(who)),
         h('p.bubble.' + who, {}, m.text),
-        h('span.meta', {}, (m.createdAt || '').replace('T', ' ').slice(0, 16))
+        h('span.meta', {}, when(m.createdAt).slice(11))
       ]));
     });
     return box;
@@ -253,7 +260,7 @@
       fact(t('classification'), classLabel(tk.classification)),
       fact(t('department'), tk.departmentName || ''),
       fact(t('contact'), [tk.contactName, tk.email].filter(Boolean).join(' · ')),
-      fact(t('created'), (tk.createdTime || '').replace('T', ' ').slice(0, 16))
+      fact(t('created'), when(tk.createdTime))
     ).forEach(function (n) { dl.appendChild(n); });
     root.appendChild(dl);
 
@@ -302,12 +309,12 @@
       threads.forEach(function (th) {
         if (th.kind === 'chat') {
           root.appendChild(h('div.thread.chat', { 'data-chat-id': th.chatId }, [
-            h('div.meta', {}, t('chat-transcript') + ' · ' + (th.createdAt || '').replace('T', ' ').slice(0, 16)),
+            h('div.meta', {}, t('chat-transcript') + ' · ' + when(th.createdAt)),
             transcript(th)
           ]));
         } else {
           root.appendChild(h('div.thread.' + th.kind, {}, [
-            h('div.meta', {}, [th.authorName || '', ' · ', (th.createdAt || '').replace('T', ' ').slice(0, 16)]),
+            h('div.meta', {}, [th.authorName || '', ' · ', when(th.createdAt)]),
             h('div.content', {}, th.content || '')
           ]));
         }

@@ -12,5 +12,6 @@ mod harness;
 
 mod chat;
 mod desk;
+mod integration;
 mod pages;
 mod settings;
