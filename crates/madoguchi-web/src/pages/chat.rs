@@ -106,6 +106,25 @@ fn day(ms: i64) -> String {
         .to_owned()
 }
 
+/// The URL of an embedded asset with a fingerprint of its content: assets are cached
+/// for an hour, and an upgraded binary must not run yesterday's script.
+fn versioned(path: &str, body: &str) -> String {
+    // FNV-1a: tiny, stable across builds and platforms (unlike `DefaultHasher`).
+    let hash = body.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{path}?v={:08x}", hash >> 32)
+}
+
+/// `<link>` and `<script>` tags of the chat pages' own CSS and JS.
+fn console_css() -> maud::Markup {
+    maud::html! { link rel="stylesheet" href=(versioned("/assets/console.css", CONSOLE_CSS)); }
+}
+
+fn chat_pages_js() -> maud::Markup {
+    maud::html! { script src=(versioned("/assets/chat-pages.js", CHAT_PAGES_JS)) defer {} }
+}
+
 /// JSON for a `<script type="application/json">` block: `<` is escaped so that no
 /// string can close the script element.
 fn script_json(value: &serde_json::Value) -> maud::PreEscaped<String> {

@@ -911,7 +911,7 @@ async fn c3_widget_fills_a_phone_screen() {
 }
 
 /// C3 + C2: with several departments the widget offers the menu (in English on an
-/// English page) and the chat lands in the chosen department.
+/// English page) and the chat lands in the chosen department; the visitor can leave.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c3_widget_offers_the_department_menu_when_there_are_several() {
     let Some(mut browser) = Browser::start().await else {
@@ -982,6 +982,45 @@ async fn c3_widget_offers_the_department_menu_when_there_are_several() {
         waiting["data"][0]["visitor"]["phone"],
         json!("+81 3-1234-5678")
     );
+
+    // The visitor leaves: the widget says so and offers a new chat; nobody answered,
+    // so the chat is missed (C5).
+    visitor
+        .execute("window.confirm = () => true", vec![])
+        .await
+        .unwrap();
+    widget_el(&visitor, "button.leave")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let ended = widget_el(&visitor, ".ended-box:not([hidden])").await;
+    assert!(ended.text().await.unwrap().contains("This chat has ended."));
+    let chat_id = waiting["data"][0]["id"].as_str().unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let chat = app
+            .get(
+                &format!("/chat/api/v1/portals/acme/chats/{chat_id}"),
+                Some(&operator.token),
+            )
+            .await;
+        if chat["outcome"] == json!("missed") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not missed: {}", chat.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    widget_el(&visitor, "button.new-chat")
+        .await
+        .click()
+        .await
+        .unwrap();
+    widget_el(
+        &visitor,
+        "form.prechat:not([hidden]) textarea[name=question]",
+    )
+    .await;
     visitor.close().await.unwrap();
     app.stop().await;
 }

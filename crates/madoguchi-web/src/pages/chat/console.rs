@@ -113,8 +113,8 @@ pub async fn console_page(
         &ctx,
         &format!("{} · {}", portal.display_name, title),
         html! {
-            link rel="stylesheet" href="/assets/console.css";
-            script src="/assets/console.js" defer {}
+            (super::console_css())
+            script src=(super::versioned("/assets/console.js", super::CONSOLE_JS)) defer {}
             script src="/assets/desk-panel.js" defer {}
         },
         html! {

@@ -1,6 +1,6 @@
 //! `GET /chat`: the chat portals I belong to, and a form to create one (C1).
 
-use super::{day, plan_label, role_label};
+use super::{chat_pages_js, console_css, day, plan_label, role_label};
 use crate::pages::layout::page_with;
 use crate::pages::SignedIn;
 use crate::state::AppState;
@@ -19,10 +19,7 @@ pub async fn portals_page(State(state): State<AppState>, signed_in: SignedIn) ->
     page_with(
         &ctx,
         &title,
-        html! {
-            link rel="stylesheet" href="/assets/console.css";
-            script src="/assets/chat-pages.js" defer {}
-        },
+        html! { (console_css()) (chat_pages_js()) },
         html! {
             section.chat-portals {
                 h1 { (title) }

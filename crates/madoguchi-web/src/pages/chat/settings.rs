@@ -1,7 +1,7 @@
 //! `GET /chat/{portal}/settings`: plan (C1), wait limit (C5), departments and operators
 //! (C2) and the widget's embed tag (C3). Admins change them; others read them.
 
-use super::{day, operator_or_page, plan_label, role_label};
+use super::{chat_pages_js, console_css, day, operator_or_page, plan_label, role_label};
 use crate::pages::layout::page_with;
 use crate::pages::SignedIn;
 use crate::state::AppState;
@@ -58,10 +58,7 @@ pub async fn settings_page(
     page_with(
         &ctx,
         &format!("{title} · {}", portal.display_name),
-        html! {
-            link rel="stylesheet" href="/assets/console.css";
-            script src="/assets/chat-pages.js" defer {}
-        },
+        html! { (console_css()) (chat_pages_js()) },
         html! {
             div.chat-settings data-portal=(portal.name) {
                 div.page-head {
