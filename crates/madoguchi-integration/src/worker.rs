@@ -442,14 +442,20 @@ impl Integration {
         else {
             return Ok(Outcome2::Failed("no such link".into()));
         };
+        let now = self.clock.now_ms();
         let Some(chat) = self.chat.chat_by_id(chat_id).await? else {
+            store::mark_synced(&self.db, chat_id, ticket_id, link.synced_seq, true, now).await?;
             return Ok(Outcome2::Failed("the chat is gone".into()));
         };
         let row = store::portal(&self.db, &chat.portal_id).await?;
         let auth = match row.auth() {
             Some(a) if a.portal == link.desk_portal_name => a,
             // The link moved to another Desk portal: that ticket is out of reach.
-            Some(_) | None => return Ok(Outcome2::Failed("the link changed".into())),
+            Some(_) | None => {
+                store::mark_synced(&self.db, chat_id, ticket_id, link.synced_seq, true, now)
+                    .await?;
+                return Ok(Outcome2::Failed("the link changed".into()));
+            }
         };
         if !row.enabled {
             return Ok(Outcome2::Retry("the integration is disabled".into()));
@@ -462,7 +468,6 @@ impl Integration {
             0
         };
         let lines = self.lines(chat_id, after).await?;
-        let now = self.clock.now_ms();
         let mut last = link.synced_seq;
         if !lines.is_empty() || link.synced_seq == 0 {
             let lines = if link.synced_seq == 0 {
