@@ -284,7 +284,22 @@ impl Integration {
         let plan = if new_portal {
             let desk_departments = self.desk.departments(auth).await?;
             let chat_departments = self.chat.departments(&op.portal.id).await?;
-            Some(auto_match(&chat_departments, &desk_departments))
+            // No integration / View only were chosen on purpose and name no Desk
+            // department: they stay. Everything else starts afresh (I12).
+            let kept = store::mappings(&self.db, &op.portal.id).await?;
+            let plan = auto_match(&chat_departments, &desk_departments)
+                .into_iter()
+                .map(|m| {
+                    kept.iter()
+                        .find(|k| {
+                            k.chat_department_id == m.chat_department_id
+                                && matches!(k.mode, DeptMode::None | DeptMode::ViewOnly)
+                        })
+                        .cloned()
+                        .unwrap_or(m)
+                })
+                .collect::<Vec<_>>();
+            Some(plan)
         } else {
             None
         };

@@ -1206,13 +1206,28 @@ async fn i12_same_named_departments_are_mapped_on_linking(app: TestApp) {
     for name in ["サポート", "営業", "Billing"] {
         desk_ids.push(w.desk_department(name).await);
     }
-    for name in ["サポート", "営業", "billing", "経理"] {
-        w.chat_department(name).await;
+    let mut chat_ids = vec![];
+    for name in ["サポート", "営業", "billing", "経理", "採用"] {
+        chat_ids.push(
+            w.chat_department(name).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
+    // Chosen on purpose before linking: No integration stays.
+    w.app
+        .put(
+            &w.integ(&format!("/departments/{}", chat_ids[4])),
+            w.token(),
+            json!({"mode": "none"}),
+        )
+        .await
+        .assert_status(200);
     let res = w.enable(&w.admin, None).await;
     res.assert_status(200);
     let depts = res["departments"].as_array().unwrap();
-    assert_eq!(depts.len(), 4);
+    assert_eq!(depts.len(), 5);
     let find = |n: &str| depts.iter().find(|d| d["chatDepartmentName"] == n).unwrap();
     assert_eq!(find("サポート")["mode"], "mapped");
     assert_eq!(find("サポート")["deskDepartmentId"], desk_ids[0].as_str());
@@ -1220,6 +1235,7 @@ async fn i12_same_named_departments_are_mapped_on_linking(app: TestApp) {
     assert_eq!(find("billing")["deskDepartmentId"], desk_ids[2].as_str());
     assert_eq!(find("経理")["mode"], "choose");
     assert_eq!(find("経理")["deskDepartmentId"], Value::Null);
+    assert_eq!(find("採用")["mode"], "none");
     // The Desk departments are listed for the menus.
     assert!(res["deskDepartments"].as_array().unwrap().len() >= 3);
 }
