@@ -1805,6 +1805,30 @@ async fn q2_while_desk_is_down_chats_end_normally_and_every_ticket_appears_exact
             .assert_status(200);
         ids.push(id);
     }
+    // A visitor edited meanwhile (C6, I18): saved now, synced to Desk when it is back.
+    let late = chat
+        .post(
+            "/chat/widget/v1/acme-chat/chats",
+            None,
+            json!({"question": "メールは後で", "clientMessageId": "late-1"}),
+        )
+        .await;
+    let late_visitor = late["visitorId"].as_str().unwrap().to_owned();
+    let late_chat = late["chatId"].as_str().unwrap().to_owned();
+    // Ended without an email: skipped, and the email added later does not retry it.
+    chat.post_empty(
+        &format!("/chat/api/v1/portals/acme-chat/chats/{late_chat}/end"),
+        t,
+    )
+    .await
+    .assert_status(200);
+    chat.patch(
+        &format!("/chat/api/v1/portals/acme-chat/visitors/{late_visitor}"),
+        t,
+        json!({"name": "後藤", "email": "goto@example.jp"}),
+    )
+    .await
+    .assert_status(200);
     // The work waits (pending) and is retried.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     for id in &ids {
@@ -1848,6 +1872,22 @@ async fn q2_while_desk_is_down_chats_end_normally_and_every_ticket_appears_exact
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(created, ids.len(), "every chat became a ticket");
+    let mut synced = false;
+    for _ in 0..100 {
+        chat.clock.advance_ms(60_000);
+        let c = desk
+            .get(
+                "/desk/api/v1/portals/acme/contacts?email=goto@example.jp",
+                Some(&desk_token),
+            )
+            .await;
+        if c["data"][0]["lastName"] == "後藤" {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(synced, "the visitor edit reached Desk");
     // Exactly once, each with its transcript.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let tickets = desk
