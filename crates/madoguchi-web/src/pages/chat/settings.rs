@@ -105,6 +105,11 @@ pub async fn settings_page(
                                 value=(portal.missed_after_ms / 1000) disabled[disabled];
                             small.hint { (ctx.t("chatui-missed-after-hint")) }
                         }
+                        label { (ctx.t("chatui-idle-after"))
+                            input type="number" name="idleEndAfterSeconds" data-type="int" min="1" required
+                                value=(portal.idle_after_ms / 1000) disabled[disabled];
+                            small.hint { (ctx.t("chatui-idle-after-hint")) }
+                        }
                         button.primary type="submit" disabled[disabled] { (ctx.t("chatui-save")) }
                         p.alert.error.form-error role="alert" hidden {}
                     }
