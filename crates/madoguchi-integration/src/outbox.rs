@@ -102,7 +102,11 @@ pub async fn claim_due(db: &Db, now: i64, limit: i64) -> Result<Vec<Job>> {
     .bind(limit)
     .fetch_all(db.pool())
     .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut jobs = Vec::with_capacity(rows.len());
+    let mut tx = db.begin_write().await?;
     for row in rows {
         let id: String = row.try_get("id")?;
         let claimed = sqlx::query(
@@ -112,7 +116,7 @@ pub async fn claim_due(db: &Db, now: i64, limit: i64) -> Result<Vec<Job>> {
         .bind(now + LEASE_MS)
         .bind(now)
         .bind(&id)
-        .execute(db.pool())
+        .execute(tx.conn())
         .await?;
         if claimed.rows_affected() == 0 {
             continue;
@@ -127,11 +131,13 @@ pub async fn claim_due(db: &Db, now: i64, limit: i64) -> Result<Vec<Job>> {
             attempts: row.try_get::<i64, _>("attempts")? + 1,
         });
     }
+    tx.commit().await?;
     Ok(jobs)
 }
 
 /// The job is done. A job re-armed while it ran stays pending (due at once).
 pub async fn complete(db: &Db, job: &Job, result: Option<&Value>, now: i64) -> Result<()> {
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "update integ_outbox set state = case when rearmed = 1 then 'pending' else 'done' end, \
          attempts = case when rearmed = 1 then 0 else attempts end, rearmed = 0, \
@@ -140,14 +146,16 @@ pub async fn complete(db: &Db, job: &Job, result: Option<&Value>, now: i64) -> R
     .bind(result.map(Value::to_string))
     .bind(now)
     .bind(&job.id)
-    .execute(db.pool())
+    .execute(tx.conn())
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// The job failed this time: try again after the backoff.
 pub async fn retry_later(db: &Db, job: &Job, error: &str, now: i64) -> Result<i64> {
     let at = now + backoff_ms(job.attempts);
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "update integ_outbox set next_attempt_at = $1, locked_until = 0, last_error = $2, updated_at = $3 \
          where id = $4 and state = 'pending'",
@@ -156,21 +164,24 @@ pub async fn retry_later(db: &Db, job: &Job, error: &str, now: i64) -> Result<i6
     .bind(error)
     .bind(now)
     .bind(&job.id)
-    .execute(db.pool())
+    .execute(tx.conn())
     .await?;
+    tx.commit().await?;
     Ok(at)
 }
 
 /// The job can never succeed (e.g. the chat is gone): keep it, marked failed.
 pub async fn fail(db: &Db, job: &Job, error: &str, now: i64) -> Result<()> {
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "update integ_outbox set state = 'failed', locked_until = 0, last_error = $1, updated_at = $2 where id = $3",
     )
     .bind(error)
     .bind(now)
     .bind(&job.id)
-    .execute(db.pool())
+    .execute(tx.conn())
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 

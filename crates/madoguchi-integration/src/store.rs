@@ -120,12 +120,14 @@ pub async fn save_link(
 }
 
 pub async fn set_enabled(db: &Db, chat_portal_id: &str, enabled: bool, now: i64) -> Result<()> {
+    let mut tx = db.begin_write().await?;
     sqlx::query("update integ_portals set enabled = $1, updated_at = $2 where chat_portal_id = $3")
         .bind(i64::from(enabled))
         .bind(now)
         .bind(chat_portal_id)
-        .execute(db.pool())
+        .execute(tx.conn())
         .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -292,6 +294,7 @@ pub async fn open_chat_tickets(db: &Db, limit: i64) -> Result<Vec<ChatTicket>> {
 
 /// Records a link; answers false when it already existed.
 pub async fn add_chat_ticket(db: &Db, link: &ChatTicket, now: i64) -> Result<bool> {
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "insert into integ_chat_tickets \
          (chat_id, ticket_id, chat_portal_id, desk_portal_name, origin, synced_seq, closed, created_at, updated_at) \
@@ -304,8 +307,9 @@ pub async fn add_chat_ticket(db: &Db, link: &ChatTicket, now: i64) -> Result<boo
     .bind(&link.origin)
     .bind(link.synced_seq)
     .bind(now)
-    .execute(db.pool())
+    .execute(tx.conn())
     .await?;
+    tx.commit().await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -317,6 +321,7 @@ pub async fn mark_synced(
     closed: bool,
     now: i64,
 ) -> Result<()> {
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "update integ_chat_tickets set synced_seq = case when synced_seq > $1 then synced_seq else $1 end, \
          closed = $2, updated_at = $3 where chat_id = $4 and ticket_id = $5",
@@ -326,8 +331,9 @@ pub async fn mark_synced(
     .bind(now)
     .bind(chat_id)
     .bind(ticket_id)
-    .execute(db.pool())
+    .execute(tx.conn())
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -379,24 +385,28 @@ pub async fn set_conversion_ticket(
     ticket_id: &str,
     now: i64,
 ) -> Result<()> {
+    let mut tx = db.begin_write().await?;
     sqlx::query("update integ_conversions set ticket_id = $1, updated_at = $2 where chat_id = $3")
         .bind(ticket_id)
         .bind(now)
         .bind(chat_id)
-        .execute(db.pool())
+        .execute(tx.conn())
         .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Gives a claim back (Desk refused or could not be reached before making a ticket).
 pub async fn release_conversion(db: &Db, chat_id: &str, origin: &str) -> Result<()> {
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "delete from integ_conversions where chat_id = $1 and origin = $2 and ticket_id is null",
     )
     .bind(chat_id)
     .bind(origin)
-    .execute(db.pool())
+    .execute(tx.conn())
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
