@@ -4,8 +4,21 @@
 
 #![allow(clippy::unwrap_used)]
 
-use crate::helpers::{Backend, TestApp, TestUser};
+use crate::both_backends;
+use crate::helpers::{TestApp, TestUser};
 use serde_json::{json, Value};
+
+both_backends!(
+    d5_the_ticket_deep_link_goes_through_the_login_and_back,
+    d1_non_members_get_a_403_page_and_unknown_portals_a_404_page,
+    d6_an_agent_cannot_see_settings_api_and_the_admin_sees_the_key_hidden,
+    q3_desk_forms_without_the_csrf_token_are_refused,
+    d4_the_ticket_page_changes_fields_and_adds_replies_and_notes,
+    d4_a_chat_transcript_reads_like_a_chat_on_the_ticket_page,
+    d5_list_filters_search_and_the_contact_page,
+    d1_the_create_portal_form_shows_errors_inline_in_the_page_language,
+    d2_settings_forms_add_records_and_the_new_ticket_form_creates_one,
+);
 
 const PORTALS: &str = "/desk/api/v1/portals";
 
@@ -141,9 +154,7 @@ async fn add_member(app: &TestApp, base: &str, admin: &TestUser, email: &str, ro
 
 /// D5, D7: the `webUrl` deep link sends a stranger to the login page, and the login
 /// brings them back to the ticket.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d5_the_ticket_deep_link_goes_through_the_login_and_back() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn d5_the_ticket_deep_link_goes_through_the_login_and_back(app: TestApp) {
     let (_admin, _base, ticket) = setup(&app).await;
     let deep = "/desk/acme/tickets/101";
     assert_eq!(
@@ -179,9 +190,7 @@ async fn d5_the_ticket_deep_link_goes_through_the_login_and_back() {
 
 /// D1: someone who is not a member gets a friendly 403 page, an unknown portal or
 /// ticket a 404 page; never JSON.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d1_non_members_get_a_403_page_and_unknown_portals_a_404_page() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn d1_non_members_get_a_403_page_and_unknown_portals_a_404_page(app: TestApp) {
     setup(&app).await;
     app.signup("stranger@example.jp").await;
     let (v, _) = log_in(&app, "stranger@example.jp", "/").await;
@@ -222,9 +231,7 @@ async fn d1_non_members_get_a_403_page_and_unknown_portals_a_404_page() {
 
 /// D6: agents cannot see Settings (nor the service key) and cannot generate one; the
 /// admin sees the admin email with the key hidden until shown.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d6_an_agent_cannot_see_settings_api_and_the_admin_sees_the_key_hidden() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn d6_an_agent_cannot_see_settings_api_and_the_admin_sees_the_key_hidden(app: TestApp) {
     let (admin, base, _) = setup(&app).await;
     add_member(&app, &base, &admin, "agent@acme.example", "agent").await;
     let key = app
@@ -299,9 +306,7 @@ async fn d6_an_agent_cannot_see_settings_api_and_the_admin_sees_the_key_hidden()
 }
 
 /// Q3: every Desk form needs the session's CSRF token; without it nothing changes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn q3_desk_forms_without_the_csrf_token_are_refused() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn q3_desk_forms_without_the_csrf_token_are_refused(app: TestApp) {
     let (admin, base, ticket) = setup(&app).await;
     let (v, _) = log_in(&app, "admin@acme.example", "/").await;
     let posts: [(&str, Vec<(&str, &str)>); 7] = [
@@ -368,9 +373,7 @@ async fn q3_desk_forms_without_the_csrf_token_are_refused() {
 
 /// D3, D4: the ticket page's forms post, redirect back (PRG) and show the change;
 /// bad input comes back next to its field in the page language.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d4_the_ticket_page_changes_fields_and_adds_replies_and_notes() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn d4_the_ticket_page_changes_fields_and_adds_replies_and_notes(app: TestApp) {
     let (admin, base, ticket) = setup(&app).await;
     let id = ticket["id"].as_str().unwrap().to_owned();
     let (v, _) = log_in(&app, "admin@acme.example", "/").await;
@@ -472,9 +475,7 @@ async fn d4_the_ticket_page_changes_fields_and_adds_replies_and_notes() {
 }
 
 /// D4: a chat transcript on a ticket reads like a chat: who said what, when.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d4_a_chat_transcript_reads_like_a_chat_on_the_ticket_page() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn d4_a_chat_transcript_reads_like_a_chat_on_the_ticket_page(app: TestApp) {
     let (admin, base, ticket) = setup(&app).await;
     let id = ticket["id"].as_str().unwrap();
     app.post(
@@ -505,9 +506,7 @@ async fn d4_a_chat_transcript_reads_like_a_chat_on_the_ticket_page() {
 
 /// D5: the list filters and pages, the search finds Japanese substrings, the contact
 /// page shows account, SLA, contract, owner and tickets.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d5_list_filters_search_and_the_contact_page() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn d5_list_filters_search_and_the_contact_page(app: TestApp) {
     let (admin, base, ticket) = setup(&app).await;
     for i in 0..29 {
         let status = if i % 2 == 0 { "Closed" } else { "Open" };
@@ -610,9 +609,7 @@ async fn d5_list_filters_search_and_the_contact_page() {
 
 /// D1, Q4: the portal form shows the rules and its errors next to the field, in the
 /// page language; a good name opens the new portal.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d1_the_create_portal_form_shows_errors_inline_in_the_page_language() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn d1_the_create_portal_form_shows_errors_inline_in_the_page_language(app: TestApp) {
     setup(&app).await;
     let (v, _) = log_in(&app, "admin@acme.example", "/").await;
     let list = page(&app, "/desk", Some(&v.cookie)).await;
@@ -687,9 +684,7 @@ async fn d1_the_create_portal_form_shows_errors_inline_in_the_page_language() {
 
 /// D1, D2, D3: admins add departments, members, classifications, accounts, SLAs and
 /// contracts through Settings; a new ticket is made through its form.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d2_settings_forms_add_records_and_the_new_ticket_form_creates_one() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+async fn d2_settings_forms_add_records_and_the_new_ticket_form_creates_one(app: TestApp) {
     let (admin, base, _) = setup(&app).await;
     app.signup("agent@acme.example").await;
     let (v, _) = log_in(&app, "admin@acme.example", "/").await;
