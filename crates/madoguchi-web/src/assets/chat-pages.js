@@ -79,7 +79,9 @@
         });
       });
     }).catch(function () {
-      showError(form, navigator.onLine === false ? 'offline' : 'network error');
+      showError(form, /^en/.test(document.documentElement.lang)
+        ? 'Could not reach the server. Check the connection and try again.'
+        : 'サーバーに接続できませんでした。接続を確認して、もう一度お試しください。');
     }).then(function () {
       if (button) button.disabled = false;
     });

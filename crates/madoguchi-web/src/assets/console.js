@@ -76,6 +76,10 @@
     return fetch(cfg.api + path, {
       method: method, headers: headers, credentials: 'same-origin',
       body: body === undefined ? undefined : JSON.stringify(body)
+    }).catch(function () {
+      var err = new Error(L['network-error']);
+      err.status = 0;
+      throw err;
     }).then(function (res) {
       return res.text().then(function (text) {
         var data = null;
@@ -518,14 +522,25 @@
       }, function (e) {
         var wrap = r.pending.get(cid);
         if (wrap) setTick(wrap, 'failed');
-        // Network trouble or a server hiccup: try again; a refusal (4xx) is final.
+        // Network trouble or a server hiccup: the same clientMessageId again later; a
+        // refusal (4xx) is final.
         if ((!e.status || e.status >= 500 || e.status === 429) && tries < 8) {
           setTimeout(function () { postMessage(r, cid, text, tries + 1); }, Math.min(30000, 1000 * Math.pow(2, tries)));
         } else {
           toast(e.message);
+          if (wrap && e.status !== 409) wrap.title = L.retry;
         }
       });
   }
+
+  // A message that could not be sent: click it to try again (same clientMessageId).
+  ui.transcripts.addEventListener('click', function (e) {
+    var wrap = e.target.closest('.msg[data-status=failed][data-client-id]');
+    var r = chats.get(selectedId);
+    if (!wrap || !r || !r.pending.has(wrap.getAttribute('data-client-id'))) return;
+    setTick(wrap, 'pending');
+    postMessage(r, wrap.getAttribute('data-client-id'), wrap.querySelector('.bubble').textContent, 0);
+  });
 
   ui.composer.addEventListener('submit', function (e) {
     e.preventDefault();

@@ -237,6 +237,12 @@
     return fetch(api + path, {
       method: method, headers: headers, mode: 'cors', credentials: 'omit',
       body: body === undefined ? undefined : JSON.stringify(body)
+    }).catch(function () {
+      // Offline or the server unreachable: a message people understand; status 0 tells
+      // callers to retry rather than give up.
+      var err = new Error(T.error);
+      err.status = 0;
+      throw err;
     }).then(function (res) {
       return res.text().then(function (text) {
         var data = null;

@@ -53,6 +53,8 @@ const LABELS: &[&str] = &[
     "operator",
     "waited",
     "question",
+    "network-error",
+    "retry",
 ];
 
 fn labels(ctx: &PageContext) -> serde_json::Value {
