@@ -1822,6 +1822,21 @@ async fn q2_while_desk_is_down_chats_end_normally_and_every_ticket_appears_exact
     )
     .await
     .assert_status(200);
+    let mut skipped = false;
+    for _ in 0..100 {
+        let c = chat
+            .get(
+                &format!("/chat/api/v1/portals/acme-chat/chats/{late_chat}"),
+                t,
+            )
+            .await;
+        if c["autoTicket"]["status"] == "skipped" {
+            skipped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(skipped, "no email: skipped");
     chat.patch(
         &format!("/chat/api/v1/portals/acme-chat/visitors/{late_visitor}"),
         t,
