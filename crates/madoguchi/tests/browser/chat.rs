@@ -1024,3 +1024,29 @@ async fn c3_widget_offers_the_department_menu_when_there_are_several() {
     visitor.close().await.unwrap();
     app.stop().await;
 }
+
+/// C3: the embed script is JavaScript that any website may load (no browser needed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c3_widget_script_is_served_to_any_origin() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let res = app
+        .http
+        .get(app.url("/chat/widget.js"))
+        .header("Origin", "https://shop.example.jp")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let header = |name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(header("content-type").starts_with("application/javascript"));
+    assert_eq!(header("access-control-allow-origin"), "*");
+    let body = res.text().await.unwrap();
+    assert!(body.contains("attachShadow"), "the widget script");
+    app.stop().await;
+}
