@@ -18,6 +18,15 @@ use std::time::{Duration, Instant};
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// Debian's paths, unless `MADOGUCHI_CHROMEDRIVER` / `MADOGUCHI_CHROMIUM` say otherwise
+/// (another OS, or a check of the skip path).
+fn path_of(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
+}
+
 /// How long a page may take to show what a test waits for. Generous: CI machines have
 /// two cores shared with the compiler.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -33,24 +42,30 @@ impl Browser {
     /// Starts chromedriver, or returns `None` (after saying so loudly) when it is not
     /// installed and the browser is not required.
     pub async fn start() -> Option<Self> {
-        if !Path::new(CHROMEDRIVER).exists() {
+        let chromedriver = path_of("MADOGUCHI_CHROMEDRIVER", CHROMEDRIVER);
+        if !chromedriver.exists() {
             let required = std::env::var("MADOGUCHI_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
             assert!(
                 !required,
-                "MADOGUCHI_REQUIRE_BROWSER=1 but {CHROMEDRIVER} is missing: \
-                 apt-get install -y chromium chromium-driver fonts-ipafont-gothic"
+                "MADOGUCHI_REQUIRE_BROWSER=1 but {} is missing: \
+                 apt-get install -y chromium chromium-driver fonts-ipafont-gothic",
+                chromedriver.display()
             );
-            eprintln!(
+            // Straight to stderr: the test harness captures `eprintln!` of passing tests,
+            // and this must be seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n**********************************************************************\n\
-                 ** browser test skipped: {CHROMEDRIVER} not found.\n\
-                 ** install chromium chromium-driver fonts-ipafont-gothic\n\
-                 ** (MADOGUCHI_REQUIRE_BROWSER=1 turns this skip into a failure)\n\
-                 **********************************************************************\n"
+                 ** browser test skipped: install chromium chromium-driver fonts-ipafont-gothic\n\
+                 ** ({} not found; MADOGUCHI_REQUIRE_BROWSER=1 makes this a failure)\n\
+                 **********************************************************************",
+                chromedriver.display()
             );
             return None;
         }
         let port = free_port();
-        let driver = Command::new(CHROMEDRIVER)
+        let driver = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -88,7 +103,7 @@ impl Browser {
         caps.insert(
             "goog:chromeOptions".into(),
             json!({
-                "binary": CHROMIUM,
+                "binary": path_of("MADOGUCHI_CHROMIUM", CHROMIUM),
                 "args": [
                     "--headless",
                     "--no-sandbox",
