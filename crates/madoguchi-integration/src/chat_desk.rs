@@ -415,6 +415,9 @@ impl Integration {
         };
         store::add_chat_ticket(&self.db, &link, self.clock.now_ms()).await?;
         self.chat.add_desk_ticket(&chat.id, ticket_id).await?;
+        if chat.state != ChatState::Ended {
+            self.watch_chat(&chat.id);
+        }
         let messages = self.chat.transcript(&chat.id).await?;
         let lines: Vec<ChatLine> = messages.iter().map(|m| line(m, lang)).collect();
         let last = lines.last().map_or(0, |l| l.seq);

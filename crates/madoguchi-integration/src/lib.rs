@@ -31,8 +31,9 @@ pub use model::*;
 
 use madoguchi_chat::Chat;
 use madoguchi_core::{Clock, Db};
-use std::sync::Arc;
-use tokio::sync::Notify;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{watch, Notify};
 
 #[derive(Clone)]
 pub struct Integration {
@@ -42,6 +43,10 @@ pub struct Integration {
     pub(crate) chat: Chat,
     /// Wakes the outbox worker (a chat event, a new job).
     pub(crate) wake: Arc<Notify>,
+    /// Linked chats whose live messages this process watches (I11).
+    pub(crate) watching: Arc<Mutex<HashSet<String>>>,
+    /// Turns true when the server shuts down (stops the watchers).
+    pub(crate) closing: Arc<watch::Sender<bool>>,
 }
 
 impl Integration {
@@ -52,6 +57,8 @@ impl Integration {
             desk,
             chat,
             wake: Arc::new(Notify::new()),
+            watching: Arc::default(),
+            closing: Arc::new(watch::channel(false).0),
         }
     }
 

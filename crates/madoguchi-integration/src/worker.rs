@@ -23,6 +23,8 @@ use crate::model::{ChatOutcome, DeptMode};
 use crate::outbox::{self, Job};
 use crate::store::{self, ChatTicket};
 use crate::Integration;
+use futures::StreamExt;
+use madoguchi_chat::live::LiveEvent;
 use madoguchi_chat::{AutoTicketStatus, ChatState, ChatView, Outcome};
 use madoguchi_core::{Error, ErrorCode, Lang, Result};
 use serde_json::{json, Value};
@@ -77,6 +79,7 @@ impl Integration {
             tracing::info!(desk = integ.desk.transport(), "integration worker started");
             loop {
                 if *shutdown.borrow() {
+                    let _ = integ.closing.send(true);
                     break;
                 }
                 match integ.run_pass().await {
@@ -230,26 +233,82 @@ impl Integration {
         })))
     }
 
-    /// Step 2: links whose chat has messages the ticket's thread does not hold yet.
+    /// Step 2: links whose chat has messages the ticket's thread does not hold yet; a
+    /// chat still going on is also watched live, so its messages follow at once.
     async fn rearm_open_links(&self) -> Result<()> {
         for link in store::open_chat_tickets(&self.db, 500).await? {
             let Some(chat) = self.chat.chat_by_id(&link.chat_id).await? else {
+                let now = self.clock.now_ms();
                 store::mark_synced(
                     &self.db,
                     &link.chat_id,
                     &link.ticket_id,
                     link.synced_seq,
                     true,
-                    self.clock.now_ms(),
+                    now,
                 )
                 .await?;
                 continue;
             };
+            if chat.state != ChatState::Ended {
+                self.watch_chat(&link.chat_id);
+            }
             if chat.last_seq > link.synced_seq || chat.state == ChatState::Ended {
                 self.rearm_sync(&link).await?;
             }
         }
         Ok(())
+    }
+
+    /// I11: follows a linked chat's live events (the bus, after commit) and has each new
+    /// message appended to its tickets within moments; the durable outbox does the
+    /// work, so a lost bus event only delays it to the next pass.
+    pub(crate) fn watch_chat(&self, chat_id: &str) {
+        {
+            let mut watching = self.watching.lock().unwrap_or_else(|p| p.into_inner());
+            if !watching.insert(chat_id.to_owned()) {
+                return;
+            }
+        }
+        let integ = self.clone();
+        let chat_id = chat_id.to_owned();
+        let mut closing = self.closing.subscribe();
+        tokio::spawn(async move {
+            match integ.chat.subscribe_chat(&chat_id).await {
+                Ok(mut events) => loop {
+                    let event = tokio::select! {
+                        e = events.next() => e,
+                        _ = closing.wait_for(|c| *c) => None,
+                    };
+                    let ended = match event {
+                        None => break,
+                        Some(LiveEvent::Message { .. }) => false,
+                        Some(LiveEvent::Chat { event, .. }) if event == "chat.ended" => true,
+                        Some(_) => continue,
+                    };
+                    match store::chat_tickets(&integ.db, &chat_id).await {
+                        Ok(links) => {
+                            for link in links {
+                                if let Err(e) = integ.rearm_sync(&link).await {
+                                    tracing::warn!(error = %e, "re-arming a chat thread append");
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "reading chat links"),
+                    }
+                    integ.wake.notify_one();
+                    if ended {
+                        break;
+                    }
+                },
+                Err(e) => tracing::warn!(error = %e, "watching a linked chat"),
+            }
+            integ
+                .watching
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&chat_id);
+        });
     }
 
     async fn rearm_sync(&self, link: &ChatTicket) -> Result<()> {
@@ -417,6 +476,9 @@ impl Integration {
         self.chat
             .set_auto_ticket(chat_id, AutoTicketStatus::Created, None)
             .await?;
+        if chat.state != ChatState::Ended {
+            self.watch_chat(chat_id);
+        }
         tracing::info!(chat = %chat_id, ticket = %ticket_id, "automatic ticket created");
         Ok(Outcome2::Done(Some(json!({ "ticketId": ticket_id }))))
     }
