@@ -336,6 +336,10 @@ async fn main() -> anyhow::Result<()> {
         ms(percentile(&creates, 0.99))
     );
     db.close().await;
-    let _ = std::fs::remove_dir_all(&temp);
+    if std::env::var_os("MADOGUCHI_BENCH_KEEP").is_some() {
+        eprintln!("kept {}", temp.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&temp);
+    }
     Ok(())
 }

@@ -5,23 +5,26 @@
 //! same. Each ticket's subject and contact text is normalised ([`normalize`]: NFKC-like
 //! width folding and lower case) and stored on the ticket (`search_subject`,
 //! `search_contact`); its *grams* go to `desk_ticket_grams(portal_id, gram,
-//! ticket_number)` in the same write transaction as the change:
+//! ticket_number)` in the same write transaction as the change (contact grams carry the
+//! prefix [`CONTACT_NS`], so each field has its own postings):
 //!
-//! - a run of CJK characters (kana, kanji, hangul) gives every character bigram, so any
-//!   substring of two or more characters is findable (「返金」, 「パスワード」, 「リセット」);
-//! - a run of other letters and digits (a word) gives its prefixes of 2 to
+//! - a run of CJK characters (kana, kanji, hangul) gives every character and every
+//!   character bigram, so any substring is findable (「返金」, 「パスワード」, 「例」);
+//! - a run of other letters and digits (a word) gives its prefixes of 1 to
 //!   [`MAX_PREFIX`] characters, so a word is found by any prefix of it ("pass" finds
 //!   "password"); an email address is several words.
 //!
-//! A query is split into terms at whitespace; each term's grams are made the same way
-//! (for a word: the word itself, cut to [`MAX_PREFIX`]; for CJK, bigrams that cover the
-//! term). A ticket is a candidate when it has the grams; candidates are walked from the
-//! rarest gram (each counted up to a cap on the primary-key index) in `ticket_number`
-//! order, and each is verified in SQL with a substring test of every term against the
-//! normalised texts, so the walk stops as soon as a page is full. A query with no grams
-//! (one character) walks the portal's tickets with the same substring test. Ranking:
-//! the exact ticket number first, then tickets whose subject holds every term, then
-//! contact name/email matches; newer tickets first within each (one query per tier).
+//! A query is split into terms at whitespace; a term needs a few grams ([`query_grams`]:
+//! bigrams covering a CJK run, a word cut to [`MAX_PREFIX`]). Every gram's postings
+//! are counted (up to a cap, in one round trip) in both fields. Ranking: the exact
+//! ticket number first; then the *subject tier* (every term in the subject), walked
+//! along the rarest subject gram's postings newest first with the other grams as
+//! probes; then the *contact tier* (each term in the subject or the contact, not all in
+//! the subject), the union of one walk per term along its contact grams. Every
+//! candidate is verified in SQL with a substring test of each term against the
+//! normalised texts, so answers are exact, and each walk follows the primary key in
+//! `ticket_number` order and stops as soon as the page is full. A query made only of
+//! punctuation walks the portal's tickets with the same test.
 
 use crate::access::Member;
 use crate::sql::{contains_pattern, Sql};
@@ -182,54 +185,72 @@ fn prefix(word: &str, chars: usize) -> &str {
     }
 }
 
-/// The grams a normalised text is indexed under.
+/// The grams a normalised text is indexed under: every character and character
+/// bigram of CJK runs, every prefix (up to [`MAX_PREFIX`] characters) of words.
 pub fn index_grams(text: &str, grams: &mut BTreeSet<String>) {
     for run in runs(text) {
         match run {
             Run::Cjk(chars) => {
+                for c in &chars {
+                    grams.insert(c.to_string());
+                }
                 for pair in chars.windows(2) {
                     grams.insert(pair.iter().collect());
                 }
             }
             Run::Word(word) => {
-                for n in 2..=MAX_PREFIX {
-                    let p = prefix(word, n);
-                    if p.chars().count() < n {
-                        if p.chars().count() >= 2 {
-                            grams.insert(p.to_owned());
-                        }
+                for (n, (i, c)) in word.char_indices().enumerate() {
+                    if n == MAX_PREFIX {
                         break;
                     }
-                    grams.insert(p.to_owned());
+                    grams.insert(word[..i + c.len_utf8()].to_owned());
                 }
             }
         }
     }
 }
 
-/// The grams a ticket whose normalised texts are these must have to hold `term`.
-pub fn query_grams(term: &str, grams: &mut BTreeSet<String>) {
+/// The grams a text must have to hold `term` (normalised): for CJK runs bigrams that
+/// cover every character (a lone character itself), for words the word cut to
+/// [`MAX_PREFIX`]. The substring test checks the rest.
+pub fn query_grams(term: &str) -> Vec<String> {
+    let mut grams: Vec<String> = Vec::new();
+    let mut add = |g: String| {
+        if !grams.contains(&g) {
+            grams.push(g);
+        }
+    };
     for run in runs(term) {
         match run {
+            Run::Cjk(chars) if chars.len() == 1 => add(chars[0].to_string()),
             Run::Cjk(chars) => {
-                for pair in chars.windows(2) {
-                    grams.insert(pair.iter().collect());
+                let mut i = 0;
+                while i + 1 < chars.len() {
+                    add(chars[i..i + 2].iter().collect());
+                    i += 2;
+                }
+                if chars.len() % 2 == 1 {
+                    add(chars[chars.len() - 2..].iter().collect());
                 }
             }
-            Run::Word(word) => {
-                if word.chars().count() >= 2 {
-                    grams.insert(prefix(word, MAX_PREFIX).to_owned());
-                }
-            }
+            Run::Word(word) => add(prefix(word, MAX_PREFIX).to_owned()),
         }
     }
+    grams
 }
+
+/// Contact grams are stored with this prefix, apart from subject grams, so that each
+/// ranking tier walks only the postings of its own field. (Grams hold only letters and
+/// digits, so the prefix never collides.)
+pub const CONTACT_NS: &str = "@";
 
 /// The grams of a ticket: its subject and its contact's text.
 pub(crate) fn ticket_grams(search_subject: &str, search_contact: &str) -> BTreeSet<String> {
     let mut grams = BTreeSet::new();
     index_grams(search_subject, &mut grams);
-    index_grams(search_contact, &mut grams);
+    let mut contact = BTreeSet::new();
+    index_grams(search_contact, &mut contact);
+    grams.extend(contact.into_iter().map(|g| format!("{CONTACT_NS}{g}")));
     grams
 }
 
@@ -323,44 +344,99 @@ enum Tier {
     Contact,
 }
 
-/// A parsed search: normalised terms, the grams candidates must have (rarest
-/// first), the exact ticket number to leave out, the department filter.
-struct Plan<'a> {
+/// A condition on a candidate's postings.
+#[derive(Debug, Clone)]
+enum Probe {
+    /// It has all these grams.
+    All(Vec<String>),
+    /// It has all the grams of one of these sets.
+    AnyOf(Vec<Vec<String>>),
+}
+
+/// How candidates are found: walking one gram's postings (newest first) with probes,
+/// or walking the portal's tickets when no gram can be used.
+#[derive(Debug, Clone)]
+struct Walk {
+    driver: Option<String>,
+    probes: Vec<Probe>,
+}
+
+/// A term's grams in each field, rarest first; `None` when some gram is missing there,
+/// so the term cannot be in that field.
+#[derive(Debug, Clone)]
+struct TermGrams {
+    subject: Option<Vec<(i64, String)>>,
+    contact: Option<Vec<(i64, String)>>,
+}
+
+/// At most this many grams of a term are looked at, and at most this many used as
+/// probes per field; the substring test makes the answer exact whatever the grams.
+const GRAMS_PER_TERM: usize = 4;
+const MAX_PROBES: usize = 6;
+
+struct Search<'a> {
     portal_id: &'a str,
     terms: Vec<String>,
-    grams: Vec<String>,
     exclude_number: Option<i64>,
     departments: Option<&'a [String]>,
 }
 
-impl Plan<'_> {
-    /// One tier, newest first. The walk follows an index in `ticket_number` order
-    /// (the rarest gram's postings, or the portal's tickets when there are no grams), so
-    /// a page stops as soon as it is full.
-    fn tier_sql(&self, tier: Tier, count: bool, limit: i64, offset: i64) -> Sql {
+impl Search<'_> {
+    fn push_probe(&self, sql: &mut Sql, gram: &str, column: &str) {
+        sql.push("exists (select 1 from desk_ticket_grams g where g.portal_id = ")
+            .bind(self.portal_id)
+            .push(" and g.gram = ")
+            .bind(gram)
+            .push(" and g.ticket_number = ")
+            .push(column)
+            .push(")");
+    }
+
+    fn push_all(&self, sql: &mut Sql, grams: &[String], column: &str) {
+        sql.push("(");
+        for (i, gram) in grams.iter().enumerate() {
+            if i > 0 {
+                sql.push(" and ");
+            }
+            self.push_probe(sql, gram, column);
+        }
+        sql.push(")");
+    }
+
+    fn push_terms_in_subject(&self, sql: &mut Sql) {
+        sql.push("(");
+        for (i, term) in self.terms.iter().enumerate() {
+            if i > 0 {
+                sql.push(" and ");
+            }
+            sql.push("t.search_subject like ")
+                .bind(contains_pattern(term))
+                .push(" escape '\\'");
+        }
+        sql.push(")");
+    }
+
+    /// One tier along one walk, newest first; the walk follows an index in
+    /// `ticket_number` order, so a page stops as soon as it is full.
+    fn sql(&self, walk: &Walk, tier: Tier, count: bool, limit: i64, offset: i64) -> Sql {
         let mut sql = if count {
             Sql::new("select count(*) as n")
         } else {
             Sql::new(TICKET_COLUMNS)
         };
-        let order_column = match self.grams.split_first() {
-            Some((driver, probes)) => {
-                sql.push(
-                    " from desk_ticket_grams g0 join desk_tickets t on t.portal_id = g0.portal_id \
-                     and t.ticket_number = g0.ticket_number ",
-                )
-                .push(TICKET_FROM)
-                .push(" where g0.portal_id = ")
-                .bind(self.portal_id)
-                .push(" and g0.gram = ")
-                .bind(driver.as_str());
-                for gram in probes {
-                    sql.push(" and exists (select 1 from desk_ticket_grams g where g.portal_id = ")
-                        .bind(self.portal_id)
-                        .push(" and g.gram = ")
-                        .bind(gram.as_str())
-                        .push(" and g.ticket_number = g0.ticket_number)");
-                }
+        let column = match &walk.driver {
+            Some(driver) => {
+                // `cross join` keeps the postings as the outer loop on SQLite (which has
+                // no statistics to prefer them); PostgreSQL plans it as an inner join.
+                sql.push(" from desk_ticket_grams g0 cross join desk_tickets t ")
+                    .push(TICKET_FROM)
+                    .push(
+                        " where t.portal_id = g0.portal_id and t.ticket_number = g0.ticket_number \
+                         and g0.portal_id = ",
+                    )
+                    .bind(self.portal_id)
+                    .push(" and g0.gram = ")
+                    .bind(driver.as_str());
                 "g0.ticket_number"
             }
             None => {
@@ -371,13 +447,26 @@ impl Plan<'_> {
                 "t.ticket_number"
             }
         };
+        for probe in &walk.probes {
+            sql.push(" and ");
+            match probe {
+                Probe::All(grams) => self.push_all(&mut sql, grams, column),
+                Probe::AnyOf(sets) => {
+                    sql.push("(");
+                    for (i, set) in sets.iter().enumerate() {
+                        if i > 0 {
+                            sql.push(" or ");
+                        }
+                        self.push_all(&mut sql, set, column);
+                    }
+                    sql.push(")");
+                }
+            }
+        }
         match tier {
             Tier::Subject => {
-                for term in &self.terms {
-                    sql.push(" and t.search_subject like ")
-                        .bind(contains_pattern(term))
-                        .push(" escape '\\'");
-                }
+                sql.push(" and ");
+                self.push_terms_in_subject(&mut sql);
             }
             Tier::Contact => {
                 for term in &self.terms {
@@ -388,16 +477,8 @@ impl Plan<'_> {
                         .bind(pattern)
                         .push(" escape '\\')");
                 }
-                sql.push(" and not (");
-                for (i, term) in self.terms.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(" and ");
-                    }
-                    sql.push("t.search_subject like ")
-                        .bind(contains_pattern(term))
-                        .push(" escape '\\'");
-                }
-                sql.push(")");
+                sql.push(" and not ");
+                self.push_terms_in_subject(&mut sql);
             }
         }
         if let Some(n) = self.exclude_number {
@@ -406,7 +487,7 @@ impl Plan<'_> {
         push_department_filter(&mut sql, self.departments);
         if !count {
             sql.push(" order by ")
-                .push(order_column)
+                .push(column)
                 .push(" desc limit ")
                 .bind(limit)
                 .push(" offset ")
@@ -416,38 +497,113 @@ impl Plan<'_> {
     }
 }
 
-/// The grams a query's candidates must have: for CJK runs non-overlapping bigrams
-/// that still cover every character (the substring test checks the rest), for words
-/// the word itself.
-fn covering_grams(term: &str, grams: &mut BTreeSet<String>) {
-    for run in runs(term) {
-        match run {
-            Run::Cjk(chars) if chars.len() >= 2 => {
-                let mut i = 0;
-                while i + 1 < chars.len() {
-                    grams.insert(chars[i..i + 2].iter().collect());
-                    i += 2;
-                }
-                if chars.len() % 2 == 1 {
-                    grams.insert(chars[chars.len() - 2..].iter().collect());
-                }
-            }
-            Run::Cjk(_) => {}
-            Run::Word(word) => {
-                if word.chars().count() >= 2 {
-                    grams.insert(prefix(word, MAX_PREFIX).to_owned());
-                }
-            }
-        }
-    }
+fn names(grams: &[(i64, String)], n: usize) -> Vec<String> {
+    grams.iter().take(n).map(|(_, g)| g.clone()).collect()
 }
 
-/// At most this many grams are counted, and at most [`MAX_PROBES`] of the rarest
-/// used; the substring test makes the answer exact whatever the grams.
-const MAX_COUNTED: usize = 16;
-const MAX_PROBES: usize = 6;
+/// The subject tier's walk: every term's subject grams, the rarest drives. `None`
+/// when some term cannot be in the subject.
+fn subject_walk(terms: &[TermGrams]) -> Option<Walk> {
+    let mut all: Vec<(i64, String)> = Vec::new();
+    for t in terms {
+        all.extend(t.subject.as_ref()?.iter().cloned());
+    }
+    all.sort();
+    all.dedup_by(|a, b| a.1 == b.1);
+    let mut grams = all.into_iter().map(|(_, g)| g);
+    Some(Walk {
+        driver: grams.next(),
+        probes: match grams.take(MAX_PROBES).collect::<Vec<_>>() {
+            p if p.is_empty() => Vec::new(),
+            p => vec![Probe::All(p)],
+        },
+    })
+}
+
+/// The contact tier's walks: one per term that can be in the contact, driven by its
+/// contact grams, probing the other terms in either field. A ticket of this tier has
+/// some term only in its contact, so it is on that term's walk. `None` when some term
+/// can be in neither field; a term without grams needs the plain walk.
+fn contact_walks(terms: &[TermGrams]) -> Option<Vec<Walk>> {
+    if terms
+        .iter()
+        .any(|t| t.subject.is_none() && t.contact.is_none())
+    {
+        return None;
+    }
+    if terms.iter().any(|t| {
+        t.contact.as_ref().is_some_and(Vec::is_empty)
+            || t.subject.as_ref().is_some_and(Vec::is_empty)
+    }) {
+        // A term without grams (punctuation only) cannot steer a walk.
+        return Some(vec![Walk {
+            driver: None,
+            probes: Vec::new(),
+        }]);
+    }
+    let mut walks = Vec::new();
+    for (k, term) in terms.iter().enumerate() {
+        let Some(contact) = &term.contact else {
+            continue;
+        };
+        let mut probes = Vec::new();
+        if contact.len() > 1 {
+            probes.push(Probe::All(names(&contact[1..], MAX_PROBES)));
+        }
+        for (j, other) in terms.iter().enumerate() {
+            if j == k {
+                continue;
+            }
+            let mut sets = Vec::new();
+            if let Some(s) = &other.subject {
+                sets.push(names(s, 2));
+            }
+            if let Some(c) = &other.contact {
+                sets.push(names(c, 2));
+            }
+            probes.push(Probe::AnyOf(sets));
+        }
+        walks.push(Walk {
+            driver: contact.first().map(|(_, g)| g.clone()),
+            probes,
+        });
+    }
+    Some(walks)
+}
 
 impl Desk {
+    /// Counts (up to [`COUNT_CAP`]) the postings of each gram, in one round trip.
+    async fn gram_counts(&self, portal_id: &str, grams: &[String]) -> Result<Vec<i64>> {
+        if grams.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::default();
+        for (i, gram) in grams.iter().enumerate() {
+            if i > 0 {
+                sql.push(" union all ");
+            }
+            sql.push("select cast(")
+                .push(&i.to_string())
+                .push(" as bigint) as i, (select count(*) from (select 1 as one from desk_ticket_grams where portal_id = ")
+                .bind(portal_id)
+                .push(" and gram = ")
+                .bind(gram.as_str())
+                .push(" limit ")
+                .bind(COUNT_CAP)
+                .push(") x) as n");
+        }
+        let rows = sql.query().fetch_all(self.db.pool()).await?;
+        let mut counts = vec![0; grams.len()];
+        for row in &rows {
+            let i: i64 = row.try_get("i")?;
+            let n: i64 = row.try_get("n")?;
+            if let Some(slot) = usize::try_from(i).ok().and_then(|i| counts.get_mut(i)) {
+                *slot = n;
+            }
+        }
+        Ok(counts)
+    }
+
     /// Searches the portal's tickets (see the module documentation), ranked, `limit`
     /// (default 50, at most 200) from `offset`. 400 naming `q` for an empty or overlong
     /// query.
@@ -509,75 +665,120 @@ impl Desk {
             return Ok(out);
         }
 
-        let mut grams = BTreeSet::new();
-        for term in &terms {
-            covering_grams(term, &mut grams);
-        }
-        // Rarest gram first: it drives the walk, a few others are probes.
-        let mut counted = Vec::with_capacity(grams.len().min(MAX_COUNTED));
-        for gram in grams.into_iter().take(MAX_COUNTED) {
-            let row = sqlx::query(
-                "select count(*) as n from (select 1 as one from desk_ticket_grams \
-                 where portal_id = $1 and gram = $2 limit $3) x",
-            )
-            .bind(&member.portal_id)
-            .bind(&gram)
-            .bind(COUNT_CAP)
-            .fetch_one(self.db.pool())
-            .await?;
-            let n: i64 = row.try_get("n")?;
-            if n == 0 {
-                return Ok(out);
+        // Each term's grams in both fields, counted in one round trip.
+        let per_term: Vec<Vec<String>> = terms
+            .iter()
+            .map(|t| {
+                let mut g = query_grams(t);
+                // Keep the ends and spread the rest: every gram narrows alike.
+                if g.len() > GRAMS_PER_TERM {
+                    let step = (g.len() - 1) as f64 / (GRAMS_PER_TERM - 1) as f64;
+                    g = (0..GRAMS_PER_TERM)
+                        .map(|i| g[(i as f64 * step).round() as usize].clone())
+                        .collect();
+                }
+                g
+            })
+            .collect();
+        let mut asked: Vec<String> = Vec::new();
+        for grams in &per_term {
+            for g in grams {
+                asked.push(g.clone());
+                asked.push(format!("{CONTACT_NS}{g}"));
             }
-            counted.push((n, gram));
         }
-        counted.sort();
-        let plan = Plan {
+        let counts = self.gram_counts(&member.portal_id, &asked).await?;
+        let count_of = |gram: &str| -> i64 {
+            asked
+                .iter()
+                .position(|g| g == gram)
+                .and_then(|i| counts.get(i).copied())
+                .unwrap_or(0)
+        };
+        let field = |grams: &[String], ns: &str| -> Option<Vec<(i64, String)>> {
+            let mut v: Vec<(i64, String)> = grams
+                .iter()
+                .map(|g| {
+                    let g = format!("{ns}{g}");
+                    (count_of(&g), g)
+                })
+                .collect();
+            if v.iter().any(|(n, _)| *n == 0) {
+                return None;
+            }
+            v.sort();
+            Some(v)
+        };
+        let term_grams: Vec<TermGrams> = per_term
+            .iter()
+            .map(|g| TermGrams {
+                subject: field(g, ""),
+                contact: field(g, CONTACT_NS),
+            })
+            .collect();
+        let search = Search {
             portal_id: &member.portal_id,
             terms,
-            grams: counted
-                .into_iter()
-                .take(MAX_PROBES)
-                .map(|(_, g)| g)
-                .collect(),
             exclude_number: exact.as_ref().map(|t| t.ticket_number),
             departments,
         };
 
-        // Subject matches, then contact matches; each tier newest first.
-        let subject_rows = plan
-            .tier_sql(Tier::Subject, false, limit, offset)
-            .query()
-            .fetch_all(self.db.pool())
-            .await?;
-        let found = subject_rows.len() as i64;
-        for row in &subject_rows {
-            out.push(ticket_from_row(row, self, &member.portal_name)?);
-        }
-        if found == limit {
-            return Ok(out);
-        }
-        // The subject tier ended inside this page: the contact tier starts after it.
-        let subject_total = if found > 0 || offset == 0 {
-            offset + found
-        } else {
-            let row = plan
-                .tier_sql(Tier::Subject, true, 0, 0)
+        // Subject matches first, newest first.
+        let mut found = 0;
+        if let Some(walk) = subject_walk(&term_grams) {
+            let rows = search
+                .sql(&walk, Tier::Subject, false, limit, offset)
                 .query()
-                .fetch_one(self.db.pool())
+                .fetch_all(self.db.pool())
                 .await?;
-            row.try_get::<i64, _>("n")?
-        };
-        offset = (offset - subject_total).max(0);
-        limit -= found;
-        let contact_rows = plan
-            .tier_sql(Tier::Contact, false, limit, offset)
-            .query()
-            .fetch_all(self.db.pool())
-            .await?;
-        for row in &contact_rows {
-            out.push(ticket_from_row(row, self, &member.portal_name)?);
+            found = rows.len() as i64;
+            for row in &rows {
+                out.push(ticket_from_row(row, self, &member.portal_name)?);
+            }
+            if found == limit {
+                return Ok(out);
+            }
+            // The subject tier ended inside this page: the contact tier starts after it.
+            let subject_total = if found > 0 || offset == 0 {
+                offset + found
+            } else {
+                search
+                    .sql(&walk, Tier::Subject, true, 0, 0)
+                    .query()
+                    .fetch_one(self.db.pool())
+                    .await?
+                    .try_get::<i64, _>("n")?
+            };
+            offset = (offset - subject_total).max(0);
         }
+        limit -= found;
+
+        // Then contact matches, newest first: the union of the walks, each cut at the
+        // end of this page.
+        let Some(walks) = contact_walks(&term_grams) else {
+            return Ok(out);
+        };
+        let mut rows = Vec::new();
+        for walk in &walks {
+            let mut part = search
+                .sql(walk, Tier::Contact, false, offset + limit, 0)
+                .query()
+                .fetch_all(self.db.pool())
+                .await?;
+            rows.append(&mut part);
+        }
+        let mut tickets = rows
+            .iter()
+            .map(|row| ticket_from_row(row, self, &member.portal_name))
+            .collect::<Result<Vec<_>>>()?;
+        tickets.sort_by_key(|t| std::cmp::Reverse(t.ticket_number));
+        tickets.dedup_by(|a, b| a.ticket_number == b.ticket_number);
+        out.extend(
+            tickets
+                .into_iter()
+                .skip(usize::try_from(offset).unwrap_or(0))
+                .take(usize::try_from(limit).unwrap_or(0)),
+        );
         Ok(out)
     }
 }
@@ -595,9 +796,8 @@ mod tests {
 
     fn finds(text: &str, query: &str) -> bool {
         let indexed = grams_of(text);
-        let mut wanted = BTreeSet::new();
-        query_grams(&normalize(query), &mut wanted);
-        wanted.is_subset(&indexed) && normalize(text).contains(&normalize(query))
+        let wanted = query_grams(&normalize(query));
+        wanted.iter().all(|g| indexed.contains(g)) && normalize(text).contains(&normalize(query))
     }
 
     #[test]
@@ -609,10 +809,17 @@ mod tests {
     }
 
     #[test]
-    fn japanese_substrings_of_two_or_more_characters_are_found() {
+    fn japanese_substrings_are_found() {
         let subject = "パスワードのリセットができない";
-        for q in ["パスワード", "リセット", "ドのリ", "できない", "ﾊﾟｽﾜｰﾄﾞ"]
-        {
+        for q in [
+            "パスワード",
+            "リセット",
+            "ドのリ",
+            "できない",
+            "ﾊﾟｽﾜｰﾄﾞ",
+            "の",
+            "リ",
+        ] {
             assert!(finds(subject, q), "{q}");
         }
         assert!(finds("返金について", "返金"));
@@ -623,50 +830,39 @@ mod tests {
     #[test]
     fn english_words_are_found_by_any_prefix() {
         let subject = "Cannot reset my Password";
-        for q in ["password", "PASS", "reset", "cannot reset", "re"] {
+        for q in ["password", "PASS", "reset", "cannot reset", "re", "p"] {
             assert!(finds(subject, q), "{q}");
         }
         assert!(!finds(subject, "resets"));
+        assert!(!query_grams("word")
+            .iter()
+            .all(|g| grams_of(subject).contains(g)));
     }
 
     #[test]
-    fn covering_grams_are_a_subset_that_still_covers_every_character() {
-        let mut all = BTreeSet::new();
-        query_grams("パスワードのリセット", &mut all);
-        let mut some = BTreeSet::new();
-        covering_grams("パスワードのリセット", &mut some);
-        assert!(some.is_subset(&all));
-        assert_eq!(
-            some.into_iter()
-                .collect::<Vec<_>>()
-                .concat()
-                .chars()
-                .collect::<BTreeSet<_>>(),
-            "パスワードのリセット".chars().collect::<BTreeSet<_>>()
-        );
-        let mut odd = BTreeSet::new();
-        covering_grams("返金額", &mut odd);
-        assert_eq!(
-            odd,
-            ["返金", "金額"].into_iter().map(String::from).collect()
-        );
+    fn one_character_queries_use_the_character_itself() {
+        assert_eq!(query_grams("返"), vec!["返".to_owned()]);
+        assert_eq!(query_grams("a"), vec!["a".to_owned()]);
+        assert!(query_grams("@").is_empty());
     }
 
     #[test]
-    fn one_character_queries_have_no_grams() {
-        let mut g = BTreeSet::new();
-        query_grams("返", &mut g);
-        query_grams("a", &mut g);
-        assert!(g.is_empty());
+    fn query_grams_cover_every_character_without_overlap() {
+        let g = query_grams("パスワードのリセット");
+        assert_eq!(
+            g,
+            ["パス", "ワー", "ドの", "リセ", "ット"].map(String::from)
+        );
+        assert_eq!(query_grams("返金額"), ["返金", "金額"].map(String::from));
     }
 
     #[test]
     fn long_words_are_cut_to_the_indexed_prefix() {
         let word = "internationalization";
         assert!(finds(word, word));
-        let mut q = BTreeSet::new();
-        query_grams(word, &mut q);
-        assert_eq!(q.iter().next().map(|g| g.chars().count()), Some(MAX_PREFIX));
+        let q = query_grams(word);
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].chars().count(), MAX_PREFIX);
     }
 
     #[test]
@@ -681,8 +877,35 @@ mod tests {
     }
 
     #[test]
+    fn contact_grams_are_kept_apart_from_subject_grams() {
+        let g = ticket_grams("返金", "鈴木");
+        assert!(g.contains("返金") && g.contains("@鈴木"));
+        assert!(!g.contains("鈴木") && !g.contains("@返金"));
+    }
+
+    #[test]
     fn contact_text_holds_the_name_with_and_without_spaces_and_the_email() {
         let t = contact_text(Some("山田 太郎"), Some("Taro@Example.jp"));
         assert_eq!(t, "山田 太郎\n山田太郎\ntaro@example.jp");
+    }
+
+    #[test]
+    fn contact_walks_cover_terms_split_between_fields() {
+        let t = |s: Option<&[&str]>, c: Option<&[&str]>| TermGrams {
+            subject: s.map(|v| v.iter().map(|g| (1, (*g).to_owned())).collect()),
+            contact: c.map(|v| v.iter().map(|g| (1, format!("@{g}"))).collect()),
+        };
+        // 「返金 鈴木」: 返金 only in subjects, 鈴木 in both.
+        let terms = [
+            t(Some(&["返金"]), None),
+            t(Some(&["鈴木"]), Some(&["鈴木"])),
+        ];
+        assert!(subject_walk(&terms).is_some());
+        let walks = contact_walks(&terms).unwrap();
+        assert_eq!(walks.len(), 1);
+        assert_eq!(walks[0].driver.as_deref(), Some("@鈴木"));
+        // A term found nowhere: nothing to walk.
+        assert!(contact_walks(&[t(None, None)]).is_none());
+        assert!(subject_walk(&[t(None, Some(&["x"]))]).is_none());
     }
 }

@@ -1577,6 +1577,11 @@ async fn d5_search_finds_english_words_numbers_emails_and_contact_names(app: Tes
     assert_eq!(s("一郎 鈴木").await, vec![101]);
     assert_eq!(s("Smith").await, vec![104, 103]);
     assert_eq!(s("John Smith").await, vec![104, 103]);
+    // A term in the subject and another in the contact.
+    assert_eq!(s("リセット 鈴木").await, vec![101]);
+    assert_eq!(s("password smith").await, vec![104]);
+    assert_eq!(s("請求 john@smith.example").await, vec![103]);
+    assert!(s("返金 smith").await.is_empty());
     assert!(s("nobody").await.is_empty());
     assert_invalid(
         &app.get(&format!("{base}/tickets/search?q="), Some(&admin.token))
