@@ -103,16 +103,7 @@ impl Integration {
         if !self.chat.integration_available_for(chat_portal_id).await? {
             return Ok(());
         }
-        match self
-            .desk
-            .upsert_contact(
-                &auth,
-                email,
-                visitor.name.as_deref(),
-                visitor.phone.as_deref(),
-            )
-            .await
-        {
+        match self.sync_contact(&auth, email, visitor).await {
             Ok(_) => Ok(()),
             Err(e) if e.code == ErrorCode::DeskUnavailable || e.code == ErrorCode::Internal => {
                 tracing::warn!(error = %e, "desk unreachable: the contact sync waits in the outbox");
@@ -139,6 +130,49 @@ impl Integration {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The words of a name, in any order ("鈴木 一郎" is "一郎 鈴木").
+fn name_words(name: &str) -> Vec<String> {
+    let mut words: Vec<String> = name.split_whitespace().map(str::to_lowercase).collect();
+    words.sort();
+    words
+}
+
+impl Integration {
+    /// Creates or updates the visitor's Desk contact (C6, I18). An existing contact
+    /// keeps a name that already says the same (Desk stores first and last names), so
+    /// saving a visitor never garbles a contact an agent wrote.
+    pub(crate) async fn sync_contact(
+        &self,
+        auth: &crate::desk_client::DeskAuth,
+        email: &str,
+        visitor: &Visitor,
+    ) -> Result<crate::desk_client::DeskContact> {
+        let name = visitor
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
+        let phone = visitor
+            .phone
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty());
+        let Some(existing) = self.desk.find_contact_by_email(auth, email).await? else {
+            return self.desk.upsert_contact(auth, email, name, phone).await;
+        };
+        let name = name.filter(|n| {
+            let words = name_words(n);
+            words != name_words(&existing.display_name())
+                && words != name_words(&existing.last_name)
+        });
+        let phone = phone.filter(|p| existing.phone.as_deref() != Some(*p));
+        if name.is_none() && phone.is_none() {
+            return Ok(existing);
+        }
+        self.desk.upsert_contact(auth, email, name, phone).await
     }
 }
 

@@ -564,15 +564,7 @@ impl Integration {
         let Some(auth) = row.auth().filter(|_| row.enabled) else {
             return Ok(Outcome2::Done(None));
         };
-        let contact = self
-            .desk
-            .upsert_contact(
-                &auth,
-                email,
-                visitor.name.as_deref(),
-                visitor.phone.as_deref(),
-            )
-            .await?;
+        let contact = self.sync_contact(&auth, email, &visitor).await?;
         Ok(Outcome2::Done(Some(json!({ "contactId": contact.id }))))
     }
 }

@@ -1426,6 +1426,27 @@ async fn i15_i16_i17_desk_info_recent_tickets_details_and_deep_link(app: TestApp
         .get(&w.desk_of(&chat, "/tickets/nope"), w.token())
         .await
         .assert_error(404, "not_found");
+    // Saving the visitor (the pencil) keeps a contact name that says the same, and
+    // updates the phone.
+    let visitor_id = w.chat(&chat).await["visitor"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.app
+        .patch(
+            &w.chat_api(&format!("/visitors/{visitor_id}")),
+            w.token(),
+            json!({"name": "鈴木 一郎", "phone": "090-1111-2222"}),
+        )
+        .await
+        .assert_status(200);
+    let c = w
+        .app
+        .get(&w.desk_api("/contacts?email=suzuki@example.jp"), w.token())
+        .await;
+    assert_eq!(c["data"][0]["firstName"], "一郎");
+    assert_eq!(c["data"][0]["lastName"], "鈴木");
+    assert_eq!(c["data"][0]["phone"], "090-1111-2222");
     // A visitor unknown to Desk: no contact, no tickets.
     let unknown = w
         .start_chat(None, Some("new@example.jp"), None, "初めて")
