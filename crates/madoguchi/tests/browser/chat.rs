@@ -285,6 +285,30 @@ async fn c3_c4_visitor_on_another_origin_chats_with_an_operator_in_the_console()
         .unwrap();
     assert_eq!(shown, json!("block"));
 
+    // Two more visitors arrive while the operator talks: the queue (and title) show them.
+    for (n, (name, question)) in [
+        ("佐藤 花子", "請求書の再発行をお願いします"),
+        ("高橋 健", "配送先を変更できますか"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        app.post(
+            "/chat/widget/v1/acme/chats",
+            None,
+            json!({"name": name, "question": question, "clientMessageId": format!("more-{n}")}),
+        )
+        .await
+        .assert_status(201);
+    }
+    wait_text(&op, ".q-section.waiting .count", "(2)").await;
+    wait_js(
+        &op,
+        "the title counts both",
+        "return document.title.startsWith('(2) ')",
+    )
+    .await;
+
     screenshot(&visitor, "widget").await;
     screenshot(&op, "console").await;
 
