@@ -149,6 +149,8 @@ impl Integration {
             _ => None,
         };
         let departments = self.department_views(&op.portal.id).await?;
+        let (pending_jobs, failed_jobs) =
+            crate::outbox::portal_counts(&self.db, &op.portal.id).await?;
         Ok(IntegrationView {
             status,
             link,
@@ -161,6 +163,8 @@ impl Integration {
             broken_reason,
             desk_departments,
             desk_reachable,
+            pending_jobs,
+            failed_jobs,
         })
     }
 

@@ -222,6 +222,10 @@ pub struct IntegrationView {
     pub desk_departments: Vec<crate::desk_client::DeskDepartment>,
     /// False when Desk could not be reached to check the link just now.
     pub desk_reachable: bool,
+    /// Work for Desk waiting in the outbox (e.g. while Desk is unreachable), and work
+    /// that can never be done (Q2).
+    pub pending_jobs: i64,
+    pub failed_jobs: i64,
 }
 
 /// `****…` with only the last 4 characters of the key visible.

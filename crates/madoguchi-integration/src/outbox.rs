@@ -185,6 +185,19 @@ pub async fn fail(db: &Db, job: &Job, error: &str, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// Pending and failed jobs of one Chat portal.
+pub async fn portal_counts(db: &Db, chat_portal_id: &str) -> Result<(i64, i64)> {
+    let row = sqlx::query(
+        "select coalesce(sum(case when state = 'pending' then 1 else 0 end), 0) as pending, \
+         coalesce(sum(case when state = 'failed' then 1 else 0 end), 0) as failed \
+         from integ_outbox where chat_portal_id = $1",
+    )
+    .bind(chat_portal_id)
+    .fetch_one(db.pool())
+    .await?;
+    Ok((row.try_get("pending")?, row.try_get("failed")?))
+}
+
 /// Counts of jobs by state (metrics, tests).
 pub async fn counts(db: &Db) -> Result<Vec<(String, i64)>> {
     let rows =

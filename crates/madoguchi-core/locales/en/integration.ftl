@@ -44,6 +44,7 @@ integ-ui-status-not_linked = Not linked
 integ-ui-broken = The link to Desk is broken.
 integ-ui-broken-fix = Use "Change" to save the Desk administrator, a valid service key and the portal name.
 integ-ui-disabled-note = The integration is disabled. Its settings and department mappings are kept; "Enable" at the top right resumes it.
+integ-ui-pending-jobs = { $count } item(s) are waiting to be sent to Desk; they are retried automatically until Desk can be reached.
 integ-ui-unreachable = Desk cannot be reached right now, so the link could not be checked.
 integ-ui-choose-portal = You are an administrator of several Desk portals. Choose the portal to link.
 integ-ui-choose = Link this portal

@@ -44,6 +44,7 @@ integ-ui-status-not_linked = 未連携
 integ-ui-broken = デスクとの連携が切れています。
 integ-ui-broken-fix = 「変更」から、デスクの管理者、有効なサービスキー、ポータル名を保存してください。
 integ-ui-disabled-note = 連携は無効です。設定と部門の関連付けは保持されています。右上の「有効化」で再開できます。
+integ-ui-pending-jobs = { $count } 件の処理がデスクへの送信を待っています。デスクに接続できるようになると自動で再送されます。
 integ-ui-unreachable = いまデスクに接続できないため、連携の状態を確認できません。
 integ-ui-choose-portal = 複数のデスクのポータルの管理者として登録されています。連携するポータルを選んでください。
 integ-ui-choose = このポータルと連携

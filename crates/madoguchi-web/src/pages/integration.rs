@@ -326,6 +326,11 @@ fn linked(ctx: &PageContext, v: &IntegrationView, admin: bool) -> Markup {
         @if !v.desk_reachable {
             p.alert.warn #unreachable { (ctx.t("integ-ui-unreachable")) }
         }
+        @if v.pending_jobs > 0 {
+            p.alert.warn #pending-jobs {
+                (ctx.t_args("integ-ui-pending-jobs", &[("count", &v.pending_jobs.to_string())]))
+            }
+        }
         section.card.link-card #link {
             @if let Some(link) = &v.link {
                 dl.facts.link-facts {

@@ -1874,6 +1874,11 @@ async fn q2_while_desk_is_down_chats_end_normally_and_every_ticket_appears_exact
         assert_eq!(c["state"], "ended");
         assert_eq!(c["autoTicket"]["status"], "pending", "{}", c.text);
     }
+    let view = chat
+        .get("/chat/api/v1/portals/acme-chat/integrations/desk", t)
+        .await;
+    assert_eq!(view["deskReachable"], false, "{}", view.text);
+    assert!(view["pendingJobs"].as_i64().unwrap() >= 3, "{}", view.text);
     // The Chat process restarts while the work waits: nothing is lost.
     chat.stop().await;
     let chat = spawn_chat().await.unwrap();
