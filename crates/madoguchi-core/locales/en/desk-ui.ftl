@@ -148,3 +148,4 @@ deskui-service-key-regenerate = Generate a new key
 deskui-service-key-regenerate-hint = The current key stops working at once.
 deskui-service-key-confirm = A new key stops the current one at once; apps that use it must be given the new key. Generate a new key?
 deskui-service-key-generated = A new service key was generated. The previous key no longer works.
+deskui-contact-edit = Edit contact

@@ -148,3 +148,4 @@ deskui-service-key-regenerate = 新しいキーを生成
 deskui-service-key-regenerate-hint = 今のキーはすぐに使えなくなります。
 deskui-service-key-confirm = 新しいキーを生成すると、今のキーはすぐに使えなくなります。連携しているアプリで新しいキーに変更する必要があります。生成しますか？
 deskui-service-key-generated = 新しいサービスキーを生成しました。以前のキーはもう使えません。
+deskui-contact-edit = 連絡先を編集

@@ -58,7 +58,10 @@ pub fn router() -> Router<AppState> {
             "/desk/{portal}/contacts",
             get(contacts::list_page).post(contacts::create_contact),
         )
-        .route("/desk/{portal}/contacts/{id}", get(contacts::contact_page))
+        .route(
+            "/desk/{portal}/contacts/{id}",
+            get(contacts::contact_page).post(contacts::update_contact),
+        )
         .route("/desk/{portal}/search", get(search::search_page))
         .route("/desk/{portal}/settings", get(settings::settings_home))
         .route(

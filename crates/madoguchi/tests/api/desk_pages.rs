@@ -604,6 +604,60 @@ async fn d5_list_filters_search_and_the_contact_page(app: TestApp) {
         .contains(&format!("data-contact-id=\"{contact_id}\"")));
     let none = page(&app, "/desk/acme/contacts?q=zzz", Some(&v.cookie)).await;
     assert!(!none.html.contains("data-contact-id="));
+
+    // Editing the contact: a taken email comes back at the field; a new phone is saved.
+    app.post(
+        &format!("{base}/contacts"),
+        Some(&admin.token),
+        json!({"lastName": "佐藤", "email": "sato@example.jp"}),
+    )
+    .await
+    .assert_status(201);
+    let path = format!("/desk/acme/contacts/{contact_id}");
+    let account_id = account["id"].as_str().unwrap();
+    let taken = post_form(
+        &app,
+        &path,
+        &v,
+        &[
+            ("_csrf", &v.csrf),
+            ("lastName", "鈴木"),
+            ("firstName", "一郎"),
+            ("email", "SATO@example.jp"),
+            ("accountId", account_id),
+        ],
+    )
+    .await;
+    assert_eq!(taken.status, 422);
+    assert!(taken.html.contains("data-field=\"email\""));
+    assert!(taken
+        .html
+        .contains("このメールアドレスの連絡先はすでにあります"));
+    let saved = post_form(
+        &app,
+        &path,
+        &v,
+        &[
+            ("_csrf", &v.csrf),
+            ("lastName", "鈴木"),
+            ("firstName", "一郎"),
+            ("email", "suzuki@example.jp"),
+            ("phone", "090-0000-1111"),
+            ("accountId", account_id),
+            ("ownerId", ""),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, 303);
+    assert_eq!(saved.location, format!("{path}?saved=1"));
+    let c = app
+        .get(&format!("{base}/contacts/{contact_id}"), Some(&admin.token))
+        .await;
+    assert_eq!(c["phone"], "090-0000-1111");
+    assert_eq!(c["ownerId"], Value::Null);
+    assert_eq!(c["contractName"], "年間保守");
+    let no_csrf = post_form(&app, &path, &v, &[("lastName", "偽物")]).await;
+    assert_eq!(no_csrf.status, 403);
     app.stop().await;
 }
 

@@ -3,7 +3,7 @@
 
 use super::tickets::ticket_table;
 use super::{
-    csrf_field, csrf_refused, desk_page, fail, field_error, form_alert, form_body, frame,
+    csrf_field, csrf_refused, desk_page, fail, field_error, form_alert, form_body,
     frame_with_status, is_form_error, see_other, time, DeskPage, FormError, Nav, Paging,
     FORM_ERROR_STATUS,
 };
@@ -14,13 +14,23 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use madoguchi_desk::search::normalize;
-use madoguchi_desk::{Contact, ContactFilter, NewContact, TicketFilter};
-use maud::html;
+use madoguchi_desk::{
+    Account, Contact, ContactFilter, ContactPatch, MemberView, NewContact, TicketFilter,
+};
+use maud::{html, Markup};
 use serde::Deserialize;
 
 /// How many contacts a name search reads at most (newest first). The Desk service
 /// finds contacts by exact email only; a name search filters the newest contacts here.
 const SEARCH_SCAN: i64 = 5_000;
+const CONTACT_FIELDS: [&str; 6] = [
+    "firstName",
+    "lastName",
+    "email",
+    "phone",
+    "accountId",
+    "ownerId",
+];
 const SCAN_PAGE: i64 = 200;
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,14 +200,6 @@ async fn render_list(
         Ok(v) => v,
         Err(e) => return fail(ctx, e),
     };
-    let fields = [
-        "firstName",
-        "lastName",
-        "email",
-        "phone",
-        "accountId",
-        "ownerId",
-    ];
     let title = ctx.t("deskui-contacts-title");
     let keep = [("q", search.trim().to_owned())];
     let content = html! {
@@ -249,51 +251,7 @@ async fn render_list(
         (paging.pager(ctx, &dp.href("/contacts"), &keep, contacts.len(), more))
         section.card #create-contact {
             h2 { (ctx.t("deskui-contact-create")) }
-            (form_alert(err, &fields))
-            form.stack method="post" action=(dp.href("/contacts")) {
-                (csrf_field(ctx))
-                div.row {
-                    label { (ctx.t("deskui-field-last-name"))
-                        input type="text" name="lastName" value=(form.last_name) required maxlength="200";
-                        (field_error(err, "lastName"))
-                    }
-                    label { (ctx.t("deskui-field-first-name"))
-                        input type="text" name="firstName" value=(form.first_name) maxlength="200";
-                        (field_error(err, "firstName"))
-                    }
-                }
-                div.row {
-                    label { (ctx.t("deskui-field-email"))
-                        input type="email" name="email" value=(form.email) autocomplete="off";
-                        (field_error(err, "email"))
-                    }
-                    label { (ctx.t("deskui-field-phone"))
-                        input type="tel" name="phone" value=(form.phone) maxlength="50";
-                        (field_error(err, "phone"))
-                    }
-                }
-                div.row {
-                    label { (ctx.t("deskui-field-account"))
-                        select name="accountId" {
-                            option value="" { "—" }
-                            @for a in &accounts {
-                                option value=(a.id) selected[a.id == form.account_id] { (a.account_name) }
-                            }
-                        }
-                        (field_error(err, "accountId"))
-                    }
-                    label { (ctx.t("deskui-field-owner"))
-                        select name="ownerId" {
-                            option value="" { "—" }
-                            @for m in &members {
-                                option value=(m.id) selected[m.id == form.owner_id] { (m.name) }
-                            }
-                        }
-                        (field_error(err, "ownerId"))
-                    }
-                }
-                button.primary type="submit" { (ctx.t("deskui-contact-create")) }
-            }
+            (contact_form(dp, &dp.href("/contacts"), form, err, &accounts, &members, &ctx.t("deskui-contact-create")))
         }
     };
     let status = if err.is_some() {
@@ -304,35 +262,109 @@ async fn render_list(
     frame_with_status(dp, Nav::Contacts, &title, content, status)
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub struct ContactQuery {
+    saved: Option<String>,
+}
+
 /// `GET /desk/{portal}/contacts/{id}`.
 pub async fn contact_page(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path((portal, id)): Path<(String, String)>,
+    query: Result<Query<ContactQuery>, QueryRejection>,
 ) -> Response {
     let dp = match desk_page(&state, signed_in, &portal).await {
         Ok(dp) => dp,
         Err(page) => return page,
     };
-    let ctx = &dp.ctx;
     let contact = match state.desk.contact(&dp.member, &id).await {
         Ok(c) => c,
-        Err(e) => return fail(ctx, e),
+        Err(e) => return fail(&dp.ctx, e),
     };
-    let tickets = match state
+    let saved = query.is_ok_and(|Query(q)| q.saved.is_some());
+    render_contact(&state, &dp, &contact, None, saved).await
+}
+
+/// `POST /desk/{portal}/contacts/{id}`: the edit form; back to the page.
+pub async fn update_contact(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((portal, id)): Path<(String, String)>,
+    form: Result<Form<ContactForm>, FormRejection>,
+) -> Response {
+    let dp = match desk_page(&state, signed_in, &portal).await {
+        Ok(dp) => dp,
+        Err(page) => return page,
+    };
+    let form = match form_body(&dp.ctx, form) {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
+    if !dp.ctx.csrf_ok(&form.csrf) {
+        return csrf_refused(&dp.ctx);
+    }
+    let contact = match state.desk.contact(&dp.member, &id).await {
+        Ok(c) => c,
+        Err(e) => return fail(&dp.ctx, e),
+    };
+    let opt = |v: &str| Some(Some(v.trim().to_owned()).filter(|v| !v.is_empty()));
+    let patch = ContactPatch {
+        first_name: opt(&form.first_name),
+        last_name: Some(form.last_name.clone()),
+        email: opt(&form.email),
+        phone: opt(&form.phone),
+        account_id: opt(&form.account_id),
+        owner_id: opt(&form.owner_id),
+    };
+    match state
         .desk
-        .tickets(
-            &dp.member,
-            &TicketFilter {
-                contact_id: Some(contact.id.clone()),
-                limit: Some(100),
-                ..TicketFilter::default()
-            },
-        )
+        .patch_contact(&dp.member, &contact.id, &patch)
         .await
     {
-        Ok(t) => t,
+        Ok(c) => see_other(&dp.href(&format!("/contacts/{}?saved=1", c.id))),
+        Err(e) if is_form_error(&e) => {
+            let err = FormError::new(&dp.ctx, &e);
+            render_contact(&state, &dp, &contact, Some((&form, &err)), false).await
+        }
+        Err(e) => fail(&dp.ctx, e),
+    }
+}
+
+async fn render_contact(
+    state: &AppState,
+    dp: &DeskPage,
+    contact: &Contact,
+    failed: Option<(&ContactForm, &FormError)>,
+    saved: bool,
+) -> Response {
+    let ctx = &dp.ctx;
+    let filter = TicketFilter {
+        contact_id: Some(contact.id.clone()),
+        limit: Some(100),
+        ..TicketFilter::default()
+    };
+    let loaded = tokio::try_join!(
+        state.desk.tickets(&dp.member, &filter),
+        state.desk.accounts(&dp.member),
+        state.desk.members(&dp.member),
+    );
+    let (tickets, accounts, members) = match loaded {
+        Ok(v) => v,
         Err(e) => return fail(ctx, e),
+    };
+    let current = ContactForm {
+        csrf: String::new(),
+        first_name: contact.first_name.clone().unwrap_or_default(),
+        last_name: contact.last_name.clone(),
+        email: contact.email.clone().unwrap_or_default(),
+        phone: contact.phone.clone().unwrap_or_default(),
+        account_id: contact.account_id.clone().unwrap_or_default(),
+        owner_id: contact.owner_id.clone().unwrap_or_default(),
+    };
+    let (form, err) = match failed {
+        Some((f, e)) => (f, Some(e)),
+        None => (&current, None),
     };
     let dash = || html! { span.muted { "—" } };
     let content = html! {
@@ -344,6 +376,9 @@ pub async fn contact_page(
             div.spacer {}
             a.button.primary href=(dp.href(&format!("/tickets/new?contactId={}", contact.id))) { "＋ " (ctx.t("deskui-ticket-new")) }
         }
+        @if saved {
+            p.alert.ok role="status" #saved { (ctx.t("deskui-saved")) }
+        }
         section.card #contact-facts {
             dl.facts {
                 dt { (ctx.t("deskui-field-email")) } dd { @match &contact.email { Some(e) => (e), None => (dash()) } }
@@ -354,13 +389,82 @@ pub async fn contact_page(
                 dt { (ctx.t("deskui-field-owner")) } dd #contact-owner { @match &contact.owner_name { Some(o) => (o), None => (dash()) } }
                 dt { (ctx.t("deskui-field-created")) } dd { (time(&contact.created_time)) }
             }
+            details #contact-edit open[err.is_some()] {
+                summary { (ctx.t("deskui-contact-edit")) }
+                (contact_form(dp, &dp.href(&format!("/contacts/{}", contact.id)), form, err, &accounts, &members, &ctx.t("deskui-save")))
+            }
         }
         h2 { (ctx.t("deskui-contact-tickets")) " " span.muted.count { "(" (tickets.len()) ")" } }
         @if tickets.is_empty() {
             p.card.muted { (ctx.t("deskui-contact-no-tickets")) }
         } @else {
-            (ticket_table(&dp, &tickets, "contact-tickets"))
+            (ticket_table(dp, &tickets, "contact-tickets"))
         }
     };
-    frame(&dp, Nav::Contacts, &contact.name, content)
+    let status = if err.is_some() {
+        FORM_ERROR_STATUS
+    } else {
+        StatusCode::OK
+    };
+    frame_with_status(dp, Nav::Contacts, &contact.name, content, status)
+}
+
+/// The contact fields (add and edit), posted to `action`.
+fn contact_form(
+    dp: &DeskPage,
+    action: &str,
+    form: &ContactForm,
+    err: Option<&FormError>,
+    accounts: &[Account],
+    members: &[MemberView],
+    submit: &str,
+) -> Markup {
+    let ctx = &dp.ctx;
+    html! {
+        (form_alert(err, &CONTACT_FIELDS))
+        form.stack method="post" action=(action) {
+            (csrf_field(ctx))
+            div.row {
+                label { (ctx.t("deskui-field-last-name"))
+                    input type="text" name="lastName" value=(form.last_name) required maxlength="200";
+                    (field_error(err, "lastName"))
+                }
+                label { (ctx.t("deskui-field-first-name"))
+                    input type="text" name="firstName" value=(form.first_name) maxlength="200";
+                    (field_error(err, "firstName"))
+                }
+            }
+            div.row {
+                label { (ctx.t("deskui-field-email"))
+                    input type="email" name="email" value=(form.email) autocomplete="off";
+                    (field_error(err, "email"))
+                }
+                label { (ctx.t("deskui-field-phone"))
+                    input type="tel" name="phone" value=(form.phone) maxlength="50";
+                    (field_error(err, "phone"))
+                }
+            }
+            div.row {
+                label { (ctx.t("deskui-field-account"))
+                    select name="accountId" {
+                        option value="" { "—" }
+                        @for a in accounts {
+                            option value=(a.id) selected[a.id == form.account_id] { (a.account_name) }
+                        }
+                    }
+                    (field_error(err, "accountId"))
+                }
+                label { (ctx.t("deskui-field-owner"))
+                    select name="ownerId" {
+                        option value="" { "—" }
+                        @for m in members {
+                            option value=(m.id) selected[m.id == form.owner_id] { (m.name) }
+                        }
+                    }
+                    (field_error(err, "ownerId"))
+                }
+            }
+            button.primary type="submit" { (submit) }
+        }
+    }
 }
