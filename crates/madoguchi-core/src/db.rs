@@ -134,11 +134,17 @@ impl Db {
     }
 
     pub async fn begin_write(&self) -> crate::Result<WriteTx> {
-        let writer = match self.backend {
-            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
-            Backend::Postgres => None,
+        let (writer, tx) = match self.backend {
+            // `begin immediate` takes SQLite's write lock up front (waiting on the busy
+            // timeout), so a transaction never has to upgrade a stale read snapshot,
+            // which SQLite refuses at once; this also covers writers outside the
+            // process-wide lock (single autocommit statements, other processes).
+            Backend::Sqlite => {
+                let writer = self.writer.clone().lock_owned().await;
+                (Some(writer), self.pool.begin_with("begin immediate").await?)
+            }
+            Backend::Postgres => (None, self.pool.begin().await?),
         };
-        let tx = self.pool.begin().await?;
         Ok(WriteTx {
             tx,
             _writer: writer,
