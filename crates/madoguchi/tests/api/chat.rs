@@ -186,9 +186,21 @@ impl Ws {
     }
 
     pub async fn next(&mut self) -> Value {
-        self.next_within(Duration::from_secs(10))
-            .await
-            .expect("a frame within 10 s")
+        // Generous: a busy 2-core CI machine may stall a debug build for seconds.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let msg = match tokio::time::timeout_at(deadline, self.0.next()).await {
+                Err(_) => panic!("no frame within 20 s"),
+                Ok(None) => panic!("the socket ended"),
+                Ok(Some(Err(e))) => panic!("socket error: {e}"),
+                Ok(Some(Ok(msg))) => msg,
+            };
+            match msg {
+                WsMessage::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+                WsMessage::Close(frame) => panic!("the server closed the socket: {frame:?}"),
+                _ => continue,
+            }
+        }
     }
 
     /// The next frame of type `kind`, skipping others (typing, acks…).
