@@ -12,5 +12,6 @@ mod desk;
 mod desk_client;
 mod desk_pages;
 mod integration;
+mod processes;
 mod service;
 mod widget;

@@ -1,0 +1,312 @@
+//! Real processes: Desk and Chat as two `madoguchi serve` processes, the integration
+//! over HTTP with the service key, Desk stopped and the Chat process killed with
+//! SIGKILL in the middle (Q2: a Desk outage delays work, never loses or duplicates it).
+
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Option<Child>,
+    port: u16,
+    args: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Server {
+    async fn start(data_dir: &PathBuf, extra: &[String]) -> Self {
+        let port = free_port();
+        let mut args = vec![
+            "serve".to_owned(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+        ];
+        args.extend_from_slice(extra);
+        let mut s = Self {
+            child: None,
+            port,
+            args,
+        };
+        s.restart().await;
+        s
+    }
+
+    async fn restart(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+            .args(&self.args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting madoguchi");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}/healthz", self.base())).await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "madoguchi did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, whatever was in flight is cut.
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = reqwest::Client::new().request(method, format!("{}{}", self.base(), path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
+        let (status, v) = self
+            .call(reqwest::Method::POST, path, token, Some(body))
+            .await;
+        assert!((200..300).contains(&status), "POST {path}: {status} {v}");
+        v
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+async fn signup(server: &Server, email: &str) -> String {
+    let v = server
+        .post(
+            "/api/v1/auth/signup",
+            None,
+            json!({"email": email, "password": "correct horse battery", "name": "Admin"}),
+        )
+        .await;
+    v["token"].as_str().unwrap().to_owned()
+}
+
+/// Starts a chat with an email, has the operator accept and end it.
+async fn answered_chat(chat: &Server, token: &str, n: usize) -> String {
+    let c = chat
+        .post(
+            "/chat/widget/v1/acme-chat/chats",
+            None,
+            json!({"email": format!("visitor{n}@example.jp"), "name": format!("訪問者 {n}"),
+                   "question": format!("障害中の質問 {n}"), "clientMessageId": format!("q-{n}")}),
+        )
+        .await;
+    let id = c["chatId"].as_str().unwrap().to_owned();
+    chat.post(
+        &format!("/chat/api/v1/portals/acme-chat/chats/{id}/accept"),
+        Some(token),
+        json!({}),
+    )
+    .await;
+    chat.post(
+        &format!("/chat/api/v1/portals/acme-chat/chats/{id}/messages"),
+        Some(token),
+        json!({"text": format!("回答 {n}"), "clientMessageId": format!("a-{n}")}),
+    )
+    .await;
+    chat.post(
+        &format!("/chat/api/v1/portals/acme-chat/chats/{id}/end"),
+        Some(token),
+        json!({}),
+    )
+    .await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q2_i7_desk_down_and_chat_killed_with_sigkill_every_ticket_appears_exactly_once() {
+    let root =
+        std::env::temp_dir().join(format!("madoguchi-procs-{}", uuid::Uuid::now_v7().simple()));
+    let (desk_dir, chat_dir) = (root.join("desk"), root.join("chat"));
+    let mut desk = Server::start(&desk_dir, &[]).await;
+    let mut chat = Server::start(&chat_dir, &["--desk-url".into(), desk.base()]).await;
+
+    // Desk: a portal and its service key. Chat: a portal linked with that key (I3 form).
+    let desk_token = signup(&desk, "desk-admin@example.jp").await;
+    desk.post(
+        "/desk/api/v1/portals",
+        Some(&desk_token),
+        json!({"portalName": "acme", "displayName": "Acme"}),
+    )
+    .await;
+    let key = desk
+        .post(
+            "/desk/api/v1/portals/acme/settings/service-key",
+            Some(&desk_token),
+            json!({}),
+        )
+        .await;
+    let chat_token = signup(&chat, "chat-admin@example.jp").await;
+    let t = Some(chat_token.as_str());
+    chat.post(
+        "/chat/api/v1/portals",
+        t,
+        json!({"portalName": "acme-chat", "displayName": "Acme"}),
+    )
+    .await;
+    chat.post(
+        "/chat/api/v1/portals/acme-chat/departments",
+        t,
+        json!({"name": "Support"}),
+    )
+    .await;
+    chat.call(
+        reqwest::Method::PUT,
+        "/chat/api/v1/portals/acme-chat/me/availability",
+        t,
+        Some(json!({"status": "available"})),
+    )
+    .await;
+    let linked = chat
+        .post(
+            "/chat/api/v1/portals/acme-chat/integrations/desk/enable",
+            t,
+            json!({"adminEmail": "desk-admin@example.jp", "serviceKey": key["serviceKey"], "deskPortalName": "acme"}),
+        )
+        .await;
+    assert_eq!(linked["status"], "enabled");
+    let (status, _) = chat
+        .call(
+            reqwest::Method::PATCH,
+            "/chat/api/v1/portals/acme-chat/integrations/desk/settings",
+            t,
+            Some(json!({"autoTicket": "all", "ticketStatus": "Open", "viewScope": "all"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Desk goes away hard. Chats still start, are answered and end normally.
+    desk.kill9();
+    let mut chats = vec![];
+    for n in 0..3 {
+        chats.push(answered_chat(&chat, &chat_token, n).await);
+    }
+    // Let the outbox try (and fail) at least once, then kill the Chat process mid-retry.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    chat.kill9();
+    chat.restart().await;
+    chats.push(answered_chat(&chat, &chat_token, 3).await);
+
+    // Desk returns: every chat becomes exactly one ticket, with its transcript.
+    desk.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let tickets = loop {
+        let (status, v) = desk
+            .call(
+                reqwest::Method::GET,
+                "/desk/api/v1/portals/acme/tickets?limit=100",
+                Some(&desk_token),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        let list = v["data"].as_array().cloned().unwrap_or_default();
+        if list.len() >= chats.len() {
+            break list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {} tickets after Desk returned",
+            list.len(),
+            chats.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    // Give any duplicate the chance to show up before counting.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, again) = desk
+        .call(
+            reqwest::Method::GET,
+            "/desk/api/v1/portals/acme/tickets?limit=100",
+            Some(&desk_token),
+            None,
+        )
+        .await;
+    let again = again["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        again.len(),
+        chats.len(),
+        "exactly one ticket per chat: {again:#?}"
+    );
+    let mut subjects: Vec<String> = tickets
+        .iter()
+        .map(|t| t["subject"].as_str().unwrap_or("").to_owned())
+        .collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        (0..4)
+            .map(|n| format!("障害中の質問 {n}"))
+            .collect::<Vec<_>>()
+    );
+    for t in &again {
+        assert_eq!(t["channel"], "Chat");
+        let id = t["id"].as_str().unwrap();
+        let (_, threads) = desk
+            .call(
+                reqwest::Method::GET,
+                &format!("/desk/api/v1/portals/acme/tickets/{id}/threads"),
+                Some(&desk_token),
+                None,
+            )
+            .await;
+        let chat_threads: Vec<&Value> = threads["data"]
+            .as_array()
+            .map(|a| a.iter().filter(|th| th["kind"] == "chat").collect())
+            .unwrap_or_default();
+        assert_eq!(
+            chat_threads.len(),
+            1,
+            "one chat thread per ticket: {threads}"
+        );
+        let texts: Vec<&str> = chat_threads[0]["messages"]
+            .as_array()
+            .map(|m| m.iter().filter_map(|x| x["text"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            texts.iter().any(|x| x.starts_with("障害中の質問")),
+            "{texts:?}"
+        );
+        assert!(texts.iter().any(|x| x.starts_with("回答")), "{texts:?}");
+    }
+    drop(chat);
+    drop(desk);
+    let _ = std::fs::remove_dir_all(&root);
+}
