@@ -34,6 +34,9 @@
 //! | reply from the chat | [`Desk::add_thread`] (or [`Desk::add_thread_as`] to name the operator) |
 //! | associate a chat / append later messages (I11) | [`Desk::upsert_chat_thread`]: idempotent per (ticket, chat) and message `seq` |
 //! | which tickets hold a chat's transcript | [`Desk::tickets_for_chat`] |
+//!
+//! Also: [`Desk::import_tickets`] (bulk import in one transaction, admins) and the
+//! search benchmark `cargo run --release -p madoguchi-desk --example search_bench`.
 
 mod access;
 mod accounts;
