@@ -15,7 +15,13 @@ pub const DEFAULT_IDLE_AFTER_MS: i64 = 30 * 60 * 1000;
 /// Upper bound of both time settings (one week), so a typo cannot park chats forever.
 pub const MAX_SETTING_SECONDS: i64 = 7 * 24 * 3600;
 
-/// A portal name: 3–40 lowercase letters, digits and hyphens (as in Desk).
+/// Path segments under `/chat/` that a portal name must not shadow.
+const RESERVED: &[&str] = &[
+    "api", "widget", "new", "assets", "static", "login", "logout",
+];
+
+/// A portal name, as in Desk: 3–40 lowercase letters, digits and hyphens, not starting
+/// or ending with a hyphen, and no word the Chat URLs use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortalName(String);
 
@@ -24,7 +30,10 @@ impl PortalName {
         let ok = (3..=40).contains(&raw.len())
             && raw
                 .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !raw.starts_with('-')
+            && !raw.ends_with('-')
+            && !RESERVED.contains(&raw);
         if ok {
             Ok(Self(raw.to_owned()))
         } else {

@@ -1,5 +1,5 @@
 ## chat messages
-chat-error-portal-name = A portal name has 3 to 40 characters: lowercase letters, digits and hyphens.
+chat-error-portal-name = A portal name has 3 to 40 characters: lowercase letters, digits and hyphens, not starting or ending with a hyphen, and not a reserved word such as api or widget.
 chat-error-display-name = Enter a display name of up to 200 characters.
 chat-error-plan = The plan must be free, standard, professional or enterprise.
 chat-error-role = The role must be admin, supervisor or operator.

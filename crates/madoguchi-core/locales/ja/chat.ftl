@@ -1,5 +1,5 @@
 ## chat messages
-chat-error-portal-name = ポータル名は3〜40文字の半角英小文字・数字・ハイフンで入力してください。
+chat-error-portal-name = ポータル名は3〜40文字の半角英小文字・数字・ハイフンで入力してください（先頭と末尾にハイフンは使えません。api、widget などの予約語も使えません）。
 chat-error-display-name = 表示名は200文字以内で入力してください。
 chat-error-plan = プランは free、standard、professional、enterprise のいずれかを指定してください。
 chat-error-role = 役割は admin、supervisor、operator のいずれかを指定してください。
