@@ -289,7 +289,7 @@ pub(crate) fn frame_with_status(
                             placeholder=(ctx.t("deskui-nav-search-placeholder")) aria-label=(ctx.t("deskui-nav-search"));
                     }
                     a class=(on(Nav::Tickets)) href=(dp.href("")) { (ctx.t("deskui-nav-tickets")) }
-                    a.sub class=(on(Nav::NewTicket)) href=(dp.href("/tickets/new")) { "＋ " (ctx.t("deskui-ticket-new")) }
+                    a class={ "sub " (on(Nav::NewTicket)) } href=(dp.href("/tickets/new")) { "＋ " (ctx.t("deskui-ticket-new")) }
                     a class=(on(Nav::Contacts)) href=(dp.href("/contacts")) { (ctx.t("deskui-nav-contacts")) }
                     a class=(on(Nav::Search)) href=(dp.href("/search")) { (ctx.t("deskui-nav-search")) }
                     @if dp.member.is_admin() {
@@ -297,7 +297,7 @@ pub(crate) fn frame_with_status(
                             href=(dp.href("/settings")) { (ctx.t("deskui-nav-settings")) }
                         @if let Nav::Settings(current) = active {
                             @for s in settings::Section::ALL {
-                                a.sub class=(if *s == current { "active" } else { "" })
+                                a class={ "sub " (if *s == current { "active" } else { "" }) }
                                     href=(dp.href(&format!("/settings/{}", s.slug()))) { (ctx.t(s.label_key())) }
                             }
                         }
