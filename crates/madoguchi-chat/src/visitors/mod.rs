@@ -51,21 +51,15 @@ pub(crate) fn parse_email(raw: Option<&str>) -> Result<Option<Email>> {
     clean(raw).map(|e| Email::parse("email", e)).transpose()
 }
 
+/// Digits (half- or full-width), spaces and the usual separators: 03-1234-5678,
+/// +81 (3) 1234 5678, ０３－１２３４－５６７８.
+fn is_phone_char(c: char) -> bool {
+    c.is_ascii_digit() || ('０'..='９').contains(&c) || " +-().#　－ー（）＋".contains(c)
+}
+
 pub(crate) fn parse_phone(raw: Option<&str>) -> Result<Option<String>> {
     match clean(raw) {
-        Some(p)
-            if p.chars().count() > 40
-                || !p.chars().all(|c| {
-                    c.is_ascii_digit()
-                        || " +-().#".contains(c)
-                        || ('０'..='９').contains(&c)
-                        || c == '－'
-                        || c == 'ー'
-                        || c == '（'
-                        || c == '）'
-                        || c == '＋'
-                }) =>
-        {
+        Some(p) if p.chars().count() > 40 || !p.chars().all(is_phone_char) => {
             Err(Error::invalid("phone", "chat-error-phone"))
         }
         other => Ok(other.map(str::to_owned)),
@@ -131,5 +125,25 @@ impl Chat {
             .on_visitor_updated(&op.portal.id, &visitor, lang)
             .await?;
         Ok(visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers_take_digits_and_separators_in_either_width() {
+        for ok in [
+            "03-1234-5678",
+            "+81 (3) 1234 5678",
+            "０３－１２３４－５６７８",
+        ] {
+            assert!(parse_phone(Some(ok)).is_ok(), "{ok}");
+        }
+        for bad in ["call me", "03-1234-5678 ext. 9", &"1".repeat(41)] {
+            assert!(parse_phone(Some(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(parse_phone(Some("  ")).ok().flatten(), None);
     }
 }
