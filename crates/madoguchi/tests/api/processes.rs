@@ -3,7 +3,7 @@
 //! SIGKILL in the middle (Q2: a Desk outage delays work, never loses or duplicates it).
 
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ fn free_port() -> u16 {
 }
 
 impl Server {
-    async fn start(data_dir: &PathBuf, extra: &[String]) -> Self {
+    async fn start(data_dir: &Path, extra: &[String]) -> Self {
         let port = free_port();
         let mut args = vec![
             "serve".to_owned(),
