@@ -165,7 +165,8 @@ impl Application {
             state,
             shutdown_tx,
         } = self;
-        let mut background = crate::chat::spawn_background(&state, Shutdown(shutdown_tx.subscribe()));
+        let mut background =
+            crate::chat::spawn_background(&state, Shutdown(shutdown_tx.subscribe()));
         // The integration's outbox worker (I7, Q2).
         background.push(state.integration.spawn_worker(shutdown_tx.subscribe()));
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
