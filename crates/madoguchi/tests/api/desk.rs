@@ -1966,3 +1966,39 @@ async fn d7_the_openapi_document_lists_the_desk_routes() {
         assert!(res["paths"][path].is_object(), "missing {path}");
     }
 }
+
+/// D5 on several nodes: the search index lives in the shared database, so a ticket
+/// created through one `serve` node is found through another at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d5_a_ticket_created_through_one_node_is_found_through_another() {
+    let Some(node1) = TestApp::spawn(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    let node2 = TestApp::spawn_node_sharing(&node1).await;
+    let admin = node1.signup("nodes@example.jp").await;
+    node1
+        .post(
+            "/desk/api/v1/portals",
+            Some(&admin.token),
+            json!({"portalName": "nodes", "displayName": "Nodes"}),
+        )
+        .await
+        .assert_status(201);
+    node1
+        .post(
+            "/desk/api/v1/portals/nodes/tickets",
+            Some(&admin.token),
+            json!({"subject": "返金の手続きができない"}),
+        )
+        .await
+        .assert_status(201);
+    let found = node2
+        .get(
+            "/desk/api/v1/portals/nodes/tickets/search?q=%E8%BF%94%E9%87%91",
+            Some(&admin.token),
+        )
+        .await;
+    found.assert_status(200);
+    assert_eq!(found["data"][0]["subject"], "返金の手続きができない");
+    assert_eq!(found["data"].as_array().map(Vec::len), Some(1));
+}
