@@ -105,8 +105,32 @@ pub(crate) const CONTACT_SELECT: &str = "select c.id, c.first_name, c.last_name,
 /// "First Last", or the last name alone.
 pub fn full_name(first: Option<&str>, last: &str) -> String {
     match first.map(str::trim).filter(|f| !f.is_empty()) {
+        // Japanese (and Chinese, Korean) names read family name first: 鈴木 一郎.
+        Some(first) if is_cjk_name(first) || is_cjk_name(last) => {
+            format!("{} {first}", last.trim())
+        }
         Some(first) => format!("{first} {}", last.trim()),
         None => last.trim().to_owned(),
+    }
+}
+
+fn is_cjk_name(s: &str) -> bool {
+    s.chars().any(|c| {
+        matches!(c as u32,
+            0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xAC00..=0xD7AF | 0xFF66..=0xFF9F)
+    })
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::full_name;
+
+    #[test]
+    fn d2_japanese_names_read_family_name_first_and_others_given_name_first() {
+        assert_eq!(full_name(Some("一郎"), "鈴木"), "鈴木 一郎");
+        assert_eq!(full_name(Some("John"), "Smith"), "John Smith");
+        assert_eq!(full_name(None, "鈴木"), "鈴木");
+        assert_eq!(full_name(Some(" "), "Smith"), "Smith");
     }
 }
 
