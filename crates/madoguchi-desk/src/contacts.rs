@@ -121,19 +121,6 @@ fn is_cjk_name(s: &str) -> bool {
     })
 }
 
-#[cfg(test)]
-mod name_tests {
-    use super::full_name;
-
-    #[test]
-    fn d2_japanese_names_read_family_name_first_and_others_given_name_first() {
-        assert_eq!(full_name(Some("一郎"), "鈴木"), "鈴木 一郎");
-        assert_eq!(full_name(Some("John"), "Smith"), "John Smith");
-        assert_eq!(full_name(None, "鈴木"), "鈴木");
-        assert_eq!(full_name(Some(" "), "Smith"), "Smith");
-    }
-}
-
 fn contact_from_row(row: &sqlx::any::AnyRow) -> Result<Contact> {
     let first_name: Option<String> = row.try_get("first_name")?;
     let last_name: String = row.try_get("last_name")?;
@@ -508,4 +495,17 @@ pub(crate) async fn contact_search_text(
         Some(&full_name(first.as_deref(), &last)),
         email.as_deref(),
     ))
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::full_name;
+
+    #[test]
+    fn d2_japanese_names_read_family_name_first_and_others_given_name_first() {
+        assert_eq!(full_name(Some("一郎"), "鈴木"), "鈴木 一郎");
+        assert_eq!(full_name(Some("John"), "Smith"), "John Smith");
+        assert_eq!(full_name(None, "鈴木"), "鈴木");
+        assert_eq!(full_name(Some(" "), "Smith"), "Smith");
+    }
 }
