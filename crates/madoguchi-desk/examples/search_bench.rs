@@ -244,6 +244,12 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    if db.backend() == madoguchi_core::Backend::Postgres {
+        // What autovacuum does shortly after a bulk load: statistics for the planner and
+        // the visibility map for index-only scans of the postings.
+        sqlx::query("vacuum analyze").execute(db.pool()).await?;
+    }
+
     let queries: Vec<String> = vec![
         "パスワード".into(),
         "リセット".into(),

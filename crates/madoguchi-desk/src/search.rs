@@ -22,13 +22,15 @@
 //! probes; then the *contact tier* (each term in the subject or the contact, not all in
 //! the subject), the union of one walk per term along its contact grams. Every
 //! candidate is verified in SQL with a substring test of each term against the
-//! normalised texts, so answers are exact, and each walk follows the primary key in
-//! `ticket_number` order and stops as soon as the page is full. A query made only of
-//! punctuation walks the portal's tickets with the same test.
+//! normalised texts, so answers are exact. A walk reads only postings, along their
+//! primary key in `ticket_number` order, in growing batches, and stops as soon as the
+//! page is full; the candidates are then verified by number. The plans are therefore
+//! the same on both backends whatever the planner's statistics. A query made only of
+//! punctuation walks the portal's ticket numbers with the same test.
 
 use crate::access::Member;
 use crate::sql::{contains_pattern, Sql};
-use crate::tickets::{ticket_from_row, ticket_select, Ticket, TICKET_COLUMNS, TICKET_FROM};
+use crate::tickets::{ticket_from_row, ticket_select, Ticket};
 use crate::Desk;
 use madoguchi_core::{Error, Result};
 use serde::Deserialize;
@@ -42,7 +44,7 @@ pub const MAX_PREFIX: usize = 16;
 pub const MAX_QUERY_CHARS: usize = 200;
 const MAX_TERMS: usize = 10;
 /// Gram frequencies are counted up to this; enough to pick the rarest.
-const COUNT_CAP: i64 = 1000;
+const COUNT_CAP: i64 = 500;
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
 
@@ -416,35 +418,25 @@ impl Search<'_> {
         sql.push(")");
     }
 
-    /// One tier along one walk, newest first; the walk follows an index in
-    /// `ticket_number` order, so a page stops as soon as it is full.
-    fn sql(&self, walk: &Walk, tier: Tier, count: bool, limit: i64, offset: i64) -> Sql {
-        let mut sql = if count {
-            Sql::new("select count(*) as n")
-        } else {
-            Sql::new(TICKET_COLUMNS)
-        };
-        let column = match &walk.driver {
+    /// The next `batch` candidates of a walk older than `before`, newest first: only
+    /// the postings (or the portal's ticket numbers) are read, along their primary key,
+    /// so the plan is the same on both backends whatever the statistics.
+    fn candidates_sql(&self, walk: &Walk, before: Option<i64>, batch: i64) -> Sql {
+        let (mut sql, column) = match &walk.driver {
             Some(driver) => {
-                // `cross join` keeps the postings as the outer loop on SQLite (which has
-                // no statistics to prefer them); PostgreSQL plans it as an inner join.
-                sql.push(" from desk_ticket_grams g0 cross join desk_tickets t ")
-                    .push(TICKET_FROM)
-                    .push(
-                        " where t.portal_id = g0.portal_id and t.ticket_number = g0.ticket_number \
-                         and g0.portal_id = ",
-                    )
-                    .bind(self.portal_id)
+                let mut sql = Sql::new(
+                    "select g0.ticket_number from desk_ticket_grams g0 where g0.portal_id = ",
+                );
+                sql.bind(self.portal_id)
                     .push(" and g0.gram = ")
                     .bind(driver.as_str());
-                "g0.ticket_number"
+                (sql, "g0.ticket_number")
             }
             None => {
-                sql.push(" from desk_tickets t ")
-                    .push(TICKET_FROM)
-                    .push(" where t.portal_id = ")
-                    .bind(self.portal_id);
-                "t.ticket_number"
+                let mut sql =
+                    Sql::new("select t.ticket_number from desk_tickets t where t.portal_id = ");
+                sql.bind(self.portal_id);
+                (sql, "t.ticket_number")
             }
         };
         for probe in &walk.probes {
@@ -463,6 +455,22 @@ impl Search<'_> {
                 }
             }
         }
+        if let Some(before) = before {
+            sql.push(" and ").push(column).push(" < ").bind(before);
+        }
+        sql.push(" order by ")
+            .push(column)
+            .push(" desc limit ")
+            .bind(batch);
+        sql
+    }
+
+    /// Which of `numbers` belong to `tier` (the substring tests), newest first.
+    fn verify_sql(&self, tier: Tier, numbers: &[i64]) -> Sql {
+        let mut sql = Sql::new("select t.ticket_number from desk_tickets t where t.portal_id = ");
+        sql.bind(self.portal_id)
+            .push(" and t.ticket_number in ")
+            .bind_list(numbers.iter().copied());
         match tier {
             Tier::Subject => {
                 sql.push(" and ");
@@ -485,17 +493,14 @@ impl Search<'_> {
             sql.push(" and t.ticket_number <> ").bind(n);
         }
         push_department_filter(&mut sql, self.departments);
-        if !count {
-            sql.push(" order by ")
-                .push(column)
-                .push(" desc limit ")
-                .bind(limit)
-                .push(" offset ")
-                .bind(offset);
-        }
+        sql.push(" order by t.ticket_number desc");
         sql
     }
 }
+
+/// The first candidate batch of a walk; later ones grow up to [`MAX_BATCH`].
+const FIRST_BATCH: i64 = 100;
+const MAX_BATCH: i64 = 2000;
 
 fn names(grams: &[(i64, String)], n: usize) -> Vec<String> {
     grams.iter().take(n).map(|(_, g)| g.clone()).collect()
@@ -653,7 +658,7 @@ impl Desk {
             None => None,
         };
         let mut out = Vec::new();
-        let (mut offset, mut limit) = match &exact {
+        let (offset, limit) = match &exact {
             Some(t) if offset == 0 => {
                 out.push(t.clone());
                 (0, limit - 1)
@@ -723,62 +728,107 @@ impl Desk {
             departments,
         };
 
-        // Subject matches first, newest first.
-        let mut found = 0;
+        // Subject matches first, then contact matches; newest first in each.
+        let need = usize::try_from(offset + limit).unwrap_or(usize::MAX);
+        let skip = usize::try_from(offset).unwrap_or(0);
+        let mut page_numbers: Vec<i64> = Vec::new();
+        let mut contact_skip = skip;
         if let Some(walk) = subject_walk(&term_grams) {
-            let rows = search
-                .sql(&walk, Tier::Subject, false, limit, offset)
-                .query()
-                .fetch_all(self.db.pool())
-                .await?;
-            found = rows.len() as i64;
-            for row in &rows {
-                out.push(ticket_from_row(row, self, &member.portal_name)?);
+            let (numbers, exhausted) = self.walk(&search, &walk, Tier::Subject, need).await?;
+            page_numbers.extend(numbers.iter().skip(skip));
+            if !exhausted {
+                return self.finish(member, out, &page_numbers).await;
             }
-            if found == limit {
-                return Ok(out);
-            }
-            // The subject tier ended inside this page: the contact tier starts after it.
-            let subject_total = if found > 0 || offset == 0 {
-                offset + found
-            } else {
-                search
-                    .sql(&walk, Tier::Subject, true, 0, 0)
-                    .query()
-                    .fetch_one(self.db.pool())
-                    .await?
-                    .try_get::<i64, _>("n")?
-            };
-            offset = (offset - subject_total).max(0);
+            contact_skip = skip.saturating_sub(numbers.len());
         }
-        limit -= found;
+        let want = usize::try_from(limit)
+            .unwrap_or(0)
+            .saturating_sub(page_numbers.len());
+        if want > 0 {
+            if let Some(walks) = contact_walks(&term_grams) {
+                let mut numbers = Vec::new();
+                for walk in &walks {
+                    let (mut part, _) = self
+                        .walk(&search, walk, Tier::Contact, contact_skip + want)
+                        .await?;
+                    numbers.append(&mut part);
+                }
+                numbers.sort_unstable_by(|a, b| b.cmp(a));
+                numbers.dedup();
+                page_numbers.extend(numbers.into_iter().skip(contact_skip).take(want));
+            }
+        }
+        self.finish(member, out, &page_numbers).await
+    }
 
-        // Then contact matches, newest first: the union of the walks, each cut at the
-        // end of this page.
-        let Some(walks) = contact_walks(&term_grams) else {
-            return Ok(out);
-        };
-        let mut rows = Vec::new();
-        for walk in &walks {
-            let mut part = search
-                .sql(walk, Tier::Contact, false, offset + limit, 0)
+    /// Walks candidates in batches and keeps those of `tier`, until `need` are found
+    /// (answers them and false) or the walk ends (answers all and true).
+    async fn walk(
+        &self,
+        search: &Search<'_>,
+        walk: &Walk,
+        tier: Tier,
+        need: usize,
+    ) -> Result<(Vec<i64>, bool)> {
+        let mut found: Vec<i64> = Vec::new();
+        let mut before = None;
+        let mut batch = FIRST_BATCH;
+        loop {
+            let candidates: Vec<i64> = search
+                .candidates_sql(walk, before, batch)
                 .query()
                 .fetch_all(self.db.pool())
-                .await?;
-            rows.append(&mut part);
+                .await?
+                .iter()
+                .map(|r| r.try_get::<i64, _>("ticket_number"))
+                .collect::<Result<_, _>>()?;
+            let Some(&last) = candidates.last() else {
+                return Ok((found, true));
+            };
+            for chunk in candidates.chunks(500) {
+                let rows = search
+                    .verify_sql(tier, chunk)
+                    .query()
+                    .fetch_all(self.db.pool())
+                    .await?;
+                for row in &rows {
+                    found.push(row.try_get("ticket_number")?);
+                }
+            }
+            if found.len() >= need {
+                found.truncate(need);
+                return Ok((found, false));
+            }
+            if (candidates.len() as i64) < batch {
+                return Ok((found, true));
+            }
+            before = Some(last);
+            batch = (batch * 4).min(MAX_BATCH);
         }
-        let mut tickets = rows
-            .iter()
-            .map(|row| ticket_from_row(row, self, &member.portal_name))
-            .collect::<Result<Vec<_>>>()?;
-        tickets.sort_by_key(|t| std::cmp::Reverse(t.ticket_number));
-        tickets.dedup_by(|a, b| a.ticket_number == b.ticket_number);
-        out.extend(
-            tickets
-                .into_iter()
-                .skip(usize::try_from(offset).unwrap_or(0))
-                .take(usize::try_from(limit).unwrap_or(0)),
-        );
+    }
+
+    /// `out` followed by the tickets with these numbers, in this order.
+    async fn finish(
+        &self,
+        member: &Member,
+        mut out: Vec<Ticket>,
+        numbers: &[i64],
+    ) -> Result<Vec<Ticket>> {
+        if numbers.is_empty() {
+            return Ok(out);
+        }
+        let mut sql = Sql::new(&ticket_select());
+        sql.push(" where t.portal_id = ")
+            .bind(&member.portal_id)
+            .push(" and t.ticket_number in ")
+            .bind_list(numbers.iter().copied());
+        let rows = sql.query().fetch_all(self.db.pool()).await?;
+        let mut by_number = std::collections::HashMap::new();
+        for row in &rows {
+            let t = ticket_from_row(row, self, &member.portal_name)?;
+            by_number.insert(t.ticket_number, t);
+        }
+        out.extend(numbers.iter().filter_map(|n| by_number.remove(n)));
         Ok(out)
     }
 }
