@@ -56,9 +56,25 @@ pub struct Chat {
     hook: Arc<RwLock<Arc<dyn DeskMappingHook>>>,
     closing: Arc<watch::Sender<bool>>,
     pub(crate) limits: Arc<ratelimit::Limits>,
+    /// The key visitor tokens derive from (read once from `server_keys`).
+    visitor_key: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl Chat {
+    /// The visitor token of a chat. It is derived from the chat id with a server key,
+    /// so an idempotent retry of the chat's creation answers the same token although
+    /// only its hash is stored.
+    pub(crate) async fn visitor_token(&self, chat_id: &str) -> madoguchi_core::Result<String> {
+        let key = self
+            .visitor_key
+            .get_or_try_init(|| self.db.server_key("visitor-token"))
+            .await?;
+        Ok(format!(
+            "vt_{}",
+            madoguchi_core::ids::derive_secret(key, "visitor-token", chat_id)
+        ))
+    }
+
     pub fn new(db: Db, clock: Clock, bus: Arc<dyn Bus>) -> Self {
         Self {
             db,
@@ -67,6 +83,7 @@ impl Chat {
             hook: Arc::new(RwLock::new(Arc::new(NoDeskMapping))),
             closing: Arc::new(watch::channel(false).0),
             limits: Arc::new(ratelimit::Limits::default()),
+            visitor_key: Arc::new(tokio::sync::OnceCell::new()),
         }
     }
 

@@ -151,6 +151,27 @@ impl Db {
         })
     }
 
+    /// The server key named `name`, created (random) on first use. Every node sharing
+    /// the database gets the same key: the first writer wins and the others read it.
+    pub async fn server_key(&self, name: &str) -> crate::Result<String> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "insert into server_keys (name, value, created_at) values ($1, $2, $3) \
+             on conflict (name) do nothing",
+        )
+        .bind(name)
+        .bind(crate::ids::random_secret(32))
+        .bind(crate::time::system_now_ms())
+        .execute(tx.conn())
+        .await?;
+        let value: String = sqlx::query_scalar("select value from server_keys where name = $1")
+            .bind(name)
+            .fetch_one(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+
     /// Checks the database answers (used by `/healthz`).
     pub async fn ping(&self) -> crate::Result<()> {
         let mut conn = self.pool.acquire().await?;

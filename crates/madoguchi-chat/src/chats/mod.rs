@@ -19,7 +19,7 @@ use crate::portals::Portal;
 use crate::visitors::{self, Visitor, VisitorFields};
 use crate::Chat;
 use madoguchi_core::error::is_unique_violation;
-use madoguchi_core::ids::{hash_secret, new_id, random_secret};
+use madoguchi_core::ids::{hash_secret, new_id};
 use madoguchi_core::{Error, ErrorCode, Lang, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -262,7 +262,7 @@ impl Chat {
             .await?;
         let chat_id = new_id();
         let visitor_id = new_id();
-        let token = format!("vt_{}", random_secret(32));
+        let token = self.visitor_token(&chat_id).await?;
         let mut tx = self.db.begin_write().await?;
         visitors::store::insert(&mut tx, &visitor_id, &portal.id, &fields, now).await?;
         let row = store::NewChatRow {
@@ -326,17 +326,14 @@ impl Chat {
         })
     }
 
-    /// The chat a retry refers to, with a fresh token (the first one is not stored).
+    /// The chat a retry refers to, answered exactly as the first time.
     async fn existing_chat(&self, portal_id: &str, client_id: &str) -> Result<Option<StartedChat>> {
         let Some((chat_id, visitor_id)) =
             store::by_client_id(&self.db, portal_id, client_id).await?
         else {
             return Ok(None);
         };
-        let token = format!("vt_{}", random_secret(32));
-        let mut tx = self.db.begin_write().await?;
-        store::insert_token(&mut tx, &hash_secret(&token), &chat_id, self.clock.now_ms()).await?;
-        tx.commit().await?;
+        let token = self.visitor_token(&chat_id).await?;
         Ok(Some(StartedChat {
             chat_id,
             visitor_id,

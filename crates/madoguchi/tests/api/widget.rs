@@ -143,21 +143,42 @@ async fn c3_starting_a_chat_is_idempotent_by_client_message_id(app: TestApp) {
     again.assert_status(201);
     assert_eq!(first["chatId"], again["chatId"]);
     assert_eq!(first["visitorId"], again["visitorId"]);
-    // Either token works for the chat.
-    for token in [&first["visitorToken"], &again["visitorToken"]] {
-        let chat = VisitorChat {
-            chat_id: first["chatId"].as_str().unwrap().into(),
-            visitor_id: String::new(),
-            token: token.as_str().unwrap().into(),
-        };
-        let res = app
-            .get(&messages_path("acme", &chat, None), Some(&chat.token))
-            .await;
-        res.assert_status(200);
-        assert_eq!(seqs(&res.body), vec![1]);
-    }
-    let waiting = app.get(&api("acme", "/chats"), Some(&admin.token)).await;
-    assert_eq!(waiting["data"].as_array().unwrap().len(), 1);
+    // The retry answers the same object, token included (API.md: "the same object").
+    assert_eq!(first.body, again.body);
+    let chat = VisitorChat {
+        chat_id: first["chatId"].as_str().unwrap().into(),
+        visitor_id: String::new(),
+        token: again["visitorToken"].as_str().unwrap().into(),
+    };
+    let res = app
+        .get(&messages_path("acme", &chat, None), Some(&chat.token))
+        .await;
+    res.assert_status(200);
+    assert_eq!(seqs(&res.body), vec![1]);
+    // Another chat's token is another token.
+    let other = app
+        .post(
+            &widget("acme", "/chats"),
+            None,
+            json!({"question": "別件", "clientMessageId": "q-456"}),
+        )
+        .await;
+    other.assert_status(201);
+    assert_ne!(other["visitorToken"], first["visitorToken"]);
+    let chats = app.get(&api("acme", "/chats"), Some(&admin.token)).await;
+    let mut ids: Vec<&str> = chats["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let mut expected = vec![
+        first["chatId"].as_str().unwrap(),
+        other["chatId"].as_str().unwrap(),
+    ];
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "the retry made no second chat");
 }
 
 async fn c3_start_chat_input_is_validated(app: TestApp) {
@@ -672,6 +693,53 @@ mod q3_new_chats_are_limited_per_client_address {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         super::q3_new_chats_are_limited_per_client_address(Backend::Postgres).await
+    }
+}
+
+// Q3 behind a reverse proxy: with loopback trusted as the proxy, each X-Forwarded-For
+// client has its own limit; a client cannot escape it by prepending addresses.
+async fn q3_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| {
+        s.widget_rate_limit = Some(1);
+        s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await
+    else {
+        return;
+    };
+    let _admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let start = |forwarded: &'static str, n: u32| {
+        let req = app
+            .http
+            .post(app.url(&widget("acme", "/chats")))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"question": "こんにちは", "clientMessageId": format!("{forwarded}-{n}")}));
+        app.request(req)
+    };
+    start("198.51.100.1", 1).await.assert_status(201);
+    start("198.51.100.1", 2)
+        .await
+        .assert_error(429, "rate_limited");
+    // Another client behind the same proxy is not affected.
+    start("198.51.100.2", 1).await.assert_status(201);
+    // A spoofed address left of the real one does not make a new client.
+    start("6.6.6.6, 198.51.100.1", 3)
+        .await
+        .assert_error(429, "rate_limited");
+}
+
+mod q3_behind_a_trusted_proxy_the_limit_is_per_forwarded_client {
+    use crate::helpers::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::q3_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::q3_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(Backend::Postgres)
+            .await
     }
 }
 
