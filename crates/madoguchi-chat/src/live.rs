@@ -45,6 +45,12 @@ pub enum LiveEvent {
     Operators,
 }
 
+/// Events buffered per visitor socket. A chat sees a few events a second, and each
+/// idle visitor holds one such channel, so it is small (a slot is about 50 bytes).
+const CHAT_SUBJECT_CAPACITY: usize = 128;
+/// Events buffered per console: every message and typing of the portal passes here.
+const OPS_SUBJECT_CAPACITY: usize = 8192;
+
 pub fn chat_subject(chat_id: &str) -> String {
     format!("chat.{chat_id}")
 }
@@ -135,7 +141,9 @@ impl Chat {
         chat_id: &str,
     ) -> anyhow::Result<BoxStream<'static, LiveEvent>> {
         Ok(decode_stream(
-            self.bus.subscribe(&chat_subject(chat_id)).await?,
+            self.bus
+                .subscribe(&chat_subject(chat_id), CHAT_SUBJECT_CAPACITY)
+                .await?,
         ))
     }
 
@@ -145,7 +153,9 @@ impl Chat {
         portal_id: &str,
     ) -> anyhow::Result<BoxStream<'static, LiveEvent>> {
         Ok(decode_stream(
-            self.bus.subscribe(&ops_subject(portal_id)).await?,
+            self.bus
+                .subscribe(&ops_subject(portal_id), OPS_SUBJECT_CAPACITY)
+                .await?,
         ))
     }
 }

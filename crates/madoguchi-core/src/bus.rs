@@ -17,9 +17,16 @@ pub type Payload = Arc<[u8]>;
 pub trait Bus: Send + Sync + 'static {
     /// Publishes to every subscriber of `subject`, on every node.
     async fn publish(&self, subject: &str, payload: Vec<u8>);
-    /// Subscribes to `subject`. The stream ends only when the bus goes away; a slow
-    /// subscriber may miss events (it must resync from the database).
-    async fn subscribe(&self, subject: &str) -> anyhow::Result<BoxStream<'static, Payload>>;
+    /// Subscribes to `subject`, buffering up to `capacity` events for this subscriber
+    /// (the subject's channel takes the capacity of its first subscriber). The stream
+    /// ends when the bus goes away or when the subscriber falls further behind than
+    /// that: it then reconnects and resyncs from the database instead of silently
+    /// missing events.
+    async fn subscribe(
+        &self,
+        subject: &str,
+        capacity: usize,
+    ) -> anyhow::Result<BoxStream<'static, Payload>>;
 }
 
 /// One process: a broadcast channel per subject.
@@ -33,7 +40,7 @@ impl LocalBus {
         Self::default()
     }
 
-    fn sender(&self, subject: &str) -> broadcast::Sender<Payload> {
+    fn sender(&self, subject: &str, capacity: usize) -> broadcast::Sender<Payload> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         // Drop channels nobody listens to any more, so subjects do not accumulate.
         if channels.len() > 1024 {
@@ -41,7 +48,7 @@ impl LocalBus {
         }
         channels
             .entry(subject.to_owned())
-            .or_insert_with(|| broadcast::channel(1024).0)
+            .or_insert_with(|| broadcast::channel(capacity.max(1)).0)
             .clone()
     }
 
@@ -64,8 +71,12 @@ impl Bus for LocalBus {
         self.deliver(subject, payload.into());
     }
 
-    async fn subscribe(&self, subject: &str) -> anyhow::Result<BoxStream<'static, Payload>> {
-        let rx = self.sender(subject).subscribe();
+    async fn subscribe(
+        &self,
+        subject: &str,
+        capacity: usize,
+    ) -> anyhow::Result<BoxStream<'static, Payload>> {
+        let rx = self.sender(subject, capacity).subscribe();
         Ok(tokio_stream_from(rx))
     }
 }
@@ -75,8 +86,12 @@ fn tokio_stream_from(rx: broadcast::Receiver<Payload>) -> BoxStream<'static, Pay
         loop {
             match rx.recv().await {
                 Ok(p) => return Some((p, rx)),
-                // A lagging subscriber skips ahead; the caller resyncs from the database.
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                // Rather than skip events silently, end the stream: the socket closes,
+                // the client reconnects with its cursor and reads what it missed.
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "bus subscriber lagged; ending its stream");
+                    return None;
+                }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
@@ -125,8 +140,12 @@ impl Bus for NatsBus {
         }
     }
 
-    async fn subscribe(&self, subject: &str) -> anyhow::Result<BoxStream<'static, Payload>> {
-        let stream = self.local.subscribe(subject).await?;
+    async fn subscribe(
+        &self,
+        subject: &str,
+        capacity: usize,
+    ) -> anyhow::Result<BoxStream<'static, Payload>> {
+        let stream = self.local.subscribe(subject, capacity).await?;
         let needs_nats = {
             let subscribed = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
             subscribed.get(subject).is_none_or(|h| h.is_finished())
@@ -162,14 +181,27 @@ mod tests {
     #[tokio::test]
     async fn local_bus_delivers_to_every_subscriber_of_a_subject() {
         let bus = LocalBus::new();
-        let mut a = bus.subscribe("chat.1").await.unwrap();
-        let mut b = bus.subscribe("chat.1").await.unwrap();
-        let mut other = bus.subscribe("chat.2").await.unwrap();
+        let mut a = bus.subscribe("chat.1", 16).await.unwrap();
+        let mut b = bus.subscribe("chat.1", 16).await.unwrap();
+        let mut other = bus.subscribe("chat.2", 16).await.unwrap();
         bus.publish("chat.1", b"hello".to_vec()).await;
         assert_eq!(&*a.next().await.unwrap(), b"hello");
         assert_eq!(&*b.next().await.unwrap(), b"hello");
         let nothing =
             tokio::time::timeout(std::time::Duration::from_millis(50), other.next()).await;
         assert!(nothing.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_its_capacity_sees_its_stream_end() {
+        let bus = LocalBus::new();
+        let mut slow = bus.subscribe("chat.1", 2).await.unwrap();
+        for i in 0..3u8 {
+            bus.publish("chat.1", vec![i]).await;
+        }
+        assert!(slow.next().await.is_none(), "lagged: the stream ends");
+        let mut fresh = bus.subscribe("chat.1", 2).await.unwrap();
+        bus.publish("chat.1", vec![9]).await;
+        assert_eq!(&*fresh.next().await.unwrap(), &[9]);
     }
 }

@@ -34,6 +34,9 @@ pub struct Settings {
     pub desk_url: Option<String>,
     /// New widget chats per minute per client address; `None` is off.
     pub widget_rate_limit: Option<u32>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (the client address of the
+    /// widget limit); empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Settings {
@@ -47,6 +50,7 @@ impl Settings {
             nats_url: None,
             desk_url: None,
             widget_rate_limit: Some(120),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -131,7 +131,9 @@ pub async fn run_chat(args: ChatBenchArgs) -> anyhow::Result<()> {
     )
     .await?;
     let target = relay_target(&relay.base, &args);
-    let mut figures = drive(&target, &args).await?;
+    let mut figures = drive(&target, &args)
+        .await
+        .context("driving the bare relay")?;
     figures.label = "bare relay (no storage)".into();
     figures.peak_rss_kib = relay.peak_rss_kib();
     drop(relay);
@@ -160,7 +162,9 @@ pub async fn run_chat(args: ChatBenchArgs) -> anyhow::Result<()> {
         }
         let server = ServerProcess::start(&serve_args, port).await?;
         let target = product_target(&server.base, &args).await?;
-        let mut figures = drive(&target, &args).await?;
+        let mut figures = drive(&target, &args)
+            .await
+            .with_context(|| format!("driving madoguchi on {label}"))?;
         figures.label = format!("madoguchi on {label}");
         figures.peak_rss_kib = server.peak_rss_kib();
         drop(server);
@@ -407,7 +411,9 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
                 let sent = epoch.elapsed().as_micros() as u64;
                 let cid = format!("b-{v}-{m}");
                 let frame = json!({"type": "message", "text": format!("bench:{sent}:{v}"), "clientMessageId": cid});
-                ws.send(Message::Text(frame.to_string().into())).await?;
+                ws.send(Message::Text(frame.to_string().into()))
+                    .await
+                    .with_context(|| format!("visitor {v} sending message {m}"))?;
                 loop {
                     match ws.next().await {
                         Some(Ok(Message::Text(t))) => {
@@ -417,7 +423,10 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
                             }
                         }
                         Some(Ok(_)) => {}
-                        Some(Err(e)) => return Err(anyhow::anyhow!(e)),
+                        Some(Err(e)) => {
+                            return Err(anyhow::anyhow!(e))
+                                .with_context(|| format!("visitor {v} waiting for ack {m}"))
+                        }
                         None => bail!("visitor socket closed"),
                     }
                 }
@@ -451,6 +460,7 @@ pub async fn run_relay(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     use axum::extract::ws::{Message as AxMessage, WebSocket, WebSocketUpgrade};
     use axum::extract::{Path, State};
     use axum::routing::get;
+    use madoguchi_web::chat::ws::small_buffers;
     use tokio::sync::broadcast;
 
     let (tx, _) = broadcast::channel::<String>(65536);
@@ -459,7 +469,7 @@ pub async fn run_relay(listen: std::net::SocketAddr) -> anyhow::Result<()> {
         .route(
             "/relay/visitor/{id}",
             get(|Path(id): Path<String>, State(tx): State<broadcast::Sender<String>>, ws: WebSocketUpgrade| async move {
-                ws.on_upgrade(move |mut socket: WebSocket| async move {
+                small_buffers(ws).on_upgrade(move |mut socket: WebSocket| async move {
                     let _ = socket.send(AxMessage::Text(r#"{"type":"ready"}"#.into())).await;
                     let mut seq = 1u64;
                     while let Some(Ok(AxMessage::Text(t))) = socket.recv().await {
@@ -479,7 +489,7 @@ pub async fn run_relay(listen: std::net::SocketAddr) -> anyhow::Result<()> {
         .route(
             "/relay/operator",
             get(|State(tx): State<broadcast::Sender<String>>, ws: WebSocketUpgrade| async move {
-                ws.on_upgrade(move |mut socket: WebSocket| async move {
+                small_buffers(ws).on_upgrade(move |mut socket: WebSocket| async move {
                     let mut rx = tx.subscribe();
                     let _ = socket.send(AxMessage::Text(r#"{"type":"ready"}"#.into())).await;
                     loop {

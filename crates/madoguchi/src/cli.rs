@@ -87,6 +87,10 @@ pub struct ServeArgs {
     /// New widget chats per minute per client address, or `off` (load tests).
     #[arg(long, env = "MADOGUCHI_WIDGET_RATE_LIMIT", default_value = "120", value_parser = parse_rate_limit)]
     pub widget_rate_limit: RateLimit,
+    /// A reverse proxy (address or CIDR, repeatable or comma-separated) whose
+    /// X-Forwarded-For names the client; without one the TCP peer is the client.
+    #[arg(long = "trusted-proxy", env = "MADOGUCHI_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Read settings from this TOML file (keys as the flags, with underscores).
     #[arg(long, env = "MADOGUCHI_CONFIG")]
     pub config: Option<PathBuf>,
@@ -105,6 +109,14 @@ fn parse_rate_limit(s: &str) -> Result<RateLimit, String> {
     }
 }
 
+/// `10.0.0.0/8`, or one address (`10.0.0.2`, `::1`).
+fn parse_proxy(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{s}` is not an IP address or CIDR range"))
+}
+
 /// The optional config file: the same settings as the flags.
 #[derive(Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +129,7 @@ pub struct ConfigFile {
     desk_url: Option<String>,
     log_format: Option<LogFormat>,
     widget_rate_limit: Option<toml::Value>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 impl ServeArgs {
@@ -168,6 +181,13 @@ impl ServeArgs {
                 self.widget_rate_limit = parse_rate_limit(&text)
                     .map_err(|e| anyhow::anyhow!("widget_rate_limit: {e}"))?;
             }
+            if let (Some(v), true) = (file.trusted_proxies, defaulted("trusted_proxies")) {
+                self.trusted_proxies = v
+                    .iter()
+                    .map(|s| parse_proxy(s))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
+            }
         }
         let settings = Settings {
             listen: self.listen,
@@ -177,6 +197,7 @@ impl ServeArgs {
             nats_url: self.nats_url.filter(|s| !s.is_empty()),
             desk_url: self.desk_url.filter(|s| !s.is_empty()),
             widget_rate_limit: self.widget_rate_limit.0,
+            trusted_proxies: self.trusted_proxies,
         };
         Ok((settings, self.log_format))
     }
@@ -242,5 +263,29 @@ mod tests {
         assert_eq!(s.listen.port(), 7070, "a flag beats the file");
         assert_eq!(s.public_url, "https://help.example.jp");
         assert_eq!(s.widget_rate_limit, None);
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges_from_flags_or_the_file() {
+        let s = settings_of(&[
+            "madoguchi",
+            "serve",
+            "--trusted-proxy",
+            "10.0.0.0/8,::1",
+            "--trusted-proxy",
+            "192.0.2.1",
+        ]);
+        let shown: Vec<String> = s.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "::1/128", "192.0.2.1/32"]);
+        assert!(parse_proxy("not-an-ip").is_err());
+        assert!(settings_of(&["madoguchi", "serve"]).trusted_proxies.is_empty());
+
+        let dir = std::env::temp_dir().join(format!("madoguchi-proxy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("madoguchi.toml");
+        std::fs::write(&path, "trusted_proxies = [\"172.16.0.0/12\"]\n").unwrap();
+        let s = settings_of(&["madoguchi", "serve", "--config", path.to_str().unwrap()]);
+        assert_eq!(s.trusted_proxies.len(), 1);
+        assert_eq!(s.trusted_proxies[0].to_string(), "172.16.0.0/12");
     }
 }

@@ -9,7 +9,8 @@ use axum::http::request::Parts;
 use madoguchi_chat::OperatorCtx;
 use madoguchi_core::{Error, ErrorCode};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
 
 /// The authenticated caller as an operator of `{portal}`: 401 without credentials,
 /// 404 for an unknown portal, 403 for a non-operator.
@@ -56,18 +57,102 @@ impl<S: Send + Sync> FromRequestParts<S> for VisitorToken {
 }
 
 /// The client's address (for the new-chat limit); `None` when the server runs without
-/// connection info.
+/// connection info. Behind a trusted reverse proxy it is read from `X-Forwarded-For`.
 pub struct ClientAddr(pub Option<String>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        Ok(Self(peer.map(|peer| {
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            client_address(peer, forwarded, &state.settings.trusted_proxies).to_string()
+        })))
+    }
+}
+
+/// The client behind a chain of proxies. Each proxy appends the address it got the
+/// request from, so the list is read from the right: while the hop is a trusted proxy,
+/// step one entry left; the first untrusted hop is the client. Entries left of it are
+/// whatever the client chose to send and are never believed.
+pub fn client_address<'a>(
+    peer: IpAddr,
+    forwarded_for: impl Iterator<Item = &'a str>,
+    trusted: &[IpNet],
+) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer;
+    if !is_trusted(&client) {
+        return client;
+    }
+    let hops: Vec<&str> = forwarded_for.flat_map(|v| v.split(',')).collect();
+    for hop in hops.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(&client) {
+                    break;
+                }
+            }
+            // A malformed entry: the last proxy we trust is as far as we can see.
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn q3_forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        // No trusted proxy: the peer, whatever the header says.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), ["1.2.3.4"].into_iter(), &trusted),
+            ip("203.0.113.9")
+        );
+        // One proxy: the address it saw.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), ["198.51.100.7"].into_iter(), &trusted),
+            ip("198.51.100.7")
+        );
+        // A spoofed entry left of the real client is ignored; two proxies in a chain,
+        // and the header split over two lines.
+        assert_eq!(
+            client_address(
+                ip("10.0.0.2"),
+                ["6.6.6.6, 198.51.100.7", "10.1.2.3"].into_iter(),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
+        // Garbage stops the walk at the last trusted hop.
+        assert_eq!(
+            client_address(ip("::1"), ["198.51.100.7, nonsense"].into_iter(), &trusted),
+            ip("::1")
+        );
+        // No header from a trusted proxy: the proxy itself.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), std::iter::empty(), &trusted),
+            ip("10.0.0.2")
+        );
     }
 }

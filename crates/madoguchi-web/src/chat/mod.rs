@@ -6,7 +6,7 @@ mod chats;
 mod extract;
 mod portals;
 mod widget;
-mod ws;
+pub mod ws;
 
 pub use extract::ChatOperator;
 

@@ -70,8 +70,30 @@ struct ClientFrame {
 fn upgrade_or_400(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<WebSocketUpgrade> {
-    upgrade.map_err(|_| ApiError(Error::new(ErrorCode::InvalidRequest)))
+    upgrade
+        .map(small_buffers)
+        .map_err(|_| ApiError(Error::new(ErrorCode::InvalidRequest)))
 }
+
+/// Per-socket buffers sized for chat frames (Q1). The WebSocket library's defaults
+/// (128 KiB read buffer, zero-filled on the first read, and 128 KiB of write batching)
+/// cost about 130 KiB of memory per idle visitor; chat frames are small, and a larger
+/// one just takes more reads. Frames are written at once (no batching: latency), and
+/// a socket whose reader stops reading is cut off at [`MAX_QUEUED_BYTES`] instead of
+/// growing without bound.
+pub fn small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+    upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_QUEUED_BYTES)
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+}
+
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+const MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
+/// A client frame holds at most one message of 10,000 characters (40 KB of UTF-8).
+const MAX_FRAME_BYTES: usize = 256 * 1024;
 
 /// The visitor's socket: `{type:"ready"}`, then every message with `seq > afterSeq` in
 /// order, then live ones; accepts `{type:"message",text,clientMessageId}` (answered

@@ -128,6 +128,7 @@ pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Setting
         nats_url: None,
         desk_url: None,
         widget_rate_limit: None,
+        trusted_proxies: Vec::new(),
     }
 }
 
