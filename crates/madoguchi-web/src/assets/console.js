@@ -719,7 +719,17 @@
   var ws = null, wsReady = false, attempt = 0, reconnectTimer = null, pingTimer = null, lastFrameAt = 0;
   var everConnected = false;
   // The lifecycle cursor (eventId) and, between `ready` and `resumed`, the catch-up state.
-  var lastEventId = null, resuming = 0, resumeUpTo = 0;
+  // Events of different chats may be published out of id order, so an id counts for the
+  // cursor only once it is 10 s old: by then every older event has arrived too. Younger
+  // ones are asked for again after a drop (replays are harmless).
+  var lastEventId = null, recentEvents = [], resuming = 0, resumeUpTo = 0;
+  function settleEvents() {
+    var now = Date.now();
+    while (recentEvents.length && now - recentEvents[0][1] >= 10000) {
+      var id = recentEvents.shift()[0];
+      if (lastEventId === null || id > lastEventId) lastEventId = id;
+    }
+  }
 
   function connect() {
     clearTimeout(reconnectTimer);
@@ -740,6 +750,8 @@
       ws = null;
       wsReady = false;
       resuming = 0;
+      settleEvents();
+      recentEvents = [];
       root.setAttribute('data-connection', 'down');
       clearInterval(pingTimer);
       ui.conn.hidden = attempt < 1;
@@ -780,7 +792,7 @@
       return;
     }
     if (type.indexOf('chat.') === 0 && f.chat) {
-      if (typeof f.eventId === 'number' && (lastEventId === null || f.eventId > lastEventId)) lastEventId = f.eventId;
+      if (typeof f.eventId === 'number') { recentEvents.push([f.eventId, Date.now()]); settleEvents(); }
       var c = f.chat;
       if (resuming && chats.has(c.id)) {
         // Replayed: its messages follow (and count as unread), so keep our lastSeq.
