@@ -3,11 +3,21 @@
 //! it, with an id from a counter row whose lock orders ids by commit. A consumer (the
 //! integration's auto-ticket worker, I7) keeps "the last id I handled" and reads
 //! [`crate::Chat::events_after`]; nothing is skipped and a restart resumes.
+//!
+//! The operator console uses the same ids as its lifecycle cursor (C3/C4): its socket
+//! says where the record stands ([`crate::Chat::last_event_id`]) and a reconnecting
+//! console asks for the chats that changed since ([`crate::Chat::chats_changed`]).
 
+use crate::chats::ChatView;
+use crate::operators::OperatorCtx;
 use crate::Chat;
-use madoguchi_core::{Result, WriteTx};
+use madoguchi_core::{ErrorCode, Result, WriteTx};
 use serde::Serialize;
 use sqlx::Row;
+use std::collections::HashMap;
+
+/// [`Chat::chats_changed`] reads the record in pages of this many events.
+const CHANGED_PAGE: i64 = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -80,6 +90,76 @@ impl Chat {
         .fetch_all(self.db.pool())
         .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// The newest lifecycle event id (0 when there is none). Every event up to it is
+    /// committed: the counter row's lock makes ids visible in commit order.
+    pub async fn last_event_id(&self) -> Result<i64> {
+        let row = sqlx::query("select value from chat_counters where name = 'events'")
+            .fetch_optional(self.db.pool())
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("value")?,
+            None => 0,
+        })
+    }
+
+    /// Lifecycle events of one portal with `after_id < id <= up_to`, oldest first, at
+    /// most `limit`.
+    pub async fn portal_events_after(
+        &self,
+        portal_id: &str,
+        after_id: i64,
+        up_to: i64,
+        limit: i64,
+    ) -> Result<Vec<ChatEvent>> {
+        let rows = sqlx::query(
+            "select id, portal_id, chat_id, kind, actor_id, created_at from chat_events \
+             where portal_id = $1 and id > $2 and id <= $3 order by id limit $4",
+        )
+        .bind(portal_id)
+        .bind(after_id)
+        .bind(up_to)
+        .bind(limit.max(0))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// A reconnecting console's lifecycle catch-up: every chat of the operator's portal
+    /// they may see that has events with `after_id < id <= up_to`, as its current view
+    /// with the newest such event id, ordered by that id.
+    pub async fn chats_changed(
+        &self,
+        op: &OperatorCtx,
+        after_id: i64,
+        up_to: i64,
+    ) -> Result<Vec<(i64, ChatView)>> {
+        let mut newest: HashMap<String, i64> = HashMap::new();
+        let mut from = after_id;
+        loop {
+            let page = self
+                .portal_events_after(&op.portal.id, from, up_to, CHANGED_PAGE)
+                .await?;
+            for event in &page {
+                newest.insert(event.chat_id.clone(), event.id);
+                from = event.id;
+            }
+            if (page.len() as i64) < CHANGED_PAGE {
+                break;
+            }
+        }
+        let mut order: Vec<(i64, String)> = newest.into_iter().map(|(c, id)| (id, c)).collect();
+        order.sort_unstable();
+        let mut changed = Vec::with_capacity(order.len());
+        for (id, chat_id) in order {
+            match self.chat_for_operator(op, &chat_id).await {
+                Ok(chat) => changed.push((id, chat)),
+                Err(e) if matches!(e.code, ErrorCode::Forbidden | ErrorCode::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(changed)
     }
 
     /// The history of one chat, oldest first.

@@ -26,12 +26,16 @@ pub enum LiveEvent {
         message: Message,
     },
     /// A chat changed state; `event` is "chat.waiting" | "chat.attended" | "chat.missed"
-    /// | "chat.ended" and `chat` the API view of the chat after the change.
+    /// | "chat.ended" and `chat` the API view of the chat after the change. `event_id`
+    /// is the newest `chat_events` id the change recorded (0: unknown, from a node that
+    /// did not send it), so a console can drop an event it already has.
     Chat {
         event: String,
         chat_id: String,
         department_id: Option<String>,
         last_seq: i64,
+        #[serde(default)]
+        event_id: i64,
         chat: serde_json::Value,
     },
     /// Someone is typing.
@@ -95,12 +99,13 @@ impl Chat {
         self.bus.publish(&ops_subject(portal_id), event).await;
     }
 
-    pub(crate) async fn publish_chat_state(&self, chat: &ChatView) {
+    pub(crate) async fn publish_chat_state(&self, chat: &ChatView, event_id: i64) {
         let event = LiveEvent::Chat {
             event: format!("chat.{}", chat.state.as_str()),
             chat_id: chat.id.clone(),
             department_id: chat.department_id.clone(),
             last_seq: chat.last_seq,
+            event_id,
             chat: serde_json::to_value(chat).unwrap_or_default(),
         };
         self.publish_ops(&chat.portal_id, &event).await;

@@ -546,7 +546,8 @@ impl Chat {
             self.publish_message(&chat.portal_id, chat.department_id.as_deref(), m)
                 .await;
         }
-        self.publish_chat_state(&chat).await;
+        let event_id = recorded.last().map_or(0, |e| e.id);
+        self.publish_chat_state(&chat, event_id).await;
         let hook = self.desk_hook();
         for event in recorded {
             hook.on_chat_event(event);

@@ -2,8 +2,13 @@
  *
  * Data: the JSON API (`/chat/api/v1/portals/{portal}/…`, session cookie + X-CSRF-Token on
  * unsafe requests) and the operator WebSocket (`…/ws`), whose events are
- *   {type:"ready"} · {type:"chat.waiting"|"chat.attended"|"chat.missed"|"chat.ended", chat}
- *   {type:"message", chatId, message} · {type:"typing", chatId, sender}
+ *   {type:"ready", lastEventId} · {type:"chat.waiting"|"chat.attended"|"chat.missed"|"chat.ended", chat, eventId}
+ *   {type:"message", chatId, message} · {type:"typing", chatId, sender} · {type:"resumed"}
+ *
+ * The first load reads the lists over REST. A reconnect reads nothing again: it passes
+ * `afterEvent` (the last eventId seen) and the socket sends every chat that changed meanwhile
+ * in its current state; then one `resume` frame with the last seq held per open chat brings
+ * the messages said meanwhile, in order.
  *
  * Built for hundreds of open chats: every chat lives in one Map entry with its own list
  * item and (once opened) its own transcript element; an event touches only those nodes,
@@ -713,11 +718,24 @@
   // ---------------------------------------------------------------- WebSocket
   var ws = null, wsReady = false, attempt = 0, reconnectTimer = null, pingTimer = null, lastFrameAt = 0;
   var everConnected = false;
+  // The lifecycle cursor (eventId) and, between `ready` and `resumed`, the catch-up state.
+  // Events of different chats may be published out of id order, so an id counts for the
+  // cursor only once it is 10 s old: by then every older event has arrived too. Younger
+  // ones are asked for again after a drop (replays are harmless).
+  var lastEventId = null, recentEvents = [], resuming = 0, resumeUpTo = 0;
+  function settleEvents() {
+    var now = Date.now();
+    while (recentEvents.length && now - recentEvents[0][1] >= 10000) {
+      var id = recentEvents.shift()[0];
+      if (lastEventId === null || id > lastEventId) lastEventId = id;
+    }
+  }
 
   function connect() {
     clearTimeout(reconnectTimer);
     if (ws) return;
     var url = location.origin.replace(/^http/, 'ws') + cfg.api + '/ws?lang=' + cfg.lang;
+    if (everConnected && lastEventId !== null) url += '&afterEvent=' + lastEventId;
     var sock;
     try { sock = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
     ws = sock;
@@ -731,6 +749,9 @@
       if (ws !== sock) return;
       ws = null;
       wsReady = false;
+      resuming = 0;
+      settleEvents();
+      recentEvents = [];
       root.setAttribute('data-connection', 'down');
       clearInterval(pingTimer);
       ui.conn.hidden = attempt < 1;
@@ -754,15 +775,35 @@
       root.setAttribute('data-connection', 'live');
       ui.conn.hidden = true;
       startPings();
-      // Subscribed first, then read: whatever happened while we were away (or before the
-      // first connect) is in these answers, and the events from now on are live.
-      resync(everConnected);
+      var upTo = typeof f.lastEventId === 'number' ? f.lastEventId : null;
+      if (everConnected && lastEventId !== null && upTo !== null && upTo >= lastEventId) {
+        // The socket replays what we missed; availability may have changed elsewhere.
+        resumeUpTo = upTo;
+        resume();
+        request('GET', '/me').then(showAvailability, function () { /* keep what we show */ });
+      } else {
+        // Subscribed first, then read: whatever happened before (or while the server's
+        // record was replaced) is in these answers, and the events from now on are live.
+        lastEventId = upTo;
+        resync(everConnected);
+      }
       everConnected = true;
       attempt = 0;
       return;
     }
     if (type.indexOf('chat.') === 0 && f.chat) {
-      upsertChat(f.chat, true);
+      if (typeof f.eventId === 'number') { recentEvents.push([f.eventId, Date.now()]); settleEvents(); }
+      var c = f.chat;
+      if (resuming && chats.has(c.id)) {
+        // Replayed: its messages follow (and count as unread), so keep our lastSeq.
+        c = Object.assign({}, c);
+        delete c.lastSeq;
+      }
+      upsertChat(c, true);
+      return;
+    }
+    if (type === 'resumed') {
+      if (resuming && --resuming === 0 && resumeUpTo > (lastEventId || 0)) lastEventId = resumeUpTo;
       return;
     }
     if (type === 'message' && f.message) {
@@ -816,6 +857,29 @@
       try { ws.send(JSON.stringify(frame)); return true; } catch (e) { return false; }
     }
     return false;
+  }
+
+  /** The seq up to which we hold every message of a chat: the unbroken run of the loaded
+   *  transcript, else what the list or the events said. */
+  function heldSeq(r) {
+    if (!r.loaded) return Math.max(r.lastSeq, r.chat.lastSeq || 0);
+    var s = 0;
+    while (r.messages.has(s + 1)) s++;
+    return s;
+  }
+
+  /** After a reconnect: asks for the messages of every open chat after the seq we hold
+   *  (1000 chats a frame); each frame is answered with `resumed`. */
+  function resume() {
+    var frames = [{}], n = 0;
+    chats.forEach(function (r, id) {
+      if (!r.chat || r.chat.state === 'ended') return;
+      if (n === 1000) { frames.push({}); n = 0; }
+      frames[frames.length - 1][id] = heldSeq(r);
+      n++;
+    });
+    resuming = frames.length;
+    frames.forEach(function (afterSeq) { wsSend({ type: 'resume', afterSeq: afterSeq }); });
   }
 
   /** Loads the open chats (and the history on the first connect). After a reconnect, chats

@@ -6,6 +6,11 @@
 //! it sees a gap (a lagging subscriber, or two messages published out of commit
 //! order). Each socket task `select!`s on its socket, the bus, a ping timer and the
 //! server's shutdown, and closes with 1001 "going away" on shutdown.
+//!
+//! The console's socket also catches up after a reconnect: lifecycle changes by the
+//! `chat_events` id (`?afterEvent=`, each chat once in its current state) and messages
+//! per chat by seq (the `resume` frame); a per-chat event cursor drops a lifecycle event
+//! already sent, so a chat's state never goes backwards on the socket.
 
 use crate::error::{request_lang, ApiError, ApiResult};
 use crate::extract::{ApiQuery, AuthUser};
@@ -35,6 +40,11 @@ pub const PING_EVERY: Duration = Duration::from_secs(20);
 const PAGE: i64 = 500;
 /// Typing indicators are forwarded at most this often per socket.
 const TYPING_EVERY: Duration = Duration::from_millis(300);
+/// A `resume` frame names at most this many chats.
+pub const MAX_RESUME_CHATS: usize = 1000;
+/// With `afterEvent`, live events wait at most this long for the console's `resume`, so
+/// its replayed messages come before live ones.
+const RESUME_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
@@ -43,6 +53,9 @@ pub struct WsQuery {
     token: Option<String>,
     /// Widget: send messages with a greater seq first (default 0: all).
     after_seq: Option<i64>,
+    /// Console, on a reconnect: the last `eventId` it saw; after `ready` the socket sends
+    /// every chat with lifecycle events after it, once, in its current state.
+    after_event: Option<i64>,
     /// "ja" | "en" for system lines; default from Accept-Language.
     lang: Option<String>,
 }
@@ -65,6 +78,8 @@ struct ClientFrame {
     chat_id: Option<String>,
     text: Option<String>,
     client_message_id: Option<String>,
+    /// `resume`: `{"<chatId>": <seq>, …}`.
+    after_seq: Option<Value>,
 }
 
 fn upgrade_or_400(
@@ -130,12 +145,30 @@ pub async fn visitor_ws(
     }))
 }
 
-/// The operator console's socket: `{type:"ready"}` once subscribed, then the events the
-/// operator may see: `{type:"chat.waiting"|…, chat}`, `{type:"message", chatId, message}`,
-/// `{type:"typing", chatId, sender}`. Accepts `{type:"typing", chatId}` and
-/// `{type:"message", chatId, text, clientMessageId}` (answered with an ack).
+/// The operator console's socket: `{type:"ready", lastEventId}` once subscribed, then the
+/// events the operator may see: `{type:"chat.waiting"|…, chat, eventId}`,
+/// `{type:"message", chatId, message}`, `{type:"typing", chatId, sender}`. Accepts
+/// `{type:"typing", chatId}` and `{type:"message", chatId, text, clientMessageId}`
+/// (answered with an ack).
+///
+/// Catch-up after a reconnect (C3, C4):
+/// - Lifecycle: `lastEventId` in `ready` is the newest lifecycle event id, and every
+///   `chat.*` frame carries the `eventId` of the change (ids grow in commit order across
+///   portals). With `?afterEvent=N` the socket sends, right after `ready`, one
+///   `{type:"chat.<state>", chat, eventId}` per chat the operator may see that changed
+///   with an id in (N, lastEventId]: its current view and newest event id, in eventId
+///   order. A `chat.*` event whose eventId is not above the last one sent for that chat is
+///   not sent again, so a chat's state never goes backwards.
+/// - Messages: the frame `{type:"resume", afterSeq:{"<chatId>": seq, …}}` (at most 1000
+///   chats) is answered, per chat, with every message after that seq as `message` frames
+///   in order, or `{type:"error", chatId, code:"forbidden"|"not_found"}`; then
+///   `{type:"resumed"}`. Live messages of those chats continue after the replayed ones
+///   with no gap and no repeat. A malformed `resume` is answered `{type:"error",
+///   code:"invalid_request", field:"afterSeq"}`. With `afterEvent`, live events wait for
+///   the `resume` (at most 5 s) so that replayed messages come first.
 #[utoipa::path(get, path = "/chat/api/v1/portals/{portal}/ws", tag = "chat", params(WsQuery),
-    responses((status = 101, description = "WebSocket"), (status = 401), (status = 403)))]
+    responses((status = 101, description = "WebSocket"), (status = 400, description = "afterEvent is not a whole number of 0 or more"),
+        (status = 401), (status = 403)))]
 pub async fn operator_ws(
     State(state): State<AppState>,
     Path(portal): Path<String>,
@@ -158,10 +191,14 @@ pub async fn operator_ws(
         }
     };
     let op = state.chat.operator_ctx(&portal, &user.id).await?;
+    if q.after_event.is_some_and(|n| n < 0) {
+        return Err(Error::invalid("afterEvent", "chat-error-after-event").into());
+    }
+    let after_event = q.after_event;
     let lang = q.lang(&headers);
     let upgrade = upgrade_or_400(upgrade)?;
     Ok(upgrade.on_upgrade(move |socket| async move {
-        if let Err(e) = operator_socket(state, op, lang, socket).await {
+        if let Err(e) = operator_socket(state, op, after_event, lang, socket).await {
             tracing::debug!(error = %e, "operator socket closed");
         }
     }))
@@ -357,9 +394,57 @@ async fn visitor_command(
     }
 }
 
+/// Where one console socket stands on one chat's messages.
+#[derive(Debug, Clone, Copy)]
+struct ChatSeq {
+    cursor: SeqCursor,
+    /// The seq live sending started after on this socket: the socket sent exactly
+    /// `(base, cursor.last]`.
+    base: i64,
+}
+
+impl ChatSeq {
+    fn new(last: i64) -> Self {
+        Self {
+            cursor: SeqCursor::new(last),
+            base: last,
+        }
+    }
+}
+
+/// What one console socket has sent, per chat.
+#[derive(Default)]
+struct ConsoleCursors {
+    seqs: HashMap<String, ChatSeq>,
+    /// The newest lifecycle event id sent per chat.
+    events: HashMap<String, i64>,
+}
+
+impl ConsoleCursors {
+    /// Whether a `chat.*` event with this id is news for the chat (and notes it).
+    /// 0 is an event from a node that did not send ids: always passed on.
+    fn lifecycle_news(&mut self, chat_id: &str, event_id: i64) -> bool {
+        if event_id <= 0 {
+            return true;
+        }
+        match self.events.get_mut(chat_id) {
+            Some(sent) if *sent >= event_id => false,
+            Some(sent) => {
+                *sent = event_id;
+                true
+            }
+            None => {
+                self.events.insert(chat_id.to_owned(), event_id);
+                true
+            }
+        }
+    }
+}
+
 async fn operator_socket(
     state: AppState,
     mut op: OperatorCtx,
+    after_event: Option<i64>,
     lang: Lang,
     mut socket: WebSocket,
 ) -> SocketResult {
@@ -372,29 +457,65 @@ async fn operator_socket(
             return Ok(());
         }
     };
+    let mut sent = ConsoleCursors::default();
     // Where each visible open chat stands now, so that messages published out of
     // order are still sent in order.
-    let mut cursors: HashMap<String, SeqCursor> = match state.chat.open_chat_seqs(&op).await {
-        Ok(seqs) => seqs
-            .into_iter()
-            .map(|(id, seq)| (id, SeqCursor::new(seq)))
-            .collect(),
+    match state.chat.open_chat_seqs(&op).await {
+        Ok(seqs) => {
+            sent.seqs = seqs
+                .into_iter()
+                .map(|(id, seq)| (id, ChatSeq::new(seq)))
+                .collect()
+        }
+        Err(e) => tracing::warn!(error = %e, "reading open chats failed"),
+    }
+    // Read after subscribing: every change after it arrives on the bus.
+    let last_event_id = match state.chat.last_event_id().await {
+        Ok(id) => id,
         Err(e) => {
-            tracing::warn!(error = %e, "reading open chats failed");
-            HashMap::new()
+            tracing::warn!(error = %e, "reading the last event id failed");
+            close_going_away(&mut socket).await;
+            return Ok(());
         }
     };
-    send_json(&mut socket, &json!({"type": "ready"})).await?;
+    send_json(
+        &mut socket,
+        &json!({"type": "ready", "lastEventId": last_event_id}),
+    )
+    .await?;
+    let mut hold_until = None;
+    if let Some(after) = after_event {
+        let changed = match state.chat.chats_changed(&op, after, last_event_id).await {
+            Ok(changed) => changed,
+            Err(e) => {
+                // The console reconnects and asks again.
+                tracing::warn!(error = %e, "reading changed chats failed");
+                close_going_away(&mut socket).await;
+                return Ok(());
+            }
+        };
+        for (event_id, chat) in changed {
+            sent.lifecycle_news(&chat.id, event_id);
+            sent.seqs
+                .entry(chat.id.clone())
+                .or_insert_with(|| ChatSeq::new(chat.last_seq));
+            let frame = json!({"type": format!("chat.{}", chat.state.as_str()), "chat": chat, "eventId": event_id});
+            send_json(&mut socket, &frame).await?;
+        }
+        hold_until = Some(tokio::time::Instant::now() + RESUME_WAIT);
+    }
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_typing: Option<Instant> = None;
     loop {
+        let hold = hold_until.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
             _ = closed(&mut closing) => {
                 close_going_away(&mut socket).await;
                 return Ok(());
             }
             _ = ping.tick() => socket.send(WsMessage::Ping(Default::default())).await?,
-            event = events.next() => match event {
+            _ = tokio::time::sleep_until(hold), if hold_until.is_some() => hold_until = None,
+            event = events.next(), if hold_until.is_none() => match event {
                 None => {
                     close_going_away(&mut socket).await;
                     return Ok(());
@@ -403,25 +524,30 @@ async fn operator_socket(
                     if !op.may_see_department(department_id.as_deref()) {
                         continue;
                     }
-                    let cursor = cursors
+                    let seq = &mut sent
+                        .seqs
                         .entry(chat_id.clone())
-                        .or_insert_with(|| SeqCursor::new(message.seq - 1));
+                        .or_insert_with(|| ChatSeq::new(message.seq - 1))
+                        .cursor;
                     let frame = |m: &Message| json!({"type": "message", "chatId": chat_id, "message": m.view(lang)});
-                    match cursor.step(message.seq) {
+                    match seq.step(message.seq) {
                         Step::Skip => {}
                         Step::Send => {
                             send_json(&mut socket, &frame(&message)).await?;
-                            cursor.sent(message.seq);
+                            seq.sent(message.seq);
                         }
-                        Step::FillGap => catch_up(&state, &chat_id, cursor, &mut socket, frame).await?,
+                        Step::FillGap => catch_up(&state, &chat_id, seq, &mut socket, frame).await?,
                     }
                 }
-                Some(LiveEvent::Chat { event, chat_id, department_id, last_seq, chat }) => {
+                Some(LiveEvent::Chat { event, chat_id, department_id, last_seq, event_id, chat }) => {
                     if !op.may_see_department(department_id.as_deref()) {
                         continue;
                     }
-                    cursors.entry(chat_id.clone()).or_insert_with(|| SeqCursor::new(last_seq));
-                    send_json(&mut socket, &json!({"type": event, "chat": chat})).await?;
+                    if !sent.lifecycle_news(&chat_id, event_id) {
+                        continue;
+                    }
+                    sent.seqs.entry(chat_id.clone()).or_insert_with(|| ChatSeq::new(last_seq));
+                    send_json(&mut socket, &json!({"type": event, "chat": chat, "eventId": event_id})).await?;
                 }
                 Some(LiveEvent::Typing { chat_id, department_id, sender }) => {
                     if op.may_see_department(department_id.as_deref()) {
@@ -446,7 +572,21 @@ async fn operator_socket(
                     Some(Ok(WsMessage::Text(text))) => text,
                     Some(Ok(_)) => continue,
                 };
-                if let Some(reply) = operator_command(&state, &op, text.as_str(), lang, &mut last_typing).await {
+                let Ok(frame) = serde_json::from_str::<ClientFrame>(text.as_str()) else {
+                    send_json(&mut socket, &error_frame(&Error::new(ErrorCode::InvalidRequest), lang, None)).await?;
+                    continue;
+                };
+                if frame.kind == "resume" {
+                    match parse_resume(frame.after_seq.as_ref()) {
+                        Ok(wanted) => {
+                            resume(&state, &op, &wanted, &mut sent, lang, &mut socket).await?;
+                            hold_until = None;
+                        }
+                        Err(e) => send_json(&mut socket, &error_frame(&e, lang, None)).await?,
+                    }
+                    continue;
+                }
+                if let Some(reply) = operator_command(&state, &op, frame, lang, &mut last_typing).await {
                     send_json(&mut socket, &reply).await?;
                 }
             }
@@ -454,21 +594,77 @@ async fn operator_socket(
     }
 }
 
+/// The chats and seqs of a `resume` frame: an object of at most [`MAX_RESUME_CHATS`]
+/// chat ids with whole numbers of 0 or more.
+fn parse_resume(after_seq: Option<&Value>) -> Result<Vec<(String, i64)>, Error> {
+    let shape = || {
+        Error::invalid("afterSeq", "chat-error-resume")
+            .with_arg("max", MAX_RESUME_CHATS.to_string())
+    };
+    let Some(Value::Object(map)) = after_seq else {
+        return Err(shape());
+    };
+    if map.len() > MAX_RESUME_CHATS {
+        return Err(shape());
+    }
+    map.iter()
+        .map(|(chat_id, seq)| match seq.as_i64() {
+            Some(n) if n >= 0 && !chat_id.is_empty() => Ok((chat_id.clone(), n)),
+            _ => Err(shape()),
+        })
+        .collect()
+}
+
+/// Answers a `resume`: per chat, every message after the client's seq, in order, then
+/// the live ones continue from there; `{type:"resumed"}` at the end.
+async fn resume(
+    state: &AppState,
+    op: &OperatorCtx,
+    wanted: &[(String, i64)],
+    sent: &mut ConsoleCursors,
+    lang: Lang,
+    socket: &mut WebSocket,
+) -> SocketResult {
+    for (chat_id, after) in wanted {
+        let chat = match state.chat.chat_for_operator(op, chat_id).await {
+            Ok(chat) => chat,
+            Err(e) => {
+                let mut frame = error_frame(&e, lang, None);
+                frame["chatId"] = json!(chat_id);
+                send_json(socket, &frame).await?;
+                continue;
+            }
+        };
+        // A client cannot have more than there is.
+        let after = (*after).min(chat.last_seq);
+        let entry = sent
+            .seqs
+            .entry(chat.id.clone())
+            .or_insert_with(|| ChatSeq::new(after));
+        if after < entry.base {
+            // Start over at the client's seq. If this socket already sent some live
+            // messages of the chat (a `resume` after the wait), they come again, in
+            // order; the client keeps messages by seq.
+            *entry = ChatSeq::new(after);
+        } else {
+            // The client has everything up to `after` and whatever this socket sent.
+            entry.cursor.sent(after);
+        }
+        let frame =
+            |m: &Message| json!({"type": "message", "chatId": chat.id, "message": m.view(lang)});
+        catch_up(state, &chat.id, &mut entry.cursor, socket, frame).await?;
+    }
+    send_json(socket, &json!({"type": "resumed"})).await
+}
+
 /// Handles one frame from the console; answers the frame to send back, if any.
 async fn operator_command(
     state: &AppState,
     op: &OperatorCtx,
-    text: &str,
+    frame: ClientFrame,
     lang: Lang,
     last_typing: &mut Option<Instant>,
 ) -> Option<Value> {
-    let Ok(frame) = serde_json::from_str::<ClientFrame>(text) else {
-        return Some(error_frame(
-            &Error::new(ErrorCode::InvalidRequest),
-            lang,
-            None,
-        ));
-    };
     let chat_id = frame.chat_id.clone().unwrap_or_default();
     match frame.kind.as_str() {
         "message" => {
@@ -516,5 +712,46 @@ async fn operator_command(
             lang,
             None,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_console_never_gets_a_chat_event_it_already_has() {
+        let mut sent = ConsoleCursors::default();
+        assert!(sent.lifecycle_news("a", 7));
+        // The same event again (a replay, then the live publish) and an older one
+        // published late are dropped: the chat's state never goes backwards.
+        assert!(!sent.lifecycle_news("a", 7));
+        assert!(!sent.lifecycle_news("a", 5));
+        assert!(sent.lifecycle_news("b", 6));
+        assert!(sent.lifecycle_news("a", 9));
+        // Without an id (an older node), the event is passed on.
+        assert!(sent.lifecycle_news("a", 0));
+    }
+
+    #[test]
+    fn resume_takes_an_object_of_chat_ids_and_seqs() {
+        let ok = parse_resume(Some(&json!({"c1": 3, "c2": 0}))).unwrap_or_default();
+        assert_eq!(ok, vec![("c1".to_owned(), 3), ("c2".to_owned(), 0)]);
+        let too_many: serde_json::Map<String, Value> = (0..=MAX_RESUME_CHATS)
+            .map(|i| (format!("c{i}"), json!(1)))
+            .collect();
+        for bad in [
+            None,
+            Some(json!([1])),
+            Some(json!({"c1": -1})),
+            Some(json!({"c1": "3"})),
+            Some(json!({"c1": 1.5})),
+            Some(json!({"": 1})),
+            Some(Value::Object(too_many)),
+        ] {
+            let e = parse_resume(bad.as_ref()).err();
+            assert_eq!(e.as_ref().map(|e| e.code), Some(ErrorCode::InvalidRequest));
+            assert_eq!(e.and_then(|e| e.field).as_deref(), Some("afterSeq"));
+        }
     }
 }

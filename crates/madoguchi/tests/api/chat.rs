@@ -238,9 +238,29 @@ impl Ws {
 
 /// The operator socket of `user`, read up to its `ready` frame.
 pub async fn operator_ws(app: &TestApp, user: &TestUser, portal: &str) -> Ws {
-    let mut ws = Ws::connect(app, &api(portal, &format!("/ws?token={}", user.token))).await;
-    assert_eq!(ws.next().await, json!({"type": "ready"}));
-    ws
+    operator_ws_after(app, user, portal, None).await.0
+}
+
+/// The operator socket of `user` (with `afterEvent` when given), read up to its `ready`
+/// frame; answers the socket and `ready`'s `lastEventId`.
+pub async fn operator_ws_after(
+    app: &TestApp,
+    user: &TestUser,
+    portal: &str,
+    after_event: Option<i64>,
+) -> (Ws, i64) {
+    let after = after_event.map_or(String::new(), |n| format!("&afterEvent={n}"));
+    let mut ws = Ws::connect(
+        app,
+        &api(portal, &format!("/ws?token={}{after}", user.token)),
+    )
+    .await;
+    let ready = ws.next().await;
+    assert_eq!(ready["type"], "ready", "{ready}");
+    let last = ready["lastEventId"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("ready without lastEventId: {ready}"));
+    (ws, last)
 }
 
 // ---------------------------------------------------------------------------------
@@ -820,6 +840,9 @@ both_backends!(
     c4_history_search_by_visitor_name_email_and_message_text,
     c4_the_operator_socket_refuses_without_auth_and_accepts_the_session_cookie,
     c4_the_operator_socket_sends_replies_and_acks_them,
+    c4_a_reconnecting_console_gets_missed_lifecycle_events_once_with_after_event,
+    c4_a_resuming_console_gets_missed_messages_in_order_once,
+    c4_the_operator_socket_refuses_a_bad_after_event_and_a_malformed_resume,
 );
 
 async fn c4_operators_reply_after_accepting_and_the_transcript_is_in_seq_order(app: TestApp) {
@@ -1100,7 +1123,7 @@ async fn c4_the_operator_socket_refuses_without_auth_and_accepts_the_session_coo
     req.headers_mut().insert("cookie", cookie.parse().unwrap());
     let (stream, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let mut ws = Ws(stream);
-    assert_eq!(ws.next().await, json!({"type": "ready"}));
+    assert_eq!(ws.next().await["type"], "ready");
 }
 
 async fn c4_the_operator_socket_sends_replies_and_acks_them(app: TestApp) {
@@ -1125,6 +1148,297 @@ async fn c4_the_operator_socket_sends_replies_and_acks_them(app: TestApp) {
     assert_eq!(echoed["message"]["sender"], "operator");
     let stored = get_chat(&app, &admin, "acme", &chat.chat_id).await;
     assert_eq!(stored["messages"][2]["text"], "どうされましたか");
+}
+
+/// The newest `chat_events` id of a chat.
+async fn newest_event_id(app: &TestApp, chat_id: &str) -> i64 {
+    use sqlx::Row;
+    sqlx::query("select id from chat_events where chat_id = $1 order by id desc limit 1")
+        .bind(chat_id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap()
+        .try_get("id")
+        .unwrap()
+}
+
+async fn accept_as(app: &TestApp, user: &TestUser, portal: &str, chat: &VisitorChat) {
+    app.post_empty(
+        &api(portal, &format!("/chats/{}/accept", chat.chat_id)),
+        Some(&user.token),
+    )
+    .await
+    .assert_status(200);
+}
+
+async fn end_as(app: &TestApp, user: &TestUser, portal: &str, chat: &VisitorChat) {
+    app.post_empty(
+        &api(portal, &format!("/chats/{}/end", chat.chat_id)),
+        Some(&user.token),
+    )
+    .await
+    .assert_status(200);
+}
+
+/// Reads `chat.*` frames and checks they are exactly `expected` (chat, current state),
+/// each with the chat's newest event id.
+async fn expect_lifecycle(app: &TestApp, ws: &mut Ws, expected: &[(&VisitorChat, &str)]) {
+    for (chat, state) in expected {
+        let f = ws.next().await;
+        assert_eq!(f["type"], format!("chat.{state}"), "{f}");
+        assert_eq!(f["chat"]["id"], chat.chat_id.as_str(), "{f}");
+        assert_eq!(f["chat"]["state"], *state, "{f}");
+        assert_eq!(
+            f["eventId"],
+            newest_event_id(app, &chat.chat_id).await,
+            "{f}"
+        );
+    }
+    // Nothing else before the (empty) resume is answered.
+    ws.send(json!({"type": "resume", "afterSeq": {}})).await;
+    assert_eq!(ws.next().await, json!({"type": "resumed"}));
+}
+
+async fn c4_a_reconnecting_console_gets_missed_lifecycle_events_once_with_after_event(
+    app: TestApp,
+) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let sales = department(&app, &admin, "acme", "営業").await;
+    let support = department(&app, &admin, "acme", "サポート").await;
+    let seller = operator(
+        &app,
+        &admin,
+        "acme",
+        "s@acme.example",
+        "operator",
+        &[&sales],
+    )
+    .await;
+    portal_with_admin(&app, "o@other.example", "other").await;
+    let before = start_chat(&app, "acme", json!({"departmentId": sales})).await;
+    let to_end = start_chat(&app, "acme", json!({"departmentId": sales})).await;
+
+    // `ready` says where the record stands (ids are global, across portals).
+    let (console, last) = operator_ws_after(&app, &admin, "acme", None).await;
+    let (seller_console, seller_last) = operator_ws_after(&app, &seller, "acme", None).await;
+    assert_eq!(last, newest_event_id(&app, &to_end.chat_id).await);
+    assert_eq!(seller_last, last);
+    drop(console);
+    drop(seller_console);
+
+    // While the consoles are away: a new chat, an accept, a waiting chat ended (missed,
+    // then ended), a chat that came and went, a support chat, another portal's chat.
+    let new = start_chat(&app, "acme", json!({"departmentId": sales})).await;
+    accept_as(&app, &admin, "acme", &before).await;
+    end_as(&app, &admin, "acme", &to_end).await;
+    let gone = start_chat(&app, "acme", json!({"departmentId": sales})).await;
+    accept_as(&app, &seller, "acme", &gone).await;
+    end_as(&app, &seller, "acme", &gone).await;
+    let support_chat = start_chat(&app, "acme", json!({"departmentId": support})).await;
+    let elsewhere = start_chat(&app, "other", json!({})).await;
+
+    // Each changed chat once, in its current state, in event order; not the other
+    // portal's chat, and for the seller not the support chat.
+    let (mut console, now) = operator_ws_after(&app, &admin, "acme", Some(last)).await;
+    assert_eq!(now, newest_event_id(&app, &elsewhere.chat_id).await);
+    expect_lifecycle(
+        &app,
+        &mut console,
+        &[
+            (&new, "waiting"),
+            (&before, "attended"),
+            (&to_end, "ended"),
+            (&gone, "ended"),
+            (&support_chat, "waiting"),
+        ],
+    )
+    .await;
+    let (mut seller_console, _) = operator_ws_after(&app, &seller, "acme", Some(last)).await;
+    expect_lifecycle(
+        &app,
+        &mut seller_console,
+        &[
+            (&new, "waiting"),
+            (&before, "attended"),
+            (&to_end, "ended"),
+            (&gone, "ended"),
+        ],
+    )
+    .await;
+    // A console that is up to date (or ahead) gets nothing.
+    let (mut current, _) = operator_ws_after(&app, &admin, "acme", Some(now + 10)).await;
+    expect_lifecycle(&app, &mut current, &[]).await;
+    assert_eq!(console.next_within(Duration::from_millis(300)).await, None);
+
+    // Then live events continue, each once, with their event id.
+    accept_as(&app, &admin, "acme", &new).await;
+    let line = console.next().await;
+    assert_eq!(line["type"], "message", "{line}");
+    assert_eq!(line["chatId"], new.chat_id.as_str());
+    assert_eq!(line["message"]["seq"], 2);
+    let attended = console.next().await;
+    assert_eq!(attended["type"], "chat.attended", "{attended}");
+    assert_eq!(attended["chat"]["id"], new.chat_id.as_str());
+    let id = newest_event_id(&app, &new.chat_id).await;
+    assert!(id > now);
+    assert_eq!(attended["eventId"], id);
+    assert_eq!(console.next_within(Duration::from_millis(500)).await, None);
+    let seen = seller_console.next_of("chat.attended").await;
+    assert_eq!(seen["eventId"], id);
+}
+
+async fn c4_a_resuming_console_gets_missed_messages_in_order_once(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let sales = department(&app, &admin, "acme", "営業").await;
+    let support = department(&app, &admin, "acme", "サポート").await;
+    let seller = operator(
+        &app,
+        &admin,
+        "acme",
+        "s@acme.example",
+        "operator",
+        &[&sales],
+    )
+    .await;
+    let s1 = start_chat(&app, "acme", json!({"departmentId": sales})).await;
+    accept_as(&app, &seller, "acme", &s1).await;
+    let s2 = start_chat(&app, "acme", json!({"departmentId": sales})).await;
+    let p1 = start_chat(&app, "acme", json!({"departmentId": support})).await;
+    accept_as(&app, &admin, "acme", &p1).await;
+    let (console, last) = operator_ws_after(&app, &seller, "acme", None).await;
+    drop(console);
+
+    // Messages while the console is away.
+    visitor_says(&app, "acme", &s1, "m1", "v1")
+        .await
+        .assert_status(201);
+    visitor_says(&app, "acme", &s1, "m2", "v2")
+        .await
+        .assert_status(201);
+    app.post(
+        &api("acme", &format!("/chats/{}/messages", s1.chat_id)),
+        Some(&seller.token),
+        json!({"text": "reply", "clientMessageId": "r1"}),
+    )
+    .await
+    .assert_status(201);
+    visitor_says(&app, "acme", &s2, "x", "v1")
+        .await
+        .assert_status(201);
+    visitor_says(&app, "acme", &p1, "secret", "v1")
+        .await
+        .assert_status(201);
+
+    let (mut console, _) = operator_ws_after(&app, &seller, "acme", Some(last)).await;
+    // One more after the socket subscribed but before it resumed: sent once.
+    visitor_says(&app, "acme", &s1, "m3", "v3")
+        .await
+        .assert_status(201);
+    console
+        .send(json!({"type": "resume", "afterSeq": {
+            s1.chat_id.as_str(): 2, s2.chat_id.as_str(): 1, p1.chat_id.as_str(): 0, "nosuchchat": 0
+        }}))
+        .await;
+    let mut got: std::collections::BTreeMap<String, Vec<(i64, String)>> = Default::default();
+    let mut errors: std::collections::BTreeMap<String, String> = Default::default();
+    loop {
+        let f = console.next().await;
+        match f["type"].as_str().unwrap() {
+            "resumed" => break,
+            "message" => got
+                .entry(f["chatId"].as_str().unwrap().to_owned())
+                .or_default()
+                .push((
+                    f["message"]["seq"].as_i64().unwrap(),
+                    f["message"]["text"].as_str().unwrap().to_owned(),
+                )),
+            "error" => {
+                errors.insert(
+                    f["chatId"].as_str().unwrap().to_owned(),
+                    f["code"].as_str().unwrap().to_owned(),
+                );
+            }
+            other => panic!("unexpected frame {other}: {f}"),
+        }
+    }
+    let texts = |v: &[(i64, String)]| v.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>();
+    let seqs = |v: &[(i64, String)]| v.iter().map(|(s, _)| *s).collect::<Vec<_>>();
+    assert_eq!(seqs(&got[&s1.chat_id]), vec![3, 4, 5, 6]);
+    assert_eq!(texts(&got[&s1.chat_id]), vec!["m1", "m2", "reply", "m3"]);
+    assert_eq!(seqs(&got[&s2.chat_id]), vec![2]);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(errors[&p1.chat_id], "forbidden");
+    assert_eq!(errors["nosuchchat"], "not_found");
+    assert_eq!(errors.len(), 2);
+
+    // Live messages continue right after: no gap, no repeat.
+    visitor_says(&app, "acme", &s1, "m4", "v4")
+        .await
+        .assert_status(201);
+    let live = console.next().await;
+    assert_eq!(live["type"], "message", "{live}");
+    assert_eq!(live["chatId"], s1.chat_id.as_str());
+    assert_eq!(live["message"]["seq"], 7);
+    assert_eq!(console.next_within(Duration::from_millis(500)).await, None);
+
+    // Resuming a chat again from an older seq replays it again, in order.
+    console
+        .send(json!({"type": "resume", "afterSeq": {s2.chat_id.as_str(): 0}}))
+        .await;
+    assert_eq!(console.next().await["message"]["seq"], 1);
+    assert_eq!(console.next().await["message"]["seq"], 2);
+    assert_eq!(console.next().await, json!({"type": "resumed"}));
+}
+
+async fn c4_the_operator_socket_refuses_a_bad_after_event_and_a_malformed_resume(app: TestApp) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    for bad in ["-1", "x", "1.5"] {
+        let res = app
+            .get(
+                &api(
+                    "acme",
+                    &format!("/ws?token={}&afterEvent={bad}", admin.token),
+                ),
+                None,
+            )
+            .await;
+        res.assert_error(400, "invalid_request");
+        assert_eq!(res.body["error"]["field"], "afterEvent", "{bad}");
+    }
+    assert_eq!(
+        Ws::refused_status(
+            &app,
+            &api("acme", &format!("/ws?token={}&afterEvent=-1", admin.token))
+        )
+        .await,
+        400
+    );
+    // Authentication is checked first.
+    app.get(&api("acme", "/ws?afterEvent=-1"), None)
+        .await
+        .assert_error(401, "unauthenticated");
+
+    let mut console = operator_ws(&app, &admin, "acme").await;
+    let too_many: serde_json::Map<String, Value> =
+        (0..1001).map(|i| (format!("c{i}"), json!(0))).collect();
+    for bad in [
+        json!({"type": "resume"}),
+        json!({"type": "resume", "afterSeq": [1]}),
+        json!({"type": "resume", "afterSeq": {"c1": -1}}),
+        json!({"type": "resume", "afterSeq": {"c1": "3"}}),
+        json!({"type": "resume", "afterSeq": too_many}),
+    ] {
+        console.send(bad.clone()).await;
+        let f = console.next().await;
+        assert_eq!(f["type"], "error", "{bad}: {f}");
+        assert_eq!(f["code"], "invalid_request", "{bad}");
+        assert_eq!(f["field"], "afterSeq", "{bad}");
+    }
+    // The socket still works.
+    console
+        .send(json!({"type": "resume", "afterSeq": {}}))
+        .await;
+    assert_eq!(console.next().await, json!({"type": "resumed"}));
 }
 
 // ---------------------------------------------------------------------------------

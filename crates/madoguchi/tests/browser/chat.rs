@@ -577,6 +577,14 @@ async fn c3_widget_and_console_reconnect_and_catch_up_without_duplicates() {
         .await
         .assert_status(201);
     }
+    // …and another visitor starts a chat (a lifecycle change the console missed).
+    app.post(
+        "/chat/widget/v1/acme/chats",
+        None,
+        json!({"question": "別件の問い合わせ", "clientMessageId": "q-offline"}),
+    )
+    .await
+    .assert_status(201);
     let composer = widget_el(&visitor, ".composer textarea").await;
     composer
         .send_keys("オフライン中の質問\u{E007}")
@@ -601,6 +609,22 @@ async fn c3_widget_and_console_reconnect_and_catch_up_without_duplicates() {
     .await;
     wait_text(&op, ".transcript:not([hidden])", "オフライン中の質問").await;
     wait_text(&op, ".transcript:not([hidden])", "2通目の返信").await;
+    // The console caught up over its socket (afterEvent + resume), not by reading the
+    // lists again.
+    wait_text(&op, ".q-section.waiting .q-list", "別件の問い合わせ").await;
+    let list_reads = op
+        .execute(
+            "return performance.getEntriesByType('resource')\
+             .filter(e => e.name.indexOf('/chats?state=waiting') >= 0).length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        list_reads,
+        json!(1),
+        "the lists are read once, on the first load"
+    );
 
     let stored = app.get(&chat_api, Some(&operator.token)).await;
     let texts: Vec<&str> = stored["messages"]
