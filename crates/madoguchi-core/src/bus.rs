@@ -32,7 +32,15 @@ pub trait Bus: Send + Sync + 'static {
 /// One process: a broadcast channel per subject.
 #[derive(Default, Clone)]
 pub struct LocalBus {
-    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Payload>>>>,
+    channels: Arc<Mutex<Channels>>,
+}
+
+#[derive(Default)]
+struct Channels {
+    by_subject: HashMap<String, broadcast::Sender<Payload>>,
+    /// Channels nobody listens to are dropped when the map reaches this size, which
+    /// then doubles from what is left (so pruning costs O(1) per subscription).
+    prune_at: usize,
 }
 
 impl LocalBus {
@@ -40,16 +48,19 @@ impl LocalBus {
         Self::default()
     }
 
-    fn sender(&self, subject: &str, capacity: usize) -> broadcast::Sender<Payload> {
+    /// Subscribes under the lock: a channel pruned between creating it and subscribing
+    /// would leave the subscriber on a channel nobody publishes to.
+    fn receiver(&self, subject: &str, capacity: usize) -> broadcast::Receiver<Payload> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        // Drop channels nobody listens to any more, so subjects do not accumulate.
-        if channels.len() > 1024 {
-            channels.retain(|_, tx| tx.receiver_count() > 0);
+        if channels.by_subject.len() >= channels.prune_at.max(1024) {
+            channels.by_subject.retain(|_, tx| tx.receiver_count() > 0);
+            channels.prune_at = channels.by_subject.len() * 2;
         }
         channels
+            .by_subject
             .entry(subject.to_owned())
             .or_insert_with(|| broadcast::channel(capacity.max(1)).0)
-            .clone()
+            .subscribe()
     }
 
     /// Delivers to this process's subscribers only (used by the NATS bus for its own
@@ -57,7 +68,7 @@ impl LocalBus {
     pub fn deliver(&self, subject: &str, payload: Payload) {
         let tx = {
             let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-            channels.get(subject).cloned()
+            channels.by_subject.get(subject).cloned()
         };
         if let Some(tx) = tx {
             let _ = tx.send(payload);
@@ -76,7 +87,7 @@ impl Bus for LocalBus {
         subject: &str,
         capacity: usize,
     ) -> anyhow::Result<BoxStream<'static, Payload>> {
-        let rx = self.sender(subject, capacity).subscribe();
+        let rx = self.receiver(subject, capacity);
         Ok(tokio_stream_from(rx))
     }
 }
@@ -203,5 +214,34 @@ mod tests {
         let mut fresh = bus.subscribe("chat.1", 2).await.unwrap();
         bus.publish("chat.1", vec![9]).await;
         assert_eq!(&*fresh.next().await.unwrap(), &[9]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn subscribers_keep_receiving_while_thousands_of_subjects_come_and_go() {
+        let bus = LocalBus::new();
+        // Four tasks subscribe at once (pruning races with subscribing); every other
+        // subscriber leaves at once, so pruning runs several times.
+        let tasks = (0..4).map(|t| {
+            let bus = bus.clone();
+            tokio::spawn(async move {
+                let mut kept = Vec::new();
+                for i in 0..1000 {
+                    let subject = format!("chat.{t}.{i}");
+                    let sub = bus.subscribe(&subject, 4).await.unwrap();
+                    if i % 2 == 0 {
+                        kept.push((subject, sub));
+                    }
+                }
+                kept
+            })
+        });
+        for task in tasks.collect::<Vec<_>>() {
+            for (subject, mut sub) in task.await.unwrap() {
+                bus.publish(&subject, vec![1]).await;
+                assert_eq!(&*sub.next().await.unwrap(), &[1], "{subject}");
+            }
+        }
+        let left = bus.channels.lock().unwrap().by_subject.len();
+        assert!(left < 4000, "channels without subscribers were pruned ({left} left)");
     }
 }

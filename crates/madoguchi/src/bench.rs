@@ -71,8 +71,11 @@ impl ServerProcess {
         let exe = std::env::current_exe().context("locating the madoguchi executable")?;
         let child = Command::new(exe)
             .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .env(
+                "RUST_LOG",
+                std::env::var("MADOGUCHI_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
             .spawn()
             .context("starting the server under test")?;

@@ -304,6 +304,7 @@ async fn visitor_socket(
             _ = ping.tick() => socket.send(WsMessage::Ping(Default::default())).await?,
             event = events.next() => match event {
                 None => {
+                    tracing::debug!("live events ended; the widget reconnects and catches up");
                     close_going_away(&mut socket).await;
                     return Ok(());
                 }
