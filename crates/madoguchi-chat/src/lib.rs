@@ -58,6 +58,8 @@ pub struct Chat {
     pub(crate) limits: Arc<ratelimit::Limits>,
     /// The key visitor tokens derive from (read once from `server_keys`).
     visitor_key: Arc<tokio::sync::OnceCell<String>>,
+    /// The group-commit writer of messages, started on the first message.
+    message_writer: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<messages::batch::Pending>>>,
 }
 
 impl Chat {
@@ -84,6 +86,7 @@ impl Chat {
             closing: Arc::new(watch::channel(false).0),
             limits: Arc::new(ratelimit::Limits::default()),
             visitor_key: Arc::new(tokio::sync::OnceCell::new()),
+            message_writer: Arc::default(),
         }
     }
 

@@ -94,17 +94,15 @@ impl Bus for LocalBus {
 
 fn tokio_stream_from(rx: broadcast::Receiver<Payload>) -> BoxStream<'static, Payload> {
     futures::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(p) => return Some((p, rx)),
-                // Rather than skip events silently, end the stream: the socket closes,
-                // the client reconnects with its cursor and reads what it missed.
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::debug!(missed, "bus subscriber lagged; ending its stream");
-                    return None;
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
+        match rx.recv().await {
+            Ok(p) => Some((p, rx)),
+            // Rather than skip events silently, end the stream: the socket closes,
+            // the client reconnects with its cursor and reads what it missed.
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::debug!(missed, "bus subscriber lagged; ending its stream");
+                None
             }
+            Err(broadcast::error::RecvError::Closed) => None,
         }
     })
     .boxed()

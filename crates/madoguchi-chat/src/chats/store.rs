@@ -195,6 +195,15 @@ pub(crate) async fn next_seq(
     row.map(|r| Ok(r.try_get("last_seq")?)).transpose()
 }
 
+/// Undoes [`next_seq`] in the same transaction (the message was not stored after all).
+pub(crate) async fn give_back_seq(tx: &mut WriteTx, chat_id: &str) -> Result<()> {
+    sqlx::query("update chat_chats set last_seq = last_seq - 1 where id = $1")
+        .bind(chat_id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
 /// The conditional state change of a transition; answers (portal id, last seq) or
 /// `None` when the chat is not in a `from` state. With `add_line`, the seq counter
 /// is advanced for the system line of the transition.

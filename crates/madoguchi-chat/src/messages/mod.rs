@@ -4,6 +4,7 @@
 //! sender, so a resend returns the stored row instead of a second message. Messages
 //! are stored before they are acknowledged and published to the bus after commit.
 
+pub(crate) mod batch;
 pub(crate) mod store;
 
 use crate::chats::{ChatState, VisitorSession};
@@ -146,9 +147,9 @@ pub struct MessageView {
 }
 
 /// Who writes a message.
-pub(crate) struct Author<'a> {
+pub(crate) struct Author {
     pub sender: Sender,
-    pub user_id: Option<&'a str>,
+    pub user_id: Option<String>,
     pub name: Option<String>,
     /// Prefix of the idempotency key: resends are recognised per sender.
     pub key: String,
@@ -231,7 +232,7 @@ impl Chat {
         let chat = self.chat_for_operator(op, chat_id).await?;
         let author = Author {
             sender: Sender::Operator,
-            user_id: Some(&op.user_id),
+            user_id: Some(op.user_id.clone()),
             name: Some(op.name.clone()),
             key: format!("op:{}", op.user_id),
         };
@@ -247,14 +248,49 @@ impl Chat {
         .await
     }
 
-    /// Store, then publish. Answers the stored message (the earlier one for a resend).
+    /// Store (with whatever else is being posted: [`batch`]), then publish. Answers
+    /// the stored message (the earlier one for a resend).
     #[allow(clippy::too_many_arguments)]
     async fn post(
         &self,
         portal_id: &str,
         chat_id: &str,
         department_id: Option<&str>,
-        author: Author<'_>,
+        author: Author,
+        text: &str,
+        client_id: &str,
+        allowed: &'static [ChatState],
+    ) -> Result<Message> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let pending = batch::Pending {
+            portal_id: portal_id.to_owned(),
+            chat_id: chat_id.to_owned(),
+            department_id: department_id.map(str::to_owned),
+            author,
+            text: text.to_owned(),
+            client_id: client_id.to_owned(),
+            allowed,
+            reply,
+        };
+        let writer = self
+            .message_writer
+            .get_or_init(|| batch::spawn_writer(self.clone()));
+        if writer.send(pending).await.is_err() {
+            return Err(Error::internal(anyhow::anyhow!("the message writer stopped")));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(Error::internal(anyhow::anyhow!("the message writer stopped"))))
+    }
+
+    /// Stores one message in a transaction of its own, then publishes it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn post_one(
+        &self,
+        portal_id: &str,
+        chat_id: &str,
+        department_id: Option<&str>,
+        author: &Author,
         text: &str,
         client_id: &str,
         allowed: &[ChatState],
@@ -274,8 +310,8 @@ impl Chat {
             chat_id: chat_id.to_owned(),
             seq,
             sender: author.sender,
-            sender_user_id: author.user_id.map(str::to_owned),
-            sender_name: author.name,
+            sender_user_id: author.user_id.clone(),
+            sender_name: author.name.clone(),
             text: text.to_owned(),
             system_kind: None,
             system_arg: None,
@@ -302,7 +338,7 @@ impl Chat {
         Ok(message)
     }
 
-    async fn not_writable(&self, chat_id: &str) -> Error {
+    pub(crate) async fn not_writable(&self, chat_id: &str) -> Error {
         match crate::chats::store::state_of(&self.db, chat_id).await {
             Ok(Some(ChatState::Ended)) => {
                 Error::new(ErrorCode::Conflict).with_message("chat-error-ended")
