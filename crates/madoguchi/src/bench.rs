@@ -25,6 +25,10 @@ pub struct ChatBenchArgs {
     /// Messages each active visitor sends.
     #[arg(long, default_value_t = 25)]
     pub messages: usize,
+    /// Offered load in messages/s over all active visitors (open loop, for latency at
+    /// that rate); without it each visitor sends as soon as its last message is acked.
+    #[arg(long)]
+    pub rate: Option<u64>,
     /// Also run against PostgreSQL (a database the bench may fill).
     #[arg(long, env = "MADOGUCHI_BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -118,8 +122,14 @@ struct Target {
 
 pub async fn run_chat(args: ChatBenchArgs) -> anyhow::Result<()> {
     println!(
-        "madoguchi bench chat: {} active visitors x {} messages, {} idle visitor connections",
-        args.visitors, args.messages, args.idle
+        "madoguchi bench chat: {} active visitors x {} messages, {} idle visitor connections, {}",
+        args.visitors,
+        args.messages,
+        args.idle,
+        match args.rate {
+            Some(rate) => format!("offered {rate} messages/s (open loop)"),
+            None => "closed loop".to_owned(),
+        }
     );
     let mut results = Vec::new();
 
@@ -405,36 +415,66 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
     };
 
     let started = Instant::now();
+    // Open loop (`--rate`): each visitor sends on its own clock, staggered, whether or
+    // not earlier messages were acknowledged, so latency is measured at that load.
+    // Closed loop: each visitor waits for the ack of one message before the next.
+    let pace = args
+        .rate
+        .map(|rate| Duration::from_secs_f64(args.visitors as f64 / rate.max(1) as f64));
+    let visitor_count = visitors.len().max(1) as u32;
     let mut senders = Vec::new();
     for (v, ws) in visitors.into_iter().enumerate() {
         let messages = args.messages;
         senders.push(tokio::spawn(async move {
-            let mut ws = ws;
-            for m in 0..messages {
-                let sent = epoch.elapsed().as_micros() as u64;
-                let cid = format!("b-{v}-{m}");
-                let frame = json!({"type": "message", "text": format!("bench:{sent}:{v}"), "clientMessageId": cid});
-                ws.send(Message::Text(frame.to_string().into()))
-                    .await
-                    .with_context(|| format!("visitor {v} sending message {m}"))?;
-                loop {
-                    match ws.next().await {
+            let (mut sink, mut stream) = ws.split();
+            // The reader counts acks and tells the sender about each one.
+            let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+            let acks = tokio::spawn(async move {
+                let mut acked = 0;
+                while acked < messages {
+                    match stream.next().await {
                         Some(Ok(Message::Text(t))) => {
                             let a: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
-                            if a["type"] == "ack" && a["clientMessageId"] == cid.as_str() {
-                                break;
+                            match a["type"].as_str() {
+                                Some("ack") => {
+                                    acked += 1;
+                                    let _ = acked_tx.send(());
+                                }
+                                Some("error") => bail!("visitor {v}: {a}"),
+                                _ => {}
                             }
                         }
                         Some(Ok(_)) => {}
                         Some(Err(e)) => {
                             return Err(anyhow::anyhow!(e))
-                                .with_context(|| format!("visitor {v} waiting for ack {m}"))
+                                .with_context(|| format!("visitor {v} waiting for acks"))
                         }
-                        None => bail!("visitor socket closed"),
+                        None => bail!("visitor {v}: socket closed"),
                     }
                 }
+                anyhow::Ok(stream)
+            });
+            let mut ticks = pace.map(|pace| {
+                let offset = pace * (v as u32 % visitor_count) / visitor_count;
+                tokio::time::interval_at(tokio::time::Instant::now() + offset, pace)
+            });
+            for m in 0..messages {
+                if let Some(ticks) = ticks.as_mut() {
+                    ticks.tick().await;
+                }
+                let sent = epoch.elapsed().as_micros() as u64;
+                let cid = format!("b-{v}-{m}");
+                let frame = json!({"type": "message", "text": format!("bench:{sent}:{v}"), "clientMessageId": cid});
+                sink.send(Message::Text(frame.to_string().into()))
+                    .await
+                    .with_context(|| format!("visitor {v} sending message {m}"))?;
+                if pace.is_none() && acked_rx.recv().await.is_none() {
+                    // The reader stopped: its error says why.
+                    break;
+                }
             }
-            anyhow::Ok(ws)
+            let stream = acks.await??;
+            sink.reunite(stream).map_err(|e| anyhow::anyhow!("{e}"))
         }));
     }
     let mut keep = Vec::new();

@@ -39,7 +39,8 @@ enum Outcome {
     Existing(Message),
     /// The chat is not in a state that takes messages (answered after the commit).
     NotWritable,
-    /// A concurrent resend on another node won: read it after the commit.
+    /// A concurrent resend on another node won and is not visible yet: read it after
+    /// the commit.
     Raced,
 }
 
@@ -104,13 +105,17 @@ async fn store_batch(chat: &Chat, batch: &[Pending]) -> Result<Vec<Outcome>> {
     let mut outcomes = Vec::with_capacity(batch.len());
     for p in batch {
         let client_key = format!("{}:{}", p.author.key, p.client_id);
-        if let Some(existing) = store::by_client_key(tx.conn(), &p.chat_id, &client_key).await? {
-            outcomes.push(Outcome::Existing(existing));
-            continue;
-        }
+        // Resends are rare: the insert recognises them (on conflict), and only then is
+        // the stored message read, instead of a lookup before every message.
         let Some(seq) = crate::chats::store::next_seq(&mut tx, &p.chat_id, p.allowed, now).await?
         else {
-            outcomes.push(Outcome::NotWritable);
+            // A resend of a message stored before the chat ended is still answered.
+            outcomes.push(
+                match store::by_client_key(tx.conn(), &p.chat_id, &client_key).await? {
+                    Some(existing) => Outcome::Existing(existing),
+                    None => Outcome::NotWritable,
+                },
+            );
             continue;
         };
         let message = Message {
@@ -128,11 +133,16 @@ async fn store_batch(chat: &Chat, batch: &[Pending]) -> Result<Vec<Outcome>> {
         if store::insert_unless_resent(&mut tx, &message, &client_key).await? {
             outcomes.push(Outcome::Stored(message));
         } else {
-            // Another node stored the same message between our check and our insert
-            // (PostgreSQL). This transaction holds the chat's row lock since
-            // `next_seq`, so giving the seq back leaves no gap.
+            // Stored before (a resend), in this batch or earlier, or by another node
+            // meanwhile. This transaction holds the chat's row since `next_seq`, so
+            // giving the seq back leaves no gap.
             crate::chats::store::give_back_seq(&mut tx, &p.chat_id).await?;
-            outcomes.push(Outcome::Raced);
+            outcomes.push(
+                match store::by_client_key(tx.conn(), &p.chat_id, &client_key).await? {
+                    Some(existing) => Outcome::Existing(existing),
+                    None => Outcome::Raced,
+                },
+            );
         }
     }
     tx.commit().await?;
