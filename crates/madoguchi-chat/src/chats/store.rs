@@ -195,13 +195,29 @@ pub(crate) async fn next_seq(
     row.map(|r| Ok(r.try_get("last_seq")?)).transpose()
 }
 
-/// Undoes [`next_seq`] in the same transaction (the message was not stored after all).
-pub(crate) async fn give_back_seq(tx: &mut WriteTx, chat_id: &str) -> Result<()> {
-    sqlx::query("update chat_chats set last_seq = last_seq - 1 where id = $1")
-        .bind(chat_id)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
+/// [`next_seq`] for several distinct chats in one statement: answers (chat id, new
+/// seq) for each chat in an `allowed` state.
+pub(crate) async fn next_seqs(
+    tx: &mut WriteTx,
+    chat_ids: &[&str],
+    allowed: &[ChatState],
+    now: i64,
+) -> Result<Vec<(String, i64)>> {
+    let placeholders: Vec<String> = (0..chat_ids.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "update chat_chats set last_seq = last_seq + 1, last_activity_at = $1, updated_at = $1 \
+         where id in ({}) and state in ({}) returning id, last_seq",
+        placeholders.join(", "),
+        state_list(allowed)
+    );
+    let mut query = sqlx::query(&sql).bind(now);
+    for id in chat_ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(tx.conn()).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("last_seq")?)))
+        .collect()
 }
 
 /// The conditional state change of a transition; answers (portal id, last seq) or

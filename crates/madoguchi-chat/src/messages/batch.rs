@@ -35,13 +35,9 @@ pub(crate) struct Pending {
 /// What storing one message of a batch came to.
 enum Outcome {
     Stored(Message),
-    /// The same client message id was stored before (a resend).
-    Existing(Message),
-    /// The chat is not in a state that takes messages (answered after the commit).
+    /// The chat is not in a state that takes messages: answered after the commit
+    /// (with the stored message if this was a resend of one, else an error).
     NotWritable,
-    /// A concurrent resend on another node won and is not visible yet: read it after
-    /// the commit.
-    Raced,
 }
 
 pub(crate) fn spawn_writer(chat: Chat) -> mpsc::Sender<Pending> {
@@ -72,15 +68,18 @@ async fn write_batch(chat: &Chat, mut batch: Vec<Pending>) {
                         .await;
                         Ok(message)
                     }
-                    Outcome::Existing(message) => Ok(message),
-                    Outcome::NotWritable => Err(chat.not_writable(&pending.chat_id).await),
-                    Outcome::Raced => chat.resent(&pending).await,
+                    Outcome::NotWritable => match chat.resent(&pending).await {
+                        Ok(Some(message)) => Ok(message),
+                        Ok(None) => Err(chat.not_writable(&pending.chat_id).await),
+                        Err(e) => Err(e),
+                    },
                 };
                 let _ = pending.reply.send(answer);
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, size = batch.len(), "batch of messages failed; storing one by one");
+            // A resend in the batch (expected now and then) or a database error.
+            tracing::debug!(error = %e, size = batch.len(), "batch not stored as one; storing one by one");
             for pending in batch {
                 let answer = chat
                     .post_one(
@@ -99,66 +98,111 @@ async fn write_batch(chat: &Chat, mut batch: Vec<Pending>) {
     }
 }
 
+/// Stores a batch with a handful of statements whatever its size (on SQLite each
+/// statement is a round trip to the database thread, which costs far more than the
+/// write itself): per round, one `update … returning` advances the seq of every chat
+/// that has a message left (one message per chat per round, so two messages of one
+/// chat get consecutive seqs in arrival order), then one multi-row insert stores them
+/// all. A resend makes the insert store fewer rows than it was given; the batch is
+/// then rolled back and retried one by one, which answers resends exactly.
 async fn store_batch(chat: &Chat, batch: &[Pending]) -> Result<Vec<Outcome>> {
     let now = chat.clock.now_ms();
     let mut tx = chat.db.begin_write().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for p in batch {
-        let client_key = format!("{}:{}", p.author.key, p.client_id);
-        // Resends are rare: the insert recognises them (on conflict), and only then is
-        // the stored message read, instead of a lookup before every message.
-        let Some(seq) = crate::chats::store::next_seq(&mut tx, &p.chat_id, p.allowed, now).await?
-        else {
-            // A resend of a message stored before the chat ended is still answered.
-            outcomes.push(
-                match store::by_client_key(tx.conn(), &p.chat_id, &client_key).await? {
-                    Some(existing) => Outcome::Existing(existing),
-                    None => Outcome::NotWritable,
-                },
-            );
-            continue;
-        };
-        let message = Message {
-            id: madoguchi_core::ids::new_id(),
-            chat_id: p.chat_id.clone(),
-            seq,
-            sender: p.author.sender,
-            sender_user_id: p.author.user_id.clone(),
-            sender_name: p.author.name.clone(),
-            text: p.text.clone(),
-            system_kind: None,
-            system_arg: None,
-            created_at: now,
-        };
-        if store::insert_unless_resent(&mut tx, &message, &client_key).await? {
-            outcomes.push(Outcome::Stored(message));
-        } else {
-            // Stored before (a resend), in this batch or earlier, or by another node
-            // meanwhile. This transaction holds the chat's row since `next_seq`, so
-            // giving the seq back leaves no gap.
-            crate::chats::store::give_back_seq(&mut tx, &p.chat_id).await?;
-            outcomes.push(
-                match store::by_client_key(tx.conn(), &p.chat_id, &client_key).await? {
-                    Some(existing) => Outcome::Existing(existing),
-                    None => Outcome::Raced,
-                },
-            );
+    let mut outcomes: Vec<Option<Outcome>> = batch.iter().map(|_| None).collect();
+    let mut stored: Vec<(usize, Message)> = Vec::with_capacity(batch.len());
+    let mut left: Vec<usize> = (0..batch.len()).collect();
+    while !left.is_empty() {
+        // The first remaining message of each chat (batch is sorted by chat).
+        let mut round: Vec<usize> = Vec::new();
+        let mut later: Vec<usize> = Vec::new();
+        for &i in &left {
+            match round.last() {
+                Some(&j) if batch[j].chat_id == batch[i].chat_id => later.push(i),
+                _ => round.push(i),
+            }
+        }
+        let seqs = advance_seqs(&mut tx, batch, &round, now).await?;
+        for &i in &round {
+            let p = &batch[i];
+            match seqs.get(p.chat_id.as_str()) {
+                Some(&seq) => stored.push((
+                    i,
+                    Message {
+                        id: madoguchi_core::ids::new_id(),
+                        chat_id: p.chat_id.clone(),
+                        seq,
+                        sender: p.author.sender,
+                        sender_user_id: p.author.user_id.clone(),
+                        sender_name: p.author.name.clone(),
+                        text: p.text.clone(),
+                        system_kind: None,
+                        system_arg: None,
+                        created_at: now,
+                    },
+                )),
+                None => outcomes[i] = Some(Outcome::NotWritable),
+            }
+        }
+        left = later;
+    }
+    if !stored.is_empty() {
+        let rows: Vec<(&Message, String)> = stored
+            .iter()
+            .map(|(i, m)| (m, format!("{}:{}", batch[*i].author.key, batch[*i].client_id)))
+            .collect();
+        let inserted = store::insert_many_unless_resent(&mut tx, &rows).await?;
+        if inserted != rows.len() {
+            drop(tx);
+            return Err(Error::internal(anyhow::anyhow!(
+                "a resend in the batch: storing one by one"
+            )));
         }
     }
     tx.commit().await?;
-    Ok(outcomes)
+    for (i, message) in stored {
+        outcomes[i] = Some(Outcome::Stored(message));
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(Outcome::NotWritable))
+        .collect())
+}
+
+/// Advances the seq of each chat of `round` (distinct chats) whose state allows the
+/// message; answers chat id → the new seq.
+async fn advance_seqs(
+    tx: &mut madoguchi_core::WriteTx,
+    batch: &[Pending],
+    round: &[usize],
+    now: i64,
+) -> Result<std::collections::HashMap<String, i64>> {
+    let mut seqs = std::collections::HashMap::new();
+    // Visitors and operators may write in different states: one statement per set.
+    let mut by_states: Vec<(&'static [ChatState], Vec<&str>)> = Vec::new();
+    for &i in round {
+        let p = &batch[i];
+        match by_states.iter_mut().find(|(states, _)| *states == p.allowed) {
+            Some((_, ids)) => ids.push(&p.chat_id),
+            None => by_states.push((p.allowed, vec![&p.chat_id])),
+        }
+    }
+    for (states, ids) in by_states {
+        for (id, seq) in crate::chats::store::next_seqs(tx, &ids, states, now).await? {
+            seqs.insert(id, seq);
+        }
+    }
+    Ok(seqs)
 }
 
 impl Chat {
-    /// The stored message a lost race was about.
-    async fn resent(&self, p: &Pending) -> Result<Message> {
+    /// The message stored earlier with the client id of `p`, if any.
+    async fn resent(&self, p: &Pending) -> Result<Option<Message>> {
         let client_key = format!("{}:{}", p.author.key, p.client_id);
         store::by_client_key(
             &mut *self.db.pool().acquire().await?,
             &p.chat_id,
             &client_key,
         )
-        .await?
-        .ok_or_else(|| Error::new(madoguchi_core::ErrorCode::Conflict))
+        .await
     }
 }

@@ -51,34 +51,47 @@ pub(crate) async fn insert(
     Ok(())
 }
 
-/// Inserts a message with a client key unless one with that key is already stored;
-/// false when it was (a failed statement would abort a PostgreSQL transaction, and the
-/// batch writer has other messages in it).
-pub(crate) async fn insert_unless_resent(
+/// Inserts messages with their client keys, skipping any whose key is already stored
+/// (a failed statement would abort a PostgreSQL transaction); answers how many rows
+/// were inserted.
+pub(crate) async fn insert_many_unless_resent(
     tx: &mut WriteTx,
-    m: &Message,
-    client_key: &str,
-) -> Result<bool> {
-    let done = sqlx::query(
+    rows: &[(&Message, String)],
+) -> Result<usize> {
+    const COLUMNS_PER_ROW: usize = 11;
+    let mut sql = String::from(
         "insert into chat_messages (id, chat_id, seq, sender, sender_user_id, sender_name, body, \
-         system_kind, system_arg, client_key, created_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         on conflict (chat_id, client_key) do nothing",
-    )
-    .bind(&m.id)
-    .bind(&m.chat_id)
-    .bind(m.seq)
-    .bind(m.sender.as_str())
-    .bind(m.sender_user_id.as_deref())
-    .bind(m.sender_name.as_deref())
-    .bind(&m.text)
-    .bind(m.system_kind.as_deref())
-    .bind(m.system_arg.as_deref())
-    .bind(client_key)
-    .bind(m.created_at)
-    .execute(tx.conn())
-    .await?;
-    Ok(done.rows_affected() == 1)
+         system_kind, system_arg, client_key, created_at) values ",
+    );
+    for r in 0..rows.len() {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        let placeholders: Vec<String> = (1..=COLUMNS_PER_ROW)
+            .map(|c| format!("${}", r * COLUMNS_PER_ROW + c))
+            .collect();
+        sql.push('(');
+        sql.push_str(&placeholders.join(", "));
+        sql.push(')');
+    }
+    sql.push_str(" on conflict (chat_id, client_key) do nothing");
+    let mut query = sqlx::query(&sql);
+    for (m, client_key) in rows {
+        query = query
+            .bind(&m.id)
+            .bind(&m.chat_id)
+            .bind(m.seq)
+            .bind(m.sender.as_str())
+            .bind(m.sender_user_id.as_deref())
+            .bind(m.sender_name.as_deref())
+            .bind(&m.text)
+            .bind(m.system_kind.as_deref())
+            .bind(m.system_arg.as_deref())
+            .bind(client_key.as_str())
+            .bind(m.created_at);
+    }
+    let done = query.execute(tx.conn()).await?;
+    Ok(done.rows_affected() as usize)
 }
 
 pub(crate) async fn by_client_key(

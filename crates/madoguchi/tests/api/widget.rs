@@ -65,6 +65,7 @@ both_backends!(
     c3_the_visitor_socket_refuses_wrong_tokens,
     c3_sockets_close_when_the_server_shuts_down,
     q2_concurrent_messages_get_gap_free_seqs_and_reach_the_socket_once_in_order,
+    q2_messages_of_many_chats_committed_together_stay_gap_free_and_resends_stay_single,
     q3_twenty_messages_a_second_per_chat_are_always_accepted,
     q3_cors_is_allowed_on_widget_routes_only,
 );
@@ -533,6 +534,57 @@ async fn q2_concurrent_messages_get_gap_free_seqs_and_reach_the_socket_once_in_o
         read_seqs_until(&mut late, 42).await,
         (1..=42).collect::<Vec<_>>()
     );
+}
+
+// Q2 group commit: messages of several chats posted at once share transactions;
+// each chat's seqs stay gap-free, and a message sent twice at the same moment is
+// stored once and answered the same both times.
+async fn q2_messages_of_many_chats_committed_together_stay_gap_free_and_resends_stay_single(
+    app: TestApp,
+) {
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let mut chats = Vec::new();
+    for _ in 0..5 {
+        let chat = start_chat(&app, "acme", json!({})).await;
+        app.post_empty(
+            &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
+            Some(&admin.token),
+        )
+        .await
+        .assert_status(200);
+        chats.push(chat);
+    }
+    let app = &app;
+    let posts = chats.iter().flat_map(|chat| {
+        (0..8).map(move |i| {
+            async move {
+                let id = format!("m{i}");
+                let (a, b) = tokio::join!(
+                    visitor_says(app, "acme", chat, &id, &id),
+                    visitor_says(app, "acme", chat, &id, &id)
+                );
+                a.assert_status(201);
+                b.assert_status(201);
+                assert_eq!(a.body, b.body, "both sends answer the one stored message");
+                (chat.chat_id.clone(), a["seq"].as_i64().unwrap())
+            }
+        })
+    });
+    let answers = futures::future::join_all(posts).await;
+    for chat in &chats {
+        let mut answered: Vec<i64> = answers
+            .iter()
+            .filter(|(id, _)| *id == chat.chat_id)
+            .map(|(_, seq)| *seq)
+            .collect();
+        answered.sort_unstable();
+        // seq 1 is the question, 2 the "joined" line.
+        assert_eq!(answered, (3..=10).collect::<Vec<_>>());
+        let stored = app
+            .get(&messages_path("acme", chat, None), Some(&chat.token))
+            .await;
+        assert_eq!(seqs(&stored.body), (1..=10).collect::<Vec<_>>());
+    }
 }
 
 async fn q3_twenty_messages_a_second_per_chat_are_always_accepted(app: TestApp) {
