@@ -28,6 +28,23 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// `count` bind placeholders for arguments `first..first + count`, comma-separated,
+    /// for statements whose length varies (multi-row inserts, `in` lists). SQLite gets
+    /// anonymous `?` (numbered ones are looked up by name per argument, quadratic in a
+    /// long statement), so the arguments must be bound in the order they appear.
+    pub fn placeholders(self, first: usize, count: usize) -> String {
+        let one = |n: usize| match self {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${n}"),
+        };
+        (first..first + count)
+            .map(one)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
@@ -37,11 +54,16 @@ pub struct Db {
 
 /// A write transaction; on SQLite it also holds the process's writer lock.
 pub struct WriteTx {
+    backend: Backend,
     tx: Transaction<'static, Any>,
     _writer: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     pub fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
@@ -146,6 +168,7 @@ impl Db {
             Backend::Postgres => (None, self.pool.begin().await?),
         };
         Ok(WriteTx {
+            backend: self.backend,
             tx,
             _writer: writer,
         })

@@ -203,14 +203,16 @@ pub(crate) async fn next_seqs(
     allowed: &[ChatState],
     now: i64,
 ) -> Result<Vec<(String, i64)>> {
-    let placeholders: Vec<String> = (0..chat_ids.len()).map(|i| format!("${}", i + 2)).collect();
+    let backend = tx.backend();
     let sql = format!(
-        "update chat_chats set last_seq = last_seq + 1, last_activity_at = $1, updated_at = $1 \
+        "update chat_chats set last_seq = last_seq + 1, last_activity_at = {}, updated_at = {} \
          where id in ({}) and state in ({}) returning id, last_seq",
-        placeholders.join(", "),
+        backend.placeholders(1, 1),
+        backend.placeholders(2, 1),
+        backend.placeholders(3, chat_ids.len()),
         state_list(allowed)
     );
-    let mut query = sqlx::query(&sql).bind(now);
+    let mut query = sqlx::query(&sql).bind(now).bind(now);
     for id in chat_ids {
         query = query.bind(*id);
     }

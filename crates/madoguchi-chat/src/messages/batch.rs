@@ -17,6 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// At most this many messages share a commit (bounds a batch's latency).
 const MAX_BATCH: usize = 256;
+/// Rows per multi-row statement: few distinct statement shapes, so they stay in the
+/// prepared-statement cache.
+const STATEMENT_ROWS: usize = 32;
 /// Posts waiting for the writer; more wait on the channel (backpressure).
 const QUEUE: usize = 4096;
 
@@ -150,7 +153,10 @@ async fn store_batch(chat: &Chat, batch: &[Pending]) -> Result<Vec<Outcome>> {
             .iter()
             .map(|(i, m)| (m, format!("{}:{}", batch[*i].author.key, batch[*i].client_id)))
             .collect();
-        let inserted = store::insert_many_unless_resent(&mut tx, &rows).await?;
+        let mut inserted = 0;
+        for chunk in rows.chunks(STATEMENT_ROWS) {
+            inserted += store::insert_many_unless_resent(&mut tx, chunk).await?;
+        }
         if inserted != rows.len() {
             drop(tx);
             return Err(Error::internal(anyhow::anyhow!(
@@ -187,8 +193,10 @@ async fn advance_seqs(
         }
     }
     for (states, ids) in by_states {
-        for (id, seq) in crate::chats::store::next_seqs(tx, &ids, states, now).await? {
-            seqs.insert(id, seq);
+        for chunk in ids.chunks(STATEMENT_ROWS) {
+            for (id, seq) in crate::chats::store::next_seqs(tx, chunk, states, now).await? {
+                seqs.insert(id, seq);
+            }
         }
     }
     Ok(seqs)

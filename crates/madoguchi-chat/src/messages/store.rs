@@ -67,11 +67,11 @@ pub(crate) async fn insert_many_unless_resent(
         if r > 0 {
             sql.push_str(", ");
         }
-        let placeholders: Vec<String> = (1..=COLUMNS_PER_ROW)
-            .map(|c| format!("${}", r * COLUMNS_PER_ROW + c))
-            .collect();
         sql.push('(');
-        sql.push_str(&placeholders.join(", "));
+        sql.push_str(
+            &tx.backend()
+                .placeholders(r * COLUMNS_PER_ROW + 1, COLUMNS_PER_ROW),
+        );
         sql.push(')');
     }
     sql.push_str(" on conflict (chat_id, client_key) do nothing");
