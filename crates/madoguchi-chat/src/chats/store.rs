@@ -340,28 +340,65 @@ pub(crate) async fn open_seqs(
         .collect()
 }
 
-pub(crate) async fn overdue_waiting(db: &Db, now: i64) -> Result<Vec<String>> {
-    let rows = sqlx::query(
-        "select c.id from chat_chats c join chat_portals p on p.id = c.portal_id \
-         where c.state = 'waiting' and c.created_at + p.missed_after_ms <= $1 \
-         order by c.created_at limit 200",
-    )
-    .bind(now)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+/// Each portal with its missed and idle delays (few rows: read every timer tick so
+/// that the chat queries below range-scan their index instead of every open chat).
+async fn portal_delays(db: &Db) -> Result<Vec<(String, i64, i64)>> {
+    let rows = sqlx::query("select id, missed_after_ms, idle_after_ms from chat_portals")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("id")?,
+                r.try_get("missed_after_ms")?,
+                r.try_get("idle_after_ms")?,
+            ))
+        })
+        .collect()
 }
 
+/// Waiting chats nobody accepted in time, oldest first, at most 200.
+pub(crate) async fn overdue_waiting(db: &Db, now: i64) -> Result<Vec<String>> {
+    let mut due = Vec::new();
+    for (portal_id, missed_after_ms, _) in portal_delays(db).await? {
+        let rows = sqlx::query(
+            "select id from chat_chats where portal_id = $1 and state = 'waiting' \
+             and created_at <= $2 order by created_at limit 200",
+        )
+        .bind(&portal_id)
+        .bind(now - missed_after_ms)
+        .fetch_all(db.pool())
+        .await?;
+        for r in &rows {
+            due.push(r.try_get("id")?);
+        }
+        if due.len() >= 200 {
+            break;
+        }
+    }
+    Ok(due)
+}
+
+/// Attended or missed chats without activity for the portal's idle time, at most 200.
 pub(crate) async fn idle_open(db: &Db, now: i64) -> Result<Vec<String>> {
-    let rows = sqlx::query(
-        "select c.id from chat_chats c join chat_portals p on p.id = c.portal_id \
-         where c.state in ('attended', 'missed') and c.last_activity_at + p.idle_after_ms <= $1 \
-         order by c.last_activity_at limit 200",
-    )
-    .bind(now)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    let mut due = Vec::new();
+    for (portal_id, _, idle_after_ms) in portal_delays(db).await? {
+        let rows = sqlx::query(
+            "select id from chat_chats where state in ('attended', 'missed') \
+             and last_activity_at <= $1 and portal_id = $2 order by last_activity_at limit 200",
+        )
+        .bind(now - idle_after_ms)
+        .bind(&portal_id)
+        .fetch_all(db.pool())
+        .await?;
+        for r in &rows {
+            due.push(r.try_get("id")?);
+        }
+        if due.len() >= 200 {
+            break;
+        }
+    }
+    Ok(due)
 }
 
 pub(crate) async fn set_auto_ticket(
