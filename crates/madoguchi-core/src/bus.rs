@@ -240,6 +240,9 @@ mod tests {
             }
         }
         let left = bus.channels.lock().unwrap().by_subject.len();
-        assert!(left < 4000, "channels without subscribers were pruned ({left} left)");
+        assert!(
+            left < 4000,
+            "channels without subscribers were pruned ({left} left)"
+        );
     }
 }

@@ -54,10 +54,7 @@ mod derive_tests {
         assert_ne!(a, derive_secret("k1", "other", "chat-1"));
         assert_ne!(a, derive_secret("k1", "visitor-token", "chat-2"));
         // Purpose and input are separated, so they cannot be shifted into each other.
-        assert_ne!(
-            derive_secret("k", "ab", "c"),
-            derive_secret("k", "a", "bc")
-        );
+        assert_ne!(derive_secret("k", "ab", "c"), derive_secret("k", "a", "bc"));
         assert_eq!(a.len(), 43);
     }
 }

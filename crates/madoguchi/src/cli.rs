@@ -278,7 +278,9 @@ mod tests {
         let shown: Vec<String> = s.trusted_proxies.iter().map(|n| n.to_string()).collect();
         assert_eq!(shown, ["10.0.0.0/8", "::1/128", "192.0.2.1/32"]);
         assert!(parse_proxy("not-an-ip").is_err());
-        assert!(settings_of(&["madoguchi", "serve"]).trusted_proxies.is_empty());
+        assert!(settings_of(&["madoguchi", "serve"])
+            .trusted_proxies
+            .is_empty());
 
         let dir = std::env::temp_dir().join(format!("madoguchi-proxy-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -151,7 +151,12 @@ async fn store_batch(chat: &Chat, batch: &[Pending]) -> Result<Vec<Outcome>> {
     if !stored.is_empty() {
         let rows: Vec<(&Message, String)> = stored
             .iter()
-            .map(|(i, m)| (m, format!("{}:{}", batch[*i].author.key, batch[*i].client_id)))
+            .map(|(i, m)| {
+                (
+                    m,
+                    format!("{}:{}", batch[*i].author.key, batch[*i].client_id),
+                )
+            })
             .collect();
         let mut inserted = 0;
         for chunk in rows.chunks(STATEMENT_ROWS) {
@@ -187,7 +192,10 @@ async fn advance_seqs(
     let mut by_states: Vec<(&'static [ChatState], Vec<&str>)> = Vec::new();
     for &i in round {
         let p = &batch[i];
-        match by_states.iter_mut().find(|(states, _)| *states == p.allowed) {
+        match by_states
+            .iter_mut()
+            .find(|(states, _)| *states == p.allowed)
+        {
             Some((_, ids)) => ids.push(&p.chat_id),
             None => by_states.push((p.allowed, vec![&p.chat_id])),
         }

@@ -276,11 +276,15 @@ impl Chat {
             .message_writer
             .get_or_init(|| batch::spawn_writer(self.clone()));
         if writer.send(pending).await.is_err() {
-            return Err(Error::internal(anyhow::anyhow!("the message writer stopped")));
+            return Err(Error::internal(anyhow::anyhow!(
+                "the message writer stopped"
+            )));
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(Error::internal(anyhow::anyhow!("the message writer stopped"))))
+        answer.await.unwrap_or_else(|_| {
+            Err(Error::internal(anyhow::anyhow!(
+                "the message writer stopped"
+            )))
+        })
     }
 
     /// Stores one message in a transaction of its own, then publishes it.

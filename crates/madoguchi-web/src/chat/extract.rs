@@ -6,10 +6,10 @@ use crate::extract::{bearer_token, AuthUser};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts, Path};
 use axum::http::request::Parts;
+use ipnet::IpNet;
 use madoguchi_chat::OperatorCtx;
 use madoguchi_core::{Error, ErrorCode};
 use std::collections::HashMap;
-use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 
 /// The authenticated caller as an operator of `{portal}`: 401 without credentials,

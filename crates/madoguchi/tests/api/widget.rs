@@ -556,18 +556,16 @@ async fn q2_messages_of_many_chats_committed_together_stay_gap_free_and_resends_
     }
     let app = &app;
     let posts = chats.iter().flat_map(|chat| {
-        (0..8).map(move |i| {
-            async move {
-                let id = format!("m{i}");
-                let (a, b) = tokio::join!(
-                    visitor_says(app, "acme", chat, &id, &id),
-                    visitor_says(app, "acme", chat, &id, &id)
-                );
-                a.assert_status(201);
-                b.assert_status(201);
-                assert_eq!(a.body, b.body, "both sends answer the one stored message");
-                (chat.chat_id.clone(), a["seq"].as_i64().unwrap())
-            }
+        (0..8).map(move |i| async move {
+            let id = format!("m{i}");
+            let (a, b) = tokio::join!(
+                visitor_says(app, "acme", chat, &id, &id),
+                visitor_says(app, "acme", chat, &id, &id)
+            );
+            a.assert_status(201);
+            b.assert_status(201);
+            assert_eq!(a.body, b.body, "both sends answer the one stored message");
+            (chat.chat_id.clone(), a["seq"].as_i64().unwrap())
         })
     });
     let answers = futures::future::join_all(posts).await;
@@ -765,7 +763,9 @@ async fn q3_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(backend: Ba
             .http
             .post(app.url(&widget("acme", "/chats")))
             .header("x-forwarded-for", forwarded)
-            .json(&json!({"question": "こんにちは", "clientMessageId": format!("{forwarded}-{n}")}));
+            .json(
+                &json!({"question": "こんにちは", "clientMessageId": format!("{forwarded}-{n}")}),
+            );
         app.request(req)
     };
     start("198.51.100.1", 1).await.assert_status(201);
@@ -790,8 +790,7 @@ mod q3_behind_a_trusted_proxy_the_limit_is_per_forwarded_client {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
-        super::q3_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(Backend::Postgres)
-            .await
+        super::q3_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(Backend::Postgres).await
     }
 }
 
