@@ -63,6 +63,14 @@ impl LocalBus {
             .subscribe()
     }
 
+    fn has_subscribers(&self, subject: &str) -> bool {
+        let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        channels
+            .by_subject
+            .get(subject)
+            .is_some_and(|tx| tx.receiver_count() > 0)
+    }
+
     /// Delivers to this process's subscribers only (used by the NATS bus for its own
     /// messages as they come back, and by tests).
     pub fn deliver(&self, subject: &str, payload: Payload) {
@@ -116,7 +124,16 @@ pub struct NatsBus {
     client: async_nats::Client,
     prefix: String,
     local: LocalBus,
-    subscribed: Arc<Mutex<HashMap<String, tokio::task::AbortHandle>>>,
+    subscribed: Arc<Mutex<NatsSubscriptions>>,
+}
+
+/// The NATS subscription of each subject in use on this node.
+#[derive(Default)]
+struct NatsSubscriptions {
+    by_subject: HashMap<String, tokio::task::AbortHandle>,
+    /// Subjects nobody on this node listens to any more are unsubscribed when the map
+    /// reaches this size, which then doubles from what is left.
+    prune_at: usize,
 }
 
 impl NatsBus {
@@ -156,8 +173,23 @@ impl Bus for NatsBus {
     ) -> anyhow::Result<BoxStream<'static, Payload>> {
         let stream = self.local.subscribe(subject, capacity).await?;
         let needs_nats = {
-            let subscribed = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
-            subscribed.get(subject).is_none_or(|h| h.is_finished())
+            let mut subscribed = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
+            if subscribed.by_subject.len() >= subscribed.prune_at.max(1024) {
+                // Chats end and their sockets go: drop their NATS subscriptions too.
+                // Removed from the map, so a subscriber arriving later subscribes anew.
+                subscribed.by_subject.retain(|name, task| {
+                    let keep = name == subject || self.local.has_subscribers(name);
+                    if !keep {
+                        task.abort();
+                    }
+                    keep
+                });
+                subscribed.prune_at = subscribed.by_subject.len() * 2;
+            }
+            subscribed
+                .by_subject
+                .get(subject)
+                .is_none_or(|h| h.is_finished())
         };
         if needs_nats {
             let mut sub = self
@@ -177,6 +209,7 @@ impl Bus for NatsBus {
             self.subscribed
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
+                .by_subject
                 .insert(subject.to_owned(), task.abort_handle());
         }
         Ok(stream)
@@ -244,5 +277,38 @@ mod tests {
             left < 4000,
             "channels without subscribers were pruned ({left} left)"
         );
+    }
+
+    /// Runs when `MADOGUCHI_TEST_NATS_URL` is set (and fails if NATS is unreachable).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nats_subscriptions_of_abandoned_subjects_are_dropped() {
+        let Ok(url) = std::env::var("MADOGUCHI_TEST_NATS_URL") else {
+            return;
+        };
+        let prefix = format!("test{}", std::process::id());
+        let bus = NatsBus::connect(&url, &prefix)
+            .await
+            .expect("NATS reachable");
+        let mut kept = bus.subscribe("chat.kept", 16).await.unwrap();
+        for i in 0..1100 {
+            // Subscribed and gone at once, as a visitor who leaves.
+            drop(bus.subscribe(&format!("chat.{i}"), 16).await.unwrap());
+        }
+        let left = bus.subscribed.lock().unwrap().by_subject.len();
+        assert!(left < 200, "abandoned subjects unsubscribed ({left} left)");
+        // The subject still in use kept its NATS subscription.
+        let other = NatsBus::connect(&url, &prefix).await.unwrap();
+        other.publish("chat.kept", b"still here".to_vec()).await;
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), kept.next())
+            .await
+            .expect("delivered through NATS");
+        assert_eq!(&*got.unwrap(), b"still here");
+        // A pruned subject subscribed again works again.
+        let mut again = bus.subscribe("chat.5", 16).await.unwrap();
+        other.publish("chat.5", b"back".to_vec()).await;
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), again.next())
+            .await
+            .expect("delivered through NATS");
+        assert_eq!(&*got.unwrap(), b"back");
     }
 }
