@@ -32,6 +32,10 @@ pub struct ChatBenchArgs {
     /// Also run against PostgreSQL (a database the bench may fill).
     #[arg(long, env = "MADOGUCHI_BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Also print latency per quarter second of the run (to see stalls, not just
+    /// that the tail is long).
+    #[arg(long)]
+    pub timeline: bool,
 }
 
 struct Figures {
@@ -290,6 +294,7 @@ async fn product_target(base: &str, args: &ChatBenchArgs) -> anyhow::Result<Targ
     .await?;
 
     let total = args.visitors + args.idle;
+    eprintln!("  starting {total} chats");
     let created: Arc<Mutex<Vec<(usize, String, String)>>> = Arc::default();
     let next = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
@@ -367,13 +372,18 @@ async fn connect_all(urls: &[String]) -> anyhow::Result<Vec<Ws>> {
 }
 
 async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures> {
+    eprintln!(
+        "  connecting {} sockets",
+        target.idle_ws.len() + target.visitor_ws.len() + 1
+    );
     let idle = connect_all(&target.idle_ws).await?;
     let operator = connect(&target.operator_ws).await?;
     let visitors = connect_all(&target.visitor_ws).await?;
     let connections = idle.len() + visitors.len() + 1;
 
     let epoch = Instant::now();
-    let latencies: Arc<Mutex<Vec<u64>>> = Arc::default();
+    // (sent at, latency), µs since `epoch`.
+    let latencies: Arc<Mutex<Vec<(u64, u64)>>> = Arc::default();
     let expected = (args.visitors * args.messages) as u64;
     let received = Arc::new(AtomicU64::new(0));
     let (_op_tx, mut op_rx) = operator.split();
@@ -406,7 +416,7 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
                 latencies
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .push(now.saturating_sub(sent_us));
+                    .push((sent_us, now.saturating_sub(sent_us)));
                 if received.fetch_add(1, Ordering::Relaxed) + 1 >= expected {
                     return;
                 }
@@ -414,6 +424,7 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
         })
     };
 
+    eprintln!("  sending");
     let started = Instant::now();
     // Open loop (`--rate`): each visitor sends on its own clock, staggered, whether or
     // not earlier messages were acknowledged, so latency is measured at that load.
@@ -483,8 +494,11 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
     }
     let acked_elapsed = started.elapsed();
     let _ = tokio::time::timeout(Duration::from_secs(30), reader).await;
-    let mut latencies_us =
-        std::mem::take(&mut *latencies.lock().unwrap_or_else(|p| p.into_inner()));
+    let samples = std::mem::take(&mut *latencies.lock().unwrap_or_else(|p| p.into_inner()));
+    if args.timeline {
+        print_timeline(&samples);
+    }
+    let mut latencies_us: Vec<u64> = samples.iter().map(|(_, l)| *l).collect();
     latencies_us.sort_unstable();
     drop(idle);
     drop(keep);
@@ -496,6 +510,26 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
         latencies_us,
         peak_rss_kib: None,
     })
+}
+
+/// Latency by quarter second of sending time: count, p50, max.
+fn print_timeline(samples: &[(u64, u64)]) {
+    const WINDOW_US: u64 = 250_000;
+    let mut windows: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
+    for (at, latency) in samples {
+        windows.entry(at / WINDOW_US).or_default().push(*latency);
+    }
+    println!("{:>8} {:>7} {:>9} {:>9}", "t s", "sent", "p50 ms", "max ms");
+    for (window, mut latencies) in windows {
+        latencies.sort_unstable();
+        println!(
+            "{:>8.2} {:>7} {:>9.2} {:>9.2}",
+            (window * WINDOW_US) as f64 / 1e6,
+            latencies.len(),
+            latencies[latencies.len() / 2] as f64 / 1000.0,
+            latencies[latencies.len() - 1] as f64 / 1000.0
+        );
+    }
 }
 
 /// The baseline: a WebSocket relay that acknowledges and forwards with no storage.

@@ -10,6 +10,7 @@
 //! message cannot fail the others.
 
 use super::{store, Author, Message};
+use crate::chats::store::NextSeq;
 use crate::chats::ChatState;
 use crate::Chat;
 use madoguchi_core::{Error, Result};
@@ -124,19 +125,19 @@ async fn store_batch(chat: &Chat, batch: &[Pending]) -> Result<Vec<Outcome>> {
                 _ => round.push(i),
             }
         }
-        let seqs = advance_seqs(&mut tx, batch, &round, now).await?;
+        let mut seqs = advance_seqs(&mut tx, batch, &round, now).await?;
         for &i in &round {
             let p = &batch[i];
-            match seqs.get(p.chat_id.as_str()) {
-                Some(&seq) => stored.push((
+            match seqs.remove(p.chat_id.as_str()) {
+                Some(next) => stored.push((
                     i,
                     Message {
                         id: madoguchi_core::ids::new_id(),
                         chat_id: p.chat_id.clone(),
-                        seq,
+                        seq: next.seq,
                         sender: p.author.sender,
                         sender_user_id: p.author.user_id.clone(),
-                        sender_name: p.author.name.clone(),
+                        sender_name: p.author.name_with(next.visitor_name),
                         text: p.text.clone(),
                         system_kind: None,
                         system_arg: None,
@@ -180,13 +181,13 @@ async fn store_batch(chat: &Chat, batch: &[Pending]) -> Result<Vec<Outcome>> {
 }
 
 /// Advances the seq of each chat of `round` (distinct chats) whose state allows the
-/// message; answers chat id → the new seq.
+/// message; answers chat id → its new seq.
 async fn advance_seqs(
     tx: &mut madoguchi_core::WriteTx,
     batch: &[Pending],
     round: &[usize],
     now: i64,
-) -> Result<std::collections::HashMap<String, i64>> {
+) -> Result<std::collections::HashMap<String, NextSeq>> {
     let mut seqs = std::collections::HashMap::new();
     // Visitors and operators may write in different states: one statement per set.
     let mut by_states: Vec<(&'static [ChatState], Vec<&str>)> = Vec::new();
@@ -202,8 +203,8 @@ async fn advance_seqs(
     }
     for (states, ids) in by_states {
         for chunk in ids.chunks(STATEMENT_ROWS) {
-            for (id, seq) in crate::chats::store::next_seqs(tx, chunk, states, now).await? {
-                seqs.insert(id, seq);
+            for next in crate::chats::store::next_seqs(tx, chunk, states, now).await? {
+                seqs.insert(next.chat_id.clone(), next);
             }
         }
     }

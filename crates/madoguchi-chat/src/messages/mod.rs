@@ -150,9 +150,20 @@ pub struct MessageView {
 pub(crate) struct Author {
     pub sender: Sender,
     pub user_id: Option<String>,
+    /// An operator's name; a visitor's is read from the visitor when storing.
     pub name: Option<String>,
     /// Prefix of the idempotency key: resends are recognised per sender.
     pub key: String,
+}
+
+impl Author {
+    /// The sender name to store, given the visitor's name read with the write.
+    pub(crate) fn name_with(&self, visitor_name: Option<String>) -> Option<String> {
+        match self.sender {
+            Sender::Visitor => visitor_name,
+            _ => self.name.clone(),
+        }
+    }
 }
 
 pub(crate) fn parse_text(field: &str, raw: &str) -> Result<String> {
@@ -196,13 +207,11 @@ impl Chat {
         {
             return Err(Error::new(ErrorCode::RateLimited));
         }
-        let name = crate::visitors::store::get(&self.db, &session.portal_id, &session.visitor_id)
-            .await?
-            .and_then(|v| v.name);
         let author = Author {
             sender: Sender::Visitor,
             user_id: None,
-            name,
+            // Read with the write (the operator may have just corrected it).
+            name: None,
             key: "visitor".into(),
         };
         self.post(
@@ -305,17 +314,18 @@ impl Chat {
         if let Some(existing) = store::by_client_key(tx.conn(), chat_id, &client_key).await? {
             return Ok(existing);
         }
-        let Some(seq) = crate::chats::store::next_seq(&mut tx, chat_id, allowed, now).await? else {
+        let Some(next) = crate::chats::store::next_seq(&mut tx, chat_id, allowed, now).await?
+        else {
             drop(tx);
             return Err(self.not_writable(chat_id).await);
         };
         let message = Message {
             id: madoguchi_core::ids::new_id(),
             chat_id: chat_id.to_owned(),
-            seq,
+            seq: next.seq,
             sender: author.sender,
             sender_user_id: author.user_id.clone(),
-            sender_name: author.name.clone(),
+            sender_name: author.name_with(next.visitor_name),
             text: text.to_owned(),
             system_kind: None,
             system_arg: None,
