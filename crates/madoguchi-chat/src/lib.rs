@@ -31,8 +31,8 @@ mod serde_time;
 pub mod visitors;
 
 pub use chats::{
-    AutoTicket, AutoTicketStatus, ChatListFilter, ChatState, ChatView, NewChat, Outcome,
-    StartedChat, VisitorSession,
+    localize_chat_json, localized_reason, AutoTicket, AutoTicketStatus, ChatListFilter, ChatState,
+    ChatView, NewChat, Outcome, StartedChat, VisitorSession,
 };
 pub use departments::{Department, DepartmentView, WidgetConfig, WidgetDepartment};
 pub use events::ChatEvent;

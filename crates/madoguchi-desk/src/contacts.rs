@@ -4,7 +4,8 @@
 //! one query (I15).
 
 use crate::access::Member;
-use crate::search::{contact_text, ticket_grams, update_postings};
+use crate::search::{contact_text, normalize, ticket_grams, update_postings, MAX_QUERY_CHARS};
+use crate::sql::contains_pattern;
 use crate::Desk;
 use madoguchi_core::error::OnConflict;
 use madoguchi_core::identity::Email;
@@ -78,13 +79,17 @@ pub struct ContactPatch {
     pub owner_id: Option<Option<String>>,
 }
 
-/// `?email=&limit=&offset=` of the contact list.
+/// `?email=&q=&limit=&offset=` of the contact list.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema, IntoParams)]
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ContactFilter {
     /// Exact email, any case.
     pub email: Option<String>,
+    /// Search (up to 200 characters): part of the name in either order, the email or
+    /// the phone. Width (全角/半角), case and spaces do not matter; `%` and `_` are
+    /// literal.
+    pub q: Option<String>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
 }
@@ -119,6 +124,40 @@ fn is_cjk_name(s: &str) -> bool {
         matches!(c as u32,
             0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xAC00..=0xD7AF | 0xFF66..=0xFF9F)
     })
+}
+
+/// The normalised text the contact list search (`q`) matches: the name in both
+/// orders ("firstlast", "lastfirst"), the email, the phone and the phone's digits,
+/// each [`normalize`]d (width and case folded) and [`squeeze`]d of whitespace, one per
+/// line. The needle is normalised and squeezed the same way, so 「鈴木一郎」,
+/// 「ｽｽﾞｷ」 or "ichiro suzuki" find 鈴木 一郎 / スズキ, and it never holds a line
+/// break, so a match never spans two parts. Written with every insert and update.
+pub(crate) fn search_key(
+    first: Option<&str>,
+    last: &str,
+    email: Option<&str>,
+    phone: Option<&str>,
+) -> String {
+    let first = first.map(|f| squeeze(&normalize(f))).unwrap_or_default();
+    let last = squeeze(&normalize(last));
+    let mut parts = vec![format!("{first}{last}"), format!("{last}{first}")];
+    if let Some(email) = email {
+        parts.push(squeeze(&normalize(email)));
+    }
+    if let Some(phone) = phone {
+        let phone = squeeze(&normalize(phone));
+        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+        parts.push(phone);
+        parts.push(digits);
+    }
+    parts.retain(|p| !p.is_empty());
+    parts.dedup();
+    parts.join("\n")
+}
+
+/// `s` without whitespace.
+fn squeeze(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 fn contact_from_row(row: &sqlx::any::AnyRow) -> Result<Contact> {
@@ -165,6 +204,17 @@ struct ContactFields {
     phone: Option<String>,
     account_id: Option<String>,
     owner_id: Option<String>,
+}
+
+impl ContactFields {
+    fn search_key(&self) -> String {
+        search_key(
+            self.first_name.as_deref(),
+            &self.last_name,
+            self.email.as_ref().map(Email::as_str),
+            self.phone.as_deref(),
+        )
+    }
 }
 
 impl Desk {
@@ -219,7 +269,8 @@ impl Desk {
         self.check_contact_refs(tx.conn(), member, &fields).await?;
         sqlx::query(
             "insert into desk_contacts (id, portal_id, first_name, last_name, email, email_lower, phone, \
-             account_id, owner_id, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+             account_id, owner_id, created_at, updated_at, search_key) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
         )
         .bind(&id)
         .bind(&member.portal_id)
@@ -231,6 +282,7 @@ impl Desk {
         .bind(&fields.account_id)
         .bind(&fields.owner_id)
         .bind(now)
+        .bind(fields.search_key())
         .execute(tx.conn())
         .await
         .on_conflict(email_taken)?;
@@ -263,9 +315,15 @@ impl Desk {
         row.as_ref().map(contact_from_row).transpose()
     }
 
-    /// The portal's contacts, newest first; `email` finds the one with that email.
+    /// The portal's contacts, newest first; `email` finds the one with that email, `q`
+    /// those whose name, email or phone holds it (see [`search_key`]).
     pub async fn contacts(&self, member: &Member, filter: &ContactFilter) -> Result<Vec<Contact>> {
         let (limit, offset) = crate::search::page(filter.limit, filter.offset)?;
+        let q = filter.q.as_deref().map(str::trim).unwrap_or("");
+        if q.chars().count() > MAX_QUERY_CHARS {
+            return Err(Error::invalid("q", "desk-error-query"));
+        }
+        let needle = squeeze(&normalize(q));
         let mut sql = crate::sql::Sql::new(CONTACT_SELECT);
         sql.push(" where c.portal_id = ").bind(&member.portal_id);
         if let Some(email) = filter
@@ -275,6 +333,11 @@ impl Desk {
             .filter(|e| !e.is_empty())
         {
             sql.push(" and c.email_lower = ").bind(email.to_lowercase());
+        }
+        if !needle.is_empty() {
+            sql.push(" and c.search_key like ")
+                .bind(contains_pattern(&needle))
+                .push(" escape '\\'");
         }
         sql.push(" order by c.created_at desc, c.id desc limit ")
             .bind(limit)
@@ -351,7 +414,8 @@ impl Desk {
         self.check_contact_refs(tx.conn(), member, &fields).await?;
         sqlx::query(
             "update desk_contacts set first_name = $1, last_name = $2, email = $3, email_lower = $4, \
-             phone = $5, account_id = $6, owner_id = $7, updated_at = $8 where portal_id = $9 and id = $10",
+             phone = $5, account_id = $6, owner_id = $7, updated_at = $8, search_key = $9 \
+             where portal_id = $10 and id = $11",
         )
         .bind(&fields.first_name)
         .bind(&fields.last_name)
@@ -361,6 +425,7 @@ impl Desk {
         .bind(&fields.account_id)
         .bind(&fields.owner_id)
         .bind(self.clock.now_ms())
+        .bind(fields.search_key())
         .bind(&member.portal_id)
         .bind(id)
         .execute(tx.conn())
@@ -427,6 +492,63 @@ impl Desk {
             }
         }
         Err(email_taken())
+    }
+}
+
+/// Contacts given their `search_key` per statement by [`Desk::fill_contact_search_keys`].
+const FILL_BATCH: usize = 200;
+
+impl Desk {
+    /// Writes the missing `search_key` of contacts stored before the column existed
+    /// (migration 0101); answers how many. The server calls it once at startup, before
+    /// it serves, so that a search never misses an old contact. The key is made by Rust
+    /// code (SQL cannot fold half-width kana on both backends), and later writes always
+    /// set it, so with nothing to fill this is one index lookup. Each batch is one
+    /// `update … case id when … end` statement; a row changed meanwhile already has
+    /// its key and is left alone.
+    pub async fn fill_contact_search_keys(&self) -> Result<u64> {
+        let backend = self.db.backend();
+        let mut filled = 0;
+        loop {
+            let rows = sqlx::query(
+                "select id, first_name, last_name, email, phone from desk_contacts \
+                 where search_key is null limit $1",
+            )
+            .bind(FILL_BATCH as i64)
+            .fetch_all(self.db.pool())
+            .await?;
+            if rows.is_empty() {
+                return Ok(filled);
+            }
+            let mut keys: Vec<(String, String)> = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let first: Option<String> = row.try_get("first_name")?;
+                let last: String = row.try_get("last_name")?;
+                let email: Option<String> = row.try_get("email")?;
+                let phone: Option<String> = row.try_get("phone")?;
+                let key = search_key(first.as_deref(), &last, email.as_deref(), phone.as_deref());
+                keys.push((row.try_get("id")?, key));
+            }
+            let n = keys.len();
+            let mut sql = String::from("update desk_contacts set search_key = case id");
+            for i in 0..n {
+                sql.push_str(" when ");
+                sql.push_str(&backend.placeholders(2 * i + 1, 1));
+                sql.push_str(" then ");
+                sql.push_str(&backend.placeholders(2 * i + 2, 1));
+            }
+            sql.push_str(" end where search_key is null and id in (");
+            sql.push_str(&backend.placeholders(2 * n + 1, n));
+            sql.push(')');
+            let mut query = sqlx::query(&sql);
+            for (id, key) in &keys {
+                query = query.bind(id).bind(key);
+            }
+            for (id, _) in &keys {
+                query = query.bind(id);
+            }
+            filled += query.execute(self.db.pool()).await?.rows_affected();
+        }
     }
 }
 
@@ -499,7 +621,25 @@ pub(crate) async fn contact_search_text(
 
 #[cfg(test)]
 mod name_tests {
-    use super::full_name;
+    use super::{full_name, search_key};
+
+    #[test]
+    fn d2_the_search_key_holds_both_name_orders_email_and_phone_folded_one_per_line() {
+        assert_eq!(
+            search_key(
+                Some("ﾊﾅｺ"),
+                "鈴木",
+                Some("Hanako@Example.JP"),
+                Some("03-1234 5678")
+            ),
+            "ハナコ鈴木\n鈴木ハナコ\nhanako@example.jp\n03-12345678\n0312345678"
+        );
+        assert_eq!(search_key(None, "Ｓｍｉｔｈ", None, None), "smith");
+        assert_eq!(
+            search_key(Some("Mary Ann"), "Lee", None, Some("5550100")),
+            "maryannlee\nleemaryann\n5550100"
+        );
+    }
 
     #[test]
     fn d2_japanese_names_read_family_name_first_and_others_given_name_first() {

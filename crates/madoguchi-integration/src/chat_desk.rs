@@ -245,13 +245,12 @@ impl Integration {
         } else {
             (Vec::new(), Vec::new())
         };
-        let reason = ctx.chat.auto_ticket.reason.as_deref().map(|r| {
-            if i18n::has(r) {
-                i18n::t(lang, r)
-            } else {
-                r.to_owned()
-            }
-        });
+        let reason = ctx
+            .chat
+            .auto_ticket
+            .reason
+            .as_deref()
+            .map(|r| madoguchi_chat::localized_reason(r, lang));
         Ok(ChatDeskView {
             permissions: ctx.perms,
             contact,

@@ -109,6 +109,11 @@ impl Application {
         let metrics = Metrics::new()?;
         let public_url = settings.public_url.trim_end_matches('/').to_owned();
         let desk = madoguchi_desk::Desk::new(db.clone(), clock.clone(), public_url.clone());
+        // Contacts stored before the contact search column: keyed before serving.
+        let filled = desk.fill_contact_search_keys().await?;
+        if filled > 0 {
+            tracing::info!(contacts = filled, "contact search keys filled");
+        }
         let chat = madoguchi_chat::Chat::new(db.clone(), clock.clone(), bus.clone());
         // The integration reaches Desk in-process, or over HTTP with `--desk-url` (Q1),
         // and plugs its hooks into Chat (I7, I13, I18).

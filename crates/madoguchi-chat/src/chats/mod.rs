@@ -113,8 +113,38 @@ impl AutoTicketStatus {
 #[serde(rename_all = "camelCase")]
 pub struct AutoTicket {
     pub status: AutoTicketStatus,
-    /// Why it was skipped (e.g. "visitor_email_required"), or null.
+    /// Why it was skipped, in the reader's language, or null. Stored as a message key
+    /// of the catalog (e.g. `integ-skip-no-email`); see [`AutoTicket::localized`].
     pub reason: Option<String>,
+}
+
+impl AutoTicket {
+    /// The view for a reader of `lang`: the stored reason key becomes its text. What
+    /// is stored stays a key, so every reader gets their own language.
+    pub fn localized(mut self, lang: Lang) -> Self {
+        self.reason = self.reason.map(|r| localized_reason(&r, lang));
+        self
+    }
+}
+
+/// The text of a stored auto-ticket reason in `lang`; a reason that is no message key
+/// (written by an older version) is shown as stored.
+pub fn localized_reason(reason: &str, lang: Lang) -> String {
+    if madoguchi_core::i18n::has(reason) {
+        madoguchi_core::i18n::t(lang, reason)
+    } else {
+        reason.to_owned()
+    }
+}
+
+/// [`AutoTicket::localized`] for a chat view already serialised (a live event's
+/// `chat`, shared by every console of the portal whatever their language).
+pub fn localize_chat_json(chat: &mut serde_json::Value, lang: Lang) {
+    if let Some(reason) = chat.pointer_mut("/autoTicket/reason") {
+        if let Some(text) = reason.as_str().map(|r| localized_reason(r, lang)) {
+            *reason = serde_json::Value::String(text);
+        }
+    }
 }
 
 /// A chat in the API (API.md "Chat").
@@ -153,6 +183,15 @@ pub struct ChatView {
     /// With `GET …/chats/{id}`: the transcript ordered by seq.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<MessageView>>,
+}
+
+impl ChatView {
+    /// The view for a reader of `lang` (the auto-ticket reason; see
+    /// [`AutoTicket::localized`]). Every place that serves a chat calls it.
+    pub fn localized(mut self, lang: Lang) -> Self {
+        self.auto_ticket = self.auto_ticket.localized(lang);
+        self
+    }
 }
 
 /// A visitor starting a chat from the widget (`POST …/chats`).
@@ -577,7 +616,7 @@ impl Chat {
         Ok(chat)
     }
 
-    /// `GET …/chats/{id}`: the chat with its transcript in `lang`.
+    /// `GET …/chats/{id}`: the chat with its transcript, both in `lang`.
     pub async fn chat_detail(
         &self,
         op: &OperatorCtx,
@@ -587,7 +626,7 @@ impl Chat {
         let mut chat = self.chat_for_operator(op, chat_id).await?;
         let messages = self.transcript(chat_id).await?;
         chat.messages = Some(messages.iter().map(|m| m.view(lang)).collect());
-        Ok(chat)
+        Ok(chat.localized(lang))
     }
 
     /// C4: the chats the operator may see, by state; `q` searches the history by
@@ -669,4 +708,40 @@ fn system_message(
     // The stored text is the Japanese line (the default language); readers get theirs.
     m.text = m.text_in(Lang::Ja);
     m
+}
+
+#[cfg(test)]
+mod auto_ticket_tests {
+    use super::{localize_chat_json, AutoTicket, AutoTicketStatus};
+    use madoguchi_core::{i18n, Lang};
+    use serde_json::json;
+
+    #[test]
+    fn i18_the_stored_reason_key_is_shown_in_the_readers_language() {
+        let stored = AutoTicket {
+            status: AutoTicketStatus::Skipped,
+            reason: Some("integ-skip-no-email".into()),
+        };
+        for lang in [Lang::Ja, Lang::En] {
+            let text = i18n::t(lang, "integ-skip-no-email");
+            assert_ne!(text, "integ-skip-no-email");
+            assert_eq!(stored.clone().localized(lang).reason, Some(text.clone()));
+            // A live event's chat, already serialised.
+            let mut chat = json!({"id": "c", "autoTicket": {"status": "skipped", "reason": "integ-skip-no-email"}});
+            localize_chat_json(&mut chat, lang);
+            assert_eq!(chat["autoTicket"]["reason"], text.as_str());
+        }
+        // No reason, or one that is no key, stays as it is.
+        let mut chat = json!({"autoTicket": {"status": "none", "reason": null}});
+        localize_chat_json(&mut chat, Lang::En);
+        assert_eq!(chat["autoTicket"]["reason"], serde_json::Value::Null);
+        let free = AutoTicket {
+            status: AutoTicketStatus::Skipped,
+            reason: Some("written by hand".into()),
+        };
+        assert_eq!(
+            free.localized(Lang::En).reason.as_deref(),
+            Some("written by hand")
+        );
+    }
 }

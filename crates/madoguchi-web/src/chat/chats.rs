@@ -43,6 +43,7 @@ pub struct ChatsQuery {
 async fn list_chats(
     State(state): State<AppState>,
     ChatOperator(op): ChatOperator,
+    RequestLang(lang): RequestLang,
     ApiQuery(q): ApiQuery<ChatsQuery>,
 ) -> ApiResult<Json<List<ChatView>>> {
     let filter = ChatListFilter {
@@ -50,8 +51,9 @@ async fn list_chats(
         q: q.q,
         limit: q.limit,
     };
+    let chats = state.chat.list_chats(&op, filter).await?;
     Ok(Json(List {
-        data: state.chat.list_chats(&op, filter).await?,
+        data: chats.into_iter().map(|c| c.localized(lang)).collect(),
     }))
 }
 
@@ -73,9 +75,12 @@ async fn get_chat(
 async fn accept_chat(
     State(state): State<AppState>,
     ChatOperator(op): ChatOperator,
+    RequestLang(lang): RequestLang,
     Path((_portal, id)): Path<(String, String)>,
 ) -> ApiResult<Json<ChatView>> {
-    Ok(Json(state.chat.accept_chat(&op, &id).await?))
+    Ok(Json(
+        state.chat.accept_chat(&op, &id).await?.localized(lang),
+    ))
 }
 
 /// C5: ends a chat (a waiting one is recorded as missed first).
@@ -84,9 +89,10 @@ async fn accept_chat(
 async fn end_chat(
     State(state): State<AppState>,
     ChatOperator(op): ChatOperator,
+    RequestLang(lang): RequestLang,
     Path((_portal, id)): Path<(String, String)>,
 ) -> ApiResult<Json<ChatView>> {
-    Ok(Json(state.chat.end_chat(&op, &id).await?))
+    Ok(Json(state.chat.end_chat(&op, &id).await?.localized(lang)))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -25,7 +25,7 @@ use axum::response::Response;
 use futures::StreamExt;
 use madoguchi_chat::chats::VisitorSession;
 use madoguchi_chat::live::{LiveEvent, SeqCursor, Step};
-use madoguchi_chat::{Message, OperatorCtx, Sender};
+use madoguchi_chat::{localize_chat_json, Message, OperatorCtx, Sender};
 use madoguchi_core::{Error, ErrorCode, Lang};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -500,6 +500,7 @@ async fn operator_socket(
             sent.seqs
                 .entry(chat.id.clone())
                 .or_insert_with(|| ChatSeq::new(chat.last_seq));
+            let chat = chat.localized(lang);
             let frame = json!({"type": format!("chat.{}", chat.state.as_str()), "chat": chat, "eventId": event_id});
             send_json(&mut socket, &frame).await?;
         }
@@ -540,7 +541,7 @@ async fn operator_socket(
                         Step::FillGap => catch_up(&state, &chat_id, seq, &mut socket, frame).await?,
                     }
                 }
-                Some(LiveEvent::Chat { event, chat_id, department_id, last_seq, event_id, chat }) => {
+                Some(LiveEvent::Chat { event, chat_id, department_id, last_seq, event_id, mut chat }) => {
                     if !op.may_see_department(department_id.as_deref()) {
                         continue;
                     }
@@ -548,6 +549,7 @@ async fn operator_socket(
                         continue;
                     }
                     sent.seqs.entry(chat_id.clone()).or_insert_with(|| ChatSeq::new(last_seq));
+                    localize_chat_json(&mut chat, lang);
                     send_json(&mut socket, &json!({"type": event, "chat": chat, "eventId": event_id})).await?;
                 }
                 Some(LiveEvent::Typing { chat_id, department_id, sender }) => {

@@ -138,9 +138,11 @@ async fn create_contract(
     Ok((StatusCode::CREATED, Json(c)))
 }
 
-/// The portal's contacts, newest first; `?email=` (any case) finds one.
+/// The portal's contacts, newest first; `?email=` (any case) finds one, `?q=` those
+/// whose name (either order), email or phone holds it (width and case folded).
 #[utoipa::path(get, path = "/desk/api/v1/portals/{portal}/contacts", tag = "desk", params(ContactFilter),
-    responses((status = 200, body = DataList<Contact>)))]
+    responses((status = 200, body = DataList<Contact>),
+        (status = 400, description = "invalid_request (q over 200 characters, limit, offset)")))]
 async fn list_contacts(
     State(state): State<AppState>,
     member: DeskMember,

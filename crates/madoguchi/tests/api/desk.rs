@@ -18,6 +18,9 @@ both_backends!(
     d2_contact_emails_are_unique_per_portal_in_any_case,
     d2_a_contact_shows_its_account_sla_contract_and_owner,
     d2_contacts_are_patched_and_validated_naming_the_field,
+    d2_contacts_are_searched_by_part_of_name_email_or_phone_in_any_width_and_order,
+    d2_contact_search_pages_newest_first_and_takes_percent_and_underscore_literally,
+    d2_contacts_from_before_the_search_key_are_found_after_the_startup_fill,
     d3_classifications_default_and_only_admins_replace_them,
     d3_a_ticket_has_every_api_field_and_the_defaults,
     d3_ticket_numbers_start_at_101_and_never_repeat_under_concurrency,
@@ -814,6 +817,254 @@ async fn d2_contacts_are_patched_and_validated_naming_the_field(app: TestApp) {
 }
 
 // D3 ------------------------------------------------------------------------------
+
+/// `GET …/contacts?q=…` (and more query pairs), answering the contacts' last names.
+async fn search_contacts(app: &TestApp, base: &str, token: &str, query: &[(&str, &str)]) -> Res {
+    app.request(
+        app.http
+            .get(app.url(&format!("{base}/contacts")))
+            .query(query)
+            .bearer_auth(token),
+    )
+    .await
+}
+
+async fn found_names(app: &TestApp, base: &str, token: &str, q: &str) -> Vec<String> {
+    let res = search_contacts(app, base, token, &[("q", q)]).await;
+    res.assert_status(200);
+    last_names(&res)
+}
+
+fn last_names(res: &Res) -> Vec<String> {
+    res["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["lastName"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn d2_contacts_are_searched_by_part_of_name_email_or_phone_in_any_width_and_order(
+    app: TestApp,
+) {
+    let (admin, base) = setup(&app).await;
+    let t = admin.token.as_str();
+    let suzuki = contact(
+        &app,
+        &base,
+        t,
+        json!({"firstName": "一郎", "lastName": "鈴木", "email": "Ichiro.Suzuki@example.jp", "phone": "03-1234-5678"}),
+    )
+    .await;
+    app.clock.advance_ms(10);
+    contact(
+        &app,
+        &base,
+        t,
+        json!({"firstName": "ハナコ", "lastName": "スズキ", "email": "hanako@example.jp"}),
+    )
+    .await;
+    app.clock.advance_ms(10);
+    contact(
+        &app,
+        &base,
+        t,
+        json!({"firstName": "John", "lastName": "Smith", "email": "jsmith@example.com", "phone": "+1 555 0100"}),
+    )
+    .await;
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    // Part of the name, in either order, with or without the space between.
+    for q in [
+        "鈴木",
+        "一郎",
+        "鈴木一郎",
+        "鈴木 一郎",
+        "一郎鈴木",
+        "一郎　鈴木",
+        "木一",
+    ] {
+        assert_eq!(found_names(&app, &base, t, q).await, s(&["鈴木"]), "{q}");
+    }
+    for q in [
+        "john",
+        "SMITH",
+        "john smith",
+        "Smith John",
+        "ｊｏｈｎ　ｓｍｉ",
+        "ＪｏｈｎＳｍｉｔｈ",
+    ] {
+        assert_eq!(found_names(&app, &base, t, q).await, s(&["Smith"]), "{q}");
+    }
+    // Half-width katakana finds full-width and back.
+    for q in ["ｽｽﾞｷ", "スズキ", "ﾊﾅｺ ｽｽﾞｷ", "スズキハナコ"] {
+        assert_eq!(found_names(&app, &base, t, q).await, s(&["スズキ"]), "{q}");
+    }
+    // Email (any case, any width) and phone (as written, its digits, full-width).
+    assert_eq!(
+        found_names(&app, &base, t, "ICHIRO.suzuki@").await,
+        s(&["鈴木"])
+    );
+    assert_eq!(
+        found_names(&app, &base, t, "example.jp").await,
+        s(&["スズキ", "鈴木"]),
+        "newest first"
+    );
+    assert_eq!(
+        found_names(&app, &base, t, "ｅｘａｍｐｌｅ．ｃｏｍ").await,
+        s(&["Smith"])
+    );
+    for q in ["1234-5678", "0312345678", "０３－１２３４"] {
+        assert_eq!(found_names(&app, &base, t, q).await, s(&["鈴木"]), "{q}");
+    }
+    assert_eq!(found_names(&app, &base, t, "555 0100").await, s(&["Smith"]));
+    assert_eq!(found_names(&app, &base, t, "nobody").await, s(&[]));
+    // A blank search is the whole list; `q` and `email` both apply.
+    assert_eq!(found_names(&app, &base, t, "  ").await.len(), 3);
+    let both = search_contacts(
+        &app,
+        &base,
+        t,
+        &[("q", "suzuki"), ("email", "hanako@example.jp")],
+    )
+    .await;
+    assert_eq!(last_names(&both), s(&[]));
+    let both = search_contacts(
+        &app,
+        &base,
+        t,
+        &[("q", "ｽｽﾞｷ"), ("email", "HANAKO@example.jp")],
+    )
+    .await;
+    assert_eq!(last_names(&both), s(&["スズキ"]));
+
+    // The search follows changes: a new phone is found, the old one not.
+    let id = suzuki["id"].as_str().unwrap();
+    app.patch(
+        &format!("{base}/contacts/{id}"),
+        Some(t),
+        json!({"phone": "090-9999-0000", "firstName": "次郎"}),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(found_names(&app, &base, t, "9999").await, s(&["鈴木"]));
+    assert_eq!(found_names(&app, &base, t, "1234-5678").await, s(&[]));
+    assert_eq!(found_names(&app, &base, t, "次郎 鈴木").await, s(&["鈴木"]));
+    assert_eq!(found_names(&app, &base, t, "一郎").await, s(&[]));
+
+    // Another portal's contacts are never found.
+    let other = app.signup("other@beta.example").await;
+    let beta = portal(&app, &other, "beta").await;
+    assert_eq!(found_names(&app, &beta, &other.token, "鈴木").await, s(&[]));
+
+    // Too long a search is refused naming the field.
+    let long = "あ".repeat(201);
+    assert_invalid(&search_contacts(&app, &base, t, &[("q", &long)]).await, "q");
+}
+
+async fn d2_contact_search_pages_newest_first_and_takes_percent_and_underscore_literally(
+    app: TestApp,
+) {
+    let (admin, base) = setup(&app).await;
+    let t = admin.token.as_str();
+    for i in 1..=5 {
+        contact(
+            &app,
+            &base,
+            t,
+            json!({"firstName": format!("太郎{i}"), "lastName": "山田"}),
+        )
+        .await;
+        app.clock.advance_ms(10);
+    }
+    contact(
+        &app,
+        &base,
+        t,
+        json!({"lastName": "100%", "email": "percent@example.com"}),
+    )
+    .await;
+    contact(
+        &app,
+        &base,
+        t,
+        json!({"lastName": "Under", "email": "john_doe@example.com"}),
+    )
+    .await;
+    contact(
+        &app,
+        &base,
+        t,
+        json!({"lastName": "Plain", "email": "johnxdoe@example.com"}),
+    )
+    .await;
+
+    // Paging with q: newest first, limit and offset, nothing twice or missing.
+    let mut firsts = Vec::new();
+    for offset in ["0", "2", "4"] {
+        let page = search_contacts(
+            &app,
+            &base,
+            t,
+            &[("q", "山田"), ("limit", "2"), ("offset", offset)],
+        )
+        .await;
+        page.assert_status(200);
+        for c in page["data"].as_array().unwrap() {
+            firsts.push(c["firstName"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(firsts, ["太郎5", "太郎4", "太郎3", "太郎2", "太郎1"]);
+    let past = search_contacts(&app, &base, t, &[("q", "山田"), ("offset", "5")]).await;
+    assert_eq!(past["data"], json!([]));
+    assert_invalid(
+        &search_contacts(&app, &base, t, &[("q", "山田"), ("limit", "0")]).await,
+        "limit",
+    );
+
+    // `%` and `_` are the characters themselves, not wildcards.
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(found_names(&app, &base, t, "%").await, s(&["100%"]));
+    assert_eq!(found_names(&app, &base, t, "100%").await, s(&["100%"]));
+    assert_eq!(found_names(&app, &base, t, "1_0").await, s(&[]));
+    assert_eq!(found_names(&app, &base, t, "p%t").await, s(&[]));
+    assert_eq!(found_names(&app, &base, t, "_").await, s(&["Under"]));
+    assert_eq!(found_names(&app, &base, t, "john_doe").await, s(&["Under"]));
+    assert_eq!(found_names(&app, &base, t, "\\").await, s(&[]));
+}
+
+/// Contacts stored before the search column existed (migration 0101 leaves their key
+/// null) are found once the startup fill has run.
+async fn d2_contacts_from_before_the_search_key_are_found_after_the_startup_fill(app: TestApp) {
+    let (admin, base) = setup(&app).await;
+    let t = admin.token.as_str();
+    for (first, last) in [("一郎", "鈴木"), ("ﾊﾅｺ", "ｽｽﾞｷ")] {
+        contact(
+            &app,
+            &base,
+            t,
+            json!({"firstName": first, "lastName": last}),
+        )
+        .await;
+    }
+    sqlx::query("update desk_contacts set search_key = null")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        found_names(&app, &base, t, "鈴木").await,
+        Vec::<String>::new()
+    );
+    let desk = madoguchi_desk::Desk::new(
+        app.db.clone(),
+        app.clock.clone(),
+        app.settings.public_url.clone(),
+    );
+    assert_eq!(desk.fill_contact_search_keys().await.unwrap(), 2);
+    assert_eq!(desk.fill_contact_search_keys().await.unwrap(), 0);
+    assert_eq!(found_names(&app, &base, t, "一郎 鈴木").await, ["鈴木"]);
+    assert_eq!(found_names(&app, &base, t, "スズキハナコ").await, ["ｽｽﾞｷ"]);
+}
 
 async fn d3_classifications_default_and_only_admins_replace_them(app: TestApp) {
     let (admin, base) = setup(&app).await;

@@ -1465,21 +1465,70 @@ async fn i18_no_email_means_no_automatic_ticket_until_the_operator_converts(app:
     w.end(&chat).await;
     let settled = w.auto_ticket_settled(&chat).await;
     assert_eq!(settled["autoTicket"]["status"], "skipped");
-    let panel = w
-        .app
-        .request(
+    // The chat says why in the reader's language (stored as a key, shown as text):
+    // the chat, the chat list, the operator socket and the desk panel.
+    use madoguchi_core::{i18n, Lang};
+    let ja = i18n::t(Lang::Ja, "integ-skip-no-email");
+    let en = i18n::t(Lang::En, "integ-skip-no-email");
+    assert!(
+        ja.contains("メールアドレス") && en.contains("email"),
+        "{ja} / {en}"
+    );
+    assert_eq!(settled["autoTicket"]["reason"], ja.as_str());
+    let get_en = |path: String| {
+        w.app.request(
             w.app
                 .http
-                .get(w.app.url(&w.desk_of(&chat, "")))
+                .get(w.app.url(&path))
                 .bearer_auth(&w.admin.token)
                 .header("accept-language", "en"),
         )
+    };
+    let chat_en = get_en(w.chat_api(&format!("/chats/{chat}"))).await;
+    assert_eq!(chat_en["autoTicket"]["reason"], en.as_str());
+    for (list, text) in [
+        (get_en(w.chat_api("/chats?state=ended")).await, &en),
+        (
+            w.app
+                .get(&w.chat_api("/chats?state=ended"), w.token())
+                .await,
+            &ja,
+        ),
+    ] {
+        list.assert_status(200);
+        let listed = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == chat.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(listed["autoTicket"]["reason"], text.as_str());
+    }
+    for (lang, text) in [("en", &en), ("ja", &ja)] {
+        let mut ws = crate::chat::Ws::connect(
+            &w.app,
+            &w.chat_api(&format!(
+                "/ws?token={}&lang={lang}&afterEvent=0",
+                w.admin.token
+            )),
+        )
         .await;
+        let seen = loop {
+            let frame = ws.next().await;
+            if frame["type"] == "chat.ended" && frame["chat"]["id"] == chat.as_str() {
+                break frame;
+            }
+        };
+        assert_eq!(
+            seen["chat"]["autoTicket"]["reason"],
+            text.as_str(),
+            "{lang}"
+        );
+    }
+    let panel = get_en(w.desk_of(&chat, "")).await;
     panel.assert_status(200);
-    assert!(panel["autoTicket"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("email"));
+    assert_eq!(panel["autoTicket"]["reason"], en.as_str());
     w.app
         .post(&w.desk_of(&chat, "/tickets"), w.token(), json!({}))
         .await

@@ -13,16 +13,12 @@ use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use madoguchi_desk::search::normalize;
 use madoguchi_desk::{
     Account, Contact, ContactFilter, ContactPatch, MemberView, NewContact, TicketFilter,
 };
 use maud::{html, Markup};
 use serde::Deserialize;
 
-/// How many contacts a name search reads at most (newest first). The Desk service
-/// finds contacts by exact email only; a name search filters the newest contacts here.
-const SEARCH_SCAN: i64 = 5_000;
 const CONTACT_FIELDS: [&str; 6] = [
     "firstName",
     "lastName",
@@ -31,7 +27,6 @@ const CONTACT_FIELDS: [&str; 6] = [
     "accountId",
     "ownerId",
 ];
-const SCAN_PAGE: i64 = 200;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -110,75 +105,24 @@ pub async fn create_contact(
     }
 }
 
-/// True when the contact's name (also without spaces), email or phone holds `needle`
-/// (normalised: width and case folded).
-fn matches(c: &Contact, needle: &str) -> bool {
-    let name = normalize(&c.name);
-    let squeezed: String = name.chars().filter(|ch| !ch.is_whitespace()).collect();
-    let needle_squeezed: String = needle.chars().filter(|ch| !ch.is_whitespace()).collect();
-    name.contains(needle)
-        || squeezed.contains(&needle_squeezed)
-        || c.email
-            .as_deref()
-            .is_some_and(|e| normalize(e).contains(needle))
-        || c.phone
-            .as_deref()
-            .is_some_and(|p| normalize(p).contains(needle))
-}
-
-/// The page of contacts to show and whether there are more.
+/// The page of contacts to show (the Desk store searches by name, email and phone)
+/// and whether there are more.
 async fn find_contacts(
     state: &AppState,
     dp: &DeskPage,
     q: &str,
     paging: Paging,
 ) -> madoguchi_core::Result<(Vec<Contact>, bool)> {
-    let needle = normalize(q.trim());
-    if needle.is_empty() {
-        let mut list = state
-            .desk
-            .contacts(
-                &dp.member,
-                &ContactFilter {
-                    limit: Some(paging.limit + 1),
-                    offset: Some(paging.offset),
-                    ..ContactFilter::default()
-                },
-            )
-            .await?;
-        let more = list.len() as i64 > paging.limit;
-        list.truncate(paging.limit as usize);
-        return Ok((list, more));
-    }
-    let mut found = Vec::new();
-    let wanted = (paging.offset + paging.limit + 1) as usize;
-    let mut offset = 0;
-    while offset < SEARCH_SCAN && found.len() < wanted {
-        let batch = state
-            .desk
-            .contacts(
-                &dp.member,
-                &ContactFilter {
-                    limit: Some(SCAN_PAGE),
-                    offset: Some(offset),
-                    ..ContactFilter::default()
-                },
-            )
-            .await?;
-        let n = batch.len() as i64;
-        found.extend(batch.into_iter().filter(|c| matches(c, &needle)));
-        if n < SCAN_PAGE {
-            break;
-        }
-        offset += SCAN_PAGE;
-    }
-    let more = found.len() as i64 > paging.offset + paging.limit;
-    let page = found
-        .into_iter()
-        .skip(paging.offset as usize)
-        .take(paging.limit as usize)
-        .collect();
-    Ok((page, more))
+    let filter = ContactFilter {
+        q: Some(q.to_owned()),
+        limit: Some(paging.limit + 1),
+        offset: Some(paging.offset),
+        ..ContactFilter::default()
+    };
+    let mut list = state.desk.contacts(&dp.member, &filter).await?;
+    let more = list.len() as i64 > paging.limit;
+    list.truncate(paging.limit as usize);
+    Ok((list, more))
 }
 
 async fn render_list(
