@@ -284,6 +284,16 @@ async fn product_target(base: &str, args: &ChatBenchArgs) -> anyhow::Result<Targ
         json!({"name": "Support"}),
     )
     .await?;
+    // The idle visitors wait unanswered for the whole run: messaging is measured, not
+    // the timer turning thousands of waiting chats missed at the default 2 minutes.
+    api(
+        &http,
+        Method::PATCH,
+        format!("{chat_api}/settings"),
+        Some(&token),
+        json!({"missedAfterSeconds": 3600}),
+    )
+    .await?;
     api(
         &http,
         Method::PUT,
