@@ -492,81 +492,85 @@ impl Chat {
     /// conditional update lets one win). Answers how many changed.
     pub async fn mark_overdue_missed(&self) -> Result<usize> {
         let ids = store::overdue_waiting(&self.db, self.clock.now_ms()).await?;
-        let mut n = 0;
-        for id in ids {
-            let mv = Move {
-                from: &[ChatState::Waiting],
-                to: ChatState::Missed,
-                outcome: Some(Outcome::Missed),
-                operator_id: None,
-                system: Some((SystemKind::Missed, None)),
-                kinds: &["missed"],
-                actor_id: None,
-            };
-            if self.apply(&id, mv).await?.is_some() {
-                n += 1;
-            }
-        }
-        Ok(n)
+        let mv = Move {
+            from: &[ChatState::Waiting],
+            to: ChatState::Missed,
+            outcome: Some(Outcome::Missed),
+            operator_id: None,
+            system: Some((SystemKind::Missed, None)),
+            kinds: &["missed"],
+            actor_id: None,
+        };
+        self.apply_to_each(&ids, &mv).await
     }
 
     /// Idle chats: attended or missed chats without activity for the portal's idle
     /// limit end.
     pub async fn end_idle_chats(&self) -> Result<usize> {
         let ids = store::idle_open(&self.db, self.clock.now_ms()).await?;
-        let mut n = 0;
-        for id in ids {
-            let mv = Move {
-                from: &[ChatState::Attended, ChatState::Missed],
-                to: ChatState::Ended,
-                outcome: None,
-                operator_id: None,
-                system: Some((SystemKind::EndedIdle, None)),
-                kinds: &["ended"],
-                actor_id: None,
-            };
-            if self.apply(&id, mv).await?.is_some() {
-                n += 1;
-            }
-        }
-        Ok(n)
+        let mv = Move {
+            from: &[ChatState::Attended, ChatState::Missed],
+            to: ChatState::Ended,
+            outcome: None,
+            operator_id: None,
+            system: Some((SystemKind::EndedIdle, None)),
+            kinds: &["ended"],
+            actor_id: None,
+        };
+        self.apply_to_each(&ids, &mv).await
     }
 
     /// Applies a transition; `None` when the chat was not in a `from` state.
     async fn apply(&self, chat_id: &str, mv: Move<'_>) -> Result<Option<ChatView>> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
-        let Some((portal_id, last_seq)) = store::transition(
-            &mut tx,
-            chat_id,
-            mv.from,
-            mv.to,
-            mv.outcome,
-            mv.operator_id,
-            mv.system.is_some(),
-            now,
-        )
-        .await?
-        else {
+        let Some(done) = apply_in(&mut tx, chat_id, &mv, now).await? else {
             return Ok(None);
         };
-        let message = match &mv.system {
-            Some((kind, arg)) => {
-                let m = system_message(chat_id, last_seq, *kind, arg.clone(), now);
-                messages::store::insert(&mut tx, &m, None).await?;
-                Some(m)
-            }
-            None => None,
-        };
-        let mut recorded = Vec::new();
-        for kind in mv.kinds {
-            recorded
-                .push(events::record(&mut tx, &portal_id, chat_id, kind, mv.actor_id, now).await?);
-        }
         tx.commit().await?;
-        self.after_transition(chat_id, message.as_ref(), &recorded)
+        self.after_transition(chat_id, done.message.as_ref(), &done.recorded)
             .await
             .map(Some)
+    }
+
+    /// The timers' transitions: [`TIMER_BATCH`] chats per write transaction, so that
+    /// a burst (thousands of chats overdue at once) neither takes a commit per chat
+    /// nor holds the writer long enough to delay messages much. Answers how many
+    /// chats changed.
+    async fn apply_to_each(&self, ids: &[String], mv: &Move<'_>) -> Result<usize> {
+        let mut ids = ids.to_vec();
+        ids.sort();
+        let mut changed = 0;
+        for chunk in ids.chunks(TIMER_BATCH) {
+            let now = self.clock.now_ms();
+            let mut tx = self.db.begin_write().await?;
+            // All chat rows first, in id order, then lines and events (the events
+            // counter last): the lock order of message batches and of single
+            // transitions, so transactions of PostgreSQL nodes cannot deadlock.
+            let mut moved = Vec::with_capacity(chunk.len());
+            for id in chunk {
+                if let Some(m) = move_in(&mut tx, id, mv, now).await? {
+                    moved.push((id, m));
+                }
+            }
+            let mut done = Vec::with_capacity(moved.len());
+            for (id, m) in moved {
+                done.push((id, record_in(&mut tx, id, m, mv, now).await?));
+            }
+            tx.commit().await?;
+            for (id, d) in done {
+                match self
+                    .after_transition(id, d.message.as_ref(), &d.recorded)
+                    .await
+                {
+                    Ok(_) => changed += 1,
+                    Err(e) => {
+                        tracing::warn!(chat = %id, error = %e, "publishing a timer transition failed")
+                    }
+                }
+            }
+        }
+        Ok(changed)
     }
 
     /// After commit: publish the system line, then the chat's new state (in this
@@ -684,6 +688,72 @@ impl Chat {
     pub async fn desk_ticket_ids(&self, chat_id: &str) -> Result<Vec<String>> {
         store::desk_tickets(&self.db, chat_id).await
     }
+}
+
+/// Chats per write transaction of the timers (see [`Chat::apply_to_each`]).
+const TIMER_BATCH: usize = 16;
+
+/// What a transition stored, to publish after commit.
+struct Applied {
+    message: Option<Message>,
+    recorded: Vec<ChatEvent>,
+}
+
+/// A transition inside the caller's write transaction: the state change, its system
+/// line and its events; `None` when the chat was not in a `from` state.
+async fn apply_in(
+    tx: &mut madoguchi_core::WriteTx,
+    chat_id: &str,
+    mv: &Move<'_>,
+    now: i64,
+) -> Result<Option<Applied>> {
+    match move_in(tx, chat_id, mv, now).await? {
+        Some(moved) => Ok(Some(record_in(tx, chat_id, moved, mv, now).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The conditional state change; answers (portal id, last seq) when it happened.
+async fn move_in(
+    tx: &mut madoguchi_core::WriteTx,
+    chat_id: &str,
+    mv: &Move<'_>,
+    now: i64,
+) -> Result<Option<(String, i64)>> {
+    store::transition(
+        tx,
+        chat_id,
+        mv.from,
+        mv.to,
+        mv.outcome,
+        mv.operator_id,
+        mv.system.is_some(),
+        now,
+    )
+    .await
+}
+
+/// The system line and the events of a transition that happened.
+async fn record_in(
+    tx: &mut madoguchi_core::WriteTx,
+    chat_id: &str,
+    (portal_id, last_seq): (String, i64),
+    mv: &Move<'_>,
+    now: i64,
+) -> Result<Applied> {
+    let message = match &mv.system {
+        Some((kind, arg)) => {
+            let m = system_message(chat_id, last_seq, *kind, arg.clone(), now);
+            messages::store::insert(tx, &m, None).await?;
+            Some(m)
+        }
+        None => None,
+    };
+    let mut recorded = Vec::new();
+    for kind in mv.kinds {
+        recorded.push(events::record(tx, &portal_id, chat_id, kind, mv.actor_id, now).await?);
+    }
+    Ok(Applied { message, recorded })
 }
 
 fn system_message(

@@ -1454,6 +1454,7 @@ both_backends!(
     c5_idle_chats_end,
     c5_every_transition_is_recorded_in_order_for_the_integration,
     c5_lifecycle_changes_reach_the_operator_socket,
+    c5_a_burst_of_overdue_chats_all_turn_missed_once_each,
 );
 
 async fn c5_a_waiting_chat_is_missed_within_a_second_after_the_wait_limit(app: TestApp) {
@@ -1748,6 +1749,56 @@ async fn c5_lifecycle_changes_reach_the_operator_socket(app: TestApp) {
     let ended = console.next_of("chat.ended").await;
     assert_eq!(ended["chat"]["state"], "ended");
     assert_eq!(ended["chat"]["outcome"], "missed");
+}
+
+/// Many chats overdue at the same moment (the timer stores them in batches): every
+/// one turns missed exactly once, with one system line, one event each on the
+/// operator socket in event order, and messages of other chats still go through.
+async fn c5_a_burst_of_overdue_chats_all_turn_missed_once_each(app: TestApp) {
+    const CHATS: usize = 40;
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let mut chats = Vec::new();
+    for _ in 0..CHATS {
+        chats.push(start_chat(&app, "acme", json!({})).await);
+    }
+    let talking = start_chat(&app, "acme", json!({})).await;
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/accept", talking.chat_id)),
+        Some(&admin.token),
+    )
+    .await
+    .assert_status(200);
+    let mut console = operator_ws(&app, &admin, "acme").await;
+    app.clock.advance_ms(120_000);
+    let mut missed = std::collections::HashSet::new();
+    let mut last_event = 0;
+    while missed.len() < CHATS {
+        let frame = console.next_of("chat.missed").await;
+        let id = frame["chat"]["id"].as_str().unwrap().to_owned();
+        assert!(missed.insert(id.clone()), "{id} reported missed twice");
+        let event_id = frame["eventId"].as_i64().unwrap();
+        assert!(event_id > last_event, "events out of order");
+        last_event = event_id;
+    }
+    for chat in &chats {
+        assert!(missed.contains(&chat.chat_id));
+        let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
+        assert_eq!(got["state"], "missed");
+        let messages = got["messages"].as_array().unwrap();
+        let seqs: Vec<i64> = messages
+            .iter()
+            .map(|m| m["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(seqs, vec![1, 2], "question, then one system line");
+        assert_eq!(messages[1]["sender"], "system");
+    }
+    visitor_says(&app, "acme", &talking, "まだ話せますか", "after-burst")
+        .await
+        .assert_status(201);
+    assert_eq!(
+        get_chat(&app, &admin, "acme", &talking.chat_id).await["state"],
+        "attended"
+    );
 }
 
 // ---------------------------------------------------------------------------------
