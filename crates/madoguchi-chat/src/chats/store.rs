@@ -306,6 +306,9 @@ fn like_escape(q: &str) -> String {
     out
 }
 
+/// The console's lists. Only the filters given are in the statement (an optional
+/// filter written `($2 = '' or c.state = $2)` keeps SQLite from using the (portal,
+/// state) index, and the queue would read the portal's whole history).
 pub(crate) async fn list(
     db: &Db,
     portal_id: &str,
@@ -320,44 +323,70 @@ pub(crate) async fn list(
     } else {
         "desc"
     };
-    let sql = format!(
-        "{VIEW_SELECT} where c.portal_id = $1 and ($2 = '' or c.state = $2) \
-         and ($3 = '' or c.department_id in (select od.department_id from chat_operator_departments od \
-              where od.portal_id = $1 and od.user_id = $3)) \
-         and ($4 = '' or lower(coalesce(v.name, '')) like ('%' || $4 || '%') escape '\\' \
-              or lower(coalesce(v.email, '')) like ('%' || $4 || '%') escape '\\' \
-              or exists (select 1 from chat_messages m where m.chat_id = c.id \
-                         and lower(m.body) like ('%' || $4 || '%') escape '\\')) \
-         order by c.created_at {order}, c.id {order} limit $5"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(portal_id)
-        .bind(state.map(ChatState::as_str).unwrap_or(""))
-        .bind(restrict_to_user.unwrap_or(""))
-        .bind(like_escape(q))
-        .bind(limit)
-        .fetch_all(db.pool())
-        .await?;
+    let mut sql = format!("{VIEW_SELECT} where c.portal_id = $1");
+    let mut args: Vec<String> = vec![portal_id.to_owned()];
+    // Adds an argument; answers its placeholder.
+    fn arg(value: String, args: &mut Vec<String>) -> String {
+        args.push(value);
+        format!("${}", args.len())
+    }
+    if let Some(state) = state {
+        let n = arg(state.as_str().to_owned(), &mut args);
+        sql.push_str(&format!(" and c.state = {n}"));
+    }
+    if let Some(user) = restrict_to_user {
+        let n = arg(user.to_owned(), &mut args);
+        sql.push_str(&format!(
+            " and c.department_id in (select od.department_id from chat_operator_departments od \
+             where od.portal_id = $1 and od.user_id = {n})"
+        ));
+    }
+    if !q.is_empty() {
+        let n = arg(like_escape(q), &mut args);
+        sql.push_str(&format!(
+            " and (lower(coalesce(v.name, '')) like ('%' || {n} || '%') escape '\\' \
+             or lower(coalesce(v.email, '')) like ('%' || {n} || '%') escape '\\' \
+             or exists (select 1 from chat_messages m where m.chat_id = c.id \
+                        and lower(m.body) like ('%' || {n} || '%') escape '\\'))"
+        ));
+    }
+    let n = args.len() + 1;
+    sql.push_str(&format!(
+        " order by c.created_at {order}, c.id {order} limit ${n}"
+    ));
+    let mut query = sqlx::query(&sql);
+    for a in args {
+        query = query.bind(a);
+    }
+    let rows = query.bind(limit).fetch_all(db.pool()).await?;
     rows.iter().map(view_from_row).collect()
 }
 
+/// The seq of each open chat the operator may see (read when a console connects).
+/// One indexed read per open state: `state <> 'ended'` would read the portal's
+/// whole history.
 pub(crate) async fn open_seqs(
     db: &Db,
     portal_id: &str,
     restrict_to_user: Option<&str>,
 ) -> Result<Vec<(String, i64)>> {
-    let rows = sqlx::query(
-        "select c.id, c.last_seq from chat_chats c where c.portal_id = $1 and c.state <> 'ended' \
-         and ($2 = '' or c.department_id in (select od.department_id from chat_operator_departments od \
-              where od.portal_id = $1 and od.user_id = $2))",
-    )
-    .bind(portal_id)
-    .bind(restrict_to_user.unwrap_or(""))
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("last_seq")?)))
-        .collect()
+    let mut seqs = Vec::new();
+    for state in [ChatState::Waiting, ChatState::Attended, ChatState::Missed] {
+        let rows = sqlx::query(
+            "select c.id, c.last_seq from chat_chats c where c.portal_id = $1 and c.state = $2 \
+             and ($3 = '' or c.department_id in (select od.department_id from chat_operator_departments od \
+                  where od.portal_id = $1 and od.user_id = $3))",
+        )
+        .bind(portal_id)
+        .bind(state.as_str())
+        .bind(restrict_to_user.unwrap_or(""))
+        .fetch_all(db.pool())
+        .await?;
+        for r in &rows {
+            seqs.push((r.try_get("id")?, r.try_get("last_seq")?));
+        }
+    }
+    Ok(seqs)
 }
 
 /// Each portal with its missed and idle delays (few rows: read every timer tick so
