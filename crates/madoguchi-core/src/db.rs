@@ -103,8 +103,12 @@ impl Db {
                 // WAL lets readers run beside the writer; synchronous=NORMAL under WAL
                 // survives a process crash (kill -9) and only risks the last commits on
                 // power loss. sqlx already turns foreign keys on and waits 5 s when busy.
+                // An embedded file's connections cannot go stale, so they are not
+                // pinged on every acquire (sqlx's default costs each query an extra
+                // round trip to the connection's thread).
                 AnyPoolOptions::new()
                     .max_connections(8)
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(
