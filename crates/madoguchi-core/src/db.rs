@@ -50,6 +50,8 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     writer: Arc<Mutex<()>>,
+    /// SQLite file databases: the connection of [`Db::sqlite_transaction`].
+    sqlite_writer: Option<Arc<crate::sqlite_writer::SqliteWriter>>,
 }
 
 /// A write transaction; on SQLite it also holds the process's writer lock.
@@ -130,10 +132,23 @@ impl Db {
                 .await
                 .context("connecting to PostgreSQL")?,
         };
+        let sqlite_writer = match backend {
+            Backend::Sqlite => {
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or_default();
+                crate::sqlite_writer::SqliteWriter::open(path)
+                    .context("opening the SQLite writer connection")?
+                    .map(Arc::new)
+            }
+            Backend::Postgres => None,
+        };
         let db = Self {
             pool,
             backend,
             writer: Arc::new(Mutex::new(())),
+            sqlite_writer,
         };
         db.migrate().await?;
         Ok(db)
@@ -178,6 +193,25 @@ impl Db {
         })
     }
 
+    /// SQLite: runs `work` as one immediate write transaction on a connection of its
+    /// own thread, under the process-wide write lock, and commits it when `work`
+    /// answers `Ok(Ok(_))` (a whole transaction is one thread hand-off; see
+    /// `sqlite_writer`). `None` on PostgreSQL or an in-memory database: use
+    /// [`Db::begin_write`]. For the hottest writes only; SQL stays the portable dialect
+    /// with `?` placeholders.
+    pub async fn sqlite_transaction<T, E>(
+        &self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Result<T, E>> + Send + 'static,
+    ) -> Option<crate::Result<Result<T, E>>>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let writer = self.sqlite_writer.as_ref()?;
+        let _lock = self.writer.lock().await;
+        Some(writer.transaction(work).await)
+    }
+
     /// The server key named `name`, created (random) on first use. Every node sharing
     /// the database gets the same key: the first writer wins and the others read it.
     pub async fn server_key(&self, name: &str) -> crate::Result<String> {
@@ -208,5 +242,46 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Db;
+
+    /// The writer connection commits what its work answers `Ok` for, rolls back the
+    /// rest, and the pool's connections see the same file.
+    #[tokio::test]
+    async fn q2_sqlite_writer_transactions_commit_or_roll_back_as_answered() {
+        let dir = std::env::temp_dir().join(format!("madoguchi-writer-{}", crate::ids::new_id()));
+        let db = Db::open_sqlite(&dir).await.expect("open");
+        let count = || async {
+            sqlx::query_scalar::<_, i64>("select count(*) from server_keys where name like 'w-%'")
+                .fetch_one(db.pool())
+                .await
+                .expect("count")
+        };
+        let insert = |name: &'static str| {
+            move |tx: &rusqlite::Transaction<'_>| {
+                tx.execute(
+                    "insert into server_keys (name, value, created_at) values (?, 'v', 0)",
+                    [name],
+                )
+            }
+        };
+        let kept = db
+            .sqlite_transaction(move |tx| insert("w-kept")(tx).map(Ok::<usize, ()>))
+            .await
+            .expect("a SQLite file has a writer");
+        assert_eq!(kept.expect("ran").expect("ok"), 1);
+        assert_eq!(count().await, 1);
+        let dropped = db
+            .sqlite_transaction(move |tx| insert("w-dropped")(tx).map(|_| Err::<(), _>("no")))
+            .await
+            .expect("a SQLite file has a writer");
+        assert_eq!(dropped.expect("ran"), Err("no"));
+        assert_eq!(count().await, 1, "work answering Err is rolled back");
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

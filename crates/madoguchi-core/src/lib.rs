@@ -12,7 +12,11 @@ pub mod error;
 pub mod i18n;
 pub mod identity;
 pub mod ids;
+mod sqlite_writer;
 pub mod time;
+
+/// For [`Db::sqlite_transaction`] callers.
+pub use rusqlite;
 
 pub use clock::Clock;
 pub use db::{Backend, Db, WriteTx};

@@ -2,6 +2,7 @@
 
 use super::{AutoTicket, AutoTicketStatus, ChatState, ChatView, Outcome, VisitorSession};
 use crate::visitors::Visitor;
+use madoguchi_core::db::Backend;
 use madoguchi_core::{Db, Result, WriteTx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -214,6 +215,19 @@ fn next_seq_of(r: &sqlx::any::AnyRow) -> Result<NextSeq> {
     })
 }
 
+/// The statement of [`next_seqs`]; arguments: now, now, then the chat ids. Answers
+/// rows of (id, last_seq, visitor_name).
+pub(crate) fn next_seqs_sql(backend: Backend, chats: usize, allowed: &[ChatState]) -> String {
+    format!(
+        "update chat_chats set last_seq = last_seq + 1, last_activity_at = {}, updated_at = {} \
+         where id in ({}) and state || '' in ({}) returning id, last_seq, {VISITOR_NAME}",
+        backend.placeholders(1, 1),
+        backend.placeholders(2, 1),
+        backend.placeholders(3, chats),
+        state_list(allowed)
+    )
+}
+
 /// [`next_seq`] for several distinct chats in one statement: answers each chat in an
 /// `allowed` state. The state test is written `state || ''` so that no index on state
 /// can serve it: SQLite without statistics otherwise walks the (state, activity) index
@@ -225,15 +239,7 @@ pub(crate) async fn next_seqs(
     allowed: &[ChatState],
     now: i64,
 ) -> Result<Vec<NextSeq>> {
-    let backend = tx.backend();
-    let sql = format!(
-        "update chat_chats set last_seq = last_seq + 1, last_activity_at = {}, updated_at = {} \
-         where id in ({}) and state || '' in ({}) returning id, last_seq, {VISITOR_NAME}",
-        backend.placeholders(1, 1),
-        backend.placeholders(2, 1),
-        backend.placeholders(3, chat_ids.len()),
-        state_list(allowed)
-    );
+    let sql = next_seqs_sql(tx.backend(), chat_ids.len(), allowed);
     let mut query = sqlx::query(&sql).bind(now).bind(now);
     for id in chat_ids {
         query = query.bind(*id);

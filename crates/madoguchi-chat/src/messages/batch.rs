@@ -13,6 +13,8 @@ use super::{store, Author, Message};
 use crate::chats::store::NextSeq;
 use crate::chats::ChatState;
 use crate::Chat;
+use madoguchi_core::db::Backend;
+use madoguchi_core::rusqlite;
 use madoguchi_core::{Error, Result};
 use tokio::sync::{mpsc, oneshot};
 
@@ -102,113 +104,234 @@ async fn write_batch(chat: &Chat, mut batch: Vec<Pending>) {
     }
 }
 
-/// Stores a batch with a handful of statements whatever its size (on SQLite each
-/// statement is a round trip to the database thread, which costs far more than the
-/// write itself): per round, one `update … returning` advances the seq of every chat
-/// that has a message left (one message per chat per round, so two messages of one
-/// chat get consecutive seqs in arrival order), then one multi-row insert stores them
-/// all. A resend makes the insert store fewer rows than it was given; the batch is
-/// then rolled back and retried one by one, which answers resends exactly.
+/// Stores a batch with a handful of statements whatever its size: per round, one
+/// `update … returning` advances the seq of every chat that has a message left (one
+/// message per chat per round, so two messages of one chat get consecutive seqs in
+/// arrival order), then one multi-row insert stores them all. A resend makes the
+/// insert store fewer rows than it was given; the batch is then rolled back and
+/// retried one by one, which answers resends exactly. On a SQLite file the whole
+/// transaction runs on the database's writer thread (one hand-off instead of one per
+/// statement); elsewhere through sqlx.
 async fn store_batch(chat: &Chat, batch: &[Pending]) -> Result<Vec<Outcome>> {
     let now = chat.clock.now_ms();
+    let rows: Vec<Row> = batch.iter().map(Row::of).collect();
+    let rounds = rounds(&rows);
+    let resent = || Error::internal(anyhow::anyhow!("a resend in the batch: storing one by one"));
+    let work = {
+        let (rows, rounds) = (rows.clone(), rounds.clone());
+        move |tx: &rusqlite::Transaction<'_>| store_batch_sqlite(tx, &rows, &rounds, now)
+    };
+    if let Some(result) = chat.db.sqlite_transaction(work).await {
+        return result?.map_err(|Resent| resent());
+    }
     let mut tx = chat.db.begin_write().await?;
-    let mut outcomes: Vec<Option<Outcome>> = batch.iter().map(|_| None).collect();
-    let mut stored: Vec<(usize, Message)> = Vec::with_capacity(batch.len());
-    let mut left: Vec<usize> = (0..batch.len()).collect();
-    while !left.is_empty() {
-        // The first remaining message of each chat (batch is sorted by chat).
-        let mut round: Vec<usize> = Vec::new();
-        let mut later: Vec<usize> = Vec::new();
-        for &i in &left {
-            match round.last() {
-                Some(&j) if batch[j].chat_id == batch[i].chat_id => later.push(i),
-                _ => round.push(i),
+    let mut outcomes = Outcomes::new(&rows);
+    for round in &rounds {
+        let mut seqs = std::collections::HashMap::new();
+        for (states, ids) in by_states(&rows, round) {
+            for chunk in ids.chunks(STATEMENT_ROWS) {
+                for next in crate::chats::store::next_seqs(&mut tx, chunk, states, now).await? {
+                    seqs.insert(next.chat_id.clone(), next);
+                }
             }
         }
-        let mut seqs = advance_seqs(&mut tx, batch, &round, now).await?;
-        for &i in &round {
-            let p = &batch[i];
-            match seqs.remove(p.chat_id.as_str()) {
-                Some(next) => stored.push((
+        outcomes.round(&rows, round, seqs, now);
+    }
+    let mut inserted = 0;
+    for chunk in outcomes.stored_rows(&rows).chunks(STATEMENT_ROWS) {
+        inserted += store::insert_many_unless_resent(&mut tx, chunk).await?;
+    }
+    if inserted != outcomes.stored_count() {
+        drop(tx);
+        return Err(resent());
+    }
+    tx.commit().await?;
+    Ok(outcomes.finish())
+}
+
+/// [`store_batch`] on the SQLite writer thread; `Err(Resent)` rolls back.
+fn store_batch_sqlite(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[Row],
+    rounds: &[Vec<usize>],
+    now: i64,
+) -> rusqlite::Result<Result<Vec<Outcome>, Resent>> {
+    use rusqlite::types::Value;
+    let mut outcomes = Outcomes::new(rows);
+    for round in rounds {
+        let mut seqs = std::collections::HashMap::new();
+        for (states, ids) in by_states(rows, round) {
+            for chunk in ids.chunks(STATEMENT_ROWS) {
+                let sql = crate::chats::store::next_seqs_sql(Backend::Sqlite, chunk.len(), states);
+                let mut statement = tx.prepare_cached(&sql)?;
+                let args = [Value::Integer(now), Value::Integer(now)]
+                    .into_iter()
+                    .chain(chunk.iter().map(|id| Value::Text((*id).to_owned())));
+                let mut answered = statement.query(rusqlite::params_from_iter(args))?;
+                while let Some(r) = answered.next()? {
+                    let next = NextSeq {
+                        chat_id: r.get(0)?,
+                        seq: r.get(1)?,
+                        visitor_name: r.get(2)?,
+                    };
+                    seqs.insert(next.chat_id.clone(), next);
+                }
+            }
+        }
+        outcomes.round(rows, round, seqs, now);
+    }
+    let mut inserted = 0;
+    for chunk in outcomes.stored_rows(rows).chunks(STATEMENT_ROWS) {
+        let sql = store::insert_many_sql(Backend::Sqlite, chunk.len());
+        let mut statement = tx.prepare_cached(&sql)?;
+        let text = |s: &str| Value::Text(s.to_owned());
+        let maybe = |s: &Option<String>| s.as_deref().map_or(Value::Null, text);
+        let args = chunk.iter().flat_map(|(m, client_key)| {
+            [
+                text(&m.id),
+                text(&m.chat_id),
+                Value::Integer(m.seq),
+                text(m.sender.as_str()),
+                maybe(&m.sender_user_id),
+                maybe(&m.sender_name),
+                text(&m.text),
+                maybe(&m.system_kind),
+                maybe(&m.system_arg),
+                text(client_key),
+                Value::Integer(m.created_at),
+            ]
+        });
+        inserted += statement.execute(rusqlite::params_from_iter(args))?;
+    }
+    if inserted != outcomes.stored_count() {
+        return Ok(Err(Resent));
+    }
+    Ok(Ok(outcomes.finish()))
+}
+
+/// A resend in the batch: the batch is rolled back and stored one by one.
+struct Resent;
+
+/// What storing needs of a pending message (owned: the SQLite writer runs on its
+/// own thread).
+#[derive(Clone)]
+struct Row {
+    chat_id: String,
+    allowed: &'static [ChatState],
+    author: Author,
+    text: String,
+    client_key: String,
+}
+
+impl Row {
+    fn of(p: &Pending) -> Self {
+        Row {
+            chat_id: p.chat_id.clone(),
+            allowed: p.allowed,
+            author: p.author.clone(),
+            text: p.text.clone(),
+            client_key: format!("{}:{}", p.author.key, p.client_id),
+        }
+    }
+}
+
+/// The rounds of a batch sorted by chat: each round holds the next remaining message
+/// of every chat that has one.
+fn rounds(rows: &[Row]) -> Vec<Vec<usize>> {
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut depth = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let same_chat = i > 0 && rows[i - 1].chat_id == row.chat_id;
+        depth = if same_chat { depth + 1 } else { 0 };
+        if rounds.len() <= depth {
+            rounds.push(Vec::new());
+        }
+        rounds[depth].push(i);
+    }
+    rounds
+}
+
+/// The chats of a round grouped by the states they may be written in (visitors and
+/// operators differ): one statement per group.
+fn by_states<'a>(rows: &'a [Row], round: &[usize]) -> Vec<(&'static [ChatState], Vec<&'a str>)> {
+    let mut groups: Vec<(&'static [ChatState], Vec<&str>)> = Vec::new();
+    for &i in round {
+        let row = &rows[i];
+        match groups.iter_mut().find(|(states, _)| *states == row.allowed) {
+            Some((_, ids)) => ids.push(&row.chat_id),
+            None => groups.push((row.allowed, vec![&row.chat_id])),
+        }
+    }
+    groups
+}
+
+/// The messages of a batch as the rounds store them.
+struct Outcomes {
+    outcomes: Vec<Option<Outcome>>,
+    stored: Vec<(usize, Message)>,
+}
+
+impl Outcomes {
+    fn new(rows: &[Row]) -> Self {
+        Self {
+            outcomes: rows.iter().map(|_| None).collect(),
+            stored: Vec::with_capacity(rows.len()),
+        }
+    }
+
+    /// Records a round given the seqs the update answered (a chat without one was not
+    /// in a state that takes the message).
+    fn round(
+        &mut self,
+        rows: &[Row],
+        round: &[usize],
+        mut seqs: std::collections::HashMap<String, NextSeq>,
+        now: i64,
+    ) {
+        for &i in round {
+            let row = &rows[i];
+            match seqs.remove(row.chat_id.as_str()) {
+                Some(next) => self.stored.push((
                     i,
                     Message {
                         id: madoguchi_core::ids::new_id(),
-                        chat_id: p.chat_id.clone(),
+                        chat_id: row.chat_id.clone(),
                         seq: next.seq,
-                        sender: p.author.sender,
-                        sender_user_id: p.author.user_id.clone(),
-                        sender_name: p.author.name_with(next.visitor_name),
-                        text: p.text.clone(),
+                        sender: row.author.sender,
+                        sender_user_id: row.author.user_id.clone(),
+                        sender_name: row.author.name_with(next.visitor_name),
+                        text: row.text.clone(),
                         system_kind: None,
                         system_arg: None,
                         created_at: now,
                     },
                 )),
-                None => outcomes[i] = Some(Outcome::NotWritable),
+                None => self.outcomes[i] = Some(Outcome::NotWritable),
             }
         }
-        left = later;
     }
-    if !stored.is_empty() {
-        let rows: Vec<(&Message, String)> = stored
-            .iter()
-            .map(|(i, m)| {
-                (
-                    m,
-                    format!("{}:{}", batch[*i].author.key, batch[*i].client_id),
-                )
-            })
-            .collect();
-        let mut inserted = 0;
-        for chunk in rows.chunks(STATEMENT_ROWS) {
-            inserted += store::insert_many_unless_resent(&mut tx, chunk).await?;
-        }
-        if inserted != rows.len() {
-            drop(tx);
-            return Err(Error::internal(anyhow::anyhow!(
-                "a resend in the batch: storing one by one"
-            )));
-        }
-    }
-    tx.commit().await?;
-    for (i, message) in stored {
-        outcomes[i] = Some(Outcome::Stored(message));
-    }
-    Ok(outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or(Outcome::NotWritable))
-        .collect())
-}
 
-/// Advances the seq of each chat of `round` (distinct chats) whose state allows the
-/// message; answers chat id → its new seq.
-async fn advance_seqs(
-    tx: &mut madoguchi_core::WriteTx,
-    batch: &[Pending],
-    round: &[usize],
-    now: i64,
-) -> Result<std::collections::HashMap<String, NextSeq>> {
-    let mut seqs = std::collections::HashMap::new();
-    // Visitors and operators may write in different states: one statement per set.
-    let mut by_states: Vec<(&'static [ChatState], Vec<&str>)> = Vec::new();
-    for &i in round {
-        let p = &batch[i];
-        match by_states
-            .iter_mut()
-            .find(|(states, _)| *states == p.allowed)
-        {
-            Some((_, ids)) => ids.push(&p.chat_id),
-            None => by_states.push((p.allowed, vec![&p.chat_id])),
-        }
+    fn stored_count(&self) -> usize {
+        self.stored.len()
     }
-    for (states, ids) in by_states {
-        for chunk in ids.chunks(STATEMENT_ROWS) {
-            for next in crate::chats::store::next_seqs(tx, chunk, states, now).await? {
-                seqs.insert(next.chat_id.clone(), next);
-            }
-        }
+
+    /// The messages to insert with their client keys.
+    fn stored_rows<'a>(&'a self, rows: &'a [Row]) -> Vec<(&'a Message, &'a str)> {
+        self.stored
+            .iter()
+            .map(|(i, m)| (m, rows[*i].client_key.as_str()))
+            .collect()
     }
-    Ok(seqs)
+
+    fn finish(mut self) -> Vec<Outcome> {
+        for (i, message) in self.stored {
+            self.outcomes[i] = Some(Outcome::Stored(message));
+        }
+        self.outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::NotWritable))
+            .collect()
+    }
 }
 
 impl Chat {

@@ -147,6 +147,7 @@ pub struct MessageView {
 }
 
 /// Who writes a message.
+#[derive(Clone)]
 pub(crate) struct Author {
     pub sender: Sender,
     pub user_id: Option<String>,

@@ -1,6 +1,7 @@
 //! SQL of messages.
 
 use super::{Message, Sender};
+use madoguchi_core::db::Backend;
 use madoguchi_core::{Db, Result, WriteTx};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -51,30 +52,35 @@ pub(crate) async fn insert(
     Ok(())
 }
 
-/// Inserts messages with their client keys, skipping any whose key is already stored
-/// (a failed statement would abort a PostgreSQL transaction); answers how many rows
-/// were inserted.
-pub(crate) async fn insert_many_unless_resent(
-    tx: &mut WriteTx,
-    rows: &[(&Message, String)],
-) -> Result<usize> {
+/// The statement of [`insert_many_unless_resent`] for `rows` rows; per row the
+/// arguments are id, chat_id, seq, sender, sender_user_id, sender_name, body,
+/// system_kind, system_arg, client_key, created_at.
+pub(crate) fn insert_many_sql(backend: Backend, rows: usize) -> String {
     const COLUMNS_PER_ROW: usize = 11;
     let mut sql = String::from(
         "insert into chat_messages (id, chat_id, seq, sender, sender_user_id, sender_name, body, \
          system_kind, system_arg, client_key, created_at) values ",
     );
-    for r in 0..rows.len() {
+    for r in 0..rows {
         if r > 0 {
             sql.push_str(", ");
         }
         sql.push('(');
-        sql.push_str(
-            &tx.backend()
-                .placeholders(r * COLUMNS_PER_ROW + 1, COLUMNS_PER_ROW),
-        );
+        sql.push_str(&backend.placeholders(r * COLUMNS_PER_ROW + 1, COLUMNS_PER_ROW));
         sql.push(')');
     }
     sql.push_str(" on conflict (chat_id, client_key) do nothing");
+    sql
+}
+
+/// Inserts messages with their client keys, skipping any whose key is already stored
+/// (a failed statement would abort a PostgreSQL transaction); answers how many rows
+/// were inserted.
+pub(crate) async fn insert_many_unless_resent(
+    tx: &mut WriteTx,
+    rows: &[(&Message, &str)],
+) -> Result<usize> {
+    let sql = insert_many_sql(tx.backend(), rows.len());
     let mut query = sqlx::query(&sql);
     for (m, client_key) in rows {
         query = query
@@ -87,7 +93,7 @@ pub(crate) async fn insert_many_unless_resent(
             .bind(&m.text)
             .bind(m.system_kind.as_deref())
             .bind(m.system_arg.as_deref())
-            .bind(client_key.as_str())
+            .bind(*client_key)
             .bind(m.created_at);
     }
     let done = query.execute(tx.conn()).await?;
