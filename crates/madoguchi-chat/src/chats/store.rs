@@ -412,44 +412,50 @@ async fn portal_delays(db: &Db) -> Result<Vec<(String, i64, i64)>> {
         .collect()
 }
 
-/// Waiting chats nobody accepted in time, oldest first, at most 200.
+/// At most this many chats per timer pass.
+const DUE_LIMIT: usize = 200;
+
+/// Waiting chats nobody accepted in time, oldest first.
 pub(crate) async fn overdue_waiting(db: &Db, now: i64) -> Result<Vec<String>> {
-    let mut due = Vec::new();
-    for (portal_id, missed_after_ms, _) in portal_delays(db).await? {
-        let rows = sqlx::query(
-            "select id from chat_chats where portal_id = $1 and state = 'waiting' \
-             and created_at <= $2 order by created_at limit 200",
-        )
-        .bind(&portal_id)
-        .bind(now - missed_after_ms)
-        .fetch_all(db.pool())
-        .await?;
-        for r in &rows {
-            due.push(r.try_get("id")?);
-        }
-        if due.len() >= 200 {
-            break;
-        }
-    }
-    Ok(due)
+    due_per_portal(
+        db,
+        "select id from chat_chats where portal_id = $1 and state = 'waiting' \
+         and created_at <= $2 order by created_at limit $3",
+        |(_, missed_after_ms, _)| now - missed_after_ms,
+    )
+    .await
 }
 
-/// Attended or missed chats without activity for the portal's idle time, at most 200.
+/// Attended or missed chats without activity for the portal's idle time.
 pub(crate) async fn idle_open(db: &Db, now: i64) -> Result<Vec<String>> {
+    due_per_portal(
+        db,
+        "select id from chat_chats where state in ('attended', 'missed') \
+         and last_activity_at <= $2 and portal_id = $1 order by last_activity_at limit $3",
+        |(_, _, idle_after_ms)| now - idle_after_ms,
+    )
+    .await
+}
+
+/// The ids `sql` (portal id, threshold, limit) answers, portal by portal with each
+/// portal's threshold, at most [`DUE_LIMIT`] in all.
+async fn due_per_portal(
+    db: &Db,
+    sql: &str,
+    threshold: impl Fn(&(String, i64, i64)) -> i64,
+) -> Result<Vec<String>> {
     let mut due = Vec::new();
-    for (portal_id, _, idle_after_ms) in portal_delays(db).await? {
-        let rows = sqlx::query(
-            "select id from chat_chats where state in ('attended', 'missed') \
-             and last_activity_at <= $1 and portal_id = $2 order by last_activity_at limit 200",
-        )
-        .bind(now - idle_after_ms)
-        .bind(&portal_id)
-        .fetch_all(db.pool())
-        .await?;
+    for portal in portal_delays(db).await? {
+        let rows = sqlx::query(sql)
+            .bind(&portal.0)
+            .bind(threshold(&portal))
+            .bind((DUE_LIMIT - due.len()) as i64)
+            .fetch_all(db.pool())
+            .await?;
         for r in &rows {
             due.push(r.try_get("id")?);
         }
-        if due.len() >= 200 {
+        if due.len() >= DUE_LIMIT {
             break;
         }
     }

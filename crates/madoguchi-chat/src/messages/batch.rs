@@ -16,6 +16,7 @@ use crate::Chat;
 use madoguchi_core::db::Backend;
 use madoguchi_core::rusqlite;
 use madoguchi_core::{Error, Result};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// At most this many messages share a commit (bounds a batch's latency).
@@ -114,8 +115,9 @@ async fn write_batch(chat: &Chat, mut batch: Vec<Pending>) {
 /// statement); elsewhere through sqlx.
 async fn store_batch(chat: &Chat, batch: &[Pending]) -> Result<Vec<Outcome>> {
     let now = chat.clock.now_ms();
-    let rows: Vec<Row> = batch.iter().map(Row::of).collect();
-    let rounds = rounds(&rows);
+    // Shared with the SQLite writer thread, which needs owned data.
+    let rows: Arc<[Row]> = batch.iter().map(Row::of).collect();
+    let rounds: Arc<[Vec<usize>]> = rounds(&rows).into();
     let resent = || Error::internal(anyhow::anyhow!("a resend in the batch: storing one by one"));
     let work = {
         let (rows, rounds) = (rows.clone(), rounds.clone());
@@ -126,7 +128,7 @@ async fn store_batch(chat: &Chat, batch: &[Pending]) -> Result<Vec<Outcome>> {
     }
     let mut tx = chat.db.begin_write().await?;
     let mut outcomes = Outcomes::new(&rows);
-    for round in &rounds {
+    for round in rounds.iter() {
         let mut seqs = std::collections::HashMap::new();
         for (states, ids) in by_states(&rows, round) {
             for chunk in ids.chunks(STATEMENT_ROWS) {
@@ -214,7 +216,6 @@ struct Resent;
 
 /// What storing needs of a pending message (owned: the SQLite writer runs on its
 /// own thread).
-#[derive(Clone)]
 struct Row {
     chat_id: String,
     allowed: &'static [ChatState],

@@ -25,30 +25,43 @@ fn from_row(r: &AnyRow) -> Result<Message> {
     })
 }
 
+const INSERT: &str = "insert into chat_messages (id, chat_id, seq, sender, sender_user_id, \
+     sender_name, body, system_kind, system_arg, client_key, created_at) values";
+const COLUMNS_PER_ROW: usize = 11;
+
+/// Binds one row of [`INSERT`], in its column order.
+fn bind_message<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    m: &'q Message,
+    client_key: Option<&'q str>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(&m.id)
+        .bind(&m.chat_id)
+        .bind(m.seq)
+        .bind(m.sender.as_str())
+        .bind(m.sender_user_id.as_deref())
+        .bind(m.sender_name.as_deref())
+        .bind(&m.text)
+        .bind(m.system_kind.as_deref())
+        .bind(m.system_arg.as_deref())
+        .bind(client_key)
+        .bind(m.created_at)
+}
+
 /// Inserts a message; the raw sqlx error lets the caller recognise a concurrent resend.
 pub(crate) async fn insert(
     tx: &mut WriteTx,
     m: &Message,
     client_key: Option<&str>,
 ) -> std::result::Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into chat_messages (id, chat_id, seq, sender, sender_user_id, sender_name, body, \
-         system_kind, system_arg, client_key, created_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&m.id)
-    .bind(&m.chat_id)
-    .bind(m.seq)
-    .bind(m.sender.as_str())
-    .bind(m.sender_user_id.as_deref())
-    .bind(m.sender_name.as_deref())
-    .bind(&m.text)
-    .bind(m.system_kind.as_deref())
-    .bind(m.system_arg.as_deref())
-    .bind(client_key)
-    .bind(m.created_at)
-    .execute(tx.conn())
-    .await?;
+    let sql = format!(
+        "{INSERT} ({})",
+        tx.backend().placeholders(1, COLUMNS_PER_ROW)
+    );
+    bind_message(sqlx::query(&sql), m, client_key)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 
@@ -56,11 +69,7 @@ pub(crate) async fn insert(
 /// arguments are id, chat_id, seq, sender, sender_user_id, sender_name, body,
 /// system_kind, system_arg, client_key, created_at.
 pub(crate) fn insert_many_sql(backend: Backend, rows: usize) -> String {
-    const COLUMNS_PER_ROW: usize = 11;
-    let mut sql = String::from(
-        "insert into chat_messages (id, chat_id, seq, sender, sender_user_id, sender_name, body, \
-         system_kind, system_arg, client_key, created_at) values ",
-    );
+    let mut sql = format!("{INSERT} ");
     for r in 0..rows {
         if r > 0 {
             sql.push_str(", ");
@@ -83,18 +92,7 @@ pub(crate) async fn insert_many_unless_resent(
     let sql = insert_many_sql(tx.backend(), rows.len());
     let mut query = sqlx::query(&sql);
     for (m, client_key) in rows {
-        query = query
-            .bind(&m.id)
-            .bind(&m.chat_id)
-            .bind(m.seq)
-            .bind(m.sender.as_str())
-            .bind(m.sender_user_id.as_deref())
-            .bind(m.sender_name.as_deref())
-            .bind(&m.text)
-            .bind(m.system_kind.as_deref())
-            .bind(m.system_arg.as_deref())
-            .bind(*client_key)
-            .bind(m.created_at);
+        query = bind_message(query, m, Some(client_key));
     }
     let done = query.execute(tx.conn()).await?;
     Ok(done.rows_affected() as usize)
