@@ -233,13 +233,76 @@ pub async fn screenshot(c: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).expect("writing the screenshot");
 }
 
-/// Fills the form field `css` (clearing it first).
-pub async fn fill(c: &Client, css: &str, value: &str) {
-    let el = find(c, css).await;
-    el.clear().await.expect("clearing a field");
-    el.send_keys(value).await.expect("typing");
+/// How often `fill`/`click` start over on an element that went away under them (a page
+/// that reloads or re-renders between the find and the action).
+const STALE_RETRIES: usize = 20;
+
+/// Whether an element action failed because the element is gone or not usable yet, so
+/// finding it again may succeed.
+fn transient(e: &fantoccini::error::CmdError) -> bool {
+    e.is_stale_element_reference() || e.is_no_such_element() || e.is_element_not_interactable()
 }
 
+/// Fills the form field `css` (clearing it first). The field is found again when the
+/// page replaced it between the find and the typing, and the value is read back, so a
+/// reload that lands mid-typing cannot leave a half-filled field behind.
+pub async fn fill(c: &Client, css: &str, value: &str) {
+    let mut last = String::new();
+    for _ in 0..STALE_RETRIES {
+        let el = find(c, css).await;
+        let done = async {
+            el.clear().await?;
+            el.send_keys(value).await?;
+            el.prop("value").await
+        }
+        .await;
+        match done {
+            Ok(Some(v)) if v == value => return,
+            Ok(v) => last = format!("the field holds {v:?}"),
+            Err(e) if transient(&e) => last = e.to_string(),
+            Err(e) => panic!("filling {css:?}: {e}"),
+        }
+        settle(c).await;
+    }
+    panic!("could not fill {css:?} with {value:?}: {last}");
+}
+
+/// Clicks the element matching `css`, finding it again if the page replaced it first.
 pub async fn click(c: &Client, css: &str) {
-    find(c, css).await.click().await.expect("clicking");
+    let mut last = String::new();
+    for _ in 0..STALE_RETRIES {
+        match find(c, css).await.click().await {
+            Ok(()) => return,
+            Err(e) if transient(&e) => last = e.to_string(),
+            Err(e) => panic!("clicking {css:?}: {e}"),
+        }
+        settle(c).await;
+    }
+    panic!("could not click {css:?}: {last}");
+}
+
+/// Waits for the document to finish loading (a state, not a time): what follows a
+/// reload that replaced an element.
+async fn settle(c: &Client) {
+    wait_js(
+        c,
+        "the page to finish loading",
+        "return document.readyState === 'complete'",
+    )
+    .await;
+}
+
+/// Clicks `css`, which makes the page load anew (a form that reloads on success), and
+/// waits until the new document has loaded: elements found afterwards belong to it.
+pub async fn click_and_wait_for_reload(c: &Client, css: &str) {
+    c.execute("window.__madoguchiOldPage = true", vec![])
+        .await
+        .expect("marking the page");
+    click(c, css).await;
+    wait_js(
+        c,
+        "the new page after the click",
+        "return !window.__madoguchiOldPage && document.readyState === 'complete'",
+    )
+    .await;
 }
