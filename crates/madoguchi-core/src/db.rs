@@ -79,6 +79,23 @@ impl WriteTx {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// The migrations this binary runs on `backend`, oldest first.
+pub fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
+    match backend {
+        Backend::Sqlite => &SQLITE_MIGRATIONS,
+        Backend::Postgres => &POSTGRES_MIGRATIONS,
+    }
+}
+
+/// The newest schema version this binary knows on `backend`.
+pub fn schema_version(backend: Backend) -> i64 {
+    migrator(backend)
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0)
+}
+
 impl Db {
     /// Opens the embedded SQLite database `madoguchi.db` inside `data_dir`.
     pub async fn open_sqlite(data_dir: &std::path::Path) -> anyhow::Result<Self> {
@@ -155,15 +172,27 @@ impl Db {
     }
 
     async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
-            .run(&self.pool)
-            .await
-            .context("running database migrations")?;
-        Ok(())
+        match migrator(self.backend).run(&self.pool).await {
+            Ok(()) => Ok(()),
+            // Migrations only run forward: a schema this binary does not know came from
+            // a newer release, and running on it could lose what that release stores.
+            Err(sqlx::migrate::MigrateError::VersionMissing(version)) => anyhow::bail!(
+                "the database was upgraded by a newer Madoguchi (it has schema version \
+                 {version}; this binary knows up to {}): run that release or a newer one, \
+                 or restore a backup made with this one",
+                schema_version(self.backend)
+            ),
+            Err(e) => Err(e).context("running database migrations"),
+        }
+    }
+
+    /// The newest schema version applied to this database (0 before any).
+    pub async fn applied_schema_version(&self) -> crate::Result<i64> {
+        let version: Option<i64> =
+            sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(version.unwrap_or(0))
     }
 
     pub fn pool(&self) -> &AnyPool {

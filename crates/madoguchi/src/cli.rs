@@ -33,6 +33,12 @@ pub enum Command {
     /// Run the server with a ready-made Desk portal, Chat portal, users and the
     /// integration linked; prints the URLs and logins.
     Demo(ServeArgs),
+    /// Write a consistent snapshot of a server's data (it may be running) to one file.
+    Backup(crate::ops::BackupArgs),
+    /// Create a data directory from a backup file (then `serve --data-dir` it).
+    Restore(crate::ops::RestoreArgs),
+    /// Copy a stopped embedded installation into an empty PostgreSQL database.
+    Migrate(crate::ops::MigrateArgs),
     /// Benchmarks that print figures (see README "Benchmarks").
     #[command(subcommand)]
     Bench(BenchCommand),
