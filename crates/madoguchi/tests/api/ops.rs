@@ -689,3 +689,23 @@ async fn q7_data_from_the_first_release_schema_is_served_after_an_upgrade(app: T
 }
 
 crate::both_backends!(q7_data_from_the_first_release_schema_is_served_after_an_upgrade);
+
+/// Q7 deployment files: no container engine or systemd runs here, so
+/// `scripts/check-deploy` parses them (compose YAML, Dockerfile stages, user, health
+/// check and volume, systemd units, proxy WebSocket headers) and checks that every flag
+/// and `MADOGUCHI_*` variable they use is one `madoguchi serve` has.
+#[test]
+fn q7_the_deployment_files_are_well_formed_and_use_real_flags() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check-deploy");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(env!("CARGO_BIN_EXE_madoguchi"))
+        .output()
+        .expect("python3 (with python3-yaml) runs scripts/check-deploy");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
