@@ -151,7 +151,7 @@ async fn c3_c4_visitor_on_another_origin_chats_with_an_operator_in_the_console()
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "株式会社アクメ サポート").await;
     let site = HostSite::with_widget(&app, "acme", "ja").await;
@@ -357,7 +357,7 @@ async fn c3_widget_takes_a_message_when_no_operator_is_available() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme Support").await;
     app.put(
@@ -493,7 +493,7 @@ async fn c3_widget_and_console_reconnect_and_catch_up_without_duplicates() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme").await;
     let proxy = FlakyProxy::start(&app).await;
@@ -677,7 +677,7 @@ async fn c6_operator_edits_the_visitor_and_c4_finds_the_chat_in_the_history() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme").await;
     let started = app
@@ -755,7 +755,7 @@ async fn c4_console_is_only_for_operators_of_the_portal() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let owner = app.signup("owner@acme.example").await;
     let stranger = app.signup("stranger@example.jp").await;
     create_portal(&app, &owner, "acme", "Acme").await;
@@ -779,7 +779,7 @@ async fn c4_console_stays_responsive_with_200_open_chats() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme").await;
     let mut tokens = Vec::new();
@@ -865,7 +865,7 @@ async fn c3_widget_fills_a_phone_screen() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme").await;
     let site = HostSite::with_widget(&app, "acme", "ja").await;
@@ -965,7 +965,7 @@ async fn c3_widget_offers_the_department_menu_when_there_are_several() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme Support").await;
     let mut ids = Vec::new();
@@ -1076,7 +1076,7 @@ async fn c3_widget_offers_the_department_menu_when_there_are_several() {
 /// C3: the embed script is JavaScript that any website may load (no browser needed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c3_widget_script_is_served_to_any_origin() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let res = app
         .http
         .get(app.url("/chat/widget.js"))
