@@ -2,9 +2,9 @@
 //! Chat; argon2id password hashes; API tokens and page sessions stored as SHA-256
 //! hashes of random secrets, so a database leak reveals no usable credential.
 
+use crate::bus::Bus;
 use crate::error::OnConflict;
 use crate::ids::{hash_secret, new_id, random_secret};
-use crate::bus::Bus;
 use crate::{Clock, Db, Error, ErrorCode, Result};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;

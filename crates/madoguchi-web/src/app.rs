@@ -142,7 +142,10 @@ impl Application {
             &settings.socket_limits,
             settings.widget_rate_limit.is_some(),
         );
-        tracing::debug!(max_sockets = sockets.total(), "WebSocket limit of this node");
+        tracing::debug!(
+            max_sockets = sockets.total(),
+            "WebSocket limit of this node"
+        );
         let state = AppState {
             // Revocations travel on the bus, so sockets on every node close (Q6).
             identity: Identity::new(db.clone(), clock.clone()).with_bus(bus.clone()),

@@ -147,11 +147,7 @@ impl Sockets {
 
     /// Sockets open on this node now.
     pub fn open(&self) -> usize {
-        self.0
-            .counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .open
+        self.0.counts.lock().unwrap_or_else(|p| p.into_inner()).open
     }
 
     /// A place for a widget socket of `chat_id`, opened with `visitor_id`'s token from
@@ -163,7 +159,11 @@ impl Sockets {
         address: Option<&str>,
     ) -> Result<Slot, Refusal> {
         let mut wanted = vec![
-            (Key::Chat(chat_id.to_owned()), self.0.per_chat, Refusal::Chat),
+            (
+                Key::Chat(chat_id.to_owned()),
+                self.0.per_chat,
+                Refusal::Chat,
+            ),
             (
                 Key::Visitor(visitor_id.to_owned()),
                 self.0.per_chat,
@@ -216,9 +216,7 @@ pub fn descriptor_limit() -> Option<usize> {
 }
 
 fn parse_open_files_limit(limits: &str) -> Option<usize> {
-    let line = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     let soft = line
         .trim_start_matches("Max open files")
         .split_whitespace()
@@ -296,7 +294,8 @@ mod tests {
         // A refusal takes no place anywhere.
         assert_eq!(sockets.open(), 3);
         drop(a1);
-        assert!(sockets.visitor("c3", "v3", Some("192.0.2.1")).is_ok());
+        let d = sockets.visitor("c3", "v3", Some("192.0.2.1"));
+        assert!(d.is_ok());
         let o1 = sockets.operator("u1");
         let o2 = sockets.operator("u1");
         assert!(o1.is_ok() && o2.is_ok());
@@ -305,7 +304,7 @@ mod tests {
         assert!(c.is_ok());
         assert_eq!(sockets.open(), 6);
         assert_eq!(sockets.operator("u2").err(), Some(Refusal::Node));
-        drop((a2, b, o1, o2, c));
+        drop((a2, b, d, o1, o2, c));
         assert_eq!(sockets.open(), 0);
         assert!(sockets.0.counts.lock().unwrap().by_key.is_empty());
     }
@@ -341,7 +340,10 @@ mod tests {
     fn q6_only_the_public_origin_is_the_public_origin() {
         let public = "https://help.example.jp";
         assert!(is_public_origin(public, Some("https://help.example.jp")));
-        assert!(is_public_origin(public, Some("https://HELP.example.jp:443")));
+        assert!(is_public_origin(
+            public,
+            Some("https://HELP.example.jp:443")
+        ));
         assert!(is_public_origin(
             "https://help.example.jp/madoguchi/",
             Some("https://help.example.jp")

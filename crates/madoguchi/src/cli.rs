@@ -220,7 +220,8 @@ impl ServeArgs {
                 }
                 Ok(n)
             };
-            if let (Some(v), true) = (file.max_sockets_per_chat, defaulted("max_sockets_per_chat")) {
+            if let (Some(v), true) = (file.max_sockets_per_chat, defaulted("max_sockets_per_chat"))
+            {
                 self.max_sockets_per_chat = positive("max_sockets_per_chat", v)?;
             }
             if let (Some(v), true) = (
@@ -322,7 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn q6_socket_limits_come_from_flags_the_environment_or_the_file() {
+    fn q6_socket_limits_come_from_flags_or_the_config_file() {
         let s = settings_of(&["madoguchi", "serve"]);
         assert_eq!(
             s.socket_limits,

@@ -204,8 +204,9 @@ pub async fn operator_ws(
                 .await?
                 .ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated)))?;
             let credential = match auth.method {
-                AuthMethod::Token => crate::extract::bearer_token(&headers)
-                    .map(|t| Credential::Token(t.to_owned())),
+                AuthMethod::Token => {
+                    crate::extract::bearer_token(&headers).map(|t| Credential::Token(t.to_owned()))
+                }
                 AuthMethod::Session { .. } => {
                     // Q6: a browser sends the cookie whichever page opens the socket;
                     // only the public URL's own pages may (no cross-site hijacking).
@@ -266,7 +267,11 @@ impl Credential {
     /// next check asks again).
     async fn live(&self, state: &AppState) -> bool {
         let live = match self {
-            Self::Token(token) => state.identity.user_by_token(token).await.map(|u| u.is_some()),
+            Self::Token(token) => state
+                .identity
+                .user_by_token(token)
+                .await
+                .map(|u| u.is_some()),
             Self::Session(secret) => state.identity.session(secret).await.map(|s| s.is_some()),
         };
         live.unwrap_or_else(|e| {
@@ -279,7 +284,10 @@ impl Credential {
 /// Closes a socket over a limit at once with 1013 "try again later" and the limit as
 /// the reason; waits a moment for the client's close reply.
 async fn refuse(mut socket: WebSocket, refusal: Refusal) {
-    tracing::debug!(reason = refusal.reason(), "refused a WebSocket over its limit");
+    tracing::debug!(
+        reason = refusal.reason(),
+        "refused a WebSocket over its limit"
+    );
     let _ = socket
         .send(WsMessage::Close(Some(CloseFrame {
             code: CLOSE_TRY_LATER,
@@ -549,7 +557,10 @@ async fn operator_socket(
     // node); subscribed before checking it once more, so no revocation slips between.
     let mut revoked = match state
         .bus
-        .subscribe(&madoguchi_core::identity::revocation_subject(&credential.hash()), 4)
+        .subscribe(
+            &madoguchi_core::identity::revocation_subject(&credential.hash()),
+            4,
+        )
         .await
     {
         Ok(revoked) => Some(revoked),

@@ -17,7 +17,7 @@ type WsStream =
 
 /// How a socket handshake went.
 enum Opened {
-    Socket(WsStream),
+    Socket(Box<WsStream>),
     /// Refused before the upgrade: the HTTP status and error code.
     Refused(u16, String),
 }
@@ -32,7 +32,7 @@ async fn open(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Opened {
         );
     }
     match tokio_tungstenite::connect_async(req).await {
-        Ok((stream, _)) => Opened::Socket(stream),
+        Ok((stream, _)) => Opened::Socket(Box::new(stream)),
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
             let body: Value = res
                 .body()
@@ -83,7 +83,7 @@ async fn ready(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> WsStream 
                 First::Frame(f) if f["type"] == "ready" => {}
                 other => panic!("{path}: expected ready, got {other:?}"),
             }
-            ws
+            *ws
         }
         Opened::Refused(status, code) => panic!("{path}: refused {status} {code}"),
     }
@@ -99,7 +99,9 @@ async fn refused_with_1013(app: &TestApp, path: &str, headers: &[(&str, &str)]) 
             }
             other => panic!("{path}: expected a close with 1013, got {other:?}"),
         },
-        Opened::Refused(status, code) => panic!("{path}: refused {status} {code} before the upgrade"),
+        Opened::Refused(status, code) => {
+            panic!("{path}: refused {status} {code} before the upgrade")
+        }
     }
 }
 
@@ -129,7 +131,7 @@ async fn ready_soon(app: &TestApp, path: &str) -> WsStream {
     loop {
         match open(app, path, &[]).await {
             Opened::Socket(mut ws) => match next_event(&mut ws, Duration::from_secs(20)).await {
-                First::Frame(f) if f["type"] == "ready" => return ws,
+                First::Frame(f) if f["type"] == "ready" => return *ws,
                 First::Closed(1013, _) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(50)).await
                 }
@@ -277,7 +279,9 @@ async fn q6_widget_sockets_of_one_chat_are_limited_and_the_excess_closes_with_10
     for tab in &mut tabs {
         loop {
             match next_event(tab, Duration::from_secs(20)).await {
-                First::Frame(f) if f["type"] == "message" && f["text"] == "こんにちは" => break,
+                First::Frame(f) if f["type"] == "message" && f["text"] == "こんにちは" => {
+                    break
+                }
                 First::Frame(_) => continue,
                 other => panic!("expected the message, got {other:?}"),
             }
@@ -376,8 +380,8 @@ async fn q6_console_sockets_are_limited_per_operator_and_per_node(backend: Backe
         return;
     };
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
-    let colleague = crate::chat::operator(&app, &admin, "acme", "b@acme.example", "operator", &[])
-        .await;
+    let colleague =
+        crate::chat::operator(&app, &admin, "acme", "b@acme.example", "operator", &[]).await;
     let mine = api("acme", &format!("/ws?token={}", admin.token));
     let _one = ready(&app, &mine, &[]).await;
     let _two = ready(&app, &mine, &[]).await;
@@ -430,12 +434,7 @@ async fn q6_logout_closes_every_socket_opened_with_that_token_and_no_other(app: 
     let path = api("acme", &format!("/ws?token={}", admin.token));
     let mut first = ready(&app, &path, &[]).await;
     let mut second = ready(&app, &path, &[]).await;
-    let mut kept = ready(
-        &app,
-        &api("acme", &format!("/ws?token={other_token}")),
-        &[],
-    )
-    .await;
+    let mut kept = ready(&app, &api("acme", &format!("/ws?token={other_token}")), &[]).await;
 
     let res = app
         .post_empty("/api/v1/auth/logout", Some(&admin.token))
@@ -448,7 +447,9 @@ async fn q6_logout_closes_every_socket_opened_with_that_token_and_no_other(app: 
     }
     // The token opens no socket any more; the other login's socket lives on.
     match open(&app, &path, &[]).await {
-        Opened::Refused(status, code) => assert_eq!((status, code.as_str()), (401, "unauthenticated")),
+        Opened::Refused(status, code) => {
+            assert_eq!((status, code.as_str()), (401, "unauthenticated"))
+        }
         Opened::Socket(_) => panic!("a revoked token opened a socket"),
     }
     start_chat(&app, "acme", json!({})).await;

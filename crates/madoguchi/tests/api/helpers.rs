@@ -195,14 +195,10 @@ impl TestApp {
             settings.listen = addr;
             settings.public_url = format!("http://{addr}");
         }
-        let app = Application::build_with_listener(
-            settings.clone(),
-            db.clone(),
-            clock.clone(),
-            listener,
-        )
-        .await
-        .expect("building the application");
+        let app =
+            Application::build_with_listener(settings.clone(), db.clone(), clock.clone(), listener)
+                .await
+                .expect("building the application");
         let base = format!("http://{}", app.local_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
