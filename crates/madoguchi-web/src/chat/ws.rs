@@ -11,6 +11,13 @@
 //! `chat_events` id (`?afterEvent=`, each chat once in its current state) and messages
 //! per chat by seq (the `resume` frame); a per-chat event cursor drops a lifecycle event
 //! already sent, so a chat's state never goes backwards on the socket.
+//!
+//! Guards (Q6, [`crate::sockets`]): a console socket authenticated by the session cookie
+//! needs the public URL as its `Origin` (403 before the upgrade otherwise); a socket over
+//! one of its limits (per chat, visitor, client address, operator, node) is accepted and
+//! closed at once with 1013 and the limit as the reason; a console socket closes with
+//! 4001 "signed out" when its token or session ends, announced on the bus by any node
+//! and checked again at each ping.
 
 use super::extract::ClientAddr;
 use crate::error::{request_lang, ApiError, ApiResult};
