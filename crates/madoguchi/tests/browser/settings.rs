@@ -14,7 +14,7 @@ async fn c1_c2_c3_admin_creates_and_configures_a_portal_through_the_pages() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let admin = app.signup("admin@acme.example").await;
     let colleague = app.signup("sato@acme.example").await;
     let c = browser.session().await;
