@@ -2,6 +2,7 @@
 //! Chat; argon2id password hashes; API tokens and page sessions stored as SHA-256
 //! hashes of random secrets, so a database leak reveals no usable credential.
 
+use crate::bus::Bus;
 use crate::error::OnConflict;
 use crate::ids::{hash_secret, new_id, random_secret};
 use crate::{Clock, Db, Error, ErrorCode, Result};
@@ -9,6 +10,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use serde::Serialize;
 use sqlx::Row;
+use std::sync::Arc;
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
 const SESSION_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
@@ -59,6 +61,15 @@ impl Email {
 pub struct Identity {
     db: Db,
     clock: Clock,
+    /// Carries revocations to the sockets of every node (Q6).
+    bus: Option<Arc<dyn Bus>>,
+}
+
+/// The bus subject on which the end of one token or session is announced (Q6): named
+/// by the credential's hash ([`hash_secret`], as stored), never by the secret. Every
+/// socket opened with that credential listens on it and closes.
+pub fn revocation_subject(credential_hash: &str) -> String {
+    format!("identity.revoked.{credential_hash}")
 }
 
 fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User> {
@@ -109,7 +120,25 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 
 impl Identity {
     pub fn new(db: Db, clock: Clock) -> Self {
-        Self { db, clock }
+        Self {
+            db,
+            clock,
+            bus: None,
+        }
+    }
+
+    /// Announces revoked tokens and ended sessions on `bus` (see [`revocation_subject`]).
+    pub fn with_bus(mut self, bus: Arc<dyn Bus>) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// Tells every node that the credential with this hash is no longer valid.
+    async fn announce_revoked(&self, credential_hash: &str) {
+        if let Some(bus) = &self.bus {
+            bus.publish(&revocation_subject(credential_hash), Vec::new())
+                .await;
+        }
     }
 
     #[tracing::instrument(skip_all)]
@@ -223,16 +252,21 @@ impl Identity {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    /// Revokes a token; answers whether one was revoked.
+    /// Revokes a token; answers whether one was revoked. Sockets opened with it close.
     pub async fn revoke_token(&self, token: &str) -> Result<bool> {
+        let token_hash = hash_secret(token);
         let done = sqlx::query(
             "update api_tokens set revoked_at = $1 where token_hash = $2 and revoked_at is null",
         )
         .bind(self.clock.now_ms())
-        .bind(hash_secret(token))
+        .bind(&token_hash)
         .execute(self.db.pool())
         .await?;
-        Ok(done.rows_affected() > 0)
+        let revoked = done.rows_affected() > 0;
+        if revoked {
+            self.announce_revoked(&token_hash).await;
+        }
+        Ok(revoked)
     }
 
     /// Starts a page session: returns (session secret for the cookie, CSRF token).
@@ -269,12 +303,18 @@ impl Identity {
         }
     }
 
-    pub async fn end_session(&self, secret: &str) -> Result<()> {
-        sqlx::query("delete from sessions where id_hash = $1")
-            .bind(hash_secret(secret))
+    /// Ends a page session; answers whether one was ended. Sockets opened with it close.
+    pub async fn end_session(&self, secret: &str) -> Result<bool> {
+        let id_hash = hash_secret(secret);
+        let done = sqlx::query("delete from sessions where id_hash = $1")
+            .bind(&id_hash)
             .execute(self.db.pool())
             .await?;
-        Ok(())
+        let ended = done.rows_affected() > 0;
+        if ended {
+            self.announce_revoked(&id_hash).await;
+        }
+        Ok(ended)
     }
 }
 

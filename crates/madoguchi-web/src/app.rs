@@ -37,6 +37,8 @@ pub struct Settings {
     /// Reverse proxies whose `X-Forwarded-For` is believed (the client address of the
     /// widget limit); empty: the TCP peer is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Open WebSockets per chat, visitor, client address, operator and node (Q6).
+    pub socket_limits: crate::sockets::SocketLimits,
 }
 
 impl Settings {
@@ -51,6 +53,7 @@ impl Settings {
             desk_url: None,
             widget_rate_limit: Some(120),
             trusted_proxies: Vec::new(),
+            socket_limits: crate::sockets::SocketLimits::default(),
         }
     }
 }
@@ -98,13 +101,24 @@ impl Application {
     }
 
     pub async fn build_with_db(settings: Settings, db: Db, clock: Clock) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        Self::build_with_listener(settings, db, clock, listener).await
+    }
+
+    /// As [`Self::build_with_db`], serving on a listener bound beforehand (tests whose
+    /// public URL is the address the listener got).
+    pub async fn build_with_listener(
+        settings: Settings,
+        db: Db,
+        clock: Clock,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let bus: Arc<dyn Bus> = match &settings.nats_url {
             Some(url) => Arc::new(NatsBus::connect(url, &bus_prefix(&settings)).await?),
             None => Arc::new(LocalBus::new()),
         };
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("binding {}", settings.listen))?;
         let (shutdown_tx, _) = watch::channel(false);
         let metrics = Metrics::new()?;
         let public_url = settings.public_url.trim_end_matches('/').to_owned();
@@ -124,8 +138,18 @@ impl Application {
             chat.clone(),
         );
         integration.install();
+        let sockets = crate::sockets::Sockets::new(
+            &settings.socket_limits,
+            settings.widget_rate_limit.is_some(),
+        );
+        tracing::debug!(
+            max_sockets = sockets.total(),
+            "WebSocket limit of this node"
+        );
         let state = AppState {
-            identity: Identity::new(db.clone(), clock.clone()),
+            // Revocations travel on the bus, so sockets on every node close (Q6).
+            identity: Identity::new(db.clone(), clock.clone()).with_bus(bus.clone()),
+            sockets,
             desk,
             chat,
             integration,

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod integration;
 pub mod metrics;
 pub mod pages;
+pub mod sockets;
 pub mod state;
 
 pub use app::{Application, Settings};

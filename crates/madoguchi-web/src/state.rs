@@ -19,4 +19,6 @@ pub struct AppState {
     pub desk: madoguchi_desk::Desk,
     pub chat: madoguchi_chat::Chat,
     pub integration: madoguchi_integration::Integration,
+    /// Open WebSockets of this node, counted against their limits (Q6).
+    pub sockets: crate::sockets::Sockets,
 }

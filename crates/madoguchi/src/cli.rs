@@ -97,6 +97,21 @@ pub struct ServeArgs {
     /// X-Forwarded-For names the client; without one the TCP peer is the client.
     #[arg(long = "trusted-proxy", env = "MADOGUCHI_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Open widget sockets per chat and per visitor (browser tabs); more are closed
+    /// with 1013 "try again later".
+    #[arg(long, env = "MADOGUCHI_MAX_SOCKETS_PER_CHAT", default_value_t = madoguchi_web::sockets::DEFAULT_PER_CHAT, value_parser = parse_socket_limit)]
+    pub max_sockets_per_chat: usize,
+    /// Open widget sockets per client address (see --trusted-proxy); lifted by
+    /// `--widget-rate-limit off`.
+    #[arg(long, env = "MADOGUCHI_MAX_SOCKETS_PER_ADDRESS", default_value_t = madoguchi_web::sockets::DEFAULT_PER_ADDRESS, value_parser = parse_socket_limit)]
+    pub max_sockets_per_address: usize,
+    /// Open console sockets per operator.
+    #[arg(long, env = "MADOGUCHI_MAX_SOCKETS_PER_OPERATOR", default_value_t = madoguchi_web::sockets::DEFAULT_PER_OPERATOR, value_parser = parse_socket_limit)]
+    pub max_sockets_per_operator: usize,
+    /// Open WebSockets on this node; default: the open-file limit (ulimit -n) less
+    /// 10 % or 256, whichever is more, kept for HTTP and the database.
+    #[arg(long, env = "MADOGUCHI_MAX_SOCKETS", value_parser = parse_socket_limit)]
+    pub max_sockets: Option<usize>,
     /// Read settings from this TOML file (keys as the flags, with underscores).
     #[arg(long, env = "MADOGUCHI_CONFIG")]
     pub config: Option<PathBuf>,
@@ -112,6 +127,13 @@ fn parse_rate_limit(s: &str) -> Result<RateLimit, String> {
     match s.parse::<u32>() {
         Ok(0) | Err(_) => Err("expected a positive number of chats per minute, or `off`".into()),
         Ok(n) => Ok(RateLimit(Some(n))),
+    }
+}
+
+fn parse_socket_limit(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) | Err(_) => Err("expected a positive number of sockets".into()),
+        Ok(n) => Ok(n),
     }
 }
 
@@ -136,6 +158,10 @@ pub struct ConfigFile {
     log_format: Option<LogFormat>,
     widget_rate_limit: Option<toml::Value>,
     trusted_proxies: Option<Vec<String>>,
+    max_sockets_per_chat: Option<usize>,
+    max_sockets_per_address: Option<usize>,
+    max_sockets_per_operator: Option<usize>,
+    max_sockets: Option<usize>,
 }
 
 impl ServeArgs {
@@ -194,6 +220,31 @@ impl ServeArgs {
                     .collect::<Result<_, _>>()
                     .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
             }
+            let positive = |key: &str, n: usize| {
+                if n == 0 {
+                    anyhow::bail!("{key}: expected a positive number of sockets");
+                }
+                Ok(n)
+            };
+            if let (Some(v), true) = (file.max_sockets_per_chat, defaulted("max_sockets_per_chat"))
+            {
+                self.max_sockets_per_chat = positive("max_sockets_per_chat", v)?;
+            }
+            if let (Some(v), true) = (
+                file.max_sockets_per_address,
+                defaulted("max_sockets_per_address"),
+            ) {
+                self.max_sockets_per_address = positive("max_sockets_per_address", v)?;
+            }
+            if let (Some(v), true) = (
+                file.max_sockets_per_operator,
+                defaulted("max_sockets_per_operator"),
+            ) {
+                self.max_sockets_per_operator = positive("max_sockets_per_operator", v)?;
+            }
+            if let (Some(v), true) = (file.max_sockets, defaulted("max_sockets")) {
+                self.max_sockets = Some(positive("max_sockets", v)?);
+            }
         }
         let settings = Settings {
             listen: self.listen,
@@ -204,6 +255,12 @@ impl ServeArgs {
             desk_url: self.desk_url.filter(|s| !s.is_empty()),
             widget_rate_limit: self.widget_rate_limit.0,
             trusted_proxies: self.trusted_proxies,
+            socket_limits: madoguchi_web::sockets::SocketLimits {
+                per_chat: self.max_sockets_per_chat,
+                per_address: self.max_sockets_per_address,
+                per_operator: self.max_sockets_per_operator,
+                total: self.max_sockets,
+            },
         };
         Ok((settings, self.log_format))
     }
@@ -269,6 +326,51 @@ mod tests {
         assert_eq!(s.listen.port(), 7070, "a flag beats the file");
         assert_eq!(s.public_url, "https://help.example.jp");
         assert_eq!(s.widget_rate_limit, None);
+    }
+
+    #[test]
+    fn q6_socket_limits_come_from_flags_or_the_config_file() {
+        let s = settings_of(&["madoguchi", "serve"]);
+        assert_eq!(
+            s.socket_limits,
+            madoguchi_web::sockets::SocketLimits::default()
+        );
+        let s = settings_of(&[
+            "madoguchi",
+            "serve",
+            "--max-sockets-per-chat",
+            "3",
+            "--max-sockets-per-address",
+            "7",
+            "--max-sockets-per-operator",
+            "4",
+            "--max-sockets",
+            "1000",
+        ]);
+        assert_eq!(s.socket_limits.per_chat, 3);
+        assert_eq!(s.socket_limits.per_address, 7);
+        assert_eq!(s.socket_limits.per_operator, 4);
+        assert_eq!(s.socket_limits.total, Some(1000));
+        assert!(parse_socket_limit("0").is_err());
+        assert!(parse_socket_limit("lots").is_err());
+
+        let dir = std::env::temp_dir().join(format!("madoguchi-sockets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("madoguchi.toml");
+        std::fs::write(&path, "max_sockets_per_address = 9\nmax_sockets = 500\n").unwrap();
+        let p = path.to_str().unwrap();
+        let s = settings_of(&["madoguchi", "serve", "--config", p]);
+        assert_eq!(s.socket_limits.per_address, 9);
+        assert_eq!(s.socket_limits.total, Some(500));
+        let s = settings_of(&[
+            "madoguchi",
+            "serve",
+            "--config",
+            p,
+            "--max-sockets-per-address",
+            "11",
+        ]);
+        assert_eq!(s.socket_limits.per_address, 11, "a flag beats the file");
     }
 
     #[test]

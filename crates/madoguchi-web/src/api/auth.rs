@@ -100,7 +100,8 @@ pub struct LoggedOut {
     revoked: bool,
 }
 
-/// Revokes the bearer token used for this call.
+/// Revokes the credential used for this call: the bearer token, or the page session
+/// (cookie + CSRF header). Every WebSocket opened with it closes, on every node (Q6).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "service",
     responses((status = 200, body = LoggedOut), (status = 401, description = "unauthenticated")))]
 async fn logout(
@@ -110,6 +111,12 @@ async fn logout(
 ) -> ApiResult<Json<LoggedOut>> {
     let revoked = match (&auth.method, crate::extract::bearer_token(&headers)) {
         (AuthMethod::Token, Some(token)) => state.identity.revoke_token(token).await?,
+        (AuthMethod::Session { .. }, _) => {
+            match crate::extract::cookie_value(&headers, crate::extract::SESSION_COOKIE) {
+                Some(secret) => state.identity.end_session(secret).await?,
+                None => false,
+            }
+        }
         _ => false,
     };
     Ok(Json(LoggedOut { revoked }))

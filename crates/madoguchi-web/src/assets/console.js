@@ -745,7 +745,7 @@
       try { f = JSON.parse(ev.data); } catch (e) { return; }
       onFrame(f);
     };
-    sock.onclose = function () {
+    sock.onclose = function (ev) {
       if (ws !== sock) return;
       ws = null;
       wsReady = false;
@@ -754,16 +754,25 @@
       recentEvents = [];
       root.setAttribute('data-connection', 'down');
       clearInterval(pingTimer);
+      var code = ev ? ev.code : 0;
+      if (code === 4001) {
+        // Signed out (here, in another tab, or the session ended): no reconnecting; the
+        // login page brings the operator back here.
+        root.setAttribute('data-connection', 'signed-out');
+        location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
+        return;
+      }
       ui.conn.hidden = attempt < 1;
-      scheduleReconnect();
+      // 1013: too many sockets for this operator (other tabs) or a busy server: wait long.
+      scheduleReconnect(code === 1013);
     };
     sock.onerror = function () { /* onclose follows */ };
   }
 
-  // Exponential backoff with full jitter, 0.5 s … 30 s.
-  function scheduleReconnect() {
+  // Exponential backoff with full jitter, 0.5 s … 30 s; 60 s after a refusal (1013).
+  function scheduleReconnect(refused) {
     clearTimeout(reconnectTimer);
-    var cap = Math.min(30000, 500 * Math.pow(2, attempt));
+    var cap = refused ? 60000 : Math.min(30000, 500 * Math.pow(2, attempt));
     attempt++;
     reconnectTimer = setTimeout(connect, cap / 2 + Math.random() * cap / 2);
   }

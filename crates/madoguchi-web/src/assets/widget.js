@@ -503,6 +503,7 @@
   var pingTimer = null;
   var pollTimer = null;
   var lastFrameAt = 0;
+  var refusals = 0;   // sockets refused in a row for their limit (close code 1013)
 
   function wsUrl() {
     return api.replace(/^http/, 'ws') + '/chats/' + encodeURIComponent(state.chatId) + '/ws?token=' +
@@ -521,16 +522,23 @@
       try { f = JSON.parse(ev.data); } catch (e) { return; }
       onFrame(f);
     };
-    sock.onclose = function () {
+    sock.onclose = function (ev) {
       if (ws !== sock) return;
       ws = null;
       wsReady = false;
       host.setAttribute('data-connection', 'down');
       clearInterval(pingTimer);
-      if (!state.ended) {
-        el.conn.hidden = attempt < 1;   // stay quiet on the first quick retry
-        scheduleReconnect();
+      if (state.ended) return;
+      if (ev && ev.code === 1013) {
+        // Too many sockets (other tabs, or a busy server): the chat carries on over HTTP;
+        // try the socket again much later, and say nothing.
+        el.conn.hidden = true;
+        startPolling();
+        scheduleReconnect(true);
+        return;
       }
+      el.conn.hidden = attempt < 1;   // stay quiet on the first quick retry
+      scheduleReconnect();
     };
     sock.onerror = function () { /* onclose follows */ };
   }
@@ -572,10 +580,13 @@
   }
 
   // Exponential backoff with full jitter (0.5 s … 30 s), so a restarted server is not
-  // hit by every widget at the same instant.
-  function scheduleReconnect() {
+  // hit by every widget at the same instant. A socket refused for its limit (1013) waits
+  // 1 … 5 minutes instead; HTTP polling keeps the chat going meanwhile.
+  function scheduleReconnect(refused) {
     clearTimeout(reconnectTimer);
     var cap = Math.min(30000, 500 * Math.pow(2, attempt));
+    if (refused) cap = Math.min(300000, 60000 * Math.pow(2, refusals++));
+    else refusals = 0;
     var delay = cap / 2 + Math.random() * cap / 2;
     attempt++;
     // While the socket is down, poll over HTTP so nothing waits for the socket.

@@ -11,9 +11,18 @@
 //! `chat_events` id (`?afterEvent=`, each chat once in its current state) and messages
 //! per chat by seq (the `resume` frame); a per-chat event cursor drops a lifecycle event
 //! already sent, so a chat's state never goes backwards on the socket.
+//!
+//! Guards (Q6, [`crate::sockets`]): a console socket authenticated by the session cookie
+//! needs the public URL as its `Origin` (403 before the upgrade otherwise); a socket over
+//! one of its limits (per chat, visitor, client address, operator, node) is accepted and
+//! closed at once with 1013 and the limit as the reason; a console socket closes with
+//! 4001 "signed out" when its token or session ends, announced on the bus by any node
+//! and checked again at each ping.
 
+use super::extract::ClientAddr;
 use crate::error::{request_lang, ApiError, ApiResult};
-use crate::extract::{ApiQuery, AuthUser};
+use crate::extract::{ApiQuery, AuthMethod, AuthUser};
+use crate::sockets::{Refusal, Slot, CLOSE_SIGNED_OUT, CLOSE_TRY_LATER, SIGNED_OUT_REASON};
 use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{
@@ -26,6 +35,7 @@ use futures::StreamExt;
 use madoguchi_chat::chats::VisitorSession;
 use madoguchi_chat::live::{LiveEvent, SeqCursor, Step};
 use madoguchi_chat::{localize_chat_json, Message, OperatorCtx, Sender};
+use madoguchi_core::ids::hash_secret;
 use madoguchi_core::{Error, ErrorCode, Lang};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -121,6 +131,7 @@ pub async fn visitor_ws(
     State(state): State<AppState>,
     Path((portal, id)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<WsQuery>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
@@ -138,7 +149,16 @@ pub async fn visitor_ws(
     };
     let lang = q.lang(&headers);
     let upgrade = upgrade_or_400(upgrade)?;
+    // Q6: a place under the per-chat, per-visitor, per-address and node limits, held
+    // until the socket's task ends.
+    let slot = state
+        .sockets
+        .visitor(&session.chat_id, &session.visitor_id, addr.as_deref());
     Ok(upgrade.on_upgrade(move |socket| async move {
+        let _slot: Slot = match slot {
+            Ok(slot) => slot,
+            Err(refusal) => return refuse(socket, refusal).await,
+        };
         if let Err(e) = visitor_socket(state, session, after, lang, socket).await {
             tracing::debug!(error = %e, "visitor socket closed");
         }
@@ -177,17 +197,44 @@ pub async fn operator_ws(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     // Auth first (401), then the portal (404) and membership (403).
-    let user = match q.token.as_deref().filter(|t| !t.is_empty()) {
-        Some(token) => state
-            .identity
-            .user_by_token(token)
-            .await?
-            .ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated)))?,
-        None => {
-            AuthUser::from_headers(&state, &Method::GET, &headers)
+    let (user, credential) = match q.token.as_deref().filter(|t| !t.is_empty()) {
+        Some(token) => {
+            let user = state
+                .identity
+                .user_by_token(token)
                 .await?
-                .ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated)))?
-                .user
+                .ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated)))?;
+            (user, Credential::Token(token.to_owned()))
+        }
+        None => {
+            let auth = AuthUser::from_headers(&state, &Method::GET, &headers)
+                .await?
+                .ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated)))?;
+            let credential = match auth.method {
+                AuthMethod::Token => {
+                    crate::extract::bearer_token(&headers).map(|t| Credential::Token(t.to_owned()))
+                }
+                AuthMethod::Session { .. } => {
+                    // Q6: a browser sends the cookie whichever page opens the socket;
+                    // only the public URL's own pages may (no cross-site hijacking).
+                    let origin = headers
+                        .get(axum::http::header::ORIGIN)
+                        .and_then(|v| v.to_str().ok());
+                    if !crate::sockets::is_public_origin(&state.settings.public_url, origin) {
+                        tracing::info!(
+                            origin = origin.unwrap_or("(none)"),
+                            public_url = %state.settings.public_url,
+                            "refused a cookie WebSocket from an origin other than the public URL"
+                        );
+                        return Err(Error::forbidden().with_field("origin").into());
+                    }
+                    crate::extract::cookie_value(&headers, crate::extract::SESSION_COOKIE)
+                        .map(|s| Credential::Session(s.to_owned()))
+                }
+            };
+            let credential =
+                credential.ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated)))?;
+            (auth.user, credential)
         }
     };
     let op = state.chat.operator_ctx(&portal, &user.id).await?;
@@ -197,11 +244,73 @@ pub async fn operator_ws(
     let after_event = q.after_event;
     let lang = q.lang(&headers);
     let upgrade = upgrade_or_400(upgrade)?;
+    let slot = state.sockets.operator(&user.id);
     Ok(upgrade.on_upgrade(move |socket| async move {
-        if let Err(e) = operator_socket(state, op, after_event, lang, socket).await {
+        let _slot: Slot = match slot {
+            Ok(slot) => slot,
+            Err(refusal) => return refuse(socket, refusal).await,
+        };
+        if let Err(e) = operator_socket(state, op, credential, after_event, lang, socket).await {
             tracing::debug!(error = %e, "operator socket closed");
         }
     }))
+}
+
+/// What an operator socket was opened with: it closes when that ends (Q6).
+enum Credential {
+    Token(String),
+    Session(String),
+}
+
+impl Credential {
+    /// The hash its revocation is announced under.
+    fn hash(&self) -> String {
+        match self {
+            Self::Token(secret) | Self::Session(secret) => hash_secret(secret),
+        }
+    }
+
+    /// Whether the token or session still works; a failed read counts as yes (the
+    /// next check asks again).
+    async fn live(&self, state: &AppState) -> bool {
+        let live = match self {
+            Self::Token(token) => state
+                .identity
+                .user_by_token(token)
+                .await
+                .map(|u| u.is_some()),
+            Self::Session(secret) => state.identity.session(secret).await.map(|s| s.is_some()),
+        };
+        live.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "checking a socket's credential failed");
+            true
+        })
+    }
+}
+
+/// Closes a socket over a limit at once with 1013 "try again later" and the limit as
+/// the reason; waits a moment for the client's close reply.
+async fn refuse(mut socket: WebSocket, refusal: Refusal) {
+    tracing::debug!(
+        reason = refusal.reason(),
+        "refused a WebSocket over its limit"
+    );
+    let _ = socket
+        .send(WsMessage::Close(Some(CloseFrame {
+            code: CLOSE_TRY_LATER,
+            reason: refusal.reason().into(),
+        })))
+        .await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.recv()).await;
+}
+
+async fn close_signed_out(socket: &mut WebSocket) {
+    let _ = socket
+        .send(WsMessage::Close(Some(CloseFrame {
+            code: CLOSE_SIGNED_OUT,
+            reason: SIGNED_OUT_REASON.into(),
+        })))
+        .await;
 }
 
 type SocketResult = Result<(), axum::Error>;
@@ -445,11 +554,33 @@ impl ConsoleCursors {
 async fn operator_socket(
     state: AppState,
     mut op: OperatorCtx,
+    credential: Credential,
     after_event: Option<i64>,
     lang: Lang,
     mut socket: WebSocket,
 ) -> SocketResult {
     let mut closing = state.chat.closing();
+    // Q6: the end of this socket's token or session is announced on the bus (from any
+    // node); subscribed before checking it once more, so no revocation slips between.
+    let mut revoked = match state
+        .bus
+        .subscribe(
+            &madoguchi_core::identity::revocation_subject(&credential.hash()),
+            4,
+        )
+        .await
+    {
+        Ok(revoked) => Some(revoked),
+        Err(e) => {
+            tracing::warn!(error = %e, "bus subscription failed");
+            close_going_away(&mut socket).await;
+            return Ok(());
+        }
+    };
+    if !credential.live(&state).await {
+        close_signed_out(&mut socket).await;
+        return Ok(());
+    }
     let mut events = match state.chat.subscribe_ops(&op.portal.id).await {
         Ok(events) => events,
         Err(e) => {
@@ -515,7 +646,22 @@ async fn operator_socket(
                 close_going_away(&mut socket).await;
                 return Ok(());
             }
-            _ = ping.tick() => socket.send(WsMessage::Ping(Default::default())).await?,
+            signal = async { revoked.as_mut()?.next().await }, if revoked.is_some() => match signal {
+                Some(_) => {
+                    close_signed_out(&mut socket).await;
+                    return Ok(());
+                }
+                // The bus let go of the subject: the check at each ping still holds.
+                None => revoked = None,
+            },
+            _ = ping.tick() => {
+                // Also catches an expired session and a revocation the bus lost.
+                if !credential.live(&state).await {
+                    close_signed_out(&mut socket).await;
+                    return Ok(());
+                }
+                socket.send(WsMessage::Ping(Default::default())).await?
+            }
             _ = tokio::time::sleep_until(hold), if hold_until.is_some() => hold_until = None,
             event = events.next(), if hold_until.is_none() => match event {
                 None => {

@@ -1121,6 +1121,9 @@ async fn c4_the_operator_socket_refuses_without_auth_and_accepts_the_session_coo
         .into_client_request()
         .unwrap();
     req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    // Q6: as a browser does, the console page's origin (the public URL).
+    req.headers_mut()
+        .insert("origin", app.settings.public_url.parse().unwrap());
     let (stream, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let mut ws = Ws(stream);
     assert_eq!(ws.next().await["type"], "ready");

@@ -138,6 +138,7 @@ pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Setting
         desk_url: None,
         widget_rate_limit: None,
         trusted_proxies: Vec::new(),
+        socket_limits: madoguchi_web::sockets::SocketLimits::default(),
     }
 }
 
@@ -151,6 +152,20 @@ impl TestApp {
     pub async fn spawn_with(
         backend: Backend,
         configure: impl FnOnce(&mut Settings),
+    ) -> Option<Self> {
+        Self::spawn_inner(backend, configure, false).await
+    }
+
+    /// A server whose public URL is the address it listens on, as a browser reaches it:
+    /// the console's cookie socket checks its page's `Origin` against the public URL (Q6).
+    pub async fn spawn_same_origin(backend: Backend) -> Option<Self> {
+        Self::spawn_inner(backend, |_| {}, true).await
+    }
+
+    async fn spawn_inner(
+        backend: Backend,
+        configure: impl FnOnce(&mut Settings),
+        same_origin: bool,
     ) -> Option<Self> {
         let data_dir =
             std::env::temp_dir().join(format!("madoguchi-test-{}", uuid::Uuid::now_v7().simple()));
@@ -185,9 +200,18 @@ impl TestApp {
                 .expect("opening the test database"),
         };
         let clock = Clock::system();
-        let app = Application::build_with_db(settings.clone(), db.clone(), clock.clone())
+        let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
-            .expect("building the application");
+            .expect("binding the test server");
+        if same_origin {
+            let addr = listener.local_addr().expect("the listener's address");
+            settings.listen = addr;
+            settings.public_url = format!("http://{addr}");
+        }
+        let app =
+            Application::build_with_listener(settings.clone(), db.clone(), clock.clone(), listener)
+                .await
+                .expect("building the application");
         let base = format!("http://{}", app.local_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {

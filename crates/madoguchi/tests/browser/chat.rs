@@ -83,7 +83,7 @@ pub async fn login(c: &Client, app: &TestApp, user: &TestUser, next: &str) {
 }
 
 /// The widget's shadow root, found again on every call (the page may have reloaded).
-async fn widget_el(c: &Client, css: &str) -> Element {
+pub async fn widget_el(c: &Client, css: &str) -> Element {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Ok(host) = c.find(Locator::Css("[data-madoguchi-widget]")).await {
@@ -117,7 +117,7 @@ async fn widget_log(c: &Client) -> String {
         .unwrap_or_default()
 }
 
-async fn wait_widget_log(c: &Client, needle: &str) {
+pub async fn wait_widget_log(c: &Client, needle: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
         let log = widget_log(c).await;
@@ -132,7 +132,7 @@ async fn wait_widget_log(c: &Client, needle: &str) {
     }
 }
 
-async fn create_portal(app: &TestApp, admin: &TestUser, name: &str, display: &str) {
+pub async fn create_portal(app: &TestApp, admin: &TestUser, name: &str, display: &str) {
     app.post(
         "/chat/api/v1/portals",
         Some(&admin.token),
@@ -151,7 +151,7 @@ async fn c3_c4_visitor_on_another_origin_chats_with_an_operator_in_the_console()
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "株式会社アクメ サポート").await;
     let site = HostSite::with_widget(&app, "acme", "ja").await;
@@ -357,7 +357,7 @@ async fn c3_widget_takes_a_message_when_no_operator_is_available() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme Support").await;
     app.put(
@@ -413,10 +413,11 @@ pub struct FlakyProxy {
 }
 
 impl FlakyProxy {
-    pub async fn start(app: &TestApp) -> Self {
+    /// A proxy on a listener bound beforehand (so that the app's public URL can be the
+    /// proxy's address) to `app`.
+    pub fn on(listener: tokio::net::TcpListener, app: &TestApp) -> Self {
         use std::sync::atomic::Ordering;
         let upstream = app.base.trim_start_matches("http://").to_owned();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -493,10 +494,16 @@ async fn c3_widget_and_console_reconnect_and_catch_up_without_duplicates() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    // People reach the server through the proxy: its address is the public URL, which
+    // the console's cookie socket must come from (Q6).
+    let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy_listener.local_addr().unwrap());
+    let app = TestApp::spawn_with(Backend::Sqlite, |s| s.public_url = proxy_url)
+        .await
+        .unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme").await;
-    let proxy = FlakyProxy::start(&app).await;
+    let proxy = FlakyProxy::on(proxy_listener, &app);
     // The widget's server is the proxy: everything it does can be cut.
     let site = HostSite::start(format!(
         "<!doctype html><html lang=\"ja\"><body><p>Acme</p>\
@@ -677,7 +684,7 @@ async fn c6_operator_edits_the_visitor_and_c4_finds_the_chat_in_the_history() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme").await;
     let started = app
@@ -755,7 +762,7 @@ async fn c4_console_is_only_for_operators_of_the_portal() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let owner = app.signup("owner@acme.example").await;
     let stranger = app.signup("stranger@example.jp").await;
     create_portal(&app, &owner, "acme", "Acme").await;
@@ -779,7 +786,7 @@ async fn c4_console_stays_responsive_with_200_open_chats() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme").await;
     let mut tokens = Vec::new();
@@ -865,7 +872,7 @@ async fn c3_widget_fills_a_phone_screen() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme").await;
     let site = HostSite::with_widget(&app, "acme", "ja").await;
@@ -965,7 +972,7 @@ async fn c3_widget_offers_the_department_menu_when_there_are_several() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme Support").await;
     let mut ids = Vec::new();
@@ -1076,7 +1083,7 @@ async fn c3_widget_offers_the_department_menu_when_there_are_several() {
 /// C3: the embed script is JavaScript that any website may load (no browser needed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c3_widget_script_is_served_to_any_origin() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let res = app
         .http
         .get(app.url("/chat/widget.js"))

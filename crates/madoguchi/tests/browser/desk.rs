@@ -128,7 +128,7 @@ async fn d5_a_ticket_deep_link_logs_in_then_replies_and_closes_it() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let (admin, ticket) = seed(&app).await;
     let deep = "/desk/acme/tickets/104";
     assert!(ticket["webUrl"].as_str().unwrap().ends_with(deep));
@@ -218,7 +218,7 @@ async fn d6_settings_api_generates_reveals_and_regenerates_the_service_key() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let (admin, _) = seed(&app).await;
     let c = browser.session().await;
 

@@ -15,7 +15,7 @@ async fn i2_i3_i6_i9_the_settings_page_links_changes_and_disables() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let desk_admin = app.signup("desk-admin@acme.example").await;
     let chat_admin = app.signup("chat-admin@acme.example").await;
     let dt = Some(desk_admin.token.as_str());
@@ -153,7 +153,7 @@ async fn i10_i15_i17_i20_the_desk_panel_beside_a_chat() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let admin = app.signup("admin@acme.example").await;
     let t = Some(admin.token.as_str());
     app.post(

@@ -12,6 +12,7 @@ mod harness;
 
 mod chat;
 mod desk;
+mod hardening_sockets;
 mod integration;
 mod pages;
 mod settings;

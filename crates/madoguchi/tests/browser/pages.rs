@@ -10,7 +10,7 @@ async fn q4_signup_and_login_pages_lead_home_in_japanese_and_english() {
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let c = browser.session().await;
 
     // Sign up (Japanese is the default page language without a choice).
