@@ -598,6 +598,11 @@ impl Chat {
         Ok(chat)
     }
 
+    /// The seq of the chat's newest message; `None` for an unknown chat.
+    pub async fn last_seq(&self, chat_id: &str) -> Result<Option<i64>> {
+        store::last_seq(&self.db, chat_id).await
+    }
+
     /// A chat by id, in any portal (for the integration and the timers).
     pub async fn chat_by_id(&self, chat_id: &str) -> Result<Option<ChatView>> {
         let Some(mut chat) = store::view(&self.db, None, chat_id).await? else {

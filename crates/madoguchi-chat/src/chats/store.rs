@@ -164,6 +164,15 @@ pub(crate) async fn session_by_token(
     .transpose()
 }
 
+/// The seq of a chat's newest message; `None` for an unknown chat.
+pub(crate) async fn last_seq(db: &Db, chat_id: &str) -> Result<Option<i64>> {
+    let row = sqlx::query("select last_seq from chat_chats where id = $1")
+        .bind(chat_id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|r| Ok(r.try_get("last_seq")?)).transpose()
+}
+
 pub(crate) async fn state_of(db: &Db, chat_id: &str) -> Result<Option<ChatState>> {
     let row = sqlx::query("select state from chat_chats where id = $1")
         .bind(chat_id)
