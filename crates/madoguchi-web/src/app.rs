@@ -37,6 +37,9 @@ pub struct Settings {
     /// Reverse proxies whose `X-Forwarded-For` is believed (the client address of the
     /// widget limit); empty: the TCP peer is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Days a visitor token keeps working after its chat ended (a returning visitor
+    /// still reads the transcript); after that it is refused (401).
+    pub visitor_token_days: u32,
 }
 
 impl Settings {
@@ -51,6 +54,7 @@ impl Settings {
             desk_url: None,
             widget_rate_limit: Some(120),
             trusted_proxies: Vec::new(),
+            visitor_token_days: 30,
         }
     }
 }
@@ -114,7 +118,8 @@ impl Application {
         if filled > 0 {
             tracing::info!(contacts = filled, "contact search keys filled");
         }
-        let chat = madoguchi_chat::Chat::new(db.clone(), clock.clone(), bus.clone());
+        let chat = madoguchi_chat::Chat::new(db.clone(), clock.clone(), bus.clone())
+            .with_visitor_token_ttl_ms(i64::from(settings.visitor_token_days) * 86_400_000);
         // The integration reaches Desk in-process, or over HTTP with `--desk-url` (Q1),
         // and plugs its hooks into Chat (I7, I13, I18).
         let integration = madoguchi_integration::Integration::new(

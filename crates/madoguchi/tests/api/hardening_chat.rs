@@ -148,6 +148,140 @@ async fn q6_oversized_frames_close_with_1009_and_invalid_utf8_with_1007(app: Tes
 }
 
 // ---------------------------------------------------------------------------------
+// 11c: a chat's start is retried only by its client, shortly after
+// ---------------------------------------------------------------------------------
+
+/// Declares `<name>::sqlite` and `<name>::postgres` for an `async fn(Backend)` that
+/// starts its own server.
+macro_rules! own_server_on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use crate::helpers::Backend;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+own_server_on_both_backends!(
+    q6_a_chat_start_retry_answers_the_token_only_to_the_same_address_within_ten_minutes,
+    q6_visitor_tokens_expire_the_configured_days_after_the_chat_ended,
+);
+
+async fn q6_a_chat_start_retry_answers_the_token_only_to_the_same_address_within_ten_minutes(
+    backend: Backend,
+) {
+    // Behind a trusted proxy (loopback), each X-Forwarded-For is another client.
+    let Some(app) = TestApp::spawn_with(backend, |s| {
+        s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await
+    else {
+        return;
+    };
+    let _admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let start = |client: &'static str, id: &'static str| {
+        let req = app
+            .http
+            .post(app.url(&widget("acme", "/chats")))
+            .header("x-forwarded-for", client)
+            .json(&json!({"question": "注文について", "clientMessageId": id}));
+        app.request(req)
+    };
+    let first = start("198.51.100.1", "same-id").await;
+    first.assert_status(201);
+    // The legitimate retry: same client, at once → the same object (API.md).
+    let retry = start("198.51.100.1", "same-id").await;
+    retry.assert_status(201);
+    assert_eq!(retry.body, first.body);
+    // Someone else who learnt the id gets no token.
+    let other = start("203.0.113.7", "same-id").await;
+    other.assert_error(409, "conflict");
+    assert_eq!(other.body["error"]["field"], "clientMessageId");
+    assert!(!other.text.contains("vt_"), "{}", other.text);
+    // A spoofed address left of the real one is still the other client.
+    start("198.51.100.1, 203.0.113.7", "same-id")
+        .await
+        .assert_error(409, "conflict");
+    // The same client, within ten minutes: still the retry.
+    app.clock.advance_ms(9 * 60_000);
+    let late = start("198.51.100.1", "same-id").await;
+    late.assert_status(201);
+    assert_eq!(late.body, first.body);
+    // After ten minutes the id no longer hands out the token, even to its client.
+    app.clock.advance_ms(60_000 + 1);
+    let stale = start("198.51.100.1", "same-id").await;
+    stale.assert_error(409, "conflict");
+    assert!(!stale.text.contains("vt_"), "{}", stale.text);
+    // A new id starts a new chat as always.
+    let fresh = start("198.51.100.1", "new-id").await;
+    fresh.assert_status(201);
+    assert_ne!(fresh["chatId"], first["chatId"]);
+}
+
+// ---------------------------------------------------------------------------------
+// 11d: visitor tokens expire after the chat ended
+// ---------------------------------------------------------------------------------
+
+async fn q6_visitor_tokens_expire_the_configured_days_after_the_chat_ended(backend: Backend) {
+    const DAY: i64 = 86_400_000;
+    let Some(app) = TestApp::spawn_with(backend, |s| s.visitor_token_days = 3).await else {
+        return;
+    };
+    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    let ended = start_chat(&app, "acme", json!({})).await;
+    let open = start_chat(&app, "acme", json!({})).await;
+    for chat in [&ended, &open] {
+        app.post_empty(
+            &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
+            Some(&admin.token),
+        )
+        .await
+        .assert_status(200);
+    }
+    app.post_empty(
+        &api("acme", &format!("/chats/{}/end", ended.chat_id)),
+        Some(&admin.token),
+    )
+    .await
+    .assert_status(200);
+    let messages = |chat: &VisitorChat| {
+        let path = widget("acme", &format!("/chats/{}/messages", chat.chat_id));
+        let token = chat.token.clone();
+        let app = &app;
+        async move { app.get(&path, Some(&token)).await }
+    };
+    // A returning visitor still reads the transcript for a while.
+    app.clock.advance_ms(3 * DAY - 60_000);
+    let transcript = messages(&ended).await;
+    transcript.assert_status(200);
+    assert!(!transcript["data"].as_array().unwrap().is_empty());
+    let mut ws = Ws::connect(&app, &visitor_ws_path("acme", &ended, 0)).await;
+    assert_eq!(ws.next().await["type"], "ready");
+    // Then the token is refused everywhere it was accepted.
+    app.clock.advance_ms(2 * 60_000);
+    messages(&ended).await.assert_error(401, "unauthenticated");
+    visitor_says(&app, "acme", &ended, "まだ見えますか", "late")
+        .await
+        .assert_error(401, "unauthenticated");
+    assert_eq!(
+        Ws::refused_status(&app, &visitor_ws_path("acme", &ended, 0)).await,
+        401
+    );
+    // The token of a chat that has not ended keeps working (it ends idle at some point,
+    // and its days count from then).
+    messages(&open).await.assert_status(200);
+}
+
+// ---------------------------------------------------------------------------------
 // 12: two nodes over NATS
 // ---------------------------------------------------------------------------------
 

@@ -129,6 +129,7 @@ pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Setting
         desk_url: None,
         widget_rate_limit: None,
         trusted_proxies: Vec::new(),
+        visitor_token_days: 30,
     }
 }
 
