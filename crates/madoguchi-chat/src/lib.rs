@@ -47,6 +47,9 @@ use madoguchi_core::{Clock, Db};
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
+/// Visitor tokens work this long after their chat ended, by default: 30 days.
+pub const DEFAULT_VISITOR_TOKEN_TTL_MS: i64 = 30 * 86_400_000;
+
 /// The Chat service. Cheap to clone: every member is a handle.
 #[derive(Clone)]
 pub struct Chat {
@@ -58,6 +61,8 @@ pub struct Chat {
     pub(crate) limits: Arc<ratelimit::Limits>,
     /// The key visitor tokens derive from (read once from `server_keys`).
     visitor_key: Arc<tokio::sync::OnceCell<String>>,
+    /// How long a visitor token works after its chat ended (milliseconds).
+    pub(crate) visitor_token_ttl_ms: i64,
     /// The group-commit writer of messages, started on the first message.
     message_writer: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<messages::batch::Pending>>>,
 }
@@ -86,8 +91,15 @@ impl Chat {
             closing: Arc::new(watch::channel(false).0),
             limits: Arc::new(ratelimit::Limits::default()),
             visitor_key: Arc::new(tokio::sync::OnceCell::new()),
+            visitor_token_ttl_ms: DEFAULT_VISITOR_TOKEN_TTL_MS,
             message_writer: Arc::default(),
         }
+    }
+
+    /// Visitor tokens stop working this long after their chat ended (default 30 days).
+    pub fn with_visitor_token_ttl_ms(mut self, ttl_ms: i64) -> Self {
+        self.visitor_token_ttl_ms = ttl_ms;
+        self
     }
 
     /// Plugs the integration in (department mapping, visitor sync, lifecycle wake-ups).

@@ -152,7 +152,33 @@ impl NatsBus {
     fn nats_subject(&self, subject: &str) -> String {
         format!("{}.{}", self.prefix, subject)
     }
+
+    /// Waits until the server has processed every subscription sent before: the caller
+    /// reads the database next and relies on the bus for everything committed after
+    /// that read. `flush` is not enough (it only hands the bytes to the kernel, and a
+    /// publish from another node may reach the server first: that event was lost, and
+    /// the socket showed it only when a later event revealed the gap). The server
+    /// handles a connection's commands in order, so the answer to a request sent after
+    /// the subscription (here "no responders", on a subject nobody listens to) proves
+    /// the subscription is in place.
+    async fn registered(&self) {
+        let probe = format!("{}._sync.{}", self.prefix, crate::ids::new_id());
+        let answer = tokio::time::timeout(
+            SUBSCRIBE_CONFIRM_WAIT,
+            self.client.request(probe, Vec::new().into()),
+        )
+        .await;
+        match answer {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "confirming a NATS subscription failed"),
+            Err(_) => tracing::warn!("NATS did not confirm a subscription in time"),
+        }
+    }
 }
+
+/// How long a new NATS subscription waits for the server's confirmation.
+const SUBSCRIBE_CONFIRM_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[async_trait]
 impl Bus for NatsBus {
@@ -197,8 +223,7 @@ impl Bus for NatsBus {
                 .subscribe(self.nats_subject(subject))
                 .await
                 .map_err(|e| anyhow::anyhow!("subscribing on NATS: {e}"))?;
-            // Make sure the server registered the interest before the caller relies on it.
-            self.client.flush().await.ok();
+            self.registered().await;
             let local = self.local.clone();
             let name = subject.to_owned();
             let task = tokio::spawn(async move {
@@ -310,5 +335,49 @@ mod tests {
             .await
             .expect("delivered through NATS");
         assert_eq!(&*got.unwrap(), b"back");
+    }
+}
+
+#[cfg(test)]
+mod nats_tests {
+    use super::*;
+
+    /// Q6 (issue 16, item 12): a publish from another node right after `subscribe`
+    /// returned is delivered (the subscription is registered on the server by then),
+    /// and each event arrives on its own, promptly, with nothing published after it.
+    /// Runs when `MADOGUCHI_TEST_NATS_URL` is set.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn q6_nats_delivers_at_once_from_the_moment_subscribe_returns() {
+        let Ok(url) = std::env::var("MADOGUCHI_TEST_NATS_URL") else {
+            return;
+        };
+        let prefix = format!("q6test{}", std::process::id());
+        let a = NatsBus::connect(&url, &prefix)
+            .await
+            .expect("NATS reachable");
+        let b = NatsBus::connect(&url, &prefix)
+            .await
+            .expect("NATS reachable");
+        let wait = std::time::Duration::from_secs(2);
+        let mut latencies = Vec::new();
+        for i in 0..300 {
+            let subject = format!("chat.sub{i}");
+            let mut sub = a.subscribe(&subject, 16).await.unwrap();
+            let sent = std::time::Instant::now();
+            b.publish(&subject, vec![1]).await;
+            let got = tokio::time::timeout(wait, sub.next()).await;
+            assert!(
+                matches!(got, Ok(Some(_))),
+                "event {i}, published right after subscribe returned, not delivered within {wait:?}"
+            );
+            latencies.push(sent.elapsed());
+        }
+        latencies.sort();
+        eprintln!(
+            "q6 NATS bus node→node: p50 {:?}, p99 {:?}, max {:?}",
+            latencies[latencies.len() / 2],
+            latencies[latencies.len() * 99 / 100],
+            latencies[latencies.len() - 1]
+        );
     }
 }

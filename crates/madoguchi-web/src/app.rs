@@ -39,6 +39,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Open WebSockets per chat, visitor, client address, operator and node (Q6).
     pub socket_limits: crate::sockets::SocketLimits,
+    /// Days a visitor token keeps working after its chat ended (a returning visitor
+    /// still reads the transcript); after that it is refused (401).
+    pub visitor_token_days: u32,
 }
 
 impl Settings {
@@ -54,6 +57,7 @@ impl Settings {
             widget_rate_limit: Some(120),
             trusted_proxies: Vec::new(),
             socket_limits: crate::sockets::SocketLimits::default(),
+            visitor_token_days: 30,
         }
     }
 }
@@ -128,7 +132,8 @@ impl Application {
         if filled > 0 {
             tracing::info!(contacts = filled, "contact search keys filled");
         }
-        let chat = madoguchi_chat::Chat::new(db.clone(), clock.clone(), bus.clone());
+        let chat = madoguchi_chat::Chat::new(db.clone(), clock.clone(), bus.clone())
+            .with_visitor_token_ttl_ms(i64::from(settings.visitor_token_days) * 86_400_000);
         // The integration reaches Desk in-process, or over HTTP with `--desk-url` (Q1),
         // and plugs its hooks into Chat (I7, I13, I18).
         let integration = madoguchi_integration::Integration::new(

@@ -112,6 +112,10 @@ pub struct ServeArgs {
     /// 10 % or 256, whichever is more, kept for HTTP and the database.
     #[arg(long, env = "MADOGUCHI_MAX_SOCKETS", value_parser = parse_socket_limit)]
     pub max_sockets: Option<usize>,
+    /// Days a visitor token keeps working after its chat ended (the returning visitor
+    /// still sees the transcript); then the widget must start a new chat.
+    #[arg(long, env = "MADOGUCHI_VISITOR_TOKEN_DAYS", default_value = "30", value_parser = clap::value_parser!(u32).range(1..))]
+    pub visitor_token_days: u32,
     /// Read settings from this TOML file (keys as the flags, with underscores).
     #[arg(long, env = "MADOGUCHI_CONFIG")]
     pub config: Option<PathBuf>,
@@ -162,6 +166,7 @@ pub struct ConfigFile {
     max_sockets_per_address: Option<usize>,
     max_sockets_per_operator: Option<usize>,
     max_sockets: Option<usize>,
+    visitor_token_days: Option<u32>,
 }
 
 impl ServeArgs {
@@ -213,6 +218,10 @@ impl ServeArgs {
                 self.widget_rate_limit = parse_rate_limit(&text)
                     .map_err(|e| anyhow::anyhow!("widget_rate_limit: {e}"))?;
             }
+            if let (Some(v), true) = (file.visitor_token_days, defaulted("visitor_token_days")) {
+                anyhow::ensure!(v >= 1, "visitor_token_days: expected 1 or more days");
+                self.visitor_token_days = v;
+            }
             if let (Some(v), true) = (file.trusted_proxies, defaulted("trusted_proxies")) {
                 self.trusted_proxies = v
                     .iter()
@@ -261,6 +270,7 @@ impl ServeArgs {
                 per_operator: self.max_sockets_per_operator,
                 total: self.max_sockets,
             },
+            visitor_token_days: self.visitor_token_days,
         };
         Ok((settings, self.log_format))
     }
@@ -294,6 +304,28 @@ mod tests {
         assert_eq!(s.public_url, d.public_url);
         assert_eq!(s.widget_rate_limit, Some(120));
         assert_eq!(s.database_url, None);
+        assert_eq!(s.visitor_token_days, 30);
+        assert_eq!(s.visitor_token_days, d.visitor_token_days);
+    }
+
+    #[test]
+    fn q6_visitor_token_days_come_from_the_flag_or_the_file() {
+        let s = settings_of(&["madoguchi", "serve", "--visitor-token-days", "7"]);
+        assert_eq!(s.visitor_token_days, 7);
+        let refused = Cli::command().try_get_matches_from([
+            "madoguchi",
+            "serve",
+            "--visitor-token-days",
+            "0",
+        ]);
+        assert!(refused.is_err(), "0 days is refused");
+        let dir = std::env::temp_dir().join(format!("madoguchi-cli-vt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("madoguchi.toml");
+        std::fs::write(&path, "visitor_token_days = 90\n").unwrap();
+        let s = settings_of(&["madoguchi", "serve", "--config", path.to_str().unwrap()]);
+        assert_eq!(s.visitor_token_days, 90);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -251,6 +251,10 @@ struct Move<'a> {
     actor_id: Option<&'a str>,
 }
 
+/// A chat's start may be retried (same `clientMessageId`, same client address) this
+/// long after it started.
+pub const START_RETRY_WINDOW_MS: i64 = 10 * 60 * 1000;
+
 pub const DEFAULT_LIST_LIMIT: i64 = 100;
 pub const MAX_LIST_LIMIT: i64 = 500;
 
@@ -262,7 +266,8 @@ impl Chat {
     pub async fn start_chat(&self, portal: &Portal, new: NewChat) -> Result<StartedChat> {
         let question = messages::parse_text("question", &new.question)?;
         let client_id = messages::parse_client_id(&new.client_message_id)?.to_owned();
-        if let Some(started) = self.existing_chat(&portal.id, &client_id).await? {
+        let address = new.client_address.as_deref();
+        if let Some(started) = self.existing_chat(&portal.id, &client_id, address).await? {
             return Ok(started);
         }
         let fields = VisitorFields {
@@ -326,7 +331,7 @@ impl Chat {
                 // A concurrent retry of the same chat won.
                 drop(tx);
                 return self
-                    .existing_chat(&portal.id, &client_id)
+                    .existing_chat(&portal.id, &client_id, address)
                     .await?
                     .ok_or_else(|| Error::new(ErrorCode::Conflict));
             }
@@ -365,17 +370,31 @@ impl Chat {
         })
     }
 
-    /// The chat a retry refers to, answered exactly as the first time.
-    async fn existing_chat(&self, portal_id: &str, client_id: &str) -> Result<Option<StartedChat>> {
-        let Some((chat_id, visitor_id)) =
-            store::by_client_id(&self.db, portal_id, client_id).await?
-        else {
+    /// The chat a retry refers to, answered exactly as the first time, with its visitor
+    /// token: only to the client address that started it and within
+    /// [`START_RETRY_WINDOW_MS`] of its start (a retry after a lost answer comes at
+    /// once). Anyone else who learnt the `clientMessageId` gets 409 `conflict`, not the
+    /// visitor's token.
+    async fn existing_chat(
+        &self,
+        portal_id: &str,
+        client_id: &str,
+        client_address: Option<&str>,
+    ) -> Result<Option<StartedChat>> {
+        let Some(found) = store::by_client_id(&self.db, portal_id, client_id).await? else {
             return Ok(None);
         };
-        let token = self.visitor_token(&chat_id).await?;
+        let same_client = found.client_address.as_deref() == client_address;
+        let recent = self.clock.now_ms() - found.created_at <= START_RETRY_WINDOW_MS;
+        if !(same_client && recent) {
+            return Err(Error::new(ErrorCode::Conflict)
+                .with_field("clientMessageId")
+                .with_message("chat-error-client-id-used"));
+        }
+        let token = self.visitor_token(&found.chat_id).await?;
         Ok(Some(StartedChat {
-            chat_id,
-            visitor_id,
+            chat_id: found.chat_id,
+            visitor_id: found.visitor_id,
             visitor_token: token,
         }))
     }
@@ -388,9 +407,13 @@ impl Chat {
         chat_id: &str,
         token: &str,
     ) -> Result<VisitorSession> {
-        let (session, portal_name_of_chat) = store::session_by_token(&self.db, &hash_secret(token))
-            .await?
-            .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
+        // A token works until its chat has been ended for the configured time (the
+        // returning visitor reads the transcript meanwhile); then it is unknown.
+        let ended_after = self.clock.now_ms() - self.visitor_token_ttl_ms;
+        let (session, portal_name_of_chat) =
+            store::session_by_token(&self.db, &hash_secret(token), ended_after)
+                .await?
+                .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
         if portal_name_of_chat != portal_name {
             return Err(Error::not_found());
         }
@@ -596,6 +619,11 @@ impl Chat {
             hook.on_chat_event(event);
         }
         Ok(chat)
+    }
+
+    /// The seq of the chat's newest message; `None` for an unknown chat.
+    pub async fn last_seq(&self, chat_id: &str) -> Result<Option<i64>> {
+        store::last_seq(&self.db, chat_id).await
     }
 
     /// A chat by id, in any portal (for the integration and the timers).

@@ -118,34 +118,54 @@ pub(crate) async fn insert_token(
     Ok(())
 }
 
-/// (chat id, visitor id) of the chat started with `client_id`.
+/// The chat started with a `clientMessageId`: who started it from where, and when.
+pub(crate) struct StartedBy {
+    pub chat_id: String,
+    pub visitor_id: String,
+    pub client_address: Option<String>,
+    pub created_at: i64,
+}
+
+/// The chat started with `client_id`.
 pub(crate) async fn by_client_id(
     db: &Db,
     portal_id: &str,
     client_id: &str,
-) -> Result<Option<(String, String)>> {
+) -> Result<Option<StartedBy>> {
     let row = sqlx::query(
-        "select id, visitor_id from chat_chats where portal_id = $1 and client_message_id = $2",
+        "select id, visitor_id, client_address, created_at from chat_chats \
+         where portal_id = $1 and client_message_id = $2",
     )
     .bind(portal_id)
     .bind(client_id)
     .fetch_optional(db.pool())
     .await?;
-    row.map(|r| Ok((r.try_get("id")?, r.try_get("visitor_id")?)))
-        .transpose()
+    row.map(|r| {
+        Ok(StartedBy {
+            chat_id: r.try_get("id")?,
+            visitor_id: r.try_get("visitor_id")?,
+            client_address: r.try_get("client_address")?,
+            created_at: r.try_get("created_at")?,
+        })
+    })
+    .transpose()
 }
 
-/// The session of a visitor token and the name of its chat's portal.
+/// The session of a visitor token and the name of its chat's portal; `None` also for
+/// a token of a chat that ended before `ended_after` (expired).
 pub(crate) async fn session_by_token(
     db: &Db,
     token_hash: &str,
+    ended_after: i64,
 ) -> Result<Option<(VisitorSession, String)>> {
     let row = sqlx::query(
         "select c.id, c.portal_id, p.name as portal_name, c.visitor_id, c.department_id, c.state \
          from chat_visitor_tokens t join chat_chats c on c.id = t.chat_id \
-         join chat_portals p on p.id = c.portal_id where t.token_hash = $1",
+         join chat_portals p on p.id = c.portal_id where t.token_hash = $1 \
+         and (c.ended_at is null or c.ended_at > $2)",
     )
     .bind(token_hash)
+    .bind(ended_after)
     .fetch_optional(db.pool())
     .await?;
     row.map(|r| {
@@ -162,6 +182,15 @@ pub(crate) async fn session_by_token(
         ))
     })
     .transpose()
+}
+
+/// The seq of a chat's newest message; `None` for an unknown chat.
+pub(crate) async fn last_seq(db: &Db, chat_id: &str) -> Result<Option<i64>> {
+    let row = sqlx::query("select last_seq from chat_chats where id = $1")
+        .bind(chat_id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|r| Ok(r.try_get("last_seq")?)).transpose()
 }
 
 pub(crate) async fn state_of(db: &Db, chat_id: &str) -> Result<Option<ChatState>> {

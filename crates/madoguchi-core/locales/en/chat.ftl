@@ -22,6 +22,7 @@ chat-error-resume = afterSeq must be an object of at most { $max } chat ids, eac
 chat-error-not-waiting = This chat is no longer waiting: another operator may have accepted it.
 chat-error-not-accepted = Accept the chat before replying.
 chat-error-ended = This chat has ended.
+chat-error-client-id-used = This chat was started from another address or too long ago. Send your question again to start a new chat.
 chat-error-visitor-token = The visitor token is not valid.
 chat-visitor = Visitor
 chat-operator = Operator

@@ -22,6 +22,7 @@ chat-error-resume = afterSeq にはチャットIDと0以上の整数の組を{ $
 chat-error-not-waiting = このチャットはすでに他のオペレーターが対応したか、待機中ではありません。
 chat-error-not-accepted = 返信する前にチャットを受け付けてください。
 chat-error-ended = このチャットは終了しています。
+chat-error-client-id-used = このチャットは別の接続元から、または時間が経ってから再送されました。もう一度送信すると新しいチャットを始めます。
 chat-error-visitor-token = 訪問者トークンが正しくありません。
 chat-visitor = 訪問者
 chat-operator = オペレーター

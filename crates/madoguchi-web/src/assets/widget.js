@@ -760,6 +760,11 @@
       connect();
       el.text.focus();
     }, function (err) {
+      // The remembered attempt may no longer be retried (another address, too late):
+      // the next submit starts a new chat with a new clientMessageId.
+      if (err.code === 'conflict' && err.field === 'clientMessageId') {
+        try { sessionStorage.removeItem(attemptKey); } catch (e2) { /* ignore */ }
+      }
       showFormError(err.message || T.error);
       if (err.field && f[err.field]) f[err.field].focus();
     }).then(function () {

@@ -62,7 +62,9 @@ pub struct StartChat {
 /// C3: starts a chat; the question is message seq 1. With no operator able to take it
 /// the chat is missed at once and the message kept. Same `clientMessageId` → same chat.
 #[utoipa::path(post, path = "/chat/widget/v1/{portal}/chats", tag = "widget", request_body = StartChat,
-    responses((status = 201, body = StartedChat), (status = 429, description = "rate_limited")))]
+    responses((status = 201, body = StartedChat),
+        (status = 409, description = "conflict (field clientMessageId): that id started a chat from another client address or over 10 minutes ago"),
+        (status = 429, description = "rate_limited")))]
 async fn start_chat(
     State(state): State<AppState>,
     Path(portal): Path<String>,

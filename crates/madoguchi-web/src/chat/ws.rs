@@ -26,7 +26,7 @@ use crate::sockets::{Refusal, Slot, CLOSE_SIGNED_OUT, CLOSE_TRY_LATER, SIGNED_OU
 use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{
-    close_code, CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade,
+    close_code, CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade,
 };
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
@@ -355,6 +355,60 @@ async fn close_going_away(socket: &mut WebSocket) {
         .await;
 }
 
+/// What a socket does with what it read from the client.
+enum Incoming {
+    Text(Utf8Bytes),
+    /// Pings, pongs: the library answered them.
+    Skip,
+    /// The connection ends, with the close frame to send first, if any.
+    End(Option<CloseFrame>),
+}
+
+/// Reads one client frame. The protocol is JSON text; a binary frame is taken as text
+/// when it is UTF-8. A frame the WebSocket library refused is answered with the close
+/// code that says why (RFC 6455 7.4.1) instead of a dropped connection: 1009 for a
+/// message over [`MAX_FRAME_BYTES`], 1007 for text that is not UTF-8.
+fn client_text(incoming: Option<Result<WsMessage, axum::Error>>) -> Incoming {
+    use tungstenite::Error as WsError;
+    let close = |code, reason: &'static str| {
+        Incoming::End(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+    };
+    match incoming {
+        None | Some(Ok(WsMessage::Close(_))) => Incoming::End(None),
+        Some(Ok(WsMessage::Text(text))) => Incoming::Text(text),
+        Some(Ok(WsMessage::Binary(data))) => match Utf8Bytes::try_from(data) {
+            Ok(text) => Incoming::Text(text),
+            Err(_) => close(close_code::INVALID, "invalid UTF-8"),
+        },
+        Some(Ok(_)) => Incoming::Skip,
+        Some(Err(e)) => match e.into_inner().downcast::<WsError>().map(|e| *e) {
+            Ok(WsError::Capacity(_)) => close(close_code::SIZE, "message too big"),
+            Ok(WsError::Utf8(_)) => close(close_code::INVALID, "invalid UTF-8"),
+            Ok(WsError::Protocol(_)) => close(close_code::PROTOCOL, "protocol error"),
+            // The connection is gone (reset, I/O error): nothing to tell.
+            _ => Incoming::End(None),
+        },
+    }
+}
+
+/// How long a socket closed for a bad frame stays open so that the close frame reaches
+/// the client: dropping the connection with the rest of an oversized frame still unread
+/// makes the kernel reset it, and a reset may discard the close frame on its way.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Ends a socket, sending `close` first (then waiting [`CLOSE_GRACE`]) when there is one.
+async fn close_after(socket: &mut WebSocket, close: Option<CloseFrame>) -> SocketResult {
+    if let Some(frame) = close {
+        if socket.send(WsMessage::Close(Some(frame))).await.is_ok() {
+            tokio::time::sleep(CLOSE_GRACE).await;
+        }
+    }
+    Ok(())
+}
+
 /// Sends every stored message of `chat_id` after the cursor, in order.
 async fn catch_up(
     state: &AppState,
@@ -398,6 +452,17 @@ async fn visitor_socket(
             return Ok(());
         }
     };
+    // A client cannot have more than there is (as the console's `resume`): a cursor past
+    // the last seq would drop every new message as already sent. Read after subscribing,
+    // so whatever comes after this seq arrives on the bus.
+    let after = match state.chat.last_seq(&session.chat_id).await {
+        Ok(last) => after.min(last.unwrap_or(0)),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the chat's last seq failed");
+            close_going_away(&mut socket).await;
+            return Ok(());
+        }
+    };
     send_json(&mut socket, &json!({"type": "ready"})).await?;
     let mut cursor = SeqCursor::new(after);
     let frame = |m: &Message| visitor_frame(m, lang);
@@ -437,10 +502,10 @@ async fn visitor_socket(
                 Some(_) => {}
             },
             incoming = socket.recv() => {
-                let text = match incoming {
-                    None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return Ok(()),
-                    Some(Ok(WsMessage::Text(text))) => text,
-                    Some(Ok(_)) => continue,
+                let text = match client_text(incoming) {
+                    Incoming::Text(text) => text,
+                    Incoming::Skip => continue,
+                    Incoming::End(close) => return close_after(&mut socket, close).await,
                 };
                 let reply = visitor_command(&state, &session, text.as_str(), lang, &mut last_typing).await;
                 if let Some(reply) = reply {
@@ -716,10 +781,10 @@ async fn operator_socket(
                 }
             },
             incoming = socket.recv() => {
-                let text = match incoming {
-                    None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return Ok(()),
-                    Some(Ok(WsMessage::Text(text))) => text,
-                    Some(Ok(_)) => continue,
+                let text = match client_text(incoming) {
+                    Incoming::Text(text) => text,
+                    Incoming::Skip => continue,
+                    Incoming::End(close) => return close_after(&mut socket, close).await,
                 };
                 let Ok(frame) = serde_json::from_str::<ClientFrame>(text.as_str()) else {
                     send_json(&mut socket, &error_frame(&Error::new(ErrorCode::InvalidRequest), lang, None)).await?;

@@ -139,6 +139,7 @@ pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Setting
         widget_rate_limit: None,
         trusted_proxies: Vec::new(),
         socket_limits: madoguchi_web::sockets::SocketLimits::default(),
+        visitor_token_days: 30,
     }
 }
 
