@@ -239,6 +239,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { crate::ApiError::from(madoguchi_core::ErrorCode::NotFound) })
         .with_state(state)
         // The last layer added is the outermost.
+        .layer(axum::middleware::from_fn(
+            crate::input::reject_control_chars,
+        ))
         .layer(
             tower_http::set_header::SetResponseHeaderLayer::if_not_present(
                 header::X_CONTENT_TYPE_OPTIONS,

@@ -4,6 +4,7 @@ error-invalid_request-field = The value of "{ $field }" is not valid.
 error-invalid_request-missing = "{ $field }" is required.
 error-invalid_request-json = The request body could not be read as JSON.
 error-invalid_request-content-type = Send the body with Content-Type: application/json.
+error-invalid_request-control = The value of "{ $field }" contains a control character (such as NUL), which is not allowed.
 error-unauthenticated = You need to log in.
 error-invalid_credentials = The email address or password is incorrect.
 error-forbidden = You do not have permission to do this.

@@ -4,6 +4,7 @@ error-invalid_request-field = 「{ $field }」の値が正しくありません�
 error-invalid_request-missing = 「{ $field }」は必須です。
 error-invalid_request-json = リクエストの本文を JSON として読み取れませんでした。
 error-invalid_request-content-type = Content-Type は application/json にしてください。
+error-invalid_request-control = 「{ $field }」に使用できない制御文字（NUL など）が含まれています。
 error-unauthenticated = ログインが必要です。
 error-invalid_credentials = メールアドレスまたはパスワードが正しくありません。
 error-forbidden = この操作を行う権限がありません。

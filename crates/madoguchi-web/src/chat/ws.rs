@@ -350,12 +350,9 @@ async fn visitor_command(
     lang: Lang,
     last_typing: &mut Option<Instant>,
 ) -> Option<Value> {
-    let Ok(frame) = serde_json::from_str::<ClientFrame>(text) else {
-        return Some(error_frame(
-            &Error::new(ErrorCode::InvalidRequest),
-            lang,
-            None,
-        ));
+    let frame = match crate::input::parse_frame::<ClientFrame>(text) {
+        Ok(frame) => frame,
+        Err((e, client_id)) => return Some(error_frame(&e, lang, client_id.as_deref())),
     };
     match frame.kind.as_str() {
         "message" => {
@@ -575,9 +572,12 @@ async fn operator_socket(
                     Some(Ok(WsMessage::Text(text))) => text,
                     Some(Ok(_)) => continue,
                 };
-                let Ok(frame) = serde_json::from_str::<ClientFrame>(text.as_str()) else {
-                    send_json(&mut socket, &error_frame(&Error::new(ErrorCode::InvalidRequest), lang, None)).await?;
-                    continue;
+                let frame = match crate::input::parse_frame::<ClientFrame>(text.as_str()) {
+                    Ok(frame) => frame,
+                    Err((e, client_id)) => {
+                        send_json(&mut socket, &error_frame(&e, lang, client_id.as_deref())).await?;
+                        continue;
+                    }
                 };
                 if frame.kind == "resume" {
                     match parse_resume(frame.after_seq.as_ref()) {
