@@ -13,6 +13,7 @@ error-method_not_allowed = This method is not allowed here.
 error-payload_too_large = The request is too large.
 error-request_timeout = The request took too long and was stopped. Please try again.
 error-rate_limited = Too many requests. Please wait a moment and try again.
+error-rate_limited-login = Too many login attempts. Try again in about { $minutes } min.
 error-email_taken = This email address is already registered.
 error-portal_name_taken = This portal name is already taken.
 error-conflict = This conflicted with another change. Please try again.

@@ -13,6 +13,7 @@ error-method_not_allowed = このメソッドは使用できません。
 error-payload_too_large = リクエストが大きすぎます。
 error-request_timeout = 処理に時間がかかりすぎたため中断しました。もう一度お試しください。
 error-rate_limited = リクエストが多すぎます。しばらくしてからもう一度お試しください。
+error-rate_limited-login = ログインの試行回数が多すぎます。約 { $minutes } 分後にもう一度お試しください。
 error-email_taken = このメールアドレスはすでに登録されています。
 error-portal_name_taken = このポータル名はすでに使われています。
 error-conflict = 他の操作と競合しました。もう一度お試しください。
