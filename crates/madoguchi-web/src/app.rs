@@ -226,6 +226,9 @@ pub fn router(state: AppState) -> Router {
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let metrics = state.metrics.clone();
+    let page_headers = Arc::new(crate::security::PageHeaders::new(
+        &state.settings.public_url,
+    ));
     api_router
         .route(
             "/api/openapi.json",
@@ -241,6 +244,10 @@ pub fn router(state: AppState) -> Router {
         // The last layer added is the outermost.
         .layer(axum::middleware::from_fn(
             crate::input::reject_control_chars,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            page_headers,
+            crate::security::page_headers,
         ))
         .layer(
             tower_http::set_header::SetResponseHeaderLayer::if_not_present(

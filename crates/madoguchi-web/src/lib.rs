@@ -13,6 +13,7 @@ pub mod input;
 pub mod integration;
 pub mod metrics;
 pub mod pages;
+pub mod security;
 pub mod state;
 
 pub use app::{Application, Settings};
