@@ -105,21 +105,35 @@ pub fn check_json_bytes(bytes: &[u8]) -> Result<(), ApiError> {
     }
 }
 
+/// A refused WebSocket frame: the error and the frame's `clientMessageId`, if any.
+pub struct FrameRejection {
+    pub error: Error,
+    pub client_message_id: Option<String>,
+}
+
 /// A WebSocket text frame as `T`: a control character answers an error naming the
 /// field, with the frame's `clientMessageId` when it has one (the sender's message is
 /// then refused, not retried forever).
-pub fn parse_frame<T: DeserializeOwned>(text: &str) -> Result<T, (Error, Option<String>)> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|_| (Error::new(ErrorCode::InvalidRequest), None))?;
-    if let Err(e) = check_json(&value) {
-        let client_id = value
+pub fn parse_frame<T: DeserializeOwned>(text: &str) -> Result<T, Box<FrameRejection>> {
+    let invalid = || {
+        Box::new(FrameRejection {
+            error: Error::new(ErrorCode::InvalidRequest),
+            client_message_id: None,
+        })
+    };
+    let value: Value = serde_json::from_str(text).map_err(|_| invalid())?;
+    if let Err(error) = check_json(&value) {
+        let client_message_id = value
             .get("clientMessageId")
             .and_then(Value::as_str)
             .filter(|id| !has_forbidden(id, false))
             .map(str::to_owned);
-        return Err((e, client_id));
+        return Err(Box::new(FrameRejection {
+            error,
+            client_message_id,
+        }));
     }
-    serde_json::from_value(value).map_err(|_| (Error::new(ErrorCode::InvalidRequest), None))
+    serde_json::from_value(value).map_err(|_| invalid())
 }
 
 /// `%XY` decoding of one path segment or query part (no `+`: paths keep it).

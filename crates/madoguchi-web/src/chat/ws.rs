@@ -352,7 +352,7 @@ async fn visitor_command(
 ) -> Option<Value> {
     let frame = match crate::input::parse_frame::<ClientFrame>(text) {
         Ok(frame) => frame,
-        Err((e, client_id)) => return Some(error_frame(&e, lang, client_id.as_deref())),
+        Err(r) => return Some(error_frame(&r.error, lang, r.client_message_id.as_deref())),
     };
     match frame.kind.as_str() {
         "message" => {
@@ -574,8 +574,8 @@ async fn operator_socket(
                 };
                 let frame = match crate::input::parse_frame::<ClientFrame>(text.as_str()) {
                     Ok(frame) => frame,
-                    Err((e, client_id)) => {
-                        send_json(&mut socket, &error_frame(&e, lang, client_id.as_deref())).await?;
+                    Err(r) => {
+                        send_json(&mut socket, &error_frame(&r.error, lang, r.client_message_id.as_deref())).await?;
                         continue;
                     }
                 };
