@@ -10,7 +10,9 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use serde::Serialize;
 use sqlx::Row;
+use std::collections::HashMap;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
 const SESSION_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
@@ -63,6 +65,8 @@ pub struct Identity {
     clock: Clock,
     /// Carries revocations to the sockets of every node (Q6).
     bus: Option<Arc<dyn Bus>>,
+    hashing: Arc<Semaphore>,
+    throttle: Arc<LoginThrottle>,
 }
 
 /// The bus subject on which the end of one token or session is announced (Q6): named
@@ -81,31 +85,85 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User> {
     })
 }
 
-async fn hash_password(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| Error::internal(anyhow::anyhow!("hashing password: {e}")))
-    })
-    .await
-    .map_err(Error::internal)?
+/// Q6: argon2 runs on the blocking pool, at most this many at a time (one per core):
+/// a burst of logins waits its turn instead of taking every thread and core from the
+/// requests that need none.
+fn hash_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-async fn verify_password(password: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
-        let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
-        PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
+/// Q6 login throttling: failed logins counted per account (the email, known or not,
+/// so the answer never tells which accounts exist) and per client address, in a fixed
+/// window from the first failure. Over a limit every attempt is 429 `rate_limited`
+/// with the seconds until the window ends, before any password is checked. Kept in
+/// memory per node, like the widget limits.
+pub const LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
+/// Failed logins of one account per window.
+pub const LOGIN_FAILURES_PER_ACCOUNT: u32 = 10;
+/// Failed logins from one client address per window (any accounts).
+pub const LOGIN_FAILURES_PER_ADDRESS: u32 = 30;
+const THROTTLE_MAX_KEYS: usize = 100_000;
+
+#[derive(Default)]
+struct LoginThrottle {
+    accounts: std::sync::Mutex<HashMap<String, (i64, u32)>>,
+    addresses: std::sync::Mutex<HashMap<String, (i64, u32)>>,
+}
+
+type Counts = std::sync::Mutex<HashMap<String, (i64, u32)>>;
+
+impl LoginThrottle {
+    /// Counts an attempt of `key` in `counts`: the milliseconds to wait when it is over
+    /// `limit`. An attempt is counted before the password is checked (so concurrent
+    /// guesses cannot all slip in) and taken back when it succeeds.
+    fn take(counts: &Counts, key: &str, limit: u32, now: i64) -> Result<(), i64> {
+        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > THROTTLE_MAX_KEYS {
+            map.retain(|_, (start, _)| now - *start < LOGIN_WINDOW_MS);
+        }
+        let entry = map.entry(key.to_owned()).or_insert((now, 0));
+        if now - entry.0 >= LOGIN_WINDOW_MS || now < entry.0 {
+            *entry = (now, 0);
+        }
+        if entry.1 >= limit {
+            return Err(entry.0 + LOGIN_WINDOW_MS - now);
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+
+    fn give_back(counts: &Counts, key: &str) {
+        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = map.get_mut(key) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
+
+    fn forget(counts: &Counts, key: &str) {
+        counts.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+}
+
+/// Runs blocking work on the blocking pool once one of `slots` is free.
+async fn on_pool<T: Send + 'static>(
+    slots: &Semaphore,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    let _slot = slots
+        .acquire()
+        .await
+        .map_err(|e| Error::internal(anyhow::anyhow!("hashing pool closed: {e}")))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(Error::internal)
+}
+
+fn rate_limited(wait_ms: i64) -> Error {
+    let secs = (wait_ms.max(1) + 999) / 1000;
+    Error::new(ErrorCode::RateLimited)
+        .with_message("error-rate_limited-login")
+        .with_arg("minutes", ((secs + 59) / 60).to_string())
+        .with_extra("retryAfter", secs)
 }
 
 /// A hash to verify against when the email is unknown, so that a wrong email and a
@@ -124,6 +182,8 @@ impl Identity {
             db,
             clock,
             bus: None,
+            hashing: Arc::new(Semaphore::new(hash_slots())),
+            throttle: Arc::default(),
         }
     }
 
@@ -141,6 +201,38 @@ impl Identity {
         }
     }
 
+    async fn on_hash_pool<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        on_pool(&self.hashing, work).await
+    }
+
+    async fn hash_password(&self, password: String) -> Result<String> {
+        self.on_hash_pool(move || {
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| Error::internal(anyhow::anyhow!("hashing password: {e}")))
+        })
+        .await?
+    }
+
+    async fn verify_password(&self, password: String, hash: Option<String>) -> Result<bool> {
+        self.on_hash_pool(move || {
+            let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
+            PasswordHash::new(&hash)
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .await
+    }
+
     #[tracing::instrument(skip_all)]
     pub async fn signup(&self, email: &str, password: &str, name: &str) -> Result<User> {
         let email = Email::parse("email", email)?;
@@ -152,7 +244,7 @@ impl Identity {
         if name.is_empty() || name.chars().count() > 200 {
             return Err(Error::invalid("name", "error-invalid-name"));
         }
-        let hash = hash_password(password.to_owned()).await?;
+        let hash = self.hash_password(password.to_owned()).await?;
         let now = self.clock.now_ms();
         let id = new_id();
         sqlx::query(
@@ -176,13 +268,42 @@ impl Identity {
         })
     }
 
-    /// Any wrong email or password is the same `invalid_credentials`.
+    /// Any wrong email or password is the same `invalid_credentials`. Throttled per
+    /// account and per client `address` (see [`LOGIN_FAILURES_PER_ACCOUNT`]): over a
+    /// limit, 429 `rate_limited` with `retryAfter` seconds, the same for every email.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, email: &str, password: &str) -> Result<User> {
+    pub async fn login(&self, email: &str, password: &str, address: Option<&str>) -> Result<User> {
+        let account = email.trim().to_lowercase();
+        let now = self.clock.now_ms();
+        let t = &self.throttle;
+        if let Some(address) = address {
+            LoginThrottle::take(&t.addresses, address, LOGIN_FAILURES_PER_ADDRESS, now)
+                .map_err(rate_limited)?;
+        }
+        if let Err(wait) =
+            LoginThrottle::take(&t.accounts, &account, LOGIN_FAILURES_PER_ACCOUNT, now)
+        {
+            if let Some(address) = address {
+                LoginThrottle::give_back(&t.addresses, address);
+            }
+            return Err(rate_limited(wait));
+        }
+        let checked = self.check_password(&account, password).await;
+        if let Ok(Some(_)) | Err(_) = &checked {
+            // A success (or our own failure) is no guess: the attempt is taken back.
+            LoginThrottle::forget(&t.accounts, &account);
+            if let Some(address) = address {
+                LoginThrottle::give_back(&t.addresses, address);
+            }
+        }
+        checked?.ok_or_else(|| Error::new(ErrorCode::InvalidCredentials))
+    }
+
+    async fn check_password(&self, account: &str, password: &str) -> Result<Option<User>> {
         let row = sqlx::query(
             "select id, email, name, lang, password_hash from users where email_lower = $1",
         )
-        .bind(email.trim().to_lowercase())
+        .bind(account)
         .fetch_optional(self.db.pool())
         .await?;
         let (user, hash) = match &row {
@@ -192,11 +313,8 @@ impl Identity {
             ),
             None => (None, None),
         };
-        let ok = verify_password(password.to_owned(), hash).await;
-        match user {
-            Some(user) if ok => Ok(user),
-            _ => Err(Error::new(ErrorCode::InvalidCredentials)),
-        }
+        let ok = self.verify_password(password.to_owned(), hash).await?;
+        Ok(user.filter(|_| ok))
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
@@ -321,6 +439,52 @@ impl Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn q6_password_work_never_runs_more_than_its_slots_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let slots = Arc::new(Semaphore::new(2));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (slots, running, most) = (slots.clone(), running.clone(), most.clone());
+                tokio::spawn(async move {
+                    on_pool(&slots, move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn q6_the_login_throttle_counts_attempts_in_a_window_and_forgives_successes() {
+        let t = LoginThrottle::default();
+        for _ in 0..3 {
+            assert!(LoginThrottle::take(&t.accounts, "a", 3, 0).is_ok());
+        }
+        assert_eq!(
+            LoginThrottle::take(&t.accounts, "a", 3, 1_000),
+            Err(LOGIN_WINDOW_MS - 1_000)
+        );
+        assert!(LoginThrottle::take(&t.accounts, "b", 3, 1_000).is_ok());
+        assert!(LoginThrottle::take(&t.accounts, "a", 3, LOGIN_WINDOW_MS).is_ok());
+        LoginThrottle::give_back(&t.accounts, "a");
+        LoginThrottle::forget(&t.accounts, "b");
+        assert!(t.accounts.lock().unwrap().get("b").is_none());
+        let e = rate_limited(61_001);
+        assert_eq!(e.code, ErrorCode::RateLimited);
+        assert_eq!(e.extra["retryAfter"], 62);
+    }
 
     #[test]
     fn emails_need_a_local_part_and_a_domain() {

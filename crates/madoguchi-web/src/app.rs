@@ -255,6 +255,9 @@ pub fn router(state: AppState) -> Router {
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let metrics = state.metrics.clone();
+    let page_headers = Arc::new(crate::security::PageHeaders::new(
+        &state.settings.public_url,
+    ));
     api_router
         .route(
             "/api/openapi.json",
@@ -268,6 +271,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { crate::ApiError::from(madoguchi_core::ErrorCode::NotFound) })
         .with_state(state)
         // The last layer added is the outermost.
+        .layer(axum::middleware::from_fn(
+            crate::input::reject_control_chars,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            page_headers,
+            crate::security::page_headers,
+        ))
         .layer(
             tower_http::set_header::SetResponseHeaderLayer::if_not_present(
                 header::X_CONTENT_TYPE_OPTIONS,

@@ -74,9 +74,20 @@ impl IntoResponse for ApiError {
             error.source = None;
         }
         let mut res = status.into_response();
+        if let Some(secs) = retry_after(&error) {
+            res.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        }
         res.extensions_mut().insert(PendingError(Arc::new(error)));
         res
     }
+}
+
+/// Q6: the seconds a `rate_limited` caller should wait (`error.retryAfter`), sent as
+/// the `Retry-After` header too.
+pub fn retry_after(error: &Error) -> Option<u64> {
+    (error.code == ErrorCode::RateLimited)
+        .then(|| error.extra.get("retryAfter").and_then(Value::as_u64))
+        .flatten()
 }
 
 /// The error JSON of API.md for `error` in `lang`.

@@ -76,6 +76,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 ApiError(Error::new(ErrorCode::InvalidRequest))
             }
         })?;
+        crate::input::check_json_bytes(&bytes)?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(de).map_err(invalid_from_serde)?;
         Ok(ApiJson(value))
@@ -105,13 +106,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> 
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }
+        crate::input::check_json_bytes(&bytes)?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(de).map_err(invalid_from_serde)?;
         Ok(Self(Some(value)))
     }
 }
 
-/// Query parameters.
+/// Query parameters (control characters are refused before, by
+/// `crate::input::reject_control_chars`, for every route).
 pub struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {

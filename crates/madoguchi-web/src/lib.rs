@@ -9,9 +9,11 @@ pub mod chat;
 pub mod desk;
 pub mod error;
 pub mod extract;
+pub mod input;
 pub mod integration;
 pub mod metrics;
 pub mod pages;
+pub mod security;
 pub mod sockets;
 pub mod state;
 

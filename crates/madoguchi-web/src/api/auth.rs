@@ -1,5 +1,6 @@
 //! Accounts: signup, login, logout, me (API.md "Service"; issue Foundation §3).
 
+use crate::chat::ClientAddr;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, AuthMethod, AuthUser};
 use crate::state::AppState;
@@ -81,13 +82,20 @@ async fn signup(
 }
 
 /// Logs in with email (any case) and password; any mismatch is `invalid_credentials`.
+/// Q6: too many failed logins of one account or from one client address → 429
+/// `rate_limited` with `Retry-After`, the same for unknown accounts.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "service", request_body = Login,
-    responses((status = 200, body = Session), (status = 401, description = "invalid_credentials")))]
+    responses((status = 200, body = Session), (status = 401, description = "invalid_credentials"),
+        (status = 429, description = "rate_limited, with a Retry-After header")))]
 async fn login(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<Login>,
 ) -> ApiResult<Json<Session>> {
-    let user = state.identity.login(&req.email, &req.password).await?;
+    let user = state
+        .identity
+        .login(&req.email, &req.password, addr.as_deref())
+        .await?;
     let token = state.identity.issue_token(&user.id, "login").await?;
     Ok(Json(Session {
         user: user.into(),

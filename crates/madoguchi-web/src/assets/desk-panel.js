@@ -443,32 +443,5 @@
     if (chat && !st.chatId) show(c.portal, chat.id);
   });
 
-  var style = document.createElement('style');
-  style.textContent = [
-    '.desk-panel h3 { margin: 0 0 .5rem; font-size: 1rem; }',
-    '.desk-panel h4 { margin: .8rem 0 .3rem; font-size: .95rem; }',
-    '.desk-panel .desk-facts { font-size: .88rem; margin-bottom: .6rem; }',
-    '.desk-panel .related-head { display: flex; align-items: center; gap: .4rem; }',
-    '.desk-panel .related-head h4 { flex: 1; }',
-    '.desk-panel .ticket-search input { margin: .2rem 0 .4rem; }',
-    '.desk-panel .ticket-list { list-style: none; margin: 0 0 .6rem; padding: 0; }',
-    '.desk-panel .ticket-item { padding: .35rem .4rem; border-radius: 6px; cursor: pointer; font-size: .88rem; }',
-    '.desk-panel .ticket-item:hover, .desk-panel .ticket-item:focus { background: var(--accent); outline: none; }',
-    '.desk-panel .ticket-item .num { color: var(--muted); font-variant-numeric: tabular-nums; }',
-    '.desk-panel .badge.linked { margin-left: .3rem; background: var(--ok-bg); color: var(--ok); }',
-    '.desk-panel .ticket-actions { display: flex; flex-wrap: wrap; gap: .4rem; align-items: center; margin: .5rem 0; }',
-    '.desk-panel .status-switch { display: inline-flex; }',
-    '.desk-panel .status-switch button { border-radius: 0; }',
-    '.desk-panel .status-switch button:first-child { border-radius: 6px 0 0 6px; }',
-    '.desk-panel .status-switch button:last-child { border-radius: 0 6px 6px 0; border-left: none; }',
-    '.desk-panel .status-switch button[aria-pressed="true"] { background: var(--brand); color: var(--brand-ink); border-color: var(--brand); }',
-    '.desk-panel .desk-transcript .msg { max-width: 92%; }',
-    '.desk-panel .desk-transcript .bubble { font-size: .85rem; }',
-    '.desk-panel .thread { font-size: .86rem; }',
-    '.desk-panel .convert-dialog label, .desk-panel.convert-dialog label { margin-bottom: .5rem; }',
-    '.desk-panel .reply-form textarea { min-height: 4rem; }'
-  ].join('\n');
-  document.head.appendChild(style);
-
   window.MadoguchiDeskPanel = { show: show, hide: hide, reload: load };
 })();

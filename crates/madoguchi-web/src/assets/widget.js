@@ -114,61 +114,11 @@
   }
 
   // ---------------------------------------------------------------- DOM
-  var CSS = [
-    ':host{all:initial;position:fixed;right:20px;bottom:20px;z-index:2147483000;',
-    'font-family:system-ui,-apple-system,"Segoe UI","Hiragino Sans","Hiragino Kaku Gothic ProN","Noto Sans JP","IPAGothic",Meiryo,sans-serif;',
-    'font-size:14px;line-height:1.5;color:#1d2733}',
-    '*{box-sizing:border-box}',
-    '.launcher{width:58px;height:58px;border-radius:50%;border:none;background:#1f5f8b;color:#fff;cursor:pointer;',
-    'box-shadow:0 6px 20px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center;position:relative;margin-left:auto}',
-    '.launcher:hover{background:#174a6d}.launcher svg{width:28px;height:28px}',
-    '.badge{position:absolute;top:-3px;right:-3px;min-width:20px;height:20px;border-radius:10px;background:#d92d20;color:#fff;',
-    'font-size:12px;line-height:20px;padding:0 5px;font-weight:700}',
-    '.panel{width:360px;height:min(560px,calc(100vh - 110px));background:#fff;border-radius:14px;margin-bottom:12px;',
-    'box-shadow:0 12px 40px rgba(0,0,0,.22);display:flex;flex-direction:column;overflow:hidden}',
-    '.head{background:#1f5f8b;color:#fff;padding:12px 14px;display:flex;align-items:center;gap:8px}',
-    '.head h2{font-size:15px;margin:0;flex:1;font-weight:700;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}',
-    '.head .status{font-size:12px;opacity:.85;font-weight:400;display:block}',
-    '.icon-btn{background:none;border:none;color:#fff;cursor:pointer;font-size:20px;line-height:1;padding:4px 6px;border-radius:6px}',
-    '.icon-btn:hover{background:rgba(255,255,255,.15)}',
-    '.leave{font-size:12px;border:1px solid rgba(255,255,255,.6);color:#fff;background:none;border-radius:6px;padding:3px 8px;cursor:pointer}',
-    '.body{flex:1;overflow-y:auto;padding:14px;background:#f5f7fa}',
-    '.notice{background:#fff4e0;color:#8a5a00;border-radius:8px;padding:8px 10px;margin:0 0 10px;font-size:13px}',
-    '.notice.error{background:#fdecea;color:#b42318}',
-    '.intro{margin:0 0 10px;color:#5f6b7a}',
-    'form.prechat label{display:block;font-weight:600;font-size:13px;margin:0 0 10px}',
-    'input,select,textarea{font:inherit;width:100%;margin-top:3px;padding:7px 9px;border:1px solid #cfd6de;border-radius:8px;background:#fff;color:#1d2733;font-weight:400}',
-    'input:focus,select:focus,textarea:focus{outline:2px solid #9cc3e0;border-color:#1f5f8b}',
-    'textarea{resize:none}',
-    '.primary{width:100%;background:#1f5f8b;color:#fff;border:none;border-radius:8px;padding:9px;font:inherit;font-weight:700;cursor:pointer}',
-    '.primary:disabled{opacity:.6;cursor:default}',
-    '.log{display:flex;flex-direction:column;gap:6px}',
-    '.msg{max-width:82%;display:flex;flex-direction:column}',
-    '.msg.visitor{align-self:flex-end;align-items:flex-end}',
-    '.msg.operator{align-self:flex-start;align-items:flex-start}',
-    '.msg.system{align-self:center;align-items:center;max-width:95%}',
-    '.who{font-size:11px;color:#5f6b7a;margin:0 4px 1px}',
-    '.bubble{padding:7px 11px;border-radius:14px;white-space:pre-wrap;word-wrap:break-word;overflow-wrap:anywhere}',
-    '.visitor .bubble{background:#1f5f8b;color:#fff;border-bottom-right-radius:4px}',
-    '.operator .bubble{background:#fff;border:1px solid #dfe4ea;border-bottom-left-radius:4px}',
-    '.system .bubble{background:none;color:#5f6b7a;font-size:12px;padding:2px 6px;text-align:center}',
-    '.meta{font-size:11px;color:#5f6b7a;margin:1px 4px 0}',
-    '.tick{margin-left:4px}.tick.pending{opacity:.6}.tick.failed{color:#b42318}',
-    '.typing{font-size:12px;color:#5f6b7a;padding:4px 14px;min-height:22px;background:#f5f7fa}',
-    '.dots span{display:inline-block;animation:mdg-blink 1.2s infinite}.dots span:nth-child(2){animation-delay:.2s}.dots span:nth-child(3){animation-delay:.4s}',
-    '@keyframes mdg-blink{0%,80%,100%{opacity:.2}40%{opacity:1}}',
-    '.composer{display:flex;gap:8px;padding:10px;border-top:1px solid #dfe4ea;background:#fff;align-items:flex-end}',
-    '.composer textarea{margin:0;min-height:40px;max-height:120px}',
-    '.composer button{background:#1f5f8b;color:#fff;border:none;border-radius:8px;padding:9px 14px;font:inherit;font-weight:700;cursor:pointer;white-space:nowrap}',
-    '.hint{font-size:11px;color:#8a96a3;padding:0 12px 8px;background:#fff}',
-    '.conn{font-size:12px;background:#fff4e0;color:#8a5a00;padding:4px 12px}',
-    '[hidden]{display:none!important}',
-    // Phones: the open panel takes the whole screen.
-    '@media (max-width:480px){:host{right:12px;bottom:12px}',
-    ':host(.is-open){right:0;bottom:0;left:0;top:0}',
-    ':host(.is-open) .panel{width:100vw;height:100%;border-radius:0;margin:0}',
-    ':host(.is-open) .launcher{display:none}}'
-  ].join('');
+  // The styles (assets/widget.css) come in by the server, which fills in this string
+  // when it serves the script. They are applied without a style element or a style
+  // attribute, so a host page with a strict Content-Security-Policy (no 'unsafe-inline')
+  // shows the widget as designed (Q6).
+  var CSS = '/*madoguchi:widget.css*/';
 
   var CHAT_ICON = '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" ' +
     'stroke-linejoin="round" aria-hidden="true"><path d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/></svg>';
@@ -178,7 +128,6 @@
   host.setAttribute('data-madoguchi-widget', portal);
   var root = host.attachShadow({ mode: 'open' });
   root.innerHTML =
-    '<style>' + CSS + '</style>' +
     '<section class="panel" role="dialog" aria-label="' + esc(T.title) + '" hidden>' +
     '  <header class="head"><h2><span class="title">' + esc(T.title) + '</span><span class="status"></span></h2>' +
     '    <button type="button" class="leave" hidden>' + esc(T.leave) + '</button>' +
@@ -207,6 +156,26 @@
     '</section>' +
     '<button type="button" class="launcher" aria-label="' + esc(T.open) + '" title="' + esc(T.open) + '">' + CHAT_ICON +
     '<span class="badge" hidden></span></button>';
+
+  applyStyles(root);
+
+  // A constructable stylesheet on the Shadow root (no CSP applies to it); else a
+  // <link> to the served file, which a host's `style-src <this server>` allows.
+  function applyStyles(shadow) {
+    try {
+      if (CSS.indexOf('/*madoguchi:') !== 0 && 'adoptedStyleSheets' in shadow &&
+          typeof CSSStyleSheet === 'function' && 'replaceSync' in CSSStyleSheet.prototype) {
+        var sheet = new CSSStyleSheet();
+        sheet.replaceSync(CSS);
+        shadow.adoptedStyleSheets = [sheet];
+        return;
+      }
+    } catch (e) { /* fall back to the file */ }
+    var link = document.createElement('link');
+    link.rel = 'stylesheet';
+    link.href = base + '/chat/widget.css';
+    shadow.insertBefore(link, shadow.firstChild);
+  }
 
   function $(sel) { return root.querySelector(sel); }
   var el = {

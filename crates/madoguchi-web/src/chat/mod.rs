@@ -9,6 +9,7 @@ mod widget;
 pub mod ws;
 
 pub use extract::ChatOperator;
+pub use extract::ClientAddr;
 
 use crate::app::Shutdown;
 use crate::state::AppState;

@@ -524,12 +524,9 @@ async fn visitor_command(
     lang: Lang,
     last_typing: &mut Option<Instant>,
 ) -> Option<Value> {
-    let Ok(frame) = serde_json::from_str::<ClientFrame>(text) else {
-        return Some(error_frame(
-            &Error::new(ErrorCode::InvalidRequest),
-            lang,
-            None,
-        ));
+    let frame = match crate::input::parse_frame::<ClientFrame>(text) {
+        Ok(frame) => frame,
+        Err(r) => return Some(error_frame(&r.error, lang, r.client_message_id.as_deref())),
     };
     match frame.kind.as_str() {
         "message" => {
@@ -786,9 +783,12 @@ async fn operator_socket(
                     Incoming::Skip => continue,
                     Incoming::End(close) => return close_after(&mut socket, close).await,
                 };
-                let Ok(frame) = serde_json::from_str::<ClientFrame>(text.as_str()) else {
-                    send_json(&mut socket, &error_frame(&Error::new(ErrorCode::InvalidRequest), lang, None)).await?;
-                    continue;
+                let frame = match crate::input::parse_frame::<ClientFrame>(text.as_str()) {
+                    Ok(frame) => frame,
+                    Err(r) => {
+                        send_json(&mut socket, &error_frame(&r.error, lang, r.client_message_id.as_deref())).await?;
+                        continue;
+                    }
                 };
                 if frame.kind == "resume" {
                     match parse_resume(frame.after_seq.as_ref()) {

@@ -2,6 +2,7 @@
 
 use super::layout::page;
 use super::{encode, local_next, PageContext, SignedIn};
+use crate::chat::ClientAddr;
 use crate::extract::{cookie_value, LANG_COOKIE, SESSION_COOKIE};
 use crate::state::AppState;
 use axum::extract::{Form, Query, State};
@@ -39,8 +40,32 @@ struct AuthForm {
     next: String,
 }
 
-fn session_cookie(secret: &str, max_age_secs: i64) -> String {
-    format!("{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}")
+/// A cookie of the whole site: `SameSite=Lax`, `Secure` when the public URL is https
+/// (Q6), `HttpOnly` unless page scripts need it.
+pub(crate) fn site_cookie(
+    state: &AppState,
+    name: &'static str,
+    value: String,
+    max_age_secs: i64,
+    http_only: bool,
+) -> String {
+    let secure = state
+        .settings
+        .public_url
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+    cookie::Cookie::build((name, value))
+        .path("/")
+        .http_only(http_only)
+        .secure(secure)
+        .same_site(cookie::SameSite::Lax)
+        .max_age(cookie::time::Duration::seconds(max_age_secs))
+        .build()
+        .to_string()
+}
+
+fn session_cookie(state: &AppState, secret: &str, max_age_secs: i64) -> String {
+    site_cookie(state, SESSION_COOKIE, secret.to_owned(), max_age_secs, true)
 }
 
 /// Cross-site form posts to login/signup are refused (login CSRF): a browser always
@@ -165,11 +190,15 @@ async fn signup_page(ctx: PageContext, Query(q): Query<NextQuery>) -> Response {
     auth_form(&ctx, true, &form, None)
 }
 
+/// Starts a session and goes to `next`, a target already checked by [`local_next`].
 async fn start_session(state: &AppState, user_id: &str, next: &str) -> Response {
     match state.identity.start_session(user_id).await {
         Ok((secret, _csrf)) => (
-            [(header::SET_COOKIE, session_cookie(&secret, 30 * 24 * 3600))],
-            Redirect::to(&local_next(Some(next))),
+            [(
+                header::SET_COOKIE,
+                session_cookie(state, &secret, 30 * 24 * 3600),
+            )],
+            Redirect::to(next),
         )
             .into_response(),
         Err(e) => crate::ApiError(e).into_response(),
@@ -179,18 +208,30 @@ async fn start_session(state: &AppState, user_id: &str, next: &str) -> Response 
 async fn login_submit(
     State(state): State<AppState>,
     ctx: PageContext,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Form(mut form): Form<AuthForm>,
 ) -> Response {
     if !same_origin(&headers) {
         return super::error_page(&ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"));
     }
-    match state.identity.login(&form.email, &form.password).await {
+    form.next = local_next(Some(&form.next));
+    match state
+        .identity
+        .login(&form.email, &form.password, addr.as_deref())
+        .await
+    {
         Ok(user) => start_session(&state, &user.id, &form.next).await,
         Err(e) if e.code == ErrorCode::Internal => crate::ApiError(e).into_response(),
         Err(e) => {
             form.password.clear();
-            auth_form(&ctx, false, &form, Some(&e.message(ctx.lang)))
+            let mut res = auth_form(&ctx, false, &form, Some(&e.message(ctx.lang)));
+            // Q6: the throttle's answer keeps its status and Retry-After on the page.
+            if let Some(secs) = crate::error::retry_after(&e) {
+                *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                res.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            }
+            res
         }
     }
 }
@@ -204,6 +245,8 @@ async fn signup_submit(
     if !same_origin(&headers) {
         return super::error_page(&ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"));
     }
+    // Q6: the redirect target is settled before the account is written.
+    form.next = local_next(Some(&form.next));
     match state
         .identity
         .signup(&form.email, &form.password, &form.name)
@@ -245,7 +288,7 @@ async fn logout(
         }
     }
     (
-        [(header::SET_COOKIE, session_cookie("", 0))],
+        [(header::SET_COOKIE, session_cookie(&state, "", 0))],
         Redirect::to("/login"),
     )
         .into_response()
@@ -273,9 +316,12 @@ async fn switch_lang(
     (
         [(
             header::SET_COOKIE,
-            format!(
-                "{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
-                lang.code()
+            site_cookie(
+                &state,
+                LANG_COOKIE,
+                lang.code().to_owned(),
+                31_536_000,
+                false,
             ),
         )],
         Redirect::to(&local_next(q.next.as_deref())),

@@ -19,6 +19,14 @@ use madoguchi_chat::{OperatorCtx, Plan, Role};
 use madoguchi_core::ErrorCode;
 
 pub const WIDGET_JS: &str = include_str!("../assets/widget.js");
+pub const WIDGET_CSS: &str = include_str!("../assets/widget.css");
+
+/// The widget script as served: its stylesheet filled in as a string (applied as a
+/// constructable stylesheet, which a host page's CSP allows; Q6).
+static WIDGET_SCRIPT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let css = serde_json::Value::String(WIDGET_CSS.to_owned()).to_string();
+    WIDGET_JS.replacen("'/*madoguchi:widget.css*/'", &css, 1)
+});
 pub const CONSOLE_JS: &str = include_str!("../assets/console.js");
 pub const CONSOLE_CSS: &str = include_str!("../assets/console.css");
 pub const CHAT_PAGES_JS: &str = include_str!("../assets/chat-pages.js");
@@ -27,6 +35,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/chat", get(portals::portals_page))
         .route("/chat/widget.js", get(widget_js))
+        .route("/chat/widget.css", get(widget_css))
         .route("/chat/{portal}", get(console::console_page))
         .route("/chat/{portal}/settings", get(settings::settings_page))
         .route(
@@ -63,7 +72,25 @@ async fn widget_js() -> Response {
                 "cross-origin",
             ),
         ],
-        WIDGET_JS,
+        WIDGET_SCRIPT.as_str(),
+    )
+        .into_response()
+}
+
+/// `GET /chat/widget.css`: the widget's styles for browsers without constructable
+/// stylesheets, linked from its Shadow root on any website.
+async fn widget_css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (
+                header::HeaderName::from_static("cross-origin-resource-policy"),
+                "cross-origin",
+            ),
+        ],
+        WIDGET_CSS,
     )
         .into_response()
 }

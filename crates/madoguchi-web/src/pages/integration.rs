@@ -23,12 +23,14 @@ use axum::Router;
 use madoguchi_chat::OperatorCtx;
 use madoguchi_core::{i18n, ErrorCode, Lang};
 use madoguchi_integration::{AutoTicket, DeptMode, IntegrationView, LinkStatus, ViewScope};
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 use serde_json::json;
 use std::sync::LazyLock;
 
 const DESK_PANEL_JS: &str = include_str!("../assets/desk-panel.js");
 const DESK_SETTINGS_JS: &str = include_str!("../assets/desk-settings.js");
+const DESK_PANEL_CSS: &str = include_str!("../assets/desk-panel.css");
+const DESK_INTEGRATION_CSS: &str = include_str!("../assets/desk-integration.css");
 
 /// Words of the desk panel (`integ-panel-<key>`).
 const PANEL_LABELS: &[&str] = &[
@@ -117,6 +119,14 @@ pub fn router() -> Router<AppState> {
             get(|| async {
                 crate::assets::asset("application/javascript; charset=utf-8", DESK_PANEL.as_str())
             }),
+        )
+        .route(
+            "/assets/desk-integration.css",
+            get(|| async { crate::assets::asset("text/css; charset=utf-8", DESK_INTEGRATION_CSS) }),
+        )
+        .route(
+            "/assets/desk-panel.css",
+            get(|| async { crate::assets::asset("text/css; charset=utf-8", DESK_PANEL_CSS) }),
         )
         .route(
             "/assets/desk-settings.js",
@@ -220,8 +230,8 @@ pub async fn desk_settings_page(
         &title,
         html! {
             link rel="stylesheet" href="/assets/console.css";
+            link rel="stylesheet" href="/assets/desk-integration.css";
             script src="/assets/desk-settings.js" defer {}
-            style { (PreEscaped(PAGE_CSS)) }
         },
         body,
     )
@@ -435,20 +445,3 @@ fn linked(ctx: &PageContext, v: &IntegrationView, admin: bool) -> Markup {
         }
     }
 }
-
-const PAGE_CSS: &str = "
-.desk-integration .crumbs { color: var(--muted); font-size: .9rem; }
-.desk-integration .page-head { align-items: center; }
-.desk-integration .page-head > .badge { margin-right: .5rem; }
-.desk-integration button.big { font-size: 1.1rem; padding: .7rem 1.4rem; margin: .5rem 0 1rem; }
-.desk-integration .link-facts { margin-bottom: .5rem; }
-.desk-integration #change-form { margin-top: .8rem; max-width: 32rem; }
-.desk-integration #manual-link form { max-width: 32rem; }
-.desk-integration fieldset.radios { border: none; padding: 0; margin: 0 0 1rem; }
-.desk-integration fieldset.radios legend { font-weight: 600; margin-bottom: .3rem; }
-.desk-integration .settings-row > label { max-width: 22rem; }
-.desk-integration select.dept-mode { width: auto; min-width: 14rem; }
-.desk-integration .candidates label { font-weight: 400; margin: .2rem 0; }
-.desk-integration .candidates input { width: auto; }
-.desk-integration .upgrade { border-color: #b7d3e8; background: var(--accent); }
-";

@@ -120,12 +120,23 @@ pub fn encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// A safe local redirect target: only paths on this site.
+/// A safe local redirect target: only paths on this site, else the home page. A path
+/// starts with one `/` (not `//` or `/\`, which browsers read as another host), has no
+/// backslash and no control character (Q6: `/%0aX` must not reach the `Location`
+/// header), so it is always a valid header value and never names a scheme or host.
 pub fn local_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n) if is_local_path(n) => n.to_owned(),
         _ => "/".to_owned(),
     }
+}
+
+fn is_local_path(n: &str) -> bool {
+    n.starts_with('/')
+        && !n.starts_with("//")
+        && !n.contains('\\')
+        && !n.chars().any(char::is_control)
+        && axum::http::HeaderValue::from_str(n).is_ok()
 }
 
 /// An HTML error page (pages never answer raw JSON to people).

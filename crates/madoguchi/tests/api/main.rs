@@ -12,6 +12,7 @@ mod desk;
 mod desk_client;
 mod desk_pages;
 mod hardening_chat;
+mod hardening_input;
 mod hardening_sockets;
 mod integration;
 mod ops;

@@ -11,6 +11,7 @@ mod helpers;
 mod harness;
 
 mod chat;
+mod csp;
 mod desk;
 mod hardening_sockets;
 mod integration;

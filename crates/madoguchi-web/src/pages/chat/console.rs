@@ -117,6 +117,7 @@ pub async fn console_page(
         html! {
             (super::console_css())
             script src=(super::versioned("/assets/console.js", super::CONSOLE_JS)) defer {}
+            link rel="stylesheet" href="/assets/desk-panel.css";
             script src="/assets/desk-panel.js" defer {}
         },
         html! {
