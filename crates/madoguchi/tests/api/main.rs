@@ -11,6 +11,7 @@ mod cli;
 mod desk;
 mod desk_client;
 mod desk_pages;
+mod hardening_storage;
 mod integration;
 mod processes;
 mod service;
