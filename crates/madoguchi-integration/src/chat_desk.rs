@@ -190,7 +190,7 @@ impl Integration {
     /// panel lists those whatever the scope).
     async fn scoped_ticket(&self, ctx: &ChatCtx, ticket_id: &str) -> Result<DeskTicket> {
         let ticket = self.desk.ticket(&ctx.auth, ticket_id).await?;
-        if ctx.chat.desk_ticket_ids.iter().any(|id| *id == ticket.id) {
+        if ctx.chat.desk_ticket_ids.contains(&ticket.id) {
             return Ok(ticket);
         }
         let scope = self.scope(ctx).await?;
