@@ -14,13 +14,24 @@
 //! write goes through [`Db::begin_write`], which serialises writers inside the process
 //! (readers are never blocked under WAL).
 
+use crate::error::StorageFailure;
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
+use std::io::{Read, Write};
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// The lock file in a SQLite data directory (Q6).
+pub const LOCK_FILE: &str = "madoguchi.lock";
+/// How long `/healthz` reuses the last write probe's answer.
+const HEALTH_CACHE: Duration = Duration::from_secs(2);
+/// A write probe slower than this counts as a failure.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -52,13 +63,102 @@ pub struct Db {
     writer: Arc<Mutex<()>>,
     /// SQLite file databases: the connection of [`Db::sqlite_transaction`].
     sqlite_writer: Option<Arc<crate::sqlite_writer::SqliteWriter>>,
+    /// SQLite file databases: the data directory's exclusive lock, held until
+    /// [`Db::close`] (the process's lifetime for `serve`); the OS drops it when the
+    /// process ends, however it ends.
+    dir_lock: Arc<std::sync::Mutex<Option<std::fs::File>>>,
+    /// The last write probe of [`Db::check_writable`] and when it ran.
+    health: Arc<Mutex<Option<HealthProbe>>>,
 }
+
+/// Takes the exclusive lock of the data directory `dir` (Q6). Each SQLite server keeps
+/// its own in-process live bus, so two processes on one directory would both work
+/// yet never see each other's live events; the second one refuses to start instead.
+/// The lock file holds the owner's process id, for the second one's message. Writing
+/// it is also the first write of start-up, so an unwritable directory or a full disk
+/// is named here rather than as a database timeout later.
+fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let unwritable = |e: std::io::Error| {
+        anyhow::anyhow!("the data directory {} is not writable: {e}", dir.display())
+    };
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(unwritable)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut owner = String::new();
+            let _ = file.read_to_string(&mut owner);
+            let owner = owner.trim();
+            let process = if owner.is_empty() {
+                String::new()
+            } else {
+                format!(" (process {owner})")
+            };
+            anyhow::bail!(
+                "another madoguchi server{process} is using the data directory {}; \
+                 stop it first or give this one another --data-dir (several nodes share \
+                 one installation through PostgreSQL, --database-url)",
+                dir.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(anyhow::Error::new(e).context(format!("locking {}", path.display())))
+        }
+    }
+    file.set_len(0).map_err(unwritable)?;
+    file.write_all(format!("{}\n", std::process::id()).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(unwritable)?;
+    Ok(file)
+}
+
+/// A start-up database error with its storage cause in words, when it has one.
+fn opening_error(e: sqlx::Error, what: String) -> anyhow::Error {
+    match StorageFailure::of_sqlx(&e) {
+        Some(f) => anyhow::Error::new(e).context(format!("{what}: {}", f.describe())),
+        None => anyhow::Error::new(e).context(what),
+    }
+}
+
+/// A write probe's answer and when it was taken.
+type HealthProbe = (Instant, Result<(), String>);
 
 /// A write transaction; on SQLite it also holds the process's writer lock.
 pub struct WriteTx {
     backend: Backend,
-    tx: Transaction<'static, Any>,
+    tx: Tx,
     _writer: Option<OwnedMutexGuard<()>>,
+}
+
+enum Tx {
+    Postgres(Transaction<'static, Any>),
+    /// SQLite: `begin immediate` and `commit` issued on a pooled connection by hand,
+    /// not through sqlx's transaction. When SQLite fails a statement or the commit
+    /// with SQLITE_FULL or SQLITE_IOERR it may roll the transaction back itself; sqlx's
+    /// own rollback then fails ("no transaction is active"), its depth count stays
+    /// at one and the pooled connection refuses every later `begin` ("non-zero
+    /// transaction depth"): after a full disk the server stayed broken once space
+    /// was freed. A transaction that ends without a commit closes its connection
+    /// instead (closing rolls back whatever is left), so none goes back to the pool
+    /// in an unknown state.
+    Sqlite(SqliteTx),
+}
+
+/// The connection of an open SQLite write transaction; `None` once committed.
+struct SqliteTx(Option<PoolConnection<Any>>);
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        if let Some(conn) = &mut self.0 {
+            conn.close_on_drop();
+        }
+    }
 }
 
 impl WriteTx {
@@ -67,11 +167,26 @@ impl WriteTx {
     }
 
     pub fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        match &mut self.tx {
+            Tx::Postgres(tx) => tx,
+            Tx::Sqlite(conn) => conn
+                .0
+                .as_deref_mut()
+                .expect("a write transaction is open until its commit"),
+        }
     }
 
     pub async fn commit(self) -> crate::Result<()> {
-        self.tx.commit().await?;
+        match self.tx {
+            Tx::Postgres(tx) => tx.commit().await?,
+            Tx::Sqlite(mut conn) => {
+                if let Some(c) = conn.0.as_deref_mut() {
+                    c.execute("commit").await?;
+                }
+                // Committed: the connection goes back to the pool.
+                conn.0 = None;
+            }
+        }
         Ok(())
     }
 }
@@ -99,8 +214,12 @@ pub fn schema_version(backend: Backend) -> i64 {
 impl Db {
     /// Opens the embedded SQLite database `madoguchi.db` inside `data_dir`.
     pub async fn open_sqlite(data_dir: &std::path::Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "the data directory {} cannot be created: {e}",
+                data_dir.display()
+            )
+        })?;
         let path = data_dir.join("madoguchi.db");
         let url = format!("sqlite://{}?mode=rwc", path.display());
         Self::connect(&url).await
@@ -117,6 +236,32 @@ impl Db {
             anyhow::bail!("unsupported database URL (use sqlite:// or postgres://)");
         };
         let options = AnyConnectOptions::from_str(url).context("parsing database URL")?;
+        // A SQLite file: its path, whether the URL opens it read-only, and the lock of
+        // its directory, taken before anything opens the file.
+        let (sqlite_path, read_only) = match backend {
+            Backend::Sqlite => {
+                let rest = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+                let in_memory = path.is_empty()
+                    || path.contains(":memory:")
+                    || query.split('&').any(|p| p == "mode=memory");
+                let read_only = query.split('&').any(|p| p == "mode=ro");
+                ((!in_memory).then(|| path.to_owned()), read_only)
+            }
+            Backend::Postgres => (None, false),
+        };
+        let dir_lock = match &sqlite_path {
+            Some(path) => {
+                let dir = match Path::new(path).parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => Path::new("."),
+                };
+                Some(lock_data_dir(dir)?)
+            }
+            None => None,
+        };
         let pool = match backend {
             Backend::Sqlite => {
                 // WAL lets readers run beside the writer; synchronous=NORMAL under WAL
@@ -140,32 +285,36 @@ impl Db {
                     })
                     .connect_with(options)
                     .await
-                    .context("opening the SQLite database")?
+                    .map_err(|e| {
+                        opening_error(
+                            e,
+                            format!(
+                                "opening the SQLite database {}",
+                                sqlite_path.as_deref().unwrap_or(url)
+                            ),
+                        )
+                    })?
             }
             Backend::Postgres => AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await
-                .context("connecting to PostgreSQL")?,
+                .map_err(|e| opening_error(e, "connecting to PostgreSQL".into()))?,
         };
-        let sqlite_writer = match backend {
-            Backend::Sqlite => {
-                let path = url
-                    .trim_start_matches("sqlite://")
-                    .trim_start_matches("sqlite:");
-                let path = path.split('?').next().unwrap_or_default();
-                crate::sqlite_writer::SqliteWriter::open(path)
-                    .context("opening the SQLite writer connection")?
-                    .map(Arc::new)
-            }
-            Backend::Postgres => None,
+        let sqlite_writer = match &sqlite_path {
+            Some(path) => crate::sqlite_writer::SqliteWriter::open(path, read_only)
+                .context("opening the SQLite writer connection")?
+                .map(Arc::new),
+            None => None,
         };
         let db = Self {
             pool,
             backend,
             writer: Arc::new(Mutex::new(())),
             sqlite_writer,
+            dir_lock: Arc::new(std::sync::Mutex::new(dir_lock)),
+            health: Arc::new(Mutex::new(None)),
         };
         db.migrate().await?;
         Ok(db)
@@ -182,17 +331,11 @@ impl Db {
                  or restore a backup made with this one",
                 schema_version(self.backend)
             ),
-            Err(e) => Err(e).context("running database migrations"),
+            Err(sqlx::migrate::MigrateError::Execute(e)) => {
+                Err(opening_error(e, "running database migrations".into()))
+            }
+            Err(e) => Err(anyhow::Error::new(e).context("running database migrations")),
         }
-    }
-
-    /// The newest schema version applied to this database (0 before any).
-    pub async fn applied_schema_version(&self) -> crate::Result<i64> {
-        let version: Option<i64> =
-            sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(version.unwrap_or(0))
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -211,9 +354,14 @@ impl Db {
             // process-wide lock (single autocommit statements, other processes).
             Backend::Sqlite => {
                 let writer = self.writer.clone().lock_owned().await;
-                (Some(writer), self.pool.begin_with("begin immediate").await?)
+                let mut conn = self.pool.acquire().await?;
+                if let Err(e) = conn.execute("begin immediate").await {
+                    conn.close_on_drop();
+                    return Err(e.into());
+                }
+                (Some(writer), Tx::Sqlite(SqliteTx(Some(conn))))
             }
-            Backend::Postgres => (None, self.pool.begin().await?),
+            Backend::Postgres => (None, Tx::Postgres(self.pool.begin().await?)),
         };
         Ok(WriteTx {
             backend: self.backend,
@@ -262,21 +410,90 @@ impl Db {
         Ok(value)
     }
 
-    /// Checks the database answers (used by `/healthz`).
+    /// Whether the database takes writes (`/healthz`, Q6): a one-row upsert committed
+    /// as every write is (on SQLite under the writer lock, `begin immediate`), so a
+    /// read-only file or database, a full disk or an unreachable server shows here and
+    /// not only as failing requests. The answer is reused for two seconds, so health
+    /// checks stay cheap; concurrent checks share one probe. `Err` says why in words.
+    pub async fn check_writable(&self) -> Result<(), String> {
+        let mut last = self.health.lock().await;
+        if let Some((at, answer)) = last.as_ref() {
+            if at.elapsed() < HEALTH_CACHE {
+                return answer.clone();
+            }
+        }
+        let answer = match tokio::time::timeout(HEALTH_TIMEOUT, self.write_probe()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(match (e.code, &e.source) {
+                // "no space left on device: error returned from database: (code: 13) …"
+                (crate::ErrorCode::StorageUnavailable, Some(cause)) => cause
+                    .chain()
+                    .take(2)
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(": "),
+                _ => format!("the database refused a write: {e}"),
+            }),
+            Err(_) => Err(format!(
+                "the database did not complete a write within {} s",
+                HEALTH_TIMEOUT.as_secs()
+            )),
+        };
+        *last = Some((Instant::now(), answer.clone()));
+        answer
+    }
+
+    async fn write_probe(&self) -> crate::Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "insert into health_probe (id, checked_at) values (1, $1) \
+             on conflict (id) do update set checked_at = excluded.checked_at",
+        )
+        .bind(crate::time::system_now_ms())
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await
+    }
+
+    /// Checks the database answers (a read; `/healthz` uses [`Db::check_writable`]).
     pub async fn ping(&self) -> crate::Result<()> {
         let mut conn = self.pool.acquire().await?;
         conn.ping().await?;
         Ok(())
     }
 
+    /// Closes the pool and lets go of the data directory's lock, so another server
+    /// (or this process again) may open it.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Ok(mut lock) = self.dir_lock.lock() {
+            lock.take();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::Db;
+
+    /// Q6: one data directory, one open database: a second open is refused naming
+    /// the directory and this process, and `close` lets the next one in.
+    #[tokio::test]
+    async fn q6_the_data_dir_lock_refuses_a_second_open_until_close() {
+        let dir = std::env::temp_dir().join(format!("madoguchi-lock-{}", crate::ids::new_id()));
+        let db = Db::open_sqlite(&dir).await.expect("open");
+        let err = match Db::open_sqlite(&dir).await {
+            Ok(_) => panic!("a second open must fail"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(err.contains("another madoguchi server"), "{err}");
+        assert!(err.contains(&std::process::id().to_string()), "{err}");
+        assert!(err.contains(&dir.display().to_string()), "{err}");
+        db.close().await;
+        let again = Db::open_sqlite(&dir).await.expect("open after close");
+        again.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// The writer connection commits what its work answers `Ok` for, rolls back the
     /// rest, and the pool's connections see the same file.

@@ -39,6 +39,7 @@ pub enum ErrorCode {
     VisitorEmailRequired,
     AlreadyConverted,
     DeskUnavailable,
+    StorageUnavailable,
     Internal,
 }
 
@@ -69,6 +70,7 @@ impl ErrorCode {
             Self::VisitorEmailRequired => "visitor_email_required",
             Self::AlreadyConverted => "already_converted",
             Self::DeskUnavailable => "desk_unavailable",
+            Self::StorageUnavailable => "storage_unavailable",
             Self::Internal => "internal",
         }
     }
@@ -106,6 +108,7 @@ impl ErrorCode {
         ErrorCode::VisitorEmailRequired,
         ErrorCode::AlreadyConverted,
         ErrorCode::DeskUnavailable,
+        ErrorCode::StorageUnavailable,
         ErrorCode::Internal,
     ];
 }
@@ -222,9 +225,110 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Why the database cannot take a write right now (Q6): the storage, not the request,
+/// is at fault, so the answer is 503 `storage_unavailable`, `/healthz` says not ready,
+/// and start-up names it. Every database error is classified here, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFailure {
+    /// SQLITE_READONLY; PostgreSQL 25006 `read_only_sql_transaction` (a read-only
+    /// file or file system, a demoted primary, `default_transaction_read_only`).
+    ReadOnly,
+    /// SQLITE_FULL; PostgreSQL 53100 `disk_full`.
+    Full,
+    /// SQLITE_IOERR; PostgreSQL 58030 `io_error`.
+    Io,
+    /// SQLITE_CANTOPEN: the database file (or its journal) cannot be opened.
+    CannotOpen,
+    /// PostgreSQL cannot be reached: connection refused or lost (class 08, 57P01–57P03),
+    /// or no connection within the pool's timeout.
+    Unreachable,
+}
+
+impl StorageFailure {
+    /// The storage failure behind a sqlx error, if it is one.
+    pub fn of_sqlx(e: &sqlx::Error) -> Option<Self> {
+        match e {
+            sqlx::Error::Database(db) => {
+                let code = db.code()?;
+                if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    // Extended result codes carry the primary code in the low byte.
+                    Self::of_sqlite_code(code.parse::<i32>().ok()? & 0xff)
+                } else {
+                    Self::of_sqlstate(&code)
+                }
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Some(Self::Unreachable),
+            _ => None,
+        }
+    }
+
+    /// The storage failure behind an error of the SQLite writer connection.
+    pub fn of_rusqlite(e: &rusqlite::Error) -> Option<Self> {
+        match e {
+            rusqlite::Error::SqliteFailure(f, _) => Self::of_sqlite_code(f.extended_code & 0xff),
+            _ => None,
+        }
+    }
+
+    fn of_sqlite_code(primary: i32) -> Option<Self> {
+        match primary {
+            rusqlite::ffi::SQLITE_READONLY => Some(Self::ReadOnly),
+            rusqlite::ffi::SQLITE_FULL => Some(Self::Full),
+            rusqlite::ffi::SQLITE_IOERR => Some(Self::Io),
+            rusqlite::ffi::SQLITE_CANTOPEN => Some(Self::CannotOpen),
+            _ => None,
+        }
+    }
+
+    fn of_sqlstate(code: &str) -> Option<Self> {
+        match code {
+            "25006" => Some(Self::ReadOnly),
+            "53100" => Some(Self::Full),
+            "58030" => Some(Self::Io),
+            "57P01" | "57P02" | "57P03" => Some(Self::Unreachable),
+            c if c.starts_with("08") => Some(Self::Unreachable),
+            _ => None,
+        }
+    }
+
+    /// What an operator reads in `/healthz`, logs and start-up errors.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::ReadOnly => "the database is read-only",
+            Self::Full => "no space left on device",
+            Self::Io => "the database reported an I/O error",
+            Self::CannotOpen => "the database file cannot be opened",
+            Self::Unreachable => "the database cannot be reached",
+        }
+    }
+
+    /// 503 `storage_unavailable`, keeping the cause for the log.
+    pub fn error(self, cause: impl Into<anyhow::Error>) -> Error {
+        let mut e = Error::new(ErrorCode::StorageUnavailable);
+        e.source = Some(cause.into().context(self.describe()));
+        e
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        Self::internal(e)
+        match StorageFailure::of_sqlx(&e) {
+            Some(failure) => failure.error(e),
+            None => Self::internal(e),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        match StorageFailure::of_rusqlite(&e) {
+            Some(failure) => failure.error(e),
+            None => Self::internal(e),
+        }
     }
 }
 
@@ -251,7 +355,7 @@ impl<T> OnConflict<T> for std::result::Result<T, sqlx::Error> {
             if is_unique_violation(&e) {
                 err()
             } else {
-                Error::internal(e)
+                Error::from(e)
             }
         })
     }

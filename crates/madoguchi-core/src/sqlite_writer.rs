@@ -15,13 +15,22 @@ pub(crate) struct SqliteWriter {
 }
 
 impl SqliteWriter {
-    /// Opens the database file on a new thread; `None` for an in-memory database
-    /// (another connection would not see it).
-    pub(crate) fn open(path: &str) -> anyhow::Result<Option<Self>> {
+    /// Opens the database file on a new thread (read-only when the database URL says
+    /// `mode=ro`, as the pool does); `None` for an in-memory database (another
+    /// connection would not see it).
+    pub(crate) fn open(path: &str, read_only: bool) -> anyhow::Result<Option<Self>> {
         if path.is_empty() || path.contains(":memory:") || path.contains("mode=memory") {
             return Ok(None);
         }
-        let mut conn = rusqlite::Connection::open(path)?;
+        let mut conn = if read_only {
+            rusqlite::Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?
+        } else {
+            rusqlite::Connection::open(path)?
+        };
         conn.execute_batch(
             "pragma journal_mode = wal; pragma synchronous = normal; \
              pragma foreign_keys = on; pragma busy_timeout = 10000; \
@@ -71,7 +80,7 @@ impl SqliteWriter {
             .send(job)
             .map_err(|_| crate::Error::internal(anyhow::anyhow!("the SQLite writer stopped")))?;
         match answer.await {
-            Ok(result) => result.map_err(crate::Error::internal),
+            Ok(result) => result.map_err(crate::Error::from),
             Err(_) => Err(crate::Error::internal(anyhow::anyhow!(
                 "the SQLite writer stopped"
             ))),

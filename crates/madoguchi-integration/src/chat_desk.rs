@@ -4,7 +4,7 @@
 //! close. The department's mode decides what is allowed, here on the server (I9).
 
 use crate::desk_client::{ChatLine, DeskAuth, DeskThread, DeskTicket, NewTicket};
-use crate::model::{DeptMode, Permissions, ViewScope};
+use crate::model::{in_view_scope, DeptMode, Permissions, ViewScope};
 use crate::store::{self, ChatTicket, MappingRow, PortalRow};
 use crate::Integration;
 use madoguchi_chat::{ChatState, ChatView, Message, OperatorCtx};
@@ -181,6 +181,24 @@ impl Integration {
         ids.sort();
         ids.dedup();
         Ok(Some(ids))
+    }
+
+    /// I14 on one ticket: the ticket as this chat may reach it. Every per-ticket route
+    /// (details, status, replies, associate) goes through here, so a ticket the lists
+    /// hide is 404 `not_found` by id too. Reachable: a ticket within the view scope
+    /// (the lists' rule, [`in_view_scope`]), or one already linked to this chat (the
+    /// panel lists those whatever the scope).
+    async fn scoped_ticket(&self, ctx: &ChatCtx, ticket_id: &str) -> Result<DeskTicket> {
+        let ticket = self.desk.ticket(&ctx.auth, ticket_id).await?;
+        if ctx.chat.desk_ticket_ids.contains(&ticket.id) {
+            return Ok(ticket);
+        }
+        let scope = self.scope(ctx).await?;
+        if in_view_scope(ticket.department_id.as_deref(), scope.as_deref()) {
+            Ok(ticket)
+        } else {
+            Err(Error::not_found())
+        }
     }
 
     /// `GET …/chats/{id}/desk` (I11, I15, I16).
@@ -464,7 +482,7 @@ impl Integration {
             return Err(Error::invalid("ticketId", "integ-error-ticket"));
         }
         async {
-            let ticket = self.desk.ticket(&ctx.auth, ticket_id).await?;
+            let ticket = self.scoped_ticket(&ctx, ticket_id).await?;
             self.link_ticket(&ctx, &ticket.id, "associate", lang)
                 .await?;
             self.desk.ticket(&ctx.auth, &ticket.id).await
@@ -517,8 +535,7 @@ impl Integration {
         if !ctx.perms.view {
             return Err(forbidden_by_mode());
         }
-        self.desk
-            .ticket(&ctx.auth, ticket_id)
+        self.scoped_ticket(&ctx, ticket_id)
             .await
             .map_err(|e| desk_error(e, lang))
     }
@@ -541,10 +558,14 @@ impl Integration {
         if status != "Open" && status != "Closed" {
             return Err(Error::invalid("status", "integ-error-status-open-closed"));
         }
-        self.desk
-            .set_ticket_status(&ctx.auth, ticket_id, status)
-            .await
-            .map_err(|e| desk_error(e, lang))
+        async {
+            let ticket = self.scoped_ticket(&ctx, ticket_id).await?;
+            self.desk
+                .set_ticket_status(&ctx.auth, &ticket.id, status)
+                .await
+        }
+        .await
+        .map_err(|e| desk_error(e, lang))
     }
 
     /// `POST …/chats/{id}/desk/tickets/{ticketId}/replies`: a reply on the ticket,
@@ -565,9 +586,13 @@ impl Integration {
         if content.trim().is_empty() {
             return Err(Error::invalid("content", "integ-error-content"));
         }
-        self.desk
-            .reply(&ctx.auth, ticket_id, content, Some(&op.name))
-            .await
-            .map_err(|e| desk_error(e, lang))
+        async {
+            let ticket = self.scoped_ticket(&ctx, ticket_id).await?;
+            self.desk
+                .reply(&ctx.auth, &ticket.id, content, Some(&op.name))
+                .await
+        }
+        .await
+        .map_err(|e| desk_error(e, lang))
     }
 }

@@ -101,6 +101,14 @@ impl ViewScope {
     }
 }
 
+/// I14's rule for one ticket: with a scope (the Desk departments mapped to a Chat
+/// department), a ticket is in it only when its department is one of them; a ticket
+/// with no department is outside. `None` (all departments) holds every ticket. The
+/// lists (recent tickets, search) and every per-ticket route apply this same rule.
+pub fn in_view_scope(department_id: Option<&str>, scope: Option<&[String]>) -> bool {
+    scope.is_none_or(|ids| department_id.is_some_and(|d| ids.iter().any(|x| x == d)))
+}
+
 /// A Chat department's integration mode (I9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

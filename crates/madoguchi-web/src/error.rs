@@ -48,7 +48,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         NotDeskAdminEmail | DeskPortalNotFound | VisitorEmailRequired => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        DeskUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        DeskUnavailable | StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

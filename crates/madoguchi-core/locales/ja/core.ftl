@@ -29,6 +29,7 @@ error-forbidden_by_department_mode = この部門の連携設定では、この�
 error-visitor_email_required = 問い合わせにするには訪問者のメールアドレスが必要です。鉛筆アイコンからメールアドレスを追加してください。
 error-already_converted = このチャットはすでに問い合わせに変換されています。
 error-desk_unavailable = デスクに接続できません。しばらくしてからもう一度お試しください。
+error-storage_unavailable = 現在サーバーがデータを保存できません（ストレージが利用できません）。しばらくしてからもう一度お試しください。問題が続く場合は管理者に連絡してください。
 error-internal = 内部エラーが発生しました。問題が続く場合は管理者に連絡してください。
 error-password-too-short = パスワードは { $min } 文字以上にしてください。
 error-invalid-email = メールアドレスの形式が正しくありません。

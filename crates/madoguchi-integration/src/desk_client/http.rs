@@ -145,13 +145,7 @@ fn in_departments(
 ) -> Vec<DeskTicket> {
     tickets
         .into_iter()
-        .filter(|t| {
-            departments.is_none_or(|ids| {
-                t.department_id
-                    .as_ref()
-                    .is_some_and(|d| ids.iter().any(|x| x == d))
-            })
-        })
+        .filter(|t| crate::model::in_view_scope(t.department_id.as_deref(), departments))
         .take(limit as usize)
         .collect()
 }

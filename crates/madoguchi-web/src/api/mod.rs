@@ -18,18 +18,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(auth::router())
 }
 
-/// Liveness and readiness: answers once the server accepts requests and its database
-/// answers.
+/// Liveness and readiness: 200 `{"status":"ok"}` once the server accepts requests and
+/// its database takes writes (a cached write probe, Q6); else 503
+/// `{"status":"unavailable","reason":"…"}` saying why (read-only, no space left, …).
 #[utoipa::path(get, path = "/healthz", tag = "service",
-    responses((status = 200, description = "`{\"status\":\"ok\"}`"), (status = 503, description = "database unreachable")))]
+    responses((status = 200, description = "`{\"status\":\"ok\"}`"),
+        (status = 503, description = "`{\"status\":\"unavailable\",\"reason\":\"…\"}`: the database cannot be written or reached")))]
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.db.ping().await {
+    match state.db.check_writable().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: database unreachable");
+        Err(reason) => {
+            tracing::error!(%reason, "health check: the database cannot be written");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable"})),
+                Json(json!({"status": "unavailable", "reason": reason})),
             )
         }
     }

@@ -14,6 +14,7 @@ mod desk_pages;
 mod hardening_chat;
 mod hardening_input;
 mod hardening_sockets;
+mod hardening_storage;
 mod integration;
 mod ops;
 mod processes;
