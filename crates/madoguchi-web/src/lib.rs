@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod integration;
 pub mod metrics;
+pub mod openapi;
 pub mod pages;
 pub mod state;
 

@@ -37,6 +37,7 @@ pub struct List<T> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CreateChatPortal)]
 pub struct CreatePortal {
     portal_name: String,
     display_name: Option<String>,
@@ -188,7 +189,8 @@ pub struct UpdateOperator {
 
 /// Changes an operator's role and departments (admins).
 #[utoipa::path(patch, path = "/chat/api/v1/portals/{portal}/operators/{user_id}", tag = "chat",
-    request_body = UpdateOperator, responses((status = 200, body = Operator)))]
+    request_body = UpdateOperator, responses((status = 200, body = Operator),
+        (status = 409, description = "conflict: the portal's last admin (field role)")))]
 async fn update_operator(
     State(state): State<AppState>,
     ChatOperator(op): ChatOperator,

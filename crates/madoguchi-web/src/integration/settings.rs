@@ -192,7 +192,8 @@ async fn update_settings(
 /// I9: a Chat department's mode (a Desk department, No integration, View only,
 /// Choose as needed).
 #[utoipa::path(put, path = "/chat/api/v1/portals/{portal}/integrations/desk/departments/{chat_department_id}",
-    tag = "integration", request_body = DepartmentBody, responses((status = 200, body = IntegrationView)))]
+    tag = "integration", request_body = DepartmentBody, responses((status = 200, body = IntegrationView),
+        (status = 409, description = "integration_disabled (mode mapped without a link)")))]
 async fn update_department(
     State(state): State<AppState>,
     auth: AuthUser,

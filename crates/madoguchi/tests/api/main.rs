@@ -12,6 +12,7 @@ mod desk;
 mod desk_client;
 mod desk_pages;
 mod integration;
+mod openapi;
 mod processes;
 mod service;
 mod widget;
