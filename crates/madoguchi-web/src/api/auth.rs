@@ -82,7 +82,8 @@ async fn signup(
 
 /// Logs in with email (any case) and password; any mismatch is `invalid_credentials`.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "service", request_body = Login,
-    responses((status = 200, body = Session), (status = 401, description = "invalid_credentials")))]
+    responses((status = 200, body = Session), (status = 401, description = "invalid_credentials"),
+        (status = 429, description = "rate_limited: too many attempts (Retry-After)")))]
 async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<Login>,

@@ -18,10 +18,22 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(auth::router())
 }
 
+/// The body of `/healthz` (documentation only: the handler writes it as JSON).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Health {
+    /// "ok" when ready.
+    status: String,
+    /// Why the server is not ready (503).
+    #[schema(value_type = String, required = false)]
+    reason: Option<String>,
+}
+
 /// Liveness and readiness: answers once the server accepts requests and its database
 /// answers.
 #[utoipa::path(get, path = "/healthz", tag = "service",
-    responses((status = 200, description = "`{\"status\":\"ok\"}`"), (status = 503, description = "database unreachable")))]
+    responses((status = 200, body = Health, description = "`{\"status\":\"ok\"}`"),
+        (status = 503, body = Health, description = "not ready, e.g. the database is unreachable")))]
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.db.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),

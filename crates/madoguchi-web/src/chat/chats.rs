@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ChatsQuery {
     /// waiting | attended | missed | ended
+    #[param(value_type = Option<madoguchi_chat::ChatState>)]
     state: Option<String>,
     /// History search: visitor name, email or message text.
     q: Option<String>,

@@ -30,9 +30,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ConvertBody {
-    /// "High" | "Medium" | "Low" (default Medium)
+    /// Default Medium.
+    #[schema(value_type = Option<madoguchi_desk::Priority>)]
     priority: Option<String>,
-    /// "Open" | "On Hold" | "Escalated" | "Closed" (default Open)
+    /// Default Open.
+    #[schema(value_type = Option<madoguchi_desk::TicketStatus>)]
     status: Option<String>,
     /// One of the linked Desk portal's classifications.
     classification: Option<String>,
@@ -56,7 +58,7 @@ pub struct SearchQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusBody {
-    /// "Open" | "Closed"
+    #[schema(value_type = madoguchi_integration::TicketStatusSetting)]
     status: String,
 }
 

@@ -69,18 +69,19 @@ pub struct LinkBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsBody {
-    /// "all" | "attended" | "missed" | "none"
+    #[schema(value_type = Option<madoguchi_integration::AutoTicket>)]
     auto_ticket: Option<String>,
-    /// "Open" | "Closed" (tickets from missed chats; attended ones are always Open)
+    /// Tickets from missed chats; attended ones are always Open.
+    #[schema(value_type = Option<madoguchi_integration::TicketStatusSetting>)]
     ticket_status: Option<String>,
-    /// "all" | "associated"
+    #[schema(value_type = Option<madoguchi_integration::ViewScope>)]
     view_scope: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DepartmentBody {
-    /// "mapped" | "none" | "view_only" | "choose"
+    #[schema(value_type = madoguchi_integration::DeptMode)]
     mode: String,
     /// Required with "mapped".
     desk_department_id: Option<String>,

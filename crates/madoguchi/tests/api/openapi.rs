@@ -335,6 +335,23 @@ async fn q6_each_schema_describes_its_own_type() {
     assert_eq!(setting["type"], "string", "{setting}");
     let outcome = resolve(&schemas["ChatView"]["properties"]["autoTicket"]);
     assert_eq!(outcome["type"], "object", "{outcome}");
+    // Written as API.md writes them (a variant renamed inside a macro was once
+    // described by its Rust name, `OnHold`).
+    assert_eq!(
+        schemas["TicketStatus"]["enum"],
+        json!(["Open", "On Hold", "Escalated", "Closed"])
+    );
+    // Request fields with a fixed vocabulary declare it.
+    let plan = &schemas["SetPlan"]["properties"]["plan"];
+    assert_eq!(
+        resolve(plan)["enum"],
+        json!(["free", "standard", "professional", "enterprise"])
+    );
+    let mode = &schemas["DepartmentBody"]["properties"]["mode"];
+    assert_eq!(
+        resolve(mode)["enum"],
+        json!(["mapped", "none", "view_only", "choose"])
+    );
     let create_chat_portal = resolve(
         &doc["paths"]["/chat/api/v1/portals"]["post"]["requestBody"]["content"]["application/json"]
             ["schema"],
