@@ -729,7 +729,8 @@ impl Desk {
         };
 
         // Subject matches first, then contact matches; newest first in each.
-        let need = usize::try_from(offset + limit).unwrap_or(usize::MAX);
+        // `offset` is any whole number ≥ 0: a huge one is past every match, never an overflow.
+        let need = usize::try_from(offset.saturating_add(limit)).unwrap_or(usize::MAX);
         let skip = usize::try_from(offset).unwrap_or(0);
         let mut page_numbers: Vec<i64> = Vec::new();
         let mut contact_skip = skip;

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 /// Which chats become tickets automatically (I7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = AutoTicketSetting)]
 pub enum AutoTicket {
     All,
     Attended,

@@ -247,12 +247,14 @@ fn bus_prefix(settings: &Settings) -> String {
 
 /// Every route and the layers around them.
 pub fn router(state: AppState) -> Router {
-    let (api_router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api_router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::api::router())
         .merge(crate::desk::router())
         .merge(crate::chat::router())
         .merge(crate::integration::router())
         .split_for_parts();
+    // Path parameters, security and error answers of every operation (openapi.rs).
+    crate::openapi::complete(&mut openapi);
     let openapi = Arc::new(openapi);
     let metrics = state.metrics.clone();
     let page_headers = Arc::new(crate::security::PageHeaders::new(

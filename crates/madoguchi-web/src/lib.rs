@@ -12,6 +12,7 @@ pub mod extract;
 pub mod input;
 pub mod integration;
 pub mod metrics;
+pub mod openapi;
 pub mod pages;
 pub mod security;
 pub mod sockets;

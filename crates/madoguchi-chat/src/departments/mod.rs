@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ChatDepartment)]
 pub struct Department {
     pub id: String,
     pub name: String,

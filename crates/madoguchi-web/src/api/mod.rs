@@ -18,12 +18,23 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(auth::router())
 }
 
+/// The body of `/healthz` (documentation only: the handler writes it as JSON).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Health {
+    /// "ok" when ready.
+    status: String,
+    /// Why the server is not ready (503).
+    #[schema(value_type = String, required = false)]
+    reason: Option<String>,
+}
+
 /// Liveness and readiness: 200 `{"status":"ok"}` once the server accepts requests and
 /// its database takes writes (a cached write probe, Q6); else 503
 /// `{"status":"unavailable","reason":"…"}` saying why (read-only, no space left, …).
 #[utoipa::path(get, path = "/healthz", tag = "service",
-    responses((status = 200, description = "`{\"status\":\"ok\"}`"),
-        (status = 503, description = "`{\"status\":\"unavailable\",\"reason\":\"…\"}`: the database cannot be written or reached")))]
+    responses((status = 200, body = Health, description = "`{\"status\":\"ok\"}`"),
+        (status = 503, body = Health, description = "not ready: the database cannot be written or reached")))]
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.db.check_writable().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),

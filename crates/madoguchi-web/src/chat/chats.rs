@@ -27,8 +27,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ChatsQuery {
     /// waiting | attended | missed | ended
+    #[param(value_type = Option<madoguchi_chat::ChatState>)]
     state: Option<String>,
     /// History search: visitor name, email or message text.
     q: Option<String>,
@@ -85,7 +87,8 @@ async fn accept_chat(
 
 /// C5: ends a chat (a waiting one is recorded as missed first).
 #[utoipa::path(post, path = "/chat/api/v1/portals/{portal}/chats/{id}/end", tag = "chat",
-    responses((status = 200, body = ChatView)))]
+    responses((status = 200, body = ChatView),
+        (status = 409, description = "conflict: the chat changed state meanwhile")))]
 async fn end_chat(
     State(state): State<AppState>,
     ChatOperator(op): ChatOperator,
@@ -135,6 +138,7 @@ async fn post_message(
 
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct AfterSeq {
     /// Only messages with a greater seq (exclusive; default 0).
     pub after_seq: Option<i64>,

@@ -37,6 +37,7 @@ pub struct List<T> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CreateChatPortal)]
 pub struct CreatePortal {
     portal_name: String,
     display_name: Option<String>,
@@ -90,6 +91,7 @@ async fn get_portal(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SetPlan {
+    #[schema(value_type = madoguchi_chat::Plan)]
     plan: String,
 }
 
@@ -155,6 +157,7 @@ async fn list_operators(
 #[serde(rename_all = "camelCase")]
 pub struct AddOperator {
     email: String,
+    #[schema(value_type = madoguchi_chat::Role)]
     role: String,
     department_ids: Option<Vec<String>>,
 }
@@ -162,7 +165,8 @@ pub struct AddOperator {
 /// C2: an admin adds an existing user (by email) as operator with a role.
 #[utoipa::path(post, path = "/chat/api/v1/portals/{portal}/operators", tag = "chat",
     request_body = AddOperator,
-    responses((status = 201, body = Operator), (status = 404, description = "no such user (field email)")))]
+    responses((status = 201, body = Operator), (status = 404, description = "no such user (field email)"),
+        (status = 409, description = "conflict: the portal's last admin (field role)")))]
 async fn add_operator(
     State(state): State<AppState>,
     ChatOperator(op): ChatOperator,
@@ -182,13 +186,15 @@ async fn add_operator(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateOperator {
+    #[schema(value_type = Option<madoguchi_chat::Role>)]
     role: Option<String>,
     department_ids: Option<Vec<String>>,
 }
 
 /// Changes an operator's role and departments (admins).
 #[utoipa::path(patch, path = "/chat/api/v1/portals/{portal}/operators/{user_id}", tag = "chat",
-    request_body = UpdateOperator, responses((status = 200, body = Operator)))]
+    request_body = UpdateOperator, responses((status = 200, body = Operator),
+        (status = 409, description = "conflict: the portal's last admin (field role)")))]
 async fn update_operator(
     State(state): State<AppState>,
     ChatOperator(op): ChatOperator,
@@ -250,7 +256,7 @@ async fn get_me(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SetAvailability {
-    /// "available" | "away"
+    #[schema(value_type = madoguchi_chat::Availability)]
     status: String,
 }
 

@@ -89,7 +89,9 @@ async fn start_chat(
 /// C3: the visitor's message (Bearer visitor token); same `clientMessageId` → same message.
 #[utoipa::path(post, path = "/chat/widget/v1/{portal}/chats/{id}/messages", tag = "widget",
     request_body = PostMessage,
-    responses((status = 201, body = Posted), (status = 401), (status = 429, description = "rate_limited")))]
+    responses((status = 201, body = Posted), (status = 401),
+        (status = 409, description = "conflict: the chat has ended"),
+        (status = 429, description = "rate_limited")))]
 async fn post_message(
     State(state): State<AppState>,
     VisitorToken(token): VisitorToken,
@@ -140,7 +142,8 @@ pub struct Left {
 
 /// C5: the visitor leaves: a waiting chat becomes missed, an answered one ends.
 #[utoipa::path(post, path = "/chat/widget/v1/{portal}/chats/{id}/leave", tag = "widget",
-    responses((status = 200, body = Left), (status = 401)))]
+    responses((status = 200, body = Left), (status = 401),
+        (status = 409, description = "conflict: the chat changed state meanwhile")))]
 async fn leave_chat(
     State(state): State<AppState>,
     VisitorToken(token): VisitorToken,

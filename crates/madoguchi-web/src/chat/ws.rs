@@ -58,6 +58,7 @@ const RESUME_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct WsQuery {
     /// Visitor token (widget) or API token (console; the session cookie works too).
     token: Option<String>,

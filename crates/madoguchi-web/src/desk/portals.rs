@@ -73,7 +73,8 @@ pub struct AddMember {
 /// their role.
 #[utoipa::path(post, path = "/desk/api/v1/portals/{portal}/members", tag = "desk", request_body = AddMember,
     responses((status = 201, body = MemberView), (status = 403, description = "forbidden"),
-        (status = 404, description = "not_found (no user with this email)")))]
+        (status = 404, description = "not_found (no user with this email)"),
+        (status = 409, description = "conflict: the portal's last admin (field role)")))]
 async fn add_member(
     State(state): State<AppState>,
     member: DeskMember,

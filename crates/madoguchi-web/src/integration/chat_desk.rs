@@ -30,9 +30,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ConvertBody {
-    /// "High" | "Medium" | "Low" (default Medium)
+    /// Default Medium.
+    #[schema(value_type = Option<madoguchi_desk::Priority>)]
     priority: Option<String>,
-    /// "Open" | "On Hold" | "Escalated" | "Closed" (default Open)
+    /// Default Open.
+    #[schema(value_type = Option<madoguchi_desk::TicketStatus>)]
     status: Option<String>,
     /// One of the linked Desk portal's classifications.
     classification: Option<String>,
@@ -47,6 +49,7 @@ pub struct AssociateBody {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// Ticket number, visitor name or email, or subject.
     q: Option<String>,
@@ -55,7 +58,7 @@ pub struct SearchQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusBody {
-    /// "Open" | "Closed"
+    #[schema(value_type = madoguchi_integration::TicketStatusSetting)]
     status: String,
 }
 
@@ -88,8 +91,8 @@ async fn chat_desk(
     request_body = ConvertBody,
     responses((status = 201, body = DeskTicket),
         (status = 422, description = "visitor_email_required"),
-        (status = 409, description = "already_converted"),
-        (status = 403, description = "forbidden_by_department_mode")))]
+        (status = 409, description = "already_converted, integration_disabled"),
+        (status = 403, description = "forbidden_by_department_mode, plan_required")))]
 async fn convert_chat(
     State(state): State<AppState>,
     ChatOperator(op): ChatOperator,
@@ -110,7 +113,8 @@ async fn convert_chat(
 /// I11: the chat's transcript joins an existing ticket at once; later messages are
 /// appended to it. Idempotent.
 #[utoipa::path(post, path = "/chat/api/v1/portals/{portal}/chats/{id}/desk/associate", tag = "integration",
-    request_body = AssociateBody, responses((status = 200, body = DeskTicket)))]
+    request_body = AssociateBody, responses((status = 200, body = DeskTicket), (status = 409, description = "integration_disabled"),
+        (status = 403, description = "forbidden_by_department_mode, plan_required")))]
 async fn associate_chat(
     State(state): State<AppState>,
     ChatOperator(op): ChatOperator,
@@ -129,7 +133,8 @@ async fn associate_chat(
 /// I19: searches Desk tickets by number, visitor name or email, or subject, within
 /// the view scope (I14).
 #[utoipa::path(get, path = "/chat/api/v1/portals/{portal}/chats/{id}/desk/tickets/search", tag = "integration",
-    params(SearchQuery), responses((status = 200, body = List<DeskTicket>)))]
+    params(SearchQuery), responses((status = 200, body = List<DeskTicket>), (status = 409, description = "integration_disabled"),
+        (status = 403, description = "forbidden_by_department_mode, plan_required")))]
 async fn search_tickets(
     State(state): State<AppState>,
     ChatOperator(op): ChatOperator,
@@ -145,7 +150,7 @@ async fn search_tickets(
 
 /// I16, I17: a ticket with its threads (past chat transcripts) and `webUrl`.
 #[utoipa::path(get, path = "/chat/api/v1/portals/{portal}/chats/{id}/desk/tickets/{ticket_id}", tag = "integration",
-    responses((status = 200, body = DeskTicket)))]
+    responses((status = 200, body = DeskTicket), (status = 409, description = "integration_disabled"), (status = 403, description = "forbidden_by_department_mode, plan_required")))]
 async fn get_ticket(
     State(state): State<AppState>,
     ChatOperator(op): ChatOperator,
@@ -162,7 +167,8 @@ async fn get_ticket(
 
 /// I20: reopen or close a related ticket.
 #[utoipa::path(patch, path = "/chat/api/v1/portals/{portal}/chats/{id}/desk/tickets/{ticket_id}", tag = "integration",
-    request_body = StatusBody, responses((status = 200, body = DeskTicket)))]
+    request_body = StatusBody, responses((status = 200, body = DeskTicket), (status = 409, description = "integration_disabled"),
+        (status = 403, description = "forbidden_by_department_mode, plan_required")))]
 async fn update_ticket(
     State(state): State<AppState>,
     ChatOperator(op): ChatOperator,
@@ -180,7 +186,8 @@ async fn update_ticket(
 
 /// A reply on the Desk ticket, written by the operator.
 #[utoipa::path(post, path = "/chat/api/v1/portals/{portal}/chats/{id}/desk/tickets/{ticket_id}/replies",
-    tag = "integration", request_body = ReplyBody, responses((status = 201, body = DeskThread)))]
+    tag = "integration", request_body = ReplyBody, responses((status = 201, body = DeskThread),
+        (status = 409, description = "integration_disabled"), (status = 403, description = "forbidden_by_department_mode, plan_required")))]
 async fn reply_ticket(
     State(state): State<AppState>,
     ChatOperator(op): ChatOperator,

@@ -69,18 +69,19 @@ pub struct LinkBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsBody {
-    /// "all" | "attended" | "missed" | "none"
+    #[schema(value_type = Option<madoguchi_integration::AutoTicket>)]
     auto_ticket: Option<String>,
-    /// "Open" | "Closed" (tickets from missed chats; attended ones are always Open)
+    /// Tickets from missed chats; attended ones are always Open.
+    #[schema(value_type = Option<madoguchi_integration::TicketStatusSetting>)]
     ticket_status: Option<String>,
-    /// "all" | "associated"
+    #[schema(value_type = Option<madoguchi_integration::ViewScope>)]
     view_scope: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DepartmentBody {
-    /// "mapped" | "none" | "view_only" | "choose"
+    #[schema(value_type = madoguchi_integration::DeptMode)]
     mode: String,
     /// Required with "mapped".
     desk_department_id: Option<String>,
@@ -192,7 +193,8 @@ async fn update_settings(
 /// I9: a Chat department's mode (a Desk department, No integration, View only,
 /// Choose as needed).
 #[utoipa::path(put, path = "/chat/api/v1/portals/{portal}/integrations/desk/departments/{chat_department_id}",
-    tag = "integration", request_body = DepartmentBody, responses((status = 200, body = IntegrationView)))]
+    tag = "integration", request_body = DepartmentBody, responses((status = 200, body = IntegrationView),
+        (status = 409, description = "integration_disabled (mode mapped without a link)")))]
 async fn update_department(
     State(state): State<AppState>,
     auth: AuthUser,

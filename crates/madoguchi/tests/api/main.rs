@@ -16,6 +16,7 @@ mod hardening_input;
 mod hardening_sockets;
 mod hardening_storage;
 mod integration;
+mod openapi;
 mod ops;
 mod processes;
 mod service;

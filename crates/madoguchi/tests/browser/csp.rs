@@ -200,7 +200,7 @@ async fn q6_pages_and_the_widget_on_a_strict_csp_host_page_have_no_csp_violation
     let Some(mut browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let admin = app.signup("yamada@acme.example").await;
     for (path, body) in [
         (
