@@ -709,3 +709,33 @@ fn q7_the_deployment_files_are_well_formed_and_use_real_flags() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Q7 + Q6: `migrate` copies a stopped installation only: with a server on the data
+/// directory, the copy would miss its later writes, so it is refused (the data
+/// directory's lock) before anything is written; `backup` runs beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q7_migrate_refuses_a_data_directory_a_server_is_using() {
+    let dir = scratch("busy");
+    let app = serve_on(Some(&dir), None).await;
+    app.signup("busy@example.jp").await;
+    let out = madoguchi(&[
+        "migrate",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--to",
+        "postgres://postgres@127.0.0.1:1/never-reached",
+    ])
+    .await;
+    refused(&out, "another madoguchi server");
+    let file = dir.join("while-serving.tar");
+    ok(&madoguchi(&[
+        "backup",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--output",
+        file.to_str().unwrap(),
+    ])
+    .await);
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
