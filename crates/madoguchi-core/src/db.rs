@@ -194,6 +194,13 @@ impl WriteTx {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// Every SQLite connection's settings, the pool's and the writer thread's alike. WAL
+/// lets readers run beside the writer; synchronous=normal under WAL survives a process
+/// crash (kill -9) and only risks the last commits on power loss; writers wait up to 10 s
+/// for the lock instead of failing.
+pub(crate) const SQLITE_PRAGMAS: &str = "pragma journal_mode = wal; \
+    pragma synchronous = normal; pragma foreign_keys = on; pragma busy_timeout = 10000;";
+
 /// The migrations this binary runs on `backend`, oldest first.
 pub fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
     match backend {
@@ -264,10 +271,7 @@ impl Db {
         };
         let pool = match backend {
             Backend::Sqlite => {
-                // WAL lets readers run beside the writer; synchronous=NORMAL under WAL
-                // survives a process crash (kill -9) and only risks the last commits on
-                // power loss. sqlx already turns foreign keys on and waits 5 s when busy.
-                // An embedded file's connections cannot go stale, so they are not
+                // Settings: [`SQLITE_PRAGMAS`]. An embedded file's connections cannot go stale, so they are not
                 // pinged on every acquire (sqlx's default costs each query an extra
                 // round trip to the connection's thread).
                 AnyPoolOptions::new()
@@ -275,11 +279,7 @@ impl Db {
                     .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            conn.execute(
-                                "pragma journal_mode = wal; pragma synchronous = normal; \
-                                 pragma foreign_keys = on; pragma busy_timeout = 10000;",
-                            )
-                            .await?;
+                            conn.execute(SQLITE_PRAGMAS).await?;
                             Ok(())
                         })
                     })

@@ -31,11 +31,8 @@ impl SqliteWriter {
         } else {
             rusqlite::Connection::open(path)?
         };
-        conn.execute_batch(
-            "pragma journal_mode = wal; pragma synchronous = normal; \
-             pragma foreign_keys = on; pragma busy_timeout = 10000; \
-             pragma wal_autocheckpoint = 256;",
-        )?;
+        conn.execute_batch(crate::db::SQLITE_PRAGMAS)?;
+        conn.execute_batch("pragma wal_autocheckpoint = 256;")?;
         // Checkpoints stay on the committing writer (checkpointing elsewhere let the
         // WAL grow without bound under steady writes: it never got fully copied
         // before the next commit), but at a quarter of SQLite's default size, so the
