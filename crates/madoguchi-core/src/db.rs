@@ -271,9 +271,9 @@ impl Db {
         };
         let pool = match backend {
             Backend::Sqlite => {
-                // Settings: [`SQLITE_PRAGMAS`]. An embedded file's connections cannot go stale, so they are not
-                // pinged on every acquire (sqlx's default costs each query an extra
-                // round trip to the connection's thread).
+                // Settings: [`SQLITE_PRAGMAS`]. An embedded file's connections cannot go
+                // stale, so they are not pinged on every acquire (sqlx's default costs
+                // each query an extra round trip to the connection's thread).
                 AnyPoolOptions::new()
                     .max_connections(8)
                     .test_before_acquire(false)
