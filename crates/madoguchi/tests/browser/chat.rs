@@ -102,7 +102,7 @@ pub async fn widget_el(c: &Client, css: &str) -> Element {
 }
 
 /// Runs `expr` (a JS expression) against the widget's shadow root `r`.
-fn in_widget(expr: &str) -> String {
+pub fn in_widget(expr: &str) -> String {
     format!(
         "var h = document.querySelector('[data-madoguchi-widget]'); \
          var r = h && h.shadowRoot; if (!r) return null; return {expr};"

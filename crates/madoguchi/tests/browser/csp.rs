@@ -3,13 +3,12 @@
 //! document of the session records `securitypolicyviolation` events from its first
 //! line (a script installed through the DevTools protocol), and the test asserts none.
 
-use crate::chat::login;
-use crate::harness::{click, find, free_port, wait_js, wait_text, Browser, WAIT};
+use crate::chat::{in_widget, login, wait_widget_log, widget_el};
+use crate::harness::{click, find, free_port, wait_js, wait_text, Browser};
 use crate::helpers::{Backend, TestApp};
 use fantoccini::wd::WebDriverCompatibleCommand;
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Records every CSP violation of a document in `window.__cspViolations`.
@@ -157,33 +156,6 @@ impl Drop for StrictHost {
     }
 }
 
-/// Runs `expr` against the widget's shadow root `r`.
-fn in_widget(expr: &str) -> String {
-    format!(
-        "var h = document.querySelector('[data-madoguchi-widget]'); \
-         var r = h && h.shadowRoot; if (!r) return null; return {expr};"
-    )
-}
-
-/// The widget's element `css` inside its shadow root, found again on every call.
-async fn widget_el(c: &Client, css: &str) -> fantoccini::elements::Element {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Ok(host) = c.find(Locator::Css("[data-madoguchi-widget]")).await {
-            if let Ok(root) = host.shadow_root().await {
-                if let Ok(el) = root.find(Locator::Css(css)).await {
-                    return el;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "widget element {css:?} never appeared"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn widget_click(c: &Client, css: &str) {
     wait_js(
         c,
@@ -300,25 +272,7 @@ async fn q6_pages_and_the_widget_on_a_strict_csp_host_page_have_no_csp_violation
         .await
         .unwrap();
     composer.send_keys("\u{E007}").await.unwrap();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let log = visitor
-            .execute(&in_widget("r.querySelector('.log').innerText"), vec![])
-            .await
-            .unwrap();
-        if log
-            .as_str()
-            .unwrap_or_default()
-            .contains("ご連絡ありがとうございます")
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the answer never reached the widget: {log}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_widget_log(&visitor, "ご連絡ありがとうございます").await;
     assert_eq!(
         violations(&visitor).await,
         Vec::<String>::new(),
