@@ -6,7 +6,7 @@
 
 use crate::both_backends;
 use crate::helpers::{test_settings, Backend, Res, TestApp};
-use crate::integration::World;
+use crate::integration::{ScopeFixture, World};
 use madoguchi_core::{Clock, Db};
 use madoguchi_web::Application;
 use serde_json::{json, Value};
@@ -22,42 +22,12 @@ both_backends!(q6_view_scope_hides_a_ticket_from_every_per_ticket_route);
 /// and Choose as needed (or the scope "all") reaches both.
 async fn q6_view_scope_hides_a_ticket_from_every_per_ticket_route(app: TestApp) {
     let w = World::new(app).await;
-    let support = w.desk_department("Support").await;
-    let other = w.desk_department("Other").await;
-    let chat_support = w.chat_department("Support").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let chat_choose = w.chat_department("Choose").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    w.enable(&w.admin, None).await.assert_status(200);
-    w.settings(json!({"autoTicket": "none", "viewScope": "associated"}))
-        .await;
-    let contact = w
-        .app
-        .post(
-            &w.desk_api("/contacts"),
-            w.token(),
-            json!({"lastName": "Ito", "email": "ito@example.jp"}),
-        )
-        .await;
-    let contact_id = contact["id"].as_str().unwrap().to_owned();
-    let mut ids = Vec::new();
-    for (subject, dept) in [("scope in", &support), ("scope out", &other)] {
-        let t = w
-            .app
-            .post(
-                &w.desk_api("/tickets"),
-                w.token(),
-                json!({"subject": subject, "departmentId": dept, "contactId": contact_id}),
-            )
-            .await;
-        t.assert_status(201);
-        ids.push(t["id"].as_str().unwrap().to_owned());
-    }
-    let (inside, outside) = (ids[0].clone(), ids[1].clone());
+    let ScopeFixture {
+        chat_support,
+        chat_choose,
+        inside,
+        outside,
+    } = w.associated_scope().await;
     let mapped = w
         .start_chat(None, Some("ito@example.jp"), Some(&chat_support), "q")
         .await;

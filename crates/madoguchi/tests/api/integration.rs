@@ -1281,40 +1281,69 @@ async fn i13_a_new_chat_department_is_auto_associated_with_the_notice(app: TestA
     assert_eq!(listed["deskMapping"]["mode"], "choose");
 }
 
+/// I14 fixture: the Desk departments Support (mapped: a Chat department of that name)
+/// and Other (unmapped), the Chat department Choose (choose as needed), view scope
+/// "associated", and one ticket of the contact ito@example.jp in each Desk department:
+/// "scope in" and "scope out".
+pub struct ScopeFixture {
+    pub chat_support: String,
+    pub chat_choose: String,
+    /// The ticket id of "scope in" (Support).
+    pub inside: String,
+    /// The ticket id of "scope out" (Other).
+    pub outside: String,
+}
+
+impl World {
+    pub async fn associated_scope(&self) -> ScopeFixture {
+        let support = self.desk_department("Support").await;
+        let other = self.desk_department("Other").await;
+        let chat_id = |r: Res| r["id"].as_str().unwrap().to_owned();
+        let chat_support = chat_id(self.chat_department("Support").await);
+        let chat_choose = chat_id(self.chat_department("Choose").await);
+        self.enable(&self.admin, None).await.assert_status(200);
+        self.settings(json!({"autoTicket": "none", "viewScope": "associated"}))
+            .await;
+        let contact = self
+            .app
+            .post(
+                &self.desk_api("/contacts"),
+                self.token(),
+                json!({"lastName": "Ito", "email": "ito@example.jp"}),
+            )
+            .await;
+        let contact_id = contact["id"].as_str().unwrap().to_owned();
+        let mut ids = Vec::new();
+        for (subject, dept) in [("scope in", &support), ("scope out", &other)] {
+            let t = self
+                .app
+                .post(
+                    &self.desk_api("/tickets"),
+                    self.token(),
+                    json!({"subject": subject, "departmentId": dept, "contactId": contact_id}),
+                )
+                .await;
+            t.assert_status(201);
+            ids.push(t["id"].as_str().unwrap().to_owned());
+        }
+        let outside = ids.pop().unwrap();
+        let inside = ids.pop().unwrap();
+        ScopeFixture {
+            chat_support,
+            chat_choose,
+            inside,
+            outside,
+        }
+    }
+}
+
 async fn i14_associated_view_scope_limits_recent_tickets_and_search(app: TestApp) {
     let w = World::new(app).await;
-    let support = w.desk_department("Support").await;
-    let other = w.desk_department("Other").await;
-    let chat_support = w.chat_department("Support").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let chat_choose = w.chat_department("Choose").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    w.enable(&w.admin, None).await.assert_status(200);
-    w.settings(json!({"autoTicket": "none", "viewScope": "associated"}))
-        .await;
-    let contact = w
-        .app
-        .post(
-            &w.desk_api("/contacts"),
-            w.token(),
-            json!({"lastName": "Ito", "email": "ito@example.jp"}),
-        )
-        .await;
-    let contact_id = contact["id"].as_str().unwrap().to_owned();
-    for (subject, dept) in [("scope in", &support), ("scope out", &other)] {
-        w.app
-            .post(
-                &w.desk_api("/tickets"),
-                w.token(),
-                json!({"subject": subject, "departmentId": dept, "contactId": contact_id}),
-            )
-            .await
-            .assert_status(201);
-    }
+    let ScopeFixture {
+        chat_support,
+        chat_choose,
+        ..
+    } = w.associated_scope().await;
     let subjects = |v: &Value| -> Vec<String> {
         let mut s: Vec<String> = v
             .as_array()
