@@ -1466,7 +1466,7 @@ async fn c5_a_waiting_chat_is_missed_within_a_second_after_the_wait_limit(app: T
     assert_eq!(settings["missedAfterSeconds"], 120);
     let chat = start_chat(&app, "acme", json!({})).await;
     app.clock.advance_ms(118_000);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    app.tick_lifecycle().await;
     assert_eq!(
         get_chat(&app, &admin, "acme", &chat.chat_id).await["state"],
         "waiting"
@@ -1682,7 +1682,7 @@ async fn c5_idle_chats_end(app: TestApp) {
         .await
         .assert_status(201);
     app.clock.advance_ms(29 * 60 * 1000);
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    app.tick_lifecycle().await;
     assert_eq!(
         get_chat(&app, &admin, "acme", &chat.chat_id).await["state"],
         "attended"

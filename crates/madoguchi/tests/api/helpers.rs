@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use madoguchi_core::{Clock, Db};
-use madoguchi_web::{Application, Settings};
+use madoguchi_web::{AppState, Application, Settings};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -52,6 +52,8 @@ pub struct TestApp {
     pub clock: Clock,
     pub db: Db,
     pub settings: Settings,
+    /// The server's services, for driving its background work from a test.
+    pub state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     data_dir: PathBuf,
@@ -214,6 +216,7 @@ impl TestApp {
                 .await
                 .expect("building the application");
         let base = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
@@ -229,6 +232,7 @@ impl TestApp {
             clock,
             db,
             settings,
+            state,
             stop: Some(stop),
             server: Some(server),
             data_dir,
@@ -254,6 +258,7 @@ impl TestApp {
             .await
             .expect("building the second node");
         let base = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
@@ -265,11 +270,66 @@ impl TestApp {
             clock,
             db,
             settings,
+            state,
             stop: Some(stop),
             server: Some(server),
             data_dir: PathBuf::new(),
             pg_database: None,
         }
+    }
+
+    /// Applies Chat's time rules now, as the timer task does on its next tick: after
+    /// `clock.advance_ms`, a test sees their effect (or its absence) at once.
+    pub async fn tick_lifecycle(&self) {
+        self.state
+            .chat
+            .mark_overdue_missed()
+            .await
+            .expect("marking missed chats");
+        self.state
+            .chat
+            .end_idle_chats()
+            .await
+            .expect("ending idle chats");
+    }
+
+    /// Runs the integration worker until it has nothing left to do now: every lifecycle
+    /// event read, no job due (none running on the background worker either). After it,
+    /// whatever the worker would do about the past has been done.
+    pub async fn run_worker_pass(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            self.state
+                .integration
+                .run_pass()
+                .await
+                .expect("an integration pass");
+            if self.integration_idle().await {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the integration worker never became idle"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn integration_idle(&self) -> bool {
+        let row = sqlx::query(
+            "select (select coalesce(max(id), 0) from chat_events) as last_event, \
+             (select coalesce(max(position), 0) from integ_cursors where name = 'chat_events') as read_to, \
+             (select count(*) from integ_outbox where state = 'pending' and next_attempt_at <= $1) as due",
+        )
+        .bind(self.clock.now_ms())
+        .fetch_one(self.db.pool())
+        .await
+        .expect("reading the worker's state");
+        use sqlx::Row;
+        let last: i64 = row.get("last_event");
+        let read_to: i64 = row.get("read_to");
+        let due: i64 = row.get("due");
+        read_to >= last && due == 0
     }
 
     /// Stops the server the way SIGTERM does and waits until it has.

@@ -266,9 +266,9 @@ impl World {
         res["data"].as_array().unwrap().clone()
     }
 
-    /// Makes sure the worker had time to act on everything so far (a settled pass).
+    /// Has the worker act on everything so far (until it is idle).
     pub async fn quiesce(&self) {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        self.app.run_worker_pass().await;
     }
 }
 
@@ -712,6 +712,8 @@ async fn i7_attended_missed_and_none_modes_cover_their_chats(app: TestApp) {
         w.auto_ticket_settled(&a1).await["autoTicket"]["status"],
         "created"
     );
+    // Each chat is decided under the mode in force when the worker reads its event.
+    w.quiesce().await;
     w.settings(json!({"autoTicket": "missed"})).await;
     let a2 = w.attended_chat(Some("a2@example.jp"), "attended 2").await;
     let m2 = w.missed_chat(Some("m2@example.jp"), "missed 2").await;
@@ -719,6 +721,7 @@ async fn i7_attended_missed_and_none_modes_cover_their_chats(app: TestApp) {
         w.auto_ticket_settled(&m2).await["autoTicket"]["status"],
         "created"
     );
+    w.quiesce().await;
     w.settings(json!({"autoTicket": "none"})).await;
     let a3 = w.attended_chat(Some("a3@example.jp"), "attended 3").await;
     let m3 = w.missed_chat(Some("m3@example.jp"), "missed 3").await;
@@ -1943,8 +1946,8 @@ async fn q2_while_desk_is_down_chats_end_normally_and_every_ticket_appears_exact
     )
     .await
     .assert_status(200);
-    // The work waits (pending) and is retried.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The work waits (pending): every job was tried, failed and waits for its retry.
+    chat.run_worker_pass().await;
     for id in &ids {
         let c = chat
             .get(&format!("/chat/api/v1/portals/acme-chat/chats/{id}"), t)
@@ -2008,7 +2011,7 @@ async fn q2_while_desk_is_down_chats_end_normally_and_every_ticket_appears_exact
     }
     assert!(synced, "the visitor edit reached Desk");
     // Exactly once, each with its transcript.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    chat.run_worker_pass().await;
     let tickets = desk
         .get(
             "/desk/api/v1/portals/acme/tickets?limit=200",
