@@ -18,6 +18,9 @@ pub struct Visitor {
     pub name: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
+    /// V4: the pages the visitor saw during the chat, newest last (in chat views).
+    #[serde(default)]
+    pub pages: Vec<crate::visitor_experience::VisitorPage>,
 }
 
 /// Visitor fields as typed: `None` keeps a field; `Some("")` clears it.

@@ -222,6 +222,12 @@ pub async fn settings_page(
                             (ctx.t("chatui-copy"))
                         }
                     }
+                    p {
+                        a.button.preview-link href={ "/chat/" (portal.name) "/preview" } target="_blank" rel="noopener" {
+                            (ctx.t("chatui-preview-open"))
+                        }
+                        " " span.muted { (ctx.t("chatui-preview-help")) }
+                    }
                 }
             }
         },
