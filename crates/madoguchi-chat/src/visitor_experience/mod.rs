@@ -119,12 +119,14 @@ impl BusinessHours {
             return HoursStatus {
                 open: true,
                 next_open_at: None,
+                time_zone: self.time_zone.clone(),
             };
         };
         let Some(now) = chrono::Utc.timestamp_millis_opt(now_ms).single() else {
             return HoursStatus {
                 open: true,
                 next_open_at: None,
+                time_zone: self.time_zone.clone(),
             };
         };
         let local = now.with_timezone(&s.tz);
@@ -140,6 +142,7 @@ impl BusinessHours {
             return HoursStatus {
                 open: true,
                 next_open_at: None,
+                time_zone: self.time_zone.clone(),
             };
         }
         let mut next = None;
@@ -169,12 +172,13 @@ impl BusinessHours {
         HoursStatus {
             open: false,
             next_open_at: next,
+            time_zone: self.time_zone.clone(),
         }
     }
 }
 
 /// The widget config's `hours` (V2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HoursStatus {
     pub open: bool,
@@ -182,6 +186,8 @@ pub struct HoursStatus {
     #[serde(serialize_with = "crate::serde_time::opt_ms")]
     #[schema(value_type = Option<String>)]
     pub next_open_at: Option<i64>,
+    /// The time zone of the hours (the widget shows the opening time in it).
+    pub time_zone: String,
 }
 
 /// A page the visitor saw (V4).

@@ -1,7 +1,7 @@
 ## Chat pages: portal list, operator console, portal settings (crates/madoguchi-web/src/pages/chat.rs)
 chatui-portals-title = Chat portals
 chatui-portals-lead = Where you chat with your website's visitors. Each portal has its own operators, departments and widget.
-chatui-portals-empty = No portals yet. Create one with the form below.
+chatui-portals-empty = You are not an operator of any portal yet. To join one, ask its administrator to add you as an operator, or create a new one with the form below.
 chatui-portal-create = Create portal
 chatui-field-portal-name = Portal name
 chatui-field-portal-name-hint = Used in URLs (lowercase letters, digits and hyphens, e.g. acme).

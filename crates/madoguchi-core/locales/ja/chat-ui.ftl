@@ -1,7 +1,7 @@
 ## Chat pages: portal list, operator console, portal settings (crates/madoguchi-web/src/pages/chat.rs)
 chatui-portals-title = チャットのポータル
 chatui-portals-lead = Web サイトの訪問者とチャットする窓口です。ポータルごとにオペレーター、部門、ウィジェットを設定します。
-chatui-portals-empty = まだポータルがありません。下のフォームで作成してください。
+chatui-portals-empty = まだどのポータルにも参加していません。参加するにはポータルの管理者にオペレーターとして追加を依頼するか、下のフォームで新しく作成してください。
 chatui-portal-create = ポータルを作成
 chatui-field-portal-name = ポータル名
 chatui-field-portal-name-hint = URL に使われる名前です（半角英小文字・数字・ハイフン、例: acme）。

@@ -401,8 +401,13 @@
       if (h.nextOpenAt) {
         var d = new Date(h.nextOpenAt);
         if (!isNaN(d.getTime())) {
-          text += ' ' + T.nextOpen + d.toLocaleString(lang === 'ja' ? 'ja-JP' : 'en-US',
-            { weekday: 'short', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+          var opts = { weekday: 'short', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+            timeZoneName: 'short' };
+          var shown;
+          // In the portal's time zone, named, so nobody misreads it.
+          try { shown = d.toLocaleString(lang === 'ja' ? 'ja-JP' : 'en-US', Object.assign({ timeZone: h.timeZone }, opts)); }
+          catch (e) { shown = d.toLocaleString(lang === 'ja' ? 'ja-JP' : 'en-US', opts); }
+          text += ' ' + T.nextOpen + shown;
         }
       }
     }
@@ -1029,6 +1034,7 @@
       el.sendOffline.disabled = false;
     });
   });
+  el.offlineForm.addEventListener('input', function () { el.offlineError.hidden = true; });
   el.doneNew.addEventListener('click', function () {
     offlineSent = false;
     refreshConfig();

@@ -32,6 +32,7 @@ pub const CONSOLE_JS: &str = include_str!("../assets/console.js");
 pub const CONSOLE_CSS: &str = include_str!("../assets/console.css");
 pub const CHAT_PAGES_JS: &str = include_str!("../assets/chat-pages.js");
 pub const VISITOR_PANEL_JS: &str = include_str!("../assets/visitor-panel.js");
+pub const CHAT_HOURS_JS: &str = include_str!("../assets/chat-hours.js");
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -50,6 +51,12 @@ pub fn router() -> Router<AppState> {
         .route(
             "/assets/console.css",
             get(|| async { crate::assets::asset("text/css; charset=utf-8", CONSOLE_CSS) }),
+        )
+        .route(
+            "/assets/chat-hours.js",
+            get(|| async {
+                crate::assets::asset("application/javascript; charset=utf-8", CHAT_HOURS_JS)
+            }),
         )
         .route(
             "/assets/visitor-panel.js",
