@@ -104,6 +104,12 @@ pub trait DeskMappingHook: Send + Sync {
     fn on_chat_event(&self, event: &ChatEvent) {
         let _ = event;
     }
+
+    /// V5: called after the visitor rated an ended chat (its transcript has a new
+    /// line). Must not block.
+    fn on_chat_rated(&self, chat: &crate::chats::ChatView) {
+        let _ = chat;
+    }
 }
 
 /// The hook without the integration: every department is "none".

@@ -27,8 +27,10 @@ pub mod live;
 pub mod messages;
 pub mod operators;
 pub mod portals;
+pub mod presence;
 pub mod ratelimit;
 mod serde_time;
+pub mod visitor_experience;
 pub mod visitors;
 
 pub use chats::{
@@ -66,6 +68,8 @@ pub struct Chat {
     pub(crate) visitor_token_ttl_ms: i64,
     /// The group-commit writer of messages, started on the first message.
     message_writer: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<messages::batch::Pending>>>,
+    /// V1: the open consoles of every node (see [`presence`]).
+    pub(crate) presence: Arc<presence::Presence>,
 }
 
 impl Chat {
@@ -94,6 +98,7 @@ impl Chat {
             visitor_key: Arc::new(tokio::sync::OnceCell::new()),
             visitor_token_ttl_ms: DEFAULT_VISITOR_TOKEN_TTL_MS,
             message_writer: Arc::default(),
+            presence: Arc::default(),
         }
     }
 

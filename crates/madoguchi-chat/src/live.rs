@@ -47,6 +47,13 @@ pub enum LiveEvent {
     /// Operators, their departments or availability changed: consoles reload their
     /// operator's permissions.
     Operators,
+    /// V4/V5: what the console shows about a chat's visitor changed (the page they are
+    /// on, their contact details from the widget, their rating): consoles showing the
+    /// chat read it again.
+    Visitor {
+        chat_id: String,
+        department_id: Option<String>,
+    },
 }
 
 /// Events buffered per visitor socket. A chat sees a few events a second, and each

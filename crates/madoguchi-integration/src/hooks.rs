@@ -209,4 +209,23 @@ impl DeskMappingHook for ChatHooks {
     fn on_chat_event(&self, _event: &ChatEvent) {
         self.integ.wake.notify_one();
     }
+
+    /// V5: the rating's transcript line follows the chat to its tickets.
+    fn on_chat_rated(&self, chat: &madoguchi_chat::ChatView) {
+        let integ = self.integ.clone();
+        let chat_id = chat.id.clone();
+        tokio::spawn(async move {
+            match store::chat_tickets(&integ.db, &chat_id).await {
+                Ok(links) => {
+                    for link in links {
+                        if let Err(e) = integ.rearm_sync(&link).await {
+                            tracing::warn!(error = %e, "queueing the rating for the ticket failed");
+                        }
+                    }
+                    integ.wake.notify_one();
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the chat's tickets failed"),
+            }
+        });
+    }
 }

@@ -67,6 +67,40 @@ impl Integration {
         &self.desk
     }
 
+    /// V2: the number of the Desk ticket an offline message became, waiting up to
+    /// `wait` for the outbox worker (woken by the message's lifecycle event) to make
+    /// it; `None` when the integration does not apply or the ticket is not there yet.
+    pub async fn ticket_number_of_chat(
+        &self,
+        chat_id: &str,
+        wait: std::time::Duration,
+    ) -> madoguchi_core::Result<Option<i64>> {
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            let Some(chat) = self.chat.chat_by_id(chat_id).await? else {
+                return Ok(None);
+            };
+            if let Some(ticket_id) = chat.desk_ticket_ids.first() {
+                let row = store::portal(&self.db, &chat.portal_id).await?;
+                let Some(auth) = row.auth() else {
+                    return Ok(None);
+                };
+                return Ok(Some(
+                    self.desk.ticket(&auth, ticket_id).await?.ticket_number,
+                ));
+            }
+            let decided = matches!(
+                chat.auto_ticket.status,
+                madoguchi_chat::AutoTicketStatus::Skipped
+            );
+            let row = store::portal(&self.db, &chat.portal_id).await?;
+            if decided || !row.is_linked() || !row.enabled || tokio::time::Instant::now() >= until {
+                return Ok(None);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Plugs the integration into the Chat context (department mapping I13, visitor
     /// sync I18, lifecycle wake-ups I7).
     pub fn install(&self) {

@@ -192,7 +192,10 @@ impl Integration {
     /// the job; `None` when no automatic ticket applies.
     async fn decide(&self, chat: &ChatView, outcome: ChatOutcome) -> Result<Option<Task>> {
         let row = store::portal(&self.db, &chat.portal_id).await?;
-        if !row.is_linked() || !row.enabled || !row.auto_ticket.covers(outcome) {
+        // V2: a message from the widget's offline form always becomes a ticket (with
+        // the integration on), whatever the auto-ticket mode: nobody else will answer it.
+        let covered = row.auto_ticket.covers(outcome) || chat.offline_message;
+        if !row.is_linked() || !row.enabled || !covered {
             return Ok(None);
         }
         if !self.chat.integration_available_for(&chat.portal_id).await? {
@@ -213,6 +216,8 @@ impl Integration {
         // Tickets from attended chats are always Open (I8).
         let status = match outcome {
             ChatOutcome::Attended => "Open",
+            // V2: an offline message waits for its answer.
+            ChatOutcome::Missed if chat.offline_message => "Open",
             ChatOutcome::Missed => row.ticket_status.as_str(),
         };
         Ok(Some(Task::AutoTicket {
@@ -312,7 +317,7 @@ impl Integration {
         });
     }
 
-    async fn rearm_sync(&self, link: &ChatTicket) -> Result<()> {
+    pub(crate) async fn rearm_sync(&self, link: &ChatTicket) -> Result<()> {
         let now = self.clock.now_ms();
         let task = Task::SyncThread {
             chat_id: link.chat_id.clone(),

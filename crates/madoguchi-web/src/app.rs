@@ -134,6 +134,8 @@ impl Application {
         }
         let chat = madoguchi_chat::Chat::new(db.clone(), clock.clone(), bus.clone())
             .with_visitor_token_ttl_ms(i64::from(settings.visitor_token_days) * 86_400_000);
+        // V1: open consoles are announced to, and heard from, every node.
+        chat.start_presence().await?;
         // The integration reaches Desk in-process, or over HTTP with `--desk-url` (Q1),
         // and plugs its hooks into Chat (I7, I13, I18).
         let integration = madoguchi_integration::Integration::new(

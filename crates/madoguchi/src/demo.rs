@@ -32,6 +32,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     println!("  Chat (operator console): {url}/chat/{DEMO_PORTAL}");
     println!("  Integration settings:   {url}/chat/{DEMO_PORTAL}/settings/integrations/desk");
     println!("  Website widget:         <script src=\"{url}/chat/widget.js\" data-portal=\"{DEMO_PORTAL}\" async></script>");
+    println!("  Widget preview (visitor side): {url}/chat/{DEMO_PORTAL}/preview");
     println!("  Data directory:         {}", settings.data_dir.display());
     println!();
     println!("  Press Ctrl-C to stop.");

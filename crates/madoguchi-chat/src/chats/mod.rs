@@ -180,6 +180,10 @@ pub struct ChatView {
     #[serde(serialize_with = "crate::serde_time::opt_ms")]
     #[schema(value_type = Option<String>)]
     pub ended_at: Option<i64>,
+    /// V2: the chat came from the widget's offline form.
+    pub offline_message: bool,
+    /// V5: the visitor's rating, once the chat ended.
+    pub rating: Option<crate::visitor_experience::Rating>,
     /// With `GET …/chats/{id}`: the transcript ordered by seq.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<MessageView>>,
@@ -207,6 +211,11 @@ pub struct NewChat {
     pub client_address: Option<String>,
     /// New chats per address per minute; `None`: no limit.
     pub rate_limit: Option<u32>,
+    /// V2: a message left with the widget's offline form: the chat is missed at once
+    /// and marked as such (the integration makes it a ticket).
+    pub offline: bool,
+    /// V4: the widget's id of the visitor's browser (same browser, same visitor).
+    pub browser_id: Option<String>,
 }
 
 /// The answer to a started chat.
@@ -301,9 +310,11 @@ impl Chat {
                 return Err(Error::new(ErrorCode::RateLimited));
             }
         }
-        let can_take = self
-            .someone_can_take(&portal.id, department_id.as_deref())
-            .await?;
+        let can_take = !new.offline
+            && self
+                .someone_can_take(&portal.id, department_id.as_deref())
+                .await?;
+        let browser_id = crate::visitor_experience::parse_browser_id(new.browser_id.as_deref())?;
         let chat_id = new_id();
         let visitor_id = new_id();
         let token = self.visitor_token(&chat_id).await?;
@@ -351,8 +362,25 @@ impl Chat {
         };
         messages::store::insert(&mut tx, &first, Some(&format!("visitor:{client_id}"))).await?;
         if !can_take {
-            let missed = system_message(&chat_id, 2, SystemKind::Missed, None, now);
+            let kind = if new.offline {
+                SystemKind::Offline
+            } else {
+                SystemKind::Missed
+            };
+            let missed = system_message(&chat_id, 2, kind, None, now);
             messages::store::insert(&mut tx, &missed, None).await?;
+        }
+        if new.offline {
+            crate::visitor_experience::store::insert_offline(
+                &mut tx, &chat_id, &portal.id, &client_id, now,
+            )
+            .await?;
+        }
+        if let Some(browser) = &browser_id {
+            crate::visitor_experience::store::insert_browser(
+                &mut tx, &chat_id, &portal.id, browser, now,
+            )
+            .await?;
         }
         store::insert_token(&mut tx, &hash_secret(&token), &chat_id, now).await?;
         let mut recorded =
@@ -633,7 +661,8 @@ impl Chat {
         };
         let mut chats = [chat];
         self.fill_links(&mut chats).await?;
-        let [chat] = chats;
+        let [mut chat] = chats;
+        chat.visitor.pages = crate::visitor_experience::store::pages(&self.db, chat_id).await?;
         Ok(Some(chat))
     }
 
@@ -648,7 +677,8 @@ impl Chat {
         }
         let mut chats = [chat];
         self.fill_links(&mut chats).await?;
-        let [chat] = chats;
+        let [mut chat] = chats;
+        chat.visitor.pages = crate::visitor_experience::store::pages(&self.db, chat_id).await?;
         Ok(chat)
     }
 
@@ -783,7 +813,7 @@ async fn record_in(
     Ok(Applied { message, recorded })
 }
 
-fn system_message(
+pub(crate) fn system_message(
     chat_id: &str,
     seq: i64,
     kind: SystemKind,

@@ -10,8 +10,12 @@ use sqlx::Row;
 const VIEW_SELECT: &str = "select c.id, c.portal_id, c.state, c.outcome, c.department_id, \
     d.name as department_name, c.operator_id, u.name as operator_name, c.visitor_id, \
     v.name as visitor_name, v.email as visitor_email, v.phone as visitor_phone, c.question, \
-    c.last_seq, c.created_at, c.accepted_at, c.missed_at, c.ended_at \
+    c.last_seq, c.created_at, c.accepted_at, c.missed_at, c.ended_at, \
+    r.rating, r.comment as rating_comment, r.created_at as rated_at, \
+    o.chat_id as offline_chat_id \
     from chat_chats c join chat_visitors v on v.id = c.visitor_id \
+    left join chat_ratings r on r.chat_id = c.id \
+    left join chat_offline_messages o on o.chat_id = c.id \
     left join chat_departments d on d.id = c.department_id \
     left join users u on u.id = c.operator_id";
 
@@ -32,7 +36,10 @@ fn view_from_row(r: &AnyRow) -> Result<ChatView> {
             name: r.try_get("visitor_name")?,
             email: r.try_get("visitor_email")?,
             phone: r.try_get("visitor_phone")?,
+            pages: Vec::new(),
         },
+        offline_message: r.try_get::<Option<String>, _>("offline_chat_id")?.is_some(),
+        rating: crate::visitor_experience::rating_from_row(r)?,
         question: r.try_get("question")?,
         desk_ticket_ids: Vec::new(),
         // Filled from the integration (Chat::fill_links).

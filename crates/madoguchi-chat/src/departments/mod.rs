@@ -125,7 +125,8 @@ impl Chat {
 pub struct WidgetDepartment {
     pub id: String,
     pub name: String,
-    /// Some available operator can take chats of this department now.
+    /// V1: some available operator who can take chats of this department has a
+    /// console open.
     pub online: bool,
 }
 
@@ -136,8 +137,13 @@ pub struct WidgetConfig {
     pub portal_name: String,
     pub display_name: String,
     pub departments: Vec<WidgetDepartment>,
-    /// Some available operator can take chats.
+    /// V1: some available operator who can take the chats has a console open.
     pub online: bool,
+    /// V2: whether the portal is within its business hours, and when it opens next.
+    pub hours: crate::visitor_experience::HoursStatus,
+    /// V2: the widget offers the offline form instead of a chat (nobody online, or
+    /// outside business hours).
+    pub offline_form: bool,
 }
 
 impl Chat {
@@ -146,7 +152,7 @@ impl Chat {
     pub async fn widget_config(&self, portal: &crate::Portal) -> Result<WidgetConfig> {
         let mut departments = Vec::new();
         for d in self.departments(&portal.id).await? {
-            let online = self.someone_can_take(&portal.id, Some(&d.id)).await?;
+            let online = self.is_online(&portal.id, Some(&d.id)).await?;
             departments.push(WidgetDepartment {
                 id: d.id,
                 name: d.name,
@@ -154,12 +160,15 @@ impl Chat {
             });
         }
         let online =
-            departments.iter().any(|d| d.online) || self.someone_can_take(&portal.id, None).await?;
+            departments.iter().any(|d| d.online) || self.is_online(&portal.id, None).await?;
+        let hours = self.hours_status(&portal.id).await?;
         Ok(WidgetConfig {
             portal_name: portal.name.clone(),
             display_name: portal.display_name.clone(),
             departments,
             online,
+            offline_form: !(online && hours.open),
+            hours,
         })
     }
 }

@@ -58,6 +58,11 @@ pub enum SystemKind {
     Ended,
     /// The chat ended after a time without messages.
     EndedIdle,
+    /// V2: the visitor left a message with the offline form.
+    Offline,
+    /// V5: the visitor rated the chat (argument: the rating, then a newline and the
+    /// comment, if any).
+    Rated,
 }
 
 impl SystemKind {
@@ -68,15 +73,21 @@ impl SystemKind {
             SystemKind::Left => "left",
             SystemKind::Ended => "ended",
             SystemKind::EndedIdle => "ended_idle",
+            SystemKind::Offline => "offline",
+            SystemKind::Rated => "rated",
         }
     }
 
-    fn key(kind: &str) -> &'static str {
+    /// The catalog key of a stored system kind (also for readers outside this crate,
+    /// such as the Desk transcript).
+    pub fn key(kind: &str) -> &'static str {
         match kind {
             "joined" => "chat-system-joined",
             "missed" => "chat-system-missed",
             "left" => "chat-system-left",
             "ended_idle" => "chat-system-ended-idle",
+            "offline" => "chat-system-offline",
+            "rated" => "chat-system-rated",
             _ => "chat-system-ended",
         }
     }
@@ -103,15 +114,32 @@ impl Message {
     /// The text as a reader in `lang` sees it (system lines are localised).
     pub fn text_in(&self, lang: Lang) -> String {
         match &self.system_kind {
-            Some(kind) => i18n::t_args(
-                lang,
-                SystemKind::key(kind),
-                &[("name", self.system_arg.as_deref().unwrap_or(""))],
-            ),
+            Some(kind) => system_text(lang, kind, self.system_arg.as_deref()),
             None => self.text.clone(),
         }
     }
+}
 
+/// The text of a system line of `kind` with its argument, in `lang` (also for readers
+/// outside this crate, such as the Desk transcript).
+pub fn system_text(lang: Lang, kind: &str, arg: Option<&str>) -> String {
+    if kind == "rated" {
+        let (rating, comment) = match arg.unwrap_or("").split_once('\n') {
+            Some((r, c)) => (r, c),
+            None => (arg.unwrap_or(""), ""),
+        };
+        let word = i18n::t(lang, &format!("chat-rating-{rating}"));
+        let key = if comment.is_empty() {
+            "chat-system-rated"
+        } else {
+            "chat-system-rated-comment"
+        };
+        return i18n::t_args(lang, key, &[("rating", &word), ("comment", comment)]);
+    }
+    i18n::t_args(lang, SystemKind::key(kind), &[("name", arg.unwrap_or(""))])
+}
+
+impl Message {
     /// The sender's name for a reader in `lang` ("Visitor"/"System" when unnamed).
     pub fn sender_name_in(&self, lang: Lang) -> String {
         match (&self.sender_name, self.sender) {
@@ -130,6 +158,7 @@ impl Message {
             sender_name: self.sender_name_in(lang),
             text: self.text_in(lang),
             created_at: madoguchi_core::time::rfc3339(self.created_at),
+            system_kind: self.system_kind.clone(),
         }
     }
 }
@@ -144,6 +173,10 @@ pub struct MessageView {
     pub sender_name: String,
     pub text: String,
     pub created_at: String,
+    /// System lines: what happened ("joined", "missed", "left", "ended", "ended_idle",
+    /// "offline"), so a client can follow the chat's state (V6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_kind: Option<String>,
 }
 
 /// Who writes a message.

@@ -234,3 +234,23 @@ pub(crate) async fn available_for(
     .await?;
     Ok(row.is_some())
 }
+
+/// V1: the available operators who may take a chat of `department_id`.
+pub(crate) async fn available_ids_for(
+    db: &Db,
+    portal_id: &str,
+    department_id: Option<&str>,
+) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "select o.user_id from chat_operators o where o.portal_id = $1 and o.status = 'available' \
+         and (o.role in ('admin', 'supervisor') or exists (select 1 from chat_operator_departments d \
+         where d.portal_id = o.portal_id and d.user_id = o.user_id and d.department_id = $2))",
+    )
+    .bind(portal_id)
+    .bind(department_id.unwrap_or(""))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("user_id").map_err(Into::into))
+        .collect()
+}

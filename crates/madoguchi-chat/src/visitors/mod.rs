@@ -18,6 +18,10 @@ pub struct Visitor {
     pub name: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
+    /// V4: the pages the visitor saw during the chat, newest last (in a chat's view,
+    /// once the widget reported one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pages: Vec<crate::visitor_experience::VisitorPage>,
 }
 
 /// Visitor fields as typed: `None` keeps a field; `Some("")` clears it.

@@ -42,6 +42,7 @@ pub(crate) async fn get(db: &Db, portal_id: &str, id: &str) -> Result<Option<Vis
             name: r.try_get("name")?,
             email: r.try_get("email")?,
             phone: r.try_get("phone")?,
+            pages: Vec::new(),
         })
     })
     .transpose()

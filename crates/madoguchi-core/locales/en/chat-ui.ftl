@@ -1,7 +1,7 @@
 ## Chat pages: portal list, operator console, portal settings (crates/madoguchi-web/src/pages/chat.rs)
 chatui-portals-title = Chat portals
 chatui-portals-lead = Where you chat with your website's visitors. Each portal has its own operators, departments and widget.
-chatui-portals-empty = No portals yet. Create one with the form below.
+chatui-portals-empty = You are not an operator of any portal yet. To join one, ask its administrator to add you as an operator, or create a new one with the form below.
 chatui-portal-create = Create portal
 chatui-field-portal-name = Portal name
 chatui-field-portal-name-hint = Used in URLs (lowercase letters, digits and hyphens, e.g. acme).
@@ -91,3 +91,32 @@ chatui-admin-only = Only admins can change settings.
 chatui-integrations = Integrations
 chatui-integrations-lead = Link the Desk (help desk) to turn chats into tickets and see the customer's tickets, account, SLA and contract while chatting.
 chatui-open-widget-preview = Try the widget
+
+# Visitor experience (SPEC V4, V5)
+chatui-current-page = Current page
+chatui-pages-visited = Pages visited
+chatui-past-chats = Past chats
+chatui-no-past-chats = No past chats
+chatui-rating = Rating
+chatui-rating-good = Good
+chatui-rating-neutral = OK
+chatui-rating-bad = Bad
+chatui-preview-title = Widget preview
+chatui-preview-lead = A plain page with nothing but your widget: this is what visitors see. Start a chat with the button at the bottom right.
+chatui-preview-how = To try it yourself, open this page in another browser (or a private window) and answer in the operator console. On your own site, paste this tag:
+chatui-preview-open = Open the preview page
+chatui-preview-help = A page with this tag, to see the visitor's side.
+chatui-hours = Business hours
+chatui-hours-help = Outside business hours, or when no operator is online, the widget shows the offline form (email required).
+chatui-time-zone = Time zone
+chatui-closed-dates = Closed dates
+chatui-closed-dates-help = One date per line (e.g. 2027-01-01)
+chatui-hours-closed = Closed
+chatui-day-mon = Monday
+chatui-day-tue = Tuesday
+chatui-day-wed = Wednesday
+chatui-day-thu = Thursday
+chatui-day-fri = Friday
+chatui-day-sat = Saturday
+chatui-day-sun = Sunday
+chatui-hours-ranges-help = e.g. 09:00-12:00, 13:00-18:00 (empty: closed)

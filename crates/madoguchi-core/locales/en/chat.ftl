@@ -32,3 +32,23 @@ chat-system-missed = No operator is available right now. We have your message an
 chat-system-left = The visitor left the chat
 chat-system-ended = The chat has ended
 chat-system-ended-idle = The chat ended after a period without messages
+
+# Visitor experience (SPEC V1–V6)
+chat-system-offline = A message arrived through the offline form. We will reply by email.
+chat-system-rated = The visitor rated this chat: { $rating }
+chat-system-rated-comment = The visitor rated this chat: { $rating } ({ $comment })
+chat-rating-good = Good
+chat-rating-neutral = OK
+chat-rating-bad = Bad
+chat-error-time-zone = The time zone is not valid (e.g. Asia/Tokyo).
+chat-error-hours = Give business hours per weekday (mon to sun) as ["09:00","18:00"], each start before its end.
+chat-error-closed-date = Give closed dates as YYYY-MM-DD.
+chat-error-browser-id = The browserId is not valid.
+chat-error-page-url = A page URL starts with http:// or https:// and has at most 2000 characters.
+chat-error-rating = The rating is one of good, neutral or bad.
+chat-error-comment = The comment has at most 2000 characters.
+chat-error-rate-not-ended = A chat can be rated once it has ended.
+chat-error-rated = This chat has been rated already.
+chat-error-contact-required = Give an email address or a phone number.
+chat-error-offline-email = Please give your email address.
+chat-error-offline-message = Please write your message.

@@ -1,7 +1,7 @@
 ## Desk pages (crates/madoguchi-web/src/pages/desk.rs and desk/)
 deskui-portals-title = Desk portals
 deskui-portals-lead = Where you handle tickets, contacts, accounts, SLAs and contracts. Each portal has its own members and departments.
-deskui-portals-empty = No portals yet. Create one with the form below.
+deskui-portals-empty = You are not a member of any portal yet. To join one, ask its administrator to add you as a member, or create a new one with the form below.
 deskui-portal-create = Create portal
 deskui-field-portal-name = Portal name
 deskui-portal-name-rules = 3–40 lowercase letters, digits and hyphens (not at the start or end). Used in URLs and cannot be changed later. Example: acme

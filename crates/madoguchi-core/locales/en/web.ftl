@@ -19,3 +19,6 @@ field-password = Password
 password-hint = At least 10 characters
 have-account = Already have an account? Log in
 no-account = No account yet? Sign up
+home-desk-none = You are not a member of any Desk portal. To join one, ask its administrator to add you as a member.
+home-chat-none = You are not an operator of any Chat portal. To join one, ask its administrator to add you as an operator.
+home-create-portal = Create a new portal

@@ -1,7 +1,7 @@
 ## Chat pages: portal list, operator console, portal settings (crates/madoguchi-web/src/pages/chat.rs)
 chatui-portals-title = チャットのポータル
 chatui-portals-lead = Web サイトの訪問者とチャットする窓口です。ポータルごとにオペレーター、部門、ウィジェットを設定します。
-chatui-portals-empty = まだポータルがありません。下のフォームで作成してください。
+chatui-portals-empty = まだどのポータルにも参加していません。参加するにはポータルの管理者にオペレーターとして追加を依頼するか、下のフォームで新しく作成してください。
 chatui-portal-create = ポータルを作成
 chatui-field-portal-name = ポータル名
 chatui-field-portal-name-hint = URL に使われる名前です（半角英小文字・数字・ハイフン、例: acme）。
@@ -91,3 +91,32 @@ chatui-admin-only = 設定を変更できるのは管理者だけです。
 chatui-integrations = 連携
 chatui-integrations-lead = デスク（ヘルプデスク）と連携すると、チャットを問い合わせに変換し、チャット中に顧客の問い合わせ・取引先・SLA・契約を確認できます。
 chatui-open-widget-preview = ウィジェットを試す
+
+# Visitor experience (SPEC V4, V5)
+chatui-current-page = 閲覧中のページ
+chatui-pages-visited = 閲覧履歴
+chatui-past-chats = 過去のチャット
+chatui-no-past-chats = 過去のチャットはありません
+chatui-rating = 評価
+chatui-rating-good = 良い
+chatui-rating-neutral = 普通
+chatui-rating-bad = 悪い
+chatui-preview-title = ウィジェットのプレビュー
+chatui-preview-lead = ウィジェットを埋め込んだだけのシンプルなページです。訪問者にはこのように表示されます。右下のボタンからチャットを始めてください。
+chatui-preview-how = 自分で試すときは、このページを別のブラウザ（またはシークレットウィンドウ）で開き、オペレーターコンソールで応答します。ご自分のサイトには次のタグを貼り付けます:
+chatui-preview-open = プレビューページを開く
+chatui-preview-help = このタグを埋め込んだページで、訪問者側の表示を確認できます。
+chatui-hours = 営業時間
+chatui-hours-help = 営業時間外や対応できるオペレーターがいないとき、ウィジェットはオフラインフォーム（メールアドレス必須）を表示します。
+chatui-time-zone = タイムゾーン
+chatui-closed-dates = 休業日
+chatui-closed-dates-help = 1 行に 1 日（例: 2027-01-01）
+chatui-hours-closed = 休み
+chatui-day-mon = 月曜日
+chatui-day-tue = 火曜日
+chatui-day-wed = 水曜日
+chatui-day-thu = 木曜日
+chatui-day-fri = 金曜日
+chatui-day-sat = 土曜日
+chatui-day-sun = 日曜日
+chatui-hours-ranges-help = 例: 09:00-12:00, 13:00-18:00（空欄は休み）

@@ -32,3 +32,23 @@ chat-system-missed = ただいま対応できるオペレーターがいませ�
 chat-system-left = 訪問者がチャットから退出しました
 chat-system-ended = チャットが終了しました
 chat-system-ended-idle = 一定時間やり取りがなかったため、チャットを終了しました
+
+# Visitor experience (SPEC V1–V6)
+chat-system-offline = オフラインフォームからメッセージが届きました。担当者からメールでご連絡します。
+chat-system-rated = 訪問者がこのチャットを評価しました: { $rating }
+chat-system-rated-comment = 訪問者がこのチャットを評価しました: { $rating }（{ $comment }）
+chat-rating-good = 良い
+chat-rating-neutral = 普通
+chat-rating-bad = 悪い
+chat-error-time-zone = タイムゾーンが正しくありません（例: Asia/Tokyo）。
+chat-error-hours = 営業時間は曜日（mon〜sun）ごとに ["09:00","18:00"] の形で、開始を終了より前にしてください。
+chat-error-closed-date = 休業日は YYYY-MM-DD の形で入力してください。
+chat-error-browser-id = browserId が正しくありません。
+chat-error-page-url = ページの URL は http:// または https:// で始まる 2000 文字以内にしてください。
+chat-error-rating = 評価は good / neutral / bad のいずれかです。
+chat-error-comment = コメントは 2000 文字以内にしてください。
+chat-error-rate-not-ended = チャットが終了してから評価できます。
+chat-error-rated = このチャットはすでに評価されています。
+chat-error-contact-required = メールアドレスか電話番号を入力してください。
+chat-error-offline-email = メールアドレスを入力してください。
+chat-error-offline-message = メッセージを入力してください。

@@ -1,7 +1,7 @@
 ## Desk pages (crates/madoguchi-web/src/pages/desk.rs and desk/)
 deskui-portals-title = デスクのポータル
 deskui-portals-lead = 問い合わせ、連絡先、取引先、SLA、契約を管理する窓口です。ポータルごとにメンバーと部門を設定します。
-deskui-portals-empty = まだポータルがありません。下のフォームで作成してください。
+deskui-portals-empty = まだどのポータルにも参加していません。参加するにはポータルの管理者にメンバーとして追加を依頼するか、下のフォームで新しく作成してください。
 deskui-portal-create = ポータルを作成
 deskui-field-portal-name = ポータル名
 deskui-portal-name-rules = 半角英小文字・数字・ハイフンの 3〜40 文字（先頭と末尾にハイフンは使えません）。URL に使われ、あとから変更できません。例: acme

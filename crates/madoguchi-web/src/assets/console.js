@@ -307,7 +307,7 @@
     }
     var b = document.createElement('div');
     b.className = 'bubble ' + sender;
-    b.textContent = m.text;
+    linkify(b, m.text);
     wrap.appendChild(b);
     var meta = document.createElement('div');
     meta.className = 'meta';
@@ -800,6 +800,7 @@
       attempt = 0;
       return;
     }
+    if (type === 'chat.visitor') { onVisitorChanged(f.chatId); return; }
     if (type.indexOf('chat.') === 0 && f.chat) {
       if (typeof f.eventId === 'number') { recentEvents.push([f.eventId, Date.now()]); settleEvents(); }
       var c = f.chat;
@@ -966,4 +967,59 @@
 
   updateCounts();
   connect();
+  // ---------------------------------------------------------------- visitor experience (V4–V6)
+  // Links in messages: http, https and mailto only, built node by node (never HTML from
+  // the text), opened without access to the console.
+  var LINK = /\b(?:https?:\/\/|mailto:)[^\s<>"'\u3000-\u303f\uff01-\uff0f]+/gi;
+  function linkify(node, text) {
+    text = String(text == null ? '' : text);
+    var last = 0;
+    text.replace(LINK, function (match, offset) {
+      var url = match.replace(/[.,;:!?)\]}]+$/, '');
+      if (offset > last) node.appendChild(document.createTextNode(text.slice(last, offset)));
+      var safe = null;
+      try {
+        var u = new URL(url);
+        if (u.protocol === 'http:' || u.protocol === 'https:' || u.protocol === 'mailto:') safe = u.href;
+      } catch (e) { safe = null; }
+      if (safe) {
+        var a = document.createElement('a');
+        a.href = safe;
+        a.textContent = url;
+        a.target = '_blank';
+        a.rel = 'noopener noreferrer';
+        node.appendChild(a);
+      } else {
+        node.appendChild(document.createTextNode(url));
+      }
+      last = offset + url.length;
+      return match;
+    });
+    if (last < text.length) node.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  // The visitor's page, contact details or rating changed: the visitor panel
+  // (visitor-panel.js) reads the chat again; the card shows the new contact details.
+  function onVisitorChanged(chatId) {
+    var r = chats.get(chatId);
+    if (r && r.chat) {
+      request('GET', '/chats/' + encodeURIComponent(chatId)).then(function (c) {
+        delete c.messages;
+        upsertChat(c);
+        if (chatId === selectedId) renderVisitor();
+      }, function () { /* not ours to see */ });
+    }
+    document.dispatchEvent(new CustomEvent('madoguchi:chat-visitor', { detail: { chatId: chatId } }));
+  }
+
+  // Opens any chat the operator may see (a past chat of the visitor, V4).
+  window.MadoguchiConsole = window.MadoguchiConsole || {};
+  window.MadoguchiConsole.open = function (id) {
+    if (chats.has(id) && chats.get(id).chat) { select(id); return; }
+    request('GET', '/chats/' + encodeURIComponent(id)).then(function (c) {
+      delete c.messages;
+      upsertChat(c);
+      select(id);
+    }, function (e) { toast(e.message); });
+  };
 })();

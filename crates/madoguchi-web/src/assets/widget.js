@@ -52,7 +52,20 @@
       reconnecting: '再接続しています…', leave: 'チャットを終了', leaveConfirm: 'チャットを終了しますか？',
       ended: 'チャットは終了しました。', newChat: '新しいチャットを開始',
       required: 'ご質問を入力してください。', error: 'エラーが発生しました。もう一度お試しください。',
-      you: 'あなた', operator: 'オペレーター'
+      you: 'あなた', operator: 'オペレーター',
+      attended: 'オペレーターが対応しています',
+      offlineTitle: 'ただいまオフラインです。メッセージを残してください。担当者からメールでご連絡します。',
+      closedNow: 'ただいま営業時間外です。',
+      nextOpen: '次の営業開始: ', emailRequired: 'メールアドレス', message: 'メッセージ',
+      sendOffline: 'メッセージを送信', needEmail: 'メールアドレスを入力してください。', needMessage: 'メッセージを入力してください。',
+      offlineDone: 'メッセージを受け付けました。{email} 宛てに担当者からメールでご連絡します。',
+      ticketNo: '問い合わせ番号: #{n}',
+      missedAsk: 'オペレーターが対応できませんでした。メッセージは受け付けました。ご連絡先（メールアドレスか電話番号）を残していただければ、担当者からご連絡します。',
+      missedKnown: 'オペレーターが対応できませんでした。メッセージは受け付けました。{contact} 宛てに担当者からご連絡します。',
+      emailOptional: 'メールアドレス', phoneOptional: '電話番号', saveContact: '連絡先を送信',
+      contactNeeded: 'メールアドレスか電話番号を入力してください。',
+      rateQ: 'このチャットはいかがでしたか？', good: '良い', neutral: '普通', bad: '悪い', comment: 'コメント（任意）',
+      rateSend: '評価を送信', rateThanks: 'ご評価ありがとうございました。'
     },
     en: {
       open: 'Chat with us', close: 'Close', title: 'Contact us',
@@ -66,7 +79,20 @@
       reconnecting: 'Reconnecting…', leave: 'End chat', leaveConfirm: 'End this chat?',
       ended: 'This chat has ended.', newChat: 'Start a new chat',
       required: 'Please type your question.', error: 'Something went wrong. Please try again.',
-      you: 'You', operator: 'Operator'
+      you: 'You', operator: 'Operator',
+      attended: 'An operator is with you',
+      offlineTitle: "We're offline. Leave a message and we'll reply by email.",
+      closedNow: 'We are outside our business hours.',
+      nextOpen: 'Opens next: ', emailRequired: 'Email', message: 'Message',
+      sendOffline: 'Send message', needEmail: 'Please give your email address.', needMessage: 'Please write your message.',
+      offlineDone: 'We have your message. We will reply by email to {email}.',
+      ticketNo: 'Ticket number: #{n}',
+      missedAsk: 'No operator could take your chat. We have your message: leave an email or phone number and we will get back to you.',
+      missedKnown: 'No operator could take your chat. We have your message and will get back to you at {contact}.',
+      emailOptional: 'Email', phoneOptional: 'Phone', saveContact: 'Send contact details',
+      contactNeeded: 'Please give an email address or a phone number.',
+      rateQ: 'How was this chat?', good: 'Good', neutral: 'OK', bad: 'Bad', comment: 'Comment (optional)',
+      rateSend: 'Send rating', rateThanks: 'Thank you for your rating.'
     }
   };
   var T = TEXT[lang];
@@ -85,7 +111,9 @@
     seenSeq: saved.seenSeq || 0,    // highest seq the visitor has had on screen (unread badge)
     lastSeq: 0,                     // highest seq shown; the catch-up point
     config: null,
-    operatorSeen: false
+    operatorSeen: false,
+    chat: null,                     // the server's view of the chat (V6), when read
+    email: saved.email || null      // what the visitor gave, for "we will reply to …"
   };
   var bySeq = new Map();            // seq -> bubble element (dedupe)
   var byClientId = new Map();       // clientMessageId -> bubble element (pending / acked)
@@ -97,7 +125,7 @@
     try {
       localStorage.setItem(storeKey, JSON.stringify({
         chatId: state.chatId, visitorId: state.visitorId, token: state.token,
-        pending: state.pending, ended: state.ended, seenSeq: state.seenSeq
+        pending: state.pending, ended: state.ended, seenSeq: state.seenSeq, email: state.email
       }));
     } catch (e) { /* private mode: the chat still works for this page */ }
   }
@@ -145,8 +173,37 @@
     '      <p class="notice error form-error" role="alert" hidden></p>' +
     '      <button type="submit" class="primary start">' + esc(T.start) + '</button>' +
     '    </form>' +
+    '    <form class="offline-form" novalidate hidden>' +
+    '      <p class="notice offline-title">' + esc(T.offlineTitle) + '</p>' +
+    '      <p class="next-open" hidden></p>' +
+    '      <label class="odept-label" hidden>' + esc(T.department) + '<select name="departmentId"></select></label>' +
+    '      <label>' + esc(T.name) + '<input name="name" autocomplete="name" maxlength="200"></label>' +
+    '      <label>' + esc(T.emailRequired) + '<input name="email" type="email" autocomplete="email" maxlength="320" required aria-required="true"></label>' +
+    '      <label>' + esc(T.phone) + '<input name="phone" type="tel" autocomplete="tel" maxlength="50"></label>' +
+    '      <label>' + esc(T.message) + '<textarea name="message" rows="4" maxlength="4000" required aria-required="true"></textarea></label>' +
+    '      <p class="notice error offline-error" role="alert" hidden></p>' +
+    '      <button type="submit" class="primary send-offline">' + esc(T.sendOffline) + '</button>' +
+    '    </form>' +
+    '    <div class="offline-done" role="status" hidden><p class="notice done-text"></p><p class="done-ticket" hidden></p>' +
+    '      <p class="next-open done-next" hidden></p>' +
+    '      <button type="button" class="secondary done-new">' + esc(T.newChat) + '</button></div>' +
     '    <div class="log" aria-live="polite"></div>' +
+    '    <div class="contact-box" hidden><p class="contact-text"></p>' +
+    '      <form class="contact-form" novalidate>' +
+    '        <label>' + esc(T.emailOptional) + '<input name="email" type="email" autocomplete="email" maxlength="320"></label>' +
+    '        <label>' + esc(T.phoneOptional) + '<input name="phone" type="tel" autocomplete="tel" maxlength="50"></label>' +
+    '        <p class="notice error contact-error" role="alert" hidden></p>' +
+    '        <button type="submit" class="primary save-contact">' + esc(T.saveContact) + '</button></form></div>' +
     '    <div class="ended-box" hidden><p class="notice">' + esc(T.ended) + '</p>' +
+    '      <div class="rating-box" hidden><form class="rating-form" novalidate>' +
+    '        <fieldset class="rating-choices"><legend>' + esc(T.rateQ) + '</legend>' +
+    '          <label><input type="radio" name="rating" value="good">' + esc(T.good) + '</label>' +
+    '          <label><input type="radio" name="rating" value="neutral">' + esc(T.neutral) + '</label>' +
+    '          <label><input type="radio" name="rating" value="bad">' + esc(T.bad) + '</label></fieldset>' +
+    '        <label>' + esc(T.comment) + '<textarea name="comment" rows="2" maxlength="2000"></textarea></label>' +
+    '        <p class="notice error rating-error" role="alert" hidden></p>' +
+    '        <button type="submit" class="primary send-rating">' + esc(T.rateSend) + '</button></form>' +
+    '        <p class="thanks" hidden>' + esc(T.rateThanks) + '</p></div>' +
     '      <button type="button" class="primary new-chat">' + esc(T.newChat) + '</button></div>' +
     '  </div>' +
     '  <div class="typing" aria-live="polite"></div>' +
@@ -184,7 +241,13 @@
     prechat: $('.prechat'), deptLabel: $('.dept-label'), dept: $('select[name=departmentId]'),
     formError: $('.form-error'), start: $('.start'), log: $('.log'), endedBox: $('.ended-box'),
     newChat: $('.new-chat'), typing: $('.typing'), composer: $('.composer'), text: $('.composer textarea'),
-    hint: $('.hint')
+    hint: $('.hint'),
+    offlineForm: $('.offline-form'), nextOpen: $('.offline-form .next-open'), odeptLabel: $('.odept-label'),
+    odept: $('.offline-form select'), offlineError: $('.offline-error'), sendOffline: $('.send-offline'),
+    offlineDone: $('.offline-done'), doneText: $('.done-text'), doneTicket: $('.done-ticket'), doneNext: $('.done-next'),
+    doneNew: $('.done-new'), contactBox: $('.contact-box'), contactText: $('.contact-text'), contactForm: $('.contact-form'),
+    contactError: $('.contact-error'), ratingBox: $('.rating-box'), ratingForm: $('.rating-form'),
+    ratingError: $('.rating-error'), thanks: $('.rating-box .thanks')
   };
 
   function esc(s) {
@@ -235,11 +298,13 @@
     host.classList.toggle('is-open', open);
     el.launcher.setAttribute('aria-expanded', open ? 'true' : 'false');
     rememberOpen(open);
+    if (!open) followConfig(false);
     if (open) {
       unread = 0;
       markSeen();
       showBadge();
       ensureConfig();
+      followConfig(true);
       setTimeout(function () {
         var target = state.chatId && !state.ended ? el.text : el.prechat.querySelector('textarea, input');
         if (target) target.focus();
@@ -269,14 +334,19 @@
         state.config = cfg;
         if (cfg && cfg.displayName) el.title.textContent = cfg.displayName;
         var deps = (cfg && cfg.departments) || [];
-        el.dept.innerHTML = '';
-        deps.forEach(function (d) {
-          var o = document.createElement('option');
-          o.value = d.id; o.textContent = d.name;
-          el.dept.appendChild(o);
+        [el.dept, el.odept].forEach(function (select) {
+          var keep = select.value;
+          while (select.firstChild) select.removeChild(select.firstChild);
+          deps.forEach(function (d) {
+            var o = document.createElement('option');
+            o.value = d.id; o.textContent = d.name;
+            select.appendChild(o);
+          });
+          if (keep) select.value = keep;
         });
         // The department menu only when there is a choice to make.
         el.deptLabel.hidden = deps.length < 2;
+        el.odeptLabel.hidden = deps.length < 2;
         render();
         return cfg;
       }, function (e) {
@@ -289,16 +359,71 @@
 
   function render() {
     var inChat = !!state.chatId;
-    el.prechat.hidden = inChat;
+    var offline = !inChat && offlineNow();
+    el.prechat.hidden = inChat || offline || offlineSent;
+    el.offlineForm.hidden = inChat || !offline || offlineSent;
+    el.offlineDone.hidden = inChat || !offlineSent;
+    renderNextOpen(el.nextOpen);
     el.log.hidden = !inChat;
     el.composer.hidden = !inChat || state.ended;
     el.hint.hidden = !inChat || state.ended;
     el.endedBox.hidden = !(inChat && state.ended);
     el.leave.hidden = !inChat || state.ended;
-    var online = isOnline();
-    el.offline.hidden = inChat || online;
-    el.status.textContent = '';
-    if (inChat && !state.ended && !state.operatorSeen) el.status.textContent = online ? T.waiting : '';
+    el.offline.hidden = true;
+    // V6: the header says what is happening now, not what happened first.
+    var status = '';
+    if (inChat && !state.ended) {
+      if (state.operatorSeen) status = T.attended;
+      else if (!state.missed) status = T.waiting;
+    }
+    el.status.textContent = status;
+    renderContactBox(inChat);
+    var rated = state.rated || !!(state.chat && state.chat.rating);
+    el.ratingBox.hidden = !(inChat && state.ended) || (rated && !state.rated);
+    el.ratingForm.hidden = rated;
+    el.thanks.hidden = !rated;
+  }
+
+  // V2: the offline form, when nobody is online (for the chosen department) or the
+  // portal is outside its business hours.
+  var offlineSent = false;
+  function offlineNow() {
+    var cfg = state.config;
+    if (!cfg) return false;
+    if (cfg.offlineForm) return true;
+    return !isOnline();
+  }
+  function renderNextOpen(node) {
+    var h = state.config && state.config.hours;
+    var text = '';
+    if (h && !h.open) {
+      text = T.closedNow;
+      if (h.nextOpenAt) {
+        var d = new Date(h.nextOpenAt);
+        if (!isNaN(d.getTime())) {
+          var opts = { weekday: 'short', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+            timeZoneName: 'short' };
+          var shown;
+          // In the portal's time zone, named, so nobody misreads it.
+          try { shown = d.toLocaleString(lang === 'ja' ? 'ja-JP' : 'en-US', Object.assign({ timeZone: h.timeZone }, opts)); }
+          catch (e) { shown = d.toLocaleString(lang === 'ja' ? 'ja-JP' : 'en-US', opts); }
+          text += ' ' + T.nextOpen + shown;
+        }
+      }
+    }
+    node.textContent = text;
+    node.hidden = !text;
+  }
+
+  // A missed chat: the answer can only come later, so ask how to reach the visitor
+  // unless they already said.
+  function renderContactBox(inChat) {
+    var show = inChat && state.missed && !state.operatorSeen;
+    el.contactBox.hidden = !show;
+    if (!show) return;
+    var known = state.email || (state.chat && state.chat.visitor && (state.chat.visitor.email || state.chat.visitor.phone));
+    el.contactText.textContent = known ? T.missedKnown.replace('{contact}', known) : T.missedAsk;
+    el.contactForm.hidden = !!known;
   }
 
   // Whether someone can answer now: for the chosen department when there is a choice.
@@ -313,7 +438,8 @@
     }
     return !!cfg.online;
   }
-  el.dept.addEventListener('change', render);
+  el.dept.addEventListener('change', function () { el.odept.value = el.dept.value; render(); });
+  el.odept.addEventListener('change', function () { el.dept.value = el.odept.value; render(); });
 
   // ---------------------------------------------------------------- transcript
   function fmtTime(iso) {
@@ -337,7 +463,7 @@
     }
     var b = document.createElement('div');
     b.className = 'bubble';
-    b.textContent = text;
+    linkify(b, text);
     wrap.appendChild(b);
     if (sender !== 'system') {
       var meta = document.createElement('div');
@@ -354,6 +480,36 @@
       wrap.appendChild(meta);
     }
     return wrap;
+  }
+
+  // V6: web and mail addresses in a message become links, built node by node (never
+  // HTML from the text); only http, https and mailto, opened without access to this page.
+  var LINK = /\b(?:https?:\/\/|mailto:)[^\s<>"'\u3000-\u303f\uff01-\uff0f]+/gi;
+  function linkify(node, text) {
+    text = String(text == null ? '' : text);
+    var last = 0;
+    text.replace(LINK, function (match, offset) {
+      var url = match.replace(/[.,;:!?)\]}]+$/, '');
+      if (offset > last) node.appendChild(document.createTextNode(text.slice(last, offset)));
+      var safe = null;
+      try {
+        var u = new URL(url);
+        if (u.protocol === 'http:' || u.protocol === 'https:' || u.protocol === 'mailto:') safe = u.href;
+      } catch (e) { safe = null; }
+      if (safe) {
+        var a = document.createElement('a');
+        a.href = safe;
+        a.textContent = url;
+        a.target = '_blank';
+        a.rel = 'noopener noreferrer';
+        node.appendChild(a);
+      } else {
+        node.appendChild(document.createTextNode(url));
+      }
+      last = offset + url.length;
+      return match;
+    });
+    if (last < text.length) node.appendChild(document.createTextNode(text.slice(last)));
   }
 
   // ack = stored on the server: one tick; pending: a clock; failed: an exclamation mark.
@@ -415,6 +571,7 @@
     insertBySeq(wrap, m.seq);
     bySeq.set(m.seq, wrap);
     if (m.seq > state.lastSeq) state.lastSeq = m.seq;
+    if (m.sender === 'system') onSystemLine(m.systemKind);
     if (m.sender === 'operator') {
       state.operatorSeen = true;
       setTyping(false);
@@ -544,8 +701,32 @@
   }
 
   function onChatState(s) {
-    if (s === 'ended') endLocally();
-    else if (s === 'missed' && !state.operatorSeen) el.status.textContent = T.missed;
+    if (s === 'ended') { if (!state.ended) endLocally(); }
+    else if (s === 'missed' && !state.operatorSeen) { state.missed = true; render(); }
+    else if (s === 'attended') { state.operatorSeen = true; render(); }
+  }
+
+  // System lines say what happened (V6): joined → an operator is with the visitor.
+  function onSystemLine(kind) {
+    if (kind === 'joined') { state.operatorSeen = true; render(); }
+    else if (kind === 'missed' || kind === 'offline') { state.missed = true; render(); }
+    else if ((kind === 'ended' || kind === 'ended_idle') && !state.ended) endLocally();
+  }
+
+  // The server's view of the chat: its state after a reload (V6), the rating (V5).
+  function refreshChat() {
+    if (!state.chatId || !state.token) return Promise.resolve(null);
+    var id = state.chatId;
+    return request('GET', '/chats/' + encodeURIComponent(id), undefined, state.token).then(function (c) {
+      if (!c || state.chatId !== id) return c;
+      state.chat = c;
+      if (c.visitor && c.visitor.email && !state.email) { state.email = c.visitor.email; persist(); }
+      if (c.state === 'attended') state.operatorSeen = true;
+      if (c.outcome === 'missed' && !c.operatorId) state.missed = true;
+      if (c.state === 'ended' && !state.ended) endLocally();
+      else render();
+      return c;
+    });
   }
 
   // Exponential backoff with full jitter (0.5 s … 30 s), so a restarted server is not
@@ -697,6 +878,8 @@
     if (!question) { showFormError(T.required); f.question.focus(); return; }
     var body = { question: question, clientMessageId: newId() };
     ['name', 'email', 'phone'].forEach(function (k) { if (f[k].value.trim()) body[k] = f[k].value.trim(); });
+    var bid = browserId();
+    if (bid) body.browserId = bid;
     if (!el.deptLabel.hidden && f.departmentId.value) body.departmentId = f.departmentId.value;
     else if (state.config && state.config.departments && state.config.departments.length === 1) {
       body.departmentId = state.config.departments[0].id;
@@ -718,6 +901,7 @@
       state.ended = false;
       state.lastSeq = 0;
       state.seenSeq = 0;
+      state.email = body.email || body.phone || null;
       persist();
       // The question is the chat's first message; it shows as soon as it comes back.
       var p = { clientMessageId: body.clientMessageId, text: question, createdAt: new Date().toISOString() };
@@ -727,6 +911,7 @@
       render();
       catchUp().catch(function () { /* the socket catches up */ });
       connect();
+      reportPage();
       el.text.focus();
     }, function (err) {
       // The remembered attempt may no longer be retried (another address, too late):
@@ -756,8 +941,11 @@
   });
 
   function endLocally() {
+    var wasEnded = state.ended;
     state.ended = true;
     persist();
+    // The rating form needs to know whether the chat was rated (V5).
+    if (!wasEnded && state.chatId) setTimeout(function () { refreshChat().catch(function () { /* shown unrated */ }); }, 0);
     setTyping(false);
     stopPolling();
     clearTimeout(reconnectTimer);
@@ -777,6 +965,11 @@
     state.lastSeq = 0;
     state.seenSeq = 0;
     state.operatorSeen = false;
+    state.missed = false;
+    state.rated = false;
+    state.chat = null;
+    state.email = null;
+    lastPage = '';
     bySeq.clear();
     byClientId.clear();
     el.log.innerHTML = '';
@@ -784,20 +977,168 @@
     render();
   }
 
+  // ---------------------------------------------------------------- V2 offline form
+  function browserId() {
+    try {
+      var k = 'madoguchi.browser';
+      var v = localStorage.getItem(k);
+      if (!v || !/^[A-Za-z0-9_-]{1,100}$/.test(v)) {
+        v = newId().replace(/[^A-Za-z0-9_-]/g, '');
+        localStorage.setItem(k, v);
+      }
+      return v;
+    } catch (e) { return null; }
+  }
+
+  var sendingOffline = false;
+  el.offlineForm.addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (sendingOffline) return;
+    var f = el.offlineForm.elements;
+    el.offlineError.hidden = true;
+    var email = f.email.value.trim(), message = f.message.value.trim();
+    if (!email) { showError(el.offlineError, T.needEmail); f.email.focus(); return; }
+    if (!message) { showError(el.offlineError, T.needMessage); f.message.focus(); return; }
+    var body = { email: email, message: message, clientMessageId: newId() };
+    if (f.name.value.trim()) body.name = f.name.value.trim();
+    if (f.phone.value.trim()) body.phone = f.phone.value.trim();
+    var bid = browserId();
+    if (bid) body.browserId = bid;
+    if (!el.odeptLabel.hidden && f.departmentId.value) body.departmentId = f.departmentId.value;
+    var attemptKey = storeKey + '.offline';
+    try {
+      var prev = JSON.parse(sessionStorage.getItem(attemptKey) || 'null');
+      if (prev && prev.message === body.message && prev.email === body.email) body.clientMessageId = prev.clientMessageId;
+      sessionStorage.setItem(attemptKey, JSON.stringify(body));
+    } catch (err) { /* ignore */ }
+    sendingOffline = true;
+    el.sendOffline.disabled = true;
+    request('POST', '/offline-messages', body).then(function (res) {
+      try { sessionStorage.removeItem(attemptKey); } catch (err) { /* ignore */ }
+      el.doneText.textContent = T.offlineDone.replace('{email}', email);
+      el.doneTicket.hidden = !(res && res.ticketNumber);
+      el.doneTicket.textContent = res && res.ticketNumber ? T.ticketNo.replace('{n}', res.ticketNumber) : '';
+      renderNextOpen(el.doneNext);
+      el.offlineForm.reset();
+      offlineSent = true;
+      render();
+      el.doneNew.focus();
+    }, function (err) {
+      if (err.code === 'conflict' && err.field === 'clientMessageId') {
+        try { sessionStorage.removeItem(attemptKey); } catch (e2) { /* ignore */ }
+      }
+      showError(el.offlineError, err.message || T.error);
+      if (err.field && f[err.field]) f[err.field].focus();
+    }).then(function () {
+      sendingOffline = false;
+      el.sendOffline.disabled = false;
+    });
+  });
+  el.offlineForm.addEventListener('input', function () { el.offlineError.hidden = true; });
+  el.doneNew.addEventListener('click', function () {
+    offlineSent = false;
+    refreshConfig();
+    render();
+  });
+  function showError(node, msg) {
+    node.textContent = msg;
+    node.hidden = false;
+  }
+  // While the panel is open before a chat, follow who is online (V1: within 10 s).
+  var configTimer = null;
+  function refreshConfig() {
+    configPromise = null;
+    ensureConfig();
+  }
+  function followConfig(open) {
+    clearInterval(configTimer);
+    configTimer = null;
+    if (open) configTimer = setInterval(function () { if (!state.chatId && !el.panel.hidden) refreshConfig(); }, 8000);
+  }
+
+  // ---------------------------------------------------------------- contact details
+  el.contactForm.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var f = el.contactForm.elements;
+    var email = f.email.value.trim(), phone = f.phone.value.trim();
+    el.contactError.hidden = true;
+    if (!email && !phone) { showError(el.contactError, T.contactNeeded); f.email.focus(); return; }
+    var body = {};
+    if (email) body.email = email;
+    if (phone) body.phone = phone;
+    request('POST', '/chats/' + encodeURIComponent(state.chatId) + '/contact', body, state.token).then(function () {
+      state.email = email || phone;
+      persist();
+      render();
+    }, function (err) {
+      showError(el.contactError, err.message || T.error);
+      if (err.field && f[err.field]) f[err.field].focus();
+    });
+  });
+
+  // ---------------------------------------------------------------- V5 rating
+  el.ratingForm.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var f = el.ratingForm.elements;
+    var picked = el.ratingForm.querySelector('input[name=rating]:checked');
+    el.ratingError.hidden = true;
+    if (!picked) { showError(el.ratingError, T.rateQ); return; }
+    var body = { rating: picked.value };
+    if (f.comment.value.trim()) body.comment = f.comment.value.trim();
+    request('POST', '/chats/' + encodeURIComponent(state.chatId) + '/rating', body, state.token).then(function (c) {
+      state.chat = c;
+      state.rated = true;
+      render();
+    }, function (err) {
+      if (err.status === 409 && state.chat) { refreshChat().catch(function () { /* ignore */ }); }
+      showError(el.ratingError, err.message || T.error);
+    });
+  });
+
+  // ---------------------------------------------------------------- V4 the visitor's page
+  var lastPage = '';
+  function reportPage() {
+    if (!state.chatId || !state.token || state.ended) return;
+    var url = location.href;
+    if (!/^https?:/i.test(url)) return;
+    var key = url + '\n' + document.title;
+    if (key === lastPage) return;
+    lastPage = key;
+    var body = { url: url, title: document.title || '' };
+    if (/^https?:/i.test(document.referrer || '')) body.referrer = document.referrer;
+    request('POST', '/chats/' + encodeURIComponent(state.chatId) + '/page', body, state.token)
+      .catch(function () { lastPage = ''; });
+  }
+  // Single-page sites change pages with the history API: report those too (the title
+  // usually follows the URL a moment later).
+  ['pushState', 'replaceState'].forEach(function (name) {
+    var orig = history[name];
+    if (typeof orig !== 'function') return;
+    history[name] = function () {
+      var r = orig.apply(this, arguments);
+      setTimeout(reportPage, 150);
+      return r;
+    };
+  });
+  window.addEventListener('popstate', function () { setTimeout(reportPage, 150); });
+  window.addEventListener('hashchange', function () { setTimeout(reportPage, 150); });
+
   // ---------------------------------------------------------------- start
   // Resume a chat from an earlier page (C3): catch up over HTTP (this also tells whether
-  // the chat still exists), show messages that were never acknowledged, then go live.
-  if (state.chatId && state.token && !state.ended) {
-    state.pending.forEach(showPending);
-    catchUp().then(function () {
+  // the chat still exists), show messages that were never acknowledged, then go live. An
+  // ended chat shows as ended, with its transcript, the rating and "new chat" (V6).
+  if (state.chatId && state.token) {
+    if (!state.ended) state.pending.forEach(showPending);
+    catchUp().then(refreshChat).then(function () {
+      if (state.ended) return;
       connect();
       flushPending();
+      reportPage();
     }, function (e) {
       handleAuthError(e);
-      if (state.chatId) connect();
+      if (state.chatId && !state.ended) connect();
     });
-  } else if (state.ended) {
-    // An ended chat is not shown again after a reload: a fresh form.
+  } else if (state.chatId) {
     resetChat();
   }
   render();

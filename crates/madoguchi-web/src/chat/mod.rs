@@ -5,6 +5,7 @@
 mod chats;
 mod extract;
 mod portals;
+mod visitor;
 mod widget;
 pub mod ws;
 
@@ -27,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(portals::router())
         .merge(chats::router())
+        .merge(visitor::router())
         .routes(routes!(ws::operator_ws))
         .merge(widget::router())
 }

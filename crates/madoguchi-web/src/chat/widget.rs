@@ -23,6 +23,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(start_chat))
         .routes(routes!(list_messages, post_message))
         .routes(routes!(leave_chat))
+        .routes(routes!(super::visitor::post_offline_message))
+        .routes(routes!(super::visitor::visitor_chat))
+        .routes(routes!(super::visitor::post_page))
+        .routes(routes!(super::visitor::post_rating))
+        .routes(routes!(super::visitor::post_contact))
         .routes(routes!(super::ws::visitor_ws))
         .layer(cors())
 }
@@ -57,6 +62,8 @@ pub struct StartChat {
     phone: Option<String>,
     question: String,
     client_message_id: String,
+    /// V4: the widget's id of this browser (past chats of the same visitor).
+    browser_id: Option<String>,
 }
 
 /// C3: starts a chat; the question is message seq 1. With no operator able to take it
@@ -81,6 +88,8 @@ async fn start_chat(
         client_message_id: req.client_message_id,
         client_address: addr,
         rate_limit: state.settings.widget_rate_limit,
+        offline: false,
+        browser_id: req.browser_id,
     };
     let started = state.chat.start_chat(&portal, new).await?;
     Ok((StatusCode::CREATED, Json(started)))

@@ -322,7 +322,7 @@ async fn send_json(socket: &mut WebSocket, value: &Value) -> SocketResult {
 
 fn visitor_frame(m: &Message, lang: Lang) -> Value {
     let v = m.view(lang);
-    json!({
+    let mut frame = json!({
         "type": "message",
         "id": v.id,
         "seq": v.seq,
@@ -330,7 +330,12 @@ fn visitor_frame(m: &Message, lang: Lang) -> Value {
         "senderName": v.sender_name,
         "text": v.text,
         "createdAt": v.created_at,
-    })
+    });
+    // V6: system lines say what happened (an operator joined, the chat ended).
+    if let Some(kind) = v.system_kind {
+        frame["systemKind"] = Value::String(kind);
+    }
+    frame
 }
 
 fn error_frame(e: &Error, lang: Lang, client_message_id: Option<&str>) -> Value {
@@ -673,6 +678,8 @@ async fn operator_socket(
             return Ok(());
         }
     };
+    // V1: this console counts as present (on every node) until the socket ends.
+    let _present = state.chat.console_connected(&op.portal.id, &op.user_id);
     send_json(
         &mut socket,
         &json!({"type": "ready", "lastEventId": last_event_id}),
@@ -764,6 +771,12 @@ async fn operator_socket(
                 Some(LiveEvent::Typing { chat_id, department_id, sender }) => {
                     if op.may_see_department(department_id.as_deref()) {
                         send_json(&mut socket, &json!({"type": "typing", "chatId": chat_id, "sender": sender})).await?;
+                    }
+                }
+                Some(LiveEvent::Visitor { chat_id, department_id }) => {
+                    // V4/V5: the console reads the chat again (page, contact, rating).
+                    if op.may_see_department(department_id.as_deref()) {
+                        send_json(&mut socket, &json!({"type": "chat.visitor", "chatId": chat_id})).await?;
                     }
                 }
                 Some(LiveEvent::Operators) => {

@@ -83,7 +83,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .is_some_and(|(_, rest)| rest == host)
 }
 
-async fn home(ctx: PageContext) -> Response {
+async fn home(State(state): State<AppState>, ctx: PageContext) -> Response {
     let Some(user) = &ctx.user else {
         return page(
             &ctx,
@@ -102,6 +102,41 @@ async fn home(ctx: PageContext) -> Response {
         )
         .into_response();
     };
+    // Each app's card leads to the portals the user belongs to; an app they belong to
+    // nowhere says whom to ask instead of landing on an empty list (issue 15).
+    let desk: Vec<(String, String)> = match state.desk.portals_of(&user.id).await {
+        Ok(p) => p
+            .into_iter()
+            .map(|p| (format!("/desk/{}", p.portal_name), p.display_name))
+            .collect(),
+        Err(e) => return crate::ApiError(e).into_response(),
+    };
+    let chat: Vec<(String, String)> = match state.chat.my_portals(&user.id).await {
+        Ok(p) => p
+            .into_iter()
+            .map(|(p, _)| (format!("/chat/{}", p.name), p.display_name))
+            .collect(),
+        Err(e) => return crate::ApiError(e).into_response(),
+    };
+    let card =
+        |href: &str, name: String, lead: String, portals: &[(String, String)], none: String| {
+            html! {
+                div.card.app-card {
+                    h2 { a href=(href) { (name) } }
+                    p { (lead) }
+                    @if portals.is_empty() {
+                        p.muted.no-membership { (none) }
+                        p { a href=(href) { (ctx.t("home-create-portal")) } }
+                    } @else {
+                        ul.portal-links {
+                            @for (link, display) in portals {
+                                li { a href=(link) { (display) } }
+                            }
+                        }
+                    }
+                }
+            }
+        };
     page(
         &ctx,
         &ctx.t("app-name"),
@@ -109,14 +144,8 @@ async fn home(ctx: PageContext) -> Response {
             section.hero {
                 h1 { (ctx.t_args("home-welcome", &[("name", &user.name)])) }
                 div.app-cards {
-                    a.card.app-card href="/desk" {
-                        h2 { (ctx.t("nav-desk")) }
-                        p { (ctx.t("home-desk-lead")) }
-                    }
-                    a.card.app-card href="/chat" {
-                        h2 { (ctx.t("nav-chat")) }
-                        p { (ctx.t("home-chat-lead")) }
-                    }
+                    (card("/desk", ctx.t("nav-desk"), ctx.t("home-desk-lead"), &desk, ctx.t("home-desk-none")))
+                    (card("/chat", ctx.t("nav-chat"), ctx.t("home-chat-lead"), &chat, ctx.t("home-chat-none")))
                 }
             }
         },

@@ -7,6 +7,7 @@
 
 mod console;
 mod portals;
+mod preview;
 mod settings;
 
 use super::{error_page, PageContext};
@@ -30,6 +31,8 @@ static WIDGET_SCRIPT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
 pub const CONSOLE_JS: &str = include_str!("../assets/console.js");
 pub const CONSOLE_CSS: &str = include_str!("../assets/console.css");
 pub const CHAT_PAGES_JS: &str = include_str!("../assets/chat-pages.js");
+pub const VISITOR_PANEL_JS: &str = include_str!("../assets/visitor-panel.js");
+pub const CHAT_HOURS_JS: &str = include_str!("../assets/chat-hours.js");
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/chat/widget.css", get(widget_css))
         .route("/chat/{portal}", get(console::console_page))
         .route("/chat/{portal}/settings", get(settings::settings_page))
+        .route("/chat/{portal}/preview", get(preview::preview_page))
         .route(
             "/assets/console.js",
             get(|| async {
@@ -47,6 +51,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/assets/console.css",
             get(|| async { crate::assets::asset("text/css; charset=utf-8", CONSOLE_CSS) }),
+        )
+        .route(
+            "/assets/chat-hours.js",
+            get(|| async {
+                crate::assets::asset("application/javascript; charset=utf-8", CHAT_HOURS_JS)
+            }),
+        )
+        .route(
+            "/assets/visitor-panel.js",
+            get(|| async {
+                crate::assets::asset("application/javascript; charset=utf-8", VISITOR_PANEL_JS)
+            }),
         )
         .route(
             "/assets/chat-pages.js",

@@ -682,6 +682,8 @@ async fn c2_the_first_accept_wins(app: TestApp) {
 
 async fn c2_with_no_available_operator_a_new_chat_is_missed_at_once(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
+    // V1: online needs an open console too.
+    let _console = operator_ws(&app, &admin, "acme").await;
     let config = app.get(&widget("acme", "/config"), None).await;
     assert_eq!(config["online"], true);
     let away = app
@@ -721,7 +723,7 @@ async fn c2_with_no_available_operator_a_new_chat_is_missed_at_once(app: TestApp
     // An operator of another department does not make a department chat takeable.
     let sales = department(&app, &admin, "acme", "営業").await;
     let support = department(&app, &admin, "acme", "サポート").await;
-    operator(
+    let seller = operator(
         &app,
         &admin,
         "acme",
@@ -730,6 +732,7 @@ async fn c2_with_no_available_operator_a_new_chat_is_missed_at_once(app: TestApp
         &[&sales],
     )
     .await;
+    let _seller_console = operator_ws(&app, &seller, "acme").await;
     let config = app.get(&widget("acme", "/config"), None).await;
     assert_eq!(config["online"], true);
     let by_id = |id: &str| {

@@ -20,4 +20,5 @@ mod openapi;
 mod ops;
 mod processes;
 mod service;
+mod visitor;
 mod widget;

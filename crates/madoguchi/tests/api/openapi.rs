@@ -115,6 +115,8 @@ async fn q6_every_operation_declares_how_to_authenticate() {
         ("post", "/api/v1/auth/login"),
         ("get", "/chat/widget/v1/{portal}/config"),
         ("post", "/chat/widget/v1/{portal}/chats"),
+        // V2: the widget's offline form.
+        ("post", "/chat/widget/v1/{portal}/offline-messages"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p.to_owned()))

@@ -75,6 +75,10 @@ async fn c3_the_widget_config_lists_departments_and_whether_anyone_is_online(app
     let config = app.get(&widget("acme", "/config"), None).await;
     config.assert_status(200);
     assert_eq!(config["departments"], json!([]));
+    // V1: available but no console open is not online.
+    assert_eq!(config["online"], false);
+    let _console = operator_ws(&app, &admin, "acme").await;
+    let config = app.get(&widget("acme", "/config"), None).await;
     assert_eq!(config["online"], true);
     let sales = department(&app, &admin, "acme", "営業").await;
     let config = app.get(&widget("acme", "/config"), None).await;

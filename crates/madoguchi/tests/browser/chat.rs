@@ -142,6 +142,25 @@ pub async fn create_portal(app: &TestApp, admin: &TestUser, name: &str, display:
     .assert_status(201);
 }
 
+/// An operator console open over the API (V1: the widget offers a chat only while an
+/// available operator has one open), read up to its `ready` frame. Keep it alive.
+pub struct OpenConsole(
+    #[allow(dead_code)]
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+);
+
+pub async fn open_console(app: &TestApp, user: &TestUser, portal: &str) -> OpenConsole {
+    use futures::StreamExt;
+    let url = app.ws_url(&format!(
+        "/chat/api/v1/portals/{portal}/ws?token={}",
+        user.token
+    ));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let ready = ws.next().await.unwrap().unwrap();
+    assert!(ready.to_text().unwrap_or("").contains("ready"), "{ready:?}");
+    OpenConsole(ws)
+}
+
 /// C3 + C4: a visitor on another origin asks through the widget (Japanese, from the
 /// page's `<html lang>`), the operator sees it waiting, accepts and replies; typing shows
 /// both ways; the visitor sees the reply with its time and ticks; a page reload resumes
@@ -360,6 +379,9 @@ async fn c3_widget_takes_a_message_when_no_operator_is_available() {
     let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme Support").await;
+    // A console is open but its operator is away: nobody is online (V1), so the widget
+    // takes the message with the offline form (V2).
+    let _console = open_console(&app, &operator, "acme").await;
     app.put(
         "/chat/api/v1/portals/acme/me/availability",
         Some(&operator.token),
@@ -376,23 +398,25 @@ async fn c3_widget_takes_a_message_when_no_operator_is_available() {
         .click()
         .await
         .unwrap();
-    let offline = widget_el(&visitor, ".notice.offline:not([hidden])").await;
-    assert!(offline
-        .text()
+    let offline = widget_el(&visitor, "form.offline-form:not([hidden]) .offline-title").await;
+    assert!(offline.text().await.unwrap().contains("We're offline"));
+    widget_el(&visitor, "form.offline-form input[name=email]")
         .await
-        .unwrap()
-        .contains("No operator is available"));
-    widget_el(&visitor, "textarea[name=question]")
+        .send_keys("ichiro@example.jp")
+        .await
+        .unwrap();
+    widget_el(&visitor, "form.offline-form textarea[name=message]")
         .await
         .send_keys("Where is my invoice?")
         .await
         .unwrap();
-    widget_el(&visitor, "button.start")
+    widget_el(&visitor, ".send-offline")
         .await
         .click()
         .await
         .unwrap();
-    wait_widget_log(&visitor, "Where is my invoice?").await;
+    let done = widget_el(&visitor, ".offline-done:not([hidden]) .done-text").await;
+    assert!(done.text().await.unwrap().contains("ichiro@example.jp"));
 
     let op = browser.session().await;
     login(&op, &app, &operator, "/chat/acme").await;
@@ -503,6 +527,7 @@ async fn c3_widget_and_console_reconnect_and_catch_up_without_duplicates() {
         .unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme").await;
+    let _console = open_console(&app, &operator, "acme").await;
     let proxy = FlakyProxy::on(proxy_listener, &app);
     // The widget's server is the proxy: everything it does can be cut.
     let site = HostSite::start(format!(
@@ -875,6 +900,7 @@ async fn c3_widget_fills_a_phone_screen() {
     let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme").await;
+    let _console = open_console(&app, &operator, "acme").await;
     let site = HostSite::with_widget(&app, "acme", "ja").await;
     let visitor = browser.session().await;
     visitor.set_window_size(390, 844).await.unwrap();
@@ -987,6 +1013,7 @@ async fn c3_widget_offers_the_department_menu_when_there_are_several() {
         res.assert_status(201);
         ids.push(res["id"].as_str().unwrap().to_owned());
     }
+    let _console = open_console(&app, &operator, "acme").await;
     let site = HostSite::with_widget(&app, "acme", "en-US").await;
     let visitor = browser.session().await;
     visitor.goto(&site.url).await.unwrap();

@@ -10,6 +10,7 @@ mod helpers;
 
 mod harness;
 
+mod axe;
 mod chat;
 mod csp;
 mod desk;
@@ -17,3 +18,4 @@ mod hardening_sockets;
 mod integration;
 mod pages;
 mod settings;
+mod visitor;

@@ -74,6 +74,28 @@ fn labels(ctx: &PageContext) -> serde_json::Value {
     serde_json::Value::Object(map)
 }
 
+/// What visitor-panel.js needs: the API and its words (V4, V5).
+fn visitor_panel_config(ctx: &PageContext, portal: &str) -> serde_json::Value {
+    let mut labels = serde_json::Map::new();
+    for key in [
+        "current-page",
+        "pages-visited",
+        "past-chats",
+        "no-past-chats",
+        "rating",
+        "rating-good",
+        "rating-neutral",
+        "rating-bad",
+    ] {
+        labels.insert(key.to_owned(), json!(ctx.t(&format!("chatui-{key}"))));
+    }
+    json!({
+        "api": format!("/chat/api/v1/portals/{portal}"),
+        "lang": ctx.lang.code(),
+        "labels": labels,
+    })
+}
+
 pub async fn console_page(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -119,6 +141,7 @@ pub async fn console_page(
             script src=(super::versioned("/assets/console.js", super::CONSOLE_JS)) defer {}
             link rel="stylesheet" href="/assets/desk-panel.css";
             script src="/assets/desk-panel.js" defer {}
+            script src=(super::versioned("/assets/visitor-panel.js", super::VISITOR_PANEL_JS)) defer {}
         },
         html! {
             script type="application/json" #console-config { (script_json(&config)) }
@@ -219,6 +242,10 @@ pub async fn console_page(
                         }
                         p.alert.ok.saved-note hidden { (ctx.t("chatui-saved")) }
                     }
+                    // V4/V5: the visitor's page, trail, past chats and rating
+                    // (visitor-panel.js).
+                    script type="application/json" #visitor-panel-config { (script_json(&visitor_panel_config(&ctx, &portal.name))) }
+                    section.visitor-extra #visitor-extra aria-label=(ctx.t("chatui-current-page")) hidden {}
                     // The Desk panel (I15–I20) renders here; see the module comment.
                     div #desk-panel data-portal=(portal.name) {}
                 }

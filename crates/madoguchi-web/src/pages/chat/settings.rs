@@ -28,9 +28,10 @@ pub async fn settings_page(
         Ok(op) => op,
         Err(page) => return page,
     };
-    let (departments, operators) = match tokio::try_join!(
+    let (departments, operators, hours) = match tokio::try_join!(
         state.chat.departments(&op.portal.id),
         state.chat.list_operators(&op),
+        state.chat.hours(&op.portal.id),
     ) {
         Ok(v) => v,
         Err(e) => return crate::ApiError(e).into_response(),
@@ -58,7 +59,10 @@ pub async fn settings_page(
     page_with(
         &ctx,
         &format!("{title} · {}", portal.display_name),
-        html! { (console_css()) (chat_pages_js()) },
+        html! {
+            (console_css()) (chat_pages_js())
+            script src=(super::versioned("/assets/chat-hours.js", super::CHAT_HOURS_JS)) defer {}
+        },
         html! {
             div.chat-settings data-portal=(portal.name) {
                 div.page-head {
@@ -112,6 +116,31 @@ pub async fn settings_page(
                         }
                         button.primary type="submit" disabled[disabled] { (ctx.t("chatui-save")) }
                         p.alert.error.form-error role="alert" hidden {}
+                    }
+                }
+
+                // V2: business hours and closed dates (chat-hours.js speaks the JSON API).
+                section.card #hours {
+                    h2 { (ctx.t("chatui-hours")) }
+                    p.muted { (ctx.t("chatui-hours-help")) }
+                    form.stack.hours-form data-hours-api={ (api) "/settings/hours" } novalidate {
+                        label { (ctx.t("chatui-time-zone"))
+                            input type="text" name="timeZone" value=(hours.time_zone) required disabled[disabled];
+                        }
+                        @for (day, key) in madoguchi_chat::visitor_experience::WEEKDAYS.iter().map(|d| (*d, format!("chatui-day-{d}"))) {
+                            label { (ctx.t(&key))
+                                input type="text" name={ "day-" (day) } value=(day_ranges(&hours, day))
+                                    placeholder=(ctx.t("chatui-hours-closed")) disabled[disabled];
+                            }
+                        }
+                        small.hint { (ctx.t("chatui-hours-ranges-help")) }
+                        label { (ctx.t("chatui-closed-dates"))
+                            textarea name="closedDates" rows="3" disabled[disabled] { (hours.closed_dates.join("\n")) }
+                            small.hint { (ctx.t("chatui-closed-dates-help")) }
+                        }
+                        p.alert.error.form-error role="alert" hidden {}
+                        p.alert.ok.saved-note hidden { (ctx.t("chatui-saved")) }
+                        button.primary type="submit" disabled[disabled] { (ctx.t("chatui-save")) }
                     }
                 }
 
@@ -222,9 +251,30 @@ pub async fn settings_page(
                             (ctx.t("chatui-copy"))
                         }
                     }
+                    p {
+                        a.button.preview-link href={ "/chat/" (portal.name) "/preview" } target="_blank" rel="noopener" {
+                            (ctx.t("chatui-preview-open"))
+                        }
+                        " " span.muted { (ctx.t("chatui-preview-help")) }
+                    }
                 }
             }
         },
     )
     .into_response()
+}
+
+/// A weekday's ranges as typed in the form: `09:00-12:00, 13:00-18:00`.
+fn day_ranges(hours: &madoguchi_chat::visitor_experience::BusinessHours, day: &str) -> String {
+    hours
+        .weekly
+        .get(day)
+        .map(|ranges| {
+            ranges
+                .iter()
+                .map(|[a, b]| format!("{a}-{b}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
 }
