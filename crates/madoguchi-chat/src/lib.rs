@@ -18,6 +18,7 @@
 //!   wake-up after each commit.
 //! - Live events: [`Chat::subscribe_chat`] / [`Chat::subscribe_ops`] (see [`live`]).
 
+pub mod canned;
 pub mod chats;
 pub mod departments;
 pub mod events;
@@ -28,6 +29,7 @@ pub mod operators;
 pub mod portals;
 pub mod ratelimit;
 mod serde_time;
+pub mod toolkit;
 pub mod visitors;
 
 pub use chats::{

@@ -11,7 +11,7 @@ const VIEW_SELECT: &str = "select c.id, c.portal_id, c.state, c.outcome, c.depar
     d.name as department_name, c.operator_id, u.name as operator_name, c.visitor_id, \
     v.name as visitor_name, v.email as visitor_email, v.phone as visitor_phone, c.question, \
     c.last_seq, c.created_at, c.accepted_at, c.missed_at, c.ended_at, c.auto_ticket_status, \
-    c.auto_ticket_reason \
+    c.auto_ticket_reason, c.offered_to \
     from chat_chats c join chat_visitors v on v.id = c.visitor_id \
     left join chat_departments d on d.id = c.department_id \
     left join users u on u.id = c.operator_id";
@@ -37,6 +37,9 @@ fn view_from_row(r: &AnyRow) -> Result<ChatView> {
         },
         question: r.try_get("question")?,
         desk_ticket_ids: Vec::new(),
+        participant_ids: Vec::new(),
+        transfer: None,
+        offered_to: r.try_get("offered_to")?,
         auto_ticket: AutoTicket {
             status: AutoTicketStatus::parse(&auto).unwrap_or(AutoTicketStatus::None),
             reason: r.try_get("auto_ticket_reason")?,

@@ -58,6 +58,10 @@ pub enum SystemKind {
     Ended,
     /// The chat ended after a time without messages.
     EndedIdle,
+    /// O4: a supervisor or admin joined a chat someone else owns (argument: their name).
+    Participant,
+    /// O2: the chat was handed to another operator (argument: the receiver's name).
+    Transferred,
 }
 
 impl SystemKind {
@@ -68,6 +72,8 @@ impl SystemKind {
             SystemKind::Left => "left",
             SystemKind::Ended => "ended",
             SystemKind::EndedIdle => "ended_idle",
+            SystemKind::Participant => "participant",
+            SystemKind::Transferred => "transferred",
         }
     }
 
@@ -77,6 +83,8 @@ impl SystemKind {
             "missed" => "chat-system-missed",
             "left" => "chat-system-left",
             "ended_idle" => "chat-system-ended-idle",
+            "participant" => "chat-system-participant",
+            "transferred" => "chat-system-transferred",
             _ => "chat-system-ended",
         }
     }
@@ -240,6 +248,7 @@ impl Chat {
         let text = parse_text("text", text)?;
         let client_id = parse_client_id(client_message_id)?;
         let chat = self.chat_for_operator(op, chat_id).await?;
+        crate::toolkit::require_writer(op, &chat)?;
         let author = Author {
             sender: Sender::Operator,
             user_id: Some(op.user_id.clone()),

@@ -5,6 +5,7 @@
 //! goes through the JSON API from the page's JS (one contract, one set of error
 //! messages), with the session cookie and the `X-CSRF-Token` header.
 
+mod canned;
 mod console;
 mod portals;
 mod settings;
@@ -38,6 +39,10 @@ pub fn router() -> Router<AppState> {
         .route("/chat/widget.css", get(widget_css))
         .route("/chat/{portal}", get(console::console_page))
         .route("/chat/{portal}/settings", get(settings::settings_page))
+        .route(
+            "/chat/{portal}/settings/canned-responses",
+            get(canned::canned_page),
+        )
         .route(
             "/assets/console.js",
             get(|| async {
