@@ -1068,3 +1068,168 @@ async fn o1_canned_responses_are_validated_and_only_their_writers_change_them(ap
     .await
     .assert_error(403, "forbidden");
 }
+
+// ---------------------------------------------------------------------------------
+// Across two nodes (O2, O3): PostgreSQL and NATS
+// ---------------------------------------------------------------------------------
+
+/// Two `serve` nodes on one PostgreSQL database and one NATS server: a chat routed on
+/// node 1 is offered on node 2's console, and a transfer made on node 1 reaches both
+/// consoles on node 2. Runs when `MADOGUCHI_TEST_DATABASE_URL` and
+/// `MADOGUCHI_TEST_NATS_URL` are set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn o2_o3_routing_and_transfers_reach_consoles_on_another_node() {
+    let Some(nats_url) = std::env::var("MADOGUCHI_TEST_NATS_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        eprintln!("o2_o3 across nodes: MADOGUCHI_TEST_NATS_URL unset, skipped");
+        return;
+    };
+    let Some(node1) = TestApp::spawn_with(crate::helpers::Backend::Postgres, |s| {
+        s.nats_url = Some(nats_url.clone())
+    })
+    .await
+    else {
+        eprintln!("o2_o3 across nodes: MADOGUCHI_TEST_DATABASE_URL unset, skipped");
+        return;
+    };
+    let node2 = TestApp::spawn_node_sharing(&node1).await;
+    let t = team(&node1).await;
+    away(&node1, &t.admin).await;
+    settings(&node1, &t.admin, json!({"routing": "round_robin"}))
+        .await
+        .assert_status(200);
+    let mut c1 = operator_ws(&node2, &t.op1, "acme").await;
+    let mut c2 = operator_ws(&node2, &t.op2, "acme").await;
+
+    // O3: started on node 1, offered to one operator, whose console on node 2 hears it.
+    let chat = start_chat(&node1, "acme", json!({"departmentId": t.dept})).await;
+    let offered = c1.next_of("chat.waiting").await;
+    assert_eq!(offered["chat"]["id"], chat.chat_id.as_str());
+    let to = offered["chat"]["offeredTo"].as_str().unwrap().to_owned();
+    let (owner, other) = if to == t.op1.id {
+        (&t.op1, &t.op2)
+    } else {
+        (&t.op2, &t.op1)
+    };
+    act(&node2, owner, "acme", &chat.chat_id, "accept")
+        .await
+        .assert_status(200);
+
+    // O2: handed over on node 1; both consoles on node 2 get `chat.transferred`.
+    transfer_on(
+        &node1,
+        owner,
+        &chat.chat_id,
+        json!({"operatorId": other.id, "note": "ノードをまたいで"}),
+    )
+    .await
+    .assert_status(200);
+    for ws in [&mut c1, &mut c2] {
+        let ev = ws.next_of("chat.transferred").await;
+        assert_eq!(ev["chat"]["operatorId"], other.id.as_str());
+        assert_eq!(ev["chat"]["transfer"]["note"], "ノードをまたいで");
+    }
+    say(&node2, owner, "acme", &chat.chat_id, "もう書けない")
+        .await
+        .assert_error(403, "not_chat_owner");
+    say(&node2, other, "acme", &chat.chat_id, "引き継ぎました")
+        .await
+        .assert_status(201);
+}
+
+async fn transfer_on(app: &TestApp, user: &TestUser, chat_id: &str, body: Value) -> Res {
+    app.post(
+        &api("acme", &format!("/chats/{chat_id}/transfer")),
+        Some(&user.token),
+        body,
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------
+// The department menus of a broken link (I9, issue 12)
+// ---------------------------------------------------------------------------------
+
+both_backends!(i9_a_broken_link_still_names_the_desk_departments_in_the_menus);
+
+async fn i9_a_broken_link_still_names_the_desk_departments_in_the_menus(app: TestApp) {
+    let w = World::linked(app).await;
+    let sales = w.desk_department("営業部").await;
+    let chat_dept = w.chat_department("営業").await;
+    let chat_dept = chat_dept["id"].as_str().unwrap().to_owned();
+    w.app
+        .put(
+            &w.integ(&format!("/departments/{chat_dept}")),
+            w.token(),
+            json!({"mode": "mapped", "deskDepartmentId": sales}),
+        )
+        .await
+        .assert_status(200);
+    let names = |v: &Value| -> Vec<(String, String)> {
+        v["deskDepartments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["id"].as_str().unwrap().to_owned(),
+                    d["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let healthy = w.get_integ().await;
+    assert!(names(&healthy.body).contains(&(sales.clone(), "営業部".to_owned())));
+    // A regenerated key breaks the link: Desk cannot be asked, the names stay.
+    w.service_key().await;
+    let broken = w.get_integ().await;
+    assert_eq!(broken["status"], "broken");
+    assert_eq!(names(&broken.body), names(&healthy.body));
+    // The settings page's menu names the department, not its id.
+    let cookie = session_cookie(&w.app, &w.admin.email).await;
+    let page = w
+        .app
+        .http
+        .get(
+            w.app
+                .url(&format!("/chat/{}/settings/integrations/desk", w.chat)),
+        )
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let menu = page.split("dept-mode").nth(1).unwrap_or_default();
+    let menu = menu.split("</select>").next().unwrap_or_default();
+    assert!(menu.contains("営業部"), "{menu}");
+    assert!(!menu.contains(&format!(">{sales}<")), "{menu}");
+}
+
+/// Logs in through the login form; answers the session cookie.
+async fn session_cookie(app: &TestApp, email: &str) -> String {
+    let res = app
+        .http
+        .post(app.url("/login"))
+        .form(&[
+            ("email", email),
+            ("password", "correct horse battery"),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("madoguchi_session="))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
