@@ -991,7 +991,6 @@
     ui.canned.hidden = true;
     cannedQ = null;
     ui.text.removeAttribute('aria-activedescendant');
-    ui.text.setAttribute('aria-expanded', 'false');
   }
   function showCanned(q) {
     var needle = q.q.toLowerCase();
@@ -1034,7 +1033,6 @@
       ui.canned.appendChild(li);
     });
     ui.canned.hidden = false;
-    ui.text.setAttribute('aria-expanded', 'true');
     if (cannedShown.length) ui.text.setAttribute('aria-activedescendant', 'canned-' + cannedAt);
     else ui.text.removeAttribute('aria-activedescendant');
   }
@@ -1059,7 +1057,6 @@
     ui.text.setSelectionRange(caret, caret);
   }
   ui.text.setAttribute('aria-autocomplete', 'list');
-  ui.text.setAttribute('aria-expanded', 'false');
   ui.text.addEventListener('input', function () {
     var q = cannedQuery();
     if (!q) { hideCanned(); return; }

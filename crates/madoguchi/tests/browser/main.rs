@@ -8,6 +8,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod axe;
 mod harness;
 
 mod chat;
@@ -15,5 +16,6 @@ mod csp;
 mod desk;
 mod hardening_sockets;
 mod integration;
+mod operator;
 mod pages;
 mod settings;
