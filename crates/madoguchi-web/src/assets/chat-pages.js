@@ -173,5 +173,10 @@
     if (flash.undo && flash.link) undoLink(p, flash);
     var main = document.querySelector('main');
     if (main) main.insertBefore(p, main.firstChild);
+    // The reload keeps the scroll position (at the form): bring the notice into view,
+    // after the browser restored it.
+    window.addEventListener('load', function () {
+      setTimeout(function () { p.scrollIntoView({ block: 'center' }); }, 0);
+    });
   });
 })();

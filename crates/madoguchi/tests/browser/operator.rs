@@ -556,3 +556,87 @@ async fn o5_the_console_has_no_serious_axe_violations() {
     c.close().await.unwrap();
     app.stop().await;
 }
+
+/// I3 (issue 12): the not-an-admin message's 「登録してください」 links to the signup page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i3_the_not_a_desk_admin_message_links_to_signup() {
+    let Some(mut browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
+    let admin = app.signup("chat-admin@acme.example").await;
+    create_portal(&app, &admin, "acme", "Acme").await;
+    let c = browser.session().await;
+    login(&c, &app, &admin, "/chat/acme/settings/integrations/desk").await;
+    click(&c, "#enable-first").await;
+    let link = find(&c, "#not-desk-admin-message a.signup-link").await;
+    assert_eq!(link.text().await.unwrap(), "登録してください");
+    assert_eq!(link.attr("href").await.unwrap().as_deref(), Some("/signup"));
+    // The message reads as before, with the link in its place.
+    wait_text(
+        &c,
+        "#not-desk-admin-message",
+        "未登録の場合、 登録してください。",
+    )
+    .await;
+    c.close().await.unwrap();
+    app.stop().await;
+}
+
+/// I13 (issue 12): 「こちらをクリック」 in the auto-association notice removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i13_clicking_here_in_the_notice_removes_the_auto_association() {
+    let Some(mut browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
+    let admin = app.signup("admin@acme.example").await;
+    let t = Some(admin.token.as_str());
+    create_portal(&app, &admin, "acme", "Acme").await;
+    app.post(
+        "/desk/api/v1/portals",
+        t,
+        json!({"portalName": "acme-desk", "displayName": "Acme"}),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        "/desk/api/v1/portals/acme-desk/departments",
+        t,
+        json!({"name": "営業"}),
+    )
+    .await
+    .assert_status(201);
+    app.post_empty(&format!("{API}/integrations/desk/enable"), t)
+        .await
+        .assert_status(200);
+    let c = browser.session().await;
+    login(&c, &app, &admin, "/chat/acme/settings").await;
+    fill(&c, "#departments input[name=name]", "営業").await;
+    crate::harness::click_and_wait_for_reload(&c, "#departments button[type=submit]").await;
+    let notice = wait_text(&c, ".flash", "自動連携を起動しました").await;
+    assert!(notice.contains("関連付けを解除するには、こちらをクリックしてください"));
+    let mapped = |v: &Value| {
+        v["departments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["chatDepartmentName"] == "営業" && d["mode"] == "mapped")
+    };
+    let before = app.get(&format!("{API}/integrations/desk"), t).await;
+    assert!(mapped(&before.body), "{}", before.text);
+    wait_js(
+        &c,
+        "the notice in view",
+        "var b = document.querySelector('.flash button.undo-association'); \
+         var bar = document.querySelector('.topbar').getBoundingClientRect(); \
+         return !!b && b.getBoundingClientRect().top >= bar.bottom && document.readyState === 'complete'",
+    )
+    .await;
+    click(&c, ".flash button.undo-association").await;
+    wait_text(&c, ".flash", "関連付けを解除しました").await;
+    let after = app.get(&format!("{API}/integrations/desk"), t).await;
+    assert!(!mapped(&after.body), "{}", after.text);
+    c.close().await.unwrap();
+    app.stop().await;
+}
