@@ -575,9 +575,14 @@ impl Chat {
             for r in &withdrawn {
                 changed.push((r.try_get("id")?, None));
             }
+            // A department nobody could take a chat of stays so for the rest of the pass.
+            let mut nobody: Vec<Option<String>> = Vec::new();
             for r in &waiting {
                 let chat_id: String = r.try_get("id")?;
                 let department_id: Option<String> = r.try_get("department_id")?;
+                if nobody.contains(&department_id) {
+                    continue;
+                }
                 let now = self.clock.now_ms();
                 let mut tx = self.db.begin_write().await?;
                 let Some(_to) = offer_in(
@@ -592,6 +597,7 @@ impl Chat {
                 else {
                     // Everyone is at the cap (or away): the chat waits, or is missed at the
                     // wait limit.
+                    nobody.push(department_id);
                     continue;
                 };
                 let event =
