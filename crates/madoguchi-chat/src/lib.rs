@@ -19,6 +19,7 @@
 //!   wake-up after each commit.
 //! - Live events: [`Chat::subscribe_chat`] / [`Chat::subscribe_ops`] (see [`live`]).
 
+pub mod canned;
 pub mod chats;
 pub mod departments;
 pub mod events;
@@ -31,6 +32,7 @@ pub mod presence;
 pub mod ratelimit;
 mod serde_time;
 pub mod visitor_experience;
+pub mod toolkit;
 pub mod visitors;
 
 pub use chats::{

@@ -47,11 +47,44 @@ pub struct Member {
     pub role: Role,
     /// True when the call was authenticated with the portal's service key.
     pub via_service_key: bool,
+    /// O6: with the service key, the Chat operator the change is made for; the history
+    /// and new threads name them instead of the key's admin.
+    pub actor: Option<Actor>,
+}
+
+/// The person a service-key call acts for (SPEC O6): a Desk member with the same email
+/// (`user_id` set), or a Chat operator Desk does not know (only the name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    pub name: String,
 }
 
 impl Member {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+
+    /// The user id a change is recorded under: the acting person's, else the member's.
+    pub fn actor_id(&self) -> Option<&str> {
+        match &self.actor {
+            Some(a) => a.user_id.as_deref(),
+            None => Some(&self.user_id),
+        }
+    }
+
+    /// The name a change is recorded under.
+    pub fn actor_name(&self) -> &str {
+        match &self.actor {
+            Some(a) => &a.name,
+            None => &self.name,
+        }
+    }
+
+    /// The acting person when they are a member of the portal (a ticket they convert
+    /// is assigned to them).
+    pub fn acting_member_id(&self) -> Option<&str> {
+        self.actor.as_ref().and_then(|a| a.user_id.as_deref())
     }
 
     /// 403 `forbidden` unless an admin.
@@ -92,6 +125,7 @@ impl Desk {
             name: row.try_get("name")?,
             role: Role::from_db(&role)?,
             via_service_key: false,
+            actor: None,
         })
     }
 
@@ -145,7 +179,40 @@ impl Desk {
             name: admin.try_get("name")?,
             role: Role::Admin,
             via_service_key: true,
+            actor: None,
         })
+    }
+
+    /// O6: a service-key member acting for the Chat operator with `email` and `name`:
+    /// the portal's member with that email when there is one, else just the name.
+    pub async fn acting_for(&self, mut member: Member, email: &str, name: &str) -> Result<Member> {
+        if !member.via_service_key {
+            return Ok(member);
+        }
+        let email = email.trim().to_lowercase();
+        let row = sqlx::query(
+            "select u.id, u.name from users u \
+             join desk_members m on m.user_id = u.id and m.portal_id = $1 \
+             where u.email_lower = $2",
+        )
+        .bind(&member.portal_id)
+        .bind(&email)
+        .fetch_optional(self.db.pool())
+        .await?;
+        member.actor = Some(match row {
+            Some(row) => Actor {
+                user_id: Some(row.try_get("id")?),
+                name: row.try_get("name")?,
+            },
+            None => {
+                let name: String = name.trim().chars().take(200).collect();
+                Actor {
+                    user_id: None,
+                    name: if name.is_empty() { email } else { name },
+                }
+            }
+        });
+        Ok(member)
     }
 }
 

@@ -53,7 +53,7 @@ mod sql;
 mod threads;
 mod tickets;
 
-pub use access::{Member, Role};
+pub use access::{Actor, Member, Role};
 pub use accounts::Account;
 pub use classifications::{Classifications, DEFAULT_CLASSIFICATIONS};
 pub use contacts::{Contact, ContactFilter, ContactPatch, NewContact};

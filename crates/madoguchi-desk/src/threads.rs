@@ -173,10 +173,14 @@ impl Desk {
         }
         let content =
             crate::required_text("content", &new.content, CONTENT_MAX, "desk-error-content")?;
-        let author = author.unwrap_or_else(|| ThreadAuthor {
-            id: Some(member.user_id.clone()),
-            name: member.name.clone(),
-        });
+        // O6: the operator a service-key call acts for is the author.
+        let author = match author {
+            Some(a) if member.actor.is_none() => a,
+            _ => ThreadAuthor {
+                id: member.actor_id().map(str::to_owned),
+                name: member.actor_name().to_owned(),
+            },
+        };
         let id = new_id();
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
@@ -196,6 +200,19 @@ impl Desk {
         .execute(tx.conn())
         .await?;
         touch_ticket(tx.conn(), &member.portal_id, ticket_id, now).await?;
+        if member.actor.is_some() {
+            // O6: a reply written from the chat is in the history under the operator.
+            crate::tickets::record(
+                tx.conn(),
+                member,
+                ticket_id,
+                new.kind.as_str(),
+                None,
+                Some(&id),
+                now,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(Thread::Text(TextThread {
             id,
@@ -222,7 +239,7 @@ impl Desk {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
         check_ticket(tx.conn(), &member.portal_id, ticket_id).await?;
-        sqlx::query(
+        let created = sqlx::query(
             "insert into desk_threads (id, portal_id, ticket_id, kind, content, author_id, author_name, \
              chat_id, created_at, updated_at) values ($1, $2, $3, 'chat', null, null, null, $4, $5, $5) \
              on conflict (ticket_id, chat_id) do nothing",
@@ -233,7 +250,21 @@ impl Desk {
         .bind(&chat_id)
         .bind(now)
         .execute(tx.conn())
-        .await?;
+        .await?
+        .rows_affected();
+        if created > 0 && member.actor.is_some() {
+            // O6: an operator associated the chat with the ticket.
+            crate::tickets::record(
+                tx.conn(),
+                member,
+                ticket_id,
+                "chatThread",
+                None,
+                Some(&chat_id),
+                now,
+            )
+            .await?;
+        }
         let thread_id: String =
             sqlx::query("select id from desk_threads where ticket_id = $1 and chat_id = $2")
                 .bind(ticket_id)

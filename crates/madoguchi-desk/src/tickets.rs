@@ -255,7 +255,7 @@ async fn check_assignee(conn: &mut sqlx::AnyConnection, portal_id: &str, id: &st
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn record(
+pub(crate) async fn record(
     conn: &mut sqlx::AnyConnection,
     member: &Member,
     ticket_id: &str,
@@ -274,8 +274,8 @@ async fn record(
     .bind(field)
     .bind(old)
     .bind(new)
-    .bind(&member.user_id)
-    .bind(&member.name)
+    .bind(member.actor_id())
+    .bind(member.actor_name())
     .bind(now)
     .execute(conn)
     .await?;
@@ -379,7 +379,7 @@ async fn insert_ticket(
     .bind(&p.assignee_id)
     .bind(&p.search_subject)
     .bind(&p.search_contact)
-    .bind(&member.user_id)
+    .bind(member.actor_id().unwrap_or(&member.user_id))
     .bind(now)
     .execute(&mut *conn)
     .await?;
@@ -451,7 +451,9 @@ impl Desk {
             ),
             None => None,
         };
-        let assignee_id = non_empty(&new.assignee_id);
+        // O6: a ticket converted by a Chat operator who is a member is theirs.
+        let assignee_id =
+            non_empty(&new.assignee_id).or_else(|| member.acting_member_id().map(str::to_owned));
         if let Some(a) = &assignee_id {
             check_assignee(&mut *conn, portal_id, a).await?;
         }

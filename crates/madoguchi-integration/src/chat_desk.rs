@@ -3,7 +3,7 @@
 //! scope; convert the chat to a ticket; associate it with a ticket; reply; reopen or
 //! close. The department's mode decides what is allowed, here on the server (I9).
 
-use crate::desk_client::{ChatLine, DeskAuth, DeskThread, DeskTicket, NewTicket};
+use crate::desk_client::{ActingOperator, ChatLine, DeskAuth, DeskThread, DeskTicket, NewTicket};
 use crate::model::{in_view_scope, DeptMode, Permissions, ViewScope};
 use crate::outbox::{self, ConversionTicket, Done, Task};
 use crate::store::{self, ChatTicket, MappingRow, PortalRow};
@@ -81,6 +81,9 @@ pub struct ChatDeskView {
     /// The desk department a conversion goes to by default (mapped departments).
     pub default_desk_department_id: Option<String>,
     pub visitor_email: Option<String>,
+    /// O6: the operator is a member of the Desk portal, so a ticket's `webUrl` opens
+    /// for them; otherwise the panel's read-only ticket view is theirs and it says why.
+    pub desk_member: bool,
 }
 
 /// `POST …/chats/{id}/desk/tickets` (I10).
@@ -171,7 +174,11 @@ impl Integration {
         self.require_plan(op)?;
         let row = store::portal(&self.db, &op.portal.id).await?;
         let auth = match row.auth() {
-            Some(auth) if row.enabled => auth,
+            // O6: whatever the operator does here is recorded under them in Desk.
+            Some(auth) if row.enabled => auth.acting_for(ActingOperator {
+                email: op.email.clone(),
+                name: op.name.clone(),
+            }),
             _ => return Err(Error::new(ErrorCode::IntegrationDisabled)),
         };
         let mapping = self
@@ -308,6 +315,7 @@ impl Integration {
             desk_departments,
             default_desk_department_id: ctx.mapping.desk_department_id.clone(),
             visitor_email: email,
+            desk_member: self.desk.acting_is_member(auth).await?,
         })
     }
 

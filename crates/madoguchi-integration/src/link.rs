@@ -74,6 +74,7 @@ fn parse_link(
         portal: portal.to_lowercase(),
         admin_email: admin_email.as_str().to_owned(),
         service_key,
+        acting: None,
     })
 }
 
@@ -137,6 +138,37 @@ impl Integration {
                         status = LinkStatus::Broken;
                     }
                 }
+            }
+        }
+        if desk_departments.is_empty() && row.is_linked() {
+            // Desk could not tell: the names as last read, so the menus never show ids.
+            desk_departments = store::remembered_desk_departments(&self.db, &op.portal.id)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "reading remembered desk departments");
+                    Vec::new()
+                });
+        } else if !desk_departments.is_empty() {
+            let same = |known: &[crate::desk_client::DeskDepartment]| {
+                let key = |d: &crate::desk_client::DeskDepartment| (d.id.clone(), d.name.clone());
+                let mut a: Vec<_> = known.iter().map(key).collect();
+                let mut b: Vec<_> = desk_departments.iter().map(key).collect();
+                a.sort();
+                b.sort();
+                a == b
+            };
+            let known = store::remembered_desk_departments(&self.db, &op.portal.id).await?;
+            if same(&known) {
+                // Nothing new to remember (a page view writes nothing).
+            } else if let Err(e) = store::remember_desk_departments(
+                &self.db,
+                &op.portal.id,
+                &desk_departments,
+                self.clock.now_ms(),
+            )
+            .await
+            {
+                tracing::warn!(error = %e, "remembering desk departments");
             }
         }
         let link = match (&row.desk_portal_name, &row.admin_email, &row.service_key) {
@@ -266,6 +298,7 @@ impl Integration {
             // The signed-in user is an admin of the portal: the link acts as them ("Me").
             admin_email: user.email.clone(),
             service_key: key.service_key,
+            acting: None,
         };
         self.desk.verify(&auth).await.map_err(link_error)?;
         self.save_link(op, user, row, &auth, true).await

@@ -42,6 +42,7 @@ impl PortalRow {
             portal: self.desk_portal_name.clone()?,
             admin_email: self.admin_email.clone()?,
             service_key: self.service_key.clone()?,
+            acting: None,
         })
     }
 
@@ -525,4 +526,58 @@ pub async fn advance_cursor(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+// ---- desk department names (the menus of a broken link) -----------------------------
+
+/// Remembers the Desk departments just read (replacing the ones remembered before).
+pub async fn remember_desk_departments(
+    db: &Db,
+    chat_portal_id: &str,
+    departments: &[crate::desk_client::DeskDepartment],
+    now: i64,
+) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query("delete from integ_desk_department_names where chat_portal_id = $1")
+        .bind(chat_portal_id)
+        .execute(tx.conn())
+        .await?;
+    for d in departments {
+        sqlx::query(
+            "insert into integ_desk_department_names (chat_portal_id, desk_department_id, name, \
+             is_default, updated_at) values ($1, $2, $3, $4, $5)",
+        )
+        .bind(chat_portal_id)
+        .bind(&d.id)
+        .bind(&d.name)
+        .bind(i64::from(d.is_default))
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The Desk departments as last read, by name.
+pub async fn remembered_desk_departments(
+    db: &Db,
+    chat_portal_id: &str,
+) -> Result<Vec<crate::desk_client::DeskDepartment>> {
+    let rows = sqlx::query(
+        "select desk_department_id, name, is_default from integ_desk_department_names \
+         where chat_portal_id = $1 order by name, desk_department_id",
+    )
+    .bind(chat_portal_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(crate::desk_client::DeskDepartment {
+                id: r.try_get("desk_department_id")?,
+                name: r.try_get("name")?,
+                is_default: r.try_get::<i64, _>("is_default")? != 0,
+            })
+        })
+        .collect()
 }

@@ -37,7 +37,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         Unauthenticated | InvalidCredentials | InvalidServiceKey | NotDeskAdmin => {
             StatusCode::UNAUTHORIZED
         }
-        Forbidden | PlanRequired | ForbiddenByDepartmentMode => StatusCode::FORBIDDEN,
+        Forbidden | PlanRequired | ForbiddenByDepartmentMode | NotChatOwner => {
+            StatusCode::FORBIDDEN
+        }
         NotFound | NoServiceKey => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,

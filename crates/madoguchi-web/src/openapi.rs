@@ -209,7 +209,11 @@ fn security_schemes() -> Vec<(&'static str, SecurityScheme)> {
                 header_name(SERVICE_KEY_HEADER),
                 "A Desk portal's service key (Settings > API), with `X-Service-Admin`; \
                  any `/desk/api/v1/portals/{portal}/…` call. A wrong or revoked key is \
-                 401 `invalid_service_key`."
+                 401 `invalid_service_key`. With `X-Acting-Operator-Email` (and \
+                 `X-Acting-Operator-Name`, percent-encoded UTF-8) a change is made for that \
+                 Chat operator (SPEC O6): the history and new threads name them (the \
+                 portal's member with that email, else the name), and a ticket they create \
+                 without `assigneeId` is assigned to them when they are a member."
                     .to_owned(),
             ))),
         ),

@@ -165,6 +165,12 @@ pub struct ChatView {
     /// The visitor's first message (seq 1).
     pub question: String,
     pub desk_ticket_ids: Vec<String>,
+    /// O4: supervisors and admins who joined the chat besides its owner (`operatorId`).
+    pub participant_ids: Vec<String>,
+    /// O2: the latest hand-over of the chat, with the note for the receiver.
+    pub transfer: Option<crate::toolkit::TransferView>,
+    /// O3: the operator a waiting chat is offered to (round_robin / least_busy).
+    pub offered_to: Option<String>,
     pub auto_ticket: AutoTicket,
     /// The highest message seq so far.
     pub last_seq: i64,
@@ -383,6 +389,18 @@ impl Chat {
             .await?;
         }
         store::insert_token(&mut tx, &hash_secret(&token), &chat_id, now).await?;
+        if can_take {
+            // O3: one operator at a time, when the portal routes so.
+            crate::toolkit::offer_in(
+                &mut tx,
+                &portal.id,
+                portal.routing,
+                portal.max_chats_per_operator,
+                &chat_id,
+                department_id.as_deref(),
+            )
+            .await?;
+        }
         let mut recorded =
             vec![events::record(&mut tx, &portal.id, &chat_id, "waiting", None, now).await?];
         if !can_take {
@@ -499,6 +517,9 @@ impl Chat {
             kinds: &["attended"],
             actor_id: Some(&op.user_id),
         };
+        if chat.state == ChatState::Waiting {
+            self.check_accept(op, &chat).await?;
+        }
         self.apply(&chat.id, mv)
             .await?
             .ok_or_else(|| Error::new(ErrorCode::Conflict).with_message("chat-error-not-waiting"))
@@ -510,6 +531,7 @@ impl Chat {
     pub async fn end_chat(&self, op: &OperatorCtx, chat_id: &str) -> Result<ChatView> {
         for _ in 0..3 {
             let chat = self.chat_for_operator(op, chat_id).await?;
+            crate::toolkit::require_closer(op, &chat)?;
             let mv = match chat.state {
                 ChatState::Ended => return Ok(chat),
                 ChatState::Waiting => Move {
@@ -694,6 +716,8 @@ impl Chat {
             chat.desk_ticket_ids = l.desk_ticket_ids;
             chat.auto_ticket = l.auto_ticket;
         }
+        // O2, O4: participants and the latest transfer.
+        crate::toolkit::fill(&self.db, chats).await?;
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use sqlx::Row;
 const VIEW_SELECT: &str = "select c.id, c.portal_id, c.state, c.outcome, c.department_id, \
     d.name as department_name, c.operator_id, u.name as operator_name, c.visitor_id, \
     v.name as visitor_name, v.email as visitor_email, v.phone as visitor_phone, c.question, \
-    c.last_seq, c.created_at, c.accepted_at, c.missed_at, c.ended_at, \
+    c.last_seq, c.created_at, c.accepted_at, c.missed_at, c.ended_at, c.offered_to, \
     r.rating, r.comment as rating_comment, r.created_at as rated_at, \
     o.chat_id as offline_chat_id \
     from chat_chats c join chat_visitors v on v.id = c.visitor_id \
@@ -42,7 +42,10 @@ fn view_from_row(r: &AnyRow) -> Result<ChatView> {
         rating: crate::visitor_experience::rating_from_row(r)?,
         question: r.try_get("question")?,
         desk_ticket_ids: Vec::new(),
-        // Filled from the integration (Chat::fill_links).
+        // Filled from the integration (Chat::fill_links) and the toolkit.
+        participant_ids: Vec::new(),
+        transfer: None,
+        offered_to: r.try_get("offered_to")?,
         auto_ticket: AutoTicket {
             status: AutoTicketStatus::None,
             reason: None,

@@ -63,6 +63,10 @@ pub enum SystemKind {
     /// V5: the visitor rated the chat (argument: the rating, then a newline and the
     /// comment, if any).
     Rated,
+    /// O4: a supervisor or admin joined a chat someone else owns (argument: their name).
+    Participant,
+    /// O2: the chat was handed to another operator (argument: the receiver's name).
+    Transferred,
 }
 
 impl SystemKind {
@@ -75,6 +79,8 @@ impl SystemKind {
             SystemKind::EndedIdle => "ended_idle",
             SystemKind::Offline => "offline",
             SystemKind::Rated => "rated",
+            SystemKind::Participant => "participant",
+            SystemKind::Transferred => "transferred",
         }
     }
 
@@ -88,6 +94,8 @@ impl SystemKind {
             "ended_idle" => "chat-system-ended-idle",
             "offline" => "chat-system-offline",
             "rated" => "chat-system-rated",
+            "participant" => "chat-system-participant",
+            "transferred" => "chat-system-transferred",
             _ => "chat-system-ended",
         }
     }
@@ -273,6 +281,7 @@ impl Chat {
         let text = parse_text("text", text)?;
         let client_id = parse_client_id(client_message_id)?;
         let chat = self.chat_for_operator(op, chat_id).await?;
+        crate::toolkit::require_writer(op, &chat)?;
         let author = Author {
             sender: Sender::Operator,
             user_id: Some(op.user_id.clone()),

@@ -90,6 +90,8 @@ pub struct OperatorCtx {
     pub portal: Portal,
     pub user_id: String,
     pub name: String,
+    /// The user's email (O6: Desk changes made from the chat are recorded under it).
+    pub email: String,
     pub role: Role,
     pub department_ids: Vec<String>,
 }
@@ -133,7 +135,7 @@ impl Chat {
 
     /// As [`Chat::operator_ctx`] with the portal already loaded.
     pub async fn operator_ctx_in(&self, portal: Portal, user_id: &str) -> Result<OperatorCtx> {
-        let (role, name) = store::role_and_name(&self.db, &portal.id, user_id)
+        let (role, name, email) = store::role_and_name(&self.db, &portal.id, user_id)
             .await?
             .ok_or_else(Error::forbidden)?;
         let department_ids = store::department_ids(&self.db, &portal.id, user_id).await?;
@@ -141,6 +143,7 @@ impl Chat {
             portal,
             user_id: user_id.to_owned(),
             name,
+            email,
             role,
             department_ids,
         })

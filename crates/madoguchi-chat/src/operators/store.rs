@@ -28,9 +28,9 @@ pub(crate) async fn role_and_name(
     db: &Db,
     portal_id: &str,
     user_id: &str,
-) -> Result<Option<(Role, String)>> {
+) -> Result<Option<(Role, String, String)>> {
     let row = sqlx::query(
-        "select o.role, u.name from chat_operators o join users u on u.id = o.user_id \
+        "select o.role, u.name, u.email from chat_operators o join users u on u.id = o.user_id \
          where o.portal_id = $1 and o.user_id = $2",
     )
     .bind(portal_id)
@@ -43,6 +43,7 @@ pub(crate) async fn role_and_name(
             Ok(Some((
                 Role::parse(&role).unwrap_or(Role::Operator),
                 row.try_get("name")?,
+                row.try_get("email")?,
             )))
         }
         None => Ok(None),

@@ -94,6 +94,10 @@ pub struct Portal {
     pub missed_after_ms: i64,
     pub idle_after_ms: i64,
     pub created_at: i64,
+    /// O3: how new chats are offered.
+    pub routing: crate::toolkit::Routing,
+    /// O3: the most attended chats an operator holds at once (`None`: no cap).
+    pub max_chats_per_operator: Option<i64>,
 }
 
 impl Portal {
@@ -124,6 +128,11 @@ pub struct PortalSettings {
     pub missed_after_seconds: i64,
     /// An attended or missed chat without any message for this long ends.
     pub idle_end_after_seconds: i64,
+    /// O3: `broadcast` (every operator who may take a chat sees it), `round_robin` or
+    /// `least_busy` (offered to one operator at a time).
+    pub routing: crate::toolkit::Routing,
+    /// O3: the most attended chats an operator holds at once; null: no cap.
+    pub max_chats_per_operator: Option<i64>,
 }
 
 /// A portal in the API (API.md "Chat").
@@ -152,6 +161,10 @@ pub struct PortalView {
 pub struct SettingsPatch {
     pub missed_after_seconds: Option<i64>,
     pub idle_end_after_seconds: Option<i64>,
+    /// O3: absent keeps the routing.
+    pub routing: Option<String>,
+    /// O3: absent keeps the cap, `Some(None)` removes it.
+    pub max_chats_per_operator: Option<Option<i64>>,
 }
 
 impl Chat {
@@ -210,6 +223,8 @@ impl Chat {
             missed_after_ms: DEFAULT_MISSED_AFTER_MS,
             idle_after_ms: DEFAULT_IDLE_AFTER_MS,
             created_at: now,
+            routing: crate::toolkit::Routing::Broadcast,
+            max_chats_per_operator: None,
         };
         let mut tx = self.db.begin_write().await?;
         store::insert(&mut tx, &portal, user_id).await?;
@@ -272,6 +287,21 @@ impl Chat {
             "idleEndAfterSeconds",
             "chat-error-seconds",
         )?;
+        let routing = patch
+            .routing
+            .as_deref()
+            .map(|r| {
+                crate::toolkit::Routing::parse(r)
+                    .ok_or_else(|| Error::invalid("routing", "chat-error-routing"))
+            })
+            .transpose()?;
+        let cap = match patch.max_chats_per_operator {
+            Some(Some(n)) if !(1..=crate::toolkit::MAX_CAP).contains(&n) => {
+                return Err(Error::invalid("maxChatsPerOperator", "chat-error-cap")
+                    .with_arg("max", crate::toolkit::MAX_CAP.to_string()))
+            }
+            other => other,
+        };
         store::set_settings(
             &self.db,
             &op.portal.id,
@@ -280,6 +310,7 @@ impl Chat {
             self.clock.now_ms(),
         )
         .await?;
+        crate::toolkit::set_routing(&self.db, &op.portal.id, routing, cap).await?;
         let portal = self.require_portal(&op.portal.name).await?;
         Ok(settings_of(&portal))
     }
@@ -293,6 +324,8 @@ fn settings_of(portal: &Portal) -> PortalSettings {
     PortalSettings {
         missed_after_seconds: portal.missed_after_ms / 1000,
         idle_end_after_seconds: portal.idle_after_ms / 1000,
+        routing: portal.routing,
+        max_chats_per_operator: portal.max_chats_per_operator,
     }
 }
 
@@ -329,6 +362,8 @@ mod tests {
             missed_after_ms: 1,
             idle_after_ms: 1,
             created_at: 0,
+            routing: crate::toolkit::Routing::Broadcast,
+            max_chats_per_operator: None,
         };
         assert_eq!(p.effective_plan(999), Plan::Enterprise);
         assert!(p.integration_available(999));

@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 const COLUMNS: &str = "p.id, p.name, p.display_name, p.plan, p.trial_ends_at, p.missed_after_ms, \
-                       p.idle_after_ms, p.created_at";
+                       p.idle_after_ms, p.created_at, p.routing, p.max_chats_per_operator";
 
 fn from_row(row: &AnyRow) -> Result<Portal> {
     let plan: String = row.try_get("plan")?;
@@ -21,6 +21,9 @@ fn from_row(row: &AnyRow) -> Result<Portal> {
         missed_after_ms: row.try_get("missed_after_ms")?,
         idle_after_ms: row.try_get("idle_after_ms")?,
         created_at: row.try_get("created_at")?,
+        routing: crate::toolkit::Routing::parse(&row.try_get::<String, _>("routing")?)
+            .unwrap_or_default(),
+        max_chats_per_operator: row.try_get("max_chats_per_operator")?,
     })
 }
 

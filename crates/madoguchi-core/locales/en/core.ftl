@@ -28,6 +28,7 @@ error-integration_disabled = The Desk integration is disabled.
 error-forbidden_by_department_mode = This department's integration setting does not allow this action.
 error-visitor_email_required = A ticket needs the visitor's email address. Add it with the pencil icon.
 error-already_converted = This chat has already been converted to a ticket.
+error-not_chat_owner = Another operator is handling this chat. Join it first to write in it.
 error-desk_unavailable = Desk cannot be reached right now. Please try again shortly.
 error-storage_unavailable = The server cannot save data right now (its storage is unavailable). Please try again later; if it keeps happening, contact your administrator.
 error-internal = Something went wrong on our side. If it keeps happening, contact your administrator.

@@ -132,3 +132,10 @@ integ-panel-class-problem = Problem
 integ-panel-class-feature-request = Feature Request
 integ-panel-class-others = Others
 integ-panel-none = (none)
+
+# I13 / I3 links (operator toolkit, issue 12)
+integ-notice-undo-link = Click here
+integ-notice-undone = The association was removed.
+integ-ui-signup-link = sign up
+integ-panel-view-details-not-member = You are not a member of the Desk portal, so the ticket does not open in Desk. It is shown here, read-only. Ask a Desk admin to add you as a member to open it in Desk.
+integ-panel-read-only = Read-only

@@ -28,6 +28,7 @@ error-integration_disabled = デスク連携は無効になっています。
 error-forbidden_by_department_mode = この部門の連携設定では、この操作はできません。
 error-visitor_email_required = 問い合わせにするには訪問者のメールアドレスが必要です。鉛筆アイコンからメールアドレスを追加してください。
 error-already_converted = このチャットはすでに問い合わせに変換されています。
+error-not_chat_owner = このチャットは他のオペレーターが対応しています。参加してから書き込んでください。
 error-desk_unavailable = デスクに接続できません。しばらくしてからもう一度お試しください。
 error-storage_unavailable = 現在サーバーがデータを保存できません（ストレージが利用できません）。しばらくしてからもう一度お試しください。問題が続く場合は管理者に連絡してください。
 error-internal = 内部エラーが発生しました。問題が続く場合は管理者に連絡してください。

@@ -132,3 +132,10 @@ integ-panel-class-problem = 問題
 integ-panel-class-feature-request = 機能要望
 integ-panel-class-others = その他
 integ-panel-none = （なし）
+
+# I13 / I3 links (operator toolkit, issue 12)
+integ-notice-undo-link = こちらをクリック
+integ-notice-undone = 関連付けを解除しました。
+integ-ui-signup-link = 登録してください
+integ-panel-view-details-not-member = デスクのメンバーではないため、デスクでは開けません。この問い合わせはここに読み取り専用で表示しています。デスクで開くには、デスクの管理者にメンバーへの追加を依頼してください。
+integ-panel-read-only = 読み取り専用

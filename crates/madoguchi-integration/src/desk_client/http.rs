@@ -82,6 +82,13 @@ impl HttpDesk {
             .header("X-Service-Key", &auth.service_key)
             .header("X-Service-Admin", &auth.admin_email)
             .header("Accept-Language", "en");
+        if let Some(op) = &auth.acting {
+            // O6: who the change is for; the name as UTF-8, percent-encoded.
+            let name: String = form_urlencoded::byte_serialize(op.name.as_bytes()).collect();
+            req = req
+                .header("X-Acting-Operator-Email", &op.email)
+                .header("X-Acting-Operator-Name", name);
+        }
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
@@ -412,6 +419,24 @@ impl DeskClient for HttpDesk {
             Some(json!({ "kind": "reply", "content": content, "authorName": author })),
         )
         .await
+    }
+
+    async fn acting_is_member(&self, auth: &DeskAuth) -> Result<bool> {
+        #[derive(Deserialize)]
+        struct Member {
+            email: String,
+        }
+        let Some(op) = &auth.acting else {
+            return Ok(false);
+        };
+        let url = self.url(&auth.portal, &["members"])?;
+        let wanted = op.email.trim().to_lowercase();
+        Ok(self
+            .get::<List<Member>>(auth, url)
+            .await?
+            .data
+            .iter()
+            .any(|m| m.email.trim().to_lowercase() == wanted))
     }
 
     async fn upsert_chat_thread(

@@ -28,9 +28,14 @@ impl InProcessDesk {
     }
 
     async fn member(&self, auth: &DeskAuth) -> Result<Member> {
-        self.desk
+        let member = self
+            .desk
             .verify_service_key(&auth.portal, &auth.admin_email, &auth.service_key)
-            .await
+            .await?;
+        match &auth.acting {
+            Some(op) => self.desk.acting_for(member, &op.email, &op.name).await,
+            None => Ok(member),
+        }
     }
 }
 
@@ -254,6 +259,13 @@ impl DeskClient for InProcessDesk {
                 .add_thread_as(&member, ticket_id, &new, author)
                 .await?,
         )
+    }
+
+    async fn acting_is_member(&self, auth: &DeskAuth) -> Result<bool> {
+        if auth.acting.is_none() {
+            return Ok(false);
+        }
+        Ok(self.member(auth).await?.acting_member_id().is_some())
     }
 
     async fn upsert_chat_thread(

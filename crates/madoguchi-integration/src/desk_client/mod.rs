@@ -30,6 +30,26 @@ pub struct DeskAuth {
     pub portal: String,
     pub admin_email: String,
     pub service_key: String,
+    /// O6: the Chat operator a change is made for (from the chat's desk panel); Desk
+    /// records them in the ticket's history instead of the key's admin. `None`: the
+    /// integration itself (automatic tickets, transcript sync).
+    pub acting: Option<ActingOperator>,
+}
+
+/// The operator behind a call (SPEC O6): Desk finds its member with this email, or
+/// records the name alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActingOperator {
+    pub email: String,
+    pub name: String,
+}
+
+impl DeskAuth {
+    /// The same link, acting for `operator`.
+    pub fn acting_for(mut self, operator: ActingOperator) -> Self {
+        self.acting = Some(operator);
+        self
+    }
 }
 
 impl std::fmt::Debug for DeskAuth {
@@ -38,6 +58,7 @@ impl std::fmt::Debug for DeskAuth {
         f.debug_struct("DeskAuth")
             .field("portal", &self.portal)
             .field("admin_email", &self.admin_email)
+            .field("acting", &self.acting)
             .finish_non_exhaustive()
     }
 }
@@ -288,6 +309,10 @@ pub trait DeskClient: Send + Sync + 'static {
         content: &str,
         author: Option<&str>,
     ) -> Result<DeskThread>;
+
+    /// O6: whether the operator the link acts for (`auth.acting`) is a member of the
+    /// Desk portal (so "view details" may open the ticket in the Desk app).
+    async fn acting_is_member(&self, auth: &DeskAuth) -> Result<bool>;
 
     /// Creates the ticket's chat thread for `chat_id`, or appends to it the lines whose
     /// `seq` it does not hold yet: calling it again with the same lines changes nothing.

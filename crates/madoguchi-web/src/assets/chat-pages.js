@@ -70,7 +70,12 @@
         var noticePath = form.getAttribute('data-notice');
         var notice = noticePath && data && pick(data, noticePath);
         if (notice) {
-          try { sessionStorage.setItem(FLASH, notice); } catch (e) { /* shown never */ }
+          // I13: "click here" removes the association just made (data-notice-undo is the
+          // DELETE path with {id} for the new department's id).
+          var undo = form.getAttribute('data-notice-undo');
+          var saved = JSON.stringify({ text: notice, undo: undo && data.id ? undo.replace('{id}', encodeURIComponent(data.id)) : null,
+            link: form.getAttribute('data-notice-link'), done: form.getAttribute('data-notice-done') });
+          try { sessionStorage.setItem(FLASH, saved); } catch (e) { /* shown never */ }
         }
         var then = form.getAttribute('data-then') || 'reload';
         if (then === 'reload') { location.reload(); return; }
@@ -124,6 +129,32 @@
     try { if (document.execCommand('copy')) done(); } catch (e) { /* the text stays selected */ }
   }
 
+  /** I13: the words `flash.link` of the notice become a button that removes the
+   *  association (the notice's own "click here"); without them, a button at the end. */
+  function undoLink(p, flash) {
+    var text = flash.text, at = text.indexOf(flash.link);
+    var button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'link undo-association';
+    button.textContent = at >= 0 ? flash.link : flash.link;
+    p.textContent = '';
+    p.appendChild(document.createTextNode(at >= 0 ? text.slice(0, at) : text + ' '));
+    p.appendChild(button);
+    if (at >= 0) p.appendChild(document.createTextNode(text.slice(at + flash.link.length)));
+    button.addEventListener('click', function () {
+      button.disabled = true;
+      fetch(flash.undo, { method: 'DELETE', credentials: 'same-origin',
+        headers: { 'X-CSRF-Token': csrf, 'Accept-Language': document.documentElement.lang || 'ja' } })
+        .then(function (res) {
+          if (!res.ok) throw new Error(res.status + ' ' + res.statusText);
+          p.textContent = flash.done || '';
+        }).catch(function (e) {
+          button.disabled = false;
+          p.appendChild(document.createTextNode(' ' + e.message));
+        });
+    });
+  }
+
   // A notice saved before a reload (e.g. I13 auto-association).
   document.addEventListener('DOMContentLoaded', function () {
     // The server validates and answers in the page's language; the browser's own
@@ -135,8 +166,17 @@
     var p = document.createElement('p');
     p.className = 'alert ok flash';
     p.setAttribute('role', 'status');
-    p.textContent = notice;
+    var flash = { text: notice };
+    try { flash = JSON.parse(notice); } catch (e) { /* a plain text notice */ }
+    if (typeof flash !== 'object' || !flash || typeof flash.text !== 'string') flash = { text: String(notice) };
+    p.textContent = flash.text;
+    if (flash.undo && flash.link) undoLink(p, flash);
     var main = document.querySelector('main');
     if (main) main.insertBefore(p, main.firstChild);
+    // The reload keeps the scroll position (at the form): bring the notice into view,
+    // after the browser restored it.
+    window.addEventListener('load', function () {
+      setTimeout(function () { p.scrollIntoView({ block: 'center' }); }, 0);
+    });
   });
 })();

@@ -149,6 +149,8 @@
 
   // ---------------------------------------------------------------- queue lists
   function listFor(chat) {
+    // O3: a waiting chat offered to another operator is theirs (supervisors still see it).
+    if (chat.state === 'waiting' && chat.offeredTo && chat.offeredTo !== me.id && !supervises) return null;
     return ui.lists[chat.state] || null;
   }
 
@@ -413,6 +415,7 @@
     else scrollDown(true);
     if (ui.desk) ui.desk.setAttribute('data-chat-id', id);
     emit('madoguchi:chat-selected');
+    setDrawer('queue', false);
     if (!ui.composer.hidden) ui.text.focus();
   }
 
@@ -434,6 +437,7 @@
       : c.state === 'waiting' ? L['accept-first'] : '';
     ui.notice.textContent = notice;
     ui.notice.hidden = !notice;
+    renderToolkit(c);
   }
 
   function renderVisitor() {
@@ -478,7 +482,11 @@
     request('POST', '/chats/' + encodeURIComponent(id) + '/accept').then(function (chat) {
       upsertChat(chat);
       if (id === selectedId) { var r = chats.get(id); if (r.loaded) catchUp(r); ui.text.focus(); }
-    }, function (e) { toast(e.message); }).then(function () { ui.accept.disabled = false; });
+    }, function (e) {
+      toast(e.message);
+      // O4: the race is lost: show the chat as taken at once.
+      if (e.status === 409) refreshChat(id);
+    }).then(function () { ui.accept.disabled = false; });
   });
 
   ui.end.addEventListener('click', function () {
@@ -534,6 +542,7 @@
         } else {
           toast(e.message);
           if (wrap && e.status !== 409) wrap.title = L.retry;
+          if (e.code === 'not_chat_owner') refreshChat(id);
         }
       });
   }
@@ -710,9 +719,11 @@
     } catch (e) { /* no sound, the title still counts */ }
   }
   var lastChime = 0;
-  function notifyNewWaiting() {
+  function notifyNewWaiting(chat) {
+    if (chat && chat.offeredTo && chat.offeredTo !== me.id) return;
     // One chime per burst: ten chats arriving together ring once.
     if (Date.now() - lastChime > 1500) { lastChime = Date.now(); chime(); }
+    if (chat) desktopNotify(L['notify-new-chat'].replace('{name}', visitorName(chat)), chat.question || '', chat.id);
   }
 
   // ---------------------------------------------------------------- WebSocket
@@ -809,6 +820,7 @@
         c = Object.assign({}, c);
         delete c.lastSeq;
       }
+      if (type === 'chat.transferred') onTransferred(c);
       upsertChat(c, true);
       return;
     }
@@ -957,6 +969,290 @@
   document.addEventListener('visibilitychange', function () {
     if (!document.hidden && !ws) { attempt = 0; connect(); }
   });
+
+  // ---------------------------------------------------------------- canned responses (O1)
+  // In the message box, "/" (at the start or after a space) opens the canned responses
+  // the operator may use, filtered by what follows; arrows move, Enter or Tab picks, Esc
+  // closes. {visitor.name} and {operator.name} are filled in.
+  ui.canned = document.getElementById('canned-list');
+  var canned = [], cannedShown = [], cannedAt = 0, cannedQ = null, cannedSeq = 0;
+
+  function cannedQuery() {
+    var caret = ui.text.selectionStart, before = ui.text.value.slice(0, caret);
+    var m = /(^|\s)\/([^\s\/]*)$/.exec(before);
+    return m ? { start: caret - m[2].length - 1, end: caret, q: m[2] } : null;
+  }
+  function fillCanned(text) {
+    var r = chats.get(selectedId);
+    var visitor = (r && r.chat && r.chat.visitor && r.chat.visitor.name) || L.visitor;
+    return text.split('{visitor.name}').join(visitor).split('{operator.name}').join(me.name);
+  }
+  function hideCanned() {
+    if (ui.canned.hidden) return;
+    ui.canned.hidden = true;
+    cannedQ = null;
+    ui.text.removeAttribute('aria-activedescendant');
+  }
+  function showCanned(q) {
+    var needle = q.q.toLowerCase();
+    var starts = [], other = [];
+    canned.forEach(function (c) {
+      var sc = c.shortcut.toLowerCase();
+      if (sc.indexOf(needle) === 0) starts.push(c);
+      else if (needle && (sc.indexOf(needle) >= 0 || c.text.toLowerCase().indexOf(needle) >= 0)) other.push(c);
+    });
+    cannedShown = starts.concat(other).slice(0, 8);
+    cannedAt = Math.min(cannedAt, Math.max(0, cannedShown.length - 1));
+    cannedQ = q;
+    ui.canned.textContent = '';
+    if (!cannedShown.length) {
+      var none = document.createElement('li');
+      none.className = 'canned-empty';
+      none.setAttribute('role', 'option');
+      none.setAttribute('aria-disabled', 'true');
+      none.setAttribute('aria-selected', 'false');
+      none.textContent = L['canned-empty'];
+      ui.canned.appendChild(none);
+    }
+    cannedShown.forEach(function (c, i) {
+      var li = document.createElement('li');
+      li.id = 'canned-' + i;
+      li.className = 'canned-item';
+      li.setAttribute('role', 'option');
+      li.setAttribute('aria-selected', i === cannedAt ? 'true' : 'false');
+      li.setAttribute('data-shortcut', c.shortcut);
+      var sc = document.createElement('span');
+      sc.className = 'canned-shortcut';
+      sc.textContent = '/' + c.shortcut;
+      var tx = document.createElement('span');
+      tx.className = 'canned-text';
+      tx.textContent = fillCanned(c.text).replace(/\s+/g, ' ').slice(0, 120);
+      li.appendChild(sc);
+      li.appendChild(document.createTextNode(' '));
+      li.appendChild(tx);
+      li.addEventListener('mousedown', function (e) { e.preventDefault(); pickCanned(i); });
+      ui.canned.appendChild(li);
+    });
+    ui.canned.hidden = false;
+    if (cannedShown.length) ui.text.setAttribute('aria-activedescendant', 'canned-' + cannedAt);
+    else ui.text.removeAttribute('aria-activedescendant');
+  }
+  function moveCanned(step) {
+    if (!cannedShown.length) return;
+    cannedAt = (cannedAt + step + cannedShown.length) % cannedShown.length;
+    ui.canned.querySelectorAll('.canned-item').forEach(function (li, i) {
+      li.setAttribute('aria-selected', i === cannedAt ? 'true' : 'false');
+    });
+    ui.text.setAttribute('aria-activedescendant', 'canned-' + cannedAt);
+    var active = document.getElementById('canned-' + cannedAt);
+    if (active && active.scrollIntoView) active.scrollIntoView({ block: 'nearest' });
+  }
+  function pickCanned(i) {
+    var c = cannedShown[i], q = cannedQ;
+    if (!c || !q) { hideCanned(); return; }
+    var v = ui.text.value, text = fillCanned(c.text);
+    ui.text.value = v.slice(0, q.start) + text + v.slice(q.end);
+    var caret = q.start + text.length;
+    hideCanned();
+    ui.text.focus();
+    ui.text.setSelectionRange(caret, caret);
+  }
+  ui.text.setAttribute('aria-autocomplete', 'list');
+  ui.text.addEventListener('input', function () {
+    var q = cannedQuery();
+    if (!q) { hideCanned(); return; }
+    if (!ui.canned.hidden) { showCanned(q); return; }
+    // Opening: read the set fresh (an admin may have just added one).
+    cannedAt = 0;
+    var mine = ++cannedSeq;
+    request('GET', '/canned-responses').then(function (res) {
+      if (mine !== cannedSeq) return;
+      canned = (res && res.data) || [];
+      var now = cannedQuery();
+      if (now) showCanned(now);
+    }, function (e) { toast(e.message); });
+  });
+  // Capture on the form: before the box's own Enter-sends handler.
+  ui.composer.addEventListener('keydown', function (e) {
+    if (ui.canned.hidden || e.target !== ui.text || e.isComposing) return;
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') moveCanned(e.key === 'ArrowDown' ? 1 : -1);
+    else if (e.key === 'Enter' || e.key === 'Tab') { if (cannedShown.length) pickCanned(cannedAt); else hideCanned(); }
+    else if (e.key === 'Escape') hideCanned();
+    else return;
+    e.preventDefault();
+    e.stopPropagation();
+  }, true);
+  ui.text.addEventListener('blur', function () { setTimeout(hideCanned, 150); });
+
+  // ---------------------------------------------------------------- operator toolkit (O2, O4, O5)
+  // One owner per chat (O4): only the owner and those who joined write in an attended chat;
+  // supervisors and admins may join. Transfers (O2) hand a chat over with a note. The
+  // visitor/desk panel and, on a phone, the queue are drawers (O5). Desktop notifications
+  // beside the chime, off until the operator turns them on (asked once).
+  var supervises = me.role === 'admin' || me.role === 'supervisor';
+  ui.join = $('.chat-actions .join');
+  ui.transferOpen = $('.chat-actions .transfer-open');
+  ui.transferForm = $('.transfer-form');
+  ui.notify = document.getElementById('notify');
+
+  function isMine(c) {
+    return !!c && (c.operatorId === me.id || (c.participantIds || []).indexOf(me.id) >= 0);
+  }
+
+  /** The parts of the chat head that follow ownership; called at the end of renderHead. */
+  function renderToolkit(c) {
+    var attended = c.state === 'attended';
+    var mine = isMine(c);
+    var theirs = attended && !mine;
+    ui.join.hidden = !(theirs && supervises);
+    ui.transferOpen.hidden = !(attended && (c.operatorId === me.id || supervises));
+    if (ui.transferOpen.hidden) closeTransfer();
+    if (theirs) {
+      ui.composer.hidden = true;
+      if (!supervises) ui.end.hidden = true;
+      var who = c.operatorName || L.operator;
+      ui.state.textContent = stateLabel(c.state) + ' · ' + who;
+      ui.notice.textContent = (supervises ? L['taken-by'] : L['taken-by-operator']).replace('{name}', who);
+      ui.notice.hidden = false;
+    } else if (attended && c.transfer && c.transfer.toOperatorId === me.id && c.transfer.note) {
+      ui.notice.textContent = L['transfer-note-label'] + ': ' + c.transfer.note +
+        (c.transfer.fromOperatorName ? ' (' + c.transfer.fromOperatorName + ')' : '');
+      ui.notice.hidden = false;
+    }
+    root.setAttribute('data-chat-owner', theirs ? 'other' : mine ? 'me' : 'none');
+  }
+
+  function refreshChat(id) {
+    return request('GET', '/chats/' + encodeURIComponent(id)).then(function (c) {
+      delete c.messages;
+      upsertChat(c);
+    }, function () { /* not ours to see any more */ });
+  }
+
+  /** A `chat.transferred` frame: the receiver hears of it (toast and notification). */
+  function onTransferred(c) {
+    var t = c.transfer || {};
+    if (c.operatorId !== me.id || t.fromOperatorId === me.id) return;
+    var r = chats.get(c.id);
+    if (r && r.chat && r.chat.operatorId === me.id) return;   // a replay of what we know
+    var msg = L['transferred-to-you'].replace('{name}', t.fromOperatorName || L.operator);
+    toast(t.note ? msg + ': ' + t.note : msg);
+    chime();
+    desktopNotify(L['notify-transferred'].replace('{name}', visitorName(c)), t.note || c.question || '', c.id);
+  }
+
+  ui.join.addEventListener('click', function () {
+    var id = selectedId;
+    ui.join.disabled = true;
+    request('POST', '/chats/' + encodeURIComponent(id) + '/join').then(function (chat) {
+      upsertChat(chat);
+      if (id === selectedId && !ui.composer.hidden) ui.text.focus();
+    }, function (e) { toast(e.message); }).then(function () { ui.join.disabled = false; });
+  });
+
+  function option(select, value, text, disabled) {
+    var o = document.createElement('option');
+    o.value = value;
+    o.textContent = text;
+    if (disabled) o.disabled = true;
+    select.appendChild(o);
+  }
+
+  function openTransfer() {
+    var r = chats.get(selectedId);
+    if (!r || !r.chat) return;
+    var c = r.chat, f = ui.transferForm.elements;
+    f.departmentId.textContent = '';
+    option(f.departmentId, '', L['transfer-keep']);
+    cfg.departments.forEach(function (d) { option(f.departmentId, d.id, d.name); });
+    f.operatorId.textContent = '';
+    option(f.operatorId, '', L['transfer-any']);
+    f.note.value = '';
+    ui.transferForm.querySelector('.form-error').hidden = true;
+    ui.transferForm.hidden = false;
+    ui.transferOpen.setAttribute('aria-expanded', 'true');
+    request('GET', '/operators').then(function (res) {
+      var online = ((res && res.data) || []).filter(function (o) {
+        return o.id !== c.operatorId && o.status === 'available';
+      });
+      online.forEach(function (o) { option(f.operatorId, o.id, o.name); });
+      if (!online.length) option(f.operatorId, 'none', L['transfer-none-online'], true);
+    }, function (e) { toast(e.message); });
+    f.operatorId.focus();
+  }
+
+  function closeTransfer() {
+    if (!ui.transferForm || ui.transferForm.hidden) return;
+    ui.transferForm.hidden = true;
+    ui.transferOpen.setAttribute('aria-expanded', 'false');
+  }
+
+  ui.transferOpen.addEventListener('click', function () {
+    if (ui.transferForm.hidden) openTransfer(); else closeTransfer();
+  });
+  ui.transferForm.querySelector('.cancel').addEventListener('click', closeTransfer);
+  ui.transferForm.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var id = selectedId, f = ui.transferForm.elements;
+    var body = {};
+    if (f.operatorId.value && f.operatorId.value !== 'none') body.operatorId = f.operatorId.value;
+    if (f.departmentId.value) body.departmentId = f.departmentId.value;
+    if (f.note.value.trim()) body.note = f.note.value.trim();
+    var btn = ui.transferForm.querySelector('[type=submit]'), box = ui.transferForm.querySelector('.form-error');
+    btn.disabled = true;
+    box.hidden = true;
+    request('POST', '/chats/' + encodeURIComponent(id) + '/transfer', body).then(function (chat) {
+      closeTransfer();
+      upsertChat(chat);
+      toast(L['transferred-away'].replace('{name}', chat.operatorName || ''));
+    }, function (err) {
+      box.textContent = err.message;
+      box.hidden = false;
+    }).then(function () { btn.disabled = false; });
+  });
+
+  // Drawers (O5): below 1000 px the visitor/desk panel, on a phone also the queue.
+  function setDrawer(name, open) {
+    root.classList.toggle(name + '-open', open);
+    var button = $(name === 'panel' ? '.panel-toggle' : '.queue-toggle');
+    if (button) button.setAttribute('aria-expanded', open ? 'true' : 'false');
+  }
+  $('.panel-toggle').addEventListener('click', function () {
+    setDrawer('panel', !root.classList.contains('panel-open'));
+    if (root.classList.contains('panel-open')) $('.panel-close').focus();
+  });
+  $('.panel-close').addEventListener('click', function () { setDrawer('panel', false); $('.panel-toggle').focus(); });
+  $('.queue-toggle').addEventListener('click', function () { setDrawer('queue', !root.classList.contains('queue-open')); });
+  document.addEventListener('keydown', function (e) {
+    if (e.key !== 'Escape') return;
+    if (root.classList.contains('panel-open')) setDrawer('panel', false);
+    if (root.classList.contains('queue-open')) setDrawer('queue', false);
+  });
+
+  // Desktop notifications (O5): off by default; turning them on asks the browser once.
+  var canNotify = 'Notification' in window;
+  if (!canNotify) ui.notify.closest('label').hidden = true;
+  try {
+    ui.notify.checked = canNotify && Notification.permission === 'granted' &&
+      localStorage.getItem('madoguchi.console.notify') === 'on';
+  } catch (e) { ui.notify.checked = false; }
+  function saveNotify() {
+    try { localStorage.setItem('madoguchi.console.notify', ui.notify.checked ? 'on' : 'off'); } catch (e) { /* ignore */ }
+  }
+  ui.notify.addEventListener('change', function () {
+    if (!ui.notify.checked || Notification.permission === 'granted') { saveNotify(); return; }
+    if (Notification.permission === 'denied') { ui.notify.checked = false; saveNotify(); return; }
+    var asked = Notification.requestPermission(function (p) { ui.notify.checked = p === 'granted'; saveNotify(); });
+    if (asked && asked.then) asked.then(function (p) { ui.notify.checked = p === 'granted'; saveNotify(); });
+  });
+  function desktopNotify(title, body, chatId) {
+    if (!canNotify || !ui.notify.checked || Notification.permission !== 'granted') return;
+    if (!document.hidden && document.hasFocus()) return;   // the page itself tells
+    try {
+      var n = new Notification(title, { body: body, tag: 'madoguchi-' + chatId });
+      n.onclick = function () { window.focus(); if (chats.has(chatId)) select(chatId); n.close(); };
+    } catch (e) { /* a browser that refuses: the chime and the title still tell */ }
+  }
 
   window.MadoguchiConsole = {
     portal: cfg.portal,

@@ -196,13 +196,15 @@
     }
     rows.forEach(function (r) {
       var tk = r.t;
-      list.appendChild(h('li.ticket-item', { 'data-id': tk.id, tabindex: '0', role: 'button',
-        onclick: function () { openTicket(tk.id); },
-        onkeydown: function (e) { if (e.key === 'Enter') openTicket(tk.id); } }, [
-        h('span.num', {}, '#' + tk.ticketNumber), ' ',
-        h('span.subject', {}, tk.subject), ' ',
-        badge(tk.status),
-        r.linked ? h('span.badge.linked', {}, t('linked')) : null
+      // A list of buttons (axe `list`: a list holds list items, not buttons).
+      list.appendChild(h('li.ticket-item', { 'data-id': tk.id,
+        onclick: function () { openTicket(tk.id); } }, [
+        h('button.ticket-open', { type: 'button' }, [
+          h('span.num', {}, '#' + tk.ticketNumber), ' ',
+          h('span.subject', {}, tk.subject), ' ',
+          badge(tk.status),
+          r.linked ? h('span.badge.linked', {}, t('linked')) : null
+        ])
       ]));
     });
     if (!rows.length) list.appendChild(h('li.muted.empty', {}, t('no-tickets')));
@@ -297,11 +299,17 @@
         } }, t('associate')));
       }
     }
-    if (tk.webUrl) {
+    if (tk.webUrl && d.deskMember) {
       // I17: the ticket in the Desk app, in a new tab.
       actions.appendChild(h('a.button.view-details', { href: tk.webUrl, target: '_blank', rel: 'noopener' }, t('view-details')));
     }
     root.appendChild(actions);
+    if (!d.deskMember) {
+      // O6: Desk would answer 403 to a non-member; this view is theirs, read-only.
+      root.appendChild(h('p.muted.view-details-note', { role: 'note' }, [
+        h('span.badge.read-only', {}, t('read-only')), ' ', t('view-details-not-member')
+      ]));
+    }
 
     var threads = tk.threads || [];
     if (threads.length) {

@@ -69,6 +69,20 @@
 
   function busy(el, on) { if (el) el.disabled = on; }
 
+  /** I3: the message's last words ("登録してください" / "sign up") link to the signup page. */
+  function signupMessage(box, text) {
+    var words = box.getAttribute('data-signup-link') || '';
+    var at = words ? text.lastIndexOf(words) : -1;
+    box.textContent = '';
+    var a = document.createElement('a');
+    a.href = '/signup';
+    a.className = 'signup-link';
+    a.textContent = at >= 0 ? words : words || '/signup';
+    box.appendChild(document.createTextNode(at >= 0 ? text.slice(0, at) : text + ' '));
+    box.appendChild(a);
+    if (at >= 0) box.appendChild(document.createTextNode(text.slice(at + words.length)));
+  }
+
   // ---- not linked: enable as the desk admin (I2), or the I3 fields, or the I4 chooser
   var enableFirst = document.getElementById('enable-first');
   if (enableFirst) {
@@ -79,7 +93,7 @@
         busy(enableFirst, false);
         if (err.code === 'not_desk_admin') {
           var box = document.getElementById('manual-link');
-          document.getElementById('not-desk-admin-message').textContent = err.message;
+          signupMessage(document.getElementById('not-desk-admin-message'), err.message);
           document.getElementById('choose-portal').hidden = true;
           box.hidden = false;
           var first = box.querySelector('input');

@@ -6,6 +6,7 @@ mod chats;
 mod extract;
 mod portals;
 mod visitor;
+mod toolkit;
 mod widget;
 pub mod ws;
 
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(portals::router())
         .merge(chats::router())
         .merge(visitor::router())
+        .merge(toolkit::router())
         .routes(routes!(ws::operator_ws))
         .merge(widget::router())
 }
@@ -56,6 +58,9 @@ pub fn spawn_background(state: &AppState, shutdown: Shutdown) -> Vec<tokio::task
             }
             if let Err(e) = chat.mark_overdue_missed().await {
                 tracing::warn!(error = %e, "marking missed chats failed");
+            }
+            if let Err(e) = chat.route_waiting().await {
+                tracing::warn!(error = %e, "routing waiting chats failed");
             }
             idle_in -= 1;
             if idle_in == 0 {

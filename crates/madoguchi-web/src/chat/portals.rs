@@ -124,9 +124,21 @@ pub struct UpdateSettings {
     missed_after_seconds: Option<i64>,
     /// Integer ≥ 1 (default 1800).
     idle_end_after_seconds: Option<i64>,
+    /// O3: "broadcast" (default) | "round_robin" | "least_busy".
+    routing: Option<String>,
+    /// O3: integer ≥ 1, the most attended chats per operator; null removes the cap.
+    #[serde(default, deserialize_with = "present_int")]
+    #[schema(value_type = Option<i64>)]
+    max_chats_per_operator: Option<Option<i64>>,
 }
 
-/// C5: the wait limit after which a waiting chat is missed (admins).
+/// Absent → `None` (keep), `null` → `Some(None)` (no cap), a number → `Some(Some(n))`.
+fn present_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+/// C5: the wait limit after which a waiting chat is missed; O3: routing and the cap of
+/// concurrent chats per operator (admins).
 #[utoipa::path(patch, path = "/chat/api/v1/portals/{portal}/settings", tag = "chat",
     request_body = UpdateSettings, responses((status = 200, body = PortalSettings)))]
 async fn update_settings(
@@ -137,6 +149,8 @@ async fn update_settings(
     let patch = SettingsPatch {
         missed_after_seconds: req.missed_after_seconds,
         idle_end_after_seconds: req.idle_end_after_seconds,
+        routing: req.routing,
+        max_chats_per_operator: req.max_chats_per_operator,
     };
     Ok(Json(state.chat.update_settings(&op, patch).await?))
 }

@@ -22,6 +22,10 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub const SERVICE_KEY_HEADER: &str = "x-service-key";
 pub const SERVICE_ADMIN_HEADER: &str = "x-service-admin";
+/// O6: with the service key, the Chat operator a change is made for (their email, and
+/// their name percent-encoded as UTF-8); the history and new threads name them.
+pub const ACTING_EMAIL_HEADER: &str = "x-acting-operator-email";
+pub const ACTING_NAME_HEADER: &str = "x-acting-operator-name";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -60,6 +64,15 @@ impl std::ops::Deref for DeskMember {
     }
 }
 
+/// `%E4%BD%90…` back to text (invalid UTF-8 is replaced, never refused).
+fn percent_decode(s: &str) -> String {
+    let bytes: Vec<u8> = form_urlencoded::parse(format!("n={s}").as_bytes())
+        .find(|(k, _)| k == "n")
+        .map(|(_, v)| v.into_owned().into_bytes())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -82,7 +95,7 @@ impl FromRequestParts<AppState> for DeskMember {
         let member = match header(parts, SERVICE_KEY_HEADER) {
             Some(key) => {
                 let admin = header(parts, SERVICE_ADMIN_HEADER).unwrap_or("");
-                state
+                let admin = state
                     .desk
                     .verify_service_key(&portal, admin, key)
                     .await
@@ -95,7 +108,16 @@ impl FromRequestParts<AppState> for DeskMember {
                             .with_field("X-Service-Admin")
                             .with_message("desk-error-service-admin"),
                         _ => e,
-                    })?
+                    })?;
+                match header(parts, ACTING_EMAIL_HEADER).filter(|e| !e.trim().is_empty()) {
+                    Some(email) => {
+                        let name = header(parts, ACTING_NAME_HEADER)
+                            .map(|n| percent_decode(n))
+                            .unwrap_or_default();
+                        state.desk.acting_for(admin, email, &name).await?
+                    }
+                    None => admin,
+                }
             }
             None => {
                 let auth = AuthUser::from_request_parts(parts, state).await?;

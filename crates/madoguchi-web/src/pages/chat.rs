@@ -5,6 +5,7 @@
 //! goes through the JSON API from the page's JS (one contract, one set of error
 //! messages), with the session cookie and the `X-CSRF-Token` header.
 
+mod canned;
 mod console;
 mod portals;
 mod preview;
@@ -42,6 +43,10 @@ pub fn router() -> Router<AppState> {
         .route("/chat/{portal}", get(console::console_page))
         .route("/chat/{portal}/settings", get(settings::settings_page))
         .route("/chat/{portal}/preview", get(preview::preview_page))
+        .route(
+            "/chat/{portal}/settings/canned-responses",
+            get(canned::canned_page),
+        )
         .route(
             "/assets/console.js",
             get(|| async {

@@ -51,6 +51,8 @@ const PANEL_LABELS: &[&str] = &[
     "associate",
     "associated",
     "view-details",
+    "view-details-not-member",
+    "read-only",
     "back",
     "ticket",
     "ticket-number",
@@ -312,7 +314,7 @@ fn not_linked(ctx: &PageContext, admin: bool) -> Markup {
                 }
             }
             div #manual-link hidden {
-                p.alert.warn #not-desk-admin-message {}
+                p.alert.warn #not-desk-admin-message data-signup-link=(ctx.t("integ-ui-signup-link")) {}
                 (link_fields(ctx, "enable", &ctx.t("integ-ui-enable"), None))
             }
         }

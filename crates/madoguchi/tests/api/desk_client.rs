@@ -117,6 +117,7 @@ async fn contract(app: &TestApp, desk: Arc<dyn DeskClient>) {
         portal: "acme".into(),
         admin_email: admin.email.clone(),
         service_key: key.clone(),
+        acting: None,
     };
 
     // Verify (I3, I5): each wrong input names its field.

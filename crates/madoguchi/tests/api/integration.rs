@@ -1704,13 +1704,13 @@ async fn i20_reopen_and_close_a_related_ticket_and_reply(app: TestApp) {
 // ---- Chat and Desk in two processes (Q1, Q2) ------------------------------------------
 
 /// A Desk server on its own (its own database), restartable on the same port and data.
-struct DeskServer {
+pub(crate) struct DeskServer {
     dir: std::path::PathBuf,
     addr: std::net::SocketAddr,
 }
 
 impl DeskServer {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap()
@@ -1722,11 +1722,11 @@ impl DeskServer {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    async fn start(&self) -> TestApp {
+    pub(crate) async fn start(&self) -> TestApp {
         let (dir, addr) = (self.dir.clone(), self.addr);
         for _ in 0..50 {
             let dir = dir.clone();
@@ -1752,7 +1752,7 @@ impl Drop for DeskServer {
 
 /// Links a Chat process (`--desk-url`) to a Desk process: a Desk admin's key, given
 /// with the three fields (the Chat process cannot see Desk roles).
-async fn link_over_http(chat: &TestApp, desk: &TestApp) -> (TestUser, String) {
+pub(crate) async fn link_over_http(chat: &TestApp, desk: &TestApp) -> (TestUser, String) {
     let desk_admin = desk.signup("desk-admin@example.jp").await;
     desk.post(
         "/desk/api/v1/portals",
@@ -1794,7 +1794,7 @@ async fn link_over_http(chat: &TestApp, desk: &TestApp) -> (TestUser, String) {
     (chat_admin, desk_admin.token)
 }
 
-async fn widget_chat(chat: &TestApp, email: &str, question: &str) -> String {
+pub(crate) async fn widget_chat(chat: &TestApp, email: &str, question: &str) -> String {
     let res = chat
         .post(
             "/chat/widget/v1/acme-chat/chats",

@@ -17,6 +17,7 @@ mod hardening_sockets;
 mod hardening_storage;
 mod integration;
 mod openapi;
+mod operator;
 mod ops;
 mod processes;
 mod service;

@@ -105,6 +105,14 @@ async fn seed(app: &TestApp, tickets: usize, chats: usize, messages: usize) -> S
         .collect()
         .await;
     let chat_admin = portal_with_admin(app, "chat@acme.example", "acme-chat").await;
+    // The operator toolkit's rows (O1; O3 below) travel too.
+    app.post(
+        "/chat/api/v1/portals/acme-chat/canned-responses",
+        Some(&chat_admin.token),
+        json!({"shortcut": "hello", "text": "{visitor.name}様、こんにちは", "scope": "portal"}),
+    )
+    .await
+    .assert_status(201);
     // Seeding takes minutes on a busy machine: no chat may become missed meanwhile
     // (its system line would change the counts).
     app.patch(
@@ -135,6 +143,13 @@ async fn seed(app: &TestApp, tickets: usize, chats: usize, messages: usize) -> S
         .buffer_unordered(16)
         .collect::<Vec<()>>()
         .await;
+    app.patch(
+        "/chat/api/v1/portals/acme-chat/settings",
+        Some(&chat_admin.token),
+        json!({"maxChatsPerOperator": 5}),
+    )
+    .await
+    .assert_status(200);
     Seeded {
         desk_admin,
         chats: visitors,
@@ -474,6 +489,18 @@ async fn q7_migrate_moves_an_embedded_installation_to_postgres_and_numbering_con
         seeded.last_number + 1
     );
     assert_eq!(messages_of(&moved, &sample).await, sample_messages);
+    let chat_token = login(&moved, "chat@acme.example").await;
+    let canned = moved
+        .get(
+            "/chat/api/v1/portals/acme-chat/canned-responses",
+            Some(&chat_token),
+        )
+        .await;
+    assert_eq!(canned["data"][0]["shortcut"], "hello");
+    let settings = moved
+        .get("/chat/api/v1/portals/acme-chat/settings", Some(&chat_token))
+        .await;
+    assert_eq!(settings["maxChatsPerOperator"], 5);
     // The chat goes on where it was.
     let res = visitor_says(&moved, "acme-chat", &sample, "移行後", "after-migrate").await;
     res.assert_status(201);

@@ -16,6 +16,7 @@ mod csp;
 mod desk;
 mod hardening_sockets;
 mod integration;
+mod operator;
 mod pages;
 mod settings;
 mod visitor;

@@ -55,6 +55,18 @@ const LABELS: &[&str] = &[
     "question",
     "network-error",
     "retry",
+    // Operator toolkit (O1–O5).
+    "taken",
+    "join",
+    "transfer",
+    "transfer-any",
+    "transfer-keep",
+    "transfer-none-online",
+    "transfer-note-label",
+    "panel-open",
+    "panel-close",
+    "notifications",
+    "canned-empty",
 ];
 
 fn labels(ctx: &PageContext) -> serde_json::Value {
@@ -71,6 +83,19 @@ fn labels(ctx: &PageContext) -> serde_json::Value {
         "operator-typing".into(),
         json!(ctx.t_args("chatui-operator-typing", &[("name", "{name}")])),
     );
+    for key in [
+        "taken-by",
+        "taken-by-operator",
+        "transferred-to-you",
+        "transferred-away",
+        "notify-new-chat",
+        "notify-transferred",
+    ] {
+        map.insert(
+            key.into(),
+            json!(ctx.t_args(&format!("chatui-{key}"), &[("name", "{name}")])),
+        );
+    }
     serde_json::Value::Object(map)
 }
 
@@ -146,10 +171,11 @@ pub async fn console_page(
         html! {
             script type="application/json" #console-config { (script_json(&config)) }
             div.console #console data-portal=(portal.name) {
-                aside.queue aria-label=(ctx.t("chatui-console-title")) {
+                aside.queue #console-queue aria-label=(ctx.t("chatui-console-title")) {
                     div.queue-head {
                         div.portal-title {
-                            strong { (portal.display_name) }
+                            // One h1 per page (axe page-has-heading-one).
+                            h1.portal-name { (portal.display_name) }
                             small.muted { (role_label(&ctx, op.role)) }
                         }
                         a.settings-link href={ "/chat/" (portal.name) "/settings" } title=(ctx.t("chatui-settings"))
@@ -167,6 +193,11 @@ pub async fn console_page(
                             input type="checkbox" #sound checked;
                             (maud::PreEscaped(BELL_SVG))
                             (ctx.t("chatui-sound"))
+                        }
+                        // O5: desktop notifications, off until the operator turns them on.
+                        label.notify-toggle title=(ctx.t("chatui-notifications")) {
+                            input type="checkbox" #notify;
+                            (ctx.t("chatui-notifications"))
                         }
                     }
                     div.queue-lists {
@@ -195,6 +226,9 @@ pub async fn console_page(
                     div.toast role="alert" hidden {}
                     div.chat-empty { p { (ctx.t("chatui-select-chat")) } }
                     header.chat-head hidden {
+                        // O5: on a phone the queue is a drawer too.
+                        button.link.queue-toggle type="button" aria-controls="console-queue"
+                            aria-expanded="false" { "☰ " (ctx.t("chatui-queue-open")) }
                         div.chat-title {
                             h2.visitor-title {}
                             span.department.badge {}
@@ -202,19 +236,46 @@ pub async fn console_page(
                         }
                         div.chat-actions {
                             button.primary.accept type="button" hidden { (ctx.t("chatui-accept")) }
+                            button.join type="button" hidden { (ctx.t("chatui-join")) }
+                            button.transfer-open type="button" hidden aria-controls="transfer-form"
+                                aria-expanded="false" { (ctx.t("chatui-transfer")) }
                             button.danger.end type="button" hidden { (ctx.t("chatui-end-chat")) }
+                            // O5: below 1000 px the visitor/desk panel is a drawer.
+                            button.panel-toggle type="button" aria-controls="visitor-pane"
+                                aria-expanded="false" { (ctx.t("chatui-panel-open")) }
+                        }
+                    }
+                    // O2: hand the chat over, with a note for the receiver.
+                    form.transfer-form.stack #transfer-form hidden aria-label=(ctx.t("chatui-transfer-title")) {
+                        h2.transfer-title { (ctx.t("chatui-transfer-title")) }
+                        div.row {
+                            label { (ctx.t("chatui-transfer-operator"))
+                                select name="operatorId" {} }
+                            label { (ctx.t("chatui-transfer-department"))
+                                select name="departmentId" {} }
+                        }
+                        label { (ctx.t("chatui-transfer-note"))
+                            textarea name="note" rows="2" maxlength="1000" {} }
+                        p.alert.error.form-error role="alert" hidden {}
+                        div.row {
+                            button.primary type="submit" { (ctx.t("chatui-transfer-submit")) }
+                            button.cancel type="button" { (ctx.t("chatui-cancel")) }
                         }
                     }
                     div.transcripts {}
                     div.chat-notice hidden {}
                     div.typing-line aria-live="polite" {}
                     form.composer hidden {
+                        // O1: "/" opens the canned responses above the box.
+                        ul.canned-list #canned-list role="listbox" hidden aria-label=(ctx.t("chatui-canned-hint")) {}
                         textarea name="text" rows="2" placeholder=(ctx.t("chatui-message-placeholder"))
-                            aria-label=(ctx.t("chatui-message-placeholder")) {}
+                            aria-label=(ctx.t("chatui-message-placeholder"))
+                            aria-controls="canned-list" title=(ctx.t("chatui-canned-hint")) {}
                         button.primary.send type="submit" { (ctx.t("chatui-send")) }
                     }
                 }
-                aside.visitor-pane {
+                aside.visitor-pane #visitor-pane aria-label=(ctx.t("chatui-panel-open")) {
+                    button.link.panel-close type="button" { "✕ " (ctx.t("chatui-panel-close")) }
                     div.visitor-card hidden {
                         div.visitor-view {
                             h3 {

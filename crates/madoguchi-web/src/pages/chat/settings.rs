@@ -114,6 +114,22 @@ pub async fn settings_page(
                                 value=(portal.idle_after_ms / 1000) disabled[disabled];
                             small.hint { (ctx.t("chatui-idle-after-hint")) }
                         }
+                        // O3: routing and the cap of concurrent chats.
+                        label { (ctx.t("chatui-routing"))
+                            select name="routing" disabled[disabled] {
+                                @for r in ["broadcast", "round_robin", "least_busy"] {
+                                    option value=(r) selected[portal.routing.as_str() == r] {
+                                        (ctx.t(&format!("chatui-routing-{r}")))
+                                    }
+                                }
+                            }
+                            small.hint { (ctx.t("chatui-routing-hint")) }
+                        }
+                        label { (ctx.t("chatui-max-chats"))
+                            input type="number" name="maxChatsPerOperator" data-type="int" min="1" max="1000"
+                                value=[portal.max_chats_per_operator] disabled[disabled];
+                            small.hint { (ctx.t("chatui-max-chats-hint")) }
+                        }
                         button.primary type="submit" disabled[disabled] { (ctx.t("chatui-save")) }
                         p.alert.error.form-error role="alert" hidden {}
                     }
@@ -157,7 +173,10 @@ pub async fn settings_page(
                     }
                     @if admin {
                         form.row data-api={ (api) "/departments" } data-method="POST" data-then="reload"
-                            data-notice="deskMapping.notice" {
+                            data-notice="deskMapping.notice"
+                            data-notice-undo={ (api) "/integrations/desk/departments/{id}/association" }
+                            data-notice-link=(ctx.t("integ-notice-undo-link"))
+                            data-notice-done=(ctx.t("integ-notice-undone")) {
                             label { (ctx.t("chatui-department-name"))
                                 input type="text" name="name" required maxlength="100";
                             }
@@ -231,6 +250,13 @@ pub async fn settings_page(
                             button.primary type="submit" { (ctx.t("chatui-operator-add")) }
                         }
                     }
+                }
+
+                // O1: canned responses have their own page (everyone keeps a personal set).
+                section.card #canned {
+                    h2 { (ctx.t("chatui-canned-title")) }
+                    p { (ctx.t("chatui-canned-lead")) }
+                    a.button href={ "/chat/" (portal.name) "/settings/canned-responses" } { (ctx.t("chatui-canned-title")) }
                 }
 
                 // Settings > Integrations > Desk (I1–I14) is the integration's page.
