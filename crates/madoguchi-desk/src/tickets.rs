@@ -274,7 +274,7 @@ async fn record(
     .bind(field)
     .bind(old)
     .bind(new)
-    .bind(&member.user_id)
+    .bind(Some(&member.user_id).filter(|u| !u.is_empty()))
     .bind(&member.name)
     .bind(now)
     .execute(conn)
@@ -283,7 +283,7 @@ async fn record(
 }
 
 /// A validated new ticket.
-struct Prepared {
+pub(crate) struct Prepared {
     subject: String,
     description: String,
     status: TicketStatus,
@@ -299,7 +299,7 @@ struct Prepared {
 
 /// Takes the next `count` ticket numbers of the portal; answers the last one. The
 /// portal row stays locked until the transaction ends, so numbers never repeat.
-async fn reserve_numbers(
+pub(crate) async fn reserve_numbers(
     conn: &mut sqlx::AnyConnection,
     portal_id: &str,
     count: i64,
@@ -315,7 +315,7 @@ async fn reserve_numbers(
 }
 
 /// Inserts a ticket with its search postings and its first history entry.
-async fn insert_ticket(
+pub(crate) async fn insert_ticket(
     conn: &mut sqlx::AnyConnection,
     member: &Member,
     p: &Prepared,
@@ -343,7 +343,7 @@ async fn insert_ticket(
     .bind(&p.assignee_id)
     .bind(&p.search_subject)
     .bind(&p.search_contact)
-    .bind(&member.user_id)
+    .bind(Some(&member.user_id).filter(|u| !u.is_empty()))
     .bind(now)
     .execute(&mut *conn)
     .await?;
@@ -371,7 +371,7 @@ async fn insert_ticket(
 
 impl Desk {
     /// Validates a new ticket against the portal inside the write transaction.
-    async fn prepare_ticket(
+    pub(crate) async fn prepare_ticket(
         &self,
         conn: &mut sqlx::AnyConnection,
         member: &Member,

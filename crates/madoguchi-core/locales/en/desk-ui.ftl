@@ -149,3 +149,16 @@ deskui-service-key-regenerate-hint = The current key stops working at once.
 deskui-service-key-confirm = A new key stops the current one at once; apps that use it must be given the new key. Generate a new key?
 deskui-service-key-generated = A new service key was generated. The previous key no longer works.
 deskui-contact-edit = Edit contact
+
+# Email channel (SPEC E4, E6)
+deskui-thread-email = Email
+deskui-mail-queued = Queued
+deskui-mail-sent = Sent
+deskui-mail-failed = Failed
+deskui-mail-retry = Retry
+deskui-mail-from = From
+deskui-mail-to = To
+deskui-mail-subject = Subject
+deskui-mail-quoted = Show earlier messages
+deskui-mail-not-mailed-no-email = This reply will not be emailed (the contact has no email address)
+deskui-mail-not-mailed-no-mailbox = This reply will not be emailed (no mailbox is set up: Settings > Channels > Email)

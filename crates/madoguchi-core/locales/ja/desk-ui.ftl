@@ -149,3 +149,16 @@ deskui-service-key-regenerate-hint = 今のキーはすぐに使えなくなり�
 deskui-service-key-confirm = 新しいキーを生成すると、今のキーはすぐに使えなくなります。連携しているアプリで新しいキーに変更する必要があります。生成しますか？
 deskui-service-key-generated = 新しいサービスキーを生成しました。以前のキーはもう使えません。
 deskui-contact-edit = 連絡先を編集
+
+# Email channel (SPEC E4, E6)
+deskui-thread-email = メール
+deskui-mail-queued = 送信待ち
+deskui-mail-sent = 送信済み
+deskui-mail-failed = 送信失敗
+deskui-mail-retry = 再送信
+deskui-mail-from = 差出人
+deskui-mail-to = 宛先
+deskui-mail-subject = 件名
+deskui-mail-quoted = 以前のやり取りを表示
+deskui-mail-not-mailed-no-email = この返信はメールで送信されません（連絡先にメールアドレスがありません）
+deskui-mail-not-mailed-no-mailbox = この返信はメールで送信されません（メールボックスが設定されていません: 設定 > チャネル > メール）

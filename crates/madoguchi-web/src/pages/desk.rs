@@ -55,6 +55,10 @@ pub fn router() -> Router<AppState> {
             post(tickets::add_thread),
         )
         .route(
+            "/desk/{portal}/tickets/{number}/threads/{thread}/retry",
+            post(tickets::retry_mail),
+        )
+        .route(
             "/desk/{portal}/contacts",
             get(contacts::list_page).post(contacts::create_contact),
         )
