@@ -9,10 +9,13 @@
 mod helpers;
 
 mod harness;
+#[path = "../api/mail_servers.rs"]
+mod mail_servers;
 
 mod chat;
 mod csp;
 mod desk;
+mod email;
 mod hardening_sockets;
 mod integration;
 mod pages;
