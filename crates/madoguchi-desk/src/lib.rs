@@ -44,6 +44,7 @@ mod classifications;
 mod contacts;
 mod contracts;
 mod departments;
+pub mod mail;
 mod members;
 mod portals;
 pub mod search;
@@ -59,6 +60,10 @@ pub use classifications::{Classifications, DEFAULT_CLASSIFICATIONS};
 pub use contacts::{Contact, ContactFilter, ContactPatch, NewContact};
 pub use contracts::{Contract, NewContract};
 pub use departments::Department;
+pub use mail::{
+    AttachmentRef, Delivery, ImportOutcome, IncomingAttachment, IncomingMail, Mailbox,
+    MailboxConfig, MailboxInput, OutboxJob, OutgoingMail, Security, Unmailable,
+};
 pub use members::MemberView;
 pub use portals::Portal;
 pub use search::SearchQuery;
@@ -80,6 +85,8 @@ pub struct Desk {
     pub(crate) clock: Clock,
     /// `--public-url` without a trailing slash, for ticket `webUrl`s.
     pub(crate) public_url: String,
+    /// Woken when an outgoing mail is queued (the mail sender waits on it).
+    pub(crate) mail_notify: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Desk {
@@ -88,6 +95,7 @@ impl Desk {
             db,
             clock,
             public_url,
+            mail_notify: Default::default(),
         }
     }
 

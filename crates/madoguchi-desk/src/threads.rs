@@ -18,6 +18,8 @@ pub enum ThreadKind {
     Reply,
     Note,
     Chat,
+    /// A mail received (or, for imported history, sent) through a mailbox (E2).
+    Email,
 }
 
 impl ThreadKind {
@@ -26,6 +28,7 @@ impl ThreadKind {
             ThreadKind::Reply => "reply",
             ThreadKind::Note => "note",
             ThreadKind::Chat => "chat",
+            ThreadKind::Email => "email",
         }
     }
 
@@ -34,6 +37,7 @@ impl ThreadKind {
             "reply" => Ok(ThreadKind::Reply),
             "note" => Ok(ThreadKind::Note),
             "chat" => Ok(ThreadKind::Chat),
+            "email" => Ok(ThreadKind::Email),
             _ => Err(Error::internal(anyhow::anyhow!(
                 "unknown thread kind {s:?}"
             ))),
@@ -41,7 +45,9 @@ impl ThreadKind {
     }
 }
 
-/// A reply or a note: `{id, kind, content, authorId, authorName, createdAt}`.
+/// A reply, a note or a mail: `{id, kind, content, authorId, authorName, direction,
+/// from, to, subject, messageId, delivery, attachments, quoted, createdAt}` (the mail
+/// fields are null for notes and for replies that were not mailed, E4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TextThread {
@@ -50,6 +56,24 @@ pub struct TextThread {
     pub content: String,
     pub author_id: Option<String>,
     pub author_name: Option<String>,
+    /// "in" (received) | "out" (mailed) | null.
+    #[serde(default)]
+    pub direction: Option<String>,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub message_id: Option<String>,
+    #[serde(default)]
+    pub delivery: Option<crate::mail::Delivery>,
+    #[serde(default)]
+    pub attachments: Vec<crate::mail::AttachmentRef>,
+    /// The quoted history under a received mail's new text (folded on the page).
+    #[serde(default)]
+    pub quoted: Option<String>,
     pub created_at: String,
 }
 
@@ -168,7 +192,7 @@ impl Desk {
         new: &NewThread,
         author: Option<ThreadAuthor>,
     ) -> Result<Thread> {
-        if new.kind == ThreadKind::Chat {
+        if matches!(new.kind, ThreadKind::Chat | ThreadKind::Email) {
             return Err(Error::invalid("kind", "desk-error-thread-kind"));
         }
         let content =
@@ -213,15 +237,20 @@ impl Desk {
             )
             .await?;
         }
+        // A reply reaches the contact by mail when it can (E4).
+        let mailed = new.kind == ThreadKind::Reply
+            && self
+                .plan_reply_mail(tx.conn(), &member.portal_id, ticket_id, &id, &content, now)
+                .await?;
         tx.commit().await?;
-        Ok(Thread::Text(TextThread {
-            id,
-            kind: new.kind,
-            content,
-            author_id: author.id,
-            author_name: Some(author.name),
-            created_at: rfc3339(now),
-        }))
+        if mailed {
+            self.mail_notify.notify_one();
+        }
+        self.threads(member, ticket_id)
+            .await?
+            .into_iter()
+            .find(|t| t.id() == id)
+            .ok_or_else(Error::not_found)
     }
 
     /// Creates the ticket's thread for chat `chat_id` if it has none, and adds the
@@ -310,8 +339,9 @@ impl Desk {
         let mut conn = self.db.pool().acquire().await?;
         check_ticket(&mut conn, &member.portal_id, ticket_id).await?;
         let rows = sqlx::query(
-            "select id, kind, content, author_id, author_name, chat_id, created_at from desk_threads \
-             where portal_id = $1 and ticket_id = $2 order by created_at, id",
+            "select id, kind, content, author_id, author_name, chat_id, created_at, direction, mail_from, \
+             mail_to, mail_subject, message_id, quoted, delivery_state, delivery_error, delivery_attempts \
+             from desk_threads where portal_id = $1 and ticket_id = $2 order by created_at, id",
         )
         .bind(&member.portal_id)
         .bind(ticket_id)
@@ -326,6 +356,31 @@ impl Desk {
         .bind(ticket_id)
         .fetch_all(&mut *conn)
         .await?;
+        let files = sqlx::query(
+            "select id, thread_id, name, content_type, size from desk_thread_attachments \
+             where portal_id = $1 and ticket_id = $2 order by created_at, id",
+        )
+        .bind(&member.portal_id)
+        .bind(ticket_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut attachments: HashMap<String, Vec<crate::mail::AttachmentRef>> = HashMap::new();
+        for f in &files {
+            let id: String = f.try_get("id")?;
+            attachments
+                .entry(f.try_get("thread_id")?)
+                .or_default()
+                .push(crate::mail::AttachmentRef {
+                    url: format!(
+                        "{}/desk/api/v1/portals/{}/tickets/{ticket_id}/attachments/{id}",
+                        self.public_url, member.portal_name
+                    ),
+                    id,
+                    name: f.try_get("name")?,
+                    content_type: f.try_get("content_type")?,
+                    size: f.try_get("size")?,
+                });
+        }
         let mut by_thread: HashMap<String, Vec<ChatMessage>> = HashMap::new();
         for m in &messages {
             by_thread
@@ -355,6 +410,7 @@ impl Desk {
                         created_at,
                     }),
                     _ => Thread::Text(TextThread {
+                        attachments: attachments.remove(&id).unwrap_or_default(),
                         id,
                         kind,
                         content: row
@@ -362,6 +418,22 @@ impl Desk {
                             .unwrap_or_default(),
                         author_id: row.try_get("author_id")?,
                         author_name: row.try_get("author_name")?,
+                        direction: row.try_get("direction")?,
+                        from: row.try_get("mail_from")?,
+                        to: row.try_get("mail_to")?,
+                        subject: row.try_get("mail_subject")?,
+                        message_id: row.try_get("message_id")?,
+                        delivery: match row.try_get::<Option<String>, _>("delivery_state")? {
+                            Some(state) => Some(crate::mail::Delivery {
+                                state,
+                                error: row.try_get("delivery_error")?,
+                                attempts: row
+                                    .try_get::<Option<i64>, _>("delivery_attempts")?
+                                    .unwrap_or(0),
+                            }),
+                            None => None,
+                        },
+                        quoted: row.try_get("quoted")?,
                         created_at,
                     }),
                 })
@@ -382,7 +454,7 @@ impl Desk {
     }
 }
 
-async fn touch_ticket(
+pub(crate) async fn touch_ticket(
     conn: &mut sqlx::AnyConnection,
     portal_id: &str,
     ticket_id: &str,

@@ -274,7 +274,8 @@ pub(crate) async fn record(
     .bind(field)
     .bind(old)
     .bind(new)
-    .bind(member.actor_id())
+    // The mail importer acts as no user (an empty id).
+    .bind(member.actor_id().filter(|u| !u.is_empty()))
     .bind(member.actor_name())
     .bind(now)
     .execute(conn)
@@ -283,7 +284,7 @@ pub(crate) async fn record(
 }
 
 /// A validated new ticket.
-struct Prepared {
+pub(crate) struct Prepared {
     subject: String,
     description: String,
     status: TicketStatus,
@@ -335,7 +336,7 @@ async fn record_ticket_key(
 
 /// Takes the next `count` ticket numbers of the portal; answers the last one. The
 /// portal row stays locked until the transaction ends, so numbers never repeat.
-async fn reserve_numbers(
+pub(crate) async fn reserve_numbers(
     conn: &mut sqlx::AnyConnection,
     portal_id: &str,
     count: i64,
@@ -351,7 +352,7 @@ async fn reserve_numbers(
 }
 
 /// Inserts a ticket with its search postings and its first history entry.
-async fn insert_ticket(
+pub(crate) async fn insert_ticket(
     conn: &mut sqlx::AnyConnection,
     member: &Member,
     p: &Prepared,
@@ -379,7 +380,9 @@ async fn insert_ticket(
     .bind(&p.assignee_id)
     .bind(&p.search_subject)
     .bind(&p.search_contact)
-    .bind(member.actor_id().unwrap_or(&member.user_id))
+    .bind(
+        Some(member.actor_id().unwrap_or(&member.user_id)).filter(|u| !u.is_empty()),
+    )
     .bind(now)
     .execute(&mut *conn)
     .await?;
@@ -407,7 +410,7 @@ async fn insert_ticket(
 
 impl Desk {
     /// Validates a new ticket against the portal inside the write transaction.
-    async fn prepare_ticket(
+    pub(crate) async fn prepare_ticket(
         &self,
         conn: &mut sqlx::AnyConnection,
         member: &Member,

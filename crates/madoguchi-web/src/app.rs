@@ -153,7 +153,9 @@ impl Application {
             max_sockets = sockets.total(),
             "WebSocket limit of this node"
         );
+        let mail = madoguchi_mail::Mail::new(desk.clone());
         let state = AppState {
+            mail,
             // Revocations travel on the bus, so sockets on every node close (Q6).
             identity: Identity::new(db.clone(), clock.clone()).with_bus(bus.clone()),
             sockets,
@@ -209,6 +211,8 @@ impl Application {
             crate::chat::spawn_background(&state, Shutdown(shutdown_tx.subscribe()));
         // The integration's outbox worker (I7, Q2).
         background.push(state.integration.spawn_worker(shutdown_tx.subscribe()));
+        // The email channel: mailbox fetchers under a lease, and the mail outbox (E1–E8).
+        background.extend(state.mail.spawn(shutdown_tx.subscribe()));
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
         let notify = shutdown_tx.clone();
         let graceful = async move {

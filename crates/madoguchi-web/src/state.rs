@@ -19,6 +19,8 @@ pub struct AppState {
     pub desk: madoguchi_desk::Desk,
     pub chat: madoguchi_chat::Chat,
     pub integration: madoguchi_integration::Integration,
+    /// The email channel of this node (fetchers, sender, connection tests).
+    pub mail: madoguchi_mail::Mail,
     /// Open WebSockets of this node, counted against their limits (Q6).
     pub sockets: crate::sockets::Sockets,
 }

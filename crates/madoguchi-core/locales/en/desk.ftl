@@ -31,3 +31,17 @@ desk-error-limit = The limit must be between 1 and 200.
 desk-error-offset = The offset must be 0 or more.
 desk-error-query = Enter a search term (up to 200 characters).
 desk-error-service-admin = The email in X-Service-Admin is not an administrator of this portal.
+
+# Email channel (SPEC E1–E8)
+desk-error-mail-host = Enter a server name (e.g. imap.example.com).
+desk-error-mail-port = Enter a port between 1 and 65535.
+desk-error-mail-security = Security is "none", "starttls" or "tls".
+desk-error-mail-text = Fill in this field (up to 255 characters).
+desk-error-mail-address = Enter a valid email address.
+desk-error-mail-address-taken = A mailbox with this address already exists.
+desk-mail-ack-body = Thank you for contacting us. We received your request as ticket #{ $number } and will get back to you. Reply to this mail to add to the same ticket.
+desk-mail-error-connect = Cannot connect to the server
+desk-mail-error-tls = Cannot establish an encrypted connection
+desk-mail-error-login = Cannot log in (check the username and password)
+desk-mail-error-folder = Cannot open the folder
+desk-mail-error-protocol = Talking to the server failed

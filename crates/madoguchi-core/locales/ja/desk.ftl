@@ -31,3 +31,17 @@ desk-error-limit = limit は 1〜200 の範囲で指定してください。
 desk-error-offset = offset は 0 以上で指定してください。
 desk-error-query = 検索語を入力してください（200 文字以内）。
 desk-error-service-admin = X-Service-Admin のメールアドレスは、このポータルの管理者ではありません。
+
+# Email channel (SPEC E1–E8)
+desk-error-mail-host = サーバー名を入力してください（例: imap.example.com）。
+desk-error-mail-port = ポート番号は 1〜65535 で入力してください。
+desk-error-mail-security = 接続の保護は「none」「starttls」「tls」のいずれかです。
+desk-error-mail-text = この項目を入力してください（255 文字まで）。
+desk-error-mail-address = 正しいメールアドレスを入力してください。
+desk-error-mail-address-taken = このメールアドレスのメールボックスは既にあります。
+desk-mail-ack-body = お問い合わせありがとうございます。問い合わせ番号 #{ $number } で受け付けました。担当者から改めてご連絡します。このメールにそのまま返信すると、同じ問い合わせに追加されます。
+desk-mail-error-connect = サーバーに接続できません
+desk-mail-error-tls = 暗号化された接続を確立できません
+desk-mail-error-login = ログインできません（ユーザー名またはパスワードを確認してください）
+desk-mail-error-folder = フォルダーを開けません
+desk-mail-error-protocol = サーバーとの通信に失敗しました

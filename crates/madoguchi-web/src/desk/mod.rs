@@ -5,6 +5,7 @@
 //! the path, with their role. Handlers translate; the `Desk` service decides (roles,
 //! validation, scoping).
 
+mod mail;
 mod portals;
 mod records;
 mod tickets;
@@ -32,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(portals::router())
         .merge(records::router())
         .merge(tickets::router())
+        .merge(mail::router())
 }
 
 /// `{data:[…]}`, every list of API.md.

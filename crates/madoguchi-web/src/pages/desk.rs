@@ -13,6 +13,7 @@
 //! [`Desk::member`]: madoguchi_desk::Desk::member
 
 mod contacts;
+mod mail;
 mod portals;
 mod search;
 mod settings;
@@ -55,6 +56,10 @@ pub fn router() -> Router<AppState> {
             post(tickets::add_thread),
         )
         .route(
+            "/desk/{portal}/tickets/{number}/threads/{thread}/retry",
+            post(tickets::retry_mail),
+        )
+        .route(
             "/desk/{portal}/contacts",
             get(contacts::list_page).post(contacts::create_contact),
         )
@@ -64,6 +69,20 @@ pub fn router() -> Router<AppState> {
         )
         .route("/desk/{portal}/search", get(search::search_page))
         .route("/desk/{portal}/settings", get(settings::settings_home))
+        .route(
+            "/desk/{portal}/settings/email/mailboxes",
+            post(mail::create_mailbox),
+        )
+        .route(
+            "/desk/{portal}/settings/email/mailboxes/{id}/delete",
+            post(mail::delete_mailbox),
+        )
+        .route(
+            "/assets/desk-mail.js",
+            get(|| async {
+                crate::assets::asset("application/javascript; charset=utf-8", mail::DESK_MAIL_JS)
+            }),
+        )
         .route(
             "/desk/{portal}/settings/{section}",
             get(settings::settings_page).post(settings::settings_submit),

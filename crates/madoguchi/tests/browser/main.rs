@@ -9,11 +9,14 @@
 mod helpers;
 
 mod harness;
+#[path = "../api/mail_servers.rs"]
+mod mail_servers;
 
 mod axe;
 mod chat;
 mod csp;
 mod desk;
+mod email;
 mod hardening_sockets;
 mod integration;
 mod operator;

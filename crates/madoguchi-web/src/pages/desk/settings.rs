@@ -28,6 +28,8 @@ pub enum Section {
     Slas,
     Contracts,
     Api,
+    /// Channels > Email (SPEC E1), see `mail.rs`.
+    Email,
 }
 
 impl Section {
@@ -39,6 +41,7 @@ impl Section {
         Section::Slas,
         Section::Contracts,
         Section::Api,
+        Section::Email,
     ];
 
     pub fn slug(self) -> &'static str {
@@ -50,6 +53,7 @@ impl Section {
             Section::Slas => "slas",
             Section::Contracts => "contracts",
             Section::Api => "api",
+            Section::Email => "email",
         }
     }
 
@@ -62,6 +66,7 @@ impl Section {
             Section::Slas => "deskui-settings-slas",
             Section::Contracts => "deskui-settings-contracts",
             Section::Api => "deskui-settings-api",
+            Section::Email => "deskui-settings-email",
         }
     }
 
@@ -114,7 +119,7 @@ struct Shown<'a> {
 }
 
 /// The portal page of an admin, or the 403 page.
-async fn admin_page(
+pub(crate) async fn admin_page(
     state: &AppState,
     signed_in: SignedIn,
     portal: &str,
@@ -226,6 +231,7 @@ pub async fn settings_submit(
             return render(&state, &dp, section, shown).await;
         }
         Section::Api => desk.regenerate_service_key(m).await.map(|_| ()),
+        Section::Email => return see_other(&dp.href("/settings/email")),
     };
     let back = dp.href(&format!("/settings/{}", section.slug()));
     match done {
@@ -257,6 +263,7 @@ async fn render(state: &AppState, dp: &DeskPage, section: Section, shown: Shown<
         Section::Slas => slas(state, dp, form, err).await,
         Section::Contracts => contracts(state, dp, form, err).await,
         Section::Api => api(state, dp, &shown).await,
+        Section::Email => super::mail::section(state, dp, None, None).await,
     };
     let body = match body {
         Ok(b) => b,
@@ -278,6 +285,32 @@ async fn render(state: &AppState, dp: &DeskPage, section: Section, shown: Shown<
         StatusCode::OK
     };
     frame_with_status(dp, Nav::Settings(section), &title, content, status)
+}
+
+/// The Email section re-rendered with its own form's error (`mail.rs`).
+pub(crate) async fn render_email(
+    state: &AppState,
+    dp: &DeskPage,
+    form: Option<&super::mail::MailboxForm>,
+    err: Option<&FormError>,
+) -> Response {
+    let ctx = &dp.ctx;
+    let body = match super::mail::section(state, dp, form, err).await {
+        Ok(b) => b,
+        Err(e) => return fail(ctx, e),
+    };
+    let title = ctx.t(Section::Email.label_key());
+    let content = html! {
+        div.page-head { h1 { (ctx.t("deskui-nav-settings")) " › " (title) } }
+        div.settings id="settings-email" { (body) }
+    };
+    frame_with_status(
+        dp,
+        Nav::Settings(Section::Email),
+        &title,
+        content,
+        FORM_ERROR_STATUS,
+    )
 }
 
 type Body = madoguchi_core::Result<Markup>;

@@ -664,8 +664,9 @@ async fn render_ticket(
         state.desk.departments(&dp.member),
         state.desk.members(&dp.member),
         state.desk.classifications(&dp.member),
+        state.desk.reply_unmailable(&dp.member, &ticket.id),
     );
-    let (threads, history, departments, members, classifications) = match loaded {
+    let (threads, history, departments, members, classifications, unmailable) = match loaded {
         Ok(v) => v,
         Err(e) => return fail(ctx, e),
     };
@@ -746,11 +747,23 @@ async fn render_ticket(
                             p.muted { (ctx.t("deskui-threads-empty")) }
                         }
                         @for thread in &threads {
-                            (thread_markup(dp, thread))
+                            (thread_markup(dp, &href, thread))
                         }
                     }
                     section.card #reply {
                         h2 { (ctx.t("deskui-reply-title")) }
+                        @if let Some(why) = unmailable {
+                            // E4: said before the reply is written, not after.
+                            p.alert.warn #reply-not-mailed data-reason=(match why {
+                                madoguchi_desk::Unmailable::NoContactEmail => "no-contact-email",
+                                madoguchi_desk::Unmailable::NoMailbox => "no-mailbox",
+                            }) {
+                                (ctx.t(match why {
+                                    madoguchi_desk::Unmailable::NoContactEmail => "deskui-mail-not-mailed-no-email",
+                                    madoguchi_desk::Unmailable::NoMailbox => "deskui-mail-not-mailed-no-mailbox",
+                                }))
+                            }
+                        }
                         (form_alert(thread_err, &["content", "kind"]))
                         form.stack method="post" action={ (href) "/threads" } {
                             (csrf_field(ctx))
@@ -830,30 +843,109 @@ async fn render_ticket(
     frame_with_status(dp, Nav::Tickets, &title, content, status)
 }
 
-fn thread_markup(dp: &DeskPage, thread: &Thread) -> Markup {
+fn thread_markup(dp: &DeskPage, href: &str, thread: &Thread) -> Markup {
     match thread {
-        Thread::Text(t) => text_thread(dp, t),
+        Thread::Text(t) => text_thread(dp, href, t),
         Thread::Chat(c) => chat_thread(dp, c),
     }
 }
 
-fn text_thread(dp: &DeskPage, t: &TextThread) -> Markup {
+fn text_thread(dp: &DeskPage, href: &str, t: &TextThread) -> Markup {
     let ctx = &dp.ctx;
     let (class, label) = match t.kind {
         ThreadKind::Note => ("thread note", ctx.t("deskui-thread-note")),
+        ThreadKind::Email => ("thread email", ctx.t("deskui-thread-email")),
         _ => ("thread reply", ctx.t("deskui-thread-reply")),
     };
     html! {
-        div class=(class) id={ "thread-" (t.id) } data-kind=(t.kind.as_str()) {
+        div class=(class) id={ "thread-" (t.id) } data-kind=(t.kind.as_str())
+            data-direction=(t.direction.as_deref().unwrap_or("")) {
             div.thread-head {
                 strong { (t.author_name.as_deref().unwrap_or("—")) }
                 " " span.badge.kind { (label) }
+                @if let Some(d) = &t.delivery {
+                    @let key = match d.state.as_str() { "sent" => "deskui-mail-sent", "failed" => "deskui-mail-failed", _ => "deskui-mail-queued" };
+                    " " span class={ "badge delivery " (d.state) } data-delivery=(d.state) { (ctx.t(key)) }
+                }
                 span.spacer {}
                 span.meta { (time(&t.created_at)) }
             }
+            @if t.from.is_some() || t.to.is_some() {
+                div.meta.mail-head {
+                    @if let Some(from) = &t.from { span { (ctx.t("deskui-mail-from")) ": " (from) } " " }
+                    @if let Some(to) = &t.to { span { (ctx.t("deskui-mail-to")) ": " (to) } " " }
+                    @if let Some(subject) = &t.subject { span { (ctx.t("deskui-mail-subject")) ": " (subject) } }
+                }
+            }
             div.text { (t.content) }
+            @if let Some(q) = &t.quoted {
+                details.quoted {
+                    summary { (ctx.t("deskui-mail-quoted")) }
+                    div.text { (q) }
+                }
+            }
+            @if !t.attachments.is_empty() {
+                ul.attachments {
+                    @for a in &t.attachments {
+                        li { a href=(a.url.find("/desk/api").map_or(a.url.as_str(), |i| &a.url[i..])) download=(a.name) { (a.name) } " " small.muted { "(" (a.size) " B)" } }
+                    }
+                }
+            }
+            @if let Some(d) = &t.delivery {
+                @if d.state == "failed" {
+                    form.retry method="post" action={ (href) "/threads/" (t.id) "/retry" } {
+                        (csrf_field(ctx))
+                        @if let Some(e) = &d.error { p.field-error.delivery-error { (e) } }
+                        button type="submit" { (ctx.t("deskui-mail-retry")) }
+                    }
+                } @else if let Some(e) = &d.error {
+                    p.muted.delivery-error { (e) }
+                }
+            }
         }
     }
+}
+
+/// `POST /desk/{portal}/tickets/{ticketNumber}/threads/{threadId}/retry`: sends a
+/// failed mail again (E4).
+pub async fn retry_mail(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((portal, number, thread_id)): Path<(String, String, String)>,
+    form: Result<Form<RetryForm>, FormRejection>,
+) -> Response {
+    let dp = match desk_page(&state, signed_in, &portal).await {
+        Ok(dp) => dp,
+        Err(page) => return page,
+    };
+    let form = match form_body(&dp.ctx, form) {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
+    if !dp.ctx.csrf_ok(&form.csrf) {
+        return csrf_refused(&dp.ctx);
+    }
+    let ticket = match load_ticket(&state, &dp, &number).await {
+        Ok(t) => t,
+        Err(page) => return page,
+    };
+    match state
+        .desk
+        .retry_mail(&dp.member, &ticket.id, &thread_id)
+        .await
+    {
+        Ok(()) => see_other(&dp.href(&format!(
+            "/tickets/{}#thread-{thread_id}",
+            ticket.ticket_number
+        ))),
+        Err(e) => fail(&dp.ctx, e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RetryForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
 }
 
 /// A chat transcript read like a chat: who said what, when, in bubbles.

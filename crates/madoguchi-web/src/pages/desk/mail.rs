@@ -1,0 +1,283 @@
+//! Settings > Channels > Email (設定 > チャネル > メール; SPEC E1): the portal's
+//! mailboxes with their state (last fetched, last error), a form to add one (posted
+//! back, like every settings form), delete, and "Test connection", which
+//! `/assets/desk-mail.js` runs through the JSON API and shows per server.
+
+use super::{
+    csrf_field, csrf_refused, field_error, form_alert, form_body, see_other, time, DeskPage,
+    FormError,
+};
+use crate::pages::SignedIn;
+use crate::state::AppState;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, State};
+use axum::response::Response;
+use madoguchi_desk::mail::{ImapInput, SmtpInput};
+use madoguchi_desk::MailboxInput;
+use maud::{html, Markup};
+use serde::Deserialize;
+
+pub const DESK_MAIL_JS: &str = include_str!("../../assets/desk-mail.js");
+
+/// The add-a-mailbox form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MailboxForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    department_id: String,
+    #[serde(default)]
+    acknowledge: Option<String>,
+    #[serde(default)]
+    imap_host: String,
+    #[serde(default)]
+    imap_port: String,
+    #[serde(default)]
+    imap_security: String,
+    #[serde(default)]
+    imap_username: String,
+    #[serde(default)]
+    imap_password: String,
+    #[serde(default)]
+    imap_folder: String,
+    #[serde(default)]
+    smtp_host: String,
+    #[serde(default)]
+    smtp_port: String,
+    #[serde(default)]
+    smtp_security: String,
+    #[serde(default)]
+    smtp_username: String,
+    #[serde(default)]
+    smtp_password: String,
+}
+
+fn port(s: &str) -> Option<i64> {
+    s.trim().parse().ok()
+}
+
+impl MailboxForm {
+    fn input(&self) -> MailboxInput {
+        let opt = |s: &str| Some(s.trim().to_owned()).filter(|v| !v.is_empty());
+        MailboxInput {
+            address: Some(self.address.clone()),
+            display_name: Some(self.display_name.clone()),
+            department_id: Some(opt(&self.department_id)),
+            acknowledge: Some(self.acknowledge.is_some()),
+            imap: Some(ImapInput {
+                host: Some(self.imap_host.clone()),
+                port: port(&self.imap_port),
+                security: Some(self.imap_security.clone()),
+                username: Some(self.imap_username.clone()),
+                password: Some(self.imap_password.clone()),
+                folder: opt(&self.imap_folder),
+            }),
+            smtp: Some(SmtpInput {
+                host: Some(self.smtp_host.clone()),
+                port: port(&self.smtp_port),
+                security: Some(self.smtp_security.clone()),
+                username: opt(&self.smtp_username),
+                password: opt(&self.smtp_password),
+            }),
+        }
+    }
+}
+
+fn security_select(dp: &DeskPage, name: &str, value: &str) -> Markup {
+    let ctx = &dp.ctx;
+    html! {
+        select name=(name) {
+            @for (v, key) in [("none", "deskui-mail-security-none"), ("starttls", "deskui-mail-security-starttls"), ("tls", "deskui-mail-security-tls")] {
+                option value=(v) selected[value == v] { (ctx.t(key)) }
+            }
+        }
+    }
+}
+
+/// The body of the Email section.
+pub(crate) async fn section(
+    state: &AppState,
+    dp: &DeskPage,
+    form: Option<&MailboxForm>,
+    err: Option<&FormError>,
+) -> madoguchi_core::Result<Markup> {
+    let ctx = &dp.ctx;
+    let list = state.desk.mailboxes(&dp.member).await?;
+    let departments = state.desk.departments(&dp.member).await?;
+    let empty = MailboxForm {
+        imap_port: "993".into(),
+        imap_security: "tls".into(),
+        smtp_port: "587".into(),
+        smtp_security: "starttls".into(),
+        ..MailboxForm::default()
+    };
+    let f = form.unwrap_or(&empty);
+    let api = format!("/desk/api/v1/portals/{}/mailboxes", dp.portal.portal_name);
+    let fields = [
+        "address",
+        "displayName",
+        "imap",
+        "imap.host",
+        "imap.port",
+        "imap.security",
+        "imap.username",
+        "imap.password",
+        "imap.folder",
+        "smtp",
+        "smtp.host",
+        "smtp.port",
+        "smtp.security",
+        "smtp.username",
+        "smtp.password",
+        "departmentId",
+    ];
+    Ok(html! {
+        script src="/assets/desk-mail.js" defer {}
+        section.card #mailboxes data-api=(api) {
+            p.hint { (ctx.t("deskui-mail-help")) }
+            @if list.is_empty() {
+                p.muted #no-mailboxes { (ctx.t("deskui-mail-none")) }
+            } @else {
+                table #mailbox-list {
+                    thead { tr {
+                        th { (ctx.t("deskui-mail-address")) }
+                        th { (ctx.t("deskui-mail-servers")) }
+                        th { (ctx.t("deskui-mail-state")) }
+                        th { (ctx.t("deskui-mail-last-fetch")) }
+                        th {}
+                    } }
+                    tbody {
+                        @for m in &list {
+                            tr.mailbox data-id=(m.id) data-state=(m.status.state) {
+                                td { strong { (m.display_name) } br; code { (m.address) } }
+                                td.small {
+                                    "IMAP " (m.imap.host) ":" (m.imap.port) " (" (m.imap.security.as_str()) ")" br;
+                                    "SMTP " (m.smtp.host) ":" (m.smtp.port) " (" (m.smtp.security.as_str()) ")"
+                                }
+                                td {
+                                    @let key = match m.status.state.as_str() { "ok" => "deskui-mail-state-ok", "error" => "deskui-mail-state-error", _ => "deskui-mail-state-pending" };
+                                    span class={ "badge " (m.status.state) } { (ctx.t(key)) }
+                                    @if let Some(e) = &m.status.error { br; small.field-error.mailbox-error { (e) } }
+                                }
+                                td { @match &m.status.last_fetch_at { Some(at) => (time(at)), None => "—" } }
+                                td.actions {
+                                    button.test-connection type="button" data-id=(m.id) { (ctx.t("deskui-mail-test")) }
+                                    form.inline method="post" action=(dp.href(&format!("/settings/email/mailboxes/{}/delete", m.id))) {
+                                        (csrf_field(ctx))
+                                        button.danger type="submit" { (ctx.t("deskui-mail-delete")) }
+                                    }
+                                    div.test-result hidden {}
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { (ctx.t("deskui-mail-add")) }
+            (form_alert(err, &fields))
+            form.stack #mailbox-form method="post" action=(dp.href("/settings/email/mailboxes")) {
+                (csrf_field(ctx))
+                div.row {
+                    label { (ctx.t("deskui-mail-address")) input type="email" name="address" value=(f.address) required; (field_error(err, "address")) }
+                    label { (ctx.t("deskui-mail-display-name")) input type="text" name="displayName" value=(f.display_name) required maxlength="255"; (field_error(err, "displayName")) }
+                    label { (ctx.t("deskui-field-department"))
+                        select name="departmentId" {
+                            option value="" { "—" }
+                            @for d in &departments { option value=(d.id) selected[f.department_id == d.id] { (d.name) } }
+                        }
+                    }
+                }
+                fieldset {
+                    legend { (ctx.t("deskui-mail-imap")) }
+                    div.row {
+                        label { (ctx.t("deskui-mail-host")) input type="text" name="imapHost" value=(f.imap_host) required; (field_error(err, "imap.host")) }
+                        label { (ctx.t("deskui-mail-port")) input type="number" name="imapPort" value=(f.imap_port) min="1" max="65535" required; (field_error(err, "imap.port")) }
+                        label { (ctx.t("deskui-mail-security")) (security_select(dp, "imapSecurity", &f.imap_security)) (field_error(err, "imap.security")) }
+                    }
+                    div.row {
+                        label { (ctx.t("deskui-mail-username")) input type="text" name="imapUsername" value=(f.imap_username) required; (field_error(err, "imap.username")) }
+                        label { (ctx.t("deskui-mail-password")) input type="password" name="imapPassword" autocomplete="new-password" required; (field_error(err, "imap.password")) }
+                        label { (ctx.t("deskui-mail-folder")) input type="text" name="imapFolder" value=(f.imap_folder) placeholder="INBOX"; }
+                    }
+                }
+                fieldset {
+                    legend { (ctx.t("deskui-mail-smtp")) }
+                    div.row {
+                        label { (ctx.t("deskui-mail-host")) input type="text" name="smtpHost" value=(f.smtp_host) required; (field_error(err, "smtp.host")) }
+                        label { (ctx.t("deskui-mail-port")) input type="number" name="smtpPort" value=(f.smtp_port) min="1" max="65535" required; (field_error(err, "smtp.port")) }
+                        label { (ctx.t("deskui-mail-security")) (security_select(dp, "smtpSecurity", &f.smtp_security)) }
+                    }
+                    div.row {
+                        label { (ctx.t("deskui-mail-username")) input type="text" name="smtpUsername" value=(f.smtp_username); }
+                        label { (ctx.t("deskui-mail-password")) input type="password" name="smtpPassword" autocomplete="new-password"; }
+                    }
+                }
+                label.check { input type="checkbox" name="acknowledge" value="1" checked[f.acknowledge.is_some()]; " " (ctx.t("deskui-mail-acknowledge")) }
+                div.row { button.primary type="submit" { (ctx.t("deskui-add")) } }
+            }
+        }
+    })
+}
+
+/// `POST /desk/{portal}/settings/email/mailboxes`: adds a mailbox.
+pub async fn create_mailbox(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(portal): Path<String>,
+    form: Result<Form<MailboxForm>, FormRejection>,
+) -> Response {
+    let dp = match super::settings::admin_page(&state, signed_in, &portal).await {
+        Ok(dp) => dp,
+        Err(page) => return page,
+    };
+    let form = match form_body(&dp.ctx, form) {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
+    if !dp.ctx.csrf_ok(&form.csrf) {
+        return csrf_refused(&dp.ctx);
+    }
+    match state.desk.create_mailbox(&dp.member, &form.input()).await {
+        Ok(_) => see_other(&dp.href("/settings/email?saved=1")),
+        Err(e) if super::is_form_error(&e) => {
+            let err = FormError::new(&dp.ctx, &e);
+            super::settings::render_email(&state, &dp, Some(&form), Some(&err)).await
+        }
+        Err(e) => super::fail(&dp.ctx, e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+}
+
+/// `POST /desk/{portal}/settings/email/mailboxes/{id}/delete`.
+pub async fn delete_mailbox(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((portal, id)): Path<(String, String)>,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let dp = match super::settings::admin_page(&state, signed_in, &portal).await {
+        Ok(dp) => dp,
+        Err(page) => return page,
+    };
+    let form = match form_body(&dp.ctx, form) {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
+    if !dp.ctx.csrf_ok(&form.csrf) {
+        return csrf_refused(&dp.ctx);
+    }
+    match state.desk.delete_mailbox(&dp.member, &id).await {
+        Ok(_) => see_other(&dp.href("/settings/email?saved=1")),
+        Err(e) => super::fail(&dp.ctx, e),
+    }
+}

@@ -1,0 +1,321 @@
+//! The email channel in real `madoguchi serve` processes: killed with SIGKILL between
+//! fetching a mail and committing its import (E3: each mail imported exactly once after
+//! the restart), and a dead node's mailbox taken over by another (E8).
+
+use crate::helpers::PgDatabase;
+use crate::mail_servers::{available, free_port, Dovecot, SmtpSink, PASSWORD};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Node {
+    child: Option<Child>,
+    port: u16,
+    args: Vec<String>,
+}
+
+impl Node {
+    async fn start(data_dir: &Path, database_url: Option<&str>, fault: Option<&str>) -> Self {
+        let port = free_port();
+        let mut args = vec![
+            "serve".to_owned(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+        ];
+        if let Some(url) = database_url {
+            args.push("--database-url".into());
+            args.push(url.to_owned());
+        }
+        let mut n = Self {
+            child: None,
+            port,
+            args,
+        };
+        n.restart(fault).await;
+        n
+    }
+
+    async fn restart(&mut self, fault: Option<&str>) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_madoguchi"));
+        cmd.args(&self.args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        match fault {
+            Some(f) => cmd.env("MADOGUCHI_FAULT", f),
+            None => cmd.env_remove("MADOGUCHI_FAULT"),
+        };
+        self.child = Some(cmd.spawn().expect("starting madoguchi"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}/healthz", self.base())).await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "madoguchi did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits until the process died by itself (the fault injection aborted it).
+    async fn wait_exit(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if child.try_wait().expect("the child").is_some() {
+                    self.child = None;
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "the server did not abort");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = reqwest::Client::new().request(method, format!("{}{path}", self.base()));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn tickets(&self, token: &str) -> Vec<Value> {
+        let (_, body) = self
+            .call(
+                reqwest::Method::GET,
+                "/desk/api/v1/portals/acme/tickets?limit=200",
+                Some(token),
+                None,
+            )
+            .await;
+        body["data"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Signs up, makes portal `acme` and its mailbox on `imap`; answers the token.
+async fn setup(node: &Node, imap: &Dovecot, smtp_port: u16) -> String {
+    let (status, body) = node
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/signup",
+            None,
+            Some(json!({"email": "admin@acme.example", "password": "long-enough-pw", "name": "Admin"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (status, _) = node
+        .call(
+            reqwest::Method::POST,
+            "/desk/api/v1/portals",
+            Some(&token),
+            Some(json!({"portalName": "acme", "displayName": "ACME"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = node
+        .call(
+            reqwest::Method::POST,
+            "/desk/api/v1/portals/acme/mailboxes",
+            Some(&token),
+            Some(json!({
+                "address": "support@acme.example", "displayName": "ACME",
+                "imap": {"host": "127.0.0.1", "port": imap.port, "security": "none",
+                         "username": "support", "password": PASSWORD},
+                "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none"}
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    token
+}
+
+fn mail(n: u32) -> Vec<u8> {
+    format!(
+        "From: customer{n}@customer.example\r\nTo: support@acme.example\r\nSubject: Question {n}\r\n\
+         Message-ID: <q{n}@customer.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n質問 {n}\r\n"
+    )
+    .into_bytes()
+}
+
+async fn wait_tickets(node: &Node, token: &str, n: usize, secs: u64) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let t = node.tickets(token).await;
+        if t.len() >= n {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} tickets, have {}",
+            t.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn data_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "madoguchi-mailproc-{}",
+        uuid::Uuid::now_v7().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("data dir");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e3_a_server_killed_between_fetch_and_commit_imports_each_mail_exactly_once() {
+    if !available() {
+        return;
+    }
+    let imap = Dovecot::start().await;
+    let smtp = SmtpSink::start().await;
+    let dir = data_dir();
+    let mut node = Node::start(&dir, None, Some("mail-after-fetch")).await;
+    let token = setup(&node, &imap, smtp.port).await;
+    imap.append("support", &mail(1)).await;
+    // The fetcher aborts the process after fetching, before the import commits.
+    node.wait_exit().await;
+    node.restart(Some("mail-after-commit")).await;
+    // Now it imports mail 1 and dies right after the commit, before telling the server.
+    node.wait_exit().await;
+    node.restart(None).await;
+    imap.append("support", &mail(2)).await;
+    let t = wait_tickets(&node, &token, 2, 30).await;
+    imap.append("support", &mail(3)).await;
+    let t3 = wait_tickets(&node, &token, 3, 30).await;
+    assert_eq!(t.len(), 2);
+    assert_eq!(t3.len(), 3, "each mail exactly once");
+    let subjects: Vec<&str> = t3.iter().filter_map(|t| t["subject"].as_str()).collect();
+    for n in 1..=3 {
+        assert_eq!(
+            subjects
+                .iter()
+                .filter(|s| **s == format!("Question {n}"))
+                .count(),
+            1,
+            "{subjects:?}"
+        );
+    }
+    // Nothing was removed from the server.
+    assert_eq!(imap.maildir_files("support").len(), 3);
+    node.kill9();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// E8 on PostgreSQL: two nodes, one lease; the holder killed, the other fetches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e8_postgres_one_node_fetches_and_a_dead_nodes_mailbox_is_taken_over() {
+    if !available() {
+        return;
+    }
+    let Some(admin_url) = std::env::var("MADOGUCHI_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        crate::helpers::say_skipped("MADOGUCHI_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let pg = PgDatabase::create(&admin_url).await;
+    let imap = Dovecot::start().await;
+    let smtp = SmtpSink::start().await;
+    let (dir_a, dir_b) = (data_dir(), data_dir());
+    let mut a = Node::start(&dir_a, Some(&pg.url), None).await;
+    let token = setup(&a, &imap, smtp.port).await;
+    imap.append("support", &mail(1)).await;
+    wait_tickets(&a, &token, 1, 30).await;
+    let db = madoguchi_core::Db::connect(&pg.url)
+        .await
+        .expect("the database");
+    let owner = || async {
+        let row: (Option<String>,) = sqlx::query_as("select lease_owner from desk_mailboxes")
+            .fetch_one(db.pool())
+            .await
+            .expect("the lease");
+        row.0
+    };
+    let first = owner().await.expect("node A holds the lease");
+    let b = Node::start(&dir_b, Some(&pg.url), None).await;
+    // B sees the lease held and leaves the mailbox alone while A lives.
+    imap.append("support", &mail(2)).await;
+    wait_tickets(&b, &token, 2, 30).await;
+    assert_eq!(
+        owner().await.as_deref(),
+        Some(first.as_str()),
+        "exactly one node fetches"
+    );
+    a.kill9();
+    imap.append("support", &mail(3)).await;
+    let started = Instant::now();
+    let t = wait_tickets(&b, &token, 3, 60).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "handed over within a minute"
+    );
+    assert_eq!(t.len(), 3);
+    let now = owner().await.expect("node B holds the lease");
+    assert_ne!(now, first);
+    db.close().await;
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir_a);
+    let _ = std::fs::remove_dir_all(&dir_b);
+}
+
+/// E8 on SQLite (one node per data directory): a node killed with SIGKILL leaves its
+/// lease behind; the next node on the data directory takes the mailbox over once the
+/// lease ran out, well within a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e8_sqlite_a_dead_nodes_lease_runs_out_and_the_next_node_fetches() {
+    if !available() {
+        return;
+    }
+    let imap = Dovecot::start().await;
+    let smtp = SmtpSink::start().await;
+    let dir = data_dir();
+    let mut node = Node::start(&dir, None, None).await;
+    let token = setup(&node, &imap, smtp.port).await;
+    imap.append("support", &mail(1)).await;
+    wait_tickets(&node, &token, 1, 30).await;
+    node.kill9();
+    node.restart(None).await;
+    imap.append("support", &mail(2)).await;
+    let started = Instant::now();
+    let t = wait_tickets(&node, &token, 2, 60).await;
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(t.len(), 2);
+    node.kill9();
+    let _ = std::fs::remove_dir_all(&dir);
+}
