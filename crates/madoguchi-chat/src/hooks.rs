@@ -3,11 +3,13 @@
 //! parts of its answers that belong to the integration, and tells it about changes
 //! it may have to sync. Without the integration, [`NoDeskMapping`] answers.
 
+use crate::chats::{AutoTicket, AutoTicketStatus};
 use crate::events::ChatEvent;
 use crate::visitors::Visitor;
 use async_trait::async_trait;
 use madoguchi_core::{Lang, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use utoipa::ToSchema;
 
 /// The `deskMapping` block of a department (API.md "Chat", I9/I13).
@@ -30,6 +32,27 @@ impl DeskMapping {
             desk_department_id: None,
             auto_associated: false,
             notice: None,
+        }
+    }
+}
+
+/// The integration's part of a chat (API.md "Chat": `deskTicketIds`, `autoTicket`).
+/// The integration keeps this state; Chat asks for it when it reads chats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatLinks {
+    /// Linked Desk tickets, oldest link first (I10, I11).
+    pub desk_ticket_ids: Vec<String>,
+    pub auto_ticket: AutoTicket,
+}
+
+impl Default for ChatLinks {
+    fn default() -> Self {
+        Self {
+            desk_ticket_ids: Vec::new(),
+            auto_ticket: AutoTicket {
+                status: AutoTicketStatus::None,
+                reason: None,
+            },
         }
     }
 }
@@ -66,6 +89,13 @@ pub trait DeskMappingHook: Send + Sync {
     ) -> Result<()> {
         let _ = (portal_id, visitor, lang);
         Ok(())
+    }
+
+    /// The links of the chats being read, by chat id (a chat without any may be left
+    /// out). One call per read, whatever the number of chats.
+    async fn chat_links(&self, chat_ids: &[&str]) -> Result<HashMap<String, ChatLinks>> {
+        let _ = chat_ids;
+        Ok(HashMap::new())
     }
 
     /// Called after each lifecycle transition was committed (also recorded durably in

@@ -8,9 +8,10 @@
 //! - Portals and members: [`Chat::portal_by_name`], [`Chat::portal_by_id`],
 //!   [`Chat::operator_ctx`] (authorises a user on a portal), [`Chat::add_operator`].
 //! - Departments (I9, I12, I13): [`Chat::departments`]; plug a [`hooks::DeskMappingHook`] in
-//!   with [`Chat::set_desk_hook`] to fill `deskMapping` and to sync visitors (I18).
+//!   with [`Chat::set_desk_hook`] to fill `deskMapping`, a chat's `deskTicketIds` and
+//!   `autoTicket` (the integration keeps the chat–ticket link, [`hooks::ChatLinks`]) and to
+//!   sync visitors (I18).
 //! - Chats (I7, I10, I11, I16): [`Chat::chat_by_id`], [`Chat::messages_after`],
-//!   [`Chat::set_auto_ticket`], [`Chat::add_desk_ticket`], [`Chat::desk_ticket_ids`],
 //!   [`Chat::visitor_by_id`].
 //! - Lifecycle (I7): the durable table `chat_events` read with [`Chat::events_after`]
 //!   (ids increase and become visible in commit order, so "after the last id I handled"
@@ -38,7 +39,7 @@ pub use chats::{
 };
 pub use departments::{Department, DepartmentView, WidgetConfig, WidgetDepartment};
 pub use events::ChatEvent;
-pub use hooks::{DeskMapping, DeskMappingHook, NoDeskMapping};
+pub use hooks::{ChatLinks, DeskMapping, DeskMappingHook, NoDeskMapping};
 pub use messages::{Message, MessageView, Sender};
 pub use operators::{Availability, NewOperator, Operator, OperatorCtx, Role};
 pub use portals::{Plan, Portal, PortalName, PortalSettings, PortalView, SettingsPatch};

@@ -9,6 +9,7 @@ pub mod bus;
 pub mod clock;
 pub mod db;
 pub mod error;
+pub mod fault;
 pub mod i18n;
 pub mod identity;
 pub mod ids;

@@ -297,6 +297,42 @@ struct Prepared {
     search_contact: String,
 }
 
+/// The ticket an earlier create with `key` made, if any.
+async fn ticket_for_key(
+    conn: &mut sqlx::AnyConnection,
+    portal_id: &str,
+    key: &str,
+) -> Result<Option<String>> {
+    let row = sqlx::query(
+        "select k.ticket_id from desk_ticket_keys k join desk_tickets t on t.id = k.ticket_id \
+         where k.portal_id = $1 and k.idem_key = $2",
+    )
+    .bind(portal_id)
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| r.try_get("ticket_id")).transpose()?)
+}
+
+async fn record_ticket_key(
+    conn: &mut sqlx::AnyConnection,
+    portal_id: &str,
+    key: &str,
+    ticket_id: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "insert into desk_ticket_keys (portal_id, idem_key, ticket_id, created_at) values ($1, $2, $3, $4)",
+    )
+    .bind(portal_id)
+    .bind(key)
+    .bind(ticket_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Takes the next `count` ticket numbers of the portal; answers the last one. The
 /// portal row stays locked until the transaction ends, so numbers never repeat.
 async fn reserve_numbers(
@@ -447,6 +483,42 @@ impl Desk {
         let id = insert_ticket(tx.conn(), member, &prepared, number, now).await?;
         tx.commit().await?;
         self.ticket(member, &id).await
+    }
+
+    /// [`Desk::create_ticket`] for a caller that may retry: the first create with `key`
+    /// makes the ticket and records the key in the same transaction; every later one
+    /// answers that ticket (`true` when this call made it). A key is at most 200
+    /// characters (400 `invalid_request`, field `Idempotency-Key`).
+    pub async fn create_ticket_once(
+        &self,
+        member: &Member,
+        new: &NewTicket,
+        key: &str,
+    ) -> Result<(Ticket, bool)> {
+        let key = key.trim();
+        if key.is_empty() || key.chars().count() > 200 {
+            return Err(Error::invalid(
+                "Idempotency-Key",
+                "desk-error-idempotency-key",
+            ));
+        }
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let known = ticket_for_key(tx.conn(), &member.portal_id, key).await?;
+        let (id, made) = match known {
+            Some(id) => (id, false),
+            None => {
+                let prepared = self
+                    .prepare_ticket(tx.conn(), member, new, &mut Default::default())
+                    .await?;
+                let number = reserve_numbers(tx.conn(), &member.portal_id, 1).await?;
+                let id = insert_ticket(tx.conn(), member, &prepared, number, now).await?;
+                record_ticket_key(tx.conn(), &member.portal_id, key, &id, now).await?;
+                (id, true)
+            }
+        };
+        tx.commit().await?;
+        Ok((self.ticket(member, &id).await?, made))
     }
 
     /// Imports many tickets in one transaction (admin only): each is validated as by

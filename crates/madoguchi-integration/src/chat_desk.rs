@@ -5,10 +5,11 @@
 
 use crate::desk_client::{ChatLine, DeskAuth, DeskThread, DeskTicket, NewTicket};
 use crate::model::{in_view_scope, DeptMode, Permissions, ViewScope};
+use crate::outbox::{self, ConversionTicket, Done, Task};
 use crate::store::{self, ChatTicket, MappingRow, PortalRow};
 use crate::Integration;
 use madoguchi_chat::{ChatState, ChatView, Message, OperatorCtx};
-use madoguchi_core::{i18n, Error, ErrorCode, Lang, Result};
+use madoguchi_core::{fault, i18n, Error, ErrorCode, Lang, Result};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -17,6 +18,30 @@ pub const RECENT_TICKETS: u32 = 10;
 const SUBJECT_MAX: usize = 255;
 const PRIORITIES: &[&str] = &["High", "Medium", "Low"];
 const STATUSES: &[&str] = &["Open", "On Hold", "Escalated", "Closed"];
+/// A conversion request has this long to record its ticket; after that the worker
+/// finishes it (the request died, or is very slow: both record the same ticket).
+pub const CONVERSION_GRACE_MS: i64 = 10_000;
+
+/// Desk's idempotency key for the ticket of a chat: one ticket per chat, whoever makes
+/// it (a conversion by hand, its recovery, the automatic ticket) and however often.
+pub(crate) fn ticket_key(chat_id: &str) -> String {
+    format!("chat:{chat_id}")
+}
+
+/// The ticket an operator's conversion asks for (I10).
+pub(crate) fn conversion_ticket(chat: &ChatView, wanted: &ConversionTicket) -> NewTicket {
+    NewTicket {
+        subject: wanted.subject.clone(),
+        description: Some(chat.question.clone()),
+        department_id: wanted.department_id.clone(),
+        contact_id: None,
+        status: Some(wanted.status.clone()),
+        priority: Some(wanted.priority.clone()),
+        classification: wanted.classification.clone(),
+        channel: Some("Chat".into()),
+        idempotency_key: Some(ticket_key(&chat.id)),
+    }
+}
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -356,33 +381,52 @@ impl Integration {
         let Some(email) = chat.visitor.email.clone().filter(|e| !e.trim().is_empty()) else {
             return Err(Error::new(ErrorCode::VisitorEmailRequired));
         };
+        let wanted = ConversionTicket {
+            subject: subject_of(chat, lang),
+            status,
+            priority,
+            classification,
+            department_id,
+        };
+        let task = Task::Conversion {
+            chat_id: chat.id.clone(),
+            ticket: wanted.clone(),
+        };
+        // The claim and the job that finishes it in one write: should this request die
+        // after Desk made the ticket, the worker links that ticket (same key) later.
         let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
         let (claimed, _) =
-            store::claim_conversion(&self.db, &chat.id, &ctx.row.chat_portal_id, "convert", now)
+            store::claim_conversion(tx.conn(), &chat.id, &ctx.row.chat_portal_id, "convert", now)
                 .await?;
         if !claimed {
             return Err(Error::new(ErrorCode::AlreadyConverted));
         }
-        let new = NewTicket {
-            subject: subject_of(chat, lang),
-            description: Some(chat.question.clone()),
-            department_id,
-            contact_id: None,
-            status: Some(status),
-            priority: Some(priority),
-            classification,
-            channel: Some("Chat".into()),
-        };
+        outbox::enqueue(
+            tx.conn(),
+            &ctx.row.chat_portal_id,
+            &task,
+            now,
+            now + CONVERSION_GRACE_MS,
+        )
+        .await?;
+        tx.commit().await?;
+        let new = conversion_ticket(chat, &wanted);
         let ticket = match self.create_chat_ticket(auth, chat, &email, new).await {
             Ok(t) => t,
             Err(e) => {
-                // Nothing was made in Desk: the chat may be converted again.
-                store::release_conversion(&self.db, &chat.id, "convert").await?;
+                // The chat may be converted again. Had Desk made the ticket without
+                // answering, the next conversion (same key) gets that one.
+                let mut tx = self.db.begin_write().await?;
+                store::release_conversion(tx.conn(), &chat.id, "convert").await?;
+                outbox::cancel(tx.conn(), &task.idem_key()).await?;
+                tx.commit().await?;
                 return Err(e);
             }
         };
-        store::set_conversion_ticket(&self.db, &chat.id, &ticket.id, self.clock.now_ms()).await?;
-        self.link_ticket(ctx, &ticket.id, "convert", lang).await?;
+        fault::point("integ-after-ticket-created");
+        self.link_ticket(ctx, &ticket.id, "convert", lang, Some(&task.idem_key()))
+            .await?;
         Ok(ticket)
     }
 
@@ -420,6 +464,7 @@ impl Integration {
         ticket_id: &str,
         origin: &str,
         lang: Lang,
+        settles: Option<&str>,
     ) -> Result<()> {
         let chat = &ctx.chat;
         let link = ChatTicket {
@@ -430,8 +475,16 @@ impl Integration {
             origin: origin.to_owned(),
             synced_seq: 0,
         };
-        store::add_chat_ticket(&self.db, &link, self.clock.now_ms()).await?;
-        self.chat.add_desk_ticket(&chat.id, ticket_id).await?;
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        store::record_ticket(tx.conn(), &link, now).await?;
+        if let Some(key) = settles {
+            let done = Done::Ticket {
+                ticket_id: ticket_id.to_owned(),
+            };
+            outbox::settle(tx.conn(), key, &done, now).await?;
+        }
+        tx.commit().await?;
         if chat.state != ChatState::Ended {
             self.watch_chat(&chat.id);
         }
@@ -483,7 +536,7 @@ impl Integration {
         }
         async {
             let ticket = self.scoped_ticket(&ctx, ticket_id).await?;
-            self.link_ticket(&ctx, &ticket.id, "associate", lang)
+            self.link_ticket(&ctx, &ticket.id, "associate", lang, None)
                 .await?;
             self.desk.ticket(&ctx.auth, &ticket.id).await
         }

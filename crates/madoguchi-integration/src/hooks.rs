@@ -1,14 +1,14 @@
 //! The integration seen from Chat: the [`DeskMappingHook`] Chat calls for a
-//! department's `deskMapping` (I9, I13), after a visitor edit (C6, I18), and after each
-//! lifecycle transition (a wake-up for the outbox worker, I7).
+//! department's `deskMapping` (I9, I13), a chat's links (`deskTicketIds`, `autoTicket`:
+//! the integration's tables are their only home), after a visitor edit (C6, I18), and
+//! after each lifecycle transition (a wake-up for the outbox worker, I7).
 
 use crate::model::DeptMode;
 use crate::store::{self, MappingRow};
 use crate::Integration;
 use async_trait::async_trait;
-use madoguchi_chat::{ChatEvent, DeskMapping, DeskMappingHook, Visitor};
+use madoguchi_chat::{ChatEvent, ChatLinks, DeskMapping, DeskMappingHook, Visitor};
 use madoguchi_core::{i18n, ErrorCode, Lang, Result};
-use serde_json::json;
 
 pub struct ChatHooks {
     integ: Integration,
@@ -107,23 +107,12 @@ impl Integration {
             Ok(_) => Ok(()),
             Err(e) if e.code == ErrorCode::DeskUnavailable || e.code == ErrorCode::Internal => {
                 tracing::warn!(error = %e, "desk unreachable: the contact sync waits in the outbox");
-                let payload = json!({
-                    "visitorId": visitor.id,
-                    "email": email,
-                    "name": visitor.name,
-                    "phone": visitor.phone,
-                });
+                let task = crate::outbox::Task::Contact {
+                    visitor_id: visitor.id.clone(),
+                };
                 let now = self.clock.now_ms();
                 let mut tx = self.db.begin_write().await?;
-                crate::outbox::enqueue_or_rearm(
-                    tx.conn(),
-                    chat_portal_id,
-                    crate::worker::KIND_CONTACT,
-                    &format!("contact:{}", visitor.id),
-                    &payload,
-                    now,
-                )
-                .await?;
+                crate::outbox::enqueue_or_rearm(tx.conn(), chat_portal_id, &task, now).await?;
                 tx.commit().await?;
                 self.wake.notify_one();
                 Ok(())
@@ -208,6 +197,13 @@ impl DeskMappingHook for ChatHooks {
         _lang: Lang,
     ) -> Result<()> {
         self.integ.visitor_updated(portal_id, visitor).await
+    }
+
+    async fn chat_links(
+        &self,
+        chat_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, ChatLinks>> {
+        crate::store::chat_links(&self.integ.db, chat_ids).await
     }
 
     fn on_chat_event(&self, _event: &ChatEvent) {

@@ -4,10 +4,13 @@
 //! job per chat, ever), and every job is written so that running it twice has the
 //! effect of running it once (see `worker.rs`), because a crash can always happen
 //! between doing the work and recording it.
+//!
+//! A job is a [`Task`] (its `kind` is the serde tag, also kept in its own column for
+//! queries) and ends with a [`Done`] kept in `result`.
 
 use madoguchi_core::ids::new_id;
 use madoguchi_core::{Db, Result};
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
 /// The first retry waits this long; each next one twice as long, up to [`MAX_BACKOFF_MS`].
@@ -16,13 +19,114 @@ pub const MAX_BACKOFF_MS: i64 = 5 * 60 * 1_000;
 /// How long a worker owns a job it claimed (another node takes it over after that).
 pub const LEASE_MS: i64 = 60_000;
 
+/// Work for Desk. Stored as JSON with its `kind` tag; rows written before the tag was
+/// part of the payload are read with the `kind` column's value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+pub enum Task {
+    /// The automatic ticket of a chat that became missed or ended (I7, I8, I18), with
+    /// the decision frozen when the event was read.
+    AutoTicket {
+        chat_id: String,
+        /// "attended" | "missed"
+        outcome: String,
+        /// false: no ticket, record `reason` (I18)
+        create: bool,
+        #[serde(default)]
+        reason: Option<String>,
+        status: String,
+        #[serde(default)]
+        desk_department_id: Option<String>,
+    },
+    /// Append a linked chat's messages to the ticket's chat thread (I11).
+    SyncThread { chat_id: String, ticket_id: String },
+    /// A visitor edit that could not reach Desk at the time (C6, I18).
+    Contact { visitor_id: String },
+    /// Finishes a conversion by hand (I10) whose request died after it claimed the
+    /// chat: due a little later, and made moot when the request records its ticket.
+    Conversion {
+        chat_id: String,
+        ticket: ConversionTicket,
+    },
+}
+
+/// What an operator asked a conversion's ticket to be (I10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversionTicket {
+    pub subject: String,
+    pub status: String,
+    pub priority: String,
+    pub classification: Option<String>,
+    pub department_id: Option<String>,
+}
+
+impl Task {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Task::AutoTicket { .. } => "auto_ticket",
+            Task::SyncThread { .. } => "sync_thread",
+            Task::Contact { .. } => "contact",
+            Task::Conversion { .. } => "conversion",
+        }
+    }
+
+    /// One job per key, ever (enqueueing it again changes nothing or re-arms it).
+    pub fn idem_key(&self) -> String {
+        match self {
+            Task::AutoTicket { chat_id, .. } => format!("auto-ticket:{chat_id}"),
+            Task::SyncThread { chat_id, ticket_id } => format!("sync:{chat_id}:{ticket_id}"),
+            Task::Contact { visitor_id } => format!("contact:{visitor_id}"),
+            Task::Conversion { chat_id, .. } => format!("convert:{chat_id}"),
+        }
+    }
+
+    fn decode(kind: &str, payload: &str) -> serde_json::Result<Self> {
+        let mut value: serde_json::Value = serde_json::from_str(payload)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.entry("kind")
+                .or_insert_with(|| serde_json::Value::String(kind.to_owned()));
+        }
+        serde_json::from_value(value)
+    }
+}
+
+/// How a job ended, kept in its `result`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "outcome",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+pub enum Done {
+    /// The chat's ticket (made now or found).
+    Ticket {
+        ticket_id: String,
+    },
+    /// No ticket, for this reason (a catalog key).
+    Skipped {
+        reason: String,
+    },
+    Synced {
+        synced_seq: i64,
+    },
+    Contact {
+        contact_id: String,
+    },
+    /// Nothing was left to do.
+    Nothing,
+}
+
 #[derive(Debug, Clone)]
 pub struct Job {
     pub id: String,
     pub chat_portal_id: String,
-    pub kind: String,
     pub idem_key: String,
-    pub payload: Value,
+    pub task: Task,
     pub attempts: i64,
 }
 
@@ -34,39 +138,46 @@ pub fn backoff_ms(attempts: i64) -> i64 {
         .min(MAX_BACKOFF_MS)
 }
 
-/// Enqueues a job unless one with this key exists. Answers true when it was new.
+/// Enqueues a job due at `due_at` unless one with its key exists. Answers true when it
+/// was new.
 pub async fn enqueue(
     conn: &mut AnyConnection,
     chat_portal_id: &str,
-    kind: &str,
-    idem_key: &str,
-    payload: &Value,
+    task: &Task,
     now: i64,
+    due_at: i64,
 ) -> Result<bool> {
     let done = sqlx::query(
         "insert into integ_outbox (id, chat_portal_id, kind, idem_key, payload, state, attempts, \
          next_attempt_at, locked_until, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, 'pending', 0, $6, 0, $6, $6) on conflict (idem_key) do nothing",
+         values ($1, $2, $3, $4, $5, 'pending', 0, $6, 0, $7, $7) on conflict (idem_key) do nothing",
     )
     .bind(new_id())
     .bind(chat_portal_id)
-    .bind(kind)
-    .bind(idem_key)
-    .bind(payload.to_string())
+    .bind(task.kind())
+    .bind(task.idem_key())
+    .bind(payload(task)?)
+    .bind(due_at)
     .bind(now)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() > 0)
 }
 
-/// Enqueues a job, or makes the existing one with this key due again (coalescing work
+fn payload(task: &Task) -> Result<String> {
+    to_json(task)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| madoguchi_core::Error::internal(anyhow::Error::new(e)))
+}
+
+/// Enqueues a job, or makes the existing one with its key due again (coalescing work
 /// such as "append the chat's new messages to the ticket").
 pub async fn enqueue_or_rearm(
     conn: &mut AnyConnection,
     chat_portal_id: &str,
-    kind: &str,
-    idem_key: &str,
-    payload: &Value,
+    task: &Task,
     now: i64,
 ) -> Result<()> {
     sqlx::query(
@@ -81,10 +192,41 @@ pub async fn enqueue_or_rearm(
     )
     .bind(new_id())
     .bind(chat_portal_id)
-    .bind(kind)
-    .bind(idem_key)
-    .bind(payload.to_string())
+    .bind(task.kind())
+    .bind(task.idem_key())
+    .bind(payload(task)?)
     .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks the job with `idem_key` done with `result` inside the caller's transaction
+/// (the work it stood for was just recorded there).
+pub async fn settle(
+    conn: &mut AnyConnection,
+    idem_key: &str,
+    result: &Done,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "update integ_outbox set state = 'done', locked_until = 0, last_error = null, result = $1, \
+         updated_at = $2 where idem_key = $3 and state = 'pending'",
+    )
+    .bind(to_json(result)?)
+    .bind(now)
+    .bind(idem_key)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Drops a job that was never started (its work was given back).
+pub async fn cancel(conn: &mut AnyConnection, idem_key: &str) -> Result<()> {
+    sqlx::query(
+        "delete from integ_outbox where idem_key = $1 and state = 'pending' and attempts = 0",
+    )
+    .bind(idem_key)
     .execute(conn)
     .await?;
     Ok(())
@@ -121,13 +263,29 @@ pub async fn claim_due(db: &Db, now: i64, limit: i64) -> Result<Vec<Job>> {
         if claimed.rows_affected() == 0 {
             continue;
         }
+        let kind: String = row.try_get("kind")?;
         let payload: String = row.try_get("payload")?;
+        let task = match Task::decode(&kind, &payload) {
+            Ok(task) => task,
+            Err(e) => {
+                // Never runnable: keep it, failed, for a person to look at.
+                sqlx::query(
+                    "update integ_outbox set state = 'failed', locked_until = 0, last_error = $1, \
+                     updated_at = $2 where id = $3",
+                )
+                .bind(format!("unreadable {kind} job: {e}"))
+                .bind(now)
+                .bind(&id)
+                .execute(tx.conn())
+                .await?;
+                continue;
+            }
+        };
         jobs.push(Job {
             id,
             chat_portal_id: row.try_get("chat_portal_id")?,
-            kind: row.try_get("kind")?,
             idem_key: row.try_get("idem_key")?,
-            payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+            task,
             attempts: row.try_get::<i64, _>("attempts")? + 1,
         });
     }
@@ -136,14 +294,15 @@ pub async fn claim_due(db: &Db, now: i64, limit: i64) -> Result<Vec<Job>> {
 }
 
 /// The job is done. A job re-armed while it ran stays pending (due at once).
-pub async fn complete(db: &Db, job: &Job, result: Option<&Value>, now: i64) -> Result<()> {
+pub async fn complete(db: &Db, job: &Job, result: &Done, now: i64) -> Result<()> {
+    let result = to_json(result)?;
     let mut tx = db.begin_write().await?;
     sqlx::query(
         "update integ_outbox set state = case when rearmed = 1 then 'pending' else 'done' end, \
          attempts = case when rearmed = 1 then 0 else attempts end, rearmed = 0, \
          locked_until = 0, last_error = null, result = $1, updated_at = $2 where id = $3",
     )
-    .bind(result.map(Value::to_string))
+    .bind(result)
     .bind(now)
     .bind(&job.id)
     .execute(tx.conn())
@@ -220,5 +379,39 @@ mod tests {
         assert_eq!(backoff_ms(2), 2_000);
         assert_eq!(backoff_ms(5), 16_000);
         assert_eq!(backoff_ms(30), MAX_BACKOFF_MS);
+    }
+
+    #[test]
+    fn q2_jobs_written_before_the_tag_still_decode() {
+        // Payloads of earlier releases carry no `kind`: the column gives it.
+        let old = r#"{"chatId":"c1","outcome":"missed","create":false,"reason":"integ-skip-no-email","status":"Open","deskDepartmentId":null}"#;
+        let task = Task::decode("auto_ticket", old).unwrap();
+        assert_eq!(
+            task,
+            Task::AutoTicket {
+                chat_id: "c1".into(),
+                outcome: "missed".into(),
+                create: false,
+                reason: Some("integ-skip-no-email".into()),
+                status: "Open".into(),
+                desk_department_id: None,
+            }
+        );
+        let contact = r#"{"visitorId":"v1","email":"a@example.jp","name":null,"phone":null}"#;
+        assert_eq!(
+            Task::decode("contact", contact).unwrap(),
+            Task::Contact {
+                visitor_id: "v1".into()
+            }
+        );
+        let sync = Task::SyncThread {
+            chat_id: "c1".into(),
+            ticket_id: "t1".into(),
+        };
+        let stored = payload(&sync).unwrap();
+        assert!(stored.contains(r#""kind":"sync_thread""#), "{stored}");
+        assert_eq!(Task::decode("sync_thread", &stored).unwrap(), sync);
+        assert_eq!(sync.idem_key(), "sync:c1:t1");
+        assert!(Task::decode("teleport", r#"{"chatId":"c1"}"#).is_err());
     }
 }

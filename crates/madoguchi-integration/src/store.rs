@@ -3,9 +3,11 @@
 
 use crate::desk_client::DeskAuth;
 use crate::model::{AutoTicket, DeptMode, TicketStatusSetting, ViewScope};
-use madoguchi_core::{Db, Result};
+use madoguchi_chat::{AutoTicketStatus, ChatLinks};
+use madoguchi_core::{Db, Error, Result};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
 
 /// A Chat portal's integration row.
 #[derive(Debug, Clone)]
@@ -292,27 +294,6 @@ pub async fn open_chat_tickets(db: &Db, limit: i64) -> Result<Vec<ChatTicket>> {
     rows.iter().map(chat_ticket_from_row).collect()
 }
 
-/// Records a link; answers false when it already existed.
-pub async fn add_chat_ticket(db: &Db, link: &ChatTicket, now: i64) -> Result<bool> {
-    let mut tx = db.begin_write().await?;
-    let done = sqlx::query(
-        "insert into integ_chat_tickets \
-         (chat_id, ticket_id, chat_portal_id, desk_portal_name, origin, synced_seq, closed, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, 0, $7, $7) on conflict (chat_id, ticket_id) do nothing",
-    )
-    .bind(&link.chat_id)
-    .bind(&link.ticket_id)
-    .bind(&link.chat_portal_id)
-    .bind(&link.desk_portal_name)
-    .bind(&link.origin)
-    .bind(link.synced_seq)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
-    tx.commit().await?;
-    Ok(done.rows_affected() > 0)
-}
-
 pub async fn mark_synced(
     db: &Db,
     chat_id: &str,
@@ -337,6 +318,111 @@ pub async fn mark_synced(
     Ok(())
 }
 
+/// Records a chat's ticket in one write: the link, the conversion claim's ticket (when
+/// the chat was converted, by hand or automatically) and, for an automatic one, its
+/// state. Idempotent, so a retry after a crash records the same ticket once.
+pub async fn record_ticket(conn: &mut AnyConnection, link: &ChatTicket, now: i64) -> Result<()> {
+    sqlx::query(
+        "insert into integ_chat_tickets \
+         (chat_id, ticket_id, chat_portal_id, desk_portal_name, origin, synced_seq, closed, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, 0, $7, $7) on conflict (chat_id, ticket_id) do nothing",
+    )
+    .bind(&link.chat_id)
+    .bind(&link.ticket_id)
+    .bind(&link.chat_portal_id)
+    .bind(&link.desk_portal_name)
+    .bind(&link.origin)
+    .bind(link.synced_seq)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    if link.origin != "associate" {
+        sqlx::query(
+            "update integ_conversions set ticket_id = $1, updated_at = $2 where chat_id = $3 and ticket_id is null",
+        )
+        .bind(&link.ticket_id)
+        .bind(now)
+        .bind(&link.chat_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if link.origin == "auto" {
+        set_auto_ticket(
+            conn,
+            &link.chat_id,
+            &link.chat_portal_id,
+            AutoTicketStatus::Created,
+            None,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// What became of a chat's automatic ticket (I7, I18); `reason` is a catalog key.
+pub async fn set_auto_ticket(
+    conn: &mut AnyConnection,
+    chat_id: &str,
+    chat_portal_id: &str,
+    status: AutoTicketStatus,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "insert into integ_auto_tickets (chat_id, chat_portal_id, status, reason, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $5) \
+         on conflict (chat_id) do update set status = excluded.status, reason = excluded.reason, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(chat_id)
+    .bind(chat_portal_id)
+    .bind(status.as_str())
+    .bind(reason)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The integration's part of chats being read: linked tickets (oldest link first) and
+/// the automatic ticket's state, for each of `chat_ids` that has any.
+pub async fn chat_links(db: &Db, chat_ids: &[&str]) -> Result<HashMap<String, ChatLinks>> {
+    let mut out: HashMap<String, ChatLinks> = HashMap::new();
+    if chat_ids.is_empty() {
+        return Ok(out);
+    }
+    let list = db.backend().placeholders(1, chat_ids.len());
+    let sql = format!(
+        "select chat_id, ticket_id from integ_chat_tickets where chat_id in ({list}) \
+         order by created_at, ticket_id"
+    );
+    let mut q = sqlx::query(&sql);
+    for id in chat_ids {
+        q = q.bind(*id);
+    }
+    for r in q.fetch_all(db.pool()).await? {
+        out.entry(r.try_get("chat_id")?)
+            .or_default()
+            .desk_ticket_ids
+            .push(r.try_get("ticket_id")?);
+    }
+    let sql =
+        format!("select chat_id, status, reason from integ_auto_tickets where chat_id in ({list})");
+    let mut q = sqlx::query(&sql);
+    for id in chat_ids {
+        q = q.bind(*id);
+    }
+    for r in q.fetch_all(db.pool()).await? {
+        let status: String = r.try_get("status")?;
+        out.entry(r.try_get("chat_id")?).or_default().auto_ticket = madoguchi_chat::AutoTicket {
+            status: AutoTicketStatus::parse(&status).unwrap_or(AutoTicketStatus::None),
+            reason: r.try_get("reason")?,
+        };
+    }
+    Ok(out)
+}
+
 // ---- conversions ---------------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -348,13 +434,12 @@ pub struct Conversion {
 /// Claims the one conversion of a chat. Answers the claim that holds (ours, or an
 /// earlier one).
 pub async fn claim_conversion(
-    db: &Db,
+    conn: &mut AnyConnection,
     chat_id: &str,
     chat_portal_id: &str,
     origin: &str,
     now: i64,
 ) -> Result<(bool, Conversion)> {
-    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "insert into integ_conversions (chat_id, chat_portal_id, origin, ticket_id, created_at, updated_at) \
          values ($1, $2, $3, null, $4, $4) on conflict (chat_id) do nothing",
@@ -363,50 +448,42 @@ pub async fn claim_conversion(
     .bind(chat_portal_id)
     .bind(origin)
     .bind(now)
-    .execute(tx.conn())
+    .execute(&mut *conn)
     .await?;
-    let row = sqlx::query("select origin, ticket_id from integ_conversions where chat_id = $1")
-        .bind(chat_id)
-        .fetch_one(tx.conn())
-        .await?;
-    tx.commit().await?;
-    Ok((
-        done.rows_affected() > 0,
-        Conversion {
-            origin: row.try_get("origin")?,
-            ticket_id: row.try_get("ticket_id")?,
-        },
-    ))
+    let conversion = conversion(conn, chat_id)
+        .await?
+        .ok_or_else(Error::not_found)?;
+    Ok((done.rows_affected() > 0, conversion))
 }
 
-pub async fn set_conversion_ticket(
-    db: &Db,
-    chat_id: &str,
-    ticket_id: &str,
-    now: i64,
-) -> Result<()> {
-    let mut tx = db.begin_write().await?;
-    sqlx::query("update integ_conversions set ticket_id = $1, updated_at = $2 where chat_id = $3")
-        .bind(ticket_id)
-        .bind(now)
+/// The chat's conversion claim, if any.
+pub async fn conversion(conn: &mut AnyConnection, chat_id: &str) -> Result<Option<Conversion>> {
+    let row = sqlx::query("select origin, ticket_id from integ_conversions where chat_id = $1")
         .bind(chat_id)
-        .execute(tx.conn())
+        .fetch_optional(conn)
         .await?;
-    tx.commit().await?;
-    Ok(())
+    row.map(|r| {
+        Ok(Conversion {
+            origin: r.try_get("origin")?,
+            ticket_id: r.try_get("ticket_id")?,
+        })
+    })
+    .transpose()
 }
 
 /// Gives a claim back (Desk refused or could not be reached before making a ticket).
-pub async fn release_conversion(db: &Db, chat_id: &str, origin: &str) -> Result<()> {
-    let mut tx = db.begin_write().await?;
+pub async fn release_conversion(
+    conn: &mut AnyConnection,
+    chat_id: &str,
+    origin: &str,
+) -> Result<()> {
     sqlx::query(
         "delete from integ_conversions where chat_id = $1 and origin = $2 and ticket_id is null",
     )
     .bind(chat_id)
     .bind(origin)
-    .execute(tx.conn())
+    .execute(conn)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 

@@ -13,27 +13,24 @@
 //!    them, and on failure retry with exponential backoff — forever for Desk being
 //!    away, since nothing may be lost.
 //!
-//! Running a job twice has the effect of running it once: the conversion claim
-//! records the ticket id as soon as Desk answered, a retry first looks in Desk for a
-//! ticket already holding the chat's thread, and chat threads are appended by `seq`.
+//! Running a job twice has the effect of running it once: a chat's ticket is created
+//! with the idempotency key `chat:{chatId}` (Desk answers the ticket an earlier attempt
+//! made), it is linked in one write with the conversion claim, and chat threads are
+//! appended by `seq`.
 
-use crate::chat_desk::{line, subject_of};
+use crate::chat_desk::{conversion_ticket, line, subject_of, ticket_key};
 use crate::desk_client::{ChatLine, NewTicket};
 use crate::model::{ChatOutcome, DeptMode};
-use crate::outbox::{self, Job};
+use crate::outbox::{self, ConversionTicket, Done, Job, Task};
 use crate::store::{self, ChatTicket};
 use crate::Integration;
 use futures::StreamExt;
 use madoguchi_chat::live::LiveEvent;
 use madoguchi_chat::{AutoTicketStatus, ChatState, ChatView, Outcome};
 use madoguchi_core::{Error, ErrorCode, Lang, Result};
-use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::sync::watch;
 
-pub const KIND_AUTO: &str = "auto_ticket";
-pub const KIND_SYNC: &str = "sync_thread";
-pub const KIND_CONTACT: &str = "contact";
 const CURSOR: &str = "chat_events";
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 const EVENT_BATCH: i64 = 200;
@@ -49,9 +46,9 @@ pub struct Pass {
     pub jobs_retried: usize,
 }
 
-/// How a job ended.
+/// How a run of a job ended.
 enum Outcome2 {
-    Done(Option<Value>),
+    Done(Done),
     Retry(String),
     Failed(String),
 }
@@ -111,8 +108,8 @@ impl Integration {
             let result = self.run_job(&job).await;
             let now = self.clock.now_ms();
             match result {
-                Ok(Outcome2::Done(v)) => {
-                    outbox::complete(&self.db, &job, v.as_ref(), now).await?;
+                Ok(Outcome2::Done(done)) => {
+                    outbox::complete(&self.db, &job, &done, now).await?;
                     pass.jobs_done += 1;
                 }
                 Ok(Outcome2::Retry(why)) => {
@@ -146,7 +143,7 @@ impl Integration {
         let Some(last) = events.last().map(|e| e.id) else {
             return Ok(0);
         };
-        let mut jobs: Vec<(String, String, Value)> = Vec::new();
+        let mut jobs: Vec<(String, Task)> = Vec::new();
         let mut finished: Vec<String> = Vec::new();
         for ev in &events {
             let outcome = match ev.kind.as_str() {
@@ -168,18 +165,14 @@ impl Integration {
                     Some(Outcome::Attended) => outcome = ChatOutcome::Attended,
                 }
             }
-            if let Some(payload) = self.decide(&chat, outcome).await? {
-                jobs.push((
-                    ev.portal_id.clone(),
-                    format!("auto-ticket:{}", ev.chat_id),
-                    payload,
-                ));
+            if let Some(task) = self.decide(&chat, outcome).await? {
+                jobs.push((ev.portal_id.clone(), task));
             }
         }
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
-        for (portal_id, key, payload) in &jobs {
-            outbox::enqueue(tx.conn(), portal_id, KIND_AUTO, key, payload, now).await?;
+        for (portal_id, task) in &jobs {
+            outbox::enqueue(tx.conn(), portal_id, task, now, now).await?;
         }
         if !store::advance_cursor(tx.conn(), CURSOR, from, last, now).await? {
             // Another node handled these events first.
@@ -196,8 +189,8 @@ impl Integration {
     }
 
     /// The decision for a chat that became missed or ended (I7, I8, I18), frozen into
-    /// the job's payload; `None` when no automatic ticket applies.
-    async fn decide(&self, chat: &ChatView, outcome: ChatOutcome) -> Result<Option<Value>> {
+    /// the job; `None` when no automatic ticket applies.
+    async fn decide(&self, chat: &ChatView, outcome: ChatOutcome) -> Result<Option<Task>> {
         let row = store::portal(&self.db, &chat.portal_id).await?;
         // V2: a message from the widget's offline form always becomes a ticket (with
         // the integration on), whatever the auto-ticket mode: nobody else will answer it.
@@ -227,15 +220,23 @@ impl Integration {
             ChatOutcome::Missed if chat.offline_message => "Open",
             ChatOutcome::Missed => row.ticket_status.as_str(),
         };
-        Ok(Some(json!({
-            "chatId": chat.id,
-            "outcome": match outcome { ChatOutcome::Attended => "attended", ChatOutcome::Missed => "missed" },
-            "create": has_email,
-            "reason": if has_email { Value::Null } else { json!("integ-skip-no-email") },
-            "status": status,
+        Ok(Some(Task::AutoTicket {
+            chat_id: chat.id.clone(),
+            outcome: match outcome {
+                ChatOutcome::Attended => "attended",
+                ChatOutcome::Missed => "missed",
+            }
+            .into(),
+            create: has_email,
+            reason: (!has_email).then(|| "integ-skip-no-email".to_owned()),
+            status: status.into(),
             // Choose as needed: the Desk default department (I7).
-            "deskDepartmentId": if mapping.mode == DeptMode::Mapped { json!(mapping.desk_department_id) } else { Value::Null },
-        })))
+            desk_department_id: if mapping.mode == DeptMode::Mapped {
+                mapping.desk_department_id
+            } else {
+                None
+            },
+        }))
     }
 
     /// Step 2: links whose chat has messages the ticket's thread does not hold yet; a
@@ -318,79 +319,89 @@ impl Integration {
 
     pub(crate) async fn rearm_sync(&self, link: &ChatTicket) -> Result<()> {
         let now = self.clock.now_ms();
+        let task = Task::SyncThread {
+            chat_id: link.chat_id.clone(),
+            ticket_id: link.ticket_id.clone(),
+        };
         let mut tx = self.db.begin_write().await?;
-        outbox::enqueue_or_rearm(
-            tx.conn(),
-            &link.chat_portal_id,
-            KIND_SYNC,
-            &format!("sync:{}:{}", link.chat_id, link.ticket_id),
-            &json!({ "chatId": link.chat_id, "ticketId": link.ticket_id }),
-            now,
-        )
-        .await?;
+        outbox::enqueue_or_rearm(tx.conn(), &link.chat_portal_id, &task, now).await?;
         tx.commit().await
     }
 
     async fn run_job(&self, job: &Job) -> Result<Outcome2> {
-        match job.kind.as_str() {
-            KIND_AUTO => self.run_auto_ticket(job).await,
-            KIND_SYNC => self.run_sync(job).await,
-            KIND_CONTACT => self.run_contact(job).await,
-            other => Ok(Outcome2::Failed(format!("unknown job kind {other}"))),
+        match &job.task {
+            Task::AutoTicket {
+                chat_id,
+                create,
+                reason,
+                status,
+                desk_department_id,
+                ..
+            } => {
+                let skip_reason =
+                    (!create).then(|| reason.as_deref().unwrap_or("integ-skip-no-email"));
+                self.run_auto_ticket(chat_id, skip_reason, status, desk_department_id.as_deref())
+                    .await
+            }
+            Task::SyncThread { chat_id, ticket_id } => self.run_sync(chat_id, ticket_id).await,
+            Task::Contact { visitor_id } => self.run_contact(&job.chat_portal_id, visitor_id).await,
+            Task::Conversion { chat_id, ticket } => self.run_conversion(chat_id, ticket).await,
         }
     }
 
+    async fn set_auto(
+        &self,
+        chat: &ChatView,
+        status: AutoTicketStatus,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        store::set_auto_ticket(tx.conn(), &chat.id, &chat.portal_id, status, reason, now).await?;
+        tx.commit().await
+    }
+
+    async fn skip(&self, chat: &ChatView, reason: &str) -> Result<Outcome2> {
+        self.set_auto(chat, AutoTicketStatus::Skipped, Some(reason))
+            .await?;
+        Ok(Outcome2::Done(Done::Skipped {
+            reason: reason.to_owned(),
+        }))
+    }
+
     /// An automatic ticket (I7, I8, I10's ticket contents, I18's skip).
-    async fn run_auto_ticket(&self, job: &Job) -> Result<Outcome2> {
-        let p = &job.payload;
-        let chat_id = p["chatId"].as_str().unwrap_or_default();
+    async fn run_auto_ticket(
+        &self,
+        chat_id: &str,
+        skip_reason: Option<&str>,
+        status: &str,
+        desk_department_id: Option<&str>,
+    ) -> Result<Outcome2> {
         let Some(chat) = self.chat.chat_by_id(chat_id).await? else {
             return Ok(Outcome2::Failed("the chat is gone".into()));
         };
-        if p["create"] != json!(true) {
-            let reason = p["reason"].as_str().unwrap_or("integ-skip-no-email");
-            self.chat
-                .set_auto_ticket(chat_id, AutoTicketStatus::Skipped, Some(reason))
-                .await?;
-            return Ok(Outcome2::Done(Some(json!({ "skipped": reason }))));
+        if let Some(reason) = skip_reason {
+            return self.skip(&chat, reason).await;
         }
         let row = store::portal(&self.db, &chat.portal_id).await?;
         let auth = match row.auth() {
             Some(auth) if row.enabled => auth,
-            _ => {
-                self.chat
-                    .set_auto_ticket(
-                        chat_id,
-                        AutoTicketStatus::Skipped,
-                        Some("integ-skip-disabled"),
-                    )
-                    .await?;
-                return Ok(Outcome2::Done(Some(
-                    json!({ "skipped": "integ-skip-disabled" }),
-                )));
-            }
+            _ => return self.skip(&chat, "integ-skip-disabled").await,
         };
         if chat.auto_ticket.status == AutoTicketStatus::None {
-            self.chat
-                .set_auto_ticket(chat_id, AutoTicketStatus::Pending, None)
+            self.set_auto(&chat, AutoTicketStatus::Pending, None)
                 .await?;
         }
         let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
         let (_, conv) =
-            store::claim_conversion(&self.db, chat_id, &chat.portal_id, "auto", now).await?;
+            store::claim_conversion(tx.conn(), chat_id, &chat.portal_id, "auto", now).await?;
+        tx.commit().await?;
         if conv.origin == "convert" {
             if conv.ticket_id.is_some() {
-                self.chat
-                    .set_auto_ticket(
-                        chat_id,
-                        AutoTicketStatus::Skipped,
-                        Some("integ-skip-linked"),
-                    )
-                    .await?;
-                return Ok(Outcome2::Done(Some(
-                    json!({ "skipped": "integ-skip-linked" }),
-                )));
+                return self.skip(&chat, "integ-skip-linked").await;
             }
+            // Its request, or the job that finishes it, records the ticket.
             return Ok(Outcome2::Retry("a manual conversion is in progress".into()));
         }
         let ticket_id = match conv.ticket_id {
@@ -398,76 +409,59 @@ impl Integration {
             None => {
                 if !chat.desk_ticket_ids.is_empty() {
                     // Associated with a ticket during the chat: no second ticket (I11).
-                    store::release_conversion(&self.db, chat_id, "auto").await?;
-                    self.chat
-                        .set_auto_ticket(
-                            chat_id,
-                            AutoTicketStatus::Skipped,
-                            Some("integ-skip-linked"),
-                        )
-                        .await?;
-                    return Ok(Outcome2::Done(Some(
-                        json!({ "skipped": "integ-skip-linked" }),
-                    )));
+                    let mut tx = self.db.begin_write().await?;
+                    store::release_conversion(tx.conn(), chat_id, "auto").await?;
+                    tx.commit().await?;
+                    return self.skip(&chat, "integ-skip-linked").await;
                 }
-                // An earlier attempt may have made the ticket and died before recording
-                // it: its chat thread tells.
-                let existing = self
-                    .desk
-                    .tickets_with_chat(&auth, chat_id, chat.visitor.email.as_deref())
-                    .await?;
-                let id = match existing.into_iter().next() {
-                    Some(t) => t.id,
-                    None => {
-                        let email = chat.visitor.email.clone().unwrap_or_default();
-                        let new = NewTicket {
-                            subject: subject_of(&chat, TRANSCRIPT_LANG),
-                            description: Some(chat.question.clone()),
-                            department_id: p["deskDepartmentId"].as_str().map(str::to_owned),
-                            contact_id: None,
-                            status: p["status"].as_str().map(str::to_owned),
-                            priority: None,
-                            classification: None,
-                            channel: Some("Chat".into()),
-                        };
-                        let ticket = match self
-                            .create_chat_ticket(&auth, &chat, &email, new.clone())
-                            .await
-                        {
-                            // The mapped department was deleted in Desk: use the default.
-                            Err(e)
-                                if e.code == ErrorCode::InvalidRequest
-                                    && e.field.as_deref() == Some("departmentId") =>
-                            {
-                                let new = NewTicket {
-                                    department_id: None,
-                                    ..new
-                                };
-                                self.create_chat_ticket(&auth, &chat, &email, new).await?
-                            }
-                            other => other?,
-                        };
-                        ticket.id
-                    }
+                let email = chat.visitor.email.clone().unwrap_or_default();
+                let new = NewTicket {
+                    subject: subject_of(&chat, TRANSCRIPT_LANG),
+                    description: Some(chat.question.clone()),
+                    department_id: desk_department_id.map(str::to_owned),
+                    contact_id: None,
+                    status: Some(status.to_owned()),
+                    priority: None,
+                    classification: None,
+                    channel: Some("Chat".into()),
+                    idempotency_key: Some(ticket_key(chat_id)),
                 };
-                store::set_conversion_ticket(&self.db, chat_id, &id, self.clock.now_ms()).await?;
-                id
+                let ticket = match self
+                    .create_chat_ticket(&auth, &chat, &email, new.clone())
+                    .await
+                {
+                    // The mapped department was deleted in Desk: use the default.
+                    Err(e)
+                        if e.code == ErrorCode::InvalidRequest
+                            && e.field.as_deref() == Some("departmentId") =>
+                    {
+                        let new = NewTicket {
+                            department_id: None,
+                            ..new
+                        };
+                        self.create_chat_ticket(&auth, &chat, &email, new).await?
+                    }
+                    other => other?,
+                };
+                ticket.id
             }
         };
-        let lines = self.lines(chat_id, 0).await?;
-        self.desk
-            .upsert_chat_thread(&auth, &ticket_id, chat_id, &lines)
-            .await?;
-        let last = lines.last().map_or(0, |l| l.seq);
         let link = ChatTicket {
             chat_id: chat_id.to_owned(),
             ticket_id: ticket_id.clone(),
             chat_portal_id: chat.portal_id.clone(),
             desk_portal_name: auth.portal.clone(),
             origin: "auto".into(),
-            synced_seq: last,
+            synced_seq: 0,
         };
-        store::add_chat_ticket(&self.db, &link, self.clock.now_ms()).await?;
+        let mut tx = self.db.begin_write().await?;
+        store::record_ticket(tx.conn(), &link, self.clock.now_ms()).await?;
+        tx.commit().await?;
+        let lines = self.lines(chat_id, 0).await?;
+        self.desk
+            .upsert_chat_thread(&auth, &ticket_id, chat_id, &lines)
+            .await?;
+        let last = lines.last().map_or(0, |l| l.seq);
         store::mark_synced(
             &self.db,
             chat_id,
@@ -477,15 +471,67 @@ impl Integration {
             self.clock.now_ms(),
         )
         .await?;
-        self.chat.add_desk_ticket(chat_id, &ticket_id).await?;
-        self.chat
-            .set_auto_ticket(chat_id, AutoTicketStatus::Created, None)
-            .await?;
         if chat.state != ChatState::Ended {
             self.watch_chat(chat_id);
         }
         tracing::info!(chat = %chat_id, ticket = %ticket_id, "automatic ticket created");
-        Ok(Outcome2::Done(Some(json!({ "ticketId": ticket_id }))))
+        Ok(Outcome2::Done(Done::Ticket { ticket_id }))
+    }
+
+    /// Finishes a conversion by hand whose request did not record its ticket (it died
+    /// after claiming the chat, I10): the same key makes Desk answer the ticket the
+    /// request may have made, and the link is recorded once.
+    async fn run_conversion(&self, chat_id: &str, wanted: &ConversionTicket) -> Result<Outcome2> {
+        let Some(chat) = self.chat.chat_by_id(chat_id).await? else {
+            return Ok(Outcome2::Failed("the chat is gone".into()));
+        };
+        let conv = {
+            let mut conn = self.db.pool().acquire().await?;
+            store::conversion(&mut conn, chat_id).await?
+        };
+        match conv {
+            // Given back (Desk refused), or taken by the automatic ticket first.
+            None => return Ok(Outcome2::Done(Done::Nothing)),
+            Some(c) if c.origin != "convert" => return Ok(Outcome2::Done(Done::Nothing)),
+            Some(c) => {
+                if let Some(id) = c.ticket_id.filter(|id| chat.desk_ticket_ids.contains(id)) {
+                    return Ok(Outcome2::Done(Done::Ticket { ticket_id: id }));
+                }
+            }
+        }
+        let row = store::portal(&self.db, &chat.portal_id).await?;
+        let Some(auth) = row.auth() else {
+            return Ok(Outcome2::Failed("the integration was unlinked".into()));
+        };
+        if !row.enabled {
+            return Ok(Outcome2::Retry("the integration is disabled".into()));
+        }
+        let Some(email) = chat.visitor.email.clone().filter(|e| !e.trim().is_empty()) else {
+            return Ok(Outcome2::Failed("the visitor has no email".into()));
+        };
+        let ticket = self
+            .create_chat_ticket(&auth, &chat, &email, conversion_ticket(&chat, wanted))
+            .await?;
+        let link = ChatTicket {
+            chat_id: chat_id.to_owned(),
+            ticket_id: ticket.id.clone(),
+            chat_portal_id: chat.portal_id.clone(),
+            desk_portal_name: auth.portal.clone(),
+            origin: "convert".into(),
+            synced_seq: 0,
+        };
+        let mut tx = self.db.begin_write().await?;
+        store::record_ticket(tx.conn(), &link, self.clock.now_ms()).await?;
+        tx.commit().await?;
+        // The transcript follows through the sync job.
+        self.rearm_sync(&link).await?;
+        if chat.state != ChatState::Ended {
+            self.watch_chat(chat_id);
+        }
+        tracing::info!(chat = %chat_id, ticket = %ticket.id, "conversion finished by the worker");
+        Ok(Outcome2::Done(Done::Ticket {
+            ticket_id: ticket.id,
+        }))
     }
 
     async fn lines(&self, chat_id: &str, after_seq: i64) -> Result<Vec<ChatLine>> {
@@ -499,9 +545,7 @@ impl Integration {
     }
 
     /// Appends a linked chat's new messages to the ticket's chat thread (I11).
-    async fn run_sync(&self, job: &Job) -> Result<Outcome2> {
-        let chat_id = job.payload["chatId"].as_str().unwrap_or_default();
-        let ticket_id = job.payload["ticketId"].as_str().unwrap_or_default();
+    async fn run_sync(&self, chat_id: &str, ticket_id: &str) -> Result<Outcome2> {
         let Some(link) = store::chat_tickets(&self.db, chat_id)
             .await?
             .into_iter()
@@ -549,27 +593,24 @@ impl Integration {
         }
         let closed = chat.state == ChatState::Ended && last >= chat.last_seq;
         store::mark_synced(&self.db, chat_id, ticket_id, last, closed, now).await?;
-        Ok(Outcome2::Done(Some(json!({ "syncedSeq": last }))))
+        Ok(Outcome2::Done(Done::Synced { synced_seq: last }))
     }
 
     /// A visitor edit that could not reach Desk at the time (C6, I18).
-    async fn run_contact(&self, job: &Job) -> Result<Outcome2> {
-        let visitor_id = job.payload["visitorId"].as_str().unwrap_or_default();
-        let Some(visitor) = self
-            .chat
-            .visitor_by_id(&job.chat_portal_id, visitor_id)
-            .await?
-        else {
+    async fn run_contact(&self, chat_portal_id: &str, visitor_id: &str) -> Result<Outcome2> {
+        let Some(visitor) = self.chat.visitor_by_id(chat_portal_id, visitor_id).await? else {
             return Ok(Outcome2::Failed("the visitor is gone".into()));
         };
         let Some(email) = visitor.email.as_deref().filter(|e| !e.trim().is_empty()) else {
-            return Ok(Outcome2::Done(None));
+            return Ok(Outcome2::Done(Done::Nothing));
         };
-        let row = store::portal(&self.db, &job.chat_portal_id).await?;
+        let row = store::portal(&self.db, chat_portal_id).await?;
         let Some(auth) = row.auth().filter(|_| row.enabled) else {
-            return Ok(Outcome2::Done(None));
+            return Ok(Outcome2::Done(Done::Nothing));
         };
         let contact = self.sync_contact(&auth, email, &visitor).await?;
-        Ok(Outcome2::Done(Some(json!({ "contactId": contact.id }))))
+        Ok(Outcome2::Done(Done::Contact {
+            contact_id: contact.id,
+        }))
     }
 }

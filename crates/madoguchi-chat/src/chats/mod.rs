@@ -656,10 +656,12 @@ impl Chat {
 
     /// A chat by id, in any portal (for the integration and the timers).
     pub async fn chat_by_id(&self, chat_id: &str) -> Result<Option<ChatView>> {
-        let Some(mut chat) = store::view(&self.db, None, chat_id).await? else {
+        let Some(chat) = store::view(&self.db, None, chat_id).await? else {
             return Ok(None);
         };
-        chat.desk_ticket_ids = store::desk_tickets(&self.db, chat_id).await?;
+        let mut chats = [chat];
+        self.fill_links(&mut chats).await?;
+        let [mut chat] = chats;
         chat.visitor.pages = crate::visitor_experience::store::pages(&self.db, chat_id).await?;
         Ok(Some(chat))
     }
@@ -667,15 +669,32 @@ impl Chat {
     /// A chat of the operator's portal they may see: 404 unknown (or another portal's),
     /// 403 another department's.
     pub async fn chat_for_operator(&self, op: &OperatorCtx, chat_id: &str) -> Result<ChatView> {
-        let mut chat = store::view(&self.db, Some(&op.portal.id), chat_id)
+        let chat = store::view(&self.db, Some(&op.portal.id), chat_id)
             .await?
             .ok_or_else(Error::not_found)?;
         if !op.may_see_department(chat.department_id.as_deref()) {
             return Err(Error::forbidden());
         }
-        chat.desk_ticket_ids = store::desk_tickets(&self.db, chat_id).await?;
+        let mut chats = [chat];
+        self.fill_links(&mut chats).await?;
+        let [mut chat] = chats;
         chat.visitor.pages = crate::visitor_experience::store::pages(&self.db, chat_id).await?;
         Ok(chat)
+    }
+
+    /// `deskTicketIds` and `autoTicket` from the integration, which keeps them.
+    async fn fill_links(&self, chats: &mut [ChatView]) -> Result<()> {
+        if chats.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = chats.iter().map(|c| c.id.as_str()).collect();
+        let mut links = self.desk_hook().chat_links(&ids).await?;
+        for chat in chats.iter_mut() {
+            let l = links.remove(&chat.id).unwrap_or_default();
+            chat.desk_ticket_ids = l.desk_ticket_ids;
+            chat.auto_ticket = l.auto_ticket;
+        }
+        Ok(())
     }
 
     /// `GET …/chats/{id}`: the chat with its transcript, both in `lang`.
@@ -717,7 +736,7 @@ impl Chat {
         let restrict_to = (!op.role.sees_all_departments()).then_some(op.user_id.as_str());
         let q = filter.q.as_deref().map(str::trim).unwrap_or("");
         let mut chats = store::list(&self.db, &op.portal.id, state, restrict_to, q, limit).await?;
-        store::fill_desk_tickets(&self.db, &mut chats).await?;
+        self.fill_links(&mut chats).await?;
         Ok(chats)
     }
 
@@ -725,26 +744,6 @@ impl Chat {
     pub async fn open_chat_seqs(&self, op: &OperatorCtx) -> Result<Vec<(String, i64)>> {
         let restrict_to = (!op.role.sees_all_departments()).then_some(op.user_id.as_str());
         store::open_seqs(&self.db, &op.portal.id, restrict_to).await
-    }
-
-    /// I7/I18 (integration): records what became of the automatic ticket.
-    pub async fn set_auto_ticket(
-        &self,
-        chat_id: &str,
-        status: AutoTicketStatus,
-        reason: Option<&str>,
-    ) -> Result<()> {
-        store::set_auto_ticket(&self.db, chat_id, status, reason, self.clock.now_ms()).await
-    }
-
-    /// I10/I11 (integration): links a Desk ticket to the chat (idempotent).
-    pub async fn add_desk_ticket(&self, chat_id: &str, ticket_id: &str) -> Result<()> {
-        store::add_desk_ticket(&self.db, chat_id, ticket_id, self.clock.now_ms()).await
-    }
-
-    /// The Desk tickets linked to a chat, oldest link first.
-    pub async fn desk_ticket_ids(&self, chat_id: &str) -> Result<Vec<String>> {
-        store::desk_tickets(&self.db, chat_id).await
     }
 }
 

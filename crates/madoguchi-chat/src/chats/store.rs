@@ -1,4 +1,4 @@
-//! SQL of chats, visitor tokens and desk-ticket links.
+//! SQL of chats and visitor tokens.
 
 use super::{AutoTicket, AutoTicketStatus, ChatState, ChatView, Outcome, VisitorSession};
 use crate::visitors::Visitor;
@@ -10,8 +10,8 @@ use sqlx::Row;
 const VIEW_SELECT: &str = "select c.id, c.portal_id, c.state, c.outcome, c.department_id, \
     d.name as department_name, c.operator_id, u.name as operator_name, c.visitor_id, \
     v.name as visitor_name, v.email as visitor_email, v.phone as visitor_phone, c.question, \
-    c.last_seq, c.created_at, c.accepted_at, c.missed_at, c.ended_at, c.auto_ticket_status, \
-    c.auto_ticket_reason, r.rating, r.comment as rating_comment, r.created_at as rated_at, \
+    c.last_seq, c.created_at, c.accepted_at, c.missed_at, c.ended_at, \
+    r.rating, r.comment as rating_comment, r.created_at as rated_at, \
     o.chat_id as offline_chat_id \
     from chat_chats c join chat_visitors v on v.id = c.visitor_id \
     left join chat_ratings r on r.chat_id = c.id \
@@ -22,7 +22,6 @@ const VIEW_SELECT: &str = "select c.id, c.portal_id, c.state, c.outcome, c.depar
 fn view_from_row(r: &AnyRow) -> Result<ChatView> {
     let state: String = r.try_get("state")?;
     let outcome: Option<String> = r.try_get("outcome")?;
-    let auto: String = r.try_get("auto_ticket_status")?;
     Ok(ChatView {
         id: r.try_get("id")?,
         portal_id: r.try_get("portal_id")?,
@@ -43,9 +42,10 @@ fn view_from_row(r: &AnyRow) -> Result<ChatView> {
         rating: crate::visitor_experience::rating_from_row(r)?,
         question: r.try_get("question")?,
         desk_ticket_ids: Vec::new(),
+        // Filled from the integration (Chat::fill_links).
         auto_ticket: AutoTicket {
-            status: AutoTicketStatus::parse(&auto).unwrap_or(AutoTicketStatus::None),
-            reason: r.try_get("auto_ticket_reason")?,
+            status: AutoTicketStatus::None,
+            reason: None,
         },
         last_seq: r.try_get("last_seq")?,
         created_at: r.try_get("created_at")?,
@@ -87,8 +87,8 @@ pub(crate) async fn insert(
     sqlx::query(
         "insert into chat_chats (id, portal_id, department_id, visitor_id, state, outcome, question, \
          client_message_id, last_seq, created_at, updated_at, missed_at, last_activity_at, \
-         auto_ticket_status, client_address) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $10, 'none', $12)",
+         client_address) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $10, $12)",
     )
     .bind(c.id)
     .bind(c.portal_id)
@@ -495,77 +495,4 @@ async fn due_per_portal(
         }
     }
     Ok(due)
-}
-
-pub(crate) async fn set_auto_ticket(
-    db: &Db,
-    chat_id: &str,
-    status: AutoTicketStatus,
-    reason: Option<&str>,
-    now: i64,
-) -> Result<()> {
-    sqlx::query("update chat_chats set auto_ticket_status = $1, auto_ticket_reason = $2, updated_at = $3 where id = $4")
-        .bind(status.as_str())
-        .bind(reason)
-        .bind(now)
-        .bind(chat_id)
-        .execute(db.pool())
-        .await?;
-    Ok(())
-}
-
-pub(crate) async fn add_desk_ticket(
-    db: &Db,
-    chat_id: &str,
-    ticket_id: &str,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
-        "insert into chat_desk_tickets (chat_id, ticket_id, created_at) values ($1, $2, $3) \
-         on conflict (chat_id, ticket_id) do nothing",
-    )
-    .bind(chat_id)
-    .bind(ticket_id)
-    .bind(now)
-    .execute(db.pool())
-    .await?;
-    Ok(())
-}
-
-pub(crate) async fn desk_tickets(db: &Db, chat_id: &str) -> Result<Vec<String>> {
-    let rows = sqlx::query(
-        "select ticket_id from chat_desk_tickets where chat_id = $1 order by created_at, ticket_id",
-    )
-    .bind(chat_id)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(|r| Ok(r.try_get("ticket_id")?)).collect()
-}
-
-/// Fills `desk_ticket_ids` of many chats with one query.
-pub(crate) async fn fill_desk_tickets(db: &Db, chats: &mut [ChatView]) -> Result<()> {
-    if chats.is_empty() {
-        return Ok(());
-    }
-    let placeholders = (1..=chats.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "select chat_id, ticket_id from chat_desk_tickets where chat_id in ({placeholders}) \
-         order by created_at, ticket_id"
-    );
-    let mut query = sqlx::query(&sql);
-    for c in chats.iter() {
-        query = query.bind(c.id.clone());
-    }
-    let rows = query.fetch_all(db.pool()).await?;
-    for r in &rows {
-        let chat_id: String = r.try_get("chat_id")?;
-        let ticket_id: String = r.try_get("ticket_id")?;
-        if let Some(c) = chats.iter_mut().find(|c| c.id == chat_id) {
-            c.desk_ticket_ids.push(ticket_id);
-        }
-    }
-    Ok(())
 }

@@ -21,6 +21,7 @@ desk-error-phone = The phone number can be up to 50 characters.
 desk-error-contact-email-taken = A contact with this email address already exists in this portal.
 desk-error-classifications = Give at least one classification; each must be non-empty, up to 100 characters, and different from the others.
 desk-error-subject = Enter a subject (up to 255 characters).
+desk-error-idempotency-key = The Idempotency-Key header must hold 1 to 200 characters.
 desk-error-description = The description is too long.
 desk-error-content = Enter the text (up to 100,000 characters).
 desk-error-thread-kind = A thread is a "reply" or a "note"; chat transcripts are added by the integration.

@@ -21,6 +21,7 @@ desk-error-phone = 電話番号は 50 文字以内で入力してください。
 desk-error-contact-email-taken = このメールアドレスの連絡先はすでにあります。
 desk-error-classifications = 分類を 1 つ以上指定してください。各分類は空でなく 100 文字以内で、重複しないようにしてください。
 desk-error-subject = 件名を入力してください（255 文字以内）。
+desk-error-idempotency-key = Idempotency-Key ヘッダーは 1〜200 文字で指定してください。
 desk-error-description = 説明が長すぎます。
 desk-error-content = 本文を入力してください（100,000 文字以内）。
 desk-error-thread-kind = スレッドの種類は「reply」（返信）か「note」（メモ）です。チャットの記録は連携機能が追加します。

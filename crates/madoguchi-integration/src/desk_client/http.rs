@@ -64,12 +64,27 @@ impl HttpDesk {
         url: Url,
         body: Option<Value>,
     ) -> Result<T> {
+        self.call_with(auth, method, url, body, &[]).await
+    }
+
+    /// [`Self::call`] with extra request headers.
+    async fn call_with<T: DeserializeOwned>(
+        &self,
+        auth: &DeskAuth,
+        method: Method,
+        url: Url,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<T> {
         let mut req = self
             .http
             .request(method, url)
             .header("X-Service-Key", &auth.service_key)
             .header("X-Service-Admin", &auth.admin_email)
             .header("Accept-Language", "en");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -319,7 +334,9 @@ impl DeskClient for HttpDesk {
 
     async fn create_ticket(&self, auth: &DeskAuth, ticket: &NewTicket) -> Result<DeskTicket> {
         let url = self.url(&auth.portal, &["tickets"])?;
-        self.call(auth, Method::POST, url, Some(json!(ticket)))
+        let key = ticket.idempotency_key.as_deref();
+        let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
+        self.call_with(auth, Method::POST, url, Some(json!(ticket)), &headers)
             .await
     }
 

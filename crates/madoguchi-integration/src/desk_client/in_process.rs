@@ -172,7 +172,10 @@ impl DeskClient for InProcessDesk {
             )?,
             assignee_id: None,
         };
-        convert(self.desk.create_ticket(&member, &new).await?)
+        match ticket.idempotency_key.as_deref() {
+            Some(key) => convert(self.desk.create_ticket_once(&member, &new, key).await?.0),
+            None => convert(self.desk.create_ticket(&member, &new).await?),
+        }
     }
 
     async fn ticket(&self, auth: &DeskAuth, ticket_id: &str) -> Result<DeskTicket> {

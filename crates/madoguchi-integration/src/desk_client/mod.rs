@@ -200,6 +200,10 @@ pub struct NewTicket {
     pub classification: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
+    /// Makes the create safe to retry: Desk answers the ticket an earlier create with
+    /// this key made (sent as the `Idempotency-Key` header over HTTP).
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
 }
 
 /// Everything the integration asks of Desk.

@@ -5,7 +5,7 @@ use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use madoguchi_core::Error;
 use madoguchi_desk::{
@@ -28,17 +28,31 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Creates a ticket with the portal's next number (from 101). Defaults: Open,
-/// Medium, Web, the default department.
+/// Medium, Web, the default department. With an `Idempotency-Key` header a retried
+/// create answers the ticket the first one made (201, the same object).
 #[utoipa::path(post, path = "/desk/api/v1/portals/{portal}/tickets", tag = "desk", request_body = NewTicket,
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retried create answer the ticket the first one made (1–200 characters)")),
     responses((status = 201, body = Ticket), (status = 400, description = "invalid_request naming the field")))]
 async fn create_ticket(
     State(state): State<AppState>,
     member: DeskMember,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<NewTicket>,
 ) -> ApiResult<(StatusCode, Json<Ticket>)> {
-    let t = state.desk.create_ticket(&member, &req).await?;
+    let t = match headers.get(IDEMPOTENCY_KEY) {
+        Some(key) => {
+            let key = key
+                .to_str()
+                .map_err(|_| Error::invalid("Idempotency-Key", "desk-error-idempotency-key"))?;
+            state.desk.create_ticket_once(&member, &req, key).await?.0
+        }
+        None => state.desk.create_ticket(&member, &req).await?,
+    };
     Ok((StatusCode::CREATED, Json(t)))
 }
+
+/// The header a client that may retry a create sends (the integration's HTTP transport).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// The portal's tickets, newest first, filtered; `limit` 1–200 (default 50) and
 /// `offset` page through them.

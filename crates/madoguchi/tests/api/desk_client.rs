@@ -262,6 +262,7 @@ async fn contract(app: &TestApp, desk: Arc<dyn DeskClient>) {
                 priority: Some("High".into()),
                 classification: Some("Problem".into()),
                 channel: Some("Chat".into()),
+                idempotency_key: None,
             },
         )
         .await
@@ -403,6 +404,22 @@ async fn contract(app: &TestApp, desk: Arc<dyn DeskClient>) {
         .await
         .unwrap();
     assert_eq!(reopened.status, "Open");
+
+    // Q2: a create retried with its idempotency key answers the first ticket; another
+    // key makes another one.
+    let keyed = |key: &str| NewTicket {
+        subject: "再送されるチケット".into(),
+        contact_id: Some(c.id.clone()),
+        idempotency_key: Some(key.into()),
+        ..NewTicket::default()
+    };
+    let first = desk.create_ticket(&auth, &keyed("chat:k1")).await.unwrap();
+    let again = desk.create_ticket(&auth, &keyed("chat:k1")).await.unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.ticket_number, first.ticket_number);
+    let next = desk.create_ticket(&auth, &keyed("chat:k2")).await.unwrap();
+    assert_ne!(next.id, first.id);
+    assert_eq!(next.ticket_number, first.ticket_number + 1);
 
     // A regenerated key stops the link at once (I5).
     app.post(

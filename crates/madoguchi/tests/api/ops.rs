@@ -104,7 +104,16 @@ async fn seed(app: &TestApp, tickets: usize, chats: usize, messages: usize) -> S
         .buffer_unordered(16)
         .collect()
         .await;
-    let _chat_admin = portal_with_admin(app, "chat@acme.example", "acme-chat").await;
+    let chat_admin = portal_with_admin(app, "chat@acme.example", "acme-chat").await;
+    // Seeding takes minutes on a busy machine: no chat may become missed meanwhile
+    // (its system line would change the counts).
+    app.patch(
+        "/chat/api/v1/portals/acme-chat/settings",
+        Some(&chat_admin.token),
+        json!({"missedAfterSeconds": 86_400}),
+    )
+    .await
+    .assert_status(200);
     let mut visitors = Vec::with_capacity(chats);
     for _ in 0..chats {
         visitors.push(start_chat(app, "acme-chat", json!({"name": "山田"})).await);
@@ -607,6 +616,46 @@ async fn q7_data_from_the_first_release_schema_is_served_after_an_upgrade(app: T
             vec!["k1".into(), "p1".into(), "請求書の再発行".into(), "よろしく".into(), "d1".into(), "c1".into(),
                  "請求書の再発行".into(), "山田 花子 hanako@example.jp".into(), "u1".into()],
         ),
+        // Chat: a chat whose automatic ticket was skipped, and one linked to k1; the
+        // link state lived in Chat's own columns then (moved to the integration later).
+        (
+            "insert into chat_portals (id, name, display_name, plan, trial_ends_at, missed_after_ms, idle_after_ms, \
+             created_by, created_at, updated_at) values ($1, $2, $3, $4, null, 120000, 600000, $5, $6, $7)",
+            vec!["cp1".into(), "acme-chat".into(), "アクメ".into(), "enterprise".into(), "u1".into()],
+        ),
+        (
+            "insert into chat_operators (portal_id, user_id, role, status, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6)",
+            vec!["cp1".into(), "u1".into(), "admin".into(), "available".into()],
+        ),
+        (
+            "insert into chat_visitors (id, portal_id, name, email, email_lower, phone, created_at, updated_at) \
+             values ($1, $2, $3, null, null, null, $4, $5)",
+            vec!["v1".into(), "cp1".into(), "鈴木".into()],
+        ),
+        (
+            "insert into chat_chats (id, portal_id, department_id, visitor_id, state, outcome, operator_id, question, \
+             client_message_id, last_seq, created_at, updated_at, accepted_at, missed_at, ended_at, last_activity_at, \
+             auto_ticket_status, auto_ticket_reason, client_address) \
+             values ($1, $2, null, $3, 'ended', 'missed', null, $4, $5, 1, $6, $7, null, $8, $9, $10, 'skipped', 'integ-skip-no-email', null)",
+            vec!["ch1".into(), "cp1".into(), "v1".into(), "質問です".into(), "m-1".into()],
+        ),
+        (
+            "insert into chat_chats (id, portal_id, department_id, visitor_id, state, outcome, operator_id, question, \
+             client_message_id, last_seq, created_at, updated_at, accepted_at, missed_at, ended_at, last_activity_at, \
+             auto_ticket_status, auto_ticket_reason, client_address) \
+             values ($1, $2, null, $3, 'ended', 'attended', $4, $5, $6, 1, $7, $8, $9, null, $10, $11, 'none', null, null)",
+            vec!["ch2".into(), "cp1".into(), "v1".into(), "u1".into(), "二つ目".into(), "m-2".into()],
+        ),
+        (
+            "insert into chat_desk_tickets (chat_id, ticket_id, created_at) values ($1, $2, $3)",
+            vec!["ch2".into(), "k1".into()],
+        ),
+        (
+            "insert into integ_portals (chat_portal_id, desk_portal_name, admin_email, service_key, linked_by, enabled, \
+             created_at, updated_at) values ($1, $2, $3, $4, $5, 1, $6, $7)",
+            vec!["cp1".into(), "acme".into(), "sato@example.jp".into(), "unused-key".into(), "u1".into()],
+        ),
     ];
     for (sql, texts) in statements {
         let times = sql.matches('$').count() - texts.len();
@@ -657,6 +706,22 @@ async fn q7_data_from_the_first_release_schema_is_served_after_an_upgrade(app: T
         .await;
     next.assert_status(201);
     assert_eq!(next["ticketNumber"], 102);
+    // The chat–ticket link state came over to the integration's tables.
+    let chats = "/chat/api/v1/portals/acme-chat/chats";
+    let skipped = upgraded.get(&format!("{chats}/ch1"), Some(token)).await;
+    skipped.assert_status(200);
+    assert_eq!(
+        skipped["autoTicket"]["status"], "skipped",
+        "{}",
+        skipped.text
+    );
+    assert!(skipped["autoTicket"]["reason"]
+        .as_str()
+        .is_some_and(|r| !r.is_empty() && r != "integ-skip-no-email"));
+    let linked = upgraded.get(&format!("{chats}/ch2"), Some(token)).await;
+    linked.assert_status(200);
+    assert_eq!(linked["deskTicketIds"], json!(["k1"]), "{}", linked.text);
+    assert_eq!(linked["autoTicket"]["status"], "none");
     upgraded.stop().await;
 
     // A release newer than this binary migrated it further: refused, named.

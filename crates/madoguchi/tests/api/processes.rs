@@ -11,6 +11,8 @@ struct Server {
     child: Option<Child>,
     port: u16,
     args: Vec<String>,
+    /// Extra environment of the next start (a fault-injection point).
+    env: Vec<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -35,6 +37,7 @@ impl Server {
             child: None,
             port,
             args,
+            env: Vec::new(),
         };
         s.restart().await;
         s
@@ -43,6 +46,7 @@ impl Server {
     async fn restart(&mut self) {
         let child = Command::new(env!("CARGO_BIN_EXE_madoguchi"))
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -59,6 +63,12 @@ impl Server {
             assert!(Instant::now() < deadline, "madoguchi did not become ready");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits for the process to end by itself (an injected fault aborted it).
+    fn wait_for_exit(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("a running server");
+        child.wait().expect("waiting for madoguchi")
     }
 
     /// SIGKILL: no shutdown, no flush, whatever was in flight is cut.
@@ -309,4 +319,168 @@ async fn q2_i7_desk_down_and_chat_killed_with_sigkill_every_ticket_appears_exact
     drop(chat);
     drop(desk);
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// I10, Q2: the process dies between Desk making the ticket and the integration linking
+/// it (a fault-injection point aborts it there). After a restart the conversion is
+/// finished by the worker with the ticket Desk made: exactly one ticket, linked, with
+/// the transcript, and the automatic ticket at the chat's end does not add another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i10_q2_a_crash_between_ticket_creation_and_linking_leaves_one_linked_ticket() {
+    let dir =
+        std::env::temp_dir().join(format!("madoguchi-fault-{}", uuid::Uuid::now_v7().simple()));
+    let mut server = Server::start(&dir, &[]).await;
+    let token = signup(&server, "admin@example.jp").await;
+    let t = Some(token.as_str());
+    server
+        .post(
+            "/desk/api/v1/portals",
+            t,
+            json!({"portalName": "acme", "displayName": "Acme"}),
+        )
+        .await;
+    let key = server
+        .post(
+            "/desk/api/v1/portals/acme/settings/service-key",
+            t,
+            json!({}),
+        )
+        .await;
+    server
+        .post(
+            "/chat/api/v1/portals",
+            t,
+            json!({"portalName": "acme-chat", "displayName": "Acme"}),
+        )
+        .await;
+    let linked = server
+        .post(
+            "/chat/api/v1/portals/acme-chat/integrations/desk/enable",
+            t,
+            json!({"adminEmail": "admin@example.jp", "serviceKey": key["serviceKey"], "deskPortalName": "acme"}),
+        )
+        .await;
+    assert_eq!(linked["status"], "enabled");
+    let chat = server
+        .post(
+            "/chat/widget/v1/acme-chat/chats",
+            None,
+            json!({"email": "suzuki@example.jp", "name": "鈴木", "question": "請求書が届きません", "clientMessageId": "q-1"}),
+        )
+        .await;
+    let id = chat["chatId"].as_str().unwrap().to_owned();
+    let chat_path = format!("/chat/api/v1/portals/acme-chat/chats/{id}");
+    server
+        .post(&format!("{chat_path}/accept"), t, json!({}))
+        .await;
+
+    // Armed: the conversion's process dies right after Desk answered with the ticket.
+    server.kill9();
+    server.env = vec![(
+        "MADOGUCHI_FAULT".into(),
+        "integ-after-ticket-created".into(),
+    )];
+    server.restart().await;
+    let cut = reqwest::Client::new()
+        .post(format!("{}{chat_path}/desk/tickets", server.base()))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await;
+    assert!(cut.is_err(), "the request is cut by the crash: {cut:?}");
+    assert!(!server.wait_for_exit().success());
+
+    server.env.clear();
+    server.restart().await;
+    let tickets = |server: &Server| {
+        let token = token.clone();
+        let base = server.base();
+        async move {
+            let v: Value = reqwest::Client::new()
+                .get(format!("{base}/desk/api/v1/portals/acme/tickets?limit=100"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("tickets")
+                .json()
+                .await
+                .expect("tickets JSON");
+            v["data"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    // The ticket exists in Desk, unlinked, until the worker finishes the conversion.
+    assert_eq!(tickets(&server).await.len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let linked_ticket = loop {
+        let (_, v) = server.call(reqwest::Method::GET, &chat_path, t, None).await;
+        if let Some(first) = v["deskTicketIds"].as_array().and_then(|a| a.first()) {
+            assert_eq!(v["deskTicketIds"].as_array().map(Vec::len), Some(1), "{v}");
+            break first.as_str().unwrap().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the conversion was never finished: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let all = tickets(&server).await;
+    assert_eq!(all.len(), 1, "exactly one ticket: {all:#?}");
+    assert_eq!(all[0]["id"], linked_ticket.as_str());
+    assert_eq!(all[0]["subject"], "請求書が届きません");
+
+    // Converting again is refused; ending the chat makes no automatic second ticket.
+    let (status, v) = server
+        .call(
+            reqwest::Method::POST,
+            &format!("{chat_path}/desk/tickets"),
+            t,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(v["error"]["code"], "already_converted", "{status} {v}");
+    server.post(&format!("{chat_path}/end"), t, json!({})).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, v) = server.call(reqwest::Method::GET, &chat_path, t, None).await;
+        let status = v["autoTicket"]["status"].as_str().unwrap_or("").to_owned();
+        if status == "skipped" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the automatic ticket was not decided: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The transcript reached the ticket's chat thread.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, threads) = server
+            .call(
+                reqwest::Method::GET,
+                &format!("/desk/api/v1/portals/acme/tickets/{linked_ticket}/threads"),
+                t,
+                None,
+            )
+            .await;
+        let has_transcript = threads["data"].as_array().is_some_and(|a| {
+            a.iter().any(|th| {
+                th["kind"] == "chat"
+                    && th["messages"]
+                        .as_array()
+                        .is_some_and(|m| m.iter().any(|x| x["text"] == "請求書が届きません"))
+            })
+        });
+        if has_transcript {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no transcript on the ticket: {threads}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(tickets(&server).await.len(), 1);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
