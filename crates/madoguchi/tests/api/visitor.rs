@@ -580,11 +580,14 @@ async fn v5_the_rating_reaches_the_desk_ticket_of_the_chat(app: TestApp) {
         &w.admin,
         &w.chat,
         &chat.chat_id,
-        Duration::from_secs(10),
-        |c| c["autoTicket"]["status"] == "created",
+        Duration::from_secs(30),
+        |c| c["autoTicket"]["status"] == "created" && c["deskTicketIds"][0].is_string(),
     )
     .await;
-    let ticket = ended["deskTicketIds"][0].as_str().unwrap().to_owned();
+    let ticket = ended["deskTicketIds"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no ticket for the chat: {ended}"))
+        .to_owned();
     w.app
         .post(
             &rating_path(&w.chat, &chat.chat_id),
