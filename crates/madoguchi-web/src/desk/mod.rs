@@ -114,7 +114,7 @@ impl FromRequestParts<AppState> for DeskMember {
                 match header(parts, ACTING_EMAIL_HEADER).filter(|e| !e.trim().is_empty()) {
                     Some(email) => {
                         let name = header(parts, ACTING_NAME_HEADER)
-                            .map(|n| percent_decode(n))
+                            .map(percent_decode)
                             .unwrap_or_default();
                         state.desk.acting_for(admin, email, &name).await?
                     }
