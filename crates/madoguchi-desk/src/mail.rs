@@ -1419,7 +1419,7 @@ impl Desk {
 /// Where a reply on a ticket goes.
 enum Route {
     Mail {
-        mailbox: MailboxConfig,
+        mailbox: Box<MailboxConfig>,
         to_address: String,
         to_name: Option<String>,
         ticket_number: i64,
@@ -1483,7 +1483,7 @@ async fn reply_route(
     .fetch_one(&mut *conn)
     .await?;
     Ok(Route::Mail {
-        mailbox: config_from_row(&row)?,
+        mailbox: Box::new(config_from_row(&row)?),
         to_address: email,
         to_name,
         ticket_number: row_number(&mut *conn, portal_id, ticket_id).await?,
