@@ -31,8 +31,8 @@ pub mod portals;
 pub mod presence;
 pub mod ratelimit;
 mod serde_time;
-pub mod visitor_experience;
 pub mod toolkit;
+pub mod visitor_experience;
 pub mod visitors;
 
 pub use chats::{

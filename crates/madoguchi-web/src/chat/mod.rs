@@ -5,8 +5,8 @@
 mod chats;
 mod extract;
 mod portals;
-mod visitor;
 mod toolkit;
+mod visitor;
 mod widget;
 pub mod ws;
 
