@@ -446,22 +446,24 @@ impl Integration {
                 ticket.id
             }
         };
+        // The transcript first: "created" is shown once the ticket holds it. A crash
+        // before the link is recorded retries with the same key and the same ticket.
+        let lines = self.lines(chat_id, 0).await?;
+        self.desk
+            .upsert_chat_thread(&auth, &ticket_id, chat_id, &lines)
+            .await?;
+        let last = lines.last().map_or(0, |l| l.seq);
         let link = ChatTicket {
             chat_id: chat_id.to_owned(),
             ticket_id: ticket_id.clone(),
             chat_portal_id: chat.portal_id.clone(),
             desk_portal_name: auth.portal.clone(),
             origin: "auto".into(),
-            synced_seq: 0,
+            synced_seq: last,
         };
         let mut tx = self.db.begin_write().await?;
         store::record_ticket(tx.conn(), &link, self.clock.now_ms()).await?;
         tx.commit().await?;
-        let lines = self.lines(chat_id, 0).await?;
-        self.desk
-            .upsert_chat_thread(&auth, &ticket_id, chat_id, &lines)
-            .await?;
-        let last = lines.last().map_or(0, |l| l.seq);
         store::mark_synced(
             &self.db,
             chat_id,
