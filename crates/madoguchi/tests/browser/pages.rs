@@ -20,7 +20,7 @@ async fn q4_signup_and_login_pages_lead_home_in_japanese_and_english() {
     fill(&c, "input[name=password]", "correct horse battery").await;
     click(&c, "form.stack button[type=submit]").await;
     wait_text(&c, "main", "ようこそ、鈴木 一郎 さん").await;
-    find(&c, "a.app-card[href='/chat']").await;
+    find(&c, ".app-card a[href='/chat']").await;
 
     // Log out, switch to English, log in through /login.
     click(&c, "form[action='/logout'] button").await;
