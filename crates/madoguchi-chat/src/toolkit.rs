@@ -11,8 +11,8 @@
 //!   lifecycle record (`transferred`), puts a system line in the transcript for the
 //!   visitor, and tells the consoles `chat.transferred`.
 //!
-//! Who is online for a transfer is [`online_operators`]: the single place to switch
-//! to presence from real console connections (SPEC V1).
+//! A transfer goes only to someone online ([`Chat::transfer_candidates`]): available,
+//! allowed to take the department and with a console open on some node (SPEC V1).
 
 use crate::chats::{ChatState, ChatView};
 use crate::events::{self, ChatEvent};
@@ -100,7 +100,8 @@ pub(crate) async fn offer_in(
     if routing == Routing::Broadcast {
         return Ok(None);
     }
-    // Presence: the availability status (see [`online_operators`]).
+    // The availability status: who is offered a chat stays a database decision (C5),
+    // whatever consoles this node happens to know about.
     let rows = sqlx::query(
         "select o.user_id, o.last_offered, (select count(*) from chat_chats c where c.portal_id = o.portal_id \
          and ((c.state = 'attended' and c.operator_id = o.user_id) \
@@ -262,10 +263,9 @@ pub(crate) async fn fill(db: &Db, chats: &mut [ChatView]) -> Result<()> {
     Ok(())
 }
 
-/// Who may take a chat of `department_id` now: available operators of the department,
-/// admins and supervisors. Presence today is the availability status; when consoles
-/// report real connections (SPEC V1) this is the one place to switch.
-pub async fn online_operators(
+/// Who may take a chat of `department_id` by availability: available operators of the
+/// department, admins and supervisors (whether or not a console is open).
+async fn available_candidates(
     db: &Db,
     portal_id: &str,
     department_id: Option<&str>,
@@ -363,6 +363,20 @@ impl Chat {
             .await
     }
 
+    /// O2 + V1: who may receive a chat of `department_id` now: available, allowed to
+    /// take it, and with a console open on some node (a transfer to a closed console
+    /// would sit unseen).
+    pub async fn transfer_candidates(
+        &self,
+        portal_id: &str,
+        department_id: Option<&str>,
+    ) -> Result<Vec<Candidate>> {
+        let connected = self.connected_operators(portal_id);
+        let mut candidates = available_candidates(&self.db, portal_id, department_id).await?;
+        candidates.retain(|c| connected.contains(&c.user_id));
+        Ok(candidates)
+    }
+
     /// O2: hands an attended chat to another online operator, or to an online operator
     /// of a department (the least busy), with a note for the receiver. The owner, or a
     /// supervisor or admin, may transfer; the old owner no longer writes afterwards.
@@ -403,8 +417,9 @@ impl Chat {
             }
         }
         let target_department = department_id.clone().or(chat.department_id.clone());
-        let online =
-            online_operators(&self.db, &op.portal.id, target_department.as_deref()).await?;
+        let online = self
+            .transfer_candidates(&op.portal.id, target_department.as_deref())
+            .await?;
         let cap = self.max_chats_of(&op.portal.id).await?;
         let receiver = match &operator_id {
             Some(id) => {

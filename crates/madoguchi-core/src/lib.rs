@@ -15,6 +15,7 @@ pub mod identity;
 pub mod ids;
 mod sqlite_writer;
 pub mod time;
+pub mod transcript;
 
 /// For [`Db::sqlite_transaction`] callers.
 pub use rusqlite;

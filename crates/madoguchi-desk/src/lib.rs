@@ -70,7 +70,8 @@ pub use search::SearchQuery;
 pub use service_keys::ServiceKey;
 pub use slas::Sla;
 pub use threads::{
-    ChatMessage, ChatMessageIn, ChatThread, NewThread, TextThread, Thread, ThreadAuthor, ThreadKind,
+    localize_threads, ChatMessage, ChatMessageIn, ChatThread, NewThread, SystemLine, TextThread,
+    Thread, ThreadAuthor, ThreadKind,
 };
 pub use tickets::{
     Channel, HistoryEntry, NewTicket, Priority, Ticket, TicketFilter, TicketPatch, TicketStatus,

@@ -96,8 +96,42 @@ pub struct ChatMessage {
     pub seq: i64,
     pub sender: String,
     pub sender_name: String,
+    /// For a system line, its text in the reader's language (see [`localize_threads`]).
     pub text: String,
     pub created_at: String,
+    /// A system line's event, stored so that it reads in the reader's language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemLine>,
+}
+
+/// The event behind a system line of a transcript: `kind` ("joined", "ended",
+/// "rated"…) and its argument (a name, or a rating and comment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SystemLine {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arg: Option<String>,
+}
+
+/// Renders the system lines of chat threads in `lang` (they are stored as events,
+/// with the text of the language they were written in as a fallback).
+pub fn localize_threads(threads: &mut [Thread], lang: madoguchi_core::Lang) {
+    for thread in threads {
+        if let Thread::Chat(chat) = thread {
+            for m in &mut chat.messages {
+                if let Some(sys) = &m.system {
+                    m.text = madoguchi_core::transcript::system_text(
+                        lang,
+                        &sys.kind,
+                        sys.arg.as_deref(),
+                    );
+                    if m.sender == "system" {
+                        m.sender_name = madoguchi_core::i18n::t(lang, "chat-system");
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A chat message to store: the same shape, `createdAt` in RFC 3339.
@@ -166,6 +200,13 @@ fn check_messages(messages: &[ChatMessageIn]) -> Result<Vec<(i64, &ChatMessageIn
         }
         if m.text.chars().count() > CONTENT_MAX || m.sender_name.chars().count() > 200 {
             return Err(Error::invalid(field("text"), "desk-error-chat-message"));
+        }
+        if m.system.as_ref().is_some_and(|sys| {
+            sys.kind.is_empty()
+                || sys.kind.len() > 40
+                || sys.arg.as_ref().is_some_and(|a| a.chars().count() > 2000)
+        }) {
+            return Err(Error::invalid(field("system"), "desk-error-chat-message"));
         }
         let at = parse_rfc3339(&m.created_at)
             .ok_or_else(|| Error::invalid(field("createdAt"), "desk-error-chat-message"))?;
@@ -307,8 +348,9 @@ impl Desk {
         let mut added = 0;
         for (at, m) in checked {
             let done = sqlx::query(
-                "insert into desk_thread_messages (thread_id, seq, sender, sender_name, text, created_at) \
-                 values ($1, $2, $3, $4, $5, $6) on conflict (thread_id, seq) do nothing",
+                "insert into desk_thread_messages (thread_id, seq, sender, sender_name, text, created_at, \
+                 system_kind, system_arg) values ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 on conflict (thread_id, seq) do nothing",
             )
             .bind(&thread_id)
             .bind(m.seq)
@@ -316,6 +358,8 @@ impl Desk {
             .bind(&m.sender_name)
             .bind(&m.text)
             .bind(at)
+            .bind(m.system.as_ref().map(|sys| sys.kind.clone()))
+            .bind(m.system.as_ref().and_then(|sys| sys.arg.clone()))
             .execute(tx.conn())
             .await?;
             added += done.rows_affected();
@@ -351,7 +395,7 @@ impl Desk {
         .fetch_all(&mut *conn)
         .await?;
         let messages = sqlx::query(
-            "select m.thread_id, m.seq, m.sender, m.sender_name, m.text, m.created_at \
+            "select m.thread_id, m.seq, m.sender, m.sender_name, m.text, m.created_at, m.system_kind, m.system_arg \
              from desk_thread_messages m join desk_threads th on th.id = m.thread_id \
              where th.portal_id = $1 and th.ticket_id = $2 order by m.thread_id, m.seq",
         )
@@ -395,6 +439,15 @@ impl Desk {
                     sender_name: m.try_get("sender_name")?,
                     text: m.try_get("text")?,
                     created_at: rfc3339(m.try_get("created_at")?),
+                    system: m
+                        .try_get::<Option<String>, _>("system_kind")?
+                        .map(|kind| -> Result<SystemLine> {
+                            Ok(SystemLine {
+                                kind,
+                                arg: m.try_get("system_arg")?,
+                            })
+                        })
+                        .transpose()?,
                 });
         }
         rows.iter()

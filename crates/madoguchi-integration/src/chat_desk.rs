@@ -3,7 +3,9 @@
 //! scope; convert the chat to a ticket; associate it with a ticket; reply; reopen or
 //! close. The department's mode decides what is allowed, here on the server (I9).
 
-use crate::desk_client::{ActingOperator, ChatLine, DeskAuth, DeskThread, DeskTicket, NewTicket};
+use crate::desk_client::{
+    ActingOperator, ChatLine, ChatLineSystem, DeskAuth, DeskThread, DeskTicket, NewTicket,
+};
 use crate::model::{in_view_scope, DeptMode, Permissions, ViewScope};
 use crate::outbox::{self, ConversionTicket, Done, Task};
 use crate::store::{self, ChatTicket, MappingRow, PortalRow};
@@ -131,6 +133,10 @@ pub(crate) fn line(m: &Message, lang: Lang) -> ChatLine {
         sender_name: m.sender_name_in(lang),
         text: m.text_in(lang),
         created_at: madoguchi_core::time::rfc3339(m.created_at),
+        system: m.system_kind.clone().map(|kind| ChatLineSystem {
+            kind,
+            arg: m.system_arg.clone(),
+        }),
     }
 }
 
@@ -399,6 +405,7 @@ impl Integration {
         let task = Task::Conversion {
             chat_id: chat.id.clone(),
             ticket: wanted.clone(),
+            acting: auth.acting.clone(),
         };
         // The claim and the job that finishes it in one write: should this request die
         // after Desk made the ticket, the worker links that ticket (same key) later.

@@ -51,6 +51,10 @@ pub enum Task {
     Conversion {
         chat_id: String,
         ticket: ConversionTicket,
+        /// O6: the operator who asked, so a recovered conversion is theirs in Desk too
+        /// (absent in jobs written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        acting: Option<crate::desk_client::ActingOperator>,
     },
 }
 

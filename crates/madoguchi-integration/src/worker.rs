@@ -19,7 +19,7 @@
 //! appended by `seq`.
 
 use crate::chat_desk::{conversion_ticket, line, subject_of, ticket_key};
-use crate::desk_client::{ChatLine, NewTicket};
+use crate::desk_client::{ActingOperator, ChatLine, NewTicket};
 use crate::model::{ChatOutcome, DeptMode};
 use crate::outbox::{self, ConversionTicket, Done, Job, Task};
 use crate::store::{self, ChatTicket};
@@ -345,7 +345,11 @@ impl Integration {
             }
             Task::SyncThread { chat_id, ticket_id } => self.run_sync(chat_id, ticket_id).await,
             Task::Contact { visitor_id } => self.run_contact(&job.chat_portal_id, visitor_id).await,
-            Task::Conversion { chat_id, ticket } => self.run_conversion(chat_id, ticket).await,
+            Task::Conversion {
+                chat_id,
+                ticket,
+                acting,
+            } => self.run_conversion(chat_id, ticket, acting.clone()).await,
         }
     }
 
@@ -483,7 +487,12 @@ impl Integration {
     /// Finishes a conversion by hand whose request did not record its ticket (it died
     /// after claiming the chat, I10): the same key makes Desk answer the ticket the
     /// request may have made, and the link is recorded once.
-    async fn run_conversion(&self, chat_id: &str, wanted: &ConversionTicket) -> Result<Outcome2> {
+    async fn run_conversion(
+        &self,
+        chat_id: &str,
+        wanted: &ConversionTicket,
+        acting: Option<ActingOperator>,
+    ) -> Result<Outcome2> {
         let Some(chat) = self.chat.chat_by_id(chat_id).await? else {
             return Ok(Outcome2::Failed("the chat is gone".into()));
         };
@@ -502,11 +511,14 @@ impl Integration {
             }
         }
         let row = store::portal(&self.db, &chat.portal_id).await?;
-        let Some(auth) = row.auth() else {
+        let Some(mut auth) = row.auth() else {
             return Ok(Outcome2::Failed("the integration was unlinked".into()));
         };
         if !row.enabled {
             return Ok(Outcome2::Retry("the integration is disabled".into()));
+        }
+        if let Some(op) = acting {
+            auth = auth.acting_for(op);
         }
         let Some(email) = chat.visitor.email.clone().filter(|e| !e.trim().is_empty()) else {
             return Ok(Outcome2::Failed("the visitor has no email".into()));

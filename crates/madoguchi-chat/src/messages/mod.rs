@@ -87,17 +87,7 @@ impl SystemKind {
     /// The catalog key of a stored system kind (also for readers outside this crate,
     /// such as the Desk transcript).
     pub fn key(kind: &str) -> &'static str {
-        match kind {
-            "joined" => "chat-system-joined",
-            "missed" => "chat-system-missed",
-            "left" => "chat-system-left",
-            "ended_idle" => "chat-system-ended-idle",
-            "offline" => "chat-system-offline",
-            "rated" => "chat-system-rated",
-            "participant" => "chat-system-participant",
-            "transferred" => "chat-system-transferred",
-            _ => "chat-system-ended",
-        }
+        madoguchi_core::transcript::system_key(kind)
     }
 }
 
@@ -128,23 +118,9 @@ impl Message {
     }
 }
 
-/// The text of a system line of `kind` with its argument, in `lang` (also for readers
-/// outside this crate, such as the Desk transcript).
+/// The text of a system line of `kind` with its argument, in `lang`.
 pub fn system_text(lang: Lang, kind: &str, arg: Option<&str>) -> String {
-    if kind == "rated" {
-        let (rating, comment) = match arg.unwrap_or("").split_once('\n') {
-            Some((r, c)) => (r, c),
-            None => (arg.unwrap_or(""), ""),
-        };
-        let word = i18n::t(lang, &format!("chat-rating-{rating}"));
-        let key = if comment.is_empty() {
-            "chat-system-rated"
-        } else {
-            "chat-system-rated-comment"
-        };
-        return i18n::t_args(lang, key, &[("rating", &word), ("comment", comment)]);
-    }
-    i18n::t_args(lang, SystemKind::key(kind), &[("name", arg.unwrap_or(""))])
+    madoguchi_core::transcript::system_text(lang, kind, arg)
 }
 
 impl Message {

@@ -81,6 +81,8 @@ pub struct Operator {
     pub role: Role,
     pub status: Availability,
     pub department_ids: Vec<String>,
+    /// V1: available with a console open on some node (who a transfer can reach).
+    pub online: bool,
 }
 
 /// An authenticated operator acting on one portal: what every operator-side service
@@ -150,16 +152,25 @@ impl Chat {
     }
 
     pub async fn list_operators(&self, op: &OperatorCtx) -> Result<Vec<Operator>> {
-        store::list(&self.db, &op.portal.id, None).await
+        let list = store::list(&self.db, &op.portal.id, None).await?;
+        Ok(self.with_presence(&op.portal.id, list))
     }
 
     /// One operator of the portal.
     pub async fn operator(&self, portal_id: &str, user_id: &str) -> Result<Operator> {
-        store::list(&self.db, portal_id, Some(user_id))
-            .await?
+        let list = store::list(&self.db, portal_id, Some(user_id)).await?;
+        self.with_presence(portal_id, list)
             .into_iter()
             .next()
             .ok_or_else(Error::not_found)
+    }
+
+    fn with_presence(&self, portal_id: &str, mut list: Vec<Operator>) -> Vec<Operator> {
+        let connected = self.connected_operators(portal_id);
+        for o in &mut list {
+            o.online = o.status == Availability::Available && connected.contains(&o.user_id);
+        }
+        list
     }
 
     /// C2: an admin adds an existing user as operator (or, if they already are one,

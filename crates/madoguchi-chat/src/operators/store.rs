@@ -213,6 +213,7 @@ pub(crate) async fn list(
             role: Role::parse(&role).unwrap_or(Role::Operator),
             status: Availability::parse(&status).unwrap_or(Availability::Away),
             department_ids,
+            online: false,
         });
     }
     Ok(out)

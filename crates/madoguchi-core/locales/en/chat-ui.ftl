@@ -29,6 +29,7 @@ chatui-queue-history = History
 chatui-history-search = Search by visitor or text
 chatui-history-empty = No matching chats
 chatui-queue-empty = None
+chatui-cap-reached = You hold { $max } chats, the most allowed at once: waiting chats show again when one of yours ends or moves on.
 chatui-availability = Availability
 chatui-available = Available
 chatui-away = Away

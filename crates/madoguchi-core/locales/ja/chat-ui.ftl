@@ -29,6 +29,7 @@ chatui-queue-history = 履歴
 chatui-history-search = 訪問者・メッセージで検索
 chatui-history-empty = 該当するチャットはありません
 chatui-queue-empty = なし
+chatui-cap-reached = 同時に対応できる上限（{ $max }件）に達しています。対応中のチャットが終了するか引き継がれると、待機中のチャットが再び表示されます。
 chatui-availability = 対応状況
 chatui-available = 対応可能
 chatui-away = 不在

@@ -38,7 +38,7 @@ pub struct DeskAuth {
 
 /// The operator behind a call (SPEC O6): Desk finds its member with this email, or
 /// records the name alone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ActingOperator {
     pub email: String,
     pub name: String,
@@ -182,6 +182,17 @@ pub struct ChatLine {
     pub sender_name: String,
     pub text: String,
     pub created_at: String,
+    /// A system line's event, so Desk shows it in its reader's language (V6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<ChatLineSystem>,
+}
+
+/// `{kind, arg}` of a system line (Desk's `SystemLine`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChatLineSystem {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arg: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]

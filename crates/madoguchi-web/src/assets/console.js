@@ -151,7 +151,28 @@
   function listFor(chat) {
     // O3: a waiting chat offered to another operator is theirs (supervisors still see it).
     if (chat.state === 'waiting' && chat.offeredTo && chat.offeredTo !== me.id && !supervises) return null;
+    // O3: an operator at the cap is offered nothing (the server refuses the accept too).
+    if (chat.state === 'waiting' && capReached) return null;
     return ui.lists[chat.state] || null;
+  }
+
+  // O3: the portal's cap of concurrent chats per operator (null: none).
+  var cap = typeof cfg.maxChatsPerOperator === 'number' ? cfg.maxChatsPerOperator : null;
+  var capReached = false;
+  /** After any chat changed: at the cap, waiting chats leave the queue (a notice says
+   *  why); below it, they come back. */
+  function checkCap() {
+    if (cap === null) return;
+    var held = 0;
+    chats.forEach(function (r) {
+      if (r.chat && r.chat.state === 'attended' && r.chat.operatorId === me.id) held++;
+    });
+    var reached = held >= cap;
+    if (reached === capReached) return;
+    capReached = reached;
+    var notice = $('.q-section.waiting .cap-notice');
+    if (notice) notice.hidden = !reached;
+    chats.forEach(function (r) { if (r.chat && r.chat.state === 'waiting') placeItem(r); });
   }
 
   function makeItem(id) {
@@ -273,6 +294,7 @@
       historyIds.add(chat.id);   // a chat that just ended leads the history
     }
     placeItem(r);
+    checkCap();
     if (chat.id === selectedId) {
       renderHead();
       renderVisitor();
@@ -721,6 +743,7 @@
   var lastChime = 0;
   function notifyNewWaiting(chat) {
     if (chat && chat.offeredTo && chat.offeredTo !== me.id) return;
+    if (capReached) return;
     // One chime per burst: ten chats arriving together ring once.
     if (Date.now() - lastChime > 1500) { lastChime = Date.now(); chime(); }
     if (chat) desktopNotify(L['notify-new-chat'].replace('{name}', visitorName(chat)), chat.question || '', chat.id);
@@ -1173,7 +1196,7 @@
     ui.transferOpen.setAttribute('aria-expanded', 'true');
     request('GET', '/operators').then(function (res) {
       var online = ((res && res.data) || []).filter(function (o) {
-        return o.id !== c.operatorId && o.status === 'available';
+        return o.id !== c.operatorId && o.online;
       });
       online.forEach(function (o) { option(f.operatorId, o.id, o.name); });
       if (!online.length) option(f.operatorId, 'none', L['transfer-none-online'], true);

@@ -2,7 +2,7 @@
 
 use super::{DataList, DeskMember};
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, RequestLang};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -124,9 +124,12 @@ async fn ticket_history(
 async fn list_threads(
     State(state): State<AppState>,
     member: DeskMember,
+    RequestLang(lang): RequestLang,
     Path(ids): Path<(String, String)>,
 ) -> ApiResult<Json<DataList<Thread>>> {
-    Ok(Json(state.desk.threads(&member, &ids.1).await?.into()))
+    let mut threads = state.desk.threads(&member, &ids.1).await?;
+    madoguchi_desk::localize_threads(&mut threads, lang);
+    Ok(Json(threads.into()))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -49,6 +49,7 @@ fn lines(chat_id: &str, from: i64, to: i64) -> Vec<ChatLine> {
             sender_name: if seq % 2 == 1 { "鈴木" } else { "山田" }.into(),
             text: format!("{chat_id} message {seq}"),
             created_at: format!("2026-01-01T00:00:{seq:02}.000Z"),
+            system: None,
         })
         .collect()
 }

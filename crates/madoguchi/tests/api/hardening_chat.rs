@@ -320,10 +320,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 const PACED: usize = 40;
 /// Under the per-chat limit of 20 messages a second.
 const PACE: Duration = Duration::from_millis(60);
-/// The last message must arrive this soon, with no traffic after it. A held message
-/// would wait for the next event or the 20 s ping; 10 s leaves room for a loaded CI
-/// machine running every test at once.
+/// Once the other side's last message is stored (its sender has the ack), every one of
+/// them must have arrived this soon, with no traffic after it. A held message would wait
+/// for the next event or the 20 s ping. Counted from the commit, not from the send: on a
+/// loaded CI machine storing 40 messages can itself take longer than this.
 const LAST_WITHIN: Duration = Duration::from_secs(10);
+/// Gives up on a socket that never finishes at all (acks included).
+const EXCHANGE_LIMIT: Duration = Duration::from_secs(120);
 
 type Split = (
     futures::stream::SplitSink<RawWs, WsMessage>,
@@ -331,6 +334,7 @@ type Split = (
 );
 type RawWs =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Stored = tokio::sync::watch::Sender<Option<Instant>>;
 
 async fn raw_ws(app: &TestApp, path: &str) -> RawWs {
     tokio_tungstenite::connect_async(app.ws_url(path))
@@ -339,12 +343,10 @@ async fn raw_ws(app: &TestApp, path: &str) -> RawWs {
         .0
 }
 
-/// Sends `frame(i)` for i in 0..PACED, one every [`PACE`]; answers when each was sent
-/// and when the last was.
+/// Sends `frame(i)` for i in 0..PACED, one every [`PACE`]; answers when each was sent.
 async fn send_paced(
     sink: &mut futures::stream::SplitSink<RawWs, WsMessage>,
     frame: impl Fn(usize) -> Value,
-    done: tokio::sync::watch::Sender<Option<Instant>>,
 ) -> Vec<Instant> {
     let start = Instant::now();
     let mut sent = Vec::new();
@@ -355,48 +357,81 @@ async fn send_paced(
             .await
             .unwrap();
     }
-    done.send(Some(Instant::now())).unwrap();
     sent
 }
 
-/// Reads message frames until every `prefix{i}` (i in 0..PACED) came; answers when each
-/// arrived. Fails when one has not come [`LAST_WITHIN`] after the sender finished:
-/// nothing else is sent by then that could push a held message along.
+fn numbered(text: Option<&str>, prefix: &str) -> Option<usize> {
+    text?
+        .strip_prefix(prefix)?
+        .parse::<usize>()
+        .ok()
+        .filter(|i| *i < PACED)
+}
+
+/// Reads one side's socket until every `incoming{i}` came and every own `own{i}` was
+/// acknowledged; answers when each incoming message arrived. Tells the other side, through
+/// `own_stored`, when the last own message was acknowledged, and fails when an incoming one
+/// has not come [`LAST_WITHIN`] after the other side's last was: nothing is sent after that
+/// which could push a held message along.
 async fn receive_paced(
     stream: &mut futures::stream::SplitStream<RawWs>,
     text_of: impl Fn(&Value) -> Option<String>,
-    prefix: &str,
-    sent_last: tokio::sync::watch::Receiver<Option<Instant>>,
+    incoming: &str,
+    own: &str,
+    own_stored: Stored,
+    mut other_stored: tokio::sync::watch::Receiver<Option<Instant>>,
 ) -> Vec<Instant> {
+    let give_up = Instant::now() + EXCHANGE_LIMIT;
     let mut arrived = vec![None; PACED];
+    let mut acked = [false; PACED];
+    let mut other_done: Option<Instant> = None;
     loop {
-        let deadline = sent_last
-            .borrow()
-            .map_or(Instant::now() + Duration::from_secs(30), |t| {
-                t + LAST_WITHIN
-            });
-        let frame = match tokio::time::timeout_at(deadline, stream.next()).await {
+        let all_arrived = arrived.iter().all(Option::is_some);
+        if all_arrived && acked.iter().all(|a| *a) {
+            return arrived.into_iter().flatten().collect();
+        }
+        let deadline = match other_done {
+            Some(t) if !all_arrived => (t + LAST_WITHIN).min(give_up),
+            _ => give_up,
+        };
+        let next = tokio::select! {
+            changed = other_stored.changed(), if other_done.is_none() => {
+                other_done = *other_stored.borrow();
+                if changed.is_err() && other_done.is_none() {
+                    panic!("{incoming}: the other side stopped before its messages were stored");
+                }
+                continue;
+            }
+            next = tokio::time::timeout_at(deadline, stream.next()) => next,
+        };
+        let frame = match next {
             Ok(Some(Ok(WsMessage::Text(t)))) => serde_json::from_str::<Value>(t.as_str()).unwrap(),
             Ok(Some(Ok(_))) => continue,
-            Ok(other) => panic!("{prefix}: the socket ended: {other:?}"),
-            Err(_) if sent_last.borrow().is_none() => continue,
+            Ok(other) => panic!("{incoming}: the socket ended: {other:?}"),
             Err(_) => {
                 let missing: Vec<usize> = (0..PACED).filter(|i| arrived[*i].is_none()).collect();
-                panic!(
-                    "{prefix}: messages {missing:?} had not arrived {LAST_WITHIN:?} after the last was sent"
-                );
+                let unacked: Vec<usize> = (0..PACED).filter(|i| !acked[*i]).collect();
+                match other_done {
+                    Some(_) if !missing.is_empty() => panic!(
+                        "{incoming}: messages {missing:?} had not arrived {LAST_WITHIN:?} after the sender's last was stored"
+                    ),
+                    _ => panic!(
+                        "{incoming}: after {EXCHANGE_LIMIT:?}, messages {missing:?} had not arrived and own messages {unacked:?} were not acknowledged"
+                    ),
+                }
             }
         };
-        let Some(i) = text_of(&frame)
-            .and_then(|t| t.strip_prefix(prefix).and_then(|n| n.parse::<usize>().ok()))
-        else {
+        if frame["type"] == "ack" {
+            if let Some(i) = numbered(frame["clientMessageId"].as_str(), own) {
+                acked[i] = true;
+                if acked.iter().all(|a| *a) {
+                    let _ = own_stored.send(Some(Instant::now()));
+                }
+            }
             continue;
-        };
-        if i < PACED && arrived[i].is_none() {
-            arrived[i] = Some(Instant::now());
         }
-        if arrived.iter().all(Option::is_some) {
-            return arrived.into_iter().flatten().collect();
+        if let Some(i) = numbered(text_of(&frame).as_deref(), incoming) {
+            arrived[i].get_or_insert_with(Instant::now);
         }
     }
 }
@@ -441,29 +476,29 @@ async fn paced_exchange(
             "{ready:?}"
         );
     }
-    let (op_done, op_done_rx) = tokio::sync::watch::channel(None);
-    let (v_done, v_done_rx) = tokio::sync::watch::channel(None);
+    let (op_stored, op_stored_rx) = tokio::sync::watch::channel(None);
+    let (v_stored, v_stored_rx) = tokio::sync::watch::channel(None);
     let chat_id = chat.chat_id.clone();
     let op_sender = tokio::spawn(async move {
         let frame = |i: usize| json!({"type": "message", "chatId": chat_id, "text": format!("o{i}"), "clientMessageId": format!("o{i}")});
-        send_paced(&mut op_sink, frame, op_done).await
+        send_paced(&mut op_sink, frame).await
     });
     let v_sender = tokio::spawn(async move {
         tokio::time::sleep(PACE / 2).await;
         let frame = |i: usize| json!({"type": "message", "text": format!("v{i}"), "clientMessageId": format!("v{i}")});
-        send_paced(&mut v_sink, frame, v_done).await
+        send_paced(&mut v_sink, frame).await
     });
     let at_visitor = tokio::spawn(async move {
         let text = |f: &Value| {
             (f["type"] == "message").then(|| f["text"].as_str().unwrap_or("").to_owned())
         };
-        receive_paced(&mut v_stream, text, "o", op_done_rx).await
+        receive_paced(&mut v_stream, text, "o", "v", v_stored, op_stored_rx).await
     });
     let at_operator = tokio::spawn(async move {
         let text = |f: &Value| {
             (f["type"] == "message").then(|| f["message"]["text"].as_str().unwrap_or("").to_owned())
         };
-        receive_paced(&mut op_stream, text, "v", v_done_rx).await
+        receive_paced(&mut op_stream, text, "v", "o", op_stored, v_stored_rx).await
     });
     let (op_sent, v_sent) = (op_sender.await.unwrap(), v_sender.await.unwrap());
     let (at_visitor, at_operator) = (at_visitor.await.unwrap(), at_operator.await.unwrap());

@@ -354,6 +354,9 @@ async fn o2_a_transfer_to_a_department_goes_to_its_least_busy_online_operator(ap
     .await;
     // (The admin, who takes every department's chats, is away.)
     away(&app, &t.admin).await;
+    // Both billing operators have their console open (V1: only they can be reached).
+    let _b1_console = operator_ws(&app, &b1, "acme").await;
+    let _b2_console = operator_ws(&app, &b2, "acme").await;
     // b1 already has a chat of their own.
     let busy = start_chat(&app, "acme", json!({"departmentId": billing})).await;
     act(&app, &b1, "acme", &busy.chat_id, "accept")
@@ -433,6 +436,35 @@ async fn o2_transfers_are_checked(app: TestApp) {
     assert_eq!(long["error"]["field"], "note");
     let unknown = transfer(&app, &t.op1, &chat.chat_id, json!({"departmentId": "nope"})).await;
     assert_eq!(unknown["error"]["field"], "departmentId");
+    // V1: available but with no console open is not online; nobody would see the chat.
+    let online_of = |list: &Res, id: &str| {
+        list["data"]
+            .as_array()
+            .and_then(|a| a.iter().find(|o| o["id"] == id))
+            .map(|o| o["online"].clone())
+    };
+    let list = app
+        .get(&api("acme", "/operators"), Some(&t.op1.token))
+        .await;
+    assert_eq!(
+        online_of(&list, &t.op2.id),
+        Some(json!(false)),
+        "{}",
+        list.text
+    );
+    transfer(&app, &t.op1, &chat.chat_id, json!({"operatorId": t.op2.id}))
+        .await
+        .assert_error(409, "conflict");
+    let _op2_console = operator_ws(&app, &t.op2, "acme").await;
+    let list = app
+        .get(&api("acme", "/operators"), Some(&t.op1.token))
+        .await;
+    assert_eq!(
+        online_of(&list, &t.op2.id),
+        Some(json!(true)),
+        "{}",
+        list.text
+    );
     // An away operator is not offered the chat.
     app.put(
         &api("acme", "/me/availability"),
@@ -1210,7 +1242,7 @@ async fn i9_a_broken_link_still_names_the_desk_departments_in_the_menus(app: Tes
 }
 
 /// Logs in through the login form; answers the session cookie.
-async fn session_cookie(app: &TestApp, email: &str) -> String {
+pub(crate) async fn session_cookie(app: &TestApp, email: &str) -> String {
     let res = app
         .http
         .post(app.url("/login"))

@@ -118,14 +118,23 @@ impl Drop for Server {
 }
 
 async fn signup(server: &Server, email: &str) -> String {
+    signup_named(server, email, "Admin").await.0
+}
+
+/// Signs `name` up; answers their token and user id.
+async fn signup_named(server: &Server, email: &str, name: &str) -> (String, String) {
     let v = server
         .post(
             "/api/v1/auth/signup",
             None,
-            json!({"email": email, "password": "correct horse battery", "name": "Admin"}),
+            json!({"email": email, "password": "correct horse battery", "name": name}),
         )
         .await;
-    v["token"].as_str().unwrap().to_owned()
+    let token = v["token"].as_str().unwrap_or_else(|| panic!("{v}"));
+    (
+        token.to_owned(),
+        v["user"]["id"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// Starts a chat with an email, has the operator accept and end it.
@@ -361,6 +370,23 @@ async fn i10_q2_a_crash_between_ticket_creation_and_linking_leaves_one_linked_ti
         )
         .await;
     assert_eq!(linked["status"], "enabled");
+    // 佐藤, a Chat supervisor and a Desk agent, converts (O6: the ticket is hers).
+    let (sato_token, sato_id) = signup_named(&server, "sato@example.jp", "佐藤 花子").await;
+    server
+        .post(
+            "/chat/api/v1/portals/acme-chat/operators",
+            t,
+            json!({"email": "sato@example.jp", "role": "supervisor"}),
+        )
+        .await;
+    server
+        .post(
+            "/desk/api/v1/portals/acme/members",
+            t,
+            json!({"email": "sato@example.jp", "role": "agent"}),
+        )
+        .await;
+    let sato = Some(sato_token.as_str());
     let chat = server
         .post(
             "/chat/widget/v1/acme-chat/chats",
@@ -370,9 +396,10 @@ async fn i10_q2_a_crash_between_ticket_creation_and_linking_leaves_one_linked_ti
         .await;
     let id = chat["chatId"].as_str().unwrap().to_owned();
     let chat_path = format!("/chat/api/v1/portals/acme-chat/chats/{id}");
-    server
-        .post(&format!("{chat_path}/accept"), t, json!({}))
+    let accepted = server
+        .post(&format!("{chat_path}/accept"), sato, json!({}))
         .await;
+    assert_eq!(accepted["operatorId"], sato_id.as_str(), "{accepted}");
 
     // Armed: the conversion's process dies right after Desk answered with the ticket.
     server.kill9();
@@ -383,7 +410,7 @@ async fn i10_q2_a_crash_between_ticket_creation_and_linking_leaves_one_linked_ti
     server.restart().await;
     let cut = reqwest::Client::new()
         .post(format!("{}{chat_path}/desk/tickets", server.base()))
-        .bearer_auth(&token)
+        .bearer_auth(&sato_token)
         .json(&json!({}))
         .send()
         .await;
@@ -427,6 +454,24 @@ async fn i10_q2_a_crash_between_ticket_creation_and_linking_leaves_one_linked_ti
     assert_eq!(all.len(), 1, "exactly one ticket: {all:#?}");
     assert_eq!(all[0]["id"], linked_ticket.as_str());
     assert_eq!(all[0]["subject"], "請求書が届きません");
+    // O6: the worker finished the conversion as 佐藤, not as the service key's admin.
+    assert_eq!(all[0]["assigneeId"], sato_id.as_str(), "{:#}", all[0]);
+    let (_, history) = server
+        .call(
+            reqwest::Method::GET,
+            &format!("/desk/api/v1/portals/acme/tickets/{linked_ticket}/history"),
+            t,
+            None,
+        )
+        .await;
+    let entries = history["data"].as_array().cloned().unwrap_or_default();
+    assert!(!entries.is_empty(), "{history}");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["actorName"] == "佐藤 花子" && e["actorId"] == sato_id.as_str()),
+        "{history:#}"
+    );
 
     // Converting again is refused; ending the chat makes no automatic second ticket.
     let (status, v) = server

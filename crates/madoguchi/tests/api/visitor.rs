@@ -25,6 +25,7 @@ both_backends!(
     v5_the_rating_reaches_the_desk_ticket_of_the_chat,
     v6_a_returning_widget_reads_the_chat_state_and_system_kinds,
     v6_a_missed_chat_asks_for_contact_details_and_keeps_them,
+    v6_the_desk_transcript_reads_in_the_readers_language,
 );
 
 async fn config(app: &TestApp, portal: &str) -> Res {
@@ -714,4 +715,80 @@ async fn v6_a_missed_chat_asks_for_contact_details_and_keeps_them(app: TestApp) 
     app.post(&path, None, json!({"email": "x@example.jp"}))
         .await
         .assert_error(401, "unauthenticated");
+}
+
+/// V6: the Desk transcript keeps a system line as its event, so "the chat has ended"
+/// reads in English to an English reader and in Japanese to a Japanese one, whatever
+/// language the chat was in.
+async fn v6_the_desk_transcript_reads_in_the_readers_language(app: TestApp) {
+    let w = World::linked(app).await;
+    w.settings(json!({"autoTicket": "all"})).await;
+    let chat = start_chat(
+        &w.app,
+        &w.chat,
+        json!({"email": "jane@example.com", "name": "Jane", "question": "Where is my order?"}),
+    )
+    .await;
+    accept_and_end(&w.app, &w.admin, &w.chat, &chat.chat_id).await;
+    let ended = crate::chat::wait_for_chat(
+        &w.app,
+        &w.admin,
+        &w.chat,
+        &chat.chat_id,
+        Duration::from_secs(30),
+        |c| c["autoTicket"]["status"] == "created" && c["deskTicketIds"][0].is_string(),
+    )
+    .await;
+    let ticket = ended["deskTicketIds"][0].as_str().unwrap().to_owned();
+    let path = w.desk_api(&format!("/tickets/{ticket}/threads"));
+    let ended_line = |threads: &Value| -> Value {
+        threads["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["kind"] == "chat")
+            .flat_map(|t| t["messages"].as_array().cloned().unwrap_or_default())
+            .find(|m| m["system"]["kind"] == "ended")
+            .unwrap_or_else(|| panic!("no ended line: {threads}"))
+    };
+    let read_in = |lang: &'static str| {
+        w.app
+            .http
+            .get(format!("{}{path}", w.app.base))
+            .bearer_auth(&w.admin.token)
+            .header("Accept-Language", lang)
+    };
+    let en = w.app.request(read_in("en")).await;
+    en.assert_status(200);
+    let line = ended_line(&en.body);
+    assert_eq!(line["sender"], "system");
+    assert_eq!(line["text"], "The chat has ended", "{line}");
+    let ja = w.app.request(read_in("ja")).await;
+    let line = ended_line(&ja.body);
+    assert_eq!(line["text"], "チャットが終了しました", "{line}");
+    // The ticket page reads it in the page's language too.
+    let cookie = crate::operator::session_cookie(&w.app, &w.admin.email).await;
+    let number = ended_ticket_number(&w, &ticket).await;
+    let page = w
+        .app
+        .request(
+            w.app
+                .http
+                .get(w.app.url(&format!("/desk/{}/tickets/{number}", w.desk)))
+                .header("cookie", cookie)
+                .header("Accept-Language", "en"),
+        )
+        .await;
+    page.assert_status(200);
+    assert!(page.text.contains("The chat has ended"), "{}", page.text);
+    assert!(!page.text.contains("チャットが終了しました"));
+}
+
+async fn ended_ticket_number(w: &World, ticket: &str) -> String {
+    let t = w
+        .app
+        .get(&w.desk_api(&format!("/tickets/{ticket}")), w.token())
+        .await;
+    t.assert_status(200);
+    t["ticketNumber"].to_string().trim_matches('"').to_owned()
 }

@@ -293,3 +293,54 @@ async fn d6_settings_api_generates_reveals_and_regenerates_the_service_key() {
     c.close().await.unwrap();
     app.stop().await;
 }
+
+/// The ticket list holds a phone's width (issue 15: it was 797 px wide at 375 px): no
+/// horizontal scrolling of the page, and every ticket's subject still shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d4_the_ticket_list_fits_a_375_px_phone_screen() {
+    let Some(mut browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
+    let (admin, _ticket) = seed(&app).await;
+    let c = browser.session().await;
+    c.set_window_size(375, 812).await.unwrap();
+    log_in_via(&c, &app, &admin, "/desk/acme/tickets").await;
+    wait_text(&c, "main", "パスワードのリセット").await;
+    let widths = c
+        .execute(
+            "return [document.documentElement.clientWidth, document.documentElement.scrollWidth, \
+             document.body.scrollWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let w: Vec<i64> = widths
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap_or(0))
+        .collect();
+    assert!(w[0] <= 375, "{w:?}");
+    assert!(
+        w[1] <= w[0] && w[2] <= w[0],
+        "the ticket list scrolls sideways at 375 px: viewport, document, body = {w:?}"
+    );
+    // The top bar's words stay whole (they wrapped one character per line).
+    let tall = c
+        .execute(
+            "return Array.from(document.querySelectorAll('.topbar .apps a, .topbar button, .topbar .lang-switch')) \
+             .filter(function (e) { return e.getBoundingClientRect().height > 40; }) \
+             .map(function (e) { return e.textContent + ' ' + e.getBoundingClientRect().height; });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(tall, json!([]), "top bar items broken over several lines");
+    for subject in ["請求書の再発行", "パスワードのリセット"] {
+        wait_text(&c, "main", subject).await;
+    }
+    screenshot(&c, "desk-tickets-phone").await;
+    c.close().await.unwrap();
+    app.stop().await;
+}

@@ -271,6 +271,66 @@ async fn o2_a_transfer_is_seen_on_both_consoles() {
     app.stop().await;
 }
 
+/// O3 with broadcast routing: an operator at the cap is offered no waiting chat (no
+/// item, no chime), a notice says why, and the chats come back when one of theirs ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn o3_at_the_cap_waiting_chats_leave_the_console_until_one_ends() {
+    let Some(mut browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
+    let (admin, dept, sato, _tanaka) = team(&app).await;
+    app.patch(
+        &format!("{API}/settings"),
+        Some(&admin.token),
+        json!({"maxChatsPerOperator": 1}),
+    )
+    .await
+    .assert_status(200);
+    let first = start_chat(&app, &dept, "鈴木 一郎", "ログインできません").await;
+    let second = start_chat(&app, &dept, "山田 花子", "請求書について").await;
+    let c = browser.session().await;
+    console_with(&c, &app, &sato, &first).await;
+    find(&c, ".q-section.waiting .cap-notice[hidden]").await;
+    find(
+        &c,
+        &format!(".q-section.waiting .q-item[data-chat-id='{second}']"),
+    )
+    .await;
+    click(&c, ".chat-actions .accept").await;
+    find(
+        &c,
+        &format!(".q-section.attended .q-item.mine[data-chat-id='{first}']"),
+    )
+    .await;
+    // At the cap: the other chat still waits, but no longer on 佐藤's screen.
+    find(&c, ".q-section.waiting .cap-notice:not([hidden])").await;
+    wait_text(&c, ".q-section.waiting .cap-notice", "上限（1件）").await;
+    wait_js(
+        &c,
+        "the waiting chat to leave the queue",
+        &format!("return !document.querySelector(\".q-item[data-chat-id='{second}']\")"),
+    )
+    .await;
+    assert!(!c.title().await.unwrap().starts_with('('));
+    let waiting = app
+        .get(&format!("{API}/chats/{second}"), Some(&admin.token))
+        .await;
+    assert_eq!(waiting["state"], "waiting");
+    // Ending the held chat brings the waiting one back.
+    app.post_empty(&format!("{API}/chats/{first}/end"), Some(&sato.token))
+        .await
+        .assert_status(200);
+    find(
+        &c,
+        &format!(".q-section.waiting .q-item[data-chat-id='{second}']"),
+    )
+    .await;
+    find(&c, ".q-section.waiting .cap-notice[hidden]").await;
+    c.close().await.unwrap();
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn o1_slash_opens_the_canned_responses_in_the_message_box() {
     let Some(mut browser) = Browser::start().await else {

@@ -154,6 +154,8 @@ pub async fn console_page(
             .iter()
             .map(|d| json!({"id": d.id, "name": d.name}))
             .collect::<Vec<_>>(),
+        // O3: at this many attended chats the console offers no waiting ones.
+        "maxChatsPerOperator": portal.max_chats_per_operator,
         "labels": labels(&ctx),
     });
     let available = me.status == Availability::Available;
@@ -203,6 +205,11 @@ pub async fn console_page(
                     div.queue-lists {
                         section.q-section.waiting data-state="waiting" {
                             h2 { span.dot {} (ctx.t("chatui-queue-waiting")) " " span.count { "(0)" } }
+                            @if let Some(max) = portal.max_chats_per_operator {
+                                p.cap-notice role="status" hidden {
+                                    (ctx.t_args("chatui-cap-reached", &[("max", &max.to_string())]))
+                                }
+                            }
                             ul.q-list {}
                         }
                         section.q-section.attended data-state="attended" {

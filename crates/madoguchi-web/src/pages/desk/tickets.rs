@@ -666,10 +666,11 @@ async fn render_ticket(
         state.desk.classifications(&dp.member),
         state.desk.reply_unmailable(&dp.member, &ticket.id),
     );
-    let (threads, history, departments, members, classifications, unmailable) = match loaded {
+    let (mut threads, history, departments, members, classifications, unmailable) = match loaded {
         Ok(v) => v,
         Err(e) => return fail(ctx, e),
     };
+    madoguchi_desk::localize_threads(&mut threads, ctx.lang);
     let (edit, edit_err) = match &failed {
         Failed::Edit(f, e) => (
             EditForm {
