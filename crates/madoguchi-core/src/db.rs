@@ -194,12 +194,37 @@ impl WriteTx {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Every SQLite connection's settings, the pool's and the writer thread's alike. WAL
-/// lets readers run beside the writer; synchronous=normal under WAL survives a process
-/// crash (kill -9) and only risks the last commits on power loss; writers wait up to 10 s
-/// for the lock instead of failing.
-pub(crate) const SQLITE_PRAGMAS: &str = "pragma journal_mode = wal; \
-    pragma synchronous = normal; pragma foreign_keys = on; pragma busy_timeout = 10000;";
+/// How SQLite makes a commit durable (`serve --sync`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SqliteSync {
+    /// `synchronous=normal` under WAL: a commit survives a process crash (kill -9); on
+    /// power loss the last commits before the next checkpoint may be lost.
+    #[default]
+    Normal,
+    /// `synchronous=full`: the WAL is fsynced at every commit (every group commit of
+    /// messages), so an acknowledged message survives power loss too, at some latency.
+    Full,
+}
+
+impl SqliteSync {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqliteSync::Normal => "normal",
+            SqliteSync::Full => "full",
+        }
+    }
+}
+
+/// Every SQLite connection's settings, the pool's and the writer thread's alike: WAL
+/// lets readers run beside the writer, `sync` says when a commit is on disk, writers
+/// wait up to 10 s for the lock instead of failing.
+pub(crate) fn sqlite_pragmas(sync: SqliteSync) -> String {
+    format!(
+        "pragma journal_mode = wal; pragma synchronous = {}; pragma foreign_keys = on; \
+         pragma busy_timeout = 10000;",
+        sync.as_str()
+    )
+}
 
 /// The migrations this binary runs on `backend`, oldest first.
 pub fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
@@ -221,6 +246,14 @@ pub fn schema_version(backend: Backend) -> i64 {
 impl Db {
     /// Opens the embedded SQLite database `madoguchi.db` inside `data_dir`.
     pub async fn open_sqlite(data_dir: &std::path::Path) -> anyhow::Result<Self> {
+        Self::open_sqlite_with(data_dir, SqliteSync::default()).await
+    }
+
+    /// [`Db::open_sqlite`] with commits made durable as `sync` says.
+    pub async fn open_sqlite_with(
+        data_dir: &std::path::Path,
+        sync: SqliteSync,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             anyhow::anyhow!(
                 "the data directory {} cannot be created: {e}",
@@ -229,11 +262,16 @@ impl Db {
         })?;
         let path = data_dir.join("madoguchi.db");
         let url = format!("sqlite://{}?mode=rwc", path.display());
-        Self::connect(&url).await
+        Self::connect_with(&url, sync).await
     }
 
     /// Connects to `sqlite://…` or `postgres://…` and runs the migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_with(url, SqliteSync::default()).await
+    }
+
+    /// [`Db::connect`]; a SQLite database makes commits durable as `sync` says.
+    pub async fn connect_with(url: &str, sync: SqliteSync) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -271,15 +309,15 @@ impl Db {
         };
         let pool = match backend {
             Backend::Sqlite => {
-                // Settings: [`SQLITE_PRAGMAS`]. An embedded file's connections cannot go
+                // Settings: [`sqlite_pragmas`]. An embedded file's connections cannot go
                 // stale, so they are not pinged on every acquire (sqlx's default costs
                 // each query an extra round trip to the connection's thread).
                 AnyPoolOptions::new()
                     .max_connections(8)
                     .test_before_acquire(false)
-                    .after_connect(|conn, _| {
+                    .after_connect(move |conn, _| {
                         Box::pin(async move {
-                            conn.execute(SQLITE_PRAGMAS).await?;
+                            conn.execute(sqlite_pragmas(sync).as_str()).await?;
                             Ok(())
                         })
                     })
@@ -303,7 +341,7 @@ impl Db {
                 .map_err(|e| opening_error(e, "connecting to PostgreSQL".into()))?,
         };
         let sqlite_writer = match &sqlite_path {
-            Some(path) => crate::sqlite_writer::SqliteWriter::open(path, read_only)
+            Some(path) => crate::sqlite_writer::SqliteWriter::open(path, read_only, sync)
                 .context("opening the SQLite writer connection")?
                 .map(Arc::new),
             None => None,
@@ -493,6 +531,36 @@ mod tests {
         let again = Db::open_sqlite(&dir).await.expect("open after close");
         again.close().await;
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Q2: `--sync full` makes every SQLite connection, the pool's and the message
+    /// writer's, fsync at each commit; the default is `normal` (2 and 1 in SQLite's terms).
+    #[tokio::test]
+    async fn q2_sqlite_sync_mode_applies_to_the_pool_and_the_writer() {
+        for (sync, expected) in [
+            (super::SqliteSync::Normal, 1i64),
+            (super::SqliteSync::Full, 2),
+        ] {
+            let dir = std::env::temp_dir().join(format!("madoguchi-sync-{}", crate::ids::new_id()));
+            let db = Db::open_sqlite_with(&dir, sync).await.expect("open");
+            let pooled: i64 = sqlx::query_scalar("pragma synchronous")
+                .fetch_one(db.pool())
+                .await
+                .expect("pragma");
+            assert_eq!(pooled, expected, "{sync:?} on the pool");
+            let writer = db
+                .sqlite_transaction(|tx| {
+                    tx.query_row("pragma synchronous", [], |r| r.get::<_, i64>(0))
+                        .map(Ok::<i64, ()>)
+                })
+                .await
+                .expect("a SQLite file has a writer")
+                .expect("ran")
+                .expect("ok");
+            assert_eq!(writer, expected, "{sync:?} on the writer");
+            db.close().await;
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 
     /// The writer connection commits what its work answers `Ok` for, rolls back the

@@ -21,6 +21,6 @@ pub mod transcript;
 pub use rusqlite;
 
 pub use clock::Clock;
-pub use db::{Backend, Db, WriteTx};
+pub use db::{Backend, Db, SqliteSync, WriteTx};
 pub use error::{Error, ErrorCode, Result};
 pub use i18n::Lang;

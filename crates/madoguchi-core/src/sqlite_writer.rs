@@ -18,7 +18,11 @@ impl SqliteWriter {
     /// Opens the database file on a new thread (read-only when the database URL says
     /// `mode=ro`, as the pool does); `None` for an in-memory database (another
     /// connection would not see it).
-    pub(crate) fn open(path: &str, read_only: bool) -> anyhow::Result<Option<Self>> {
+    pub(crate) fn open(
+        path: &str,
+        read_only: bool,
+        sync: crate::db::SqliteSync,
+    ) -> anyhow::Result<Option<Self>> {
         if path.is_empty() || path.contains(":memory:") || path.contains("mode=memory") {
             return Ok(None);
         }
@@ -31,7 +35,7 @@ impl SqliteWriter {
         } else {
             rusqlite::Connection::open(path)?
         };
-        conn.execute_batch(crate::db::SQLITE_PRAGMAS)?;
+        conn.execute_batch(&crate::db::sqlite_pragmas(sync))?;
         conn.execute_batch("pragma wal_autocheckpoint = 256;")?;
         // Checkpoints stay on the committing writer (checkpointing elsewhere let the
         // WAL grow without bound under steady writes: it never got fully copied

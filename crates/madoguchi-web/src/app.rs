@@ -42,6 +42,8 @@ pub struct Settings {
     /// Days a visitor token keeps working after its chat ended (a returning visitor
     /// still reads the transcript); after that it is refused (401).
     pub visitor_token_days: u32,
+    /// When an embedded (SQLite) commit is on disk (`--sync`).
+    pub sqlite_sync: madoguchi_core::SqliteSync,
 }
 
 impl Settings {
@@ -58,6 +60,7 @@ impl Settings {
             trusted_proxies: Vec::new(),
             socket_limits: crate::sockets::SocketLimits::default(),
             visitor_token_days: 30,
+            sqlite_sync: madoguchi_core::SqliteSync::Normal,
         }
     }
 }
@@ -99,7 +102,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = match &settings.database_url {
             Some(url) => Db::connect(url).await?,
-            None => Db::open_sqlite(&settings.data_dir).await?,
+            None => Db::open_sqlite_with(&settings.data_dir, settings.sqlite_sync).await?,
         };
         Self::build_with_db(settings, db, Clock::system()).await
     }

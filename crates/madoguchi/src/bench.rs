@@ -36,6 +36,10 @@ pub struct ChatBenchArgs {
     /// that the tail is long).
     #[arg(long)]
     pub timeline: bool,
+    /// Also run SQLite with `serve --sync full` (an fsync per group commit), printed
+    /// beside the default `normal`.
+    #[arg(long)]
+    pub sync_full: bool,
 }
 
 struct Figures {
@@ -156,11 +160,14 @@ pub async fn run_chat(args: ChatBenchArgs) -> anyhow::Result<()> {
     drop(relay);
     results.push(figures);
 
-    let mut backends = vec![("SQLite".to_owned(), None)];
-    if let Some(url) = &args.database_url {
-        backends.push(("PostgreSQL".to_owned(), Some(url.clone())));
+    let mut backends = vec![("SQLite".to_owned(), None, "normal")];
+    if args.sync_full {
+        backends.push(("SQLite, --sync full".to_owned(), None, "full"));
     }
-    for (label, url) in backends {
+    if let Some(url) = &args.database_url {
+        backends.push(("PostgreSQL".to_owned(), Some(url.clone()), "normal"));
+    }
+    for (label, url, sync) in backends {
         let port = free_port()?;
         let dir =
             std::env::temp_dir().join(format!("madoguchi-bench-{}-{port}", std::process::id()));
@@ -172,6 +179,8 @@ pub async fn run_chat(args: ChatBenchArgs) -> anyhow::Result<()> {
             dir.display().to_string(),
             "--widget-rate-limit".into(),
             "off".into(),
+            "--sync".into(),
+            sync.into(),
         ];
         if let Some(url) = &url {
             serve_args.push("--database-url".into());

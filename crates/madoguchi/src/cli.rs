@@ -116,9 +116,30 @@ pub struct ServeArgs {
     /// still sees the transcript); then the widget must start a new chat.
     #[arg(long, env = "MADOGUCHI_VISITOR_TOKEN_DAYS", default_value = "30", value_parser = clap::value_parser!(u32).range(1..))]
     pub visitor_token_days: u32,
+    /// When an embedded (SQLite) commit is on disk: `normal` survives a crash of the
+    /// process; `full` fsyncs every commit (each group of messages), so acknowledged
+    /// messages survive power loss too, at some latency.
+    #[arg(long, env = "MADOGUCHI_SYNC", value_enum, default_value = "normal")]
+    pub sync: SyncArg,
     /// Read settings from this TOML file (keys as the flags, with underscores).
     #[arg(long, env = "MADOGUCHI_CONFIG")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncArg {
+    Normal,
+    Full,
+}
+
+impl From<SyncArg> for madoguchi_core::SqliteSync {
+    fn from(s: SyncArg) -> Self {
+        match s {
+            SyncArg::Normal => madoguchi_core::SqliteSync::Normal,
+            SyncArg::Full => madoguchi_core::SqliteSync::Full,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +188,7 @@ pub struct ConfigFile {
     max_sockets_per_operator: Option<usize>,
     max_sockets: Option<usize>,
     visitor_token_days: Option<u32>,
+    sync: Option<SyncArg>,
 }
 
 impl ServeArgs {
@@ -251,6 +273,9 @@ impl ServeArgs {
             ) {
                 self.max_sockets_per_operator = positive("max_sockets_per_operator", v)?;
             }
+            if let (Some(v), true) = (file.sync, defaulted("sync")) {
+                self.sync = v;
+            }
             if let (Some(v), true) = (file.max_sockets, defaulted("max_sockets")) {
                 self.max_sockets = Some(positive("max_sockets", v)?);
             }
@@ -271,6 +296,7 @@ impl ServeArgs {
                 total: self.max_sockets,
             },
             visitor_token_days: self.visitor_token_days,
+            sqlite_sync: self.sync.into(),
         };
         Ok((settings, self.log_format))
     }
@@ -325,6 +351,27 @@ mod tests {
         std::fs::write(&path, "visitor_token_days = 90\n").unwrap();
         let s = settings_of(&["madoguchi", "serve", "--config", path.to_str().unwrap()]);
         assert_eq!(s.visitor_token_days, 90);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn q2_sync_is_normal_by_default_and_full_from_the_flag_or_the_file() {
+        use madoguchi_core::SqliteSync;
+        assert_eq!(
+            settings_of(&["madoguchi", "serve"]).sqlite_sync,
+            SqliteSync::Normal
+        );
+        let s = settings_of(&["madoguchi", "serve", "--sync", "full"]);
+        assert_eq!(s.sqlite_sync, SqliteSync::Full);
+        assert!(Cli::command()
+            .try_get_matches_from(["madoguchi", "serve", "--sync", "sometimes"])
+            .is_err());
+        let dir = std::env::temp_dir().join(format!("madoguchi-cli-sync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("madoguchi.toml");
+        std::fs::write(&path, "sync = \"full\"\n").unwrap();
+        let s = settings_of(&["madoguchi", "serve", "--config", path.to_str().unwrap()]);
+        assert_eq!(s.sqlite_sync, SqliteSync::Full);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

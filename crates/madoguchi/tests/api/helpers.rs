@@ -142,6 +142,7 @@ pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Setting
         trusted_proxies: Vec::new(),
         socket_limits: madoguchi_web::sockets::SocketLimits::default(),
         visitor_token_days: 30,
+        sqlite_sync: madoguchi_core::SqliteSync::Normal,
     }
 }
 

@@ -75,7 +75,16 @@ async fn v1_the_widget_is_online_only_while_an_available_operator_has_a_console_
     // A second tab, then the first closes: still online.
     let second = operator_ws(&app, &admin, "acme").await;
     drop(console);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Once the server has let go of the first socket (its presence goes with it, before
+    // the socket's slot), the second still counts.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.state.sockets.open() > 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first console never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(config(&app, "acme").await["online"], true);
     // Away with a console open: offline.
     set_status(&app, &admin, "acme", "away").await;
