@@ -18,6 +18,7 @@ both_backends!(
     d5_list_filters_search_and_the_contact_page,
     d1_the_create_portal_form_shows_errors_inline_in_the_page_language,
     d2_settings_forms_add_records_and_the_new_ticket_form_creates_one,
+    e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_failed_one,
 );
 
 const PORTALS: &str = "/desk/api/v1/portals";
@@ -887,4 +888,158 @@ async fn d2_settings_forms_add_records_and_the_new_ticket_form_creates_one(app: 
     assert_eq!(t["channel"], "Phone");
     assert_eq!(t["email"], "suzuki@example.jp");
     app.stop().await;
+}
+
+/// The delivery of thread `thread_id` of ticket `id` (E4), once `pred` holds.
+async fn wait_delivery(
+    app: &TestApp,
+    base: &str,
+    admin: &TestUser,
+    id: &str,
+    thread_id: &str,
+    mut step: impl FnMut(),
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let threads = app
+            .get(&format!("{base}/tickets/{id}/threads"), Some(&admin.token))
+            .await;
+        if let Some(t) = threads["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == thread_id && pred(&t["delivery"]))
+        {
+            return t.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the delivery never got there: {}",
+            threads.text
+        );
+        step();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// E4 on the ticket page: before a reply is written the page says it will not be
+/// mailed (no mailbox; no contact email), and a reply whose sending failed for good
+/// shows the server's reason and a 再送信 button that sends it once the server is back.
+async fn e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_failed_one(
+    app: TestApp,
+) {
+    if !crate::mail_servers::available() {
+        return;
+    }
+    let (admin, base, ticket) = setup(&app).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    let (v, _) = log_in(&app, "admin@acme.example", "/").await;
+    let url = "/desk/acme/tickets/101";
+    let shown = page(&app, url, Some(&v.cookie)).await;
+    assert!(
+        shown.html.contains(r#"id="reply-not-mailed" data-reason="no-mailbox""#),
+        "{}",
+        shown.html
+    );
+    assert!(shown.html.contains("メールボックスが設定されていません"));
+    // A mailbox whose SMTP server is not there (yet).
+    let smtp_port = crate::mail_servers::free_port();
+    app.post(
+        &format!("{base}/mailboxes"),
+        Some(&admin.token),
+        json!({"address": "support@acme.example", "displayName": "ACME",
+               "imap": {"host": "127.0.0.1", "port": crate::mail_servers::free_port(),
+                        "security": "none", "username": "support", "password": "x"},
+               "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none"}}),
+    )
+    .await
+    .assert_status(201);
+    let shown = page(&app, url, Some(&v.cookie)).await;
+    assert!(!shown.html.contains("reply-not-mailed"), "mailed now");
+    // A contact without an email: said so too.
+    let no_email = app
+        .post(
+            &format!("{base}/contacts"),
+            Some(&admin.token),
+            json!({"lastName": "匿名"}),
+        )
+        .await;
+    no_email.assert_status(201);
+    app.post(
+        &format!("{base}/tickets"),
+        Some(&admin.token),
+        json!({"subject": "電話での問い合わせ", "contactId": no_email["id"]}),
+    )
+    .await
+    .assert_status(201);
+    let other = page(&app, "/desk/acme/tickets/102", Some(&v.cookie)).await;
+    assert!(
+        other
+            .html
+            .contains(r#"id="reply-not-mailed" data-reason="no-contact-email""#),
+        "{}",
+        other.html
+    );
+    assert!(other.html.contains("連絡先にメールアドレスがありません"));
+    // The reply is written on the page; every attempt fails until the outbox gives up.
+    let sent = post_form(
+        &app,
+        &format!("{url}/threads"),
+        &v,
+        &[
+            ("_csrf", &v.csrf),
+            ("kind", "reply"),
+            ("content", "パスワードを再設定しました。"),
+        ],
+    )
+    .await;
+    assert_eq!(sent.status, 303);
+    let threads = app
+        .get(&format!("{base}/tickets/{id}/threads"), Some(&admin.token))
+        .await;
+    let reply = threads["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "reply")
+        .cloned()
+        .expect("the reply");
+    let thread_id = reply["id"].as_str().unwrap().to_owned();
+    let clock = app.clock.clone();
+    let failed = wait_delivery(
+        &app,
+        &base,
+        &admin,
+        &id,
+        &thread_id,
+        || clock.advance_ms(24 * 60 * 60 * 1000),
+        |d| d["state"] == "failed",
+    )
+    .await;
+    let reason = failed["delivery"]["error"].as_str().unwrap().to_owned();
+    let shown = page(&app, url, Some(&v.cookie)).await;
+    let retry_action = format!("{url}/threads/{thread_id}/retry");
+    assert!(
+        shown
+            .html
+            .contains(&format!(r#"<form class="retry" method="post" action="{retry_action}""#)),
+        "{}",
+        shown.html
+    );
+    assert!(shown.html.contains("再送信"));
+    assert!(shown.html.contains("送信失敗"));
+    assert!(shown.html.contains(&reason.replace('"', "&quot;")));
+    // The server is back; 再送信 sends the reply, once.
+    let smtp = crate::mail_servers::SmtpSink::start_on(smtp_port).await;
+    let retried = post_form(&app, &retry_action, &v, &[("_csrf", &v.csrf)]).await;
+    assert_eq!(retried.status, 303);
+    assert!(retried.location.starts_with(url), "{}", retried.location);
+    wait_delivery(&app, &base, &admin, &id, &thread_id, || {}, |d| {
+        d["state"] == "sent"
+    })
+    .await;
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("suzuki@example.jp"));
 }

@@ -17,6 +17,8 @@ both_backends!(
     e7_auto_replies_make_no_ticket_and_a_bounce_fails_the_reply,
     e4_a_reply_from_the_chats_desk_panel_is_mailed_with_the_ticket_number,
     e5_an_automatic_chat_ticket_is_mailed_and_the_emailed_answer_joins_it,
+    e1_the_connection_test_names_what_failed_in_english,
+    e2_new_mail_lands_in_the_mailboxs_department,
 );
 
 const PORTALS: &str = "/desk/api/v1/portals";
@@ -931,4 +933,86 @@ async fn e5_an_automatic_chat_ticket_is_mailed_and_the_emailed_answer_joins_it(a
     let answers = wait_emails_in(&w, &tid, 1).await;
     assert_eq!(answers[0]["content"], "再設定できました。");
     assert_eq!(w.desk_tickets().await.len(), 1, "no new ticket");
+}
+
+/// E1: "Test connection" names what failed in the caller's language, here English.
+async fn e1_the_connection_test_names_what_failed_in_english(app: TestApp) {
+    if !available() {
+        return;
+    }
+    let w = world(&app, false, true).await;
+    let mut body = mailbox_body(w.imap.port, free_port(), "sales", false);
+    body["imap"]["password"] = json!("wrong");
+    let created = app
+        .post(&format!("{}/mailboxes", w.base), Some(&w.admin.token), body)
+        .await;
+    created.assert_status(201);
+    let id = created.body["id"].as_str().unwrap();
+    let res = app
+        .http
+        .post(app.url(&format!("{}/mailboxes/{id}/test", w.base)))
+        .bearer_auth(&w.admin.token)
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let test: Value = res.json().await.unwrap();
+    assert_eq!(test["imap"]["ok"], false);
+    assert!(
+        test["imap"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Cannot log in"),
+        "{test}"
+    );
+    assert_eq!(test["smtp"]["ok"], false, "nothing listens there");
+    assert!(
+        test["smtp"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Cannot connect to the server"),
+        "{test}"
+    );
+}
+
+/// E2: a new conversation's ticket lands in the mailbox's Desk department.
+async fn e2_new_mail_lands_in_the_mailboxs_department(app: TestApp) {
+    if !available() {
+        return;
+    }
+    let w = world(&app, false, true).await;
+    let dept = app
+        .post(
+            &format!("{}/departments", w.base),
+            Some(&w.admin.token),
+            json!({"name": "請求"}),
+        )
+        .await;
+    dept.assert_status(201);
+    let dept_id = dept.body["id"].as_str().unwrap();
+    let id = w.mailbox["id"].as_str().unwrap();
+    let patched = app
+        .patch(
+            &format!("{}/mailboxes/{id}", w.base),
+            Some(&w.admin.token),
+            json!({"departmentId": dept_id}),
+        )
+        .await;
+    patched.assert_status(200);
+    assert_eq!(patched.body["departmentId"], dept_id);
+    w.imap
+        .append(
+            "support",
+            &mail(
+                "billing@customer.example",
+                "請求額が違います",
+                "dept@customer.example",
+                "",
+                "先月の請求額を確認してください。",
+            ),
+        )
+        .await;
+    let t = wait_tickets(&app, &w, 1).await;
+    assert_eq!(t[0]["departmentId"], dept_id, "{}", t[0]);
 }
