@@ -19,6 +19,7 @@ both_backends!(
     d1_the_create_portal_form_shows_errors_inline_in_the_page_language,
     d2_settings_forms_add_records_and_the_new_ticket_form_creates_one,
     e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_failed_one,
+    e1_a_mailbox_is_edited_on_the_settings_page_and_a_blank_password_is_kept,
 );
 
 const PORTALS: &str = "/desk/api/v1/portals";
@@ -1042,4 +1043,102 @@ async fn e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_faile
     let mails = smtp.wait_for(1).await;
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("suzuki@example.jp"));
+}
+
+/// E1 on Settings > Channels > Email: a mailbox's edit form shows its values (never a
+/// password), saves changes, keeps the password left blank (the connection test still
+/// logs in) and shows a bad field next to it without leaving the edit form.
+async fn e1_a_mailbox_is_edited_on_the_settings_page_and_a_blank_password_is_kept(app: TestApp) {
+    use crate::mail_servers::{Dovecot, SmtpSink, PASSWORD};
+    if !crate::mail_servers::available() {
+        return;
+    }
+    let (admin, base, _) = setup(&app).await;
+    let imap = Dovecot::start().await;
+    let smtp = SmtpSink::start().await;
+    let created = app
+        .post(
+            &format!("{base}/mailboxes"),
+            Some(&admin.token),
+            json!({"address": "support@acme.example", "displayName": "ACME",
+                   "imap": {"host": "127.0.0.1", "port": imap.port, "security": "none",
+                            "username": "support", "password": PASSWORD},
+                   "smtp": {"host": "127.0.0.1", "port": smtp.port, "security": "none"}}),
+        )
+        .await;
+    created.assert_status(201);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (v, _) = log_in(&app, "admin@acme.example", "/").await;
+    let list = page(&app, "/desk/acme/settings/email", Some(&v.cookie)).await;
+    let edit = format!("/desk/acme/settings/email?edit={id}");
+    assert!(list.html.contains(&format!(r#"href="{edit}""#)), "{}", list.html);
+    assert!(list.html.contains("編集"));
+    let form = page(&app, &edit, Some(&v.cookie)).await;
+    assert_eq!(form.status, 200);
+    let action = format!("/desk/acme/settings/email/mailboxes/{id}");
+    assert!(form.html.contains(&format!(r#"action="{action}""#)), "{}", form.html);
+    assert!(form.html.contains("メールボックスを編集"));
+    assert!(form.html.contains(r#"name="displayName" value="ACME""#));
+    assert!(form.html.contains(&format!(r#"name="imapPort" value="{}""#, imap.port)));
+    assert!(!form.html.contains(PASSWORD), "passwords are never shown");
+    let port = imap.port.to_string();
+    let smtp_port = smtp.port.to_string();
+    let fields = |display: &'static str, imap_port: &str| {
+        vec![
+            ("_csrf".to_owned(), v.csrf.clone()),
+            ("address".into(), "support@acme.example".into()),
+            ("displayName".into(), display.to_owned()),
+            ("acknowledge".into(), "1".into()),
+            ("imapHost".into(), "127.0.0.1".into()),
+            ("imapPort".into(), imap_port.to_owned()),
+            ("imapSecurity".into(), "none".into()),
+            ("imapUsername".into(), "support".into()),
+            ("imapPassword".into(), String::new()),
+            ("imapFolder".into(), "INBOX".into()),
+            ("smtpHost".into(), "127.0.0.1".into()),
+            ("smtpPort".into(), smtp_port.clone()),
+            ("smtpSecurity".into(), "none".into()),
+            ("smtpUsername".into(), String::new()),
+            ("smtpPassword".into(), String::new()),
+        ]
+    };
+    let post = |form: Vec<(String, String)>| {
+        let app = &app;
+        let action = action.clone();
+        let cookie = v.cookie.clone();
+        async move {
+            let res = app
+                .http
+                .post(app.url(&action))
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            read(res).await
+        }
+    };
+    let saved = post(fields("ACME 窓口", &port)).await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    assert_eq!(saved.location, "/desk/acme/settings/email?saved=1");
+    let m = app
+        .get(&format!("{base}/mailboxes/{id}"), Some(&admin.token))
+        .await;
+    assert_eq!(m["displayName"], "ACME 窓口");
+    assert_eq!(m["acknowledge"], true);
+    let test = app
+        .post_empty(&format!("{base}/mailboxes/{id}/test"), Some(&admin.token))
+        .await;
+    assert_eq!(test["imap"]["ok"], true, "the blank password was kept: {}", test.text);
+    // A bad port is shown on the edit form, which stays the edit form.
+    let bad = post(fields("ACME", "70000")).await;
+    assert_ne!(bad.status, 303);
+    assert!(bad.html.contains(&format!(r#"action="{action}""#)), "{}", bad.html);
+    assert!(bad.html.contains("field-error"), "{}", bad.html);
+    let m = app
+        .get(&format!("{base}/mailboxes/{id}"), Some(&admin.token))
+        .await;
+    assert_eq!(m["displayName"], "ACME 窓口", "nothing saved");
+    let unknown = page(&app, "/desk/acme/settings/email?edit=nope", Some(&v.cookie)).await;
+    assert_eq!(unknown.status, 404);
 }
