@@ -362,10 +362,7 @@ impl Imap {
                 security,
                 user: args.imap_user.clone().context("--imap-user")?,
                 password: args.imap_password.clone().context("--imap-password")?,
-                label: format!(
-                    "the IMAP server at {host}:{port} ({})",
-                    security.as_str()
-                ),
+                label: format!("the IMAP server at {host}:{port} ({})", security.as_str()),
                 _dovecot: None,
             });
         }
@@ -673,11 +670,12 @@ async fn measure(
         .connect(&db_url)
         .await
         .context("opening the server's database to watch the imports")?;
-    let portal_id: String = sqlx::query_scalar("select id from desk_portals where portal_name = $1")
-        .bind(&portal)
-        .fetch_one(&db)
-        .await
-        .context("the bench portal")?;
+    let portal_id: String =
+        sqlx::query_scalar("select id from desk_portals where portal_name = $1")
+            .bind(&portal)
+            .fetch_one(&db)
+            .await
+            .context("the bench portal")?;
 
     // The watcher: first sight of each Message-ID, with its ticket.
     let seen: Arc<Mutex<HashMap<String, (Instant, String)>>> = Arc::default();
@@ -779,7 +777,9 @@ async fn measure(
     let threaded = mails
         .iter()
         .enumerate()
-        .filter(|(i, m)| m.parent.is_some() && ticket_of(*i).is_some() && ticket_of(*i) == ticket_of(m.root))
+        .filter(|(i, m)| {
+            m.parent.is_some() && ticket_of(*i).is_some() && ticket_of(*i) == ticket_of(m.root)
+        })
         .count();
 
     // What the imports made: tickets, attachments, and the decoded text of each mail.

@@ -939,7 +939,9 @@ async fn e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_faile
     let url = "/desk/acme/tickets/101";
     let shown = page(&app, url, Some(&v.cookie)).await;
     assert!(
-        shown.html.contains(r#"id="reply-not-mailed" data-reason="no-mailbox""#),
+        shown
+            .html
+            .contains(r#"id="reply-not-mailed" data-reason="no-mailbox""#),
         "{}",
         shown.html
     );
@@ -1022,9 +1024,9 @@ async fn e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_faile
     let shown = page(&app, url, Some(&v.cookie)).await;
     let retry_action = format!("{url}/threads/{thread_id}/retry");
     assert!(
-        shown
-            .html
-            .contains(&format!(r#"<form class="retry" method="post" action="{retry_action}""#)),
+        shown.html.contains(&format!(
+            r#"<form class="retry" method="post" action="{retry_action}""#
+        )),
         "{}",
         shown.html
     );
@@ -1036,9 +1038,15 @@ async fn e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_faile
     let retried = post_form(&app, &retry_action, &v, &[("_csrf", &v.csrf)]).await;
     assert_eq!(retried.status, 303);
     assert!(retried.location.starts_with(url), "{}", retried.location);
-    wait_delivery(&app, &base, &admin, &id, &thread_id, || {}, |d| {
-        d["state"] == "sent"
-    })
+    wait_delivery(
+        &app,
+        &base,
+        &admin,
+        &id,
+        &thread_id,
+        || {},
+        |d| d["state"] == "sent",
+    )
     .await;
     let mails = smtp.wait_for(1).await;
     assert_eq!(mails.len(), 1);
@@ -1071,15 +1079,25 @@ async fn e1_a_mailbox_is_edited_on_the_settings_page_and_a_blank_password_is_kep
     let (v, _) = log_in(&app, "admin@acme.example", "/").await;
     let list = page(&app, "/desk/acme/settings/email", Some(&v.cookie)).await;
     let edit = format!("/desk/acme/settings/email?edit={id}");
-    assert!(list.html.contains(&format!(r#"href="{edit}""#)), "{}", list.html);
+    assert!(
+        list.html.contains(&format!(r#"href="{edit}""#)),
+        "{}",
+        list.html
+    );
     assert!(list.html.contains("編集"));
     let form = page(&app, &edit, Some(&v.cookie)).await;
     assert_eq!(form.status, 200);
     let action = format!("/desk/acme/settings/email/mailboxes/{id}");
-    assert!(form.html.contains(&format!(r#"action="{action}""#)), "{}", form.html);
+    assert!(
+        form.html.contains(&format!(r#"action="{action}""#)),
+        "{}",
+        form.html
+    );
     assert!(form.html.contains("メールボックスを編集"));
     assert!(form.html.contains(r#"name="displayName" value="ACME""#));
-    assert!(form.html.contains(&format!(r#"name="imapPort" value="{}""#, imap.port)));
+    assert!(form
+        .html
+        .contains(&format!(r#"name="imapPort" value="{}""#, imap.port)));
     assert!(!form.html.contains(PASSWORD), "passwords are never shown");
     let port = imap.port.to_string();
     let smtp_port = smtp.port.to_string();
@@ -1129,11 +1147,19 @@ async fn e1_a_mailbox_is_edited_on_the_settings_page_and_a_blank_password_is_kep
     let test = app
         .post_empty(&format!("{base}/mailboxes/{id}/test"), Some(&admin.token))
         .await;
-    assert_eq!(test["imap"]["ok"], true, "the blank password was kept: {}", test.text);
+    assert_eq!(
+        test["imap"]["ok"], true,
+        "the blank password was kept: {}",
+        test.text
+    );
     // A bad port is shown on the edit form, which stays the edit form.
     let bad = post(fields("ACME", "70000")).await;
     assert_ne!(bad.status, 303);
-    assert!(bad.html.contains(&format!(r#"action="{action}""#)), "{}", bad.html);
+    assert!(
+        bad.html.contains(&format!(r#"action="{action}""#)),
+        "{}",
+        bad.html
+    );
     assert!(bad.html.contains("field-error"), "{}", bad.html);
     let m = app
         .get(&format!("{base}/mailboxes/{id}"), Some(&admin.token))

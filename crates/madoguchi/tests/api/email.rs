@@ -857,7 +857,10 @@ async fn e4_a_reply_from_the_chats_desk_panel_is_mailed_with_the_ticket_number(a
         Some("sato@customer.example")
     );
     assert_eq!(m.message_id(), Some(our_id.as_str()));
-    assert!(m.body_text(0).unwrap().contains("請求書を再送いたしました。"));
+    assert!(m
+        .body_text(0)
+        .unwrap()
+        .contains("請求書を再送いたしました。"));
     // The visitor answers the mail: it joins the chat's ticket, no new ticket.
     imap.append(
         "support",

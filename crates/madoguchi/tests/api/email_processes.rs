@@ -356,8 +356,14 @@ async fn e2_bench_mail_imports_20_mixed_mails_and_loses_none() {
             "{backend}: imported 20 of 20, lost 0, threaded 4 of 4, tickets 16 of 16, \
              attachments 1 of 1, decoded 20 of 20"
         );
-        assert!(stdout.contains(&line), "expected «{line}» in\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains(&line),
+            "expected «{line}» in\n{stdout}\n{stderr}"
+        );
     }
-    assert!(stdout.contains("p50 ms") && stdout.contains("mails/s"), "{stdout}");
+    assert!(
+        stdout.contains("p50 ms") && stdout.contains("mails/s"),
+        "{stdout}"
+    );
     assert!(stdout.contains("polling the database"), "{stdout}");
 }

@@ -331,7 +331,11 @@ pub async fn update_mailbox(
     if !dp.ctx.csrf_ok(&form.csrf) {
         return csrf_refused(&dp.ctx);
     }
-    match state.desk.patch_mailbox(&dp.member, &id, &form.patch()).await {
+    match state
+        .desk
+        .patch_mailbox(&dp.member, &id, &form.patch())
+        .await
+    {
         Ok(_) => see_other(&dp.href("/settings/email?saved=1")),
         Err(e) if super::is_form_error(&e) => {
             let err = FormError::new(&dp.ctx, &e);
