@@ -19,7 +19,7 @@ both_backends!(
     d1_the_create_portal_form_shows_errors_inline_in_the_page_language,
     d2_settings_forms_add_records_and_the_new_ticket_form_creates_one,
     e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_failed_one,
-    e1_a_mailbox_is_edited_on_the_settings_page_and_a_blank_password_is_kept,
+    e1_a_mailbox_is_edited_and_deleted_on_the_settings_page_and_a_blank_password_is_kept,
 );
 
 const PORTALS: &str = "/desk/api/v1/portals";
@@ -1055,8 +1055,11 @@ async fn e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_faile
 
 /// E1 on Settings > Channels > Email: a mailbox's edit form shows its values (never a
 /// password), saves changes, keeps the password left blank (the connection test still
-/// logs in) and shows a bad field next to it without leaving the edit form.
-async fn e1_a_mailbox_is_edited_on_the_settings_page_and_a_blank_password_is_kept(app: TestApp) {
+/// logs in) and shows a bad field next to it without leaving the edit form; 削除
+/// removes it.
+async fn e1_a_mailbox_is_edited_and_deleted_on_the_settings_page_and_a_blank_password_is_kept(
+    app: TestApp,
+) {
     use crate::mail_servers::{Dovecot, SmtpSink, PASSWORD};
     if !crate::mail_servers::available() {
         return;
@@ -1167,4 +1170,12 @@ async fn e1_a_mailbox_is_edited_on_the_settings_page_and_a_blank_password_is_kep
     assert_eq!(m["displayName"], "ACME 窓口", "nothing saved");
     let unknown = page(&app, "/desk/acme/settings/email?edit=nope", Some(&v.cookie)).await;
     assert_eq!(unknown.status, 404);
+    // 削除 on the row removes it.
+    let deleted = post_form(&app, &format!("{action}/delete"), &v, &[("_csrf", &v.csrf)]).await;
+    assert_eq!(deleted.status, 303);
+    app.get(&format!("{base}/mailboxes/{id}"), Some(&admin.token))
+        .await
+        .assert_error(404, "not_found");
+    let list = page(&app, "/desk/acme/settings/email", Some(&v.cookie)).await;
+    assert!(list.html.contains(r#"id="no-mailboxes""#), "{}", list.html);
 }
