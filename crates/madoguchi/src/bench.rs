@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
+pub mod mail;
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct ChatBenchArgs {
     /// Visitors that send messages (one chat each, one message in flight each).

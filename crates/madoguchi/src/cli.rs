@@ -54,6 +54,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// Visitors and operators over real WebSockets: connections, messages/s, latency, peak RSS.
     Chat(crate::bench::ChatBenchArgs),
+    /// Mixed Japanese/English mails APPENDed to a real IMAP server: import rate, APPEND-to-ticket latency.
+    Mail(crate::bench::mail::MailBenchArgs),
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cli;
 pub mod demo;
+pub mod mail_servers;
 pub mod ops;
 
 use madoguchi_web::{Application, Settings};

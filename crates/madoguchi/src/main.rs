@@ -26,6 +26,10 @@ fn main() -> anyhow::Result<()> {
                 madoguchi::init_tracing(&madoguchi::cli::LogFormat::Text);
                 madoguchi::bench::run_chat(args).await
             }
+            Command::Bench(madoguchi::cli::BenchCommand::Mail(args)) => {
+                madoguchi::init_tracing(&madoguchi::cli::LogFormat::Text);
+                madoguchi::bench::mail::run_mail(args).await
+            }
             Command::Backup(args) => madoguchi::ops::backup(args).await,
             Command::Restore(args) => madoguchi::ops::restore(args).await,
             Command::Migrate(args) => madoguchi::ops::migrate(args).await,

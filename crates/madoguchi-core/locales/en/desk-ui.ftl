@@ -188,3 +188,7 @@ deskui-mail-username = Username
 deskui-mail-password = Password
 deskui-mail-folder = Folder
 deskui-mail-acknowledge = Send an acknowledgement for new tickets
+deskui-mail-edit = Edit
+deskui-mail-edit-title = Edit mailbox
+deskui-mail-password-keep = Leave blank to keep the current one
+deskui-mail-cancel = Cancel

@@ -188,3 +188,7 @@ deskui-mail-username = ユーザー名
 deskui-mail-password = パスワード
 deskui-mail-folder = フォルダー
 deskui-mail-acknowledge = 新しい問い合わせに受付メールを送る
+deskui-mail-edit = 編集
+deskui-mail-edit-title = メールボックスを編集
+deskui-mail-password-keep = 変更しない場合は空欄のまま
+deskui-mail-cancel = キャンセル

@@ -74,6 +74,10 @@ pub fn router() -> Router<AppState> {
             post(mail::create_mailbox),
         )
         .route(
+            "/desk/{portal}/settings/email/mailboxes/{id}",
+            post(mail::update_mailbox),
+        )
+        .route(
             "/desk/{portal}/settings/email/mailboxes/{id}/delete",
             post(mail::delete_mailbox),
         )

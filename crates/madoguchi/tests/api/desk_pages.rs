@@ -18,6 +18,8 @@ both_backends!(
     d5_list_filters_search_and_the_contact_page,
     d1_the_create_portal_form_shows_errors_inline_in_the_page_language,
     d2_settings_forms_add_records_and_the_new_ticket_form_creates_one,
+    e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_failed_one,
+    e1_a_mailbox_is_edited_and_deleted_on_the_settings_page_and_a_blank_password_is_kept,
 );
 
 const PORTALS: &str = "/desk/api/v1/portals";
@@ -887,4 +889,293 @@ async fn d2_settings_forms_add_records_and_the_new_ticket_form_creates_one(app: 
     assert_eq!(t["channel"], "Phone");
     assert_eq!(t["email"], "suzuki@example.jp");
     app.stop().await;
+}
+
+/// The delivery of thread `thread_id` of ticket `id` (E4), once `pred` holds.
+async fn wait_delivery(
+    app: &TestApp,
+    base: &str,
+    admin: &TestUser,
+    id: &str,
+    thread_id: &str,
+    mut step: impl FnMut(),
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let threads = app
+            .get(&format!("{base}/tickets/{id}/threads"), Some(&admin.token))
+            .await;
+        if let Some(t) = threads["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == thread_id && pred(&t["delivery"]))
+        {
+            return t.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the delivery never got there: {}",
+            threads.text
+        );
+        step();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// E4 on the ticket page: before a reply is written the page says it will not be
+/// mailed (no mailbox; no contact email), and a reply whose sending failed for good
+/// shows the server's reason and a 再送信 button that sends it once the server is back.
+async fn e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_failed_one(
+    app: TestApp,
+) {
+    if !crate::mail_servers::available() {
+        return;
+    }
+    let (admin, base, ticket) = setup(&app).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    let (v, _) = log_in(&app, "admin@acme.example", "/").await;
+    let url = "/desk/acme/tickets/101";
+    let shown = page(&app, url, Some(&v.cookie)).await;
+    assert!(
+        shown
+            .html
+            .contains(r#"id="reply-not-mailed" data-reason="no-mailbox""#),
+        "{}",
+        shown.html
+    );
+    assert!(shown.html.contains("メールボックスが設定されていません"));
+    // A mailbox whose SMTP server is not there (yet).
+    let smtp_port = crate::mail_servers::free_port();
+    app.post(
+        &format!("{base}/mailboxes"),
+        Some(&admin.token),
+        json!({"address": "support@acme.example", "displayName": "ACME",
+               "imap": {"host": "127.0.0.1", "port": crate::mail_servers::free_port(),
+                        "security": "none", "username": "support", "password": "x"},
+               "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none"}}),
+    )
+    .await
+    .assert_status(201);
+    let shown = page(&app, url, Some(&v.cookie)).await;
+    assert!(!shown.html.contains("reply-not-mailed"), "mailed now");
+    // A contact without an email: said so too.
+    let no_email = app
+        .post(
+            &format!("{base}/contacts"),
+            Some(&admin.token),
+            json!({"lastName": "匿名"}),
+        )
+        .await;
+    no_email.assert_status(201);
+    app.post(
+        &format!("{base}/tickets"),
+        Some(&admin.token),
+        json!({"subject": "電話での問い合わせ", "contactId": no_email["id"]}),
+    )
+    .await
+    .assert_status(201);
+    let other = page(&app, "/desk/acme/tickets/102", Some(&v.cookie)).await;
+    assert!(
+        other
+            .html
+            .contains(r#"id="reply-not-mailed" data-reason="no-contact-email""#),
+        "{}",
+        other.html
+    );
+    assert!(other.html.contains("連絡先にメールアドレスがありません"));
+    // The reply is written on the page; every attempt fails until the outbox gives up.
+    let sent = post_form(
+        &app,
+        &format!("{url}/threads"),
+        &v,
+        &[
+            ("_csrf", &v.csrf),
+            ("kind", "reply"),
+            ("content", "パスワードを再設定しました。"),
+        ],
+    )
+    .await;
+    assert_eq!(sent.status, 303);
+    let threads = app
+        .get(&format!("{base}/tickets/{id}/threads"), Some(&admin.token))
+        .await;
+    let reply = threads["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "reply")
+        .cloned()
+        .expect("the reply");
+    let thread_id = reply["id"].as_str().unwrap().to_owned();
+    let clock = app.clock.clone();
+    let failed = wait_delivery(
+        &app,
+        &base,
+        &admin,
+        &id,
+        &thread_id,
+        || clock.advance_ms(24 * 60 * 60 * 1000),
+        |d| d["state"] == "failed",
+    )
+    .await;
+    let reason = failed["delivery"]["error"].as_str().unwrap().to_owned();
+    let shown = page(&app, url, Some(&v.cookie)).await;
+    let retry_action = format!("{url}/threads/{thread_id}/retry");
+    assert!(
+        shown.html.contains(&format!(
+            r#"<form class="retry" method="post" action="{retry_action}""#
+        )),
+        "{}",
+        shown.html
+    );
+    assert!(shown.html.contains("再送信"));
+    assert!(shown.html.contains("送信失敗"));
+    assert!(shown.html.contains(&reason.replace('"', "&quot;")));
+    // The server is back; 再送信 sends the reply, once.
+    let smtp = crate::mail_servers::SmtpSink::start_on(smtp_port).await;
+    let retried = post_form(&app, &retry_action, &v, &[("_csrf", &v.csrf)]).await;
+    assert_eq!(retried.status, 303);
+    assert!(retried.location.starts_with(url), "{}", retried.location);
+    wait_delivery(
+        &app,
+        &base,
+        &admin,
+        &id,
+        &thread_id,
+        || {},
+        |d| d["state"] == "sent",
+    )
+    .await;
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("suzuki@example.jp"));
+}
+
+/// E1 on Settings > Channels > Email: a mailbox's edit form shows its values (never a
+/// password), saves changes, keeps the password left blank (the connection test still
+/// logs in) and shows a bad field next to it without leaving the edit form; 削除
+/// removes it.
+async fn e1_a_mailbox_is_edited_and_deleted_on_the_settings_page_and_a_blank_password_is_kept(
+    app: TestApp,
+) {
+    use crate::mail_servers::{Dovecot, SmtpSink, PASSWORD};
+    if !crate::mail_servers::available() {
+        return;
+    }
+    let (admin, base, _) = setup(&app).await;
+    let imap = Dovecot::start().await;
+    let smtp = SmtpSink::start().await;
+    let created = app
+        .post(
+            &format!("{base}/mailboxes"),
+            Some(&admin.token),
+            json!({"address": "support@acme.example", "displayName": "ACME",
+                   "imap": {"host": "127.0.0.1", "port": imap.port, "security": "none",
+                            "username": "support", "password": PASSWORD},
+                   "smtp": {"host": "127.0.0.1", "port": smtp.port, "security": "none"}}),
+        )
+        .await;
+    created.assert_status(201);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (v, _) = log_in(&app, "admin@acme.example", "/").await;
+    let list = page(&app, "/desk/acme/settings/email", Some(&v.cookie)).await;
+    let edit = format!("/desk/acme/settings/email?edit={id}");
+    assert!(
+        list.html.contains(&format!(r#"href="{edit}""#)),
+        "{}",
+        list.html
+    );
+    assert!(list.html.contains("編集"));
+    let form = page(&app, &edit, Some(&v.cookie)).await;
+    assert_eq!(form.status, 200);
+    let action = format!("/desk/acme/settings/email/mailboxes/{id}");
+    assert!(
+        form.html.contains(&format!(r#"action="{action}""#)),
+        "{}",
+        form.html
+    );
+    assert!(form.html.contains("メールボックスを編集"));
+    assert!(form.html.contains(r#"name="displayName" value="ACME""#));
+    assert!(form
+        .html
+        .contains(&format!(r#"name="imapPort" value="{}""#, imap.port)));
+    assert!(!form.html.contains(PASSWORD), "passwords are never shown");
+    let port = imap.port.to_string();
+    let smtp_port = smtp.port.to_string();
+    let fields = |display: &'static str, imap_port: &str| {
+        vec![
+            ("_csrf".to_owned(), v.csrf.clone()),
+            ("address".into(), "support@acme.example".into()),
+            ("displayName".into(), display.to_owned()),
+            ("acknowledge".into(), "1".into()),
+            ("imapHost".into(), "127.0.0.1".into()),
+            ("imapPort".into(), imap_port.to_owned()),
+            ("imapSecurity".into(), "none".into()),
+            ("imapUsername".into(), "support".into()),
+            ("imapPassword".into(), String::new()),
+            ("imapFolder".into(), "INBOX".into()),
+            ("smtpHost".into(), "127.0.0.1".into()),
+            ("smtpPort".into(), smtp_port.clone()),
+            ("smtpSecurity".into(), "none".into()),
+            ("smtpUsername".into(), String::new()),
+            ("smtpPassword".into(), String::new()),
+        ]
+    };
+    let post = |form: Vec<(String, String)>| {
+        let app = &app;
+        let action = action.clone();
+        let cookie = v.cookie.clone();
+        async move {
+            let res = app
+                .http
+                .post(app.url(&action))
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            read(res).await
+        }
+    };
+    let saved = post(fields("ACME 窓口", &port)).await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    assert_eq!(saved.location, "/desk/acme/settings/email?saved=1");
+    let m = app
+        .get(&format!("{base}/mailboxes/{id}"), Some(&admin.token))
+        .await;
+    assert_eq!(m["displayName"], "ACME 窓口");
+    assert_eq!(m["acknowledge"], true);
+    let test = app
+        .post_empty(&format!("{base}/mailboxes/{id}/test"), Some(&admin.token))
+        .await;
+    assert_eq!(
+        test["imap"]["ok"], true,
+        "the blank password was kept: {}",
+        test.text
+    );
+    // A bad port is shown on the edit form, which stays the edit form.
+    let bad = post(fields("ACME", "70000")).await;
+    assert_ne!(bad.status, 303);
+    assert!(
+        bad.html.contains(&format!(r#"action="{action}""#)),
+        "{}",
+        bad.html
+    );
+    assert!(bad.html.contains("field-error"), "{}", bad.html);
+    let m = app
+        .get(&format!("{base}/mailboxes/{id}"), Some(&admin.token))
+        .await;
+    assert_eq!(m["displayName"], "ACME 窓口", "nothing saved");
+    let unknown = page(&app, "/desk/acme/settings/email?edit=nope", Some(&v.cookie)).await;
+    assert_eq!(unknown.status, 404);
+    // 削除 on the row removes it.
+    let deleted = post_form(&app, &format!("{action}/delete"), &v, &[("_csrf", &v.csrf)]).await;
+    assert_eq!(deleted.status, 303);
+    app.get(&format!("{base}/mailboxes/{id}"), Some(&admin.token))
+        .await
+        .assert_error(404, "not_found");
+    let list = page(&app, "/desk/acme/settings/email", Some(&v.cookie)).await;
+    assert!(list.html.contains(r#"id="no-mailboxes""#), "{}", list.html);
 }

@@ -15,6 +15,10 @@ both_backends!(
     e5_a_chat_ticket_is_answered_by_mail_and_new_tickets_are_acknowledged,
     e6_japanese_mail_decodes_and_attachments_download,
     e7_auto_replies_make_no_ticket_and_a_bounce_fails_the_reply,
+    e4_a_reply_from_the_chats_desk_panel_is_mailed_with_the_ticket_number,
+    e5_an_automatic_chat_ticket_is_mailed_and_the_emailed_answer_joins_it,
+    e1_the_connection_test_names_what_failed_in_english,
+    e2_new_mail_lands_in_the_mailboxs_department,
 );
 
 const PORTALS: &str = "/desk/api/v1/portals";
@@ -753,4 +757,265 @@ async fn e7_auto_replies_make_no_ticket_and_a_bounce_fails_the_reply(app: TestAp
     wait_delivery(&app, &w, &id, &thread_id, "sent").await;
     let sent = smtp.wait_for(4).await;
     assert_eq!(sent.iter().filter(|m| m.contains(&our_id)).count(), 2);
+}
+
+/// The mail servers and a mailbox on the Desk portal of a linked Chat–Desk pair.
+async fn linked_with_mailbox(app: TestApp) -> (crate::integration::World, Dovecot, SmtpSink) {
+    let w = crate::integration::World::linked(app).await;
+    let imap = Dovecot::start().await;
+    let smtp = SmtpSink::start().await;
+    w.app
+        .post(
+            &w.desk_api("/mailboxes"),
+            w.token(),
+            mailbox_body(imap.port, smtp.port, "support", false),
+        )
+        .await
+        .assert_status(201);
+    (w, imap, smtp)
+}
+
+/// Waits until the ticket's thread `thread_id` shows delivery `state`.
+async fn wait_linked_delivery(
+    w: &crate::integration::World,
+    ticket_id: &str,
+    thread_id: &str,
+    state: &str,
+) -> Value {
+    until(30, &format!("delivery {state}"), || async {
+        w.threads(ticket_id)
+            .await
+            .into_iter()
+            .find(|t| t["id"] == thread_id && t["delivery"]["state"] == state)
+    })
+    .await
+}
+
+/// The emailed threads (direction in) of a ticket, once there are `n`.
+async fn wait_emails_in(w: &crate::integration::World, ticket_id: &str, n: usize) -> Vec<Value> {
+    until(30, &format!("{n} emails in"), || async {
+        let mails: Vec<Value> = w
+            .threads(ticket_id)
+            .await
+            .into_iter()
+            .filter(|t| t["kind"] == "email" && t["direction"] == "in")
+            .collect();
+        (mails.len() >= n).then_some(mails)
+    })
+    .await
+}
+
+/// E4 through the chat console (I10 + the desk panel's reply): the operator converts the
+/// chat and replies from the panel; the reply is mailed to the visitor with the ticket's
+/// `[#N]`, shows `sent`, and the visitor's answer (In-Reply-To) joins the ticket (E5).
+async fn e4_a_reply_from_the_chats_desk_panel_is_mailed_with_the_ticket_number(app: TestApp) {
+    if !available() {
+        return;
+    }
+    let (w, imap, smtp) = linked_with_mailbox(app).await;
+    w.settings(json!({"autoTicket": "none"})).await;
+    let chat = w
+        .start_chat(
+            Some("佐藤 花子"),
+            Some("sato@customer.example"),
+            None,
+            "請求書が届きません",
+        )
+        .await;
+    w.accept(&chat).await;
+    let ticket = w
+        .app
+        .post(&w.desk_of(&chat, "/tickets"), w.token(), json!({}))
+        .await;
+    ticket.assert_status(201);
+    let tid = ticket["id"].as_str().unwrap().to_owned();
+    let number = ticket["ticketNumber"].as_i64().unwrap();
+    let reply = w
+        .app
+        .post(
+            &w.desk_of(&chat, &format!("/tickets/{tid}/replies")),
+            w.token(),
+            json!({"content": "請求書を再送いたしました。"}),
+        )
+        .await;
+    reply.assert_status(201);
+    let thread_id = reply["id"].as_str().unwrap().to_owned();
+    let sent = wait_linked_delivery(&w, &tid, &thread_id, "sent").await;
+    assert_eq!(sent["kind"], "reply");
+    assert_eq!(sent["direction"], "out");
+    assert_eq!(sent["to"], "佐藤 花子 <sato@customer.example>");
+    let our_id = sent["messageId"].as_str().unwrap().to_owned();
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(mails.len(), 1);
+    let m = mail_parser::MessageParser::default()
+        .parse(mails[0].as_bytes())
+        .unwrap();
+    let subject = m.subject().unwrap().to_owned();
+    assert!(subject.contains(&format!("[#{number}]")), "{subject}");
+    assert_eq!(
+        m.to().unwrap().first().unwrap().address(),
+        Some("sato@customer.example")
+    );
+    assert_eq!(m.message_id(), Some(our_id.as_str()));
+    assert!(m
+        .body_text(0)
+        .unwrap()
+        .contains("請求書を再送いたしました。"));
+    // The visitor answers the mail: it joins the chat's ticket, no new ticket.
+    imap.append(
+        "support",
+        &mail(
+            "sato@customer.example",
+            &format!("Re: {subject}"),
+            "sato-answer@customer.example",
+            &format!("In-Reply-To: <{our_id}>\r\nReferences: <{our_id}>\r\n"),
+            "届きました。ありがとうございます。",
+        ),
+    )
+    .await;
+    let answers = wait_emails_in(&w, &tid, 1).await;
+    assert_eq!(answers[0]["content"], "届きました。ありがとうございます。");
+    assert_eq!(w.desk_tickets().await.len(), 1, "no new ticket");
+}
+
+/// E5 for an automatic ticket (I7): the chat ended, its ticket was made with the
+/// visitor's email; an agent's reply on the Desk is mailed, and the visitor's answer
+/// carrying only the subject token threads onto that same ticket.
+async fn e5_an_automatic_chat_ticket_is_mailed_and_the_emailed_answer_joins_it(app: TestApp) {
+    if !available() {
+        return;
+    }
+    let (w, imap, smtp) = linked_with_mailbox(app).await;
+    w.settings(json!({"autoTicket": "all"})).await;
+    let chat = w
+        .attended_chat(Some("suzuki@customer.example"), "パスワードを忘れました")
+        .await;
+    let settled = w.auto_ticket_settled(&chat).await;
+    assert_eq!(settled["autoTicket"]["status"], "created", "{settled}");
+    let tid = settled["deskTicketIds"][0].as_str().unwrap().to_owned();
+    let tickets = w.desk_tickets().await;
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(tickets[0]["channel"], "Chat");
+    let number = tickets[0]["ticketNumber"].as_i64().unwrap();
+    let reply = w
+        .app
+        .post(
+            &w.desk_api(&format!("/tickets/{tid}/threads")),
+            w.token(),
+            json!({"kind": "reply", "content": "再設定のリンクをお送りしました。"}),
+        )
+        .await;
+    reply.assert_status(201);
+    assert_eq!(reply["delivery"]["state"], "queued");
+    let thread_id = reply["id"].as_str().unwrap().to_owned();
+    wait_linked_delivery(&w, &tid, &thread_id, "sent").await;
+    let mails = smtp.wait_for(1).await;
+    let m = mail_parser::MessageParser::default()
+        .parse(mails[0].as_bytes())
+        .unwrap();
+    assert!(m
+        .subject()
+        .unwrap()
+        .contains(&format!("[#{number}] パスワードを忘れました")));
+    assert_eq!(
+        m.to().unwrap().first().unwrap().address(),
+        Some("suzuki@customer.example")
+    );
+    // A mail client that dropped In-Reply-To: the subject token alone threads it.
+    imap.append(
+        "support",
+        &mail(
+            "suzuki@customer.example",
+            &format!("Re: [#{number}] パスワードを忘れました"),
+            "suzuki-answer@customer.example",
+            "",
+            "再設定できました。",
+        ),
+    )
+    .await;
+    let answers = wait_emails_in(&w, &tid, 1).await;
+    assert_eq!(answers[0]["content"], "再設定できました。");
+    assert_eq!(w.desk_tickets().await.len(), 1, "no new ticket");
+}
+
+/// E1: "Test connection" names what failed in the caller's language, here English.
+async fn e1_the_connection_test_names_what_failed_in_english(app: TestApp) {
+    if !available() {
+        return;
+    }
+    let w = world(&app, false, true).await;
+    let mut body = mailbox_body(w.imap.port, free_port(), "sales", false);
+    body["imap"]["password"] = json!("wrong");
+    let created = app
+        .post(&format!("{}/mailboxes", w.base), Some(&w.admin.token), body)
+        .await;
+    created.assert_status(201);
+    let id = created.body["id"].as_str().unwrap();
+    let res = app
+        .http
+        .post(app.url(&format!("{}/mailboxes/{id}/test", w.base)))
+        .bearer_auth(&w.admin.token)
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let test: Value = res.json().await.unwrap();
+    assert_eq!(test["imap"]["ok"], false);
+    assert!(
+        test["imap"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Cannot log in"),
+        "{test}"
+    );
+    assert_eq!(test["smtp"]["ok"], false, "nothing listens there");
+    assert!(
+        test["smtp"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Cannot connect to the server"),
+        "{test}"
+    );
+}
+
+/// E2: a new conversation's ticket lands in the mailbox's Desk department.
+async fn e2_new_mail_lands_in_the_mailboxs_department(app: TestApp) {
+    if !available() {
+        return;
+    }
+    let w = world(&app, false, true).await;
+    let dept = app
+        .post(
+            &format!("{}/departments", w.base),
+            Some(&w.admin.token),
+            json!({"name": "請求"}),
+        )
+        .await;
+    dept.assert_status(201);
+    let dept_id = dept.body["id"].as_str().unwrap();
+    let id = w.mailbox["id"].as_str().unwrap();
+    let patched = app
+        .patch(
+            &format!("{}/mailboxes/{id}", w.base),
+            Some(&w.admin.token),
+            json!({"departmentId": dept_id}),
+        )
+        .await;
+    patched.assert_status(200);
+    assert_eq!(patched.body["departmentId"], dept_id);
+    w.imap
+        .append(
+            "support",
+            &mail(
+                "billing@customer.example",
+                "請求額が違います",
+                "dept@customer.example",
+                "",
+                "先月の請求額を確認してください。",
+            ),
+        )
+        .await;
+    let t = wait_tickets(&app, &w, 1).await;
+    assert_eq!(t[0]["departmentId"], dept_id, "{}", t[0]);
 }

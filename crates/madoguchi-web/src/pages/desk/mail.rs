@@ -1,6 +1,7 @@
 //! Settings > Channels > Email (設定 > チャネル > メール; SPEC E1): the portal's
-//! mailboxes with their state (last fetched, last error), a form to add one (posted
-//! back, like every settings form), delete, and "Test connection", which
+//! mailboxes with their state (last fetched, last error), a form to add one and the
+//! same form to edit one (`?edit={id}`; posted back, like every settings form; a
+//! password left blank is kept), delete, and "Test connection", which
 //! `/assets/desk-mail.js` runs through the JSON API and shows per server.
 
 use super::{
@@ -57,6 +58,42 @@ pub struct MailboxForm {
     smtp_password: String,
 }
 
+impl MailboxForm {
+    /// The edit form of `m` (passwords are never shown: blank keeps them).
+    fn of(m: &madoguchi_desk::Mailbox) -> Self {
+        Self {
+            address: m.address.clone(),
+            display_name: m.display_name.clone(),
+            department_id: m.department_id.clone().unwrap_or_default(),
+            acknowledge: m.acknowledge.then(|| "1".to_owned()),
+            imap_host: m.imap.host.clone(),
+            imap_port: m.imap.port.to_string(),
+            imap_security: m.imap.security.as_str().to_owned(),
+            imap_username: m.imap.username.clone(),
+            imap_folder: m.imap.folder.clone(),
+            smtp_host: m.smtp.host.clone(),
+            smtp_port: m.smtp.port.to_string(),
+            smtp_security: m.smtp.security.as_str().to_owned(),
+            smtp_username: m.smtp.username.clone().unwrap_or_default(),
+            ..Self::default()
+        }
+    }
+
+    /// The PATCH of the edit form: a blank password keeps the stored one, a blank SMTP
+    /// username clears it.
+    fn patch(&self) -> MailboxInput {
+        let mut input = self.input();
+        if let Some(smtp) = input.smtp.as_mut() {
+            smtp.username = Some(self.smtp_username.trim().to_owned());
+            smtp.password = Some(self.smtp_password.clone()).filter(|p| !p.is_empty());
+        }
+        if let Some(imap) = input.imap.as_mut() {
+            imap.password = Some(self.imap_password.clone()).filter(|p| !p.is_empty());
+        }
+        input
+    }
+}
+
 fn port(s: &str) -> Option<i64> {
     s.trim().parse().ok()
 }
@@ -99,24 +136,40 @@ fn security_select(dp: &DeskPage, name: &str, value: &str) -> Markup {
     }
 }
 
-/// The body of the Email section.
+/// The body of the Email section; `edit` names the mailbox whose form is shown.
 pub(crate) async fn section(
     state: &AppState,
     dp: &DeskPage,
     form: Option<&MailboxForm>,
     err: Option<&FormError>,
+    edit: Option<&str>,
 ) -> madoguchi_core::Result<Markup> {
     let ctx = &dp.ctx;
     let list = state.desk.mailboxes(&dp.member).await?;
     let departments = state.desk.departments(&dp.member).await?;
-    let empty = MailboxForm {
-        imap_port: "993".into(),
-        imap_security: "tls".into(),
-        smtp_port: "587".into(),
-        smtp_security: "starttls".into(),
-        ..MailboxForm::default()
+    let editing = match edit {
+        Some(id) => Some(
+            list.iter()
+                .find(|m| m.id == id)
+                .ok_or_else(madoguchi_core::Error::not_found)?,
+        ),
+        None => None,
+    };
+    let empty = match editing {
+        Some(m) => MailboxForm::of(m),
+        None => MailboxForm {
+            imap_port: "993".into(),
+            imap_security: "tls".into(),
+            smtp_port: "587".into(),
+            smtp_security: "starttls".into(),
+            ..MailboxForm::default()
+        },
     };
     let f = form.unwrap_or(&empty);
+    let action = match editing {
+        Some(m) => dp.href(&format!("/settings/email/mailboxes/{}", m.id)),
+        None => dp.href("/settings/email/mailboxes"),
+    };
     let api = format!("/desk/api/v1/portals/{}/mailboxes", dp.portal.portal_name);
     let fields = [
         "address",
@@ -167,6 +220,7 @@ pub(crate) async fn section(
                                 td { @match &m.status.last_fetch_at { Some(at) => (time(at)), None => "—" } }
                                 td.actions {
                                     button.test-connection type="button" data-id=(m.id) { (ctx.t("deskui-mail-test")) }
+                                    a.button.edit-mailbox href=(dp.href(&format!("/settings/email?edit={}", m.id))) { (ctx.t("deskui-mail-edit")) }
                                     form.inline method="post" action=(dp.href(&format!("/settings/email/mailboxes/{}/delete", m.id))) {
                                         (csrf_field(ctx))
                                         button.danger type="submit" { (ctx.t("deskui-mail-delete")) }
@@ -178,9 +232,9 @@ pub(crate) async fn section(
                     }
                 }
             }
-            h2 { (ctx.t("deskui-mail-add")) }
+            h2 #mailbox-form-title { (ctx.t(if editing.is_some() { "deskui-mail-edit-title" } else { "deskui-mail-add" })) }
             (form_alert(err, &fields))
-            form.stack #mailbox-form method="post" action=(dp.href("/settings/email/mailboxes")) {
+            form.stack #mailbox-form method="post" action=(action) data-editing=[editing.map(|m| m.id.as_str())] {
                 (csrf_field(ctx))
                 div.row {
                     label { (ctx.t("deskui-mail-address")) input type="email" name="address" value=(f.address) required; (field_error(err, "address")) }
@@ -201,7 +255,7 @@ pub(crate) async fn section(
                     }
                     div.row {
                         label { (ctx.t("deskui-mail-username")) input type="text" name="imapUsername" value=(f.imap_username) required; (field_error(err, "imap.username")) }
-                        label { (ctx.t("deskui-mail-password")) input type="password" name="imapPassword" autocomplete="new-password" required; (field_error(err, "imap.password")) }
+                        label { (ctx.t("deskui-mail-password")) input type="password" name="imapPassword" autocomplete="new-password" required[editing.is_none()] placeholder=[editing.map(|_| ctx.t("deskui-mail-password-keep"))]; (field_error(err, "imap.password")) }
                         label { (ctx.t("deskui-mail-folder")) input type="text" name="imapFolder" value=(f.imap_folder) placeholder="INBOX"; }
                     }
                 }
@@ -214,11 +268,18 @@ pub(crate) async fn section(
                     }
                     div.row {
                         label { (ctx.t("deskui-mail-username")) input type="text" name="smtpUsername" value=(f.smtp_username); }
-                        label { (ctx.t("deskui-mail-password")) input type="password" name="smtpPassword" autocomplete="new-password"; }
+                        label { (ctx.t("deskui-mail-password")) input type="password" name="smtpPassword" autocomplete="new-password" placeholder=[editing.map(|_| ctx.t("deskui-mail-password-keep"))]; }
                     }
                 }
                 label.check { input type="checkbox" name="acknowledge" value="1" checked[f.acknowledge.is_some()]; " " (ctx.t("deskui-mail-acknowledge")) }
-                div.row { button.primary type="submit" { (ctx.t("deskui-add")) } }
+                div.row {
+                    @if editing.is_some() {
+                        button.primary type="submit" { (ctx.t("deskui-save")) }
+                        a.button href=(dp.href("/settings/email")) { (ctx.t("deskui-mail-cancel")) }
+                    } @else {
+                        button.primary type="submit" { (ctx.t("deskui-add")) }
+                    }
+                }
             }
         }
     })
@@ -246,7 +307,39 @@ pub async fn create_mailbox(
         Ok(_) => see_other(&dp.href("/settings/email?saved=1")),
         Err(e) if super::is_form_error(&e) => {
             let err = FormError::new(&dp.ctx, &e);
-            super::settings::render_email(&state, &dp, Some(&form), Some(&err)).await
+            super::settings::render_email(&state, &dp, Some(&form), Some(&err), None).await
+        }
+        Err(e) => super::fail(&dp.ctx, e),
+    }
+}
+
+/// `POST /desk/{portal}/settings/email/mailboxes/{id}`: saves the edit form.
+pub async fn update_mailbox(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((portal, id)): Path<(String, String)>,
+    form: Result<Form<MailboxForm>, FormRejection>,
+) -> Response {
+    let dp = match super::settings::admin_page(&state, signed_in, &portal).await {
+        Ok(dp) => dp,
+        Err(page) => return page,
+    };
+    let form = match form_body(&dp.ctx, form) {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
+    if !dp.ctx.csrf_ok(&form.csrf) {
+        return csrf_refused(&dp.ctx);
+    }
+    match state
+        .desk
+        .patch_mailbox(&dp.member, &id, &form.patch())
+        .await
+    {
+        Ok(_) => see_other(&dp.href("/settings/email?saved=1")),
+        Err(e) if super::is_form_error(&e) => {
+            let err = FormError::new(&dp.ctx, &e);
+            super::settings::render_email(&state, &dp, Some(&form), Some(&err), Some(&id)).await
         }
         Err(e) => super::fail(&dp.ctx, e),
     }

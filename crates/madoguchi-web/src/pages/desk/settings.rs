@@ -106,6 +106,8 @@ pub struct SettingsForm {
 pub struct SettingsQuery {
     saved: Option<String>,
     generated: Option<String>,
+    /// Channels > Email: the mailbox whose edit form is shown.
+    edit: Option<String>,
 }
 
 /// The page shown after a post that did not redirect.
@@ -116,6 +118,7 @@ struct Shown<'a> {
     saved: bool,
     generated: bool,
     reveal: bool,
+    edit: Option<&'a str>,
 }
 
 /// The portal page of an admin, or the 403 page.
@@ -164,6 +167,7 @@ pub async fn settings_page(
     let shown = Shown {
         saved: q.saved.is_some(),
         generated: q.generated.is_some(),
+        edit: q.edit.as_deref(),
         ..Shown::default()
     };
     render(&state, &dp, section, shown).await
@@ -263,7 +267,7 @@ async fn render(state: &AppState, dp: &DeskPage, section: Section, shown: Shown<
         Section::Slas => slas(state, dp, form, err).await,
         Section::Contracts => contracts(state, dp, form, err).await,
         Section::Api => api(state, dp, &shown).await,
-        Section::Email => super::mail::section(state, dp, None, None).await,
+        Section::Email => super::mail::section(state, dp, None, None, shown.edit).await,
     };
     let body = match body {
         Ok(b) => b,
@@ -293,9 +297,10 @@ pub(crate) async fn render_email(
     dp: &DeskPage,
     form: Option<&super::mail::MailboxForm>,
     err: Option<&FormError>,
+    edit: Option<&str>,
 ) -> Response {
     let ctx = &dp.ctx;
-    let body = match super::mail::section(state, dp, form, err).await {
+    let body = match super::mail::section(state, dp, form, err, edit).await {
         Ok(b) => b,
         Err(e) => return fail(ctx, e),
     };
