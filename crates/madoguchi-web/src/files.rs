@@ -74,15 +74,23 @@ pub async fn request_limits(req: Request, next: Next) -> Response {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    let mut res = if declared.is_some_and(|n| n > limit as u64) {
+        StatusCode::PAYLOAD_TOO_LARGE.into_response()
+    } else {
+        let (parts, body) = req.into_parts();
+        let body = Body::new(http_body_util::Limited::new(body, limit));
+        match tokio::time::timeout(time, next.run(Request::from_parts(parts, body))).await {
+            Ok(res) => res,
+            Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+        }
+    };
+    // A refused upload may leave most of its body unread, and the server then closes
+    // the connection: saying so keeps the client from sending its next request on it.
+    if upload && !res.status().is_success() {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    let (parts, body) = req.into_parts();
-    let body = Body::new(http_body_util::Limited::new(body, limit));
-    match tokio::time::timeout(time, next.run(Request::from_parts(parts, body))).await {
-        Ok(res) => res,
-        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
-    }
+    res
 }
 
 /// A file read from a multipart form.

@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod attachments;
 mod chat;
 mod cli;
 mod desk;
@@ -21,6 +22,7 @@ mod integration;
 mod mail_servers;
 mod openapi;
 mod operator;
+mod png;
 mod ops;
 mod processes;
 mod service;
