@@ -45,12 +45,24 @@ impl Limits {
 
     /// Takes a token for a message of `chat_id`; false when the bucket is empty.
     pub fn allow_message(&self, chat_id: &str, now_ms: i64) -> bool {
-        take(&self.messages, chat_id, MESSAGE_BURST, MESSAGES_PER_SECOND, now_ms)
+        take(
+            &self.messages,
+            chat_id,
+            MESSAGE_BURST,
+            MESSAGES_PER_SECOND,
+            now_ms,
+        )
     }
 
     /// V3: takes a token for a visitor's file in `chat_id`; false when the bucket is empty.
     pub fn allow_upload(&self, chat_id: &str, now_ms: i64) -> bool {
-        take(&self.uploads, chat_id, UPLOAD_BURST, UPLOADS_PER_SECOND, now_ms)
+        take(
+            &self.uploads,
+            chat_id,
+            UPLOAD_BURST,
+            UPLOADS_PER_SECOND,
+            now_ms,
+        )
     }
 }
 

@@ -70,7 +70,8 @@ pub use search::SearchQuery;
 pub use service_keys::ServiceKey;
 pub use slas::Sla;
 pub use threads::{
-    ChatAttachmentIn, ChatMessage, ChatMessageIn, CHAT_ATTACHMENT_MAX_BYTES, ChatThread, NewThread, TextThread, Thread, ThreadAuthor, ThreadKind,
+    ChatAttachmentIn, ChatMessage, ChatMessageIn, ChatThread, NewThread, TextThread, Thread,
+    ThreadAuthor, ThreadKind, CHAT_ATTACHMENT_MAX_BYTES,
 };
 pub use tickets::{
     Channel, HistoryEntry, NewTicket, Priority, Ticket, TicketFilter, TicketPatch, TicketStatus,

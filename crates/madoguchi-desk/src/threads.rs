@@ -134,7 +134,9 @@ fn plain_content_type(raw: &str) -> String {
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
     };
-    let ok = essence.split_once('/').is_some_and(|(a, b)| token(a) && token(b));
+    let ok = essence
+        .split_once('/')
+        .is_some_and(|(a, b)| token(a) && token(b));
     match (ok, params.as_deref()) {
         (true, None) => essence,
         (true, Some("charset=utf-8")) => format!("{essence}; charset=utf-8"),
@@ -501,11 +503,11 @@ impl Desk {
             let id: String = f.try_get("id")?;
             let thread_id: String = f.try_get("thread_id")?;
             let file = crate::mail::AttachmentRef {
-                    url: format!(
-                        "{}/desk/api/v1/portals/{}/tickets/{ticket_id}/attachments/{id}",
-                        self.public_url, member.portal_name
-                    ),
-                    id,
+                url: format!(
+                    "{}/desk/api/v1/portals/{}/tickets/{ticket_id}/attachments/{id}",
+                    self.public_url, member.portal_name
+                ),
+                id,
                 name: f.try_get("name")?,
                 content_type: f.try_get("content_type")?,
                 size: f.try_get("size")?,

@@ -3,7 +3,9 @@
 //! scope; convert the chat to a ticket; associate it with a ticket; reply; reopen or
 //! close. The department's mode decides what is allowed, here on the server (I9).
 
-use crate::desk_client::{ActingOperator, ChatFile, ChatLine, DeskAuth, DeskThread, DeskTicket, NewTicket};
+use crate::desk_client::{
+    ActingOperator, ChatFile, ChatLine, DeskAuth, DeskThread, DeskTicket, NewTicket,
+};
 use crate::model::{in_view_scope, DeptMode, Permissions, ViewScope};
 use crate::outbox::{self, ConversionTicket, Done, Task};
 use crate::store::{self, ChatTicket, MappingRow, PortalRow};

@@ -179,7 +179,10 @@ pub fn file_response(name: &str, content_type: &str, data: Vec<u8>) -> Response 
     (
         [
             (header::CONTENT_TYPE, content_type),
-            (header::CONTENT_DISPOSITION, content_disposition(name, inline)),
+            (
+                header::CONTENT_DISPOSITION,
+                content_disposition(name, inline),
+            ),
             (
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
@@ -224,14 +227,26 @@ mod tests {
     #[test]
     fn v3_only_the_upload_routes_take_large_bodies() {
         let post = Method::POST;
-        assert!(is_upload(&post, "/chat/api/v1/portals/acme/chats/c1/attachments"));
-        assert!(is_upload(&post, "/chat/widget/v1/acme/chats/c1/attachments"));
+        assert!(is_upload(
+            &post,
+            "/chat/api/v1/portals/acme/chats/c1/attachments"
+        ));
+        assert!(is_upload(
+            &post,
+            "/chat/widget/v1/acme/chats/c1/attachments"
+        ));
         assert!(is_upload(
             &Method::PUT,
             "/desk/api/v1/portals/acme/tickets/t1/chat-threads/c1/attachments/a1"
         ));
-        assert!(!is_upload(&Method::GET, "/chat/widget/v1/acme/chats/c1/attachments"));
+        assert!(!is_upload(
+            &Method::GET,
+            "/chat/widget/v1/acme/chats/c1/attachments"
+        ));
         assert!(!is_upload(&post, "/chat/widget/v1/acme/chats/c1/messages"));
-        assert!(!is_upload(&post, "/chat/api/v1/portals/acme/chats/c1/attachments/x"));
+        assert!(!is_upload(
+            &post,
+            "/chat/api/v1/portals/acme/chats/c1/attachments/x"
+        ));
     }
 }

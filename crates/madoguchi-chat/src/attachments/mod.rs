@@ -103,7 +103,10 @@ impl Reader {
     /// The visitor of a chat of `portal`.
     pub fn visitor(public_url: &str, portal: &str) -> Self {
         Self {
-            base: format!("{}/chat/widget/v1/{portal}", public_url.trim_end_matches('/')),
+            base: format!(
+                "{}/chat/widget/v1/{portal}",
+                public_url.trim_end_matches('/')
+            ),
         }
     }
 
@@ -373,7 +376,7 @@ impl Chat {
             text: attachment.name.clone(),
             system_kind: None,
             system_arg: None,
-            attachment: Some(attachment),
+            attachment: Some(Box::new(attachment)),
             created_at: now,
         };
         crate::messages::store::insert(&mut tx, &message, None).await?;
@@ -428,17 +431,33 @@ impl Chat {
 mod tests {
     use super::*;
 
-    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    const PNG: &[u8] =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
     #[test]
     fn v3_the_type_comes_from_the_content() {
         assert_eq!(detect_type(PNG).ok(), Some("image/png"));
-        assert_eq!(detect_type(b"\xff\xd8\xff\xe0\0\x10JFIF\0").ok(), Some("image/jpeg"));
+        assert_eq!(
+            detect_type(b"\xff\xd8\xff\xe0\0\x10JFIF\0").ok(),
+            Some("image/jpeg")
+        );
         assert_eq!(detect_type(b"GIF89a\x01\0\x01\0").ok(), Some("image/gif"));
-        assert_eq!(detect_type(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n").ok(), Some("application/pdf"));
-        assert_eq!(detect_type(b"PK\x03\x04\x14\0\0\0\0\0").ok(), Some("application/zip"));
-        assert_eq!(detect_type("見積書の件です。\r\n金額: 1,000円\t(税込)".as_bytes()).ok(), Some(TEXT_PLAIN));
-        assert_eq!(detect_type(b"\xEF\xBB\xBFa,b\n1,2\n").ok(), Some(TEXT_PLAIN));
+        assert_eq!(
+            detect_type(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n").ok(),
+            Some("application/pdf")
+        );
+        assert_eq!(
+            detect_type(b"PK\x03\x04\x14\0\0\0\0\0").ok(),
+            Some("application/zip")
+        );
+        assert_eq!(
+            detect_type("見積書の件です。\r\n金額: 1,000円\t(税込)".as_bytes()).ok(),
+            Some(TEXT_PLAIN)
+        );
+        assert_eq!(
+            detect_type(b"\xEF\xBB\xBFa,b\n1,2\n").ok(),
+            Some(TEXT_PLAIN)
+        );
         assert_eq!(detect_type(b"1 < 2 and <b> is bold").ok(), Some(TEXT_PLAIN));
         for refused in [
             &b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff"[..],
@@ -458,7 +477,10 @@ mod tests {
 
     #[test]
     fn v3_names_lose_paths_and_controls_and_keep_their_extension() {
-        assert_eq!(clean_name(Some("C:\\Users\\mori\\見積書.pdf"), "application/pdf"), "見積書.pdf");
+        assert_eq!(
+            clean_name(Some("C:\\Users\\mori\\見積書.pdf"), "application/pdf"),
+            "見積書.pdf"
+        );
         assert_eq!(clean_name(Some("../../etc/passwd"), TEXT_PLAIN), "passwd");
         assert_eq!(clean_name(Some("a\u{202e}fdp.exe"), TEXT_PLAIN), "afdp.exe");
         assert_eq!(clean_name(Some("a\r\nb.txt"), TEXT_PLAIN), "ab.txt");

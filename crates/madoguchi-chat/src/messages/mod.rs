@@ -115,9 +115,10 @@ pub struct Message {
     pub text: String,
     pub system_kind: Option<String>,
     pub system_arg: Option<String>,
-    /// V3: the file this message sent (its text is the file's name).
+    /// V3: the file this message sent (its text is the file's name); boxed, as most
+    /// messages have none.
     #[serde(default)]
-    pub attachment: Option<crate::attachments::Attachment>,
+    pub attachment: Option<Box<crate::attachments::Attachment>>,
     pub created_at: i64,
 }
 

@@ -10,8 +10,7 @@ use sqlx::{AnyConnection, Row};
 const COLUMNS: &str = "m.id, m.chat_id, m.seq, m.sender, m.sender_user_id, m.sender_name, m.body, \
      m.system_kind, m.system_arg, m.created_at, a.id as attachment_id, a.name as attachment_name, \
      a.content_type as attachment_type, a.size as attachment_size";
-const FROM: &str =
-    "from chat_messages m left join chat_attachments a on a.id = m.attachment_id";
+const FROM: &str = "from chat_messages m left join chat_attachments a on a.id = m.attachment_id";
 
 fn from_row(r: &AnyRow) -> Result<Message> {
     let sender: String = r.try_get("sender")?;
@@ -26,12 +25,12 @@ fn from_row(r: &AnyRow) -> Result<Message> {
         system_kind: r.try_get("system_kind")?,
         system_arg: r.try_get("system_arg")?,
         attachment: match r.try_get::<Option<String>, _>("attachment_id")? {
-            Some(id) => Some(crate::attachments::Attachment {
+            Some(id) => Some(Box::new(crate::attachments::Attachment {
                 id,
                 name: r.try_get("attachment_name")?,
                 content_type: r.try_get("attachment_type")?,
                 size: r.try_get("attachment_size")?,
-            }),
+            })),
             None => None,
         },
         created_at: r.try_get("created_at")?,

@@ -2,8 +2,8 @@
 //! process and the Desk process share nothing but HTTP and the service key.
 
 use super::{
-    ChatFile, ChatLine, ContactDetails, DeskAttachment, DeskAuth, DeskClient, DeskContact, DeskDepartment, DeskThread,
-    DeskTicket, NewTicket, ServiceKey,
+    ChatFile, ChatLine, ContactDetails, DeskAttachment, DeskAuth, DeskClient, DeskContact,
+    DeskDepartment, DeskThread, DeskTicket, NewTicket, ServiceKey,
 };
 use async_trait::async_trait;
 use madoguchi_core::identity::User;
@@ -476,7 +476,14 @@ impl DeskClient for HttpDesk {
     ) -> Result<DeskAttachment> {
         let mut url = self.url(
             &auth.portal,
-            &["tickets", ticket_id, "chat-threads", chat_id, "attachments", &file.key],
+            &[
+                "tickets",
+                ticket_id,
+                "chat-threads",
+                chat_id,
+                "attachments",
+                &file.key,
+            ],
         )?;
         url.query_pairs_mut()
             .append_pair("seq", &file.seq.to_string())

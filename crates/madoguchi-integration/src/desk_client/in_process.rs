@@ -4,8 +4,8 @@
 //! stops the link at once in both transports.
 
 use super::{
-    ChatFile, ChatLine, ContactDetails, DeskAttachment, DeskAuth, DeskClient, DeskContact, DeskDepartment, DeskThread,
-    DeskTicket, NewTicket, ServiceKey,
+    ChatFile, ChatLine, ContactDetails, DeskAttachment, DeskAuth, DeskClient, DeskContact,
+    DeskDepartment, DeskThread, DeskTicket, NewTicket, ServiceKey,
 };
 use async_trait::async_trait;
 use madoguchi_core::identity::User;

@@ -886,8 +886,7 @@ async fn resume(
             // The client has everything up to `after` and whatever this socket sent.
             entry.cursor.sent(after);
         }
-        let frame =
-            |m: &Message| json!({"type": "message", "chatId": chat.id, "message": m.view(lang, &reader)});
+        let frame = |m: &Message| json!({"type": "message", "chatId": chat.id, "message": m.view(lang, &reader)});
         catch_up(state, &chat.id, &mut entry.cursor, socket, frame).await?;
     }
     send_json(socket, &json!({"type": "resumed"})).await

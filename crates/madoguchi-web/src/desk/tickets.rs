@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use madoguchi_core::Error;
 use madoguchi_desk::{
-    ChatAttachmentIn, ChatMessageIn, HistoryEntry, NewThread, NewTicket, SearchQuery, Thread, ThreadAuthor,
-    ThreadKind, Ticket, TicketFilter, TicketPatch,
+    ChatAttachmentIn, ChatMessageIn, HistoryEntry, NewThread, NewTicket, SearchQuery, Thread,
+    ThreadAuthor, ThreadKind, Ticket, TicketFilter, TicketPatch,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};

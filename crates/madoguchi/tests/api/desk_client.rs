@@ -61,7 +61,11 @@ async fn chat_files(app: &TestApp, desk: Arc<dyn DeskClient>) {
     .await
     .assert_status(201);
     let key = app
-        .post("/desk/api/v1/portals/acme/settings/service-key", t, json!({}))
+        .post(
+            "/desk/api/v1/portals/acme/settings/service-key",
+            t,
+            json!({}),
+        )
         .await["serviceKey"]
         .as_str()
         .unwrap()
@@ -114,21 +118,24 @@ async fn chat_files(app: &TestApp, desk: Arc<dyn DeskClient>) {
     assert_eq!(again, first, "a repeated copy answers the stored file");
     // A wrong key is refused like every call.
     let e = desk
-        .add_chat_attachment(
-            &auth_with_key(&auth, "wrong"),
-            &ticket.id,
-            "chat-1",
-            &file,
-        )
+        .add_chat_attachment(&auth_with_key(&auth, "wrong"), &ticket.id, "chat-1", &file)
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidServiceKey);
     // The thread shows it once, beside its message, and Desk serves the bytes.
     let threads = app
-        .get(&format!("/desk/api/v1/portals/acme/tickets/{}/threads", ticket.id), t)
+        .get(
+            &format!("/desk/api/v1/portals/acme/tickets/{}/threads", ticket.id),
+            t,
+        )
         .await;
     let thread = &threads["data"][0];
-    assert_eq!(thread["attachments"].as_array().unwrap().len(), 1, "{}", threads.text);
+    assert_eq!(
+        thread["attachments"].as_array().unwrap().len(),
+        1,
+        "{}",
+        threads.text
+    );
     assert_eq!(thread["messages"][1]["attachment"]["id"], first.id.as_str());
     assert!(thread["messages"][0].get("attachment").is_none());
     let path = crate::attachments::path_of(&json!(first.url));

@@ -84,7 +84,11 @@ pub fn sample_photo(width: u32, height: u32) -> Vec<u8> {
             ]
         } else {
             let t = (fy - 0.6) / 0.4;
-            let wave = if ((x / 6 + y / 3) % 7) == 0 { 20.0 } else { 0.0 };
+            let wave = if ((x / 6 + y / 3) % 7) == 0 {
+                20.0
+            } else {
+                0.0
+            };
             [
                 (30.0 + wave) as u8,
                 (110.0 - 40.0 * t + wave) as u8,

@@ -63,7 +63,11 @@ async fn v3_a_photo_from_the_widget_reaches_the_console_and_a_file_comes_back() 
     let visitor = browser.session().await;
     visitor.set_window_size(390, 844).await.unwrap();
     visitor.goto(&site.url).await.unwrap();
-    widget_el(&visitor, ".launcher").await.click().await.unwrap();
+    widget_el(&visitor, ".launcher")
+        .await
+        .click()
+        .await
+        .unwrap();
     widget_el(&visitor, "input[name=name]")
         .await
         .send_keys("佐藤 花子")
@@ -74,7 +78,11 @@ async fn v3_a_photo_from_the_widget_reaches_the_console_and_a_file_comes_back() 
         .send_keys("届いた商品の箱が破れていました")
         .await
         .unwrap();
-    widget_el(&visitor, "button.start").await.click().await.unwrap();
+    widget_el(&visitor, "button.start")
+        .await
+        .click()
+        .await
+        .unwrap();
     wait_widget_log(&visitor, "届いた商品の箱が破れていました").await;
     let item = ".q-section.waiting .q-item";
     wait_text(&op, item, "佐藤 花子").await;
