@@ -86,8 +86,8 @@ pub struct ChatThread {
     pub chat_id: String,
     pub messages: Vec<ChatMessage>,
     /// V3: the files sent in the chat, `{id, name, contentType, size, url}`
-    /// (downloaded through the ticket's attachment route).
-    #[serde(default)]
+    /// (downloaded through the ticket's attachment route); left out when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<crate::mail::AttachmentRef>,
     pub created_at: String,
 }
