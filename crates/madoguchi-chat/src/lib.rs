@@ -19,6 +19,7 @@
 //!   wake-up after each commit.
 //! - Live events: [`Chat::subscribe_chat`] / [`Chat::subscribe_ops`] (see [`live`]).
 
+pub mod attachments;
 pub mod canned;
 pub mod chats;
 pub mod departments;
@@ -35,6 +36,7 @@ pub mod toolkit;
 pub mod visitor_experience;
 pub mod visitors;
 
+pub use attachments::{Attachment, AttachmentFile, AttachmentView, Reader};
 pub use chats::{
     localize_chat_json, localized_reason, AutoTicket, AutoTicketStatus, ChatListFilter, ChatState,
     ChatView, NewChat, Outcome, StartedChat, VisitorSession,
@@ -72,6 +74,8 @@ pub struct Chat {
     message_writer: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<messages::batch::Pending>>>,
     /// V1: the open consoles of every node (see [`presence`]).
     pub(crate) presence: Arc<presence::Presence>,
+    /// The server's public URL (the URLs of files, V3).
+    public_url: Arc<str>,
 }
 
 impl Chat {
@@ -101,7 +105,24 @@ impl Chat {
             visitor_token_ttl_ms: DEFAULT_VISITOR_TOKEN_TTL_MS,
             message_writer: Arc::default(),
             presence: Arc::default(),
+            public_url: Arc::from(""),
         }
+    }
+
+    /// The server's public URL, which the URLs of chat files start with (V3).
+    pub fn with_public_url(mut self, public_url: &str) -> Self {
+        self.public_url = Arc::from(public_url.trim_end_matches('/'));
+        self
+    }
+
+    /// How an operator of `portal` reads messages (the URLs of files, V3).
+    pub fn operator_reader(&self, portal: &str) -> Reader {
+        Reader::operator(&self.public_url, portal)
+    }
+
+    /// How the visitor of a chat of `portal` reads messages (V3).
+    pub fn visitor_reader(&self, portal: &str) -> Reader {
+        Reader::visitor(&self.public_url, portal)
     }
 
     /// Visitor tokens stop working this long after their chat ended (default 30 days).

@@ -5,12 +5,16 @@
 //! - New chats per client address per minute (`--widget-rate-limit`), a fixed window.
 //! - Messages per chat: a token bucket of [`MESSAGE_BURST`] refilled at
 //!   [`MESSAGES_PER_SECOND`], well above the 20 messages/s that must always pass.
+//! - Files per chat (V3): a bucket of [`UPLOAD_BURST`] refilled at
+//!   [`UPLOADS_PER_SECOND`], so one visitor cannot fill the database with files.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 pub const MESSAGE_BURST: f64 = 100.0;
 pub const MESSAGES_PER_SECOND: f64 = 50.0;
+pub const UPLOAD_BURST: f64 = 20.0;
+pub const UPLOADS_PER_SECOND: f64 = 1.0 / 3.0;
 const WINDOW_MS: i64 = 60_000;
 const MAX_KEYS: usize = 50_000;
 
@@ -18,6 +22,7 @@ const MAX_KEYS: usize = 50_000;
 pub struct Limits {
     new_chats: Mutex<HashMap<String, (i64, u32)>>,
     messages: Mutex<HashMap<String, (i64, f64)>>,
+    uploads: Mutex<HashMap<String, (i64, f64)>>,
 }
 
 impl Limits {
@@ -40,22 +45,49 @@ impl Limits {
 
     /// Takes a token for a message of `chat_id`; false when the bucket is empty.
     pub fn allow_message(&self, chat_id: &str, now_ms: i64) -> bool {
-        let mut map = self.messages.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > MAX_KEYS {
-            map.retain(|_, (at, _)| now_ms - *at < 10_000);
-        }
-        let (at, tokens) = map
-            .entry(chat_id.to_owned())
-            .or_insert((now_ms, MESSAGE_BURST));
-        let elapsed = (now_ms - *at).max(0) as f64 / 1000.0;
-        *tokens = (*tokens + elapsed * MESSAGES_PER_SECOND).min(MESSAGE_BURST);
-        *at = now_ms;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        take(
+            &self.messages,
+            chat_id,
+            MESSAGE_BURST,
+            MESSAGES_PER_SECOND,
+            now_ms,
+        )
+    }
+
+    /// V3: takes a token for a visitor's file in `chat_id`; false when the bucket is empty.
+    pub fn allow_upload(&self, chat_id: &str, now_ms: i64) -> bool {
+        take(
+            &self.uploads,
+            chat_id,
+            UPLOAD_BURST,
+            UPLOADS_PER_SECOND,
+            now_ms,
+        )
+    }
+}
+
+/// A token bucket per key of `burst` tokens refilled at `per_second`.
+fn take(
+    buckets: &Mutex<HashMap<String, (i64, f64)>>,
+    key: &str,
+    burst: f64,
+    per_second: f64,
+    now_ms: i64,
+) -> bool {
+    let mut map = buckets.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() > MAX_KEYS {
+        let full_after_ms = (burst / per_second * 1000.0) as i64;
+        map.retain(|_, (at, _)| now_ms - *at < full_after_ms.max(10_000));
+    }
+    let (at, tokens) = map.entry(key.to_owned()).or_insert((now_ms, burst));
+    let elapsed = (now_ms - *at).max(0) as f64 / 1000.0;
+    *tokens = (*tokens + elapsed * per_second).min(burst);
+    *at = now_ms;
+    if *tokens >= 1.0 {
+        *tokens -= 1.0;
+        true
+    } else {
+        false
     }
 }
 

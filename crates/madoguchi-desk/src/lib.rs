@@ -70,8 +70,8 @@ pub use search::SearchQuery;
 pub use service_keys::ServiceKey;
 pub use slas::Sla;
 pub use threads::{
-    localize_threads, ChatMessage, ChatMessageIn, ChatThread, NewThread, SystemLine, TextThread,
-    Thread, ThreadAuthor, ThreadKind,
+    localize_threads, ChatAttachmentIn, ChatMessage, ChatMessageIn, ChatThread, NewThread,
+    SystemLine, TextThread, Thread, ThreadAuthor, ThreadKind, CHAT_ATTACHMENT_MAX_BYTES,
 };
 pub use tickets::{
     Channel, HistoryEntry, NewTicket, Priority, Ticket, TicketFilter, TicketPatch, TicketStatus,

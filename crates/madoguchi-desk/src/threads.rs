@@ -85,11 +85,16 @@ pub struct ChatThread {
     pub kind: ThreadKind,
     pub chat_id: String,
     pub messages: Vec<ChatMessage>,
+    /// V3: the files sent in the chat, `{id, name, contentType, size, url}`
+    /// (downloaded through the ticket's attachment route); left out when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::mail::AttachmentRef>,
     pub created_at: String,
 }
 
 /// `{seq, sender, senderName, text, createdAt}`; `sender` is "visitor", "operator"
-/// or "system" as in the chat.
+/// or "system" as in the chat. A message that sent a file (V3) shows it as
+/// `attachment` once the file was copied (ignored when storing messages).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatMessage {
@@ -102,6 +107,8 @@ pub struct ChatMessage {
     /// A system line's event, stored so that it reads in the reader's language.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<SystemLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<crate::mail::AttachmentRef>,
 }
 
 /// The event behind a system line of a transcript: `kind` ("joined", "ended",
@@ -131,6 +138,44 @@ pub fn localize_threads(threads: &mut [Thread], lang: madoguchi_core::Lang) {
                 }
             }
         }
+    }
+}
+
+/// V3: a file of a chat to keep on the ticket's chat thread: `key` is the chat's id
+/// of the file (a repeated copy finds the first), `seq` the message it was sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatAttachmentIn {
+    pub key: String,
+    pub seq: i64,
+    pub name: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
+/// The largest chat file Desk keeps (the largest limit a Chat portal may set).
+pub const CHAT_ATTACHMENT_MAX_BYTES: usize = 50 * 1024 * 1024;
+
+/// A content type as sent, when it is a plain `type/subtype` (with an optional
+/// charset); anything else is kept as `application/octet-stream`.
+fn plain_content_type(raw: &str) -> String {
+    let t = raw.trim().to_ascii_lowercase();
+    let (essence, params) = match t.split_once(';') {
+        Some((e, p)) => (e.trim().to_owned(), Some(p.trim().to_owned())),
+        None => (t.clone(), None),
+    };
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+    };
+    let ok = essence
+        .split_once('/')
+        .is_some_and(|(a, b)| token(a) && token(b));
+    match (ok, params.as_deref()) {
+        (true, None) => essence,
+        (true, Some("charset=utf-8")) => format!("{essence}; charset=utf-8"),
+        (true, Some(_)) => essence,
+        (false, _) => "application/octet-stream".into(),
     }
 }
 
@@ -380,6 +425,90 @@ impl Desk {
             .ok_or_else(Error::not_found)
     }
 
+    /// V3: keeps a file of chat `chat_id` on the ticket's chat thread for it (made by
+    /// [`Desk::upsert_chat_thread`] first: 404 `not_found` without one). Idempotent by
+    /// `file.key`: copying the same file again answers the stored one.
+    pub async fn add_chat_attachment(
+        &self,
+        member: &Member,
+        ticket_id: &str,
+        chat_id: &str,
+        file: &ChatAttachmentIn,
+    ) -> Result<crate::mail::AttachmentRef> {
+        use base64::Engine;
+        let key = crate::required_text("key", &file.key, 200, "desk-error-chat-id")?;
+        if file.data.len() > CHAT_ATTACHMENT_MAX_BYTES {
+            return Err(Error::new(madoguchi_core::ErrorCode::FileTooLarge));
+        }
+        let name: String = file
+            .name
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(255)
+            .collect();
+        let name = if name.trim().is_empty() {
+            "file".to_owned()
+        } else {
+            name.trim().to_owned()
+        };
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        check_ticket(tx.conn(), &member.portal_id, ticket_id).await?;
+        let thread_id: String = sqlx::query(
+            "select id from desk_threads where portal_id = $1 and ticket_id = $2 and chat_id = $3",
+        )
+        .bind(&member.portal_id)
+        .bind(ticket_id)
+        .bind(chat_id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(Error::not_found)?
+        .try_get("id")?;
+        let added = sqlx::query(
+            "insert into desk_thread_attachments (id, portal_id, ticket_id, thread_id, name, content_type, \
+             size, data_base64, created_at, source_key, chat_seq) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             on conflict (thread_id, source_key) do nothing",
+        )
+        .bind(new_id())
+        .bind(&member.portal_id)
+        .bind(ticket_id)
+        .bind(&thread_id)
+        .bind(&name)
+        .bind(plain_content_type(&file.content_type))
+        .bind(file.data.len() as i64)
+        .bind(base64::engine::general_purpose::STANDARD.encode(&file.data))
+        .bind(now)
+        .bind(&key)
+        .bind(file.seq)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if added > 0 {
+            touch_ticket(tx.conn(), &member.portal_id, ticket_id, now).await?;
+        }
+        let row = sqlx::query(
+            "select id, name, content_type, size from desk_thread_attachments \
+             where thread_id = $1 and source_key = $2",
+        )
+        .bind(&thread_id)
+        .bind(&key)
+        .fetch_one(tx.conn())
+        .await?;
+        tx.commit().await?;
+        let id: String = row.try_get("id")?;
+        Ok(crate::mail::AttachmentRef {
+            url: format!(
+                "{}/desk/api/v1/portals/{}/tickets/{ticket_id}/attachments/{id}",
+                self.public_url, member.portal_name
+            ),
+            id,
+            name: row.try_get("name")?,
+            content_type: row.try_get("content_type")?,
+            size: row.try_get("size")?,
+        })
+    }
+
     /// The ticket's threads, oldest first, chat threads with every message by `seq`;
     /// 404 `not_found` for an unknown ticket.
     pub async fn threads(&self, member: &Member, ticket_id: &str) -> Result<Vec<Thread>> {
@@ -404,51 +533,56 @@ impl Desk {
         .fetch_all(&mut *conn)
         .await?;
         let files = sqlx::query(
-            "select id, thread_id, name, content_type, size from desk_thread_attachments \
-             where portal_id = $1 and ticket_id = $2 order by created_at, id",
+            "select id, thread_id, name, content_type, size, chat_seq from desk_thread_attachments \
+             where portal_id = $1 and ticket_id = $2 order by chat_seq, created_at, id",
         )
         .bind(&member.portal_id)
         .bind(ticket_id)
         .fetch_all(&mut *conn)
         .await?;
         let mut attachments: HashMap<String, Vec<crate::mail::AttachmentRef>> = HashMap::new();
+        // V3: a chat's files by (thread, seq of the message that sent them).
+        let mut by_seq: HashMap<(String, i64), crate::mail::AttachmentRef> = HashMap::new();
         for f in &files {
             let id: String = f.try_get("id")?;
-            attachments
-                .entry(f.try_get("thread_id")?)
-                .or_default()
-                .push(crate::mail::AttachmentRef {
-                    url: format!(
-                        "{}/desk/api/v1/portals/{}/tickets/{ticket_id}/attachments/{id}",
-                        self.public_url, member.portal_name
-                    ),
-                    id,
-                    name: f.try_get("name")?,
-                    content_type: f.try_get("content_type")?,
-                    size: f.try_get("size")?,
-                });
+            let thread_id: String = f.try_get("thread_id")?;
+            let file = crate::mail::AttachmentRef {
+                url: format!(
+                    "{}/desk/api/v1/portals/{}/tickets/{ticket_id}/attachments/{id}",
+                    self.public_url, member.portal_name
+                ),
+                id,
+                name: f.try_get("name")?,
+                content_type: f.try_get("content_type")?,
+                size: f.try_get("size")?,
+            };
+            if let Some(seq) = f.try_get::<Option<i64>, _>("chat_seq")? {
+                by_seq.insert((thread_id.clone(), seq), file.clone());
+            }
+            attachments.entry(thread_id).or_default().push(file);
         }
         let mut by_thread: HashMap<String, Vec<ChatMessage>> = HashMap::new();
         for m in &messages {
-            by_thread
-                .entry(m.try_get("thread_id")?)
-                .or_default()
-                .push(ChatMessage {
-                    seq: m.try_get("seq")?,
-                    sender: m.try_get("sender")?,
-                    sender_name: m.try_get("sender_name")?,
-                    text: m.try_get("text")?,
-                    created_at: rfc3339(m.try_get("created_at")?),
-                    system: m
-                        .try_get::<Option<String>, _>("system_kind")?
-                        .map(|kind| -> Result<SystemLine> {
-                            Ok(SystemLine {
-                                kind,
-                                arg: m.try_get("system_arg")?,
-                            })
+            let thread_id: String = m.try_get("thread_id")?;
+            let seq: i64 = m.try_get("seq")?;
+            let attachment = by_seq.remove(&(thread_id.clone(), seq));
+            by_thread.entry(thread_id).or_default().push(ChatMessage {
+                seq,
+                sender: m.try_get("sender")?,
+                sender_name: m.try_get("sender_name")?,
+                text: m.try_get("text")?,
+                created_at: rfc3339(m.try_get("created_at")?),
+                system: m
+                    .try_get::<Option<String>, _>("system_kind")?
+                    .map(|kind| -> Result<SystemLine> {
+                        Ok(SystemLine {
+                            kind,
+                            arg: m.try_get("system_arg")?,
                         })
-                        .transpose()?,
-                });
+                    })
+                    .transpose()?,
+                attachment,
+            });
         }
         rows.iter()
             .map(|row| {
@@ -458,6 +592,7 @@ impl Desk {
                 Ok(match kind {
                     ThreadKind::Chat => Thread::Chat(ChatThread {
                         messages: by_thread.remove(&id).unwrap_or_default(),
+                        attachments: attachments.remove(&id).unwrap_or_default(),
                         id,
                         kind,
                         chat_id: row

@@ -4,7 +4,7 @@
 //! close. The department's mode decides what is allowed, here on the server (I9).
 
 use crate::desk_client::{
-    ActingOperator, ChatLine, ChatLineSystem, DeskAuth, DeskThread, DeskTicket, NewTicket,
+    ActingOperator, ChatFile, ChatLine, ChatLineSystem, DeskAuth, DeskThread, DeskTicket, NewTicket,
 };
 use crate::model::{in_view_scope, DeptMode, Permissions, ViewScope};
 use crate::outbox::{self, ConversionTicket, Done, Task};
@@ -172,6 +172,43 @@ fn strip_threads(mut t: DeskTicket) -> DeskTicket {
 }
 
 impl Integration {
+    /// Appends `messages` to the ticket's chat thread of `chat_id`, then copies the
+    /// files they sent onto it (V3): both are idempotent (by `seq`, by the file's id),
+    /// so a retry after a failure part-way repeats nothing. Answers the last seq.
+    pub(crate) async fn append_to_thread(
+        &self,
+        auth: &DeskAuth,
+        ticket_id: &str,
+        chat_id: &str,
+        messages: &[Message],
+        lang: Lang,
+    ) -> Result<Option<i64>> {
+        let lines: Vec<ChatLine> = messages.iter().map(|m| line(m, lang)).collect();
+        self.desk
+            .upsert_chat_thread(auth, ticket_id, chat_id, &lines)
+            .await?;
+        for m in messages {
+            let Some(a) = &m.attachment else {
+                continue;
+            };
+            // One file in memory at a time.
+            let Some(file) = self.chat.attachment_file(chat_id, &a.id).await? else {
+                continue;
+            };
+            let file = ChatFile {
+                key: a.id.clone(),
+                seq: m.seq,
+                name: file.attachment.name,
+                content_type: file.attachment.content_type,
+                data: file.data,
+            };
+            self.desk
+                .add_chat_attachment(auth, ticket_id, chat_id, &file)
+                .await?;
+        }
+        Ok(lines.last().map(|l| l.seq))
+    }
+
     /// The chat as the operator may see it, with the link and the department's mode.
     /// 404/403 for the chat, 403 `plan_required`, 409 `integration_disabled`, 403
     /// `forbidden_by_department_mode` for a No integration department.
@@ -504,14 +541,12 @@ impl Integration {
             self.watch_chat(&chat.id);
         }
         let messages = self.chat.transcript(&chat.id).await?;
-        let lines: Vec<ChatLine> = messages.iter().map(|m| line(m, lang)).collect();
-        let last = lines.last().map_or(0, |l| l.seq);
         match self
-            .desk
-            .upsert_chat_thread(&ctx.auth, ticket_id, &chat.id, &lines)
+            .append_to_thread(&ctx.auth, ticket_id, &chat.id, &messages, lang)
             .await
         {
-            Ok(_) => {
+            Ok(last) => {
+                let last = last.unwrap_or(0);
                 let closed = chat.state == ChatState::Ended && last >= chat.last_seq;
                 store::mark_synced(
                     &self.db,

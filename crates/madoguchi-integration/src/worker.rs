@@ -18,8 +18,8 @@
 //! made), it is linked in one write with the conversion claim, and chat threads are
 //! appended by `seq`.
 
-use crate::chat_desk::{conversion_ticket, line, subject_of, ticket_key};
-use crate::desk_client::{ActingOperator, ChatLine, NewTicket};
+use crate::chat_desk::{conversion_ticket, subject_of, ticket_key};
+use crate::desk_client::{ActingOperator, NewTicket};
 use crate::model::{ChatOutcome, DeptMode};
 use crate::outbox::{self, ConversionTicket, Done, Job, Task};
 use crate::store::{self, ChatTicket};
@@ -452,11 +452,11 @@ impl Integration {
         };
         // The transcript first: "created" is shown once the ticket holds it. A crash
         // before the link is recorded retries with the same key and the same ticket.
-        let lines = self.lines(chat_id, 0).await?;
-        self.desk
-            .upsert_chat_thread(&auth, &ticket_id, chat_id, &lines)
-            .await?;
-        let last = lines.last().map_or(0, |l| l.seq);
+        let messages = self.chat.messages_after(chat_id, 0, i64::MAX).await?;
+        let last = self
+            .append_to_thread(&auth, &ticket_id, chat_id, &messages, TRANSCRIPT_LANG)
+            .await?
+            .unwrap_or(0);
         let link = ChatTicket {
             chat_id: chat_id.to_owned(),
             ticket_id: ticket_id.clone(),
@@ -548,16 +548,6 @@ impl Integration {
         }))
     }
 
-    async fn lines(&self, chat_id: &str, after_seq: i64) -> Result<Vec<ChatLine>> {
-        Ok(self
-            .chat
-            .messages_after(chat_id, after_seq, i64::MAX)
-            .await?
-            .iter()
-            .map(|m| line(m, TRANSCRIPT_LANG))
-            .collect())
-    }
-
     /// Appends a linked chat's new messages to the ticket's chat thread (I11).
     async fn run_sync(&self, chat_id: &str, ticket_id: &str) -> Result<Outcome2> {
         let Some(link) = store::chat_tickets(&self.db, chat_id)
@@ -592,18 +582,13 @@ impl Integration {
         } else {
             0
         };
-        let lines = self.lines(chat_id, after).await?;
+        let messages = self.chat.messages_after(chat_id, after, i64::MAX).await?;
         let mut last = link.synced_seq;
-        if !lines.is_empty() || link.synced_seq == 0 {
-            let lines = if link.synced_seq == 0 {
-                self.lines(chat_id, 0).await?
-            } else {
-                lines
-            };
-            self.desk
-                .upsert_chat_thread(&auth, ticket_id, chat_id, &lines)
+        if !messages.is_empty() || link.synced_seq == 0 {
+            let appended = self
+                .append_to_thread(&auth, ticket_id, chat_id, &messages, TRANSCRIPT_LANG)
                 .await?;
-            last = lines.last().map_or(last, |l| l.seq);
+            last = appended.unwrap_or(last);
         }
         let closed = chat.state == ChatState::Ended && last >= chat.last_seq;
         store::mark_synced(&self.db, chat_id, ticket_id, last, closed, now).await?;

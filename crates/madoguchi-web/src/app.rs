@@ -17,8 +17,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -136,7 +134,8 @@ impl Application {
             tracing::info!(contacts = filled, "contact search keys filled");
         }
         let chat = madoguchi_chat::Chat::new(db.clone(), clock.clone(), bus.clone())
-            .with_visitor_token_ttl_ms(i64::from(settings.visitor_token_days) * 86_400_000);
+            .with_visitor_token_ttl_ms(i64::from(settings.visitor_token_days) * 86_400_000)
+            .with_public_url(&public_url);
         // V1: open consoles are announced to, and heard from, every node.
         chat.start_presence().await?;
         // The integration reaches Desk in-process, or over HTTP with `--desk-url` (Q1),
@@ -295,11 +294,8 @@ pub fn router(state: AppState) -> Router {
                 header::HeaderValue::from_static("nosniff"),
             ),
         )
-        .layer(RequestBodyLimitLayer::new(1024 * 1024))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
+        // 1 MB and 30 s per request; the upload routes get more (files.rs).
+        .layer(axum::middleware::from_fn(crate::files::request_limits))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             crate::metrics::track,

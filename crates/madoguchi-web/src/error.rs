@@ -43,7 +43,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         NotFound | NoServiceKey => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-        PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        PayloadTooLarge | FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        FileTypeNotAllowed => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         RateLimited => StatusCode::TOO_MANY_REQUESTS,
         EmailTaken | PortalNameTaken | Conflict | ChooseDeskPortal | IntegrationDisabled
         | AlreadyConverted => StatusCode::CONFLICT,

@@ -9,6 +9,7 @@ pub mod chat;
 pub mod desk;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod input;
 pub mod integration;
 pub mod metrics;

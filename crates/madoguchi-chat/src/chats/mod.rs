@@ -364,6 +364,7 @@ impl Chat {
             text: question.clone(),
             system_kind: None,
             system_arg: None,
+            attachment: None,
             created_at: now,
         };
         messages::store::insert(&mut tx, &first, Some(&format!("visitor:{client_id}"))).await?;
@@ -730,7 +731,8 @@ impl Chat {
     ) -> Result<ChatView> {
         let mut chat = self.chat_for_operator(op, chat_id).await?;
         let messages = self.transcript(chat_id).await?;
-        chat.messages = Some(messages.iter().map(|m| m.view(lang)).collect());
+        let reader = self.operator_reader(&op.portal.name);
+        chat.messages = Some(messages.iter().map(|m| m.view(lang, &reader)).collect());
         Ok(chat.localized(lang))
     }
 
@@ -854,6 +856,7 @@ pub(crate) fn system_message(
         text: String::new(),
         system_kind: Some(kind.as_str().to_owned()),
         system_arg: arg,
+        attachment: None,
         created_at: now,
     };
     // The stored text is the Japanese line (the default language); readers get theirs.

@@ -144,6 +144,8 @@ pub struct WidgetConfig {
     /// V2: the widget offers the offline form instead of a chat (nobody online, or
     /// outside business hours).
     pub offline_form: bool,
+    /// V3: the largest file the visitor may send, in bytes (checked before uploading).
+    pub max_attachment_bytes: i64,
 }
 
 impl Chat {
@@ -169,6 +171,7 @@ impl Chat {
             online,
             offline_form: !(online && hours.open),
             hours,
+            max_attachment_bytes: portal.max_attachment_bytes,
         })
     }
 }

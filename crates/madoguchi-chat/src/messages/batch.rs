@@ -304,6 +304,7 @@ impl Outcomes {
                         text: row.text.clone(),
                         system_kind: None,
                         system_arg: None,
+                        attachment: None,
                         created_at: now,
                     },
                 )),

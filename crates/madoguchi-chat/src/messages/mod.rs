@@ -105,6 +105,10 @@ pub struct Message {
     pub text: String,
     pub system_kind: Option<String>,
     pub system_arg: Option<String>,
+    /// V3: the file this message sent (its text is the file's name); boxed, as most
+    /// messages have none.
+    #[serde(default)]
+    pub attachment: Option<Box<crate::attachments::Attachment>>,
     pub created_at: i64,
 }
 
@@ -134,8 +138,13 @@ impl Message {
         }
     }
 
-    pub fn view(&self, lang: Lang) -> MessageView {
+    /// The message as `reader` sees it (their language, their URL of a file).
+    pub fn view(&self, lang: Lang, reader: &crate::attachments::Reader) -> MessageView {
         MessageView {
+            attachment: self
+                .attachment
+                .as_ref()
+                .map(|a| reader.view(&self.chat_id, a)),
             id: self.id.clone(),
             seq: self.seq,
             sender: self.sender,
@@ -161,6 +170,9 @@ pub struct MessageView {
     /// "offline"), so a client can follow the chat's state (V6).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system_kind: Option<String>,
+    /// V3: the file the message sent, `{id, name, contentType, size, url}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<crate::attachments::AttachmentView>,
 }
 
 /// Who writes a message.
@@ -348,6 +360,7 @@ impl Chat {
             text: text.to_owned(),
             system_kind: None,
             system_arg: None,
+            attachment: None,
             created_at: now,
         };
         match store::insert(&mut tx, &message, Some(&client_key)).await {

@@ -6,8 +6,11 @@ use madoguchi_core::{Db, Result, WriteTx};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-const COLUMNS: &str =
-    "id, chat_id, seq, sender, sender_user_id, sender_name, body, system_kind, system_arg, created_at";
+/// The columns of a message and its file's (`m`: the message, `a`: the file).
+const COLUMNS: &str = "m.id, m.chat_id, m.seq, m.sender, m.sender_user_id, m.sender_name, m.body, \
+     m.system_kind, m.system_arg, m.created_at, a.id as attachment_id, a.name as attachment_name, \
+     a.content_type as attachment_type, a.size as attachment_size";
+const FROM: &str = "from chat_messages m left join chat_attachments a on a.id = m.attachment_id";
 
 fn from_row(r: &AnyRow) -> Result<Message> {
     let sender: String = r.try_get("sender")?;
@@ -21,6 +24,15 @@ fn from_row(r: &AnyRow) -> Result<Message> {
         text: r.try_get("body")?,
         system_kind: r.try_get("system_kind")?,
         system_arg: r.try_get("system_arg")?,
+        attachment: match r.try_get::<Option<String>, _>("attachment_id")? {
+            Some(id) => Some(Box::new(crate::attachments::Attachment {
+                id,
+                name: r.try_get("attachment_name")?,
+                content_type: r.try_get("attachment_type")?,
+                size: r.try_get("attachment_size")?,
+            })),
+            None => None,
+        },
         created_at: r.try_get("created_at")?,
     })
 }
@@ -104,7 +116,7 @@ pub(crate) async fn by_client_key(
     client_key: &str,
 ) -> Result<Option<Message>> {
     let row = sqlx::query(&format!(
-        "select {COLUMNS} from chat_messages where chat_id = $1 and client_key = $2"
+        "select {COLUMNS} {FROM} where m.chat_id = $1 and m.client_key = $2"
     ))
     .bind(chat_id)
     .bind(client_key)
@@ -120,7 +132,7 @@ pub(crate) async fn after(
     limit: i64,
 ) -> Result<Vec<Message>> {
     let rows = sqlx::query(&format!(
-        "select {COLUMNS} from chat_messages where chat_id = $1 and seq > $2 order by seq limit $3"
+        "select {COLUMNS} {FROM} where m.chat_id = $1 and m.seq > $2 order by m.seq limit $3"
     ))
     .bind(chat_id)
     .bind(after_seq)

@@ -98,6 +98,8 @@ pub struct Portal {
     pub routing: crate::toolkit::Routing,
     /// O3: the most attended chats an operator holds at once (`None`: no cap).
     pub max_chats_per_operator: Option<i64>,
+    /// V3: the largest file the portal's chats take, in bytes.
+    pub max_attachment_bytes: i64,
 }
 
 impl Portal {
@@ -133,6 +135,9 @@ pub struct PortalSettings {
     pub routing: crate::toolkit::Routing,
     /// O3: the most attended chats an operator holds at once; null: no cap.
     pub max_chats_per_operator: Option<i64>,
+    /// V3: the largest file visitors and operators may send, in bytes (default 10 MB,
+    /// at most 50 MB).
+    pub max_attachment_bytes: i64,
 }
 
 /// A portal in the API (API.md "Chat").
@@ -165,6 +170,8 @@ pub struct SettingsPatch {
     pub routing: Option<String>,
     /// O3: absent keeps the cap, `Some(None)` removes it.
     pub max_chats_per_operator: Option<Option<i64>>,
+    /// V3: absent keeps the file size limit.
+    pub max_attachment_bytes: Option<i64>,
 }
 
 impl Chat {
@@ -225,6 +232,7 @@ impl Chat {
             created_at: now,
             routing: crate::toolkit::Routing::Broadcast,
             max_chats_per_operator: None,
+            max_attachment_bytes: crate::attachments::DEFAULT_MAX_BYTES,
         };
         let mut tx = self.db.begin_write().await?;
         store::insert(&mut tx, &portal, user_id).await?;
@@ -302,11 +310,22 @@ impl Chat {
             }
             other => other,
         };
+        let max_file = match patch.max_attachment_bytes {
+            Some(n) if !crate::attachments::LIMIT_RANGE.contains(&n) => {
+                return Err(
+                    Error::invalid("maxAttachmentBytes", "chat-error-attachment-limit")
+                        .with_arg("min", crate::attachments::LIMIT_RANGE.start().to_string())
+                        .with_arg("max", crate::attachments::LIMIT_RANGE.end().to_string()),
+                )
+            }
+            other => other,
+        };
         store::set_settings(
             &self.db,
             &op.portal.id,
             missed.map(|s| s * 1000),
             idle.map(|s| s * 1000),
+            max_file,
             self.clock.now_ms(),
         )
         .await?;
@@ -326,6 +345,7 @@ fn settings_of(portal: &Portal) -> PortalSettings {
         idle_end_after_seconds: portal.idle_after_ms / 1000,
         routing: portal.routing,
         max_chats_per_operator: portal.max_chats_per_operator,
+        max_attachment_bytes: portal.max_attachment_bytes,
     }
 }
 
@@ -364,6 +384,7 @@ mod tests {
             created_at: 0,
             routing: crate::toolkit::Routing::Broadcast,
             max_chats_per_operator: None,
+            max_attachment_bytes: crate::attachments::DEFAULT_MAX_BYTES,
         };
         assert_eq!(p.effective_plan(999), Plan::Enterprise);
         assert!(p.integration_available(999));

@@ -8,7 +8,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 const COLUMNS: &str = "p.id, p.name, p.display_name, p.plan, p.trial_ends_at, p.missed_after_ms, \
-                       p.idle_after_ms, p.created_at, p.routing, p.max_chats_per_operator";
+                       p.idle_after_ms, p.created_at, p.routing, p.max_chats_per_operator, \
+                       p.max_attachment_bytes";
 
 fn from_row(row: &AnyRow) -> Result<Portal> {
     let plan: String = row.try_get("plan")?;
@@ -24,6 +25,7 @@ fn from_row(row: &AnyRow) -> Result<Portal> {
         routing: crate::toolkit::Routing::parse(&row.try_get::<String, _>("routing")?)
             .unwrap_or_default(),
         max_chats_per_operator: row.try_get("max_chats_per_operator")?,
+        max_attachment_bytes: row.try_get("max_attachment_bytes")?,
     })
 }
 
@@ -101,14 +103,17 @@ pub(crate) async fn set_settings(
     portal_id: &str,
     missed_after_ms: Option<i64>,
     idle_after_ms: Option<i64>,
+    max_attachment_bytes: Option<i64>,
     now: i64,
 ) -> Result<()> {
     sqlx::query(
         "update chat_portals set missed_after_ms = coalesce($1, missed_after_ms), \
-         idle_after_ms = coalesce($2, idle_after_ms), updated_at = $3 where id = $4",
+         idle_after_ms = coalesce($2, idle_after_ms), \
+         max_attachment_bytes = coalesce($3, max_attachment_bytes), updated_at = $4 where id = $5",
     )
     .bind(missed_after_ms)
     .bind(idle_after_ms)
+    .bind(max_attachment_bytes)
     .bind(now)
     .bind(portal_id)
     .execute(db.pool())

@@ -2,8 +2,8 @@
 //! process and the Desk process share nothing but HTTP and the service key.
 
 use super::{
-    ChatLine, ContactDetails, DeskAuth, DeskClient, DeskContact, DeskDepartment, DeskThread,
-    DeskTicket, NewTicket, ServiceKey,
+    ChatFile, ChatLine, ContactDetails, DeskAttachment, DeskAuth, DeskClient, DeskContact,
+    DeskDepartment, DeskThread, DeskTicket, NewTicket, ServiceKey,
 };
 use async_trait::async_trait;
 use madoguchi_core::identity::User;
@@ -76,6 +76,18 @@ impl HttpDesk {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Result<T> {
+        let mut req = self.request(auth, method, url);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        Self::answer(req).await
+    }
+
+    /// A request with the link's credentials (and the acting operator, O6).
+    fn request(&self, auth: &DeskAuth, method: Method, url: Url) -> reqwest::RequestBuilder {
         let mut req = self
             .http
             .request(method, url)
@@ -89,12 +101,11 @@ impl HttpDesk {
                 .header("X-Acting-Operator-Email", &op.email)
                 .header("X-Acting-Operator-Name", name);
         }
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
+        req
+    }
+
+    /// Sends `req`; a success's JSON, or Desk's error.
+    async fn answer<T: DeserializeOwned>(req: reqwest::RequestBuilder) -> Result<T> {
         let res = req.send().await.map_err(unavailable)?;
         let status = res.status();
         let bytes = res.bytes().await.map_err(unavailable)?;
@@ -454,6 +465,36 @@ impl DeskClient for HttpDesk {
             Some(json!({ "chatId": chat_id, "messages": lines })),
         )
         .await
+    }
+
+    async fn add_chat_attachment(
+        &self,
+        auth: &DeskAuth,
+        ticket_id: &str,
+        chat_id: &str,
+        file: &ChatFile,
+    ) -> Result<DeskAttachment> {
+        let mut url = self.url(
+            &auth.portal,
+            &[
+                "tickets",
+                ticket_id,
+                "chat-threads",
+                chat_id,
+                "attachments",
+                &file.key,
+            ],
+        )?;
+        url.query_pairs_mut()
+            .append_pair("seq", &file.seq.to_string())
+            .append_pair("name", &file.name);
+        let req = self
+            .request(auth, Method::PUT, url)
+            .header(reqwest::header::CONTENT_TYPE, &file.content_type)
+            // A large file on a slow link takes longer than a JSON call.
+            .timeout(Duration::from_secs(300))
+            .body(file.data.clone());
+        Self::answer(req).await
     }
 
     async fn tickets_with_chat(

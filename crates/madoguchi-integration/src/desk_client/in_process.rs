@@ -4,8 +4,8 @@
 //! stops the link at once in both transports.
 
 use super::{
-    ChatLine, ContactDetails, DeskAuth, DeskClient, DeskContact, DeskDepartment, DeskThread,
-    DeskTicket, NewTicket, ServiceKey,
+    ChatFile, ChatLine, ContactDetails, DeskAttachment, DeskAuth, DeskClient, DeskContact,
+    DeskDepartment, DeskThread, DeskTicket, NewTicket, ServiceKey,
 };
 use async_trait::async_trait;
 use madoguchi_core::identity::User;
@@ -280,6 +280,28 @@ impl DeskClient for InProcessDesk {
         convert(
             self.desk
                 .upsert_chat_thread(&member, ticket_id, chat_id, &messages)
+                .await?,
+        )
+    }
+
+    async fn add_chat_attachment(
+        &self,
+        auth: &DeskAuth,
+        ticket_id: &str,
+        chat_id: &str,
+        file: &ChatFile,
+    ) -> Result<DeskAttachment> {
+        let member = self.member(auth).await?;
+        let file = madoguchi_desk::ChatAttachmentIn {
+            key: file.key.clone(),
+            seq: file.seq,
+            name: file.name.clone(),
+            content_type: file.content_type.clone(),
+            data: file.data.clone(),
+        };
+        convert(
+            self.desk
+                .add_chat_attachment(&member, ticket_id, chat_id, &file)
                 .await?,
         )
     }

@@ -213,6 +213,28 @@ pub struct DeskThread {
     pub extra: Map<String, Value>,
 }
 
+/// V3: a file sent in a chat, to keep on the ticket's chat thread. `key` is the
+/// chat's id of the file (a repeated copy finds the first), `seq` the message's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatFile {
+    pub key: String,
+    pub seq: i64,
+    pub name: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
+/// A file on a ticket: `{id, name, contentType, size, url}` (the Desk route).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeskAttachment {
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub url: String,
+}
+
 /// A new ticket (D3): `None` leaves Desk's default.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -334,6 +356,17 @@ pub trait DeskClient: Send + Sync + 'static {
         chat_id: &str,
         lines: &[ChatLine],
     ) -> Result<DeskThread>;
+
+    /// V3: keeps `file` on the ticket's chat thread of `chat_id` (made first with
+    /// [`upsert_chat_thread`](Self::upsert_chat_thread); `not_found` without it).
+    /// Calling it again with the same `file.key` answers the file stored the first time.
+    async fn add_chat_attachment(
+        &self,
+        auth: &DeskAuth,
+        ticket_id: &str,
+        chat_id: &str,
+        file: &ChatFile,
+    ) -> Result<DeskAttachment>;
 
     /// The tickets holding a chat thread of `chat_id` (oldest first): lets a retried
     /// automatic conversion find the ticket an earlier attempt made. `contact_email`

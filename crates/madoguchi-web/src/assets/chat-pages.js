@@ -1,8 +1,8 @@
 /* Chat settings pages: forms that speak the JSON API, and the copy button.
  *
  * <form data-api="/chat/api/v1/…" data-method="POST|PUT|PATCH" data-then="reload|/path/{field}">
- * sends its named fields as a JSON object (data-type="int" for numbers, data-type="array"
- * for checkbox groups; empty optional text fields are left out), with the session's CSRF
+ * sends its named fields as a JSON object (data-type="int" for numbers, data-type="mb" for a
+ * size shown in MB and sent in bytes, data-type="array" for checkbox groups; empty optional text fields are left out), with the session's CSRF
  * header. Errors show the server's message (already in the page's language) in the form's
  * .form-error and mark the field it names. data-notice="a.b" shows that response field
  * (e.g. the I13 auto-association notice) after the page reloads.
@@ -31,6 +31,13 @@
       var v = el.value.trim();
       if (type === 'int') {
         body[el.name] = v === '' ? null : (/^-?\d+$/.test(v) ? parseInt(v, 10) : v);
+        return;
+      }
+      if (type === 'mb') {
+        // Shown in MB, sent in bytes (V3: maxAttachmentBytes).
+        if (v === '') return;
+        var mb = parseFloat(v.replace(',', '.'));
+        body[el.name] = isNaN(mb) ? v : Math.round(mb * 1048576);
         return;
       }
       if (v === '' && !el.required) return;

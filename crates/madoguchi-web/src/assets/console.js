@@ -20,6 +20,11 @@
  *   madoguchi:chat-selected  detail {portal, chat}   (chat = the API chat object, or null)
  *   madoguchi:chat-updated   detail {portal, chat}   (state change, visitor edited, …)
  * `window.MadoguchiConsole` exposes {portal, api, request, selectedChat()} for it.
+ *
+ * Files (V3): the attach button, dropping files on the chat or pasting them into the box
+ * sends each as `POST …/chats/{id}/attachments` (multipart `file`), shown as "sending" with
+ * its progress until the message carrying it arrives; images show as a thumbnail that opens
+ * the full image, other files as a named download link.
  */
 (function () {
   'use strict';
@@ -331,7 +336,13 @@
     }
     var b = document.createElement('div');
     b.className = 'bubble ' + sender;
-    linkify(b, m.text);
+    if (m.attachment) {
+      b.classList.add('file');
+      b.appendChild(fileView(m.attachment));
+      wrap.setAttribute('data-attachment-id', m.attachment.id);
+    } else {
+      linkify(b, m.text);
+    }
     wrap.appendChild(b);
     var meta = document.createElement('div');
     meta.className = 'meta';
@@ -347,6 +358,178 @@
     wrap.appendChild(meta);
     return wrap;
   }
+
+  // ---------------------------------------------------------------- files (V3)
+  var INLINE_IMAGES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+
+  function fileSize(n) {
+    if (n >= 1048576) return (n / 1048576).toFixed(n >= 10485760 ? 0 : 1) + ' MB';
+    if (n >= 1024) return Math.round(n / 1024) + ' KB';
+    return n + ' B';
+  }
+
+  /** An image as a thumbnail opening the full image; anything else a named download. */
+  function fileView(a) {
+    var link = document.createElement('a');
+    link.href = a.url;
+    if (INLINE_IMAGES.indexOf(a.contentType) >= 0) {
+      link.className = 'file-thumb';
+      link.target = '_blank';
+      link.rel = 'noopener';
+      link.title = L['open-image'] + ': ' + a.name;
+      var img = document.createElement('img');
+      img.src = a.url;
+      img.alt = a.name;
+      img.loading = 'lazy';
+      link.appendChild(img);
+      return link;
+    }
+    link.className = 'file-link';
+    link.setAttribute('download', a.name);
+    link.title = L.download + ': ' + a.name;
+    var icon = document.createElement('span');
+    icon.className = 'file-icon';
+    icon.setAttribute('aria-hidden', 'true');
+    icon.innerHTML = CLIP;
+    var name = document.createElement('span');
+    name.className = 'file-name';
+    name.textContent = a.name;
+    var size = document.createElement('span');
+    size.className = 'file-size';
+    size.textContent = fileSize(a.size);
+    link.appendChild(icon);
+    link.appendChild(name);
+    link.appendChild(size);
+    return link;
+  }
+  var CLIP = '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" ' +
+    'stroke-linejoin="round"><path d="M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48"/></svg>';
+
+  function canSendFiles() {
+    var r = chats.get(selectedId);
+    return r && r.chat && !ui.text.disabled && (r.chat.state === 'attended' || r.chat.state === 'missed');
+  }
+
+  function sendFiles(files) {
+    var r = chats.get(selectedId);
+    if (!r || !canSendFiles()) return;
+    Array.prototype.forEach.call(files || [], function (f) { uploadFile(r, f); });
+  }
+
+  /** The stored message of a file, when it is on screen. */
+  function shownFile(r, attachmentId) {
+    if (!r.pane) return null;
+    var found = null;
+    r.pane.querySelectorAll('.msg[data-seq][data-attachment-id]').forEach(function (w) {
+      if (w.getAttribute('data-attachment-id') === attachmentId) found = w;
+    });
+    return found;
+  }
+
+  function uploadFile(r, file) {
+    var wrap = makeBubble({ sender: 'operator', senderName: me.name, text: file.name, createdAt: new Date().toISOString() });
+    wrap.classList.add('file-pending');
+    var b = wrap.querySelector('.bubble');
+    b.classList.add('file');
+    b.textContent = '';
+    var name = document.createElement('span');
+    name.className = 'file-name';
+    name.textContent = file.name || 'file';
+    var bar = document.createElement('progress');
+    bar.max = 100;
+    bar.value = 0;
+    bar.setAttribute('aria-label', L['file-sending'] + ': ' + (file.name || 'file'));
+    var status = document.createElement('span');
+    status.className = 'file-status';
+    status.setAttribute('role', 'status');
+    status.textContent = L['file-sending'] + '…';
+    b.appendChild(name);
+    b.appendChild(bar);
+    b.appendChild(status);
+    setTick(wrap, 'pending');
+    paneFor(r).appendChild(wrap);
+    scrollDown(true);
+
+    function fail(message) {
+      setTick(wrap, 'failed');
+      if (bar.parentNode) bar.parentNode.removeChild(bar);
+      status.className = 'file-status error';
+      status.setAttribute('role', 'alert');
+      status.textContent = message;
+      wrap.removeAttribute('data-status');   // not a message to click and resend
+      wrap.classList.add('file-failed');
+    }
+    if (cfg.maxAttachmentBytes && file.size > cfg.maxAttachmentBytes) {
+      fail(L['file-too-large'].replace('{max}', fileSize(cfg.maxAttachmentBytes)));
+      return;
+    }
+    var xhr = new XMLHttpRequest();
+    xhr.open('POST', cfg.api + '/chats/' + encodeURIComponent(r.chat.id) + '/attachments');
+    xhr.setRequestHeader('X-CSRF-Token', csrf);
+    xhr.setRequestHeader('Accept-Language', cfg.lang);
+    xhr.upload.onprogress = function (e) {
+      if (e.lengthComputable) bar.value = Math.round(e.loaded * 100 / e.total);
+    };
+    xhr.onload = function () {
+      var data = null;
+      try { data = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch (e) { data = null; }
+      if (xhr.status === 201 && data && data.id) {
+        // The message carrying the file comes on the socket (maybe it already has).
+        if (shownFile(r, data.id)) { wrap.parentNode && wrap.parentNode.removeChild(wrap); return; }
+        wrap.setAttribute('data-attachment-id', data.id);
+        bar.value = 100;
+        return;
+      }
+      var err = (data && data.error) || {};
+      fail(err.message || L['file-failed']);
+      if (err.code === 'not_chat_owner') refreshChat(r.chat.id);
+    };
+    xhr.onerror = function () { fail(L['network-error']); };
+    var form = new FormData();
+    form.append('file', file, file.name || 'file');
+    xhr.send(form);
+  }
+
+  ui.attach = $('.composer .attach');
+  ui.fileInput = $('.composer .file-input');
+  ui.attach.addEventListener('click', function () { if (canSendFiles()) ui.fileInput.click(); });
+  ui.fileInput.addEventListener('change', function () {
+    sendFiles(ui.fileInput.files);
+    ui.fileInput.value = '';
+  });
+  ui.text.addEventListener('paste', function (e) {
+    var files = e.clipboardData && e.clipboardData.files;
+    if (files && files.length) { e.preventDefault(); sendFiles(files); }
+  });
+  (function dropZone(zone) {
+    var depth = 0;
+    zone.setAttribute('data-drop-label', L['drop-here']);
+    function hasFiles(e) {
+      return e.dataTransfer && Array.prototype.indexOf.call(e.dataTransfer.types || [], 'Files') >= 0;
+    }
+    zone.addEventListener('dragenter', function (e) {
+      if (!hasFiles(e) || !canSendFiles()) return;
+      e.preventDefault();
+      depth++;
+      zone.classList.add('drop-target');
+    });
+    zone.addEventListener('dragover', function (e) {
+      if (!hasFiles(e) || !canSendFiles()) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = 'copy';
+    });
+    zone.addEventListener('dragleave', function () {
+      depth = Math.max(0, depth - 1);
+      if (!depth) zone.classList.remove('drop-target');
+    });
+    zone.addEventListener('drop', function (e) {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      depth = 0;
+      zone.classList.remove('drop-target');
+      sendFiles(e.dataTransfer.files);
+    });
+  })(ui.transcripts.parentNode);
 
   function setTick(wrap, status) {
     var tick = wrap.querySelector('.tick');
@@ -379,6 +562,12 @@
         r.pending.delete(wrap.getAttribute('data-client-id'));
         wrap.parentNode && wrap.parentNode.removeChild(wrap);
       }
+    }
+    if (m.attachment) {
+      // V3: the file sent from this console replaces its "sending" bubble.
+      r.pane.querySelectorAll('.msg.file-pending').forEach(function (w) {
+        if (w.getAttribute('data-attachment-id') === m.attachment.id) w.parentNode.removeChild(w);
+      });
     }
     if (!wrap) wrap = makeBubble(m);
     if (m.sender === 'operator') setTick(wrap, 'stored');
@@ -455,6 +644,7 @@
     ui.composer.hidden = c.state === 'ended';
     ui.text.disabled = !canWrite;
     ui.composer.querySelector('.send').disabled = !canWrite;
+    ui.composer.querySelector('.attach').disabled = !canWrite;
     var notice = c.state === 'ended' ? L['chat-ended'] : c.state === 'missed' ? L['chat-missed']
       : c.state === 'waiting' ? L['accept-first'] : '';
     ui.notice.textContent = notice;

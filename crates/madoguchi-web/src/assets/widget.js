@@ -13,6 +13,11 @@
  * resent with the same id after a reconnect or a page reload; the server dedupes by id.
  * Incoming messages are keyed by their per-chat `seq`, so a replay after a reconnect never
  * shows one twice.
+ *
+ * Files (V3): the attach button, dropping files on the panel or pasting them into the box
+ * sends each as `POST …/chats/{id}/attachments` (multipart `file`, with progress). Files are
+ * fetched with the visitor token (never put in a URL): images show as a thumbnail that
+ * opens the full image in a viewer, other files as a named download.
  */
 (function () {
   'use strict';
@@ -65,7 +70,10 @@
       emailOptional: 'メールアドレス', phoneOptional: '電話番号', saveContact: '連絡先を送信',
       contactNeeded: 'メールアドレスか電話番号を入力してください。',
       rateQ: 'このチャットはいかがでしたか？', good: '良い', neutral: '普通', bad: '悪い', comment: 'コメント（任意）',
-      rateSend: '評価を送信', rateThanks: 'ご評価ありがとうございました。'
+      rateSend: '評価を送信', rateThanks: 'ご評価ありがとうございました。',
+      attach: 'ファイルを添付', dropHere: 'ここにドロップしてファイルを送信', fileSending: '送信中',
+      fileTooLarge: 'ファイルが大きすぎます。送信できるのは {max} までです。', fileFailed: 'ファイルを送信できませんでした。',
+      openImage: '画像を開く', download: 'ダウンロード', image: '画像'
     },
     en: {
       open: 'Chat with us', close: 'Close', title: 'Contact us',
@@ -92,7 +100,10 @@
       emailOptional: 'Email', phoneOptional: 'Phone', saveContact: 'Send contact details',
       contactNeeded: 'Please give an email address or a phone number.',
       rateQ: 'How was this chat?', good: 'Good', neutral: 'OK', bad: 'Bad', comment: 'Comment (optional)',
-      rateSend: 'Send rating', rateThanks: 'Thank you for your rating.'
+      rateSend: 'Send rating', rateThanks: 'Thank you for your rating.',
+      attach: 'Attach a file', dropHere: 'Drop here to send the file', fileSending: 'Sending',
+      fileTooLarge: 'The file is too large. Files up to {max} can be sent.', fileFailed: 'The file could not be sent.',
+      openImage: 'Open the image', download: 'Download', image: 'Image'
     }
   };
   var T = TEXT[lang];
@@ -148,6 +159,9 @@
   // shows the widget as designed (Q6).
   var CSS = '/*madoguchi:widget.css*/';
 
+  var CLIP_ICON = '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" ' +
+    'stroke-linejoin="round" aria-hidden="true"><path d="M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 ' +
+    '5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48"/></svg>';
   var CHAT_ICON = '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" ' +
     'stroke-linejoin="round" aria-hidden="true"><path d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/></svg>';
 
@@ -207,9 +221,15 @@
     '      <button type="button" class="primary new-chat">' + esc(T.newChat) + '</button></div>' +
     '  </div>' +
     '  <div class="typing" aria-live="polite"></div>' +
-    '  <form class="composer" hidden><textarea name="text" rows="1" placeholder="' + esc(T.placeholder) + '" aria-label="' +
+    '  <form class="composer" hidden><button type="button" class="attach" aria-label="' + esc(T.attach) + '" title="' +
+    esc(T.attach) + '">' + CLIP_ICON + '</button><input type="file" class="file-input" multiple hidden>' +
+    '<textarea name="text" rows="1" placeholder="' + esc(T.placeholder) + '" aria-label="' +
     esc(T.placeholder) + '" maxlength="4000"></textarea><button type="submit" class="send">' + esc(T.send) + '</button></form>' +
     '  <div class="hint" hidden>' + esc(T.hint) + '</div>' +
+    '  <div class="drop-hint" aria-hidden="true" hidden>' + esc(T.dropHere) + '</div>' +
+    '  <div class="viewer" role="dialog" aria-modal="true" aria-label="' + esc(T.image) + '" hidden>' +
+    '    <button type="button" class="icon-btn viewer-close" aria-label="' + esc(T.close) + '" title="' + esc(T.close) +
+    '">&#x2715;</button><img class="viewer-img" alt=""></div>' +
     '</section>' +
     '<button type="button" class="launcher" aria-label="' + esc(T.open) + '" title="' + esc(T.open) + '">' + CHAT_ICON +
     '<span class="badge" hidden></span></button>';
@@ -247,7 +267,9 @@
     offlineDone: $('.offline-done'), doneText: $('.done-text'), doneTicket: $('.done-ticket'), doneNext: $('.done-next'),
     doneNew: $('.done-new'), contactBox: $('.contact-box'), contactText: $('.contact-text'), contactForm: $('.contact-form'),
     contactError: $('.contact-error'), ratingBox: $('.rating-box'), ratingForm: $('.rating-form'),
-    ratingError: $('.rating-error'), thanks: $('.rating-box .thanks')
+    ratingError: $('.rating-error'), thanks: $('.rating-box .thanks'),
+    attach: $('.composer .attach'), fileInput: $('.composer .file-input'), dropHint: $('.drop-hint'),
+    viewer: $('.viewer'), viewerImg: $('.viewer-img'), viewerClose: $('.viewer-close')
   };
 
   function esc(s) {
@@ -452,7 +474,7 @@
     el.body.scrollTop = el.body.scrollHeight;
   }
 
-  function makeBubble(sender, name, text, createdAt) {
+  function makeBubble(sender, name, text, createdAt, attachment) {
     var wrap = document.createElement('div');
     wrap.className = 'msg ' + (sender === 'visitor' ? 'visitor' : sender === 'system' ? 'system' : 'operator');
     if (sender === 'operator') {
@@ -463,7 +485,13 @@
     }
     var b = document.createElement('div');
     b.className = 'bubble';
-    linkify(b, text);
+    if (attachment) {
+      b.classList.add('file');
+      b.appendChild(fileView(attachment));
+      wrap.setAttribute('data-attachment-id', attachment.id);
+    } else {
+      linkify(b, text);
+    }
     wrap.appendChild(b);
     if (sender !== 'system') {
       var meta = document.createElement('div');
@@ -546,7 +574,8 @@
   function receive(m) {
     if (typeof m.seq !== 'number' || bySeq.has(m.seq)) return;
     var wrap = null;
-    if (m.sender === 'visitor') {
+    if (m.attachment) dropPendingFile(m.attachment.id);
+    if (m.sender === 'visitor' && !m.attachment) {
       // Our own message coming back: attach it to its pending or acked bubble. The echo can
       // beat the ack, so also match the oldest un-numbered bubble with the same text.
       var match = null;
@@ -564,7 +593,7 @@
         if (t && m.createdAt) { t.textContent = fmtTime(m.createdAt); t.setAttribute('datetime', m.createdAt); }
       }
     }
-    if (!wrap) wrap = makeBubble(m.sender, m.senderName, m.text, m.createdAt);
+    if (!wrap) wrap = makeBubble(m.sender, m.senderName, m.text, m.createdAt, m.attachment);
     if (m.sender === 'visitor') setTick(wrap, 'stored');
     wrap.setAttribute('data-seq', String(m.seq));
     wrap.setAttribute('data-sender', m.sender);
@@ -603,6 +632,214 @@
     state.pending = state.pending.filter(function (p) { return p.clientMessageId !== clientMessageId; });
     if (state.pending.length !== before) persist();
   }
+
+  // ---------------------------------------------------------------- files (V3)
+  var INLINE_IMAGES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+  var blobUrls = new Map();   // file url -> Promise of an object URL (fetched once)
+
+  function fileSize(n) {
+    if (n >= 1048576) return (n / 1048576).toFixed(n >= 10485760 ? 0 : 1) + ' MB';
+    if (n >= 1024) return Math.round(n / 1024) + ' KB';
+    return n + ' B';
+  }
+
+  // The bytes with the visitor token in the header (a token in a URL would end up in
+  // histories and logs), kept as an object URL of this page.
+  function fileBlobUrl(url) {
+    if (!blobUrls.has(url)) {
+      blobUrls.set(url, fetch(url, { headers: { Authorization: 'Bearer ' + state.token }, mode: 'cors', credentials: 'omit' })
+        .then(function (res) {
+          if (!res.ok) throw new Error(T.error);
+          return res.blob();
+        }).then(function (blob) { return URL.createObjectURL(blob); })
+        .catch(function (e) { blobUrls.delete(url); throw e; }));
+    }
+    return blobUrls.get(url);
+  }
+
+  /** An image as a thumbnail opening the viewer; anything else a named download. */
+  function fileView(a) {
+    if (INLINE_IMAGES.indexOf(a.contentType) >= 0) {
+      var thumb = document.createElement('button');
+      thumb.type = 'button';
+      thumb.className = 'file-thumb';
+      thumb.title = T.openImage + ': ' + a.name;
+      var img = document.createElement('img');
+      img.alt = a.name;
+      thumb.appendChild(img);
+      fileBlobUrl(a.url).then(function (src) { img.src = src; }, function () { img.alt = a.name + ' (' + T.error + ')'; });
+      thumb.addEventListener('click', function () { openViewer(a, thumb); });
+      return thumb;
+    }
+    var link = document.createElement('a');
+    link.className = 'file-link';
+    link.href = '#';
+    link.title = T.download + ': ' + a.name;
+    link.innerHTML = CLIP_ICON;
+    var name = document.createElement('span');
+    name.className = 'file-name';
+    name.textContent = a.name;
+    var size = document.createElement('span');
+    size.className = 'file-size';
+    size.textContent = fileSize(a.size);
+    link.appendChild(name);
+    link.appendChild(size);
+    link.addEventListener('click', function (e) {
+      e.preventDefault();
+      fileBlobUrl(a.url).then(function (href) {
+        var save = document.createElement('a');
+        save.href = href;
+        save.download = a.name;
+        root.appendChild(save);
+        save.click();
+        root.removeChild(save);
+      }, function () { link.title = T.error; });
+    });
+    return link;
+  }
+
+  var viewerOpener = null;
+  function openViewer(a, opener) {
+    fileBlobUrl(a.url).then(function (src) {
+      el.viewerImg.src = src;
+      el.viewerImg.alt = a.name;
+      el.viewer.setAttribute('aria-label', a.name);
+      el.viewer.hidden = false;
+      viewerOpener = opener;
+      el.viewerClose.focus();
+    });
+  }
+  function closeViewer() {
+    if (el.viewer.hidden) return;
+    el.viewer.hidden = true;
+    if (viewerOpener) viewerOpener.focus();
+    viewerOpener = null;
+  }
+  el.viewerClose.addEventListener('click', closeViewer);
+  el.viewer.addEventListener('click', function (e) { if (e.target === el.viewer) closeViewer(); });
+  el.viewer.addEventListener('keydown', function (e) {
+    if (e.key === 'Escape') { e.stopPropagation(); closeViewer(); }
+    if (e.key === 'Tab') { e.preventDefault(); el.viewerClose.focus(); }
+  });
+
+  function canSendFiles() {
+    return !!(state.chatId && state.token && !state.ended);
+  }
+
+  function sendFiles(files) {
+    if (!canSendFiles()) return;
+    Array.prototype.forEach.call(files || [], uploadFile);
+  }
+
+  // The "sending" bubble of a file, replaced by the message carrying it once it comes.
+  var pendingFiles = new Map();   // attachment id -> bubble, once the upload answered
+  function dropPendingFile(attachmentId) {
+    var w = pendingFiles.get(attachmentId);
+    if (w && w.parentNode) w.parentNode.removeChild(w);
+    pendingFiles.delete(attachmentId);
+  }
+  function shownFile(attachmentId) {
+    var found = false;
+    bySeq.forEach(function (w) { if (w.getAttribute('data-attachment-id') === attachmentId) found = true; });
+    return found;
+  }
+
+  function uploadFile(file) {
+    var wrap = makeBubble('visitor', null, '', new Date().toISOString());
+    wrap.classList.add('file-pending');
+    var b = wrap.querySelector('.bubble');
+    b.classList.add('file');
+    var name = document.createElement('span');
+    name.className = 'file-name';
+    name.textContent = file.name || 'file';
+    var bar = document.createElement('progress');
+    bar.max = 100;
+    bar.value = 0;
+    bar.setAttribute('aria-label', T.fileSending + ': ' + (file.name || 'file'));
+    var status = document.createElement('span');
+    status.className = 'file-status';
+    status.setAttribute('role', 'status');
+    status.textContent = T.fileSending + '…';
+    b.appendChild(name);
+    b.appendChild(bar);
+    b.appendChild(status);
+    setTick(wrap, 'pending');
+    el.log.appendChild(wrap);
+    scrollDown();
+
+    function fail(message) {
+      setTick(wrap, 'failed');
+      if (bar.parentNode) bar.parentNode.removeChild(bar);
+      status.className = 'file-status error';
+      status.setAttribute('role', 'alert');
+      status.textContent = message;
+      wrap.classList.add('file-failed');
+      scrollDown();
+    }
+    var max = state.config && state.config.maxAttachmentBytes;
+    if (max && file.size > max) { fail(T.fileTooLarge.replace('{max}', fileSize(max))); return; }
+    var xhr = new XMLHttpRequest();
+    xhr.open('POST', api + '/chats/' + encodeURIComponent(state.chatId) + '/attachments');
+    xhr.setRequestHeader('Authorization', 'Bearer ' + state.token);
+    xhr.setRequestHeader('Accept-Language', lang);
+    xhr.upload.onprogress = function (e) {
+      if (e.lengthComputable) bar.value = Math.round(e.loaded * 100 / e.total);
+    };
+    xhr.onload = function () {
+      var data = null;
+      try { data = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch (e) { data = null; }
+      if (xhr.status === 201 && data && data.id) {
+        if (shownFile(data.id)) { wrap.parentNode && wrap.parentNode.removeChild(wrap); return; }
+        bar.value = 100;
+        pendingFiles.set(data.id, wrap);
+        return;
+      }
+      fail((data && data.error && data.error.message) || T.fileFailed);
+      if (xhr.status === 409) refreshChat();
+    };
+    xhr.onerror = function () { fail(T.fileFailed); };
+    var form = new FormData();
+    form.append('file', file, file.name || 'file');
+    xhr.send(form);
+  }
+
+  el.attach.addEventListener('click', function () { if (canSendFiles()) el.fileInput.click(); });
+  el.fileInput.addEventListener('change', function () {
+    sendFiles(el.fileInput.files);
+    el.fileInput.value = '';
+  });
+  el.text.addEventListener('paste', function (e) {
+    var files = e.clipboardData && e.clipboardData.files;
+    if (files && files.length) { e.preventDefault(); sendFiles(files); }
+  });
+  (function dropZone() {
+    var depth = 0;
+    function hasFiles(e) {
+      return e.dataTransfer && Array.prototype.indexOf.call(e.dataTransfer.types || [], 'Files') >= 0;
+    }
+    el.panel.addEventListener('dragenter', function (e) {
+      if (!hasFiles(e) || !canSendFiles()) return;
+      e.preventDefault();
+      depth++;
+      el.dropHint.hidden = false;
+    });
+    el.panel.addEventListener('dragover', function (e) {
+      if (!hasFiles(e) || !canSendFiles()) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = 'copy';
+    });
+    el.panel.addEventListener('dragleave', function () {
+      depth = Math.max(0, depth - 1);
+      if (!depth) el.dropHint.hidden = true;
+    });
+    el.panel.addEventListener('drop', function (e) {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      depth = 0;
+      el.dropHint.hidden = true;
+      sendFiles(e.dataTransfer.files);
+    });
+  })();
 
   // ---------------------------------------------------------------- typing
   var typingTimer = null;

@@ -170,8 +170,9 @@ async fn list_messages(
     let after = q.value()?;
     let chat = state.chat.chat_for_operator(&op, &id).await?;
     let messages = state.chat.messages_after(&chat.id, after, i64::MAX).await?;
+    let reader = state.chat.operator_reader(&op.portal.name);
     Ok(Json(List {
-        data: messages.iter().map(|m| m.view(lang)).collect(),
+        data: messages.iter().map(|m| m.view(lang, &reader)).collect(),
     }))
 }
 

@@ -2,6 +2,7 @@
 //! the anonymous widget API and both WebSockets. Handlers translate; the Chat service
 //! (`madoguchi_chat::Chat`) decides.
 
+mod attachments;
 mod chats;
 mod extract;
 mod portals;
@@ -31,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(chats::router())
         .merge(visitor::router())
         .merge(toolkit::router())
+        .merge(attachments::router())
         .routes(routes!(ws::operator_ws))
         .merge(widget::router())
 }

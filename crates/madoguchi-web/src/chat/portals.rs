@@ -130,6 +130,9 @@ pub struct UpdateSettings {
     #[serde(default, deserialize_with = "present_int")]
     #[schema(value_type = Option<i64>)]
     max_chats_per_operator: Option<Option<i64>>,
+    /// V3: the largest file visitors and operators may send, in bytes: 1024 to
+    /// 52428800 (default 10485760, 10 MB).
+    max_attachment_bytes: Option<i64>,
 }
 
 /// Absent → `None` (keep), `null` → `Some(None)` (no cap), a number → `Some(Some(n))`.
@@ -138,7 +141,7 @@ fn present_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i
 }
 
 /// C5: the wait limit after which a waiting chat is missed; O3: routing and the cap of
-/// concurrent chats per operator (admins).
+/// concurrent chats per operator; V3: the file size limit (admins).
 #[utoipa::path(patch, path = "/chat/api/v1/portals/{portal}/settings", tag = "chat",
     request_body = UpdateSettings, responses((status = 200, body = PortalSettings)))]
 async fn update_settings(
@@ -151,6 +154,7 @@ async fn update_settings(
         idle_end_after_seconds: req.idle_end_after_seconds,
         routing: req.routing,
         max_chats_per_operator: req.max_chats_per_operator,
+        max_attachment_bytes: req.max_attachment_bytes,
     };
     Ok(Json(state.chat.update_settings(&op, patch).await?))
 }

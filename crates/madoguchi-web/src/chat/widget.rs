@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(super::visitor::post_rating))
         .routes(routes!(super::visitor::post_contact))
         .routes(routes!(super::ws::visitor_ws))
+        .merge(super::attachments::widget_router())
         .layer(cors())
 }
 
@@ -137,8 +138,9 @@ async fn list_messages(
         .chat
         .messages_after(&session.chat_id, after, i64::MAX)
         .await?;
+    let reader = state.chat.visitor_reader(&portal);
     Ok(Json(List {
-        data: messages.iter().map(|m| m.view(lang)).collect(),
+        data: messages.iter().map(|m| m.view(lang, &reader)).collect(),
     }))
 }
 

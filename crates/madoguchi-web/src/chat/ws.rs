@@ -34,7 +34,7 @@ use axum::response::Response;
 use futures::StreamExt;
 use madoguchi_chat::chats::VisitorSession;
 use madoguchi_chat::live::{LiveEvent, SeqCursor, Step};
-use madoguchi_chat::{localize_chat_json, Message, OperatorCtx, Sender};
+use madoguchi_chat::{localize_chat_json, Message, OperatorCtx, Reader, Sender};
 use madoguchi_core::ids::hash_secret;
 use madoguchi_core::{Error, ErrorCode, Lang};
 use serde::Deserialize;
@@ -160,7 +160,8 @@ pub async fn visitor_ws(
             Ok(slot) => slot,
             Err(refusal) => return refuse(socket, refusal).await,
         };
-        if let Err(e) = visitor_socket(state, session, after, lang, socket).await {
+        let reader = state.chat.visitor_reader(&portal);
+        if let Err(e) = visitor_socket(state, session, reader, after, lang, socket).await {
             tracing::debug!(error = %e, "visitor socket closed");
         }
     }))
@@ -320,8 +321,8 @@ async fn send_json(socket: &mut WebSocket, value: &Value) -> SocketResult {
     socket.send(WsMessage::Text(value.to_string().into())).await
 }
 
-fn visitor_frame(m: &Message, lang: Lang) -> Value {
-    let v = m.view(lang);
+fn visitor_frame(m: &Message, lang: Lang, reader: &Reader) -> Value {
+    let v = m.view(lang, reader);
     let mut frame = json!({
         "type": "message",
         "id": v.id,
@@ -334,6 +335,10 @@ fn visitor_frame(m: &Message, lang: Lang) -> Value {
     // V6: system lines say what happened (an operator joined, the chat ended).
     if let Some(kind) = v.system_kind {
         frame["systemKind"] = Value::String(kind);
+    }
+    // V3: a file, `{id, name, contentType, size, url}` (the widget's URL).
+    if let Some(a) = v.attachment {
+        frame["attachment"] = json!(a);
     }
     frame
 }
@@ -445,6 +450,7 @@ async fn catch_up(
 async fn visitor_socket(
     state: AppState,
     session: VisitorSession,
+    reader: Reader,
     after: i64,
     lang: Lang,
     mut socket: WebSocket,
@@ -471,7 +477,7 @@ async fn visitor_socket(
     };
     send_json(&mut socket, &json!({"type": "ready"})).await?;
     let mut cursor = SeqCursor::new(after);
-    let frame = |m: &Message| visitor_frame(m, lang);
+    let frame = |m: &Message| visitor_frame(m, lang, &reader);
     catch_up(&state, &session.chat_id, &mut cursor, &mut socket, frame).await?;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_typing: Option<Instant> = None;
@@ -678,6 +684,7 @@ async fn operator_socket(
             return Ok(());
         }
     };
+    let reader = state.chat.operator_reader(&op.portal.name);
     // V1: this console counts as present (on every node) until the socket ends.
     let _present = state.chat.console_connected(&op.portal.id, &op.user_id);
     send_json(
@@ -747,7 +754,7 @@ async fn operator_socket(
                         .entry(chat_id.clone())
                         .or_insert_with(|| ChatSeq::new(message.seq - 1))
                         .cursor;
-                    let frame = |m: &Message| json!({"type": "message", "chatId": chat_id, "message": m.view(lang)});
+                    let frame = |m: &Message| json!({"type": "message", "chatId": chat_id, "message": m.view(lang, &reader)});
                     match seq.step(message.seq) {
                         Step::Skip => {}
                         Step::Send => {
@@ -853,6 +860,7 @@ async fn resume(
     lang: Lang,
     socket: &mut WebSocket,
 ) -> SocketResult {
+    let reader = state.chat.operator_reader(&op.portal.name);
     for (chat_id, after) in wanted {
         let chat = match state.chat.chat_for_operator(op, chat_id).await {
             Ok(chat) => chat,
@@ -878,8 +886,7 @@ async fn resume(
             // The client has everything up to `after` and whatever this socket sent.
             entry.cursor.sent(after);
         }
-        let frame =
-            |m: &Message| json!({"type": "message", "chatId": chat.id, "message": m.view(lang)});
+        let frame = |m: &Message| json!({"type": "message", "chatId": chat.id, "message": m.view(lang, &reader)});
         catch_up(state, &chat.id, &mut entry.cursor, socket, frame).await?;
     }
     send_json(socket, &json!({"type": "resumed"})).await

@@ -6,8 +6,8 @@ use crate::error::ApiResult;
 use crate::extract::{ApiJson, RequestLang};
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use madoguchi_desk::{Mailbox, MailboxInput, Thread};
 use madoguchi_mail::TestResult;
@@ -91,8 +91,9 @@ async fn test_mailbox(
     Ok(Json(madoguchi_mail::test_connection(&cfg, lang).await))
 }
 
-/// An attachment of a mail on the ticket, with its content type and
-/// `Content-Disposition: attachment`.
+/// An attachment of the ticket's threads (a mail's, or a chat's copied with its
+/// transcript), with its content type, `Content-Disposition` (inline for images,
+/// attachment otherwise), `nosniff` and `Content-Security-Policy: sandbox`.
 #[utoipa::path(get, path = "/desk/api/v1/portals/{portal}/tickets/{id}/attachments/{attachmentId}", tag = "desk",
     responses((status = 200, description = "the file"), (status = 404, description = "not_found")))]
 async fn get_attachment(
@@ -101,37 +102,11 @@ async fn get_attachment(
     Path(ids): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     let file = state.desk.attachment(&member, &ids.1, &ids.2).await?;
-    let content_type = HeaderValue::from_str(&file.content_type)
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let ascii: String = file
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded: String = form_urlencoded::byte_serialize(file.name.as_bytes()).collect();
-    let disposition = HeaderValue::from_str(&format!(
-        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
-        encoded.replace('+', "%20")
-    ))
-    .unwrap_or(HeaderValue::from_static("attachment"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CONTENT_DISPOSITION, disposition),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-        ],
+    Ok(crate::files::file_response(
+        &file.name,
+        &file.content_type,
         file.data,
-    )
-        .into_response())
+    ))
 }
 
 /// Sends a failed reply again: the same mail with the same Message-ID.

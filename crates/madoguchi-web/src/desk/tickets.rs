@@ -9,11 +9,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use madoguchi_core::Error;
 use madoguchi_desk::{
-    ChatMessageIn, HistoryEntry, NewThread, NewTicket, SearchQuery, Thread, ThreadAuthor,
-    ThreadKind, Ticket, TicketFilter, TicketPatch,
+    ChatAttachmentIn, ChatMessageIn, HistoryEntry, NewThread, NewTicket, SearchQuery, Thread,
+    ThreadAuthor, ThreadKind, Ticket, TicketFilter, TicketPatch,
 };
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -25,6 +25,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ticket_history))
         .routes(routes!(list_threads, create_thread))
         .routes(routes!(upsert_chat_thread))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(put_chat_attachment))
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::files::UPLOAD_BODY_LIMIT,
+                )),
+        )
 }
 
 /// Creates a ticket with the portal's next number (from 101). Defaults: Open,
@@ -218,4 +225,50 @@ async fn upsert_chat_thread(
         .upsert_chat_thread(&member, &ids.1, &req.chat_id, &req.messages)
         .await?;
     Ok((StatusCode::CREATED, Json(thread)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ChatAttachmentQuery {
+    /// The seq of the chat message that sent the file.
+    seq: i64,
+    /// The file's name.
+    name: String,
+}
+
+/// V3: keeps a file of the chat on the ticket's chat thread (made first with
+/// `…/chat-threads`): the body is the file, `Content-Type` its type. `key` is the
+/// chat's id of the file: repeating the call answers the file stored the first time.
+/// Admins and the service key only (the integration).
+#[utoipa::path(put, path = "/desk/api/v1/portals/{portal}/tickets/{id}/chat-threads/{chatId}/attachments/{key}", tag = "desk",
+    params(ChatAttachmentQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = madoguchi_desk::AttachmentRef), (status = 403, description = "forbidden"),
+        (status = 404, description = "not_found (no chat thread of that chat on the ticket)")))]
+async fn put_chat_attachment(
+    State(state): State<AppState>,
+    member: DeskMember,
+    Path(ids): Path<(String, String, String, String)>,
+    ApiQuery(q): ApiQuery<ChatAttachmentQuery>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<madoguchi_desk::AttachmentRef>)> {
+    member.require_admin()?;
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    let file = ChatAttachmentIn {
+        key: ids.3,
+        seq: q.seq,
+        name: q.name,
+        content_type: content_type.to_owned(),
+        data: body.to_vec(),
+    };
+    let stored = state
+        .desk
+        .add_chat_attachment(&member, &ids.1, &ids.2, &file)
+        .await?;
+    Ok((StatusCode::CREATED, Json(stored)))
 }

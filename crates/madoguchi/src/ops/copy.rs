@@ -17,6 +17,9 @@ use std::time::Instant;
 /// PostgreSQL takes at most 65,535 bind arguments in one statement.
 const MAX_ARGUMENTS: usize = 30_000;
 const MAX_ROWS_PER_INSERT: usize = 500;
+/// A batch is written once its text passes this many bytes, so tables of large rows
+/// (files, V3 and E6) are copied a few rows at a time instead of 500 files at once.
+const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -144,6 +147,7 @@ async fn copy_table(
     let per_insert = (MAX_ARGUMENTS / table.columns.len().max(1)).clamp(1, MAX_ROWS_PER_INSERT);
     let mut rows = sqlx::query(&select).fetch(&mut *src);
     let mut batch: Vec<Vec<Value>> = Vec::with_capacity(per_insert);
+    let mut batch_bytes = 0usize;
     let mut n = 0u64;
     let report_every = (total / 10).max(50_000);
     while let Some(row) = rows
@@ -158,15 +162,21 @@ async fn copy_table(
             };
             let value = match kind {
                 Kind::Int => Value::Int(row.try_get(i).map_err(read)?),
-                Kind::Text => Value::Text(row.try_get(i).map_err(read)?),
+                Kind::Text => {
+                    let text: Option<String> = row.try_get(i).map_err(read)?;
+                    batch_bytes += text.as_ref().map_or(0, String::len);
+                    Value::Text(text)
+                }
             };
             values.push(value);
         }
         batch.push(values);
-        if batch.len() == per_insert {
+        if batch.len() == per_insert || batch_bytes >= MAX_BATCH_BYTES {
+            let written = batch.len() as u64;
             insert(dst, dst_backend, table, &columns, &mut batch).await?;
+            batch_bytes = 0;
             let before = n;
-            n += per_insert as u64;
+            n += written;
             if n / report_every != before / report_every {
                 progress(n);
             }

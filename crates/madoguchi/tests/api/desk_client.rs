@@ -8,14 +8,16 @@ use crate::both_backends;
 use crate::helpers::{TestApp, TestUser};
 use madoguchi_core::identity::User;
 use madoguchi_core::ErrorCode;
-use madoguchi_integration::desk_client::{ChatLine, DeskAuth, DeskClient, NewTicket};
+use madoguchi_integration::desk_client::{ChatFile, ChatLine, DeskAuth, DeskClient, NewTicket};
 use madoguchi_integration::{HttpDesk, InProcessDesk};
 use serde_json::json;
 use std::sync::Arc;
 
 both_backends!(
     q1_desk_client_contract_in_process,
-    q1_desk_client_contract_over_http
+    q1_desk_client_contract_over_http,
+    v3_desk_client_copies_chat_files_in_process,
+    v3_desk_client_copies_chat_files_over_http,
 );
 
 async fn q1_desk_client_contract_in_process(app: TestApp) {
@@ -30,6 +32,128 @@ async fn q1_desk_client_contract_in_process(app: TestApp) {
 async fn q1_desk_client_contract_over_http(app: TestApp) {
     let client = HttpDesk::new(&app.base).unwrap();
     contract(&app, Arc::new(client)).await;
+}
+
+async fn v3_desk_client_copies_chat_files_in_process(app: TestApp) {
+    let desk = madoguchi_desk::Desk::new(
+        app.db.clone(),
+        app.clock.clone(),
+        app.settings.public_url.trim_end_matches('/').to_owned(),
+    );
+    chat_files(&app, Arc::new(InProcessDesk::new(desk))).await;
+}
+
+async fn v3_desk_client_copies_chat_files_over_http(app: TestApp) {
+    let client = HttpDesk::new(&app.base).unwrap();
+    chat_files(&app, Arc::new(client)).await;
+}
+
+/// V3: a chat's file joins the ticket's chat thread once, by its key, through either
+/// transport, and downloads through the Desk route.
+async fn chat_files(app: &TestApp, desk: Arc<dyn DeskClient>) {
+    let admin = app.signup("desk-admin@example.jp").await;
+    let t = Some(admin.token.as_str());
+    app.post(
+        "/desk/api/v1/portals",
+        t,
+        json!({"portalName": "acme", "displayName": "Acme"}),
+    )
+    .await
+    .assert_status(201);
+    let key = app
+        .post(
+            "/desk/api/v1/portals/acme/settings/service-key",
+            t,
+            json!({}),
+        )
+        .await["serviceKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let auth = DeskAuth {
+        portal: "acme".into(),
+        admin_email: admin.email.clone(),
+        service_key: key,
+        acting: None,
+    };
+    let ticket = desk
+        .create_ticket(
+            &auth,
+            &NewTicket {
+                subject: "写真の件".into(),
+                channel: Some("Chat".into()),
+                ..NewTicket::default()
+            },
+        )
+        .await
+        .unwrap();
+    let photo = crate::attachments::tiny_png();
+    let file = ChatFile {
+        key: "att-1".into(),
+        seq: 2,
+        name: "破損 (1).png".into(),
+        content_type: "image/png".into(),
+        data: photo.clone(),
+    };
+    // No chat thread yet: not found.
+    let e = desk
+        .add_chat_attachment(&auth, &ticket.id, "chat-1", &file)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotFound);
+    desk.upsert_chat_thread(&auth, &ticket.id, "chat-1", &lines("chat-1", 1, 3))
+        .await
+        .unwrap();
+    let first = desk
+        .add_chat_attachment(&auth, &ticket.id, "chat-1", &file)
+        .await
+        .unwrap();
+    assert_eq!(first.name, "破損 (1).png");
+    assert_eq!(first.content_type, "image/png");
+    assert_eq!(first.size, photo.len() as i64);
+    let again = desk
+        .add_chat_attachment(&auth, &ticket.id, "chat-1", &file)
+        .await
+        .unwrap();
+    assert_eq!(again, first, "a repeated copy answers the stored file");
+    // A wrong key is refused like every call.
+    let e = desk
+        .add_chat_attachment(&auth_with_key(&auth, "wrong"), &ticket.id, "chat-1", &file)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidServiceKey);
+    // The thread shows it once, beside its message, and Desk serves the bytes.
+    let threads = app
+        .get(
+            &format!("/desk/api/v1/portals/acme/tickets/{}/threads", ticket.id),
+            t,
+        )
+        .await;
+    let thread = &threads["data"][0];
+    assert_eq!(
+        thread["attachments"].as_array().unwrap().len(),
+        1,
+        "{}",
+        threads.text
+    );
+    assert_eq!(thread["messages"][1]["attachment"]["id"], first.id.as_str());
+    assert!(thread["messages"][0].get("attachment").is_none());
+    let path = crate::attachments::path_of(&json!(first.url));
+    let (status, headers, bytes) = crate::attachments::download(app, &path, t).await;
+    assert_eq!(status, 200);
+    assert_eq!(bytes, photo);
+    assert_eq!(headers["content-type"], "image/png");
+    assert!(headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("inline; filename=\"__ (1).png\""));
+}
+
+fn auth_with_key(auth: &DeskAuth, key: &str) -> DeskAuth {
+    DeskAuth {
+        service_key: key.into(),
+        ..auth.clone()
+    }
 }
 
 fn user(u: &TestUser) -> User {

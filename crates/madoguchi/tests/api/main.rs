@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod attachments;
 mod chat;
 mod cli;
 mod desk;
@@ -22,6 +23,7 @@ mod mail_servers;
 mod openapi;
 mod operator;
 mod ops;
+mod png;
 mod processes;
 mod service;
 mod visitor;

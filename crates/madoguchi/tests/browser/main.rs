@@ -12,6 +12,7 @@ mod harness;
 #[path = "../api/mail_servers.rs"]
 mod mail_servers;
 
+mod attachments;
 mod axe;
 mod chat;
 mod csp;

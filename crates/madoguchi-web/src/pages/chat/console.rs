@@ -19,6 +19,9 @@ use serde_json::json;
 /// A bell drawn in SVG: emoji fonts are not everywhere (e.g. a bare Linux desktop).
 const BELL_SVG: &str = r#"<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9"/><path d="M13.7 21a2 2 0 0 1-3.4 0"/></svg>"#;
 
+/// A paper clip (the attach button, V3).
+const CLIP_SVG: &str = r#"<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48"/></svg>"#;
+
 /// Words the console's script shows (`chatui-<key>` in the catalog).
 const LABELS: &[&str] = &[
     "queue-waiting",
@@ -55,6 +58,13 @@ const LABELS: &[&str] = &[
     "question",
     "network-error",
     "retry",
+    // V3: files.
+    "attach",
+    "drop-here",
+    "file-sending",
+    "file-failed",
+    "open-image",
+    "download",
     // Operator toolkit (O1–O5).
     "taken",
     "join",
@@ -78,6 +88,10 @@ fn labels(ctx: &PageContext) -> serde_json::Value {
     map.insert(
         "visitor-honorific".into(),
         json!(ctx.t_args("chatui-visitor-honorific", &[("name", "{name}")])),
+    );
+    map.insert(
+        "file-too-large".into(),
+        json!(ctx.t_args("chatui-file-too-large", &[("max", "{max}")])),
     );
     map.insert(
         "operator-typing".into(),
@@ -157,6 +171,8 @@ pub async fn console_page(
         // O3: at this many attended chats the console offers no waiting ones.
         "maxChatsPerOperator": portal.max_chats_per_operator,
         "labels": labels(&ctx),
+        // V3: checked before a file is sent.
+        "maxAttachmentBytes": portal.max_attachment_bytes,
     });
     let available = me.status == Availability::Available;
     let title = ctx.t("chatui-console-title");
@@ -275,6 +291,10 @@ pub async fn console_page(
                     form.composer hidden {
                         // O1: "/" opens the canned responses above the box.
                         ul.canned-list #canned-list role="listbox" hidden aria-label=(ctx.t("chatui-canned-hint")) {}
+                        // V3: a file by the button, by drag-and-drop or by pasting.
+                        button.attach type="button" title=(ctx.t("chatui-attach"))
+                            aria-label=(ctx.t("chatui-attach")) { (maud::PreEscaped(CLIP_SVG)) }
+                        input.file-input type="file" multiple hidden;
                         textarea name="text" rows="2" placeholder=(ctx.t("chatui-message-placeholder"))
                             aria-label=(ctx.t("chatui-message-placeholder"))
                             aria-controls="canned-list" title=(ctx.t("chatui-canned-hint")) {}

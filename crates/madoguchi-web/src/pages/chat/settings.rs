@@ -130,6 +130,12 @@ pub async fn settings_page(
                                 value=[portal.max_chats_per_operator] disabled[disabled];
                             small.hint { (ctx.t("chatui-max-chats-hint")) }
                         }
+                        // V3: the file size limit, shown in MB.
+                        label { (ctx.t("chatui-max-attachment"))
+                            input type="number" name="maxAttachmentBytes" data-type="mb" min="0.001" max="50" step="any"
+                                value=(mb(portal.max_attachment_bytes)) disabled[disabled];
+                            small.hint { (ctx.t("chatui-max-attachment-hint")) }
+                        }
                         button.primary type="submit" disabled[disabled] { (ctx.t("chatui-save")) }
                         p.alert.error.form-error role="alert" hidden {}
                     }
@@ -291,6 +297,13 @@ pub async fn settings_page(
 }
 
 /// A weekday's ranges as typed in the form: `09:00-12:00, 13:00-18:00`.
+/// A byte count in MB as the settings form shows it ("10", "2.5", "0.002").
+fn mb(bytes: i64) -> String {
+    let mb = bytes as f64 / 1_048_576.0;
+    let s = format!("{mb:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 fn day_ranges(hours: &madoguchi_chat::visitor_experience::BusinessHours, day: &str) -> String {
     hours
         .weekly

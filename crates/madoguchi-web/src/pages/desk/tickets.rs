@@ -968,7 +968,19 @@ fn chat_thread(dp: &DeskPage, c: &ChatThread) -> Markup {
                             div.meta { strong { (m.sender_name) } " · " (time(&m.created_at)) }
                         }
                         div class={ "bubble " (sender) } {
-                            (m.text)
+                            @if let Some(a) = &m.attachment {
+                                // V3: a file of the chat, kept on the ticket.
+                                @let href = a.url.find("/desk/api").map_or(a.url.as_str(), |i| &a.url[i..]);
+                                @if madoguchi_chat::attachments::INLINE_IMAGES.contains(&a.content_type.as_str()) {
+                                    a.file-thumb href=(href) target="_blank" rel="noopener" title=(a.name) {
+                                        img src=(href) alt=(a.name) loading="lazy";
+                                    }
+                                } @else {
+                                    a.file-link href=(href) download=(a.name) { (a.name) } " " small { "(" (a.size) " B)" }
+                                }
+                            } @else {
+                                (m.text)
+                            }
                             @if sender == "system" { " · " (time(&m.created_at)) }
                         }
                     }
