@@ -19,6 +19,7 @@ both_backends!(
     e5_an_automatic_chat_ticket_is_mailed_and_the_emailed_answer_joins_it,
     e1_the_connection_test_names_what_failed_in_english,
     e2_new_mail_lands_in_the_mailboxs_department,
+    v2_e5_an_offline_message_ticket_is_answered_by_mail,
 );
 
 const PORTALS: &str = "/desk/api/v1/portals";
@@ -1018,4 +1019,78 @@ async fn e2_new_mail_lands_in_the_mailboxs_department(app: TestApp) {
         .await;
     let t = wait_tickets(&app, &w, 1).await;
     assert_eq!(t[0]["departmentId"], dept_id, "{}", t[0]);
+}
+
+/// V2 with the email channel: the ticket an offline message makes is answered by mail,
+/// so the visitor who left the form hears back, and their emailed answer joins it.
+async fn v2_e5_an_offline_message_ticket_is_answered_by_mail(app: TestApp) {
+    if !available() {
+        return;
+    }
+    let (w, imap, smtp) = linked_with_mailbox(app).await;
+    let left = w
+        .app
+        .post(
+            &format!("/chat/widget/v1/{}/offline-messages", w.chat),
+            None,
+            json!({"email": "kato@customer.example", "name": "加藤",
+                   "message": "営業時間外ですが、見積もりをお願いします。",
+                   "clientMessageId": "offline-1"}),
+        )
+        .await;
+    left.assert_status(201);
+    let number = left["ticketNumber"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no ticket: {}", left.text));
+    let tickets = w.desk_tickets().await;
+    let ticket = tickets
+        .iter()
+        .find(|t| t["ticketNumber"].as_i64() == Some(number))
+        .unwrap_or_else(|| panic!("ticket #{number} missing: {tickets:?}"));
+    let tid = ticket["id"].as_str().unwrap().to_owned();
+    let reply = w
+        .app
+        .post(
+            &w.desk_api(&format!("/tickets/{tid}/threads")),
+            w.token(),
+            json!({"kind": "reply", "content": "お見積もりをお送りします。"}),
+        )
+        .await;
+    reply.assert_status(201);
+    assert!(
+        reply["to"]
+            .as_str()
+            .is_some_and(|to| to.contains("<kato@customer.example>")),
+        "{}",
+        reply.text
+    );
+    let thread_id = reply["id"].as_str().unwrap().to_owned();
+    wait_linked_delivery(&w, &tid, &thread_id, "sent").await;
+    let mails = smtp.wait_for(1).await;
+    let m = mail_parser::MessageParser::default()
+        .parse(mails[0].as_bytes())
+        .unwrap();
+    assert!(
+        m.subject().unwrap().contains(&format!("[#{number}]")),
+        "{:?}",
+        m.subject()
+    );
+    assert_eq!(
+        m.to().unwrap().first().unwrap().address(),
+        Some("kato@customer.example")
+    );
+    imap.append(
+        "support",
+        &mail(
+            "kato@customer.example",
+            &format!("Re: [#{number}] お見積もり"),
+            "kato-answer@customer.example",
+            "",
+            "ありがとうございます。",
+        ),
+    )
+    .await;
+    let answers = wait_emails_in(&w, &tid, 1).await;
+    assert_eq!(answers[0]["content"], "ありがとうございます。");
+    assert_eq!(w.desk_tickets().await.len(), tickets.len(), "no new ticket");
 }
