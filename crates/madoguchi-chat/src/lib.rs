@@ -26,6 +26,7 @@ pub mod departments;
 pub mod events;
 pub mod hooks;
 pub mod live;
+pub mod protocol;
 pub mod messages;
 pub mod operators;
 pub mod portals;

@@ -64,15 +64,14 @@ async fn write_batch(chat: &Chat, mut batch: Vec<Pending>) {
     batch.sort_by(|a, b| a.chat_id.cmp(&b.chat_id));
     match store_batch(chat, &batch).await {
         Ok(outcomes) => {
+            // Every message is committed: answer them all first, then publish. The
+            // publishing (an encoding and two bus sends a message) must not hold up the
+            // acks of the batch's later messages.
+            let mut published = Vec::with_capacity(batch.len());
             for (pending, outcome) in batch.into_iter().zip(outcomes) {
                 let answer = match outcome {
                     Outcome::Stored(message) => {
-                        chat.publish_message(
-                            &pending.portal_id,
-                            pending.department_id.as_deref(),
-                            &message,
-                        )
-                        .await;
+                        published.push((pending.portal_id, pending.department_id, message.clone()));
                         Ok(message)
                     }
                     Outcome::NotWritable => match chat.resent(&pending).await {
@@ -82,6 +81,10 @@ async fn write_batch(chat: &Chat, mut batch: Vec<Pending>) {
                     },
                 };
                 let _ = pending.reply.send(answer);
+            }
+            for (portal_id, department_id, message) in published {
+                chat.publish_message(&portal_id, department_id.as_deref(), &message)
+                    .await;
             }
         }
         Err(e) => {
