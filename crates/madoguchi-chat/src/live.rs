@@ -59,8 +59,10 @@ pub enum LiveEvent {
 }
 
 /// Events buffered per visitor socket. A chat sees a few events a second, and each
-/// idle visitor holds one such channel, so it is small (a slot is about 50 bytes).
-const CHAT_SUBJECT_CAPACITY: usize = 128;
+/// idle visitor holds one such channel, so it is small: a slot is about 40 bytes, and
+/// at 128 slots the channel was a quarter of an idle visitor's memory. A socket that
+/// falls further behind than this reconnects and catches up from the database.
+const CHAT_SUBJECT_CAPACITY: usize = 32;
 /// Events buffered per console: every message and typing of the portal passes here.
 const OPS_SUBJECT_CAPACITY: usize = 8192;
 
@@ -130,9 +132,7 @@ impl Chat {
         // The visitor's widget learns that nobody answered or that the chat ended
         // (after the system line, which was published first).
         if matches!(chat.state, ChatState::Missed | ChatState::Ended) {
-            self.bus
-                .publish_event(&chat_subject(&chat.id), event)
-                .await;
+            self.bus.publish_event(&chat_subject(&chat.id), event).await;
         }
     }
 
@@ -159,10 +159,7 @@ impl Chat {
     }
 
     /// Live events of one chat (for the visitor's sockets).
-    pub async fn subscribe_chat(
-        &self,
-        chat_id: &str,
-    ) -> anyhow::Result<BoxStream<'static, Live>> {
+    pub async fn subscribe_chat(&self, chat_id: &str) -> anyhow::Result<BoxStream<'static, Live>> {
         Ok(decode_stream(
             self.bus
                 .subscribe(&chat_subject(chat_id), CHAT_SUBJECT_CAPACITY)
@@ -171,10 +168,7 @@ impl Chat {
     }
 
     /// Live events of a portal's operators (for consoles and the integration).
-    pub async fn subscribe_ops(
-        &self,
-        portal_id: &str,
-    ) -> anyhow::Result<BoxStream<'static, Live>> {
+    pub async fn subscribe_ops(&self, portal_id: &str) -> anyhow::Result<BoxStream<'static, Live>> {
         Ok(decode_stream(
             self.bus
                 .subscribe(&ops_subject(portal_id), OPS_SUBJECT_CAPACITY)

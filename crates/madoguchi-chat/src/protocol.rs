@@ -80,7 +80,9 @@ pub enum ServerFrame<'a> {
     },
     /// V4/V5: the console reads the chat's visitor again.
     #[serde(rename = "chat.visitor", rename_all = "camelCase")]
-    ChatVisitor { chat_id: &'a str },
+    ChatVisitor {
+        chat_id: &'a str,
+    },
     Pong,
     /// The end of a `resume`'s replay.
     Resumed,
@@ -130,11 +132,7 @@ pub struct VisitorLifecycle<'a> {
 }
 
 impl<'a> ServerFrame<'a> {
-    pub fn error(
-        e: &'a Error,
-        lang: Lang,
-        client_message_id: Option<&'a str>,
-    ) -> ServerFrame<'a> {
+    pub fn error(e: &'a Error, lang: Lang, client_message_id: Option<&'a str>) -> ServerFrame<'a> {
         ServerFrame::Error {
             code: e.code.as_str(),
             message: e.message(lang),
@@ -262,12 +260,18 @@ mod tests {
             parse(r#"{"type":"typing","chatId":"x"}"#),
             Some(ClientFrame::Typing { chat_id: Some(c) }) if c == "x"
         ));
-        assert!(matches!(parse(r#"{"type":"ping","x":[1]}"#), Some(ClientFrame::Ping)));
+        assert!(matches!(
+            parse(r#"{"type":"ping","x":[1]}"#),
+            Some(ClientFrame::Ping)
+        ));
         assert!(matches!(
             parse(r#"{"type":"resume","afterSeq":{"a":1}}"#),
             Some(ClientFrame::Resume { after_seq: Some(_) })
         ));
-        assert!(matches!(parse(r#"{"type":"dance"}"#), Some(ClientFrame::Unknown)));
+        assert!(matches!(
+            parse(r#"{"type":"dance"}"#),
+            Some(ClientFrame::Unknown)
+        ));
         // No type, or a field of the wrong type: not a frame.
         assert!(parse(r#"{"text":"hi"}"#).is_none());
         assert!(parse(r#"{"type":"message","text":5}"#).is_none());
@@ -286,10 +290,18 @@ mod tests {
             system_kind: None,
             attachment: None,
         };
-        let text = |f: ServerFrame<'_>| serde_json::from_str::<Value>(&f.to_text()).unwrap_or_default();
-        assert_eq!(text(ServerFrame::Ready { last_event_id: None }), json!({"type": "ready"}));
+        let text =
+            |f: ServerFrame<'_>| serde_json::from_str::<Value>(&f.to_text()).unwrap_or_default();
         assert_eq!(
-            text(ServerFrame::Ready { last_event_id: Some(4) }),
+            text(ServerFrame::Ready {
+                last_event_id: None
+            }),
+            json!({"type": "ready"})
+        );
+        assert_eq!(
+            text(ServerFrame::Ready {
+                last_event_id: Some(4)
+            }),
             json!({"type": "ready", "lastEventId": 4})
         );
         assert_eq!(
@@ -298,15 +310,26 @@ mod tests {
                    "text": "こんにちは", "createdAt": "2026-12-01T00:00:00Z"})
         );
         assert_eq!(
-            text(ServerFrame::ConsoleMessage { chat_id: "c1", message: &view })["message"]["seq"],
+            text(ServerFrame::ConsoleMessage {
+                chat_id: "c1",
+                message: &view
+            })["message"]["seq"],
             json!(3)
         );
         assert_eq!(
-            text(ServerFrame::Ack { chat_id: None, client_message_id: "k", seq: 3, id: "m1" }),
+            text(ServerFrame::Ack {
+                chat_id: None,
+                client_message_id: "k",
+                seq: 3,
+                id: "m1"
+            }),
             json!({"type": "ack", "clientMessageId": "k", "seq": 3, "id": "m1"})
         );
         assert_eq!(
-            text(ServerFrame::Typing { chat_id: None, sender: Sender::Operator }),
+            text(ServerFrame::Typing {
+                chat_id: None,
+                sender: Sender::Operator
+            }),
             json!({"type": "typing", "sender": "operator"})
         );
         let e = Error::new(ErrorCode::InvalidRequest);
@@ -317,16 +340,26 @@ mod tests {
         assert!(error.get("chatId").is_none());
         let state = json!("ended");
         assert_eq!(
-            text(ServerFrame::VisitorLifecycle(VisitorLifecycle { event: "chat.ended", state: &state })),
+            text(ServerFrame::VisitorLifecycle(VisitorLifecycle {
+                event: "chat.ended",
+                state: &state
+            })),
             json!({"type": "chat.ended", "state": "ended"})
         );
         let chat = json!({"id": "c1"});
         assert_eq!(
-            text(ServerFrame::Lifecycle(Lifecycle { event: "chat.waiting", chat: ChatJson::Json(&chat), event_id: 9 })),
+            text(ServerFrame::Lifecycle(Lifecycle {
+                event: "chat.waiting",
+                chat: ChatJson::Json(&chat),
+                event_id: 9
+            })),
             json!({"type": "chat.waiting", "chat": {"id": "c1"}, "eventId": 9})
         );
         assert_eq!(text(ServerFrame::Resumed), json!({"type": "resumed"}));
-        assert_eq!(text(ServerFrame::ChatVisitor { chat_id: "c1" }), json!({"type": "chat.visitor", "chatId": "c1"}));
+        assert_eq!(
+            text(ServerFrame::ChatVisitor { chat_id: "c1" }),
+            json!({"type": "chat.visitor", "chatId": "c1"})
+        );
     }
 
     #[test]

@@ -63,7 +63,6 @@ impl Figures {
     fn rate(&self) -> f64 {
         self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
-
 }
 
 /// The `p` quantile of sorted µs samples, in ms.
@@ -110,7 +109,11 @@ impl ServerProcess {
     /// Starts the server, under `wrapper` (a command line such as `valgrind
     /// --tool=callgrind`) when given: the product's server, to profile it on the
     /// bench's load (README "Where a message's time goes").
-    async fn start_wrapped(args: &[String], port: u16, wrapper: Option<&str>) -> anyhow::Result<Self> {
+    async fn start_wrapped(
+        args: &[String],
+        port: u16,
+        wrapper: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating the madoguchi executable")?;
         let mut command = match wrapper.map(|w| w.split_whitespace().collect::<Vec<_>>()) {
             Some(words) if !words.is_empty() => {
@@ -139,7 +142,11 @@ impl ServerProcess {
             if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
                 if r.status().is_success() {
                     let wrapped = wrapper.is_some();
-                    return Ok(Self { child, base, wrapped });
+                    return Ok(Self {
+                        child,
+                        base,
+                        wrapped,
+                    });
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

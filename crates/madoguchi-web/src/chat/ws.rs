@@ -90,7 +90,7 @@ fn upgrade_or_400(
 /// Per-socket buffers sized for chat frames (Q1). The WebSocket library's defaults
 /// (128 KiB read buffer, zero-filled on the first read, and 128 KiB of write batching)
 /// cost about 130 KiB of memory per idle visitor; chat frames are small, and a larger
-/// one just takes more reads. Frames are written at once (no batching: latency), and
+/// one just takes more reads (see [`READ_BUFFER_BYTES`]). Frames are written at once (no batching: latency), and
 /// a socket whose reader stops reading is cut off at [`MAX_QUEUED_BYTES`] instead of
 /// growing without bound.
 pub fn small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
@@ -102,7 +102,10 @@ pub fn small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
         .max_frame_size(MAX_FRAME_BYTES)
 }
 
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Allocated for every socket up front. Most chat frames are a few hundred bytes; a
+/// larger one takes several reads (a 40 KB message, 40), which is rare and cheap next
+/// to the 3 KiB more that every idle visitor would hold at 4 KiB.
+const READ_BUFFER_BYTES: usize = 1024;
 const MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
 /// A client frame holds at most one message of 10,000 characters (40 KB of UTF-8).
 const MAX_FRAME_BYTES: usize = 256 * 1024;
@@ -451,7 +454,13 @@ async fn visitor_socket(
             return Ok(());
         }
     };
-    send_frame(&mut socket, &ServerFrame::Ready { last_event_id: None }).await?;
+    send_frame(
+        &mut socket,
+        &ServerFrame::Ready {
+            last_event_id: None,
+        },
+    )
+    .await?;
     let mut cursor = SeqCursor::new(after);
     let frame = |m: &Message| visitor_frame(m, lang, &reader);
     catch_up(&state, &session.chat_id, &mut cursor, &mut socket, frame).await?;
@@ -750,10 +759,18 @@ impl Console {
     }
 
     /// Passes a live event on, if the operator may see it and has not had it.
-    async fn on_event(&mut self, event: &LiveEvent, socket: &mut WebSocket) -> Result<Flow, axum::Error> {
+    async fn on_event(
+        &mut self,
+        event: &LiveEvent,
+        socket: &mut WebSocket,
+    ) -> Result<Flow, axum::Error> {
         let lang = self.lang;
         match event {
-            LiveEvent::Message { chat_id, department_id, message } => {
+            LiveEvent::Message {
+                chat_id,
+                department_id,
+                message,
+            } => {
                 if !self.op.may_see_department(department_id.as_deref()) {
                     return Ok(Flow::Continue);
                 }
@@ -769,7 +786,14 @@ impl Console {
                     Step::FillGap => catch_up(&self.state, chat_id, cursor, socket, frame).await?,
                 }
             }
-            LiveEvent::Chat { event, chat_id, department_id, last_seq, event_id, chat } => {
+            LiveEvent::Chat {
+                event,
+                chat_id,
+                department_id,
+                last_seq,
+                event_id,
+                chat,
+            } => {
                 if !self.op.may_see_department(department_id.as_deref())
                     || !self.sent.lifecycle_news(chat_id, *event_id)
                 {
@@ -785,7 +809,11 @@ impl Console {
                 };
                 send_frame(socket, &ServerFrame::Lifecycle(frame)).await?;
             }
-            LiveEvent::Typing { chat_id, department_id, sender } => {
+            LiveEvent::Typing {
+                chat_id,
+                department_id,
+                sender,
+            } => {
                 if self.op.may_see_department(department_id.as_deref()) {
                     let frame = ServerFrame::Typing {
                         chat_id: Some(chat_id),
@@ -794,7 +822,10 @@ impl Console {
                     send_frame(socket, &frame).await?;
                 }
             }
-            LiveEvent::Visitor { chat_id, department_id } => {
+            LiveEvent::Visitor {
+                chat_id,
+                department_id,
+            } => {
                 // V4/V5: the console reads the chat again (page, contact, rating).
                 if self.op.may_see_department(department_id.as_deref()) {
                     send_frame(socket, &ServerFrame::ChatVisitor { chat_id }).await?;
@@ -803,7 +834,12 @@ impl Console {
             LiveEvent::Operators => {
                 // Roles or departments changed: reload what this operator may see.
                 let portal = self.op.portal.clone();
-                match self.state.chat.operator_ctx_in(portal, &self.op.user_id).await {
+                match self
+                    .state
+                    .chat
+                    .operator_ctx_in(portal, &self.op.user_id)
+                    .await
+                {
                     Ok(fresh) => self.op = fresh,
                     Err(e) if e.code == ErrorCode::Forbidden => return Ok(Flow::GoAway),
                     Err(e) => tracing::warn!(error = %e, "reloading the operator failed"),
@@ -820,7 +856,11 @@ impl Console {
         let frame = match crate::input::parse_frame::<ClientFrame>(text) {
             Ok(frame) => frame,
             Err(r) => {
-                send_text(socket, error_text(&r.error, lang, r.client_message_id.as_deref())).await?;
+                send_text(
+                    socket,
+                    error_text(&r.error, lang, r.client_message_id.as_deref()),
+                )
+                .await?;
                 return Ok(false);
             }
         };
@@ -837,13 +877,22 @@ impl Console {
                     }
                 };
             }
-            ClientFrame::Message { chat_id, text, client_message_id } => {
+            ClientFrame::Message {
+                chat_id,
+                text,
+                client_message_id,
+            } => {
                 let chat_id = chat_id.unwrap_or_default();
                 let client_id = client_message_id.unwrap_or_default();
                 let result = self
                     .state
                     .chat
-                    .post_operator_message(&self.op, &chat_id, text.as_deref().unwrap_or(""), &client_id)
+                    .post_operator_message(
+                        &self.op,
+                        &chat_id,
+                        text.as_deref().unwrap_or(""),
+                        &client_id,
+                    )
                     .await;
                 Some(match result {
                     Ok(m) => ServerFrame::Ack {
@@ -858,7 +907,11 @@ impl Console {
             }
             ClientFrame::Typing { chat_id } => self.typing(&chat_id.unwrap_or_default()).await,
             ClientFrame::Ping => Some(ServerFrame::Pong.to_text()),
-            ClientFrame::Unknown => Some(error_text(&Error::new(ErrorCode::InvalidRequest), lang, None)),
+            ClientFrame::Unknown => Some(error_text(
+                &Error::new(ErrorCode::InvalidRequest),
+                lang,
+                None,
+            )),
         };
         if let Some(reply) = reply {
             send_text(socket, reply).await?;
