@@ -74,11 +74,10 @@ pub fn ops_subject(portal_id: &str) -> String {
     format!("portal.{portal_id}.ops")
 }
 
-/// The bus event of `event`: its JSON for other nodes, and itself for this node's
-/// subscribers (who then never decode it).
+/// The bus event of `event`: itself for this node's subscribers (who then never
+/// decode it), its JSON for other nodes.
 fn encode(event: LiveEvent) -> Payload {
-    let bytes = serde_json::to_vec(&event).unwrap_or_default();
-    Event::with_value(bytes, Arc::new(event))
+    Event::of(Arc::new(event))
 }
 
 /// Live events as subscribers see them: shared, decoded once per node.

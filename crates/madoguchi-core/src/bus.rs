@@ -18,35 +18,55 @@ pub type Payload = Arc<Event>;
 
 /// An event's bytes (what crosses nodes) and the value they decode to. Every subscriber
 /// of a subject on a node holds the same `Event`, so the first to decode it decodes it
-/// for all of them; an event published on this node comes with its value and is never
-/// decoded here. (A message reaches a visitor's socket, every console of the portal and
-/// maybe the integration: decoding it once per subscriber was a large share of a
-/// message's cost.)
+/// for all of them; an event published on this node comes with its value, is never
+/// decoded here, and is encoded only if it leaves the node (NATS). (A message reaches a
+/// visitor's socket, every console of the portal and maybe the integration: decoding
+/// it once per subscriber, and encoding it for nobody on one node, were a large share
+/// of a message's cost.)
 pub struct Event {
-    bytes: Bytes,
-    decoded: OnceLock<Option<Arc<dyn Any + Send + Sync>>>,
+    bytes: OnceLock<Bytes>,
+    decoded: OnceLock<Option<Value>>,
+    /// Writes the value's bytes when they are asked for.
+    encode: Option<fn(&(dyn Any + Send + Sync)) -> Vec<u8>>,
 }
+
+type Value = Arc<dyn Any + Send + Sync>;
 
 impl Event {
     pub fn new(bytes: impl Into<Bytes>) -> Payload {
         Arc::new(Self {
-            bytes: bytes.into(),
+            bytes: OnceLock::from(bytes.into()),
             decoded: OnceLock::new(),
+            encode: None,
         })
     }
 
-    /// An event whose decoded value is known already (its publisher's).
-    pub fn with_value<T: Any + Send + Sync>(bytes: impl Into<Bytes>, value: Arc<T>) -> Payload {
-        let decoded = OnceLock::new();
-        let _ = decoded.set(Some(value as Arc<dyn Any + Send + Sync>));
+    /// An event published on this node: its value, written as JSON when it leaves it.
+    pub fn of<T: serde::Serialize + Any + Send + Sync>(value: Arc<T>) -> Payload {
+        fn json<T: serde::Serialize + Any>(value: &(dyn Any + Send + Sync)) -> Vec<u8> {
+            value
+                .downcast_ref::<T>()
+                .and_then(|v| serde_json::to_vec(v).ok())
+                .unwrap_or_default()
+        }
         Arc::new(Self {
-            bytes: bytes.into(),
-            decoded,
+            bytes: OnceLock::new(),
+            decoded: OnceLock::from(Some(value as Value)),
+            encode: Some(json::<T>),
         })
     }
 
+    /// The bytes as they travel between nodes.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        self.shared_bytes()
+    }
+
+    fn shared_bytes(&self) -> &Bytes {
+        self.bytes
+            .get_or_init(|| match (self.encode, self.decoded.get()) {
+                (Some(encode), Some(Some(value))) => Bytes::from(encode(value.as_ref())),
+                _ => Bytes::new(),
+            })
     }
 
     /// The value the bytes decode to, decoded by the first subscriber that asks; `None`
@@ -57,7 +77,7 @@ impl Event {
     ) -> Option<Arc<T>> {
         let value = self
             .decoded
-            .get_or_init(|| decode(&self.bytes).map(|v| Arc::new(v) as Arc<dyn Any + Send + Sync>));
+            .get_or_init(|| decode(self.bytes()).map(|v| Arc::new(v) as Value));
         value.clone()?.downcast::<T>().ok()
     }
 }
@@ -66,7 +86,7 @@ impl std::ops::Deref for Event {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        &self.bytes
+        self.bytes()
     }
 }
 
@@ -249,7 +269,7 @@ impl Bus for NatsBus {
         // delivers to all): only the bytes travel.
         if let Err(e) = self
             .client
-            .publish(self.nats_subject(subject), event.bytes.clone())
+            .publish(self.nats_subject(subject), event.shared_bytes().clone())
             .await
         {
             tracing::warn!(error = %e, "publishing to NATS failed; subscribers will resync");
@@ -338,11 +358,12 @@ mod tests {
         assert_eq!(ea.value(decode).as_deref(), Some(&42));
         assert_eq!(eb.value(decode).as_deref(), Some(&42));
         assert_eq!(decodings.load(std::sync::atomic::Ordering::Relaxed), 1);
-        // Published with its value: never decoded.
-        bus.publish_event("chat.1", Event::with_value(b"7".to_vec(), Arc::new(7u32)))
-            .await;
-        assert_eq!(a.next().await.unwrap().value(decode).as_deref(), Some(&7));
+        // Published with its value: never decoded, and written out only when asked.
+        bus.publish_event("chat.1", Event::of(Arc::new(7u32))).await;
+        let seven = a.next().await.unwrap();
+        assert_eq!(seven.value(decode).as_deref(), Some(&7));
         assert_eq!(decodings.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(seven.bytes(), b"7");
         // Another type than the one decoded: none.
         assert!(b.next().await.unwrap().value(|_| Some("x")).is_none());
     }
