@@ -23,13 +23,29 @@ use madoguchi_core::ErrorCode;
 pub const WIDGET_JS: &str = include_str!("../assets/widget.js");
 pub const WIDGET_CSS: &str = include_str!("../assets/widget.css");
 
-/// The widget script as served: its stylesheet filled in as a string (applied as a
-/// constructable stylesheet, which a host page's CSP allows; Q6).
+pub const CHAT_CLIENT_JS: &str = include_str!("../assets/chat-client.js");
+
+/// A chat script as served: the shared chat client in front of it, both inside one
+/// function so that nothing is added to the page (why: the top of chat-client.js).
+fn with_chat_client(script: &str) -> String {
+    format!("(function () {{\n{CHAT_CLIENT_JS}\n{script}\n}})();\n")
+}
+
+/// The widget script as served: the chat client, its stylesheet filled in as a string
+/// (applied as a constructable stylesheet, which a host page's CSP allows; Q6) and its
+/// words from the catalog.
 static WIDGET_SCRIPT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let css = serde_json::Value::String(WIDGET_CSS.to_owned()).to_string();
-    WIDGET_JS.replacen("'/*madoguchi:widget.css*/'", &css, 1)
+    let labels = crate::chat::widget::script_labels().to_string();
+    with_chat_client(
+        &WIDGET_JS
+            .replacen("'/*madoguchi:widget.css*/'", &css, 1)
+            .replacen("'/*madoguchi:widget-labels*/'", &labels, 1),
+    )
 });
-pub const CONSOLE_JS: &str = include_str!("../assets/console.js");
+/// The console script as served, with the chat client.
+pub static CONSOLE_JS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| with_chat_client(include_str!("../assets/console.js")));
 pub const CONSOLE_CSS: &str = include_str!("../assets/console.css");
 pub const CHAT_PAGES_JS: &str = include_str!("../assets/chat-pages.js");
 pub const VISITOR_PANEL_JS: &str = include_str!("../assets/visitor-panel.js");
@@ -50,7 +66,7 @@ pub fn router() -> Router<AppState> {
         .route(
             "/assets/console.js",
             get(|| async {
-                crate::assets::asset("application/javascript; charset=utf-8", CONSOLE_JS)
+                crate::assets::asset("application/javascript; charset=utf-8", &CONSOLE_JS)
             }),
         )
         .route(

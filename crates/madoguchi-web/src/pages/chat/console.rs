@@ -181,7 +181,7 @@ pub async fn console_page(
         &format!("{} · {}", portal.display_name, title),
         html! {
             (super::console_css())
-            script src=(super::versioned("/assets/console.js", super::CONSOLE_JS)) defer {}
+            script src=(super::versioned("/assets/console.js", &super::CONSOLE_JS)) defer {}
             link rel="stylesheet" href="/assets/desk-panel.css";
             script src="/assets/desk-panel.js" defer {}
             script src=(super::versioned("/assets/visitor-panel.js", super::VISITOR_PANEL_JS)) defer {}
