@@ -408,6 +408,11 @@ impl Db {
         })
     }
 
+    /// Whether [`Db::sqlite_transaction`] has a writer thread (a SQLite file).
+    pub fn has_sqlite_writer(&self) -> bool {
+        self.sqlite_writer.is_some()
+    }
+
     /// SQLite: runs `work` as one immediate write transaction on a connection of its
     /// own thread, under the process-wide write lock, and commits it when `work`
     /// answers `Ok(Ok(_))` (a whole transaction is one thread hand-off; see

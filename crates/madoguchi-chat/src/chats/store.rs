@@ -266,19 +266,18 @@ pub(crate) fn next_seqs_sql(backend: Backend, chats: usize, allowed: &[ChatState
     )
 }
 
-/// [`next_seq`] for several distinct chats in one statement: answers each chat in an
-/// `allowed` state. The state test is written `state || ''` so that no index on state
+/// [`next_seq`] for several distinct chats in one statement ([`next_seqs_sql`] for them
+/// and the `allowed` states): answers each chat in an allowed state. The state test is written `state || ''` so that no index on state
 /// can serve it: SQLite without statistics otherwise walks the (state, activity) index
 /// over every waiting chat (10,000 idle chats made each round cost milliseconds)
 /// instead of looking the ids up by primary key.
 pub(crate) async fn next_seqs(
     tx: &mut WriteTx,
+    sql: &str,
     chat_ids: &[&str],
-    allowed: &[ChatState],
     now: i64,
 ) -> Result<Vec<NextSeq>> {
-    let sql = next_seqs_sql(tx.backend(), chat_ids.len(), allowed);
-    let mut query = sqlx::query(&sql).bind(now).bind(now);
+    let mut query = sqlx::query(sql).bind(now).bind(now);
     for id in chat_ids {
         query = query.bind(*id);
     }

@@ -15,15 +15,58 @@ use crate::chats::ChatState;
 use crate::Chat;
 use madoguchi_core::db::Backend;
 use madoguchi_core::rusqlite;
-use madoguchi_core::{Error, Result};
+use madoguchi_core::{Db, Error, Result};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// At most this many messages share a commit (bounds a batch's latency).
 const MAX_BATCH: usize = 256;
-/// Rows per multi-row statement: few distinct statement shapes, so they stay in the
-/// prepared-statement cache.
-const STATEMENT_ROWS: usize = 32;
+/// Rows per multi-row statement, largest first: a batch is cut into pieces of these
+/// sizes (its size in binary), so hot statements come in six shapes, written once
+/// ([`statement`]) and kept prepared. (Statements of every size from 1 to 32 had to be
+/// written out and parsed again and again; one statement per row costs SQLite a
+/// statement journal each, twice the work.)
+const PIECES: [usize; 6] = [32, 16, 8, 4, 2, 1];
+
+/// `items` in pieces of [`PIECES`] sizes, in order.
+fn pieces<T>(mut items: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    for size in PIECES {
+        while items.len() >= size {
+            let (piece, rest) = items.split_at(size);
+            out.push(piece);
+            items = rest;
+        }
+    }
+    out
+}
+
+/// What a batch statement does, for [`statement`].
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    NextSeqs(&'static [ChatState]),
+    Insert,
+}
+
+/// The SQL text of a batch statement of `rows` rows, written once per shape.
+fn statement(backend: Backend, shape: Shape, rows: usize) -> Arc<str> {
+    type Written = Vec<(Backend, Shape, usize, Arc<str>)>;
+    static WRITTEN: std::sync::Mutex<Written> = std::sync::Mutex::new(Vec::new());
+    let mut written = WRITTEN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((.., sql)) = written
+        .iter()
+        .find(|(b, s, n, _)| *b == backend && *s == shape && *n == rows)
+    {
+        return sql.clone();
+    }
+    let sql: Arc<str> = match shape {
+        Shape::NextSeqs(states) => crate::chats::store::next_seqs_sql(backend, rows, states),
+        Shape::Insert => store::insert_many_sql(backend, rows),
+    }
+    .into();
+    written.push((backend, shape, rows, sql.clone()));
+    sql
+}
 /// Posts waiting for the writer; more wait on the channel (backpressure).
 const QUEUE: usize = 4096;
 
@@ -113,66 +156,104 @@ async fn write_batch(chat: &Chat, mut batch: Vec<Pending>) {
 /// message per chat per round, so two messages of one chat get consecutive seqs in
 /// arrival order), then one multi-row insert stores them all. A resend makes the
 /// insert store fewer rows than it was given; the batch is then rolled back and
-/// retried one by one, which answers resends exactly. On a SQLite file the whole
-/// transaction runs on the database's writer thread (one hand-off instead of one per
-/// statement); elsewhere through sqlx.
+/// retried one by one, which answers resends exactly.
 async fn store_batch(chat: &Chat, batch: &[Pending]) -> Result<Vec<Outcome>> {
-    let now = chat.clock.now_ms();
-    // Shared with the SQLite writer thread, which needs owned data.
     let rows: Arc<[Row]> = batch.iter().map(Row::of).collect();
-    let rounds: Arc<[Vec<usize>]> = rounds(&rows).into();
-    let resent = || Error::internal(anyhow::anyhow!("a resend in the batch: storing one by one"));
-    let work = {
-        let (rows, rounds) = (rows.clone(), rounds.clone());
-        move |tx: &rusqlite::Transaction<'_>| store_batch_sqlite(tx, &rows, &rounds, now)
-    };
-    if let Some(result) = chat.db.sqlite_transaction(work).await {
-        return result?.map_err(|Resent| resent());
+    let store = message_store(&chat.db);
+    match store.store(rows, chat.clock.now_ms()).await? {
+        Ok(outcomes) => Ok(outcomes),
+        Err(Resent) => Err(Error::internal(anyhow::anyhow!(
+            "a resend in the batch: storing one by one"
+        ))),
     }
-    let mut tx = chat.db.begin_write().await?;
-    let mut outcomes = Outcomes::new(&rows);
-    for round in rounds.iter() {
-        let mut seqs = std::collections::HashMap::new();
-        for (states, ids) in by_states(&rows, round) {
-            for chunk in ids.chunks(STATEMENT_ROWS) {
-                for next in crate::chats::store::next_seqs(&mut tx, chunk, states, now).await? {
-                    seqs.insert(next.chat_id.clone(), next);
-                }
-            }
-        }
-        outcomes.round(&rows, round, seqs, now);
-    }
-    let mut inserted = 0;
-    for chunk in outcomes.stored_rows(&rows).chunks(STATEMENT_ROWS) {
-        inserted += store::insert_many_unless_resent(&mut tx, chunk).await?;
-    }
-    if inserted != outcomes.stored_count() {
-        drop(tx);
-        return Err(resent());
-    }
-    tx.commit().await?;
-    Ok(outcomes.finish())
 }
 
-/// [`store_batch`] on the SQLite writer thread; `Err(Resent)` rolls back. Here each
-/// chat's seq and each row take a statement of their own: in process a statement costs
-/// no round trip, and two shapes stay prepared, where multi-row statements of every
-/// size had to be written out and parsed again and again.
+/// Where message batches are stored: the same algorithm and the same statements
+/// ([`statement`], [`store::message_row`]) through either driver. Both implementations
+/// pass one contract test (`tests::q2_both_message_stores_…` below).
+#[async_trait::async_trait]
+trait MessageStore: Send + Sync {
+    /// Stores `rows` (sorted by chat) in one transaction; `Err(Resent)` when one of them
+    /// was stored before, and then nothing is.
+    async fn store(&self, rows: Arc<[Row]>, now: i64) -> Result<Result<Vec<Outcome>, Resent>>;
+}
+
+/// The store of `db`: its SQLite writer thread for a SQLite file (a whole transaction
+/// is one thread hand-off), else sqlx (PostgreSQL, an in-memory SQLite).
+fn message_store(db: &Db) -> Box<dyn MessageStore> {
+    if db.has_sqlite_writer() {
+        Box::new(SqliteWriterStore(db.clone()))
+    } else {
+        Box::new(SqlxStore(db.clone()))
+    }
+}
+
+/// rusqlite on the SQLite writer thread ([`Db::sqlite_transaction`]).
+struct SqliteWriterStore(Db);
+
+/// sqlx through the pool's write transaction ([`Db::begin_write`]).
+struct SqlxStore(Db);
+
+#[async_trait::async_trait]
+impl MessageStore for SqliteWriterStore {
+    async fn store(&self, rows: Arc<[Row]>, now: i64) -> Result<Result<Vec<Outcome>, Resent>> {
+        let work = move |tx: &rusqlite::Transaction<'_>| store_batch_sqlite(tx, &rows, now);
+        match self.0.sqlite_transaction(work).await {
+            Some(result) => result,
+            None => Err(Error::internal(anyhow::anyhow!("no SQLite writer"))),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl MessageStore for SqlxStore {
+    async fn store(&self, rows: Arc<[Row]>, now: i64) -> Result<Result<Vec<Outcome>, Resent>> {
+        let mut tx = self.0.begin_write().await?;
+        let mut outcomes = Outcomes::new(&rows);
+        for round in rounds(&rows) {
+            let mut seqs = std::collections::HashMap::new();
+            for (states, ids) in by_states(&rows, &round) {
+                for chunk in pieces(&ids) {
+                    let sql = statement(tx.backend(), Shape::NextSeqs(states), chunk.len());
+                    for next in crate::chats::store::next_seqs(&mut tx, &sql, chunk, now).await? {
+                        seqs.insert(next.chat_id.clone(), next);
+                    }
+                }
+            }
+            outcomes.round(&rows, &round, seqs, now);
+        }
+        let mut inserted = 0;
+        for chunk in pieces(&outcomes.stored_rows(&rows)) {
+            let sql = statement(tx.backend(), Shape::Insert, chunk.len());
+            inserted += store::insert_many_unless_resent(&mut tx, &sql, chunk).await?;
+        }
+        if inserted != outcomes.stored_count() {
+            return Ok(Err(Resent));
+        }
+        tx.commit().await?;
+        Ok(Ok(outcomes.finish()))
+    }
+}
+
+/// [`store_batch`] on the SQLite writer thread; `Err(Resent)` rolls back.
 fn store_batch_sqlite(
     tx: &rusqlite::Transaction<'_>,
     rows: &[Row],
-    rounds: &[Vec<usize>],
     now: i64,
 ) -> rusqlite::Result<Result<Vec<Outcome>, Resent>> {
+    use rusqlite::types::Value;
     let mut outcomes = Outcomes::new(rows);
-    for round in rounds {
+    for round in rounds(rows) {
         let mut seqs = std::collections::HashMap::new();
-        for (states, ids) in by_states(rows, round) {
-            let sql = crate::chats::store::next_seqs_sql(Backend::Sqlite, 1, states);
-            let mut statement = tx.prepare_cached(&sql)?;
-            for id in ids {
-                let mut answered = statement.query(rusqlite::params![now, now, id])?;
-                if let Some(r) = answered.next()? {
+        for (states, ids) in by_states(rows, &round) {
+            for chunk in pieces(&ids) {
+                let sql = statement(Backend::Sqlite, Shape::NextSeqs(states), chunk.len());
+                let mut statement = tx.prepare_cached(&sql)?;
+                let args = [Value::Integer(now), Value::Integer(now)]
+                    .into_iter()
+                    .chain(chunk.iter().map(|id| Value::Text((*id).to_owned())));
+                let mut answered = statement.query(rusqlite::params_from_iter(args))?;
+                while let Some(r) = answered.next()? {
                     let next = NextSeq {
                         chat_id: r.get("id")?,
                         seq: r.get("last_seq")?,
@@ -182,15 +263,16 @@ fn store_batch_sqlite(
                 }
             }
         }
-        outcomes.round(rows, round, seqs, now);
+        outcomes.round(rows, &round, seqs, now);
     }
-    let mut statement = tx.prepare_cached(&store::insert_many_sql(Backend::Sqlite, 1))?;
     let mut inserted = 0;
-    for (m, client_key) in outcomes.stored_rows(rows) {
-        inserted += statement.execute(rusqlite::params_from_iter(store::message_row(
-            m,
-            Some(client_key),
-        )))?;
+    for chunk in pieces(&outcomes.stored_rows(rows)) {
+        let sql = statement(Backend::Sqlite, Shape::Insert, chunk.len());
+        let mut statement = tx.prepare_cached(&sql)?;
+        let args = chunk
+            .iter()
+            .flat_map(|(m, client_key)| store::message_row(m, Some(client_key)));
+        inserted += statement.execute(rusqlite::params_from_iter(args))?;
     }
     if inserted != outcomes.stored_count() {
         return Ok(Err(Resent));
@@ -333,5 +415,188 @@ impl Chat {
             &client_key,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chats::NewChat;
+    use madoguchi_core::bus::LocalBus;
+    use madoguchi_core::identity::Identity;
+    use madoguchi_core::Clock;
+
+    /// A chat service on `db` with a portal and two waiting chats of a visitor named 花子.
+    async fn two_chats(db: &Db) -> (Chat, String, String) {
+        let clock = Clock::system();
+        let chat = Chat::new(db.clone(), clock.clone(), Arc::new(LocalBus::new()));
+        let user = Identity::new(db.clone(), clock)
+            .signup("store@example.jp", "store password 1", "Store")
+            .await
+            .expect("signup");
+        let portal = chat
+            .create_portal(&user.id, "store", None)
+            .await
+            .expect("portal");
+        let mut ids = Vec::new();
+        for i in 0..2 {
+            let started = chat
+                .start_chat(
+                    &portal,
+                    NewChat {
+                        department_id: None,
+                        name: Some("花子".into()),
+                        email: None,
+                        phone: None,
+                        question: format!("question {i}"),
+                        client_message_id: format!("q{i}"),
+                        client_address: None,
+                        rate_limit: None,
+                        offline: false,
+                        browser_id: None,
+                    },
+                )
+                .await
+                .expect("chat");
+            ids.push(started.chat_id);
+        }
+        ids.sort();
+        (chat, ids.remove(0), ids.remove(0))
+    }
+
+    fn row(chat_id: &str, text: &str, allowed: &'static [ChatState]) -> Row {
+        Row {
+            chat_id: chat_id.to_owned(),
+            allowed,
+            author: Author {
+                sender: super::super::Sender::Visitor,
+                user_id: None,
+                name: None,
+                key: "visitor".into(),
+            },
+            text: text.to_owned(),
+            client_key: format!("visitor:{text}"),
+        }
+    }
+
+    const VISITOR: &[ChatState] = &[ChatState::Waiting, ChatState::Attended];
+    const ATTENDED: &[ChatState] = &[ChatState::Attended];
+
+    /// Q2 and issue 10: one contract for every message store.
+    async fn message_store_contract(store: &dyn MessageStore, chat: &Chat, a: &str, b: &str) {
+        let now = chat.clock.now_ms();
+        let rows: Arc<[Row]> = vec![
+            row(a, "a1", VISITOR),
+            row(a, "a2", VISITOR),
+            row(b, "b1", VISITOR),
+            // Not in a state this author may write in.
+            row(b, "b-late", ATTENDED),
+        ]
+        .into();
+        let outcomes = match store.store(rows, now).await.expect("stored") {
+            Ok(outcomes) => outcomes,
+            Err(Resent) => panic!("nothing was resent"),
+        };
+        let stored: Vec<Option<(i64, String)>> = outcomes
+            .iter()
+            .map(|o| match o {
+                Outcome::Stored(m) => Some((m.seq, m.sender_name.clone().unwrap_or_default())),
+                Outcome::NotWritable => None,
+            })
+            .collect();
+        // The question is seq 1; a chat's messages follow in arrival order.
+        assert_eq!(
+            stored,
+            vec![
+                Some((2, "花子".into())),
+                Some((3, "花子".into())),
+                Some((2, "花子".into())),
+                None
+            ]
+        );
+        // A batch holding a resend stores nothing and says so.
+        let again: Arc<[Row]> = vec![row(a, "a1", VISITOR), row(a, "a3", VISITOR)].into();
+        assert!(matches!(
+            store.store(again, now).await.expect("ran"),
+            Err(Resent)
+        ));
+        let texts: Vec<String> = chat
+            .messages_after(a, 0, 100)
+            .await
+            .expect("read")
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(texts, vec!["question 0", "a1", "a2"]);
+    }
+
+    #[tokio::test]
+    async fn q2_both_message_stores_keep_one_contract_on_a_sqlite_file() {
+        let dir = std::env::temp_dir().join(format!(
+            "madoguchi-store-{}-{}",
+            std::process::id(),
+            madoguchi_core::ids::new_id()
+        ));
+        for use_writer in [true, false] {
+            let _ = std::fs::remove_dir_all(&dir);
+            let db = Db::open_sqlite(&dir).await.expect("open");
+            assert!(db.has_sqlite_writer());
+            let (chat, a, b) = two_chats(&db).await;
+            let store: Box<dyn MessageStore> = if use_writer {
+                Box::new(SqliteWriterStore(db.clone()))
+            } else {
+                Box::new(SqlxStore(db.clone()))
+            };
+            message_store_contract(&*store, &chat, &a, &b).await;
+            db.close().await;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Runs when `MADOGUCHI_TEST_DATABASE_URL` is set (and fails if it is unreachable).
+    #[tokio::test]
+    async fn q2_the_message_store_keeps_the_contract_on_postgresql() {
+        use sqlx::Connection;
+        let Ok(admin) = std::env::var("MADOGUCHI_TEST_DATABASE_URL") else {
+            eprintln!("skipped: MADOGUCHI_TEST_DATABASE_URL is not set");
+            return;
+        };
+        let name = format!("madoguchi_store_{}", std::process::id());
+        let mut conn = sqlx::postgres::PgConnection::connect(&admin)
+            .await
+            .expect("PostgreSQL reachable");
+        let _ = sqlx::query(&format!("drop database if exists {name}"))
+            .execute(&mut conn)
+            .await;
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        let (base, _) = admin.rsplit_once('/').expect("a database URL");
+        let db = Db::connect(&format!("{base}/{name}"))
+            .await
+            .expect("connect");
+        assert!(!db.has_sqlite_writer());
+        let (chat, a, b) = two_chats(&db).await;
+        message_store_contract(&*message_store(&db), &chat, &a, &b).await;
+        db.close().await;
+        let _ = sqlx::query(&format!("drop database if exists {name}"))
+            .execute(&mut conn)
+            .await;
+    }
+
+    #[test]
+    fn q2_a_batch_is_cut_into_pieces_of_six_sizes_in_order() {
+        let items: Vec<usize> = (0..107).collect();
+        let sizes: Vec<usize> = pieces(&items).iter().map(|p| p.len()).collect();
+        assert_eq!(sizes, vec![32, 32, 32, 8, 2, 1]);
+        let joined: Vec<usize> = pieces(&items).concat();
+        assert_eq!(joined, items);
+        assert!(pieces::<usize>(&[]).is_empty());
+        // Written once per shape: the same text is handed out again.
+        let a = statement(Backend::Sqlite, Shape::Insert, 4);
+        let b = statement(Backend::Sqlite, Shape::Insert, 4);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_ne!(&*a, &*statement(Backend::Postgres, Shape::Insert, 4));
     }
 }

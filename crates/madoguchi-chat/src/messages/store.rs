@@ -138,10 +138,10 @@ pub(crate) fn insert_many_sql(backend: Backend, rows: usize) -> String {
 /// were inserted.
 pub(crate) async fn insert_many_unless_resent(
     tx: &mut WriteTx,
+    sql: &str,
     rows: &[(&Message, &str)],
 ) -> Result<usize> {
-    let sql = insert_many_sql(tx.backend(), rows.len());
-    let mut query = sqlx::query(&sql);
+    let mut query = sqlx::query(sql);
     for (m, client_key) in rows {
         query = bind_message(query, m, Some(client_key));
     }
