@@ -117,6 +117,47 @@ impl Drop for Server {
     }
 }
 
+/// The integration outbox of the process on `data_dir`, read from its database file
+/// beside the running process: how many jobs were tried at least once, and whether it
+/// has nothing left to do (every chat event read, no job pending).
+async fn outbox_of(data_dir: &Path) -> (i64, bool) {
+    use sqlx::{Connection, Row};
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(data_dir.join("madoguchi.db"))
+        .read_only(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("opening the Chat process's database");
+    let row = sqlx::query(
+        "select (select count(*) from integ_outbox where attempts > 0) as tried, \
+         (select count(*) from integ_outbox where state = 'pending') as pending, \
+         (select coalesce(max(id), 0) from chat_events) as last_event, \
+         (select coalesce(max(position), 0) from integ_cursors where name = 'chat_events') as read_to",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("reading the outbox");
+    let _ = conn.close().await;
+    let tried: i64 = row.get("tried");
+    let pending: i64 = row.get("pending");
+    let last: i64 = row.get("last_event");
+    let read_to: i64 = row.get("read_to");
+    (tried, pending == 0 && read_to >= last)
+}
+
+/// Polls `f` (every 100 ms, at most 120 s) until it holds.
+async fn wait_until<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn signup(server: &Server, email: &str) -> String {
     signup_named(server, email, "Admin").await.0
 }
@@ -237,8 +278,12 @@ async fn q2_i7_desk_down_and_chat_killed_with_sigkill_every_ticket_appears_exact
     for n in 0..3 {
         chats.push(answered_chat(&chat, &chat_token, n).await);
     }
-    // Let the outbox try (and fail) at least once, then kill the Chat process mid-retry.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The outbox tries (and fails) each chat's ticket at least once; then the Chat
+    // process is killed mid-retry.
+    wait_until("every ticket job tried while Desk is down", || async {
+        outbox_of(&chat_dir).await.0 >= 3
+    })
+    .await;
     chat.kill9();
     chat.restart().await;
     chats.push(answered_chat(&chat, &chat_token, 3).await);
@@ -268,8 +313,12 @@ async fn q2_i7_desk_down_and_chat_killed_with_sigkill_every_ticket_appears_exact
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    // Give any duplicate the chance to show up before counting.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Counted once the Chat process has nothing left to do: no job is left that could
+    // still make a duplicate.
+    wait_until("the Chat outbox to finish its work", || async {
+        outbox_of(&chat_dir).await.1
+    })
+    .await;
     let (_, again) = desk
         .call(
             reqwest::Method::GET,

@@ -432,6 +432,8 @@ async fn c3_widget_takes_a_message_when_no_operator_is_available() {
 pub struct FlakyProxy {
     pub base: String,
     down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Connections turned away while down.
+    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -444,8 +446,9 @@ impl FlakyProxy {
         let upstream = app.base.trim_start_matches("http://").to_owned();
         let port = listener.local_addr().unwrap().port();
         let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (d, c) = (down.clone(), conns.clone());
+        let (d, n, c) = (down.clone(), refused.clone(), conns.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
@@ -453,6 +456,7 @@ impl FlakyProxy {
                 };
                 if d.load(Ordering::SeqCst) {
                     drop(inbound);
+                    n.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }
                 let upstream = upstream.clone();
@@ -467,6 +471,7 @@ impl FlakyProxy {
         Self {
             base: format!("http://127.0.0.1:{port}"),
             down,
+            refused,
             conns,
             task,
         }
@@ -477,6 +482,24 @@ impl FlakyProxy {
         self.down.store(true, std::sync::atomic::Ordering::SeqCst);
         for handle in self.conns.lock().unwrap().drain(..) {
             handle.abort();
+        }
+    }
+
+    /// How many connections the proxy has turned away while down.
+    pub fn refused(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until the proxy has turned away more than `seen` connections: a client
+    /// tried again while the network was down.
+    pub async fn wait_refused_after(&self, seen: usize) {
+        let deadline = Instant::now() + WAIT;
+        while self.refused() <= seen {
+            assert!(
+                Instant::now() < deadline,
+                "no client tried to reconnect while the network was down"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -628,7 +651,8 @@ async fn c3_widget_and_console_reconnect_and_catch_up_without_duplicates() {
         &in_widget("r.querySelector('.msg.visitor[data-status=\"pending\"], .msg.visitor[data-status=\"failed\"]') !== null"),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Not healed before a client has tried again through the cut network (and failed).
+    proxy.wait_refused_after(proxy.refused()).await;
 
     // The network heals: both catch up, the pending message is delivered once.
     proxy.heal();
