@@ -55,3 +55,18 @@ pub async fn ticket(app: &TestApp, base: &str, token: &str, body: Value) -> Valu
 pub async fn contact(app: &TestApp, base: &str, token: &str, body: Value) -> Value {
     create(app, base, "/contacts", token, body).await
 }
+
+/// Tickets of the portal at `base`, created one after another in the order given (so
+/// their numbers follow that order); answers them.
+pub async fn tickets(
+    app: &TestApp,
+    base: &str,
+    token: &str,
+    bodies: impl IntoIterator<Item = Value>,
+) -> Vec<Value> {
+    let mut created = Vec::new();
+    for body in bodies {
+        created.push(ticket(app, base, token, body).await);
+    }
+    created
+}

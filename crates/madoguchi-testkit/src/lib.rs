@@ -13,6 +13,7 @@ pub mod app;
 pub mod chat;
 pub mod desk;
 pub mod html;
+pub mod process;
 pub mod snapshot;
 pub mod wait;
 

@@ -40,7 +40,7 @@ both_backends!(
     d7_a_valid_key_with_an_email_that_is_no_admin_is_not_desk_admin,
 );
 
-use madoguchi_testkit::desk::{add_member, contact, ticket, PORTALS};
+use madoguchi_testkit::desk::{add_member, contact, ticket, tickets, PORTALS};
 use madoguchi_testkit::snapshot::redact;
 
 /// Creates portal `name` owned by `owner`; answers its base path.
@@ -1637,33 +1637,17 @@ async fn d5_the_ticket_list_filters_and_pages_newest_first(app: TestApp) {
         json!({"lastName": "鈴木", "email": "suzuki@example.jp"}),
     )
     .await;
-    ticket(&app, &base, &admin.token, json!({"subject": "101"})).await;
-    ticket(
+    tickets(
         &app,
         &base,
         &admin.token,
-        json!({"subject": "102", "status": "Closed", "departmentId": sales["id"]}),
-    )
-    .await;
-    ticket(
-        &app,
-        &base,
-        &admin.token,
-        json!({"subject": "103", "contactId": c["id"], "assigneeId": agent.id}),
-    )
-    .await;
-    ticket(
-        &app,
-        &base,
-        &admin.token,
-        json!({"subject": "104", "status": "Closed", "contactId": c["id"]}),
-    )
-    .await;
-    ticket(
-        &app,
-        &base,
-        &admin.token,
-        json!({"subject": "105", "status": "On Hold"}),
+        [
+            json!({"subject": "101"}),
+            json!({"subject": "102", "status": "Closed", "departmentId": sales["id"]}),
+            json!({"subject": "103", "contactId": c["id"], "assigneeId": agent.id}),
+            json!({"subject": "104", "status": "Closed", "contactId": c["id"]}),
+            json!({"subject": "105", "status": "On Hold"}),
+        ],
     )
     .await;
 
@@ -1820,32 +1804,16 @@ async fn d5_search_ranks_the_number_then_subjects_then_contacts_and_pages(app: T
     )
     .await;
     // 101: contact only; 102: subject; 103: subject + contact; 104: contact only.
-    ticket(
+    tickets(
         &app,
         &base,
         &admin.token,
-        json!({"subject": "Login", "contactId": c["id"]}),
-    )
-    .await;
-    ticket(
-        &app,
-        &base,
-        &admin.token,
-        json!({"subject": "Reset my password"}),
-    )
-    .await;
-    ticket(
-        &app,
-        &base,
-        &admin.token,
-        json!({"subject": "Reset again", "contactId": c["id"]}),
-    )
-    .await;
-    ticket(
-        &app,
-        &base,
-        &admin.token,
-        json!({"subject": "Other", "contactId": c["id"]}),
+        [
+            json!({"subject": "Login", "contactId": c["id"]}),
+            json!({"subject": "Reset my password"}),
+            json!({"subject": "Reset again", "contactId": c["id"]}),
+            json!({"subject": "Other", "contactId": c["id"]}),
+        ],
     )
     .await;
     let s = |q: &str| {
@@ -1902,14 +1870,16 @@ async fn d5_search_follows_contact_changes_and_width_and_one_character_queries(a
         json!({"lastName": "佐藤", "email": "sato@example.jp"}),
     )
     .await;
-    ticket(
+    tickets(
         &app,
         &base,
         &admin.token,
-        json!({"subject": "ＷｉＦｉにつながらない", "contactId": c["id"]}),
+        [
+            json!({"subject": "ＷｉＦｉにつながらない", "contactId": c["id"]}),
+            json!({"subject": "ﾊﾟｽﾜｰﾄﾞ変更"}),
+        ],
     )
     .await;
-    ticket(&app, &base, &admin.token, json!({"subject": "ﾊﾟｽﾜｰﾄﾞ変更"})).await;
     let s = |q: &'static str| search(&app, &base, &admin.token, q);
     assert_eq!(s("佐藤").await, vec![101]);
     assert_eq!(s("wifi").await, vec![101]);

@@ -5,6 +5,7 @@
 
 use crate::both_backends;
 use crate::helpers::{Backend, Res, TestApp, TestUser};
+use madoguchi_testkit::wait::until;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -230,19 +231,20 @@ impl World {
         self.chat_api(&format!("/chats/{chat_id}/desk{rest}"))
     }
 
-    /// Waits (at most 15 s) until the chat's automatic ticket is no longer pending.
+    /// Has the worker act, then waits (at most 15 s) until the chat's automatic ticket
+    /// is no longer pending.
     pub async fn auto_ticket_settled(&self, chat_id: &str) -> Value {
-        let mut last = Value::Null;
-        for _ in 0..150 {
-            let chat = self.chat(chat_id).await;
-            last = chat.body.clone();
-            let status = chat["autoTicket"]["status"].as_str().unwrap_or("");
-            if status == "created" || status == "skipped" {
-                return last;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the automatic ticket did not settle: {last}");
+        until(
+            Duration::from_secs(15),
+            "the automatic ticket to settle",
+            || async {
+                self.quiesce().await;
+                let chat = self.chat(chat_id).await;
+                let status = chat["autoTicket"]["status"].as_str().unwrap_or("");
+                (status == "created" || status == "skipped").then_some(chat.body)
+            },
+        )
+        .await
     }
 
     pub async fn desk_tickets(&self) -> Vec<Value> {
@@ -1102,16 +1104,11 @@ async fn i10_convert_chat_to_ticket_with_priority_status_classification_departme
     // Later messages join the same thread (I11).
     w.say(&chat, "追加のご案内です").await;
     w.end(&chat).await;
-    let mut ok = false;
-    for _ in 0..100 {
-        if chat_texts(&w.threads(&tid).await, &chat).contains(&"追加のご案内です".to_owned())
-        {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ok, "later message appended");
+    w.quiesce().await;
+    assert!(
+        chat_texts(&w.threads(&tid).await, &chat).contains(&"追加のご案内です".to_owned()),
+        "later message appended"
+    );
     assert_eq!(w.desk_tickets().await.len(), 1);
 }
 
@@ -1177,14 +1174,8 @@ async fn i11_associate_chat_joins_the_transcript_and_later_messages_follow(app: 
     // The ended chat does not become a second ticket, and the thread holds it all.
     let settled = w.auto_ticket_settled(&chat).await;
     assert_eq!(settled["autoTicket"]["status"], "skipped");
-    let mut texts = vec![];
-    for _ in 0..100 {
-        texts = chat_texts(&w.threads(&tid).await, &chat);
-        if texts.contains(&"再設定のリンクを送りました".to_owned()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    w.quiesce().await;
+    let texts = chat_texts(&w.threads(&tid).await, &chat);
     assert!(
         texts.contains(&"再設定のリンクを送りました".to_owned()),
         "{texts:?}"
@@ -1924,21 +1915,14 @@ async fn q2_while_desk_is_down_chats_end_normally_and_every_ticket_appears_exact
     )
     .await
     .assert_status(200);
-    let mut skipped = false;
-    for _ in 0..100 {
-        let c = chat
-            .get(
-                &format!("/chat/api/v1/portals/acme-chat/chats/{late_chat}"),
-                t,
-            )
-            .await;
-        if c["autoTicket"]["status"] == "skipped" {
-            skipped = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(skipped, "no email: skipped");
+    chat.run_worker_pass().await;
+    let c = chat
+        .get(
+            &format!("/chat/api/v1/portals/acme-chat/chats/{late_chat}"),
+            t,
+        )
+        .await;
+    assert_eq!(c["autoTicket"]["status"], "skipped", "no email: {}", c.text);
     chat.patch(
         &format!("/chat/api/v1/portals/acme-chat/visitors/{late_visitor}"),
         t,
@@ -1976,40 +1960,42 @@ async fn q2_while_desk_is_down_chats_end_normally_and_every_ticket_appears_exact
         .as_str()
         .map(str::to_owned)
         .unwrap_or(desk_token);
-    let mut created = 0;
-    for _ in 0..200 {
-        chat.clock.advance_ms(60_000);
-        created = 0;
-        for id in &ids {
-            let c = chat
-                .get(&format!("/chat/api/v1/portals/acme-chat/chats/{id}"), t)
-                .await;
-            if c["autoTicket"]["status"] == "created" {
-                created += 1;
+    // Each probe moves the clock to the next retry and has the worker act on it.
+    until(
+        Duration::from_secs(60),
+        "every chat to become a ticket",
+        || async {
+            chat.clock.advance_ms(60_000);
+            chat.run_worker_pass().await;
+            let mut created = 0;
+            for id in &ids {
+                let c = chat
+                    .get(&format!("/chat/api/v1/portals/acme-chat/chats/{id}"), t)
+                    .await;
+                if c["autoTicket"]["status"] == "created" {
+                    created += 1;
+                }
             }
-        }
-        if created == ids.len() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(created, ids.len(), "every chat became a ticket");
-    let mut synced = false;
-    for _ in 0..100 {
-        chat.clock.advance_ms(60_000);
-        let c = desk
-            .get(
-                "/desk/api/v1/portals/acme/contacts?email=goto@example.jp",
-                Some(&desk_token),
-            )
-            .await;
-        if c["data"][0]["lastName"] == "後藤" {
-            synced = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(synced, "the visitor edit reached Desk");
+            (created == ids.len()).then_some(())
+        },
+    )
+    .await;
+    until(
+        Duration::from_secs(60),
+        "the visitor edit to reach Desk",
+        || async {
+            chat.clock.advance_ms(60_000);
+            chat.run_worker_pass().await;
+            let c = desk
+                .get(
+                    "/desk/api/v1/portals/acme/contacts?email=goto@example.jp",
+                    Some(&desk_token),
+                )
+                .await;
+            (c["data"][0]["lastName"] == "後藤").then_some(())
+        },
+    )
+    .await;
     // Exactly once, each with its transcript.
     chat.run_worker_pass().await;
     let tickets = desk
