@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use madoguchi_testkit::process::Serve as Node;
+use madoguchi_testkit::wait::until;
 
 /// `madoguchi serve` of this build on `data_dir` (and PostgreSQL at `database_url`),
 /// aborting at the fault point `fault`.
@@ -79,19 +80,12 @@ fn mail(n: u32) -> Vec<u8> {
 }
 
 async fn wait_tickets(node: &Node, token: &str, n: usize, secs: u64) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
+    let what = format!("{n} tickets");
+    until(Duration::from_secs(secs), &what, || async {
         let t = tickets(node, token).await;
-        if t.len() >= n {
-            return t;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected {n} tickets, have {}",
-            t.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (t.len() >= n).then_some(t)
+    })
+    .await
 }
 
 fn data_dir() -> PathBuf {

@@ -332,6 +332,7 @@ async fn send_paced(
     let start = Instant::now();
     let mut sent = Vec::new();
     for i in 0..PACED {
+        // Paced on purpose (what the test measures), not a wait for a state.
         tokio::time::sleep_until(start + PACE * i as u32).await;
         sent.push(Instant::now());
         sink.send(WsMessage::Text(frame(i).to_string().into()))
@@ -464,6 +465,8 @@ async fn paced_exchange(
         send_paced(&mut op_sink, frame).await
     });
     let v_sender = tokio::spawn(async move {
+        // A fixed sleep on purpose: pacing is what this test measures, and the visitor
+        // sends half a pace after the operator so the two streams interleave.
         tokio::time::sleep(PACE / 2).await;
         let frame = |i: usize| json!({"type": "message", "text": format!("v{i}"), "clientMessageId": format!("v{i}")});
         send_paced(&mut v_sink, frame).await

@@ -92,6 +92,17 @@ impl World {
         }
     }
 
+    /// `PUT …/integrations/desk/departments/{id}`: a Chat department's Desk mapping.
+    pub async fn map_department(&self, dept_id: &str, body: Value) -> Res {
+        self.app
+            .put(
+                &self.integ(&format!("/departments/{dept_id}")),
+                self.token(),
+                body,
+            )
+            .await
+    }
+
     pub async fn get_integ(&self) -> Res {
         let res = self.app.get(&self.integ(""), self.token()).await;
         res.assert_status(200);
@@ -620,14 +631,12 @@ async fn i6_disable_and_enable_keep_settings_and_mappings(app: TestApp) {
     w.enable(&w.admin, None).await.assert_status(200);
     w.settings(json!({"autoTicket": "attended", "viewScope": "associated"}))
         .await;
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{dept_id}")),
-            w.token(),
-            json!({"mode": "mapped", "deskDepartmentId": desk_sales}),
-        )
-        .await
-        .assert_status(200);
+    w.map_department(
+        &dept_id,
+        json!({"mode": "mapped", "deskDepartmentId": desk_sales}),
+    )
+    .await
+    .assert_status(200);
     let res = w.app.post_empty(&w.integ("/disable"), w.token()).await;
     res.assert_status(200);
     assert_eq!(res["status"], "disabled");
@@ -771,12 +780,7 @@ async fn i7_department_modes_decide_where_automatic_tickets_go(app: TestApp) {
         .to_owned();
     w.enable(&w.admin, None).await.assert_status(200);
     for (id, mode) in [(&none, "none"), (&view, "view_only")] {
-        w.app
-            .put(
-                &w.integ(&format!("/departments/{id}")),
-                w.token(),
-                json!({"mode": mode}),
-            )
+        w.map_department(id, json!({"mode": mode}))
             .await
             .assert_status(200);
     }
@@ -865,45 +869,23 @@ async fn i9_department_modes_give_permissions_enforced_by_the_server(app: TestAp
     }
     w.enable(&w.admin, None).await.assert_status(200);
     w.settings(json!({"autoTicket": "none"})).await;
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{}", depts[2])),
-            w.token(),
-            json!({"mode": "view_only"}),
-        )
+    w.map_department(&depts[2], json!({"mode": "view_only"}))
         .await
         .assert_status(200);
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{}", depts[3])),
-            w.token(),
-            json!({"mode": "none"}),
-        )
+    w.map_department(&depts[3], json!({"mode": "none"}))
         .await
         .assert_status(200);
     // Mapping needs a Desk department of the linked portal.
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{}", depts[1])),
-            w.token(),
-            json!({"mode": "mapped"}),
-        )
+    w.map_department(&depts[1], json!({"mode": "mapped"}))
         .await
         .assert_error(400, "invalid_request");
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{}", depts[1])),
-            w.token(),
-            json!({"mode": "mapped", "deskDepartmentId": "nope"}),
-        )
-        .await
-        .assert_error(400, "invalid_request");
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{}", depts[1])),
-            w.token(),
-            json!({"mode": "weird"}),
-        )
+    w.map_department(
+        &depts[1],
+        json!({"mode": "mapped", "deskDepartmentId": "nope"}),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+    w.map_department(&depts[1], json!({"mode": "weird"}))
         .await
         .assert_error(400, "invalid_request");
     w.app
@@ -1210,12 +1192,7 @@ async fn i12_same_named_departments_are_mapped_on_linking(app: TestApp) {
         );
     }
     // Chosen on purpose before linking: No integration stays.
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{}", chat_ids[4])),
-            w.token(),
-            json!({"mode": "none"}),
-        )
+    w.map_department(&chat_ids[4], json!({"mode": "none"}))
         .await
         .assert_status(200);
     let res = w.enable(&w.admin, None).await;

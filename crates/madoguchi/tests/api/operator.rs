@@ -1154,14 +1154,12 @@ async fn i9_a_broken_link_still_names_the_desk_departments_in_the_menus(app: Tes
     let sales = w.desk_department("営業部").await;
     let chat_dept = w.chat_department("営業").await;
     let chat_dept = chat_dept["id"].as_str().unwrap().to_owned();
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{chat_dept}")),
-            w.token(),
-            json!({"mode": "mapped", "deskDepartmentId": sales}),
-        )
-        .await
-        .assert_status(200);
+    w.map_department(
+        &chat_dept,
+        json!({"mode": "mapped", "deskDepartmentId": sales}),
+    )
+    .await
+    .assert_status(200);
     let names = |v: &Value| -> Vec<(String, String)> {
         v["deskDepartments"]
             .as_array()

@@ -10,6 +10,7 @@ use crate::chat::{
 use crate::helpers::{Backend, Res, TestApp, TestUser};
 use crate::integration::World;
 use chrono::{Datelike, TimeZone};
+use madoguchi_testkit::wait::until;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -591,25 +592,22 @@ async fn v5_the_rating_reaches_the_desk_ticket_of_the_chat(app: TestApp) {
         )
         .await
         .assert_status(200);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let threads = w
-            .app
-            .get(
-                &w.desk_api(&format!("/tickets/{ticket}/threads")),
-                w.token(),
-            )
-            .await;
-        let text = threads.text.clone();
-        if text.contains("遅かった") {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the rating did not reach the ticket: {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until(
+        Duration::from_secs(10),
+        "the rating to reach the ticket",
+        || async {
+            w.quiesce().await;
+            let threads = w
+                .app
+                .get(
+                    &w.desk_api(&format!("/tickets/{ticket}/threads")),
+                    w.token(),
+                )
+                .await;
+            threads.text.contains("遅かった").then_some(())
+        },
+    )
+    .await;
 }
 
 async fn v6_a_returning_widget_reads_the_chat_state_and_system_kinds(app: TestApp) {
