@@ -763,6 +763,12 @@ async fn v6_the_desk_transcript_reads_in_the_readers_language(app: TestApp) {
         .await;
     page.assert_status(200);
     assert!(page.text.contains("The chat has ended"), "{}", page.text);
+    assert!(
+        madoguchi_testkit::html::Doc::parse(&page.text)
+            .has(".transcript .bubble.system", "The chat has ended"),
+        "a system line of the transcript: {}",
+        page.text
+    );
     assert!(!page.text.contains("チャットが終了しました"));
 }
 
