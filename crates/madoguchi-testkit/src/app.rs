@@ -55,6 +55,14 @@ pub struct Res {
 }
 
 impl Res {
+    /// Reads a response: its status, its text and the text as JSON.
+    pub async fn read(res: reqwest::Response) -> Self {
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self { status, body, text }
+    }
+
     /// The `error.code` of an error response.
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
@@ -329,11 +337,7 @@ impl TestApp {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Res {
-        let res = req.send().await.expect("request sent");
-        let status = res.status();
-        let text = res.text().await.unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Res { status, body, text }
+        Res::read(req.send().await.expect("request sent")).await
     }
 
     fn with_token(req: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {

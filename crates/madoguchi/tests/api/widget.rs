@@ -9,6 +9,7 @@ use crate::chat::{
     start_chat_with, visitor_says, widget, VisitorChat, Ws,
 };
 use crate::helpers::{Backend, TestApp};
+use madoguchi_testkit::snapshot::redact;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -112,6 +113,9 @@ async fn c3_starting_a_chat_stores_the_question_as_message_seq_1(app: TestApp) {
     assert_eq!(data[0]["senderName"], "鈴木");
     assert_eq!(data[0]["text"], "返品したい");
     assert!(data[0]["id"].is_string() && data[0]["createdAt"].is_string());
+    // What the widget reads: the start answer and the messages, ids and times aside.
+    insta::assert_json_snapshot!("widget_chat_started", redact(&res.body));
+    insta::assert_json_snapshot!("widget_messages", redact(&messages.body));
 
     let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
     assert_eq!(got["state"], "waiting");
