@@ -5,7 +5,7 @@
 
 use crate::both_backends;
 use crate::chat::{
-    api, operator, operator_ws, portal_with_admin, start_chat, widget, VisitorChat, Ws,
+    accept, api, end, operator, operator_ws, portal_with_admin, start_chat, widget, VisitorChat, Ws,
 };
 use crate::helpers::{Res, TestApp, TestUser};
 use crate::integration::World;
@@ -120,22 +120,6 @@ pub async fn download(
     (status, headers, res.bytes().await.unwrap().to_vec())
 }
 
-async fn accept(app: &TestApp, user: &TestUser, portal: &str, chat_id: &str) {
-    app.post_empty(
-        &api(portal, &format!("/chats/{chat_id}/accept")),
-        Some(&user.token),
-    )
-    .await
-    .assert_status(200);
-}
-
-fn visitor_ws(portal: &str, chat: &VisitorChat) -> String {
-    widget(
-        portal,
-        &format!("/chats/{}/ws?token={}", chat.chat_id, chat.token),
-    )
-}
-
 /// The next `message` frame that carries a file (`message` inside for the console).
 async fn next_file_frame(ws: &mut Ws) -> Value {
     loop {
@@ -156,7 +140,7 @@ async fn v3_files_go_both_ways_as_messages_delivered_live_and_downloadable(app: 
     let chat = start_chat(&app, "acme", json!({"name": "森 花子"})).await;
     accept(&app, &admin, "acme", &chat.chat_id).await;
     let mut console = operator_ws(&app, &admin, "acme").await;
-    let mut visitor = Ws::connect(&app, &visitor_ws("acme", &chat)).await;
+    let mut visitor = Ws::connect(&app, &chat.ws_path("acme", None)).await;
     assert_eq!(visitor.next().await["type"], "ready");
 
     // The visitor sends a PNG called .txt: the content says image/png.
@@ -546,12 +530,7 @@ async fn v3_uploads_follow_the_owner_rule_and_stop_when_the_chat_ends(app: TestA
         .await
         .assert_status(201);
     // Ended: refused both ways, like messages; files sent before stay readable.
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/end", chat.chat_id)),
-        Some(&one.token),
-    )
-    .await
-    .assert_status(200);
+    end(&app, &one, "acme", &chat.chat_id).await;
     let res = visitor_upload(&app, "acme", &chat, "c.png", &tiny_png()).await;
     res.assert_error(409, "conflict");
     operator_upload(&app, &one, "acme", &chat.chat_id, "c.png", &tiny_png())

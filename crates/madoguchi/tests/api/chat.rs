@@ -4,264 +4,13 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::both_backends;
-use crate::helpers::{Res, TestApp, TestUser};
-use futures::{SinkExt, StreamExt};
+use crate::helpers::{TestApp, TestUser};
 use serde_json::{json, Value};
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-// ---------------------------------------------------------------------------------
-// Helpers shared with widget.rs
-// ---------------------------------------------------------------------------------
-
-/// `/chat/api/v1/portals/{portal}{rest}`.
-pub fn api(portal: &str, rest: &str) -> String {
-    format!("/chat/api/v1/portals/{portal}{rest}")
-}
-
-/// `/chat/widget/v1/{portal}{rest}`.
-pub fn widget(portal: &str, rest: &str) -> String {
-    format!("/chat/widget/v1/{portal}{rest}")
-}
-
-pub fn new_client_id() -> String {
-    uuid::Uuid::now_v7().simple().to_string()
-}
-
-/// Signs up `email` and creates the Chat portal `portal` with them as admin.
-pub async fn portal_with_admin(app: &TestApp, email: &str, portal: &str) -> TestUser {
-    let admin = app.signup(email).await;
-    app.post(
-        "/chat/api/v1/portals",
-        Some(&admin.token),
-        json!({"portalName": portal, "displayName": format!("{portal} Inc.")}),
-    )
-    .await
-    .assert_status(201);
-    admin
-}
-
-/// Adds a department and answers its id.
-pub async fn department(app: &TestApp, admin: &TestUser, portal: &str, name: &str) -> String {
-    let res = app
-        .post(
-            &api(portal, "/departments"),
-            Some(&admin.token),
-            json!({"name": name}),
-        )
-        .await;
-    res.assert_status(201);
-    res["id"].as_str().unwrap().to_owned()
-}
-
-/// Signs up `email` and adds them as operator with `role` and departments.
-pub async fn operator(
-    app: &TestApp,
-    admin: &TestUser,
-    portal: &str,
-    email: &str,
-    role: &str,
-    departments: &[&str],
-) -> TestUser {
-    let user = app.signup(email).await;
-    app.post(
-        &api(portal, "/operators"),
-        Some(&admin.token),
-        json!({"email": email, "role": role, "departmentIds": departments}),
-    )
-    .await
-    .assert_status(201);
-    user
-}
-
-/// A visitor's chat as the widget holds it.
-#[derive(Debug, Clone)]
-pub struct VisitorChat {
-    pub chat_id: String,
-    pub visitor_id: String,
-    pub token: String,
-}
-
-/// Starts a widget chat with `body` merged over a question and a fresh client id.
-pub async fn start_chat_with(app: &TestApp, portal: &str, body: Value) -> Res {
-    let mut full =
-        json!({"question": "パスワードを忘れました", "clientMessageId": new_client_id()});
-    for (k, v) in body.as_object().cloned().unwrap_or_default() {
-        full[k] = v;
-    }
-    app.post(&widget(portal, "/chats"), None, full).await
-}
-
-pub async fn start_chat(app: &TestApp, portal: &str, body: Value) -> VisitorChat {
-    let res = start_chat_with(app, portal, body).await;
-    res.assert_status(201);
-    VisitorChat {
-        chat_id: res["chatId"].as_str().unwrap().to_owned(),
-        visitor_id: res["visitorId"].as_str().unwrap().to_owned(),
-        token: res["visitorToken"].as_str().unwrap().to_owned(),
-    }
-}
-
-/// The visitor posts a message; answers the response.
-pub async fn visitor_says(
-    app: &TestApp,
-    portal: &str,
-    chat: &VisitorChat,
-    text: &str,
-    client_id: &str,
-) -> Res {
-    app.post(
-        &widget(portal, &format!("/chats/{}/messages", chat.chat_id)),
-        Some(&chat.token),
-        json!({"text": text, "clientMessageId": client_id}),
-    )
-    .await
-}
-
-pub async fn get_chat(app: &TestApp, user: &TestUser, portal: &str, chat_id: &str) -> Res {
-    app.get(
-        &api(portal, &format!("/chats/{chat_id}")),
-        Some(&user.token),
-    )
-    .await
-}
-
-/// Polls the chat until `pred` holds (at most `within`); answers the last chat.
-pub async fn wait_for_chat(
-    app: &TestApp,
-    user: &TestUser,
-    portal: &str,
-    chat_id: &str,
-    within: Duration,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let res = get_chat(app, user, portal, chat_id).await;
-        res.assert_status(200);
-        if pred(&res.body) || tokio::time::Instant::now() >= deadline {
-            return res.body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A WebSocket client that reads JSON frames.
-pub struct Ws(WsStream);
-
-impl Ws {
-    pub async fn connect(app: &TestApp, path: &str) -> Self {
-        let (stream, _) = tokio_tungstenite::connect_async(app.ws_url(path))
-            .await
-            .unwrap_or_else(|e| panic!("WebSocket {path}: {e}"));
-        Self(stream)
-    }
-
-    /// The HTTP status a refused WebSocket handshake answered.
-    pub async fn refused_status(app: &TestApp, path: &str) -> u16 {
-        match tokio_tungstenite::connect_async(app.ws_url(path)).await {
-            Ok(_) => panic!("the WebSocket was accepted: {path}"),
-            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
-            Err(e) => panic!("unexpected WebSocket error: {e}"),
-        }
-    }
-
-    /// The next JSON frame (pings skipped); `None` when the socket closed or nothing
-    /// came within `wait`.
-    pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let msg = tokio::time::timeout_at(deadline, self.0.next())
-                .await
-                .ok()??;
-            match msg.ok()? {
-                WsMessage::Text(t) => return Some(serde_json::from_str(t.as_str()).unwrap()),
-                WsMessage::Close(_) => return None,
-                _ => continue,
-            }
-        }
-    }
-
-    pub async fn next(&mut self) -> Value {
-        // Generous: a busy 2-core CI machine may stall a debug build for seconds.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let msg = match tokio::time::timeout_at(deadline, self.0.next()).await {
-                Err(_) => panic!("no frame within 20 s"),
-                Ok(None) => panic!("the socket ended"),
-                Ok(Some(Err(e))) => panic!("socket error: {e}"),
-                Ok(Some(Ok(msg))) => msg,
-            };
-            match msg {
-                WsMessage::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
-                WsMessage::Close(frame) => panic!("the server closed the socket: {frame:?}"),
-                _ => continue,
-            }
-        }
-    }
-
-    /// The next frame of type `kind`, skipping others (typing, acks…).
-    pub async fn next_of(&mut self, kind: &str) -> Value {
-        loop {
-            let v = self.next().await;
-            if v["type"] == kind {
-                return v;
-            }
-        }
-    }
-
-    pub async fn send(&mut self, v: Value) {
-        self.0
-            .send(WsMessage::Text(v.to_string().into()))
-            .await
-            .unwrap();
-    }
-
-    /// Waits for the close frame; answers its code.
-    pub async fn close_code(&mut self, wait: Duration) -> Option<u16> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match tokio::time::timeout_at(deadline, self.0.next())
-                .await
-                .ok()??
-            {
-                Ok(WsMessage::Close(frame)) => return frame.map(|f| u16::from(f.code)),
-                Ok(_) => continue,
-                Err(_) => return None,
-            }
-        }
-    }
-}
-
-/// The operator socket of `user`, read up to its `ready` frame.
-pub async fn operator_ws(app: &TestApp, user: &TestUser, portal: &str) -> Ws {
-    operator_ws_after(app, user, portal, None).await.0
-}
-
-/// The operator socket of `user` (with `afterEvent` when given), read up to its `ready`
-/// frame; answers the socket and `ready`'s `lastEventId`.
-pub async fn operator_ws_after(
-    app: &TestApp,
-    user: &TestUser,
-    portal: &str,
-    after_event: Option<i64>,
-) -> (Ws, i64) {
-    let after = after_event.map_or(String::new(), |n| format!("&afterEvent={n}"));
-    let mut ws = Ws::connect(
-        app,
-        &api(portal, &format!("/ws?token={}{after}", user.token)),
-    )
-    .await;
-    let ready = ws.next().await;
-    assert_eq!(ready["type"], "ready", "{ready}");
-    let last = ready["lastEventId"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("ready without lastEventId: {ready}"));
-    (ws, last)
-}
+// The builders shared with widget.rs and the other files live in the test kit.
+pub use madoguchi_testkit::chat::*;
+use madoguchi_testkit::snapshot::redact;
 
 // ---------------------------------------------------------------------------------
 // C1 portals and plans
@@ -640,12 +389,7 @@ async fn c2_operators_see_and_take_only_their_departments_chats(app: TestApp) {
         .await;
     taken.assert_status(200);
     assert_eq!(taken["operatorId"], sup.id.as_str());
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", mine.chat_id)),
-        Some(&seller.token),
-    )
-    .await
-    .assert_status(200);
+    accept(&app, &seller, "acme", &mine.chat_id).await;
 
     // Unknown chats are 404, and a bad state filter is 400.
     get_chat(&app, &admin, "acme", "nosuchchat")
@@ -795,12 +539,7 @@ async fn c2_waiting_chats_are_offered_on_the_socket_to_operators_who_may_take_th
 
     // The seller accepts: every console that sees it learns it was attended, with the
     // system line first.
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", sales_chat.chat_id)),
-        Some(&seller.token),
-    )
-    .await
-    .assert_status(200);
+    accept(&app, &seller, "acme", &sales_chat.chat_id).await;
     let line = admin_ws.next().await;
     assert_eq!(line["type"], "message");
     assert_eq!(line["chatId"], sales_chat.chat_id.as_str());
@@ -912,6 +651,8 @@ async fn c4_operators_reply_after_accepting_and_the_transcript_is_in_seq_order(a
     assert_eq!(got["visitor"]["name"], "鈴木 一郎");
     assert_eq!(got["deskTicketIds"], json!([]));
     assert_eq!(got["autoTicket"], json!({"status": "none", "reason": null}));
+    // The whole chat as an operator reads it, ids and times aside.
+    insta::assert_json_snapshot!("chat", redact(&got.body));
 
     // System lines are in the reader's language.
     let en = app
@@ -952,12 +693,7 @@ async fn c4_operators_reply_after_accepting_and_the_transcript_is_in_seq_order(a
 async fn c4_operator_resends_are_idempotent(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    accept(&app, &admin, "acme", &chat.chat_id).await;
     let path = api("acme", &format!("/chats/{}/messages", chat.chat_id));
     let body = json!({"text": "確認します", "clientMessageId": "same"});
     let first = app.post(&path, Some(&admin.token), body.clone()).await;
@@ -976,12 +712,7 @@ async fn c4_operator_resends_are_idempotent(app: TestApp) {
 async fn c4_typing_reaches_the_console_and_the_widget(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    accept(&app, &admin, "acme", &chat.chat_id).await;
     let mut console = operator_ws(&app, &admin, "acme").await;
     let mut visitor = Ws::connect(
         &app,
@@ -1029,12 +760,7 @@ async fn c4_history_search_by_visitor_name_email_and_message_text(app: TestApp) 
     )
     .await;
     for chat in [&suzuki, &sato] {
-        app.post_empty(
-            &api("acme", &format!("/chats/{}/end", chat.chat_id)),
-            Some(&admin.token),
-        )
-        .await
-        .assert_status(200);
+        end(&app, &admin, "acme", &chat.chat_id).await;
     }
     let search = |q: &str| {
         let path = api("acme", &format!("/chats?state=ended&q={}", urlencode(q)));
@@ -1096,28 +822,7 @@ async fn c4_the_operator_socket_refuses_without_auth_and_accepts_the_session_coo
     );
 
     // The console page's socket carries the session cookie instead of a token.
-    let login = app
-        .http
-        .post(app.url("/login"))
-        .form(&[
-            ("email", "a@acme.example"),
-            ("password", "correct horse battery"),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("madoguchi_session="))
-        .expect("a session cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = app.session_cookie("a@acme.example").await;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = app
         .ws_url(&api("acme", "/ws"))
@@ -1136,12 +841,7 @@ async fn c4_the_operator_socket_sends_replies_and_acks_them(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
     let mut console = operator_ws(&app, &admin, "acme").await;
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    accept(&app, &admin, "acme", &chat.chat_id).await;
     console.next_of("chat.attended").await;
     console
         .send(json!({"type": "message", "chatId": chat.chat_id, "text": "どうされましたか", "clientMessageId": "c-1"}))
@@ -1152,6 +852,9 @@ async fn c4_the_operator_socket_sends_replies_and_acks_them(app: TestApp) {
     let echoed = console.next_of("message").await;
     assert_eq!(echoed["message"]["seq"], 3);
     assert_eq!(echoed["message"]["sender"], "operator");
+    // The frames a console reads, ids and times aside.
+    insta::assert_json_snapshot!("console_ack_frame", redact(&ack));
+    insta::assert_json_snapshot!("console_message_frame", redact(&echoed));
     let stored = get_chat(&app, &admin, "acme", &chat.chat_id).await;
     assert_eq!(stored["messages"][2]["text"], "どうされましたか");
 }
@@ -1169,21 +872,11 @@ async fn newest_event_id(app: &TestApp, chat_id: &str) -> i64 {
 }
 
 async fn accept_as(app: &TestApp, user: &TestUser, portal: &str, chat: &VisitorChat) {
-    app.post_empty(
-        &api(portal, &format!("/chats/{}/accept", chat.chat_id)),
-        Some(&user.token),
-    )
-    .await
-    .assert_status(200);
+    accept(app, user, portal, &chat.chat_id).await;
 }
 
 async fn end_as(app: &TestApp, user: &TestUser, portal: &str, chat: &VisitorChat) {
-    app.post_empty(
-        &api(portal, &format!("/chats/{}/end", chat.chat_id)),
-        Some(&user.token),
-    )
-    .await
-    .assert_status(200);
+    end(app, user, portal, &chat.chat_id).await;
 }
 
 /// Reads `chat.*` frames and checks they are exactly `expected` (chat, current state),
@@ -1647,12 +1340,7 @@ async fn c5_a_visitor_leaving_a_waiting_chat_makes_it_missed(app: TestApp) {
 
     // Leaving an attended chat ends it.
     let chat = start_chat(&app, "acme", json!({})).await;
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    accept(&app, &admin, "acme", &chat.chat_id).await;
     let left = app
         .post_empty(
             &widget("acme", &format!("/chats/{}/leave", chat.chat_id)),
@@ -1674,12 +1362,7 @@ async fn c5_a_visitor_leaving_a_waiting_chat_makes_it_missed(app: TestApp) {
 async fn c5_idle_chats_end(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    accept(&app, &admin, "acme", &chat.chat_id).await;
     app.clock.advance_ms(29 * 60 * 1000);
     visitor_says(&app, "acme", &chat, "まだいます", "v1")
         .await
@@ -1708,18 +1391,8 @@ async fn c5_every_transition_is_recorded_in_order_for_the_integration(app: TestA
     use sqlx::Row;
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/end", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    accept(&app, &admin, "acme", &chat.chat_id).await;
+    end(&app, &admin, "acme", &chat.chat_id).await;
     let rows =
         sqlx::query("select id, kind, actor_id from chat_events where chat_id = $1 order by id")
             .bind(&chat.chat_id)
@@ -1746,12 +1419,7 @@ async fn c5_lifecycle_changes_reach_the_operator_socket(app: TestApp) {
     let missed = console.next_of("chat.missed").await;
     assert_eq!(missed["chat"]["id"], chat.chat_id.as_str());
     assert_eq!(missed["chat"]["outcome"], "missed");
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/end", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    end(&app, &admin, "acme", &chat.chat_id).await;
     let ended = console.next_of("chat.ended").await;
     assert_eq!(ended["chat"]["state"], "ended");
     assert_eq!(ended["chat"]["outcome"], "missed");
@@ -1768,12 +1436,7 @@ async fn c5_a_burst_of_overdue_chats_all_turn_missed_once_each(app: TestApp) {
         chats.push(start_chat(&app, "acme", json!({})).await);
     }
     let talking = start_chat(&app, "acme", json!({})).await;
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", talking.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    accept(&app, &admin, "acme", &talking.chat_id).await;
     let mut console = operator_ws(&app, &admin, "acme").await;
     app.clock.advance_ms(120_000);
     let mut missed = std::collections::HashSet::new();

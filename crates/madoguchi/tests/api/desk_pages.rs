@@ -22,7 +22,8 @@ both_backends!(
     e1_a_mailbox_is_edited_and_deleted_on_the_settings_page_and_a_blank_password_is_kept,
 );
 
-const PORTALS: &str = "/desk/api/v1/portals";
+use madoguchi_testkit::desk::{add_member, contact, portal, ticket, PORTALS};
+use madoguchi_testkit::html::Doc;
 
 /// A page response: status, `Location`, content type and body.
 struct Page {
@@ -30,6 +31,13 @@ struct Page {
     location: String,
     content_type: String,
     html: String,
+}
+
+impl Page {
+    /// The page parsed, for selector checks.
+    fn doc(&self) -> Doc {
+        Doc::parse(&self.html)
+    }
 }
 
 /// A browser-like visitor: the session cookie and the CSRF token of its pages.
@@ -78,80 +86,32 @@ async fn post_form(app: &TestApp, path: &str, v: &Visitor, form: &[(&str, &str)]
 
 /// Logs in through the login page (as a browser would) and reads the CSRF token.
 async fn log_in(app: &TestApp, email: &str, next: &str) -> (Visitor, Page) {
-    let res = app
-        .http
-        .post(app.url("/login"))
-        .form(&[
-            ("email", email),
-            ("password", "correct horse battery"),
-            ("next", next),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("madoguchi_session="))
-        .expect("a session cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (res, cookie) = app.log_in_page(email, next).await;
     let login = read(res).await;
-    let home = page(app, "/", Some(&cookie)).await;
-    let csrf = home
-        .html
-        .split("name=\"csrf-token\" content=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = app.csrf_of(&cookie).await;
     (Visitor { cookie, csrf }, login)
 }
 
 /// An admin with portal `acme` and one ticket (#101) for a contact.
 async fn setup(app: &TestApp) -> (TestUser, String, Value) {
     let admin = app.signup("admin@acme.example").await;
-    app.post(
-        PORTALS,
-        Some(&admin.token),
-        json!({"portalName": "acme", "displayName": "アクメ サポート"}),
+    let base = portal(app, &admin, "acme", "アクメ サポート").await;
+    let contact = contact(
+        app,
+        &base,
+        &admin.token,
+        json!({"firstName": "一郎", "lastName": "鈴木", "email": "suzuki@example.jp"}),
     )
-    .await
-    .assert_status(201);
-    let base = format!("{PORTALS}/acme");
-    let contact = app
-        .post(
-            &format!("{base}/contacts"),
-            Some(&admin.token),
-            json!({"firstName": "一郎", "lastName": "鈴木", "email": "suzuki@example.jp"}),
-        )
-        .await;
-    contact.assert_status(201);
-    let ticket = app
-        .post(
-            &format!("{base}/tickets"),
-            Some(&admin.token),
-            json!({"subject": "パスワードのリセット", "description": "ログインできません。",
-                   "contactId": contact["id"]}),
-        )
-        .await;
-    ticket.assert_status(201);
-    (admin, base, ticket.body)
-}
-
-async fn add_member(app: &TestApp, base: &str, admin: &TestUser, email: &str, role: &str) {
-    app.signup(email).await;
-    app.post(
-        &format!("{base}/members"),
-        Some(&admin.token),
-        json!({"email": email, "role": role}),
+    .await;
+    let ticket = ticket(
+        app,
+        &base,
+        &admin.token,
+        json!({"subject": "パスワードのリセット", "description": "ログインできません。",
+               "contactId": contact["id"]}),
     )
-    .await
-    .assert_status(201);
+    .await;
+    (admin, base, ticket)
 }
 
 /// D5, D7: the `webUrl` deep link sends a stranger to the login page, and the login
@@ -169,7 +129,11 @@ async fn d5_the_ticket_deep_link_goes_through_the_login_and_back(app: TestApp) {
     assert_eq!(first.location, "/login?next=%2Fdesk%2Facme%2Ftickets%2F101");
     let login = page(&app, &first.location, None).await;
     assert_eq!(login.status, 200);
-    assert!(login.html.contains(&format!("value=\"{deep}\"")));
+    assert_eq!(
+        login.doc().input_value("next").as_deref(),
+        Some(deep),
+        "the login form carries the deep link"
+    );
 
     let (v, after) = log_in(&app, "admin@acme.example", deep).await;
     assert_eq!(after.status, 303);
@@ -177,15 +141,24 @@ async fn d5_the_ticket_deep_link_goes_through_the_login_and_back(app: TestApp) {
     let ticket_page = page(&app, deep, Some(&v.cookie)).await;
     assert_eq!(ticket_page.status, 200);
     assert!(ticket_page.content_type.starts_with("text/html"));
-    for needle in [
-        "#101",
-        "パスワードのリセット",
-        "ログインできません。",
-        "鈴木",
-        "未完了",
-        "中",
+    let doc = ticket_page.doc();
+    assert_eq!(
+        doc.attr("article.ticket", "data-ticket-number").as_deref(),
+        Some("101")
+    );
+    for (css, text) in [
+        (".ticket-number", "#101"),
+        ("#ticket-subject", "パスワードのリセット"),
+        (".description .text", "ログインできません。"),
+        ("#ticket-contact a", "鈴木"),
+        ("#ticket-status [data-status=Open]", "未完了"),
+        ("#ticket-priority", "中"),
     ] {
-        assert!(ticket_page.html.contains(needle), "{needle}");
+        assert!(
+            doc.has(css, text),
+            "{css} shows {text}: {:?}",
+            doc.texts(css)
+        );
     }
     app.stop().await;
 }
@@ -206,8 +179,9 @@ async fn d1_non_members_get_a_403_page_and_unknown_portals_a_404_page(app: TestA
         let p = page(&app, path, Some(&v.cookie)).await;
         assert_eq!(p.status, 403, "{path}");
         assert!(p.content_type.starts_with("text/html"), "{path}");
+        let doc = p.doc();
         assert!(
-            p.html.contains("このポータルのメンバーではありません"),
+            doc.has("p", "このポータルのメンバーではありません"),
             "{path}"
         );
         assert!(!p.html.contains("パスワードのリセット"), "{path}");
@@ -215,7 +189,7 @@ async fn d1_non_members_get_a_403_page_and_unknown_portals_a_404_page(app: TestA
     let missing = page(&app, "/desk/nosuch", Some(&v.cookie)).await;
     assert_eq!(missing.status, 404);
     assert!(missing.content_type.starts_with("text/html"));
-    assert!(missing.html.contains("ポータルは見つかりませんでした"));
+    assert!(missing.doc().has("p", "ポータルは見つかりませんでした"));
 
     let (admin, _) = log_in(&app, "admin@acme.example", "/").await;
     for path in [
@@ -245,11 +219,12 @@ async fn d6_an_agent_cannot_see_settings_api_and_the_admin_sees_the_key_hidden(a
     let list = page(&app, "/desk/acme", Some(&agent.cookie)).await;
     assert_eq!(list.status, 200);
     assert!(!list.html.contains("/desk/acme/settings"));
+    assert!(!list.doc().exists("a[href^=\"/desk/acme/settings\"]"));
     for path in ["/desk/acme/settings", "/desk/acme/settings/api"] {
         let p = page(&app, path, Some(&agent.cookie)).await;
         assert_eq!(p.status, 403, "{path}");
         assert!(p.content_type.starts_with("text/html"));
-        assert!(p.html.contains("管理者だけ"), "{path}");
+        assert!(p.doc().has("p", "管理者だけ"), "{path}");
         assert!(!p.html.contains(&key));
     }
     for action in ["generate", "reveal"] {
@@ -272,8 +247,21 @@ async fn d6_an_agent_cannot_see_settings_api_and_the_admin_sees_the_key_hidden(a
     let (a, _) = log_in(&app, "admin@acme.example", "/").await;
     let api = page(&app, "/desk/acme/settings/api", Some(&a.cookie)).await;
     assert_eq!(api.status, 200);
-    assert!(api.html.contains("admin@acme.example"));
-    assert!(api.html.contains("表示"));
+    let doc = api.doc();
+    assert_eq!(
+        doc.text("#service-key-admin").as_deref(),
+        Some("admin@acme.example")
+    );
+    assert_eq!(
+        doc.text("#reveal-form button#reveal-key").as_deref(),
+        Some("表示")
+    );
+    assert_eq!(
+        doc.attr("#reveal-form input[name=action]", "value")
+            .as_deref(),
+        Some("reveal")
+    );
+    assert_eq!(doc.attr("#service-key", "data-shown").as_deref(), Some("0"));
     assert!(!api.html.contains(&key), "the key is hidden until shown");
     let shown = post_form(
         &app,
@@ -283,7 +271,10 @@ async fn d6_an_agent_cannot_see_settings_api_and_the_admin_sees_the_key_hidden(a
     )
     .await;
     assert_eq!(shown.status, 200);
-    assert!(shown.html.contains(&key));
+    assert_eq!(
+        shown.doc().text("#service-key").as_deref(),
+        Some(key.as_str())
+    );
 
     // Generating a new key (PRG) stops the old one at once.
     let gen = post_form(
@@ -338,7 +329,7 @@ async fn q3_desk_forms_without_the_csrf_token_are_refused(app: TestApp) {
             let p = post_form(&app, path, &v, &form).await;
             assert_eq!(p.status, 403, "{path} {csrf:?}");
             assert!(p.content_type.starts_with("text/html"), "{path}");
-            assert!(p.html.contains("フォームの有効期限"), "{path}");
+            assert!(p.doc().has("p", "フォームの有効期限"), "{path}");
         }
     }
     let t = app
@@ -404,23 +395,35 @@ async fn d4_the_ticket_page_changes_fields_and_adds_replies_and_notes(app: TestA
     assert_eq!(t["classification"], "Problem");
     assert_eq!(t["assigneeId"], admin.id.as_str());
     let shown = page(&app, &saved.location, Some(&v.cookie)).await;
-    assert!(shown.html.contains("保存しました"));
+    let doc = shown.doc();
+    assert_eq!(doc.text("#saved").as_deref(), Some("保存しました。"));
     // The form's own options always hold these words: the saved values are the
-    // selected ones.
-    assert!(
-        shown
-            .html
-            .contains(r#"<option value="On Hold" selected>保留中</option>"#),
-        "the saved status is selected"
+    // selected ones (and only they).
+    for (select, value, label) in [
+        ("status", "On Hold", "保留中"),
+        ("priority", "High", "高"),
+        ("classification", "Problem", "問題"),
+        ("assigneeId", admin.id.as_str(), admin.name.as_str()),
+    ] {
+        assert_eq!(
+            doc.selected(select),
+            Some((value.to_owned(), label.to_owned())),
+            "the saved {select} is selected"
+        );
+        assert_eq!(
+            doc.count(&format!("select[name={select}] option[selected]")),
+            1,
+            "{select}"
+        );
+    }
+    // The badge and the facts show the saved values too.
+    assert_eq!(
+        doc.text("#ticket-status [data-status]").as_deref(),
+        Some("保留中")
     );
-    assert!(
-        shown
-            .html
-            .contains(r#"<option value="Problem" selected>問題</option>"#),
-        "the saved classification is selected"
-    );
+    assert_eq!(doc.text("#ticket-classification").as_deref(), Some("問題"));
     // The history says what changed, in words.
-    assert!(shown.html.contains("未完了 → "));
+    assert!(doc.has("ol.history li[data-field=status]", "未完了 → 保留中"));
 
     let reply = post_form(
         &app,
@@ -458,12 +461,23 @@ async fn d4_the_ticket_page_changes_fields_and_adds_replies_and_notes(app: TestA
         .collect();
     assert_eq!(kinds, ["reply", "note"]);
     let shown = page(&app, url, Some(&v.cookie)).await;
-    assert!(shown.html.contains("class=\"thread reply\""));
-    assert!(shown.html.contains("class=\"thread note\""));
-    assert!(
-        shown.html.find("パスワードを再設定しました。").unwrap()
-            < shown.html.find("社内メモ: 再発に注意").unwrap(),
+    let doc = shown.doc();
+    assert_eq!(
+        doc.texts("#threads .thread .text"),
+        ["パスワードを再設定しました。", "社内メモ: 再発に注意"],
         "oldest first"
+    );
+    assert_eq!(
+        doc.attrs("#threads .thread", "data-kind"),
+        ["reply", "note"]
+    );
+    assert_eq!(
+        doc.text("#threads .thread.reply .text").as_deref(),
+        Some("パスワードを再設定しました。")
+    );
+    assert_eq!(
+        doc.text("#threads .thread.note .text").as_deref(),
+        Some("社内メモ: 再発に注意")
     );
 
     // An empty reply and an unknown status: the page again, the message at the field.
@@ -475,12 +489,23 @@ async fn d4_the_ticket_page_changes_fields_and_adds_replies_and_notes(app: TestA
     )
     .await;
     assert_eq!(empty.status, 422);
-    assert!(empty.html.contains("data-field=\"content\""));
-    assert!(empty.html.contains("本文を入力してください"));
+    assert!(
+        empty
+            .doc()
+            .field_error("content")
+            .is_some_and(|e| e.contains("本文を入力してください")),
+        "{}",
+        empty.html
+    );
     let bad = post_form(&app, url, &v, &[("_csrf", &v.csrf), ("status", "Nope")]).await;
     assert_eq!(bad.status, 422);
-    assert!(bad.html.contains("data-field=\"status\""));
-    assert!(bad.html.contains("一覧から選択してください"));
+    assert!(
+        bad.doc()
+            .field_error("status")
+            .is_some_and(|e| e.contains("一覧から選択してください")),
+        "{}",
+        bad.html
+    );
     let t = app
         .get(&format!("{base}/tickets/{id}"), Some(&admin.token))
         .await;
@@ -506,15 +531,25 @@ async fn d4_a_chat_transcript_reads_like_a_chat_on_the_ticket_page(app: TestApp)
     let (v, _) = log_in(&app, "admin@acme.example", "/").await;
     let p = page(&app, "/desk/acme/tickets/101", Some(&v.cookie)).await;
     assert_eq!(p.status, 200);
-    assert!(p.html.contains("チャットの記録"));
-    let visitor = p.html.find("class=\"bubble visitor\"").unwrap();
-    let system = p.html.find("class=\"bubble system\"").unwrap();
-    let operator = p.html.find("class=\"bubble operator\"").unwrap();
-    assert!(visitor < system && system < operator);
-    for needle in ["鈴木 一郎", "ログインできません", "山田", "確認します"] {
-        assert!(p.html.contains(needle), "{needle}");
-    }
-    assert!(p.html.contains("datetime=\"2026-01-01T00:00:03.000Z\""));
+    let doc = p.doc();
+    assert!(doc.has(".thread.chat .thread-head strong", "チャットの記録"));
+    // In order, each bubble with its sender.
+    assert_eq!(
+        doc.attrs(".thread.chat .transcript .msg", "class"),
+        ["msg visitor", "msg system", "msg operator"]
+    );
+    assert_eq!(
+        doc.texts(".transcript .msg.visitor .meta strong"),
+        ["鈴木 一郎"]
+    );
+    assert_eq!(
+        doc.texts(".transcript .msg.operator .meta strong"),
+        ["山田"]
+    );
+    assert!(doc.has(".transcript .bubble.visitor", "ログインできません"));
+    assert!(doc.has(".transcript .bubble.system", "山田 が応答しました"));
+    assert!(doc.has(".transcript .bubble.operator", "確認します"));
+    assert!(doc.exists(".transcript .msg.operator time[datetime=\"2026-01-01T00:00:03.000Z\"]"));
     app.stop().await;
 }
 
@@ -536,12 +571,22 @@ async fn d5_list_filters_search_and_the_contact_page(app: TestApp) {
     let first = page(&app, "/desk/acme", Some(&v.cookie)).await;
     assert_eq!(first.status, 200);
     assert_eq!(first.html.matches("data-ticket-number=").count(), 25);
-    assert!(first.html.contains("href=\"/desk/acme?offset=25\""));
+    let doc = first.doc();
+    assert_eq!(doc.count("tr[data-ticket-number]"), 25);
+    assert_eq!(
+        doc.attr("a[rel=next]", "href").as_deref(),
+        Some("/desk/acme?offset=25")
+    );
     let second = page(&app, "/desk/acme?offset=25", Some(&v.cookie)).await;
     assert_eq!(second.html.matches("data-ticket-number=").count(), 5);
-    assert!(second.html.contains("data-ticket-number=\"101\""));
+    let doc = second.doc();
+    assert_eq!(doc.count("tr[data-ticket-number]"), 5);
+    assert!(doc.exists("tr[data-ticket-number=\"101\"]"));
     let closed = page(&app, "/desk/acme?status=Closed&limit=100", Some(&v.cookie)).await;
     assert_eq!(closed.html.matches("data-ticket-number=").count(), 15);
+    let doc = closed.doc();
+    assert_eq!(doc.count("tr[data-ticket-number]"), 15);
+    assert_eq!(doc.count("tr[data-ticket-number] [data-status=Closed]"), 15);
     assert!(!closed.html.contains("data-status=\"Open\""));
 
     let search = page(
@@ -551,15 +596,20 @@ async fn d5_list_filters_search_and_the_contact_page(app: TestApp) {
     )
     .await;
     assert_eq!(search.status, 200);
-    assert!(search.html.contains("data-ticket-number=\"101\""));
     assert_eq!(search.html.matches("data-ticket-number=").count(), 1);
+    assert_eq!(
+        search
+            .doc()
+            .attrs("tr[data-ticket-number]", "data-ticket-number"),
+        ["101"]
+    );
     let by_email = page(
         &app,
         "/desk/acme/search?q=suzuki%40example.jp",
         Some(&v.cookie),
     )
     .await;
-    assert!(by_email.html.contains("data-ticket-number=\"101\""));
+    assert!(by_email.doc().exists("tr[data-ticket-number=\"101\"]"));
 
     // Account, SLA, contract and owner on the contact page.
     let account = app
@@ -598,24 +648,30 @@ async fn d5_list_filters_search_and_the_contact_page(app: TestApp) {
     )
     .await;
     assert_eq!(contact.status, 200);
-    for needle in [
-        "株式会社サンプル",
-        "ゴールド",
-        "年間保守",
-        "連絡先の担当者",
-        "data-ticket-number=\"101\"",
+    let doc = contact.doc();
+    for (css, text) in [
+        ("#contact-account", "株式会社サンプル"),
+        ("#contact-sla", "ゴールド"),
+        ("#contact-contract", "年間保守"),
+        ("#contact-owner", admin.name.as_str()),
     ] {
-        assert!(contact.html.contains(needle), "{needle}");
+        assert_eq!(doc.text(css).as_deref(), Some(text), "{css}");
     }
+    assert!(
+        doc.has("#contact-facts dt", "連絡先の担当者"),
+        "the owner's label"
+    );
+    assert!(doc.exists("tr[data-ticket-number=\"101\"]"));
     let found = page(
         &app,
         "/desk/acme/contacts?q=%E9%88%B4%E6%9C%A8",
         Some(&v.cookie),
     )
     .await;
-    assert!(found
-        .html
-        .contains(&format!("data-contact-id=\"{contact_id}\"")));
+    assert_eq!(
+        found.doc().attrs("tr[data-contact-id]", "data-contact-id"),
+        [contact_id]
+    );
     let none = page(&app, "/desk/acme/contacts?q=zzz", Some(&v.cookie)).await;
     assert!(!none.html.contains("data-contact-id="));
 
@@ -643,10 +699,14 @@ async fn d5_list_filters_search_and_the_contact_page(app: TestApp) {
     )
     .await;
     assert_eq!(taken.status, 422);
-    assert!(taken.html.contains("data-field=\"email\""));
-    assert!(taken
-        .html
-        .contains("このメールアドレスの連絡先はすでにあります"));
+    assert!(
+        taken
+            .doc()
+            .field_error("email")
+            .is_some_and(|e| e.contains("このメールアドレスの連絡先はすでにあります")),
+        "{}",
+        taken.html
+    );
     let saved = post_form(
         &app,
         &path,
@@ -681,8 +741,9 @@ async fn d1_the_create_portal_form_shows_errors_inline_in_the_page_language(app:
     setup(&app).await;
     let (v, _) = log_in(&app, "admin@acme.example", "/").await;
     let list = page(&app, "/desk", Some(&v.cookie)).await;
-    assert!(list.html.contains("data-portal=\"acme\""));
-    assert!(list.html.contains("3〜40 文字"));
+    let doc = list.doc();
+    assert!(doc.exists("tr[data-portal=acme]"));
+    assert!(doc.has("form[action=\"/desk\"]", "3〜40 文字"));
 
     let bad = post_form(
         &app,
@@ -696,8 +757,9 @@ async fn d1_the_create_portal_form_shows_errors_inline_in_the_page_language(app:
     )
     .await;
     assert_eq!(bad.status, 422);
-    assert!(bad.html.contains("data-field=\"portalName\""));
-    assert!(bad.html.contains("value=\"Bad_Name\""));
+    let doc = bad.doc();
+    assert!(doc.field_error("portalName").is_some(), "{}", bad.html);
+    assert_eq!(doc.input_value("portalName").as_deref(), Some("Bad_Name"));
     let taken = post_form(
         &app,
         "/desk",
@@ -710,7 +772,11 @@ async fn d1_the_create_portal_form_shows_errors_inline_in_the_page_language(app:
     )
     .await;
     assert_eq!(taken.status, 422);
-    assert!(taken.html.contains("data-field=\"portalName\""));
+    assert!(
+        taken.doc().field_error("portalName").is_some(),
+        "{}",
+        taken.html
+    );
 
     // English through the language switch: the same error in English.
     let en = app
@@ -728,8 +794,13 @@ async fn d1_the_create_portal_form_shows_errors_inline_in_the_page_language(app:
         .unwrap();
     let en = read(en).await;
     assert_eq!(en.status, 422);
-    assert!(en.html.contains("data-field=\"portalName\""));
-    assert!(en.html.contains("lowercase letters, digits and hyphens"));
+    assert!(
+        en.doc()
+            .field_error("portalName")
+            .is_some_and(|e| e.contains("lowercase letters, digits and hyphens")),
+        "{}",
+        en.html
+    );
 
     let ok = post_form(
         &app,
@@ -746,7 +817,7 @@ async fn d1_the_create_portal_form_shows_errors_inline_in_the_page_language(app:
     assert_eq!(ok.location, "/desk/beta");
     let beta = page(&app, "/desk/beta", Some(&v.cookie)).await;
     assert_eq!(beta.status, 200);
-    assert!(beta.html.contains("ベータ"));
+    assert!(beta.doc().page_text().contains("ベータ"));
     app.stop().await;
 }
 
@@ -795,7 +866,11 @@ async fn d2_settings_forms_add_records_and_the_new_ticket_form_creates_one(app: 
     )
     .await;
     assert_eq!(unknown.status, 422);
-    assert!(unknown.html.contains("data-field=\"email\""));
+    assert!(
+        unknown.doc().field_error("email").is_some(),
+        "{}",
+        unknown.html
+    );
     ok(
         &post(
             "classifications",
@@ -806,7 +881,11 @@ async fn d2_settings_forms_add_records_and_the_new_ticket_form_creates_one(app: 
     );
     let dup = post("classifications", vec![("classifications", "A\na".into())]).await;
     assert_eq!(dup.status, 422);
-    assert!(dup.html.contains("data-field=\"classifications\""));
+    assert!(
+        dup.doc().field_error("classifications").is_some(),
+        "{}",
+        dup.html
+    );
     ok(
         &post("accounts", vec![("accountName", "株式会社サンプル".into())]).await,
         "accounts",
@@ -843,7 +922,11 @@ async fn d2_settings_forms_add_records_and_the_new_ticket_form_creates_one(app: 
         .await;
     assert_eq!(members["data"].as_array().unwrap().len(), 2);
     let contracts = page(&app, "/desk/acme/settings/contracts", Some(&v.cookie)).await;
-    assert!(contracts.html.contains("年間保守"));
+    assert!(
+        contracts.doc().has("td, li", "年間保守"),
+        "{}",
+        contracts.html
+    );
 
     // A new ticket through its form, for a contact found by email.
     let form = page(&app, "/desk/acme/tickets/new", Some(&v.cookie)).await;
@@ -860,8 +943,13 @@ async fn d2_settings_forms_add_records_and_the_new_ticket_form_creates_one(app: 
     )
     .await;
     assert_eq!(unknown.status, 422);
-    assert!(unknown.html.contains("data-field=\"contactEmail\""));
-    assert!(unknown.html.contains("value=\"返金について\""));
+    let doc = unknown.doc();
+    assert!(
+        doc.field_error("contactEmail").is_some(),
+        "{}",
+        unknown.html
+    );
+    assert_eq!(doc.input_value("subject").as_deref(), Some("返金について"));
     let created = post_form(
         &app,
         "/desk/acme/tickets",
@@ -938,14 +1026,15 @@ async fn e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_faile
     let (v, _) = log_in(&app, "admin@acme.example", "/").await;
     let url = "/desk/acme/tickets/101";
     let shown = page(&app, url, Some(&v.cookie)).await;
-    assert!(
-        shown
-            .html
-            .contains(r#"id="reply-not-mailed" data-reason="no-mailbox""#),
+    let doc = shown.doc();
+    assert_eq!(
+        doc.attr("#reply #reply-not-mailed", "data-reason")
+            .as_deref(),
+        Some("no-mailbox"),
         "{}",
         shown.html
     );
-    assert!(shown.html.contains("メールボックスが設定されていません"));
+    assert!(doc.has("#reply-not-mailed", "メールボックスが設定されていません"));
     // A mailbox whose SMTP server is not there (yet).
     let smtp_port = crate::mail_servers::free_port();
     app.post(
@@ -960,6 +1049,7 @@ async fn e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_faile
     .assert_status(201);
     let shown = page(&app, url, Some(&v.cookie)).await;
     assert!(!shown.html.contains("reply-not-mailed"), "mailed now");
+    assert!(shown.doc().exists("#reply form[method=post]"));
     // A contact without an email: said so too.
     let no_email = app
         .post(
@@ -977,14 +1067,15 @@ async fn e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_faile
     .await
     .assert_status(201);
     let other = page(&app, "/desk/acme/tickets/102", Some(&v.cookie)).await;
-    assert!(
-        other
-            .html
-            .contains(r#"id="reply-not-mailed" data-reason="no-contact-email""#),
+    let doc = other.doc();
+    assert_eq!(
+        doc.attr("#reply #reply-not-mailed", "data-reason")
+            .as_deref(),
+        Some("no-contact-email"),
         "{}",
         other.html
     );
-    assert!(other.html.contains("連絡先にメールアドレスがありません"));
+    assert!(doc.has("#reply-not-mailed", "連絡先にメールアドレスがありません"));
     // The reply is written on the page; every attempt fails until the outbox gives up.
     let sent = post_form(
         &app,
@@ -1023,16 +1114,23 @@ async fn e4_the_ticket_page_warns_before_an_unmailable_reply_and_retries_a_faile
     let reason = failed["delivery"]["error"].as_str().unwrap().to_owned();
     let shown = page(&app, url, Some(&v.cookie)).await;
     let retry_action = format!("{url}/threads/{thread_id}/retry");
-    assert!(
-        shown.html.contains(&format!(
-            r#"<form class="retry" method="post" action="{retry_action}""#
-        )),
-        "{}",
-        shown.html
+    let doc = shown.doc();
+    let thread = format!("#thread-{thread_id}");
+    let retry = format!("{thread} form.retry[method=post][action=\"{retry_action}\"]");
+    assert!(doc.exists(&retry), "{}", shown.html);
+    assert_eq!(
+        doc.text(&format!("{retry} button[type=submit]")).as_deref(),
+        Some("再送信")
     );
-    assert!(shown.html.contains("再送信"));
-    assert!(shown.html.contains("送信失敗"));
-    assert!(shown.html.contains(&reason.replace('"', "&quot;")));
+    assert_eq!(
+        doc.text(&format!("{thread} [data-delivery=failed]"))
+            .as_deref(),
+        Some("送信失敗")
+    );
+    assert_eq!(
+        doc.text(&format!("{retry} .delivery-error")),
+        Some(reason.split_whitespace().collect::<Vec<_>>().join(" "))
+    );
     // The server is back; 再送信 sends the reply, once.
     let smtp = crate::mail_servers::SmtpSink::start_on(smtp_port).await;
     let retried = post_form(&app, &retry_action, &v, &[("_csrf", &v.csrf)]).await;
@@ -1082,25 +1180,30 @@ async fn e1_a_mailbox_is_edited_and_deleted_on_the_settings_page_and_a_blank_pas
     let (v, _) = log_in(&app, "admin@acme.example", "/").await;
     let list = page(&app, "/desk/acme/settings/email", Some(&v.cookie)).await;
     let edit = format!("/desk/acme/settings/email?edit={id}");
-    assert!(
-        list.html.contains(&format!(r#"href="{edit}""#)),
+    let doc = list.doc();
+    assert_eq!(
+        doc.text(&format!("a.edit-mailbox[href=\"{edit}\"]"))
+            .as_deref(),
+        Some("編集"),
         "{}",
         list.html
     );
-    assert!(list.html.contains("編集"));
     let form = page(&app, &edit, Some(&v.cookie)).await;
     assert_eq!(form.status, 200);
     let action = format!("/desk/acme/settings/email/mailboxes/{id}");
+    let doc = form.doc();
     assert!(
-        form.html.contains(&format!(r#"action="{action}""#)),
+        doc.exists(&format!("form#mailbox-form[action=\"{action}\"]")),
         "{}",
         form.html
     );
-    assert!(form.html.contains("メールボックスを編集"));
-    assert!(form.html.contains(r#"name="displayName" value="ACME""#));
-    assert!(form
-        .html
-        .contains(&format!(r#"name="imapPort" value="{}""#, imap.port)));
+    assert_eq!(
+        doc.text("#mailbox-form-title").as_deref(),
+        Some("メールボックスを編集")
+    );
+    let form_input = |name: &str| doc.attr(&format!("#mailbox-form input[name={name}]"), "value");
+    assert_eq!(form_input("displayName").as_deref(), Some("ACME"));
+    assert_eq!(form_input("imapPort"), Some(imap.port.to_string()));
     assert!(!form.html.contains(PASSWORD), "passwords are never shown");
     let port = imap.port.to_string();
     let smtp_port = smtp.port.to_string();
@@ -1158,12 +1261,13 @@ async fn e1_a_mailbox_is_edited_and_deleted_on_the_settings_page_and_a_blank_pas
     // A bad port is shown on the edit form, which stays the edit form.
     let bad = post(fields("ACME", "70000")).await;
     assert_ne!(bad.status, 303);
+    let doc = bad.doc();
     assert!(
-        bad.html.contains(&format!(r#"action="{action}""#)),
+        doc.exists(&format!("form#mailbox-form[action=\"{action}\"]")),
         "{}",
         bad.html
     );
-    assert!(bad.html.contains("field-error"), "{}", bad.html);
+    assert!(doc.exists("#mailbox-form .field-error"), "{}", bad.html);
     let m = app
         .get(&format!("{base}/mailboxes/{id}"), Some(&admin.token))
         .await;
@@ -1177,5 +1281,5 @@ async fn e1_a_mailbox_is_edited_and_deleted_on_the_settings_page_and_a_blank_pas
         .await
         .assert_error(404, "not_found");
     let list = page(&app, "/desk/acme/settings/email", Some(&v.cookie)).await;
-    assert!(list.html.contains(r#"id="no-mailboxes""#), "{}", list.html);
+    assert!(list.doc().exists("#no-mailboxes"), "{}", list.html);
 }

@@ -4,8 +4,9 @@
 use crate::both_backends;
 use crate::helpers::{TestApp, TestUser};
 use crate::mail_servers::{available, free_port, Dovecot, SmtpSink, PASSWORD};
+use madoguchi_testkit::wait::until;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 both_backends!(
     e1_mailboxes_are_managed_with_write_only_passwords_and_a_connection_test,
@@ -78,22 +79,6 @@ async fn world(app: &TestApp, acknowledge: bool, smtp_up: bool) -> World {
     }
 }
 
-/// Polls `f` until it answers `Some`, for at most `secs` seconds.
-async fn until<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn tickets(app: &TestApp, w: &World) -> Vec<Value> {
     let res = app
         .get(
@@ -107,7 +92,7 @@ async fn tickets(app: &TestApp, w: &World) -> Vec<Value> {
 
 /// Waits until the portal has `n` tickets; answers them (newest first).
 async fn wait_tickets(app: &TestApp, w: &World, n: usize) -> Vec<Value> {
-    until(20, &format!("{n} tickets"), || async {
+    until(Duration::from_secs(20), &format!("{n} tickets"), || async {
         let t = tickets(app, w).await;
         (t.len() >= n).then_some(t)
     })
@@ -126,7 +111,7 @@ async fn threads(app: &TestApp, w: &World, ticket_id: &str) -> Vec<Value> {
 }
 
 async fn wait_threads(app: &TestApp, w: &World, ticket_id: &str, n: usize) -> Vec<Value> {
-    until(20, &format!("{n} threads"), || async {
+    until(Duration::from_secs(20), &format!("{n} threads"), || async {
         let t = threads(app, w, ticket_id).await;
         (t.len() >= n).then_some(t)
     })
@@ -161,12 +146,16 @@ async fn wait_delivery(
     thread_id: &str,
     state: &str,
 ) -> Value {
-    until(30, &format!("delivery {state}"), || async {
-        threads(app, w, ticket_id)
-            .await
-            .into_iter()
-            .find(|t| t["id"] == thread_id && t["delivery"]["state"] == state)
-    })
+    until(
+        Duration::from_secs(30),
+        &format!("delivery {state}"),
+        || async {
+            threads(app, w, ticket_id)
+                .await
+                .into_iter()
+                .find(|t| t["id"] == thread_id && t["delivery"]["state"] == state)
+        },
+    )
     .await
 }
 
@@ -253,7 +242,7 @@ async fn e1_mailboxes_are_managed_with_write_only_passwords_and_a_connection_tes
     );
     assert_eq!(test.body["smtp"]["ok"], true);
     // The fetcher reports the failure on the mailbox.
-    until(20, "the mailbox error", || async {
+    until(Duration::from_secs(20), "the mailbox error", || async {
         let m = app
             .get(&format!("{}/mailboxes/{id}", w.base), Some(&w.admin.token))
             .await;
@@ -444,7 +433,7 @@ async fn e4_a_reply_is_mailed_once_after_the_smtp_server_comes_back(app: TestApp
     let r = reply(&app, &w, id, "Answer").await;
     let thread_id = r["id"].as_str().unwrap();
     // The SMTP server is down: the reply stays queued with the reason.
-    let queued = until(20, "a failed attempt", || async {
+    let queued = until(Duration::from_secs(20), "a failed attempt", || async {
         threads(&app, &w, id)
             .await
             .into_iter()
@@ -783,26 +772,34 @@ async fn wait_linked_delivery(
     thread_id: &str,
     state: &str,
 ) -> Value {
-    until(30, &format!("delivery {state}"), || async {
-        w.threads(ticket_id)
-            .await
-            .into_iter()
-            .find(|t| t["id"] == thread_id && t["delivery"]["state"] == state)
-    })
+    until(
+        Duration::from_secs(30),
+        &format!("delivery {state}"),
+        || async {
+            w.threads(ticket_id)
+                .await
+                .into_iter()
+                .find(|t| t["id"] == thread_id && t["delivery"]["state"] == state)
+        },
+    )
     .await
 }
 
 /// The emailed threads (direction in) of a ticket, once there are `n`.
 async fn wait_emails_in(w: &crate::integration::World, ticket_id: &str, n: usize) -> Vec<Value> {
-    until(30, &format!("{n} emails in"), || async {
-        let mails: Vec<Value> = w
-            .threads(ticket_id)
-            .await
-            .into_iter()
-            .filter(|t| t["kind"] == "email" && t["direction"] == "in")
-            .collect();
-        (mails.len() >= n).then_some(mails)
-    })
+    until(
+        Duration::from_secs(30),
+        &format!("{n} emails in"),
+        || async {
+            let mails: Vec<Value> = w
+                .threads(ticket_id)
+                .await
+                .into_iter()
+                .filter(|t| t["kind"] == "email" && t["direction"] == "in")
+                .collect();
+            (mails.len() >= n).then_some(mails)
+        },
+    )
     .await
 }
 

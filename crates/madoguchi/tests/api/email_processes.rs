@@ -3,126 +3,34 @@
 //! the restart), and a dead node's mailbox taken over by another (E8).
 
 use crate::helpers::PgDatabase;
-use crate::mail_servers::{available, free_port, Dovecot, SmtpSink, PASSWORD};
+use crate::mail_servers::{available, Dovecot, SmtpSink, PASSWORD};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Node {
-    child: Option<Child>,
-    port: u16,
-    args: Vec<String>,
+use madoguchi_testkit::process::Serve as Node;
+use madoguchi_testkit::wait::until;
+
+/// `madoguchi serve` of this build on `data_dir` (and PostgreSQL at `database_url`),
+/// aborting at the fault point `fault`.
+async fn node(data_dir: &Path, database_url: Option<&str>, fault: Option<&str>) -> Node {
+    let extra: Vec<String> = database_url
+        .map(|url| vec!["--database-url".into(), url.to_owned()])
+        .unwrap_or_default();
+    Node::start(env!("CARGO_BIN_EXE_madoguchi"), data_dir, &extra, fault).await
 }
 
-impl Node {
-    async fn start(data_dir: &Path, database_url: Option<&str>, fault: Option<&str>) -> Self {
-        let port = free_port();
-        let mut args = vec![
-            "serve".to_owned(),
-            "--listen".into(),
-            format!("127.0.0.1:{port}"),
-            "--data-dir".into(),
-            data_dir.display().to_string(),
-        ];
-        if let Some(url) = database_url {
-            args.push("--database-url".into());
-            args.push(url.to_owned());
-        }
-        let mut n = Self {
-            child: None,
-            port,
-            args,
-        };
-        n.restart(fault).await;
-        n
-    }
-
-    async fn restart(&mut self, fault: Option<&str>) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_madoguchi"));
-        cmd.args(&self.args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        match fault {
-            Some(f) => cmd.env("MADOGUCHI_FAULT", f),
-            None => cmd.env_remove("MADOGUCHI_FAULT"),
-        };
-        self.child = Some(cmd.spawn().expect("starting madoguchi"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = reqwest::get(format!("{}/healthz", self.base())).await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "madoguchi did not become ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Waits until the process died by itself (the fault injection aborted it).
-    async fn wait_exit(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(child) = self.child.as_mut() {
-                if child.try_wait().expect("the child").is_some() {
-                    self.child = None;
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "the server did not abort");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = reqwest::Client::new().request(method, format!("{}{path}", self.base()));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn tickets(&self, token: &str) -> Vec<Value> {
-        let (_, body) = self
-            .call(
-                reqwest::Method::GET,
-                "/desk/api/v1/portals/acme/tickets?limit=200",
-                Some(token),
-                None,
-            )
-            .await;
-        body["data"].as_array().cloned().unwrap_or_default()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+/// The tickets of portal `acme` on `node`.
+async fn tickets(node: &Node, token: &str) -> Vec<Value> {
+    let (_, body) = node
+        .call(
+            reqwest::Method::GET,
+            "/desk/api/v1/portals/acme/tickets?limit=200",
+            Some(token),
+            None,
+        )
+        .await;
+    body["data"].as_array().cloned().unwrap_or_default()
 }
 
 /// Signs up, makes portal `acme` and its mailbox on `imap`; answers the token.
@@ -172,19 +80,12 @@ fn mail(n: u32) -> Vec<u8> {
 }
 
 async fn wait_tickets(node: &Node, token: &str, n: usize, secs: u64) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let t = node.tickets(token).await;
-        if t.len() >= n {
-            return t;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected {n} tickets, have {}",
-            t.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let what = format!("{n} tickets");
+    until(Duration::from_secs(secs), &what, || async {
+        let t = tickets(node, token).await;
+        (t.len() >= n).then_some(t)
+    })
+    .await
 }
 
 fn data_dir() -> PathBuf {
@@ -204,15 +105,15 @@ async fn e3_a_server_killed_between_fetch_and_commit_imports_each_mail_exactly_o
     let imap = Dovecot::start().await;
     let smtp = SmtpSink::start().await;
     let dir = data_dir();
-    let mut node = Node::start(&dir, None, Some("mail-after-fetch")).await;
+    let mut node = node(&dir, None, Some("mail-after-fetch")).await;
     let token = setup(&node, &imap, smtp.port).await;
     imap.append("support", &mail(1)).await;
     // The fetcher aborts the process after fetching, before the import commits.
     node.wait_exit().await;
-    node.restart(Some("mail-after-commit")).await;
+    node.restart_with_fault(Some("mail-after-commit")).await;
     // Now it imports mail 1 and dies right after the commit, before telling the server.
     node.wait_exit().await;
-    node.restart(None).await;
+    node.restart_with_fault(None).await;
     imap.append("support", &mail(2)).await;
     let t = wait_tickets(&node, &token, 2, 30).await;
     imap.append("support", &mail(3)).await;
@@ -253,7 +154,7 @@ async fn e8_postgres_one_node_fetches_and_a_dead_nodes_mailbox_is_taken_over() {
     let imap = Dovecot::start().await;
     let smtp = SmtpSink::start().await;
     let (dir_a, dir_b) = (data_dir(), data_dir());
-    let mut a = Node::start(&dir_a, Some(&pg.url), None).await;
+    let mut a = node(&dir_a, Some(&pg.url), None).await;
     let token = setup(&a, &imap, smtp.port).await;
     imap.append("support", &mail(1)).await;
     wait_tickets(&a, &token, 1, 30).await;
@@ -268,7 +169,7 @@ async fn e8_postgres_one_node_fetches_and_a_dead_nodes_mailbox_is_taken_over() {
         row.0
     };
     let first = owner().await.expect("node A holds the lease");
-    let b = Node::start(&dir_b, Some(&pg.url), None).await;
+    let b = node(&dir_b, Some(&pg.url), None).await;
     // B sees the lease held and leaves the mailbox alone while A lives.
     imap.append("support", &mail(2)).await;
     wait_tickets(&b, &token, 2, 30).await;
@@ -305,12 +206,12 @@ async fn e8_sqlite_a_dead_nodes_lease_runs_out_and_the_next_node_fetches() {
     let imap = Dovecot::start().await;
     let smtp = SmtpSink::start().await;
     let dir = data_dir();
-    let mut node = Node::start(&dir, None, None).await;
+    let mut node = node(&dir, None, None).await;
     let token = setup(&node, &imap, smtp.port).await;
     imap.append("support", &mail(1)).await;
     wait_tickets(&node, &token, 1, 30).await;
     node.kill9();
-    node.restart(None).await;
+    node.restart_with_fault(None).await;
     imap.append("support", &mail(2)).await;
     let started = Instant::now();
     let t = wait_tickets(&node, &token, 2, 60).await;

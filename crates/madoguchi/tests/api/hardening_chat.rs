@@ -5,7 +5,8 @@
 
 use crate::both_backends;
 use crate::chat::{
-    api, operator_ws, portal_with_admin, start_chat, visitor_says, widget, VisitorChat, Ws,
+    accept, api, end, operator_ws, portal_with_admin, start_chat, visitor_says, widget,
+    VisitorChat, Ws,
 };
 use crate::helpers::{Backend, TestApp};
 use futures::{SinkExt, StreamExt};
@@ -13,16 +14,6 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-fn visitor_ws_path(portal: &str, chat: &VisitorChat, after: i64) -> String {
-    widget(
-        portal,
-        &format!(
-            "/chats/{}/ws?token={}&afterSeq={after}",
-            chat.chat_id, chat.token
-        ),
-    )
-}
 
 both_backends!(
     q6_a_widget_socket_opened_after_a_seq_beyond_the_last_still_gets_new_messages,
@@ -39,7 +30,7 @@ async fn q6_a_widget_socket_opened_after_a_seq_beyond_the_last_still_gets_new_me
     let _admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
     // The chat holds seq 1 (and 2 when it was missed at once); the widget claims 50.
-    let mut ws = Ws::connect(&app, &visitor_ws_path("acme", &chat, 50)).await;
+    let mut ws = Ws::connect(&app, &chat.ws_path("acme", Some(50))).await;
     assert_eq!(ws.next().await["type"], "ready");
     let posted = visitor_says(&app, "acme", &chat, "まだいますか", "late-1").await;
     posted.assert_status(201);
@@ -96,7 +87,7 @@ async fn q6_oversized_frames_close_with_1009_and_invalid_utf8_with_1007(app: Tes
     use tokio_tungstenite::tungstenite::protocol::frame::coding::Data;
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
-    let visitor = visitor_ws_path("acme", &chat, 0);
+    let visitor = chat.ws_path("acme", Some(0));
     let console = api("acme", &format!("/ws?token={}", admin.token));
     // Far above the 256 KiB a frame may hold.
     let big = format!(
@@ -240,19 +231,9 @@ async fn q6_visitor_tokens_expire_the_configured_days_after_the_chat_ended(backe
     let ended = start_chat(&app, "acme", json!({})).await;
     let open = start_chat(&app, "acme", json!({})).await;
     for chat in [&ended, &open] {
-        app.post_empty(
-            &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-            Some(&admin.token),
-        )
-        .await
-        .assert_status(200);
+        accept(&app, &admin, "acme", &chat.chat_id).await;
     }
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/end", ended.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    end(&app, &admin, "acme", &ended.chat_id).await;
     let messages = |chat: &VisitorChat| {
         let path = widget("acme", &format!("/chats/{}/messages", chat.chat_id));
         let token = chat.token.clone();
@@ -264,7 +245,7 @@ async fn q6_visitor_tokens_expire_the_configured_days_after_the_chat_ended(backe
     let transcript = messages(&ended).await;
     transcript.assert_status(200);
     assert!(!transcript["data"].as_array().unwrap().is_empty());
-    let mut ws = Ws::connect(&app, &visitor_ws_path("acme", &ended, 0)).await;
+    let mut ws = Ws::connect(&app, &ended.ws_path("acme", Some(0))).await;
     assert_eq!(ws.next().await["type"], "ready");
     // Then the token is refused everywhere it was accepted.
     app.clock.advance_ms(2 * 60_000);
@@ -273,7 +254,7 @@ async fn q6_visitor_tokens_expire_the_configured_days_after_the_chat_ended(backe
         .await
         .assert_error(401, "unauthenticated");
     assert_eq!(
-        Ws::refused_status(&app, &visitor_ws_path("acme", &ended, 0)).await,
+        Ws::refused_status(&app, &ended.ws_path("acme", Some(0))).await,
         401
     );
     // The token of a chat that has not ended keeps working (it ends idle at some point,
@@ -351,6 +332,7 @@ async fn send_paced(
     let start = Instant::now();
     let mut sent = Vec::new();
     for i in 0..PACED {
+        // Paced on purpose (what the test measures), not a wait for a state.
         tokio::time::sleep_until(start + PACE * i as u32).await;
         sent.push(Instant::now());
         sink.send(WsMessage::Text(frame(i).to_string().into()))
@@ -462,10 +444,9 @@ async fn paced_exchange(
     )
     .await
     .split();
-    let (mut v_sink, mut v_stream): Split =
-        raw_ws(visitor_node, &visitor_ws_path("acme", &chat, 2))
-            .await
-            .split();
+    let (mut v_sink, mut v_stream): Split = raw_ws(visitor_node, &chat.ws_path("acme", Some(2)))
+        .await
+        .split();
     // Both sockets are live (ready) before anyone writes.
     for stream in [&mut op_stream, &mut v_stream] {
         let ready = tokio::time::timeout(Duration::from_secs(20), stream.next())
@@ -484,6 +465,8 @@ async fn paced_exchange(
         send_paced(&mut op_sink, frame).await
     });
     let v_sender = tokio::spawn(async move {
+        // A fixed sleep on purpose: pacing is what this test measures, and the visitor
+        // sends half a pace after the operator so the two streams interleave.
         tokio::time::sleep(PACE / 2).await;
         let frame = |i: usize| json!({"type": "message", "text": format!("v{i}"), "clientMessageId": format!("v{i}")});
         send_paced(&mut v_sink, frame).await

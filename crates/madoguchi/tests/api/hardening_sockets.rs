@@ -3,7 +3,7 @@
 //! visitor, client address, operator and node, the excess closed with 1013; a logout or
 //! a revoked token closes every socket opened with it, on every node.
 
-use crate::chat::{api, portal_with_admin, start_chat, widget};
+use crate::chat::{api, portal_with_admin, start_chat};
 use crate::helpers::{Backend, TestApp};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -142,65 +142,13 @@ async fn ready_soon(app: &TestApp, path: &str) -> WsStream {
     }
 }
 
-fn visitor_path(portal: &str, chat: &crate::chat::VisitorChat) -> String {
-    widget(
-        portal,
-        &format!("/chats/{}/ws?token={}", chat.chat_id, chat.token),
-    )
-}
-
-/// Logs in through the login page; answers the session cookie (`name=value`).
-async fn page_session(app: &TestApp, email: &str) -> String {
-    let login = app
-        .http
-        .post(app.url("/login"))
-        .form(&[
-            ("email", email),
-            ("password", "correct horse battery"),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("madoguchi_session="))
-        .expect("a session cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
-/// The CSRF token of a page session (from the page's meta tag).
-async fn csrf_of(app: &TestApp, cookie: &str) -> String {
-    let home = app
-        .http
-        .get(app.url("/"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    home.split("name=\"csrf-token\" content=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned()
-}
-
 // ---------------------------------------------------------------------------------
 // Q6 Origin of cookie-authenticated sockets
 // ---------------------------------------------------------------------------------
 
 async fn q6_a_cookie_socket_is_refused_unless_its_origin_is_the_public_url(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
-    let cookie = page_session(&app, "a@acme.example").await;
+    let cookie = app.session_cookie("a@acme.example").await;
     let path = api("acme", "/ws");
     // The test server's public URL is http://madoguchi.test.
     for origin in [
@@ -258,7 +206,7 @@ async fn q6_a_cookie_socket_is_refused_unless_its_origin_is_the_public_url(app: 
 async fn q6_widget_sockets_of_one_chat_are_limited_and_the_excess_closes_with_1013(app: TestApp) {
     let _admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
-    let path = visitor_path("acme", &chat);
+    let path = chat.ws_path("acme", None);
     let mut tabs = Vec::new();
     for _ in 0..5 {
         tabs.push(ready(&app, &path, &[]).await);
@@ -267,7 +215,7 @@ async fn q6_widget_sockets_of_one_chat_are_limited_and_the_excess_closes_with_10
     assert!(reason.contains("chat"), "{reason}");
     // Another chat is not affected.
     let other = start_chat(&app, "acme", json!({})).await;
-    ready(&app, &visitor_path("acme", &other), &[]).await;
+    ready(&app, &other.ws_path("acme", None), &[]).await;
     // A tab that closes frees its place.
     close(tabs.pop().unwrap()).await;
     tabs.push(ready_soon(&app, &path).await);
@@ -305,21 +253,21 @@ async fn q6_widget_sockets_are_limited_per_forwarded_client_address(backend: Bac
         chats.push(start_chat(&app, "acme", json!({})).await);
     }
     let client = [("x-forwarded-for", "198.51.100.1")];
-    let _a = ready(&app, &visitor_path("acme", &chats[0]), &client).await;
-    let _b = ready(&app, &visitor_path("acme", &chats[1]), &client).await;
-    let reason = refused_with_1013(&app, &visitor_path("acme", &chats[2]), &client).await;
+    let _a = ready(&app, &chats[0].ws_path("acme", None), &client).await;
+    let _b = ready(&app, &chats[1].ws_path("acme", None), &client).await;
+    let reason = refused_with_1013(&app, &chats[2].ws_path("acme", None), &client).await;
     assert!(reason.contains("address"), "{reason}");
     // A spoofed address left of the real one does not make a new client.
     refused_with_1013(
         &app,
-        &visitor_path("acme", &chats[2]),
+        &chats[2].ws_path("acme", None),
         &[("x-forwarded-for", "6.6.6.6, 198.51.100.1")],
     )
     .await;
     // Another client behind the same proxy is not affected.
     let _c = ready(
         &app,
-        &visitor_path("acme", &chats[2]),
+        &chats[2].ws_path("acme", None),
         &[("x-forwarded-for", "198.51.100.2")],
     )
     .await;
@@ -352,7 +300,7 @@ async fn q6_widget_rate_limit_off_lifts_the_per_address_socket_limit(backend: Ba
     let mut held = Vec::new();
     for _ in 0..4 {
         let chat = start_chat(&app, "acme", json!({})).await;
-        held.push(ready(&app, &visitor_path("acme", &chat), &[]).await);
+        held.push(ready(&app, &chat.ws_path("acme", None), &[]).await);
     }
 }
 
@@ -391,10 +339,10 @@ async fn q6_console_sockets_are_limited_per_operator_and_per_node(backend: Backe
     let theirs = api("acme", &format!("/ws?token={}", colleague.token));
     let _three = ready(&app, &theirs, &[]).await;
     let chat = start_chat(&app, "acme", json!({})).await;
-    let _four = ready(&app, &visitor_path("acme", &chat), &[]).await;
+    let _four = ready(&app, &chat.ws_path("acme", None), &[]).await;
     let reason = refused_with_1013(&app, &theirs, &[]).await;
     assert_eq!(reason, "server busy");
-    refused_with_1013(&app, &visitor_path("acme", &chat), &[]).await;
+    refused_with_1013(&app, &chat.ws_path("acme", None), &[]).await;
     // A full node still answers HTTP.
     app.get("/healthz", None).await.assert_status(200);
 }
@@ -467,9 +415,9 @@ async fn q6_ending_a_page_session_closes_its_cookie_sockets(app: TestApp) {
     let origin = ("origin", "http://madoguchi.test");
     let path = api("acme", "/ws");
     // Through the logout form.
-    let page = page_session(&app, "a@acme.example").await;
+    let page = app.session_cookie("a@acme.example").await;
     let mut console = ready(&app, &path, &[("cookie", &page), origin]).await;
-    let csrf = csrf_of(&app, &page).await;
+    let csrf = app.csrf_of(&page).await;
     let out = app
         .http
         .post(app.url("/logout"))
@@ -483,9 +431,9 @@ async fn q6_ending_a_page_session_closes_its_cookie_sockets(app: TestApp) {
     assert_eq!((code, reason.as_str()), (4001, "signed out"));
 
     // Through the API with the session (cookie + CSRF header).
-    let session = page_session(&app, "a@acme.example").await;
+    let session = app.session_cookie("a@acme.example").await;
     let mut console = ready(&app, &path, &[("cookie", &session), origin]).await;
-    let csrf = csrf_of(&app, &session).await;
+    let csrf = app.csrf_of(&session).await;
     let res = app
         .request(
             app.http

@@ -141,11 +141,7 @@ impl Node {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Res {
-        let res = req.send().await.expect("request sent");
-        let status = res.status();
-        let text = res.text().await.unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Res { status, body, text }
+        Res::read(req.send().await.expect("request sent")).await
     }
 
     async fn get(&self, path: &str, token: &str) -> Res {

@@ -5,6 +5,7 @@
 
 use crate::both_backends;
 use crate::helpers::{Backend, Res, TestApp, TestUser};
+use madoguchi_testkit::wait::until;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -89,6 +90,17 @@ impl World {
                     .await
             }
         }
+    }
+
+    /// `PUT …/integrations/desk/departments/{id}`: a Chat department's Desk mapping.
+    pub async fn map_department(&self, dept_id: &str, body: Value) -> Res {
+        self.app
+            .put(
+                &self.integ(&format!("/departments/{dept_id}")),
+                self.token(),
+                body,
+            )
+            .await
     }
 
     pub async fn get_integ(&self) -> Res {
@@ -230,19 +242,20 @@ impl World {
         self.chat_api(&format!("/chats/{chat_id}/desk{rest}"))
     }
 
-    /// Waits (at most 15 s) until the chat's automatic ticket is no longer pending.
+    /// Has the worker act, then waits (at most 15 s) until the chat's automatic ticket
+    /// is no longer pending.
     pub async fn auto_ticket_settled(&self, chat_id: &str) -> Value {
-        let mut last = Value::Null;
-        for _ in 0..150 {
-            let chat = self.chat(chat_id).await;
-            last = chat.body.clone();
-            let status = chat["autoTicket"]["status"].as_str().unwrap_or("");
-            if status == "created" || status == "skipped" {
-                return last;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the automatic ticket did not settle: {last}");
+        until(
+            Duration::from_secs(15),
+            "the automatic ticket to settle",
+            || async {
+                self.quiesce().await;
+                let chat = self.chat(chat_id).await;
+                let status = chat["autoTicket"]["status"].as_str().unwrap_or("");
+                (status == "created" || status == "skipped").then_some(chat.body)
+            },
+        )
+        .await
     }
 
     pub async fn desk_tickets(&self) -> Vec<Value> {
@@ -618,14 +631,12 @@ async fn i6_disable_and_enable_keep_settings_and_mappings(app: TestApp) {
     w.enable(&w.admin, None).await.assert_status(200);
     w.settings(json!({"autoTicket": "attended", "viewScope": "associated"}))
         .await;
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{dept_id}")),
-            w.token(),
-            json!({"mode": "mapped", "deskDepartmentId": desk_sales}),
-        )
-        .await
-        .assert_status(200);
+    w.map_department(
+        &dept_id,
+        json!({"mode": "mapped", "deskDepartmentId": desk_sales}),
+    )
+    .await
+    .assert_status(200);
     let res = w.app.post_empty(&w.integ("/disable"), w.token()).await;
     res.assert_status(200);
     assert_eq!(res["status"], "disabled");
@@ -769,12 +780,7 @@ async fn i7_department_modes_decide_where_automatic_tickets_go(app: TestApp) {
         .to_owned();
     w.enable(&w.admin, None).await.assert_status(200);
     for (id, mode) in [(&none, "none"), (&view, "view_only")] {
-        w.app
-            .put(
-                &w.integ(&format!("/departments/{id}")),
-                w.token(),
-                json!({"mode": mode}),
-            )
+        w.map_department(id, json!({"mode": mode}))
             .await
             .assert_status(200);
     }
@@ -863,45 +869,23 @@ async fn i9_department_modes_give_permissions_enforced_by_the_server(app: TestAp
     }
     w.enable(&w.admin, None).await.assert_status(200);
     w.settings(json!({"autoTicket": "none"})).await;
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{}", depts[2])),
-            w.token(),
-            json!({"mode": "view_only"}),
-        )
+    w.map_department(&depts[2], json!({"mode": "view_only"}))
         .await
         .assert_status(200);
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{}", depts[3])),
-            w.token(),
-            json!({"mode": "none"}),
-        )
+    w.map_department(&depts[3], json!({"mode": "none"}))
         .await
         .assert_status(200);
     // Mapping needs a Desk department of the linked portal.
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{}", depts[1])),
-            w.token(),
-            json!({"mode": "mapped"}),
-        )
+    w.map_department(&depts[1], json!({"mode": "mapped"}))
         .await
         .assert_error(400, "invalid_request");
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{}", depts[1])),
-            w.token(),
-            json!({"mode": "mapped", "deskDepartmentId": "nope"}),
-        )
-        .await
-        .assert_error(400, "invalid_request");
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{}", depts[1])),
-            w.token(),
-            json!({"mode": "weird"}),
-        )
+    w.map_department(
+        &depts[1],
+        json!({"mode": "mapped", "deskDepartmentId": "nope"}),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+    w.map_department(&depts[1], json!({"mode": "weird"}))
         .await
         .assert_error(400, "invalid_request");
     w.app
@@ -1102,16 +1086,11 @@ async fn i10_convert_chat_to_ticket_with_priority_status_classification_departme
     // Later messages join the same thread (I11).
     w.say(&chat, "追加のご案内です").await;
     w.end(&chat).await;
-    let mut ok = false;
-    for _ in 0..100 {
-        if chat_texts(&w.threads(&tid).await, &chat).contains(&"追加のご案内です".to_owned())
-        {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ok, "later message appended");
+    w.quiesce().await;
+    assert!(
+        chat_texts(&w.threads(&tid).await, &chat).contains(&"追加のご案内です".to_owned()),
+        "later message appended"
+    );
     assert_eq!(w.desk_tickets().await.len(), 1);
 }
 
@@ -1177,14 +1156,8 @@ async fn i11_associate_chat_joins_the_transcript_and_later_messages_follow(app: 
     // The ended chat does not become a second ticket, and the thread holds it all.
     let settled = w.auto_ticket_settled(&chat).await;
     assert_eq!(settled["autoTicket"]["status"], "skipped");
-    let mut texts = vec![];
-    for _ in 0..100 {
-        texts = chat_texts(&w.threads(&tid).await, &chat);
-        if texts.contains(&"再設定のリンクを送りました".to_owned()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    w.quiesce().await;
+    let texts = chat_texts(&w.threads(&tid).await, &chat);
     assert!(
         texts.contains(&"再設定のリンクを送りました".to_owned()),
         "{texts:?}"
@@ -1219,12 +1192,7 @@ async fn i12_same_named_departments_are_mapped_on_linking(app: TestApp) {
         );
     }
     // Chosen on purpose before linking: No integration stays.
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{}", chat_ids[4])),
-            w.token(),
-            json!({"mode": "none"}),
-        )
+    w.map_department(&chat_ids[4], json!({"mode": "none"}))
         .await
         .assert_status(200);
     let res = w.enable(&w.admin, None).await;
@@ -1924,21 +1892,14 @@ async fn q2_while_desk_is_down_chats_end_normally_and_every_ticket_appears_exact
     )
     .await
     .assert_status(200);
-    let mut skipped = false;
-    for _ in 0..100 {
-        let c = chat
-            .get(
-                &format!("/chat/api/v1/portals/acme-chat/chats/{late_chat}"),
-                t,
-            )
-            .await;
-        if c["autoTicket"]["status"] == "skipped" {
-            skipped = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(skipped, "no email: skipped");
+    chat.run_worker_pass().await;
+    let c = chat
+        .get(
+            &format!("/chat/api/v1/portals/acme-chat/chats/{late_chat}"),
+            t,
+        )
+        .await;
+    assert_eq!(c["autoTicket"]["status"], "skipped", "no email: {}", c.text);
     chat.patch(
         &format!("/chat/api/v1/portals/acme-chat/visitors/{late_visitor}"),
         t,
@@ -1976,40 +1937,42 @@ async fn q2_while_desk_is_down_chats_end_normally_and_every_ticket_appears_exact
         .as_str()
         .map(str::to_owned)
         .unwrap_or(desk_token);
-    let mut created = 0;
-    for _ in 0..200 {
-        chat.clock.advance_ms(60_000);
-        created = 0;
-        for id in &ids {
-            let c = chat
-                .get(&format!("/chat/api/v1/portals/acme-chat/chats/{id}"), t)
-                .await;
-            if c["autoTicket"]["status"] == "created" {
-                created += 1;
+    // Each probe moves the clock to the next retry and has the worker act on it.
+    until(
+        Duration::from_secs(60),
+        "every chat to become a ticket",
+        || async {
+            chat.clock.advance_ms(60_000);
+            chat.run_worker_pass().await;
+            let mut created = 0;
+            for id in &ids {
+                let c = chat
+                    .get(&format!("/chat/api/v1/portals/acme-chat/chats/{id}"), t)
+                    .await;
+                if c["autoTicket"]["status"] == "created" {
+                    created += 1;
+                }
             }
-        }
-        if created == ids.len() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(created, ids.len(), "every chat became a ticket");
-    let mut synced = false;
-    for _ in 0..100 {
-        chat.clock.advance_ms(60_000);
-        let c = desk
-            .get(
-                "/desk/api/v1/portals/acme/contacts?email=goto@example.jp",
-                Some(&desk_token),
-            )
-            .await;
-        if c["data"][0]["lastName"] == "後藤" {
-            synced = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(synced, "the visitor edit reached Desk");
+            (created == ids.len()).then_some(())
+        },
+    )
+    .await;
+    until(
+        Duration::from_secs(60),
+        "the visitor edit to reach Desk",
+        || async {
+            chat.clock.advance_ms(60_000);
+            chat.run_worker_pass().await;
+            let c = desk
+                .get(
+                    "/desk/api/v1/portals/acme/contacts?email=goto@example.jp",
+                    Some(&desk_token),
+                )
+                .await;
+            (c["data"][0]["lastName"] == "後藤").then_some(())
+        },
+    )
+    .await;
     // Exactly once, each with its transcript.
     chat.run_worker_pass().await;
     let tickets = desk

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+use madoguchi_testkit::both_backends;
 
 mod attachments;
 mod chat;

@@ -5,57 +5,12 @@
 
 use crate::both_backends;
 use crate::chat::{
-    api, department, get_chat, operator, operator_ws, portal_with_admin, start_chat, widget,
-    VisitorChat, Ws,
+    act, api, department, get_chat, operator, operator_says, operator_ws, portal_with_admin,
+    start_chat, Ws,
 };
 use crate::helpers::{Res, TestApp, TestUser};
 use crate::integration::World;
 use serde_json::{json, Value};
-
-fn visitor_ws_path(portal: &str, chat: &VisitorChat, after: i64) -> String {
-    widget(
-        portal,
-        &format!(
-            "/chats/{}/ws?token={}&afterSeq={after}",
-            chat.chat_id, chat.token
-        ),
-    )
-}
-
-/// Signs up `email` with a display `name`.
-async fn signup_named(app: &TestApp, email: &str, name: &str) -> TestUser {
-    let res = app
-        .post(
-            "/api/v1/auth/signup",
-            None,
-            json!({"email": email, "password": "correct horse battery", "name": name}),
-        )
-        .await;
-    res.assert_status(201);
-    TestUser {
-        id: res["user"]["id"].as_str().unwrap().to_owned(),
-        email: email.to_owned(),
-        name: name.to_owned(),
-        token: res["token"].as_str().unwrap().to_owned(),
-    }
-}
-
-async fn say(app: &TestApp, user: &TestUser, portal: &str, chat_id: &str, text: &str) -> Res {
-    app.post(
-        &api(portal, &format!("/chats/{chat_id}/messages")),
-        Some(&user.token),
-        json!({"text": text, "clientMessageId": uuid::Uuid::now_v7().to_string()}),
-    )
-    .await
-}
-
-async fn act(app: &TestApp, user: &TestUser, portal: &str, chat_id: &str, verb: &str) -> Res {
-    app.post_empty(
-        &api(portal, &format!("/chats/{chat_id}/{verb}")),
-        Some(&user.token),
-    )
-    .await
-}
 
 fn texts(chat: &Value) -> Vec<String> {
     chat["messages"]
@@ -132,7 +87,7 @@ async fn o4_only_the_owner_writes_in_an_attended_chat_and_the_race_loser_gets_no
         (&t.op2, &t.op1)
     };
     // The loser writes nothing into the winner's chat, over REST or the socket.
-    say(&app, loser, "acme", &chat.chat_id, "横から失礼します")
+    operator_says(&app, loser, "acme", &chat.chat_id, "横から失礼します")
         .await
         .assert_error(403, "not_chat_owner");
     let mut ws = operator_ws(&app, loser, "acme").await;
@@ -145,7 +100,7 @@ async fn o4_only_the_owner_writes_in_an_attended_chat_and_the_race_loser_gets_no
     act(&app, loser, "acme", &chat.chat_id, "end")
         .await
         .assert_error(403, "not_chat_owner");
-    say(&app, winner, "acme", &chat.chat_id, "担当します")
+    operator_says(&app, winner, "acme", &chat.chat_id, "担当します")
         .await
         .assert_status(201);
     let view = get_chat(&app, winner, "acme", &chat.chat_id).await;
@@ -156,7 +111,7 @@ async fn o4_only_the_owner_writes_in_an_attended_chat_and_the_race_loser_gets_no
         .iter()
         .any(|t| t.contains("横から") || t.contains("ソケット")));
     // The admin (not the owner) may not write without joining either, but may end it.
-    say(&app, &t.admin, "acme", &chat.chat_id, "管理者です")
+    operator_says(&app, &t.admin, "acme", &chat.chat_id, "管理者です")
         .await
         .assert_error(403, "not_chat_owner");
     act(&app, &t.admin, "acme", &chat.chat_id, "end")
@@ -166,7 +121,7 @@ async fn o4_only_the_owner_writes_in_an_attended_chat_and_the_race_loser_gets_no
 
 async fn o4_a_supervisor_joins_explicitly_and_the_transcript_shows_it(app: TestApp) {
     let t = team(&app).await;
-    let sup = signup_named(&app, "sup@acme.example", "監督 次郎").await;
+    let sup = app.signup_named("sup@acme.example", "監督 次郎").await;
     app.post(
         &api("acme", "/operators"),
         Some(&t.admin.token),
@@ -178,7 +133,7 @@ async fn o4_a_supervisor_joins_explicitly_and_the_transcript_shows_it(app: TestA
     act(&app, &t.op1, "acme", &chat.chat_id, "accept")
         .await
         .assert_status(200);
-    say(&app, &sup, "acme", &chat.chat_id, "参加前")
+    operator_says(&app, &sup, "acme", &chat.chat_id, "参加前")
         .await
         .assert_error(403, "not_chat_owner");
     // An operator may not join; a supervisor may, once.
@@ -192,7 +147,7 @@ async fn o4_a_supervisor_joins_explicitly_and_the_transcript_shows_it(app: TestA
     act(&app, &sup, "acme", &chat.chat_id, "join")
         .await
         .assert_status(200);
-    say(&app, &sup, "acme", &chat.chat_id, "スーパーバイザーです")
+    operator_says(&app, &sup, "acme", &chat.chat_id, "スーパーバイザーです")
         .await
         .assert_status(201);
     let view = get_chat(&app, &t.op1, "acme", &chat.chat_id).await;
@@ -221,10 +176,10 @@ async fn o4_a_missed_chat_has_no_owner_and_any_operator_follows_up(app: TestApp)
         |c| c["state"] == "missed",
     )
     .await;
-    say(&app, &t.op1, "acme", &chat.chat_id, "遅くなりました")
+    operator_says(&app, &t.op1, "acme", &chat.chat_id, "遅くなりました")
         .await
         .assert_status(201);
-    say(&app, &t.op2, "acme", &chat.chat_id, "こちらからも")
+    operator_says(&app, &t.op2, "acme", &chat.chat_id, "こちらからも")
         .await
         .assert_status(201);
 }
@@ -258,7 +213,7 @@ async fn o2_a_transfer_hands_the_chat_over_with_a_note_and_the_old_owner_stops_w
         .assert_status(200);
     let mut receiver = operator_ws(&app, &t.op2, "acme").await;
     let mut giver = operator_ws(&app, &t.op1, "acme").await;
-    let mut visitor = Ws::connect(&app, &visitor_ws_path("acme", &chat, 2)).await;
+    let mut visitor = Ws::connect(&app, &chat.ws_path("acme", Some(2))).await;
     assert_eq!(visitor.next().await["type"], "ready");
 
     let moved = transfer(
@@ -289,10 +244,10 @@ async fn o2_a_transfer_hands_the_chat_over_with_a_note_and_the_old_owner_stops_w
     assert!(line["text"].as_str().unwrap().contains("op2"), "{line}");
     assert!(!line["text"].as_str().unwrap().contains("請求"));
 
-    say(&app, &t.op1, "acme", &chat.chat_id, "まだ書ける？")
+    operator_says(&app, &t.op1, "acme", &chat.chat_id, "まだ書ける？")
         .await
         .assert_error(403, "not_chat_owner");
-    say(&app, &t.op2, "acme", &chat.chat_id, "引き継ぎました")
+    operator_says(&app, &t.op2, "acme", &chat.chat_id, "引き継ぎました")
         .await
         .assert_status(201);
     // The history records who handed over, to whom and when.
@@ -377,7 +332,7 @@ async fn o2_a_transfer_to_a_department_goes_to_its_least_busy_online_operator(ap
     assert_eq!(moved["departmentId"], billing.as_str());
     assert_eq!(moved["operatorId"], b2.id.as_str());
     // op1 no longer sees the chat's department; b2 writes.
-    say(&app, &b2, "acme", &chat.chat_id, "請求担当です")
+    operator_says(&app, &b2, "acme", &chat.chat_id, "請求担当です")
         .await
         .assert_status(201);
     // Nobody online in the department: 409, nothing changes.
@@ -527,8 +482,14 @@ async fn history(w: &World, ticket_id: &str) -> Vec<(String, String, Option<Stri
 async fn o6_desk_changes_from_the_chat_are_recorded_under_the_operator_who_made_them(app: TestApp) {
     let w = World::linked(app).await;
     // 佐藤 is a Chat supervisor and a Desk agent; 田中 only a Chat supervisor.
-    let sato = signup_named(&w.app, "sato@acme.example.jp", "佐藤 花子").await;
-    let tanaka = signup_named(&w.app, "tanaka@acme.example.jp", "田中 三郎").await;
+    let sato = w
+        .app
+        .signup_named("sato@acme.example.jp", "佐藤 花子")
+        .await;
+    let tanaka = w
+        .app
+        .signup_named("tanaka@acme.example.jp", "田中 三郎")
+        .await;
     for u in [&sato, &tanaka] {
         w.app
             .post(
@@ -704,7 +665,9 @@ async fn o6_over_http_the_desk_records_the_acting_operator_and_assigns_its_membe
         "{h:?}"
     );
     // Now a Desk member with the same email: theirs, under their Desk name.
-    let member = signup_named(&desk, &chat_admin.email, "チャット 管理者").await;
+    let member = desk
+        .signup_named(&chat_admin.email, "チャット 管理者")
+        .await;
     desk.post(
         "/desk/api/v1/portals/acme/members",
         Some(&desk_token),
@@ -1163,10 +1126,10 @@ async fn o2_o3_routing_and_transfers_reach_consoles_on_another_node() {
         assert_eq!(ev["chat"]["operatorId"], other.id.as_str());
         assert_eq!(ev["chat"]["transfer"]["note"], "ノードをまたいで");
     }
-    say(&node2, owner, "acme", &chat.chat_id, "もう書けない")
+    operator_says(&node2, owner, "acme", &chat.chat_id, "もう書けない")
         .await
         .assert_error(403, "not_chat_owner");
-    say(&node2, other, "acme", &chat.chat_id, "引き継ぎました")
+    operator_says(&node2, other, "acme", &chat.chat_id, "引き継ぎました")
         .await
         .assert_status(201);
 }
@@ -1191,14 +1154,12 @@ async fn i9_a_broken_link_still_names_the_desk_departments_in_the_menus(app: Tes
     let sales = w.desk_department("営業部").await;
     let chat_dept = w.chat_department("営業").await;
     let chat_dept = chat_dept["id"].as_str().unwrap().to_owned();
-    w.app
-        .put(
-            &w.integ(&format!("/departments/{chat_dept}")),
-            w.token(),
-            json!({"mode": "mapped", "deskDepartmentId": sales}),
-        )
-        .await
-        .assert_status(200);
+    w.map_department(
+        &chat_dept,
+        json!({"mode": "mapped", "deskDepartmentId": sales}),
+    )
+    .await
+    .assert_status(200);
     let names = |v: &Value| -> Vec<(String, String)> {
         v["deskDepartments"]
             .as_array()
@@ -1220,7 +1181,7 @@ async fn i9_a_broken_link_still_names_the_desk_departments_in_the_menus(app: Tes
     assert_eq!(broken["status"], "broken");
     assert_eq!(names(&broken.body), names(&healthy.body));
     // The settings page's menu names the department, not its id.
-    let cookie = session_cookie(&w.app, &w.admin.email).await;
+    let cookie = w.app.session_cookie(&w.admin.email).await;
     let page = w
         .app
         .http
@@ -1235,33 +1196,16 @@ async fn i9_a_broken_link_still_names_the_desk_departments_in_the_menus(app: Tes
         .text()
         .await
         .unwrap();
-    let menu = page.split("dept-mode").nth(1).unwrap_or_default();
-    let menu = menu.split("</select>").next().unwrap_or_default();
-    assert!(menu.contains("営業部"), "{menu}");
-    assert!(!menu.contains(&format!(">{sales}<")), "{menu}");
-}
-
-/// Logs in through the login form; answers the session cookie.
-pub(crate) async fn session_cookie(app: &TestApp, email: &str) -> String {
-    let res = app
-        .http
-        .post(app.url("/login"))
-        .form(&[
-            ("email", email),
-            ("password", "correct horse battery"),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("madoguchi_session="))
-        .expect("a session cookie")
-        .split(';')
+    let doc = madoguchi_testkit::html::Doc::parse(&page);
+    let first_menu = doc
+        .all("select.dept-mode")
+        .into_iter()
         .next()
-        .unwrap()
-        .to_owned()
+        .expect("a department menu");
+    let options: Vec<String> = first_menu
+        .select(&scraper::Selector::parse("option").unwrap())
+        .map(madoguchi_testkit::html::text_of)
+        .collect();
+    assert!(options.iter().any(|o| o == "営業部"), "{options:?}");
+    assert!(!options.contains(&sales), "{options:?}");
 }

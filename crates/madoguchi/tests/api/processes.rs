@@ -4,116 +4,53 @@
 
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Server {
-    child: Option<Child>,
-    port: u16,
-    args: Vec<String>,
-    /// Extra environment of the next start (a fault-injection point).
-    env: Vec<(String, String)>,
+use madoguchi_testkit::process::Serve as Server;
+
+/// `madoguchi serve` of this build on `data_dir`.
+async fn serve(data_dir: &Path, extra: &[String]) -> Server {
+    Server::start(env!("CARGO_BIN_EXE_madoguchi"), data_dir, extra, None).await
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// The integration outbox of the process on `data_dir`, read from its database file
+/// beside the running process: how many jobs were tried at least once, and whether it
+/// has nothing left to do (every chat event read, no job pending).
+async fn outbox_of(data_dir: &Path) -> (i64, bool) {
+    use sqlx::{Connection, Row};
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(data_dir.join("madoguchi.db"))
+        .read_only(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("opening the Chat process's database");
+    let row = sqlx::query(
+        "select (select count(*) from integ_outbox where attempts > 0) as tried, \
+         (select count(*) from integ_outbox where state = 'pending') as pending, \
+         (select coalesce(max(id), 0) from chat_events) as last_event, \
+         (select coalesce(max(position), 0) from integ_cursors where name = 'chat_events') as read_to",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("reading the outbox");
+    let _ = conn.close().await;
+    let tried: i64 = row.get("tried");
+    let pending: i64 = row.get("pending");
+    let last: i64 = row.get("last_event");
+    let read_to: i64 = row.get("read_to");
+    (tried, pending == 0 && read_to >= last)
 }
 
-impl Server {
-    async fn start(data_dir: &Path, extra: &[String]) -> Self {
-        let port = free_port();
-        let mut args = vec![
-            "serve".to_owned(),
-            "--listen".into(),
-            format!("127.0.0.1:{port}"),
-            "--data-dir".into(),
-            data_dir.display().to_string(),
-        ];
-        args.extend_from_slice(extra);
-        let mut s = Self {
-            child: None,
-            port,
-            args,
-            env: Vec::new(),
-        };
-        s.restart().await;
-        s
-    }
-
-    async fn restart(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_madoguchi"))
-            .args(&self.args)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting madoguchi");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = reqwest::get(format!("{}/healthz", self.base())).await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "madoguchi did not become ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Waits for the process to end by itself (an injected fault aborted it).
-    fn wait_for_exit(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("a running server");
-        child.wait().expect("waiting for madoguchi")
-    }
-
-    /// SIGKILL: no shutdown, no flush, whatever was in flight is cut.
-    fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = reqwest::Client::new().request(method, format!("{}{}", self.base(), path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
-        let (status, v) = self
-            .call(reqwest::Method::POST, path, token, Some(body))
-            .await;
-        assert!((200..300).contains(&status), "POST {path}: {status} {v}");
-        v
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill9();
+/// Polls `f` (every 100 ms, at most 120 s) until it holds.
+async fn wait_until<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -174,8 +111,8 @@ async fn q2_i7_desk_down_and_chat_killed_with_sigkill_every_ticket_appears_exact
     let root =
         std::env::temp_dir().join(format!("madoguchi-procs-{}", uuid::Uuid::now_v7().simple()));
     let (desk_dir, chat_dir) = (root.join("desk"), root.join("chat"));
-    let mut desk = Server::start(&desk_dir, &[]).await;
-    let mut chat = Server::start(&chat_dir, &["--desk-url".into(), desk.base()]).await;
+    let mut desk = serve(&desk_dir, &[]).await;
+    let mut chat = serve(&chat_dir, &["--desk-url".into(), desk.base()]).await;
 
     // Desk: a portal and its service key. Chat: a portal linked with that key (I3 form).
     let desk_token = signup(&desk, "desk-admin@example.jp").await;
@@ -237,8 +174,12 @@ async fn q2_i7_desk_down_and_chat_killed_with_sigkill_every_ticket_appears_exact
     for n in 0..3 {
         chats.push(answered_chat(&chat, &chat_token, n).await);
     }
-    // Let the outbox try (and fail) at least once, then kill the Chat process mid-retry.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The outbox tries (and fails) each chat's ticket at least once; then the Chat
+    // process is killed mid-retry.
+    wait_until("every ticket job tried while Desk is down", || async {
+        outbox_of(&chat_dir).await.0 >= 3
+    })
+    .await;
     chat.kill9();
     chat.restart().await;
     chats.push(answered_chat(&chat, &chat_token, 3).await);
@@ -268,8 +209,12 @@ async fn q2_i7_desk_down_and_chat_killed_with_sigkill_every_ticket_appears_exact
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    // Give any duplicate the chance to show up before counting.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Counted once the Chat process has nothing left to do: no job is left that could
+    // still make a duplicate.
+    wait_until("the Chat outbox to finish its work", || async {
+        outbox_of(&chat_dir).await.1
+    })
+    .await;
     let (_, again) = desk
         .call(
             reqwest::Method::GET,
@@ -338,7 +283,7 @@ async fn q2_i7_desk_down_and_chat_killed_with_sigkill_every_ticket_appears_exact
 async fn i10_q2_a_crash_between_ticket_creation_and_linking_leaves_one_linked_ticket() {
     let dir =
         std::env::temp_dir().join(format!("madoguchi-fault-{}", uuid::Uuid::now_v7().simple()));
-    let mut server = Server::start(&dir, &[]).await;
+    let mut server = serve(&dir, &[]).await;
     let token = signup(&server, "admin@example.jp").await;
     let t = Some(token.as_str());
     server
@@ -403,11 +348,9 @@ async fn i10_q2_a_crash_between_ticket_creation_and_linking_leaves_one_linked_ti
 
     // Armed: the conversion's process dies right after Desk answered with the ticket.
     server.kill9();
-    server.env = vec![(
-        "MADOGUCHI_FAULT".into(),
-        "integ-after-ticket-created".into(),
-    )];
-    server.restart().await;
+    server
+        .restart_with_fault(Some("integ-after-ticket-created"))
+        .await;
     let cut = reqwest::Client::new()
         .post(format!("{}{chat_path}/desk/tickets", server.base()))
         .bearer_auth(&sato_token)
@@ -417,8 +360,7 @@ async fn i10_q2_a_crash_between_ticket_creation_and_linking_leaves_one_linked_ti
     assert!(cut.is_err(), "the request is cut by the crash: {cut:?}");
     assert!(!server.wait_for_exit().success());
 
-    server.env.clear();
-    server.restart().await;
+    server.restart_with_fault(None).await;
     let tickets = |server: &Server| {
         let token = token.clone();
         let base = server.base();

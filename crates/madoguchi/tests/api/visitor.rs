@@ -4,12 +4,13 @@
 
 use crate::both_backends;
 use crate::chat::{
-    api, department, get_chat, new_client_id, operator, operator_ws, portal_with_admin, start_chat,
-    widget, Ws,
+    accept, api, department, end, get_chat, new_client_id, operator, operator_ws,
+    portal_with_admin, start_chat, widget, Ws,
 };
 use crate::helpers::{Backend, Res, TestApp, TestUser};
 use crate::integration::World;
 use chrono::{Datelike, TimeZone};
+use madoguchi_testkit::wait::until;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -138,12 +139,7 @@ async fn v1_presence_is_per_department_and_does_not_change_api_routing(app: Test
     let chat = start_chat(&app, "acme", json!({"departmentId": support})).await;
     let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
     assert_eq!(got["state"], "waiting", "{}", got.text);
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    accept(&app, &admin, "acme", &chat.chat_id).await;
 }
 
 /// Two nodes on one PostgreSQL database and one NATS server: a console on node 1 makes
@@ -489,18 +485,8 @@ fn rating_path(portal: &str, chat_id: &str) -> String {
 }
 
 async fn accept_and_end(app: &TestApp, user: &TestUser, portal: &str, chat_id: &str) {
-    app.post_empty(
-        &api(portal, &format!("/chats/{chat_id}/accept")),
-        Some(&user.token),
-    )
-    .await
-    .assert_status(200);
-    app.post_empty(
-        &api(portal, &format!("/chats/{chat_id}/end")),
-        Some(&user.token),
-    )
-    .await
-    .assert_status(200);
+    accept(app, user, portal, chat_id).await;
+    end(app, user, portal, chat_id).await;
 }
 
 async fn v5_a_chat_is_rated_once_after_it_ends_and_the_rating_shows_everywhere(app: TestApp) {
@@ -606,25 +592,22 @@ async fn v5_the_rating_reaches_the_desk_ticket_of_the_chat(app: TestApp) {
         )
         .await
         .assert_status(200);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let threads = w
-            .app
-            .get(
-                &w.desk_api(&format!("/tickets/{ticket}/threads")),
-                w.token(),
-            )
-            .await;
-        let text = threads.text.clone();
-        if text.contains("遅かった") {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the rating did not reach the ticket: {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until(
+        Duration::from_secs(10),
+        "the rating to reach the ticket",
+        || async {
+            w.quiesce().await;
+            let threads = w
+                .app
+                .get(
+                    &w.desk_api(&format!("/tickets/{ticket}/threads")),
+                    w.token(),
+                )
+                .await;
+            threads.text.contains("遅かった").then_some(())
+        },
+    )
+    .await;
 }
 
 async fn v6_a_returning_widget_reads_the_chat_state_and_system_kinds(app: TestApp) {
@@ -643,12 +626,7 @@ async fn v6_a_returning_widget_reads_the_chat_state_and_system_kinds(app: TestAp
         .await
         .assert_error(403, "forbidden");
 
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    accept(&app, &admin, "acme", &chat.chat_id).await;
     let res = app.get(&path, Some(&chat.token)).await;
     assert_eq!(res["state"], "attended");
     let messages = app
@@ -674,12 +652,7 @@ async fn v6_a_returning_widget_reads_the_chat_state_and_system_kinds(app: TestAp
     let joined = ws.next_of("message").await;
     assert_eq!(joined["systemKind"], "joined", "{joined}");
 
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/end", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    end(&app, &admin, "acme", &chat.chat_id).await;
     // After a reload the widget learns the chat ended: no message box, a new chat.
     let res = app.get(&path, Some(&chat.token)).await;
     assert_eq!(res["state"], "ended");
@@ -776,7 +749,7 @@ async fn v6_the_desk_transcript_reads_in_the_readers_language(app: TestApp) {
     let line = ended_line(&ja.body);
     assert_eq!(line["text"], "チャットが終了しました", "{line}");
     // The ticket page reads it in the page's language too.
-    let cookie = crate::operator::session_cookie(&w.app, &w.admin.email).await;
+    let cookie = w.app.session_cookie(&w.admin.email).await;
     let number = ended_ticket_number(&w, &ticket).await;
     let page = w
         .app
@@ -790,6 +763,12 @@ async fn v6_the_desk_transcript_reads_in_the_readers_language(app: TestApp) {
         .await;
     page.assert_status(200);
     assert!(page.text.contains("The chat has ended"), "{}", page.text);
+    assert!(
+        madoguchi_testkit::html::Doc::parse(&page.text)
+            .has(".transcript .bubble.system", "The chat has ended"),
+        "a system line of the transcript: {}",
+        page.text
+    );
     assert!(!page.text.contains("チャットが終了しました"));
 }
 

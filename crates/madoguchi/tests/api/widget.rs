@@ -5,10 +5,11 @@
 
 use crate::both_backends;
 use crate::chat::{
-    api, department, get_chat, operator_ws, portal_with_admin, start_chat, start_chat_with,
-    visitor_says, widget, VisitorChat, Ws,
+    accept, api, department, end, get_chat, operator_ws, portal_with_admin, start_chat,
+    start_chat_with, visitor_says, widget, VisitorChat, Ws,
 };
 use crate::helpers::{Backend, TestApp};
+use madoguchi_testkit::snapshot::redact;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -29,16 +30,6 @@ fn seqs(res: &Value) -> Vec<i64> {
         .iter()
         .map(|m| m["seq"].as_i64().unwrap())
         .collect()
-}
-
-fn visitor_ws_path(portal: &str, chat: &VisitorChat, after: i64) -> String {
-    widget(
-        portal,
-        &format!(
-            "/chats/{}/ws?token={}&afterSeq={after}",
-            chat.chat_id, chat.token
-        ),
-    )
 }
 
 /// Reads `message` frames until one with `seq`, answering the seqs seen in order.
@@ -122,6 +113,9 @@ async fn c3_starting_a_chat_stores_the_question_as_message_seq_1(app: TestApp) {
     assert_eq!(data[0]["senderName"], "鈴木");
     assert_eq!(data[0]["text"], "返品したい");
     assert!(data[0]["id"].is_string() && data[0]["createdAt"].is_string());
+    // What the widget reads: the start answer and the messages, ids and times aside.
+    insta::assert_json_snapshot!("widget_chat_started", redact(&res.body));
+    insta::assert_json_snapshot!("widget_messages", redact(&messages.body));
 
     let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
     assert_eq!(got["state"], "waiting");
@@ -307,7 +301,7 @@ async fn c3_the_socket_sends_ready_then_what_was_missed_then_live_messages(app: 
             .await
             .assert_status(201);
     }
-    let mut ws = Ws::connect(&app, &visitor_ws_path("acme", &chat, 2)).await;
+    let mut ws = Ws::connect(&app, &chat.ws_path("acme", Some(2))).await;
     assert_eq!(ws.next().await, json!({"type": "ready"}));
     let third = ws.next().await;
     assert_eq!(third["type"], "message");
@@ -324,12 +318,7 @@ async fn c3_the_socket_sends_ready_then_what_was_missed_then_live_messages(app: 
     assert_eq!(seqs(&all.body), vec![1, 2, 3, 4]);
 
     // Live: the operator accepts and replies.
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    accept(&app, &admin, "acme", &chat.chat_id).await;
     let joined = ws.next().await;
     assert_eq!(joined["seq"], 5);
     assert_eq!(joined["sender"], "system");
@@ -347,12 +336,7 @@ async fn c3_the_socket_sends_ready_then_what_was_missed_then_live_messages(app: 
     assert_eq!(reply["senderName"], "a");
 
     // The operator ends the chat: the system line, then the new state.
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/end", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    end(&app, &admin, "acme", &chat.chat_id).await;
     let line = ws.next().await;
     assert_eq!(line["seq"], 7);
     assert_eq!(line["sender"], "system");
@@ -365,13 +349,8 @@ async fn c3_the_socket_sends_ready_then_what_was_missed_then_live_messages(app: 
 async fn c3_a_reconnecting_widget_gets_what_it_missed_without_gaps_or_duplicates(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
-    let mut ws = Ws::connect(&app, &visitor_ws_path("acme", &chat, 0)).await;
+    accept(&app, &admin, "acme", &chat.chat_id).await;
+    let mut ws = Ws::connect(&app, &chat.ws_path("acme", Some(0))).await;
     assert_eq!(ws.next().await["type"], "ready");
     assert_eq!(read_seqs_until(&mut ws, 2).await, vec![1, 2]);
     drop(ws);
@@ -390,7 +369,7 @@ async fn c3_a_reconnecting_widget_gets_what_it_missed_without_gaps_or_duplicates
             .await
             .assert_status(201);
     }
-    let mut ws = Ws::connect(&app, &visitor_ws_path("acme", &chat, 2)).await;
+    let mut ws = Ws::connect(&app, &chat.ws_path("acme", Some(2))).await;
     assert_eq!(ws.next().await["type"], "ready");
     let caught_up = read_seqs_until(&mut ws, 12).await;
     assert_eq!(caught_up, (3..=12).collect::<Vec<_>>());
@@ -407,7 +386,7 @@ async fn c3_a_reconnecting_widget_gets_what_it_missed_without_gaps_or_duplicates
 async fn c3_socket_messages_are_stored_before_the_ack_and_resends_are_idempotent(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
-    let mut ws = Ws::connect(&app, &visitor_ws_path("acme", &chat, 1)).await;
+    let mut ws = Ws::connect(&app, &chat.ws_path("acme", Some(1))).await;
     assert_eq!(ws.next().await["type"], "ready");
     ws.send(json!({"type": "message", "text": "ソケットから", "clientMessageId": "w-1"}))
         .await;
@@ -461,7 +440,7 @@ async fn c3_the_visitor_socket_refuses_wrong_tokens(app: TestApp) {
 async fn c3_sockets_close_when_the_server_shuts_down(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
-    let mut visitor = Ws::connect(&app, &visitor_ws_path("acme", &chat, 0)).await;
+    let mut visitor = Ws::connect(&app, &chat.ws_path("acme", Some(0))).await;
     assert_eq!(visitor.next().await["type"], "ready");
     let mut console = operator_ws(&app, &admin, "acme").await;
     app.stop().await;
@@ -472,13 +451,8 @@ async fn c3_sockets_close_when_the_server_shuts_down(app: TestApp) {
 async fn q2_concurrent_messages_get_gap_free_seqs_and_reach_the_socket_once_in_order(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
-    let mut ws = Ws::connect(&app, &visitor_ws_path("acme", &chat, 2)).await;
+    accept(&app, &admin, "acme", &chat.chat_id).await;
+    let mut ws = Ws::connect(&app, &chat.ws_path("acme", Some(2))).await;
     assert_eq!(ws.next().await["type"], "ready");
     let mut console = operator_ws(&app, &admin, "acme").await;
 
@@ -532,7 +506,7 @@ async fn q2_concurrent_messages_get_gap_free_seqs_and_reach_the_socket_once_in_o
     assert_eq!(seen, (3..=42).collect::<Vec<_>>());
 
     // A late reconnect from 0 gets all of them once, in order.
-    let mut late = Ws::connect(&app, &visitor_ws_path("acme", &chat, 0)).await;
+    let mut late = Ws::connect(&app, &chat.ws_path("acme", Some(0))).await;
     assert_eq!(late.next().await["type"], "ready");
     assert_eq!(
         read_seqs_until(&mut late, 42).await,
@@ -550,12 +524,7 @@ async fn q2_messages_of_many_chats_committed_together_stay_gap_free_and_resends_
     let mut chats = Vec::new();
     for _ in 0..5 {
         let chat = start_chat(&app, "acme", json!({})).await;
-        app.post_empty(
-            &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-            Some(&admin.token),
-        )
-        .await
-        .assert_status(200);
+        accept(&app, &admin, "acme", &chat.chat_id).await;
         chats.push(chat);
     }
     let app = &app;
@@ -833,7 +802,7 @@ async fn q2_two_nodes_share_live_chats_over_nats() {
     .await;
     let offered = console.next_of("chat.waiting").await;
     assert_eq!(offered["chat"]["id"], chat.chat_id.as_str());
-    let mut visitor = Ws::connect(&node1, &visitor_ws_path("acme", &chat, 1)).await;
+    let mut visitor = Ws::connect(&node1, &chat.ws_path("acme", Some(1))).await;
     assert_eq!(visitor.next().await["type"], "ready");
 
     node2

@@ -4,7 +4,9 @@
 //! not allowed is refused with a clear message; axe-core finds nothing serious.
 
 use crate::axe::{serious_violations, serious_violations_in};
-use crate::chat::{create_portal, in_widget, login, wait_widget_log, widget_el, HostSite};
+use crate::chat::{
+    create_portal, in_widget, login, wait_widget_log, widget_press, widget_type, HostSite,
+};
 use crate::harness::{click, find, screenshot, wait_js, wait_text, Browser};
 use crate::helpers::{Backend, TestApp};
 
@@ -63,26 +65,15 @@ async fn v3_a_photo_from_the_widget_reaches_the_console_and_a_file_comes_back() 
     let visitor = browser.session().await;
     visitor.set_window_size(390, 844).await.unwrap();
     visitor.goto(&site.url).await.unwrap();
-    widget_el(&visitor, ".launcher")
-        .await
-        .click()
-        .await
-        .unwrap();
-    widget_el(&visitor, "input[name=name]")
-        .await
-        .send_keys("佐藤 花子")
-        .await
-        .unwrap();
-    widget_el(&visitor, "textarea[name=question]")
-        .await
-        .send_keys("届いた商品の箱が破れていました")
-        .await
-        .unwrap();
-    widget_el(&visitor, "button.start")
-        .await
-        .click()
-        .await
-        .unwrap();
+    widget_press(&visitor, ".launcher").await;
+    widget_type(&visitor, "input[name=name]", "佐藤 花子").await;
+    widget_type(
+        &visitor,
+        "textarea[name=question]",
+        "届いた商品の箱が破れていました",
+    )
+    .await;
+    widget_press(&visitor, "button.start").await;
     wait_widget_log(&visitor, "届いた商品の箱が破れていました").await;
     let item = ".q-section.waiting .q-item";
     wait_text(&op, item, "佐藤 花子").await;

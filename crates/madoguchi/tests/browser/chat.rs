@@ -101,6 +101,16 @@ pub async fn widget_el(c: &Client, css: &str) -> Element {
     }
 }
 
+/// Types `text` into the widget's element `css`.
+pub async fn widget_type(c: &Client, css: &str, text: &str) {
+    widget_el(c, css).await.send_keys(text).await.unwrap();
+}
+
+/// Clicks the widget's element `css`.
+pub async fn widget_press(c: &Client, css: &str) {
+    widget_el(c, css).await.click().await.unwrap();
+}
+
 /// Runs `expr` (a JS expression) against the widget's shadow root `r`.
 pub fn in_widget(expr: &str) -> String {
     format!(
@@ -184,11 +194,7 @@ async fn c3_c4_visitor_on_another_origin_chats_with_an_operator_in_the_console()
     // The visitor opens the website and the widget.
     let visitor = browser.session().await;
     visitor.goto(&site.url).await.unwrap();
-    widget_el(&visitor, ".launcher")
-        .await
-        .click()
-        .await
-        .unwrap();
+    widget_press(&visitor, ".launcher").await;
     let title = widget_el(&visitor, ".head .title").await;
     let deadline = Instant::now() + WAIT;
     while title.text().await.unwrap() != "株式会社アクメ サポート" {
@@ -198,26 +204,15 @@ async fn c3_c4_visitor_on_another_origin_chats_with_an_operator_in_the_console()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    widget_el(&visitor, "input[name=name]")
-        .await
-        .send_keys("鈴木 一郎")
-        .await
-        .unwrap();
-    widget_el(&visitor, "input[name=email]")
-        .await
-        .send_keys("suzuki@example.jp")
-        .await
-        .unwrap();
-    widget_el(&visitor, "textarea[name=question]")
-        .await
-        .send_keys("パスワードを忘れました")
-        .await
-        .unwrap();
-    widget_el(&visitor, "button.start")
-        .await
-        .click()
-        .await
-        .unwrap();
+    widget_type(&visitor, "input[name=name]", "鈴木 一郎").await;
+    widget_type(&visitor, "input[name=email]", "suzuki@example.jp").await;
+    widget_type(
+        &visitor,
+        "textarea[name=question]",
+        "パスワードを忘れました",
+    )
+    .await;
+    widget_press(&visitor, "button.start").await;
     wait_widget_log(&visitor, "パスワードを忘れました").await;
     wait_js(
         &visitor,
@@ -393,28 +388,22 @@ async fn c3_widget_takes_a_message_when_no_operator_is_available() {
 
     let visitor = browser.session().await;
     visitor.goto(&site.url).await.unwrap();
-    widget_el(&visitor, ".launcher")
-        .await
-        .click()
-        .await
-        .unwrap();
+    widget_press(&visitor, ".launcher").await;
     let offline = widget_el(&visitor, "form.offline-form:not([hidden]) .offline-title").await;
     assert!(offline.text().await.unwrap().contains("We're offline"));
-    widget_el(&visitor, "form.offline-form input[name=email]")
-        .await
-        .send_keys("ichiro@example.jp")
-        .await
-        .unwrap();
-    widget_el(&visitor, "form.offline-form textarea[name=message]")
-        .await
-        .send_keys("Where is my invoice?")
-        .await
-        .unwrap();
-    widget_el(&visitor, ".send-offline")
-        .await
-        .click()
-        .await
-        .unwrap();
+    widget_type(
+        &visitor,
+        "form.offline-form input[name=email]",
+        "ichiro@example.jp",
+    )
+    .await;
+    widget_type(
+        &visitor,
+        "form.offline-form textarea[name=message]",
+        "Where is my invoice?",
+    )
+    .await;
+    widget_press(&visitor, ".send-offline").await;
     let done = widget_el(&visitor, ".offline-done:not([hidden]) .done-text").await;
     assert!(done.text().await.unwrap().contains("ichiro@example.jp"));
 
@@ -432,6 +421,8 @@ async fn c3_widget_takes_a_message_when_no_operator_is_available() {
 pub struct FlakyProxy {
     pub base: String,
     down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Connections turned away while down.
+    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -444,8 +435,9 @@ impl FlakyProxy {
         let upstream = app.base.trim_start_matches("http://").to_owned();
         let port = listener.local_addr().unwrap().port();
         let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (d, c) = (down.clone(), conns.clone());
+        let (d, n, c) = (down.clone(), refused.clone(), conns.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
@@ -453,6 +445,7 @@ impl FlakyProxy {
                 };
                 if d.load(Ordering::SeqCst) {
                     drop(inbound);
+                    n.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }
                 let upstream = upstream.clone();
@@ -467,6 +460,7 @@ impl FlakyProxy {
         Self {
             base: format!("http://127.0.0.1:{port}"),
             down,
+            refused,
             conns,
             task,
         }
@@ -477,6 +471,24 @@ impl FlakyProxy {
         self.down.store(true, std::sync::atomic::Ordering::SeqCst);
         for handle in self.conns.lock().unwrap().drain(..) {
             handle.abort();
+        }
+    }
+
+    /// How many connections the proxy has turned away while down.
+    pub fn refused(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until the proxy has turned away more than `seen` connections: a client
+    /// tried again while the network was down.
+    pub async fn wait_refused_after(&self, seen: usize) {
+        let deadline = Instant::now() + WAIT;
+        while self.refused() <= seen {
+            assert!(
+                Instant::now() < deadline,
+                "no client tried to reconnect while the network was down"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -539,21 +551,9 @@ async fn c3_widget_and_console_reconnect_and_catch_up_without_duplicates() {
 
     let visitor = browser.session().await;
     visitor.goto(&site.url).await.unwrap();
-    widget_el(&visitor, ".launcher")
-        .await
-        .click()
-        .await
-        .unwrap();
-    widget_el(&visitor, "textarea[name=question]")
-        .await
-        .send_keys("請求書について")
-        .await
-        .unwrap();
-    widget_el(&visitor, "button.start")
-        .await
-        .click()
-        .await
-        .unwrap();
+    widget_press(&visitor, ".launcher").await;
+    widget_type(&visitor, "textarea[name=question]", "請求書について").await;
+    widget_press(&visitor, "button.start").await;
     wait_widget_log(&visitor, "請求書について").await;
     let chat_id = wait_js(
         &visitor,
@@ -628,7 +628,8 @@ async fn c3_widget_and_console_reconnect_and_catch_up_without_duplicates() {
         &in_widget("r.querySelector('.msg.visitor[data-status=\"pending\"], .msg.visitor[data-status=\"failed\"]') !== null"),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Not healed before a client has tried again through the cut network (and failed).
+    proxy.wait_refused_after(proxy.refused()).await;
 
     // The network heals: both catch up, the pending message is delivered once.
     proxy.heal();
@@ -905,16 +906,13 @@ async fn c3_widget_fills_a_phone_screen() {
     let visitor = browser.session().await;
     visitor.set_window_size(390, 844).await.unwrap();
     visitor.goto(&site.url).await.unwrap();
-    widget_el(&visitor, ".launcher")
-        .await
-        .click()
-        .await
-        .unwrap();
-    widget_el(&visitor, "textarea[name=question]")
-        .await
-        .send_keys("スマホから質問です\u{E007}")
-        .await
-        .unwrap();
+    widget_press(&visitor, ".launcher").await;
+    widget_type(
+        &visitor,
+        "textarea[name=question]",
+        "スマホから質問です\u{E007}",
+    )
+    .await;
     wait_widget_log(&visitor, "スマホから質問です").await;
     let (panel_w, viewport_w) = {
         let v = visitor
@@ -935,11 +933,7 @@ async fn c3_widget_fills_a_phone_screen() {
     screenshot(&visitor, "widget-phone").await;
 
     // Closed, the launcher counts unread replies, also across a reload, until opened.
-    widget_el(&visitor, "button.close")
-        .await
-        .click()
-        .await
-        .unwrap();
+    widget_press(&visitor, "button.close").await;
     let chats = app
         .get(
             "/chat/api/v1/portals/acme/chats?state=waiting",
@@ -968,18 +962,10 @@ async fn c3_widget_fills_a_phone_screen() {
     widget_el(&visitor, ".launcher").await;
     wait_js(&visitor, "the unread badge after a reload", &badge).await;
     assert_eq!(visitor.execute(&badge, vec![]).await.unwrap(), json!("1"));
-    widget_el(&visitor, ".launcher")
-        .await
-        .click()
-        .await
-        .unwrap();
+    widget_press(&visitor, ".launcher").await;
     wait_widget_log(&visitor, "ご連絡ありがとうございます").await;
     assert_eq!(visitor.execute(&badge, vec![]).await.unwrap(), json!(""));
-    widget_el(&visitor, "button.close")
-        .await
-        .click()
-        .await
-        .unwrap();
+    widget_press(&visitor, "button.close").await;
     visitor.refresh().await.unwrap();
     wait_widget_log(&visitor, "ご連絡ありがとうございます").await;
     assert_eq!(
@@ -1017,11 +1003,7 @@ async fn c3_widget_offers_the_department_menu_when_there_are_several() {
     let site = HostSite::with_widget(&app, "acme", "en-US").await;
     let visitor = browser.session().await;
     visitor.goto(&site.url).await.unwrap();
-    widget_el(&visitor, ".launcher")
-        .await
-        .click()
-        .await
-        .unwrap();
+    widget_press(&visitor, ".launcher").await;
     widget_el(&visitor, ".dept-label:not([hidden]) select").await;
     let label = widget_el(&visitor, ".dept-label")
         .await
@@ -1037,21 +1019,9 @@ async fn c3_widget_offers_the_department_menu_when_there_are_several() {
     .click()
     .await
     .unwrap();
-    widget_el(&visitor, "input[name=phone]")
-        .await
-        .send_keys("+81 3-1234-5678")
-        .await
-        .unwrap();
-    widget_el(&visitor, "textarea[name=question]")
-        .await
-        .send_keys("I was charged twice")
-        .await
-        .unwrap();
-    widget_el(&visitor, "button.start")
-        .await
-        .click()
-        .await
-        .unwrap();
+    widget_type(&visitor, "input[name=phone]", "+81 3-1234-5678").await;
+    widget_type(&visitor, "textarea[name=question]", "I was charged twice").await;
+    widget_press(&visitor, "button.start").await;
     wait_widget_log(&visitor, "I was charged twice").await;
     let waiting = app
         .get(
@@ -1071,11 +1041,7 @@ async fn c3_widget_offers_the_department_menu_when_there_are_several() {
         .execute("window.confirm = () => true", vec![])
         .await
         .unwrap();
-    widget_el(&visitor, "button.leave")
-        .await
-        .click()
-        .await
-        .unwrap();
+    widget_press(&visitor, "button.leave").await;
     let ended = widget_el(&visitor, ".ended-box:not([hidden])").await;
     assert!(ended.text().await.unwrap().contains("This chat has ended."));
     let chat_id = waiting["data"][0]["id"].as_str().unwrap();
@@ -1093,11 +1059,7 @@ async fn c3_widget_offers_the_department_menu_when_there_are_several() {
         assert!(Instant::now() < deadline, "not missed: {}", chat.text);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    widget_el(&visitor, "button.new-chat")
-        .await
-        .click()
-        .await
-        .unwrap();
+    widget_press(&visitor, "button.new-chat").await;
     widget_el(
         &visitor,
         "form.prechat:not([hidden]) textarea[name=question]",

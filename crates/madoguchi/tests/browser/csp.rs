@@ -3,7 +3,7 @@
 //! document of the session records `securitypolicyviolation` events from its first
 //! line (a script installed through the DevTools protocol), and the test asserts none.
 
-use crate::chat::{in_widget, login, wait_widget_log, widget_el};
+use crate::chat::{in_widget, login, wait_widget_log, widget_type};
 use crate::harness::{click, find, free_port, wait_js, wait_text, Browser};
 use crate::helpers::{Backend, TestApp};
 use fantoccini::wd::WebDriverCompatibleCommand;
@@ -248,11 +248,12 @@ async fn q6_pages_and_the_widget_on_a_strict_csp_host_page_have_no_csp_violation
         &in_widget("r.querySelector('textarea[name=question]') && r.querySelector('form.prechat').hidden === false"),
     )
     .await;
-    widget_el(&visitor, "textarea[name=question]")
-        .await
-        .send_keys("CSP の厳しいページからです")
-        .await
-        .unwrap();
+    widget_type(
+        &visitor,
+        "textarea[name=question]",
+        "CSP の厳しいページからです",
+    )
+    .await;
     widget_click(&visitor, "button.start").await;
     wait_js(
         &visitor,

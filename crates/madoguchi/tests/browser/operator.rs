@@ -11,23 +11,6 @@ use serde_json::{json, Value};
 
 const API: &str = "/chat/api/v1/portals/acme";
 
-async fn signup_named(app: &TestApp, email: &str, name: &str) -> TestUser {
-    let res = app
-        .post(
-            "/api/v1/auth/signup",
-            None,
-            json!({"email": email, "password": "correct horse battery", "name": name}),
-        )
-        .await;
-    res.assert_status(201);
-    TestUser {
-        id: res["user"]["id"].as_str().unwrap().to_owned(),
-        email: email.to_owned(),
-        name: name.to_owned(),
-        token: res["token"].as_str().unwrap().to_owned(),
-    }
-}
-
 /// Portal "acme" with an away admin, a department and two operators of it.
 async fn team(app: &TestApp) -> (TestUser, String, TestUser, TestUser) {
     let admin = app.signup("admin@acme.example").await;
@@ -54,7 +37,7 @@ async fn team(app: &TestApp) -> (TestUser, String, TestUser, TestUser) {
         ("sato@acme.example", "佐藤 花子"),
         ("tanaka@acme.example", "田中 三郎"),
     ] {
-        let u = signup_named(app, email, name).await;
+        let u = app.signup_named(email, name).await;
         app.post(
             &format!("{API}/operators"),
             Some(&admin.token),

@@ -4,22 +4,16 @@
 //! the widget passes axe-core without serious violations.
 
 use crate::axe::serious_violations_in;
-use crate::chat::{create_portal, in_widget, login, wait_widget_log, widget_el, HostSite};
+use crate::chat::{
+    create_portal, in_widget, login, wait_widget_log, widget_el, widget_press, widget_type,
+    HostSite,
+};
 use crate::harness::{click, find, screenshot, wait_js, wait_text, Browser};
 use crate::helpers::{Backend, TestApp};
 use fantoccini::Client;
 use serde_json::json;
 
 const WIDGET: &str = "[data-madoguchi-widget]";
-
-/// Types into a field of the widget's Shadow DOM.
-async fn widget_type(c: &Client, css: &str, text: &str) {
-    widget_el(c, css).await.send_keys(text).await.unwrap();
-}
-
-async fn widget_click(c: &Client, css: &str) {
-    widget_el(c, css).await.click().await.unwrap();
-}
 
 /// Waits until `expr` (JS against the widget's shadow root `r`) is truthy.
 async fn widget_until(c: &Client, what: &str, expr: &str) {
@@ -68,7 +62,7 @@ async fn v2_the_offline_form_outside_business_hours_on_a_phone() {
     let visitor = browser.session().await;
     visitor.set_window_size(390, 844).await.unwrap();
     visitor.goto(&site.url).await.unwrap();
-    widget_click(&visitor, ".launcher").await;
+    widget_press(&visitor, ".launcher").await;
     widget_until(
         &visitor,
         "the offline form",
@@ -96,7 +90,7 @@ async fn v2_the_offline_form_outside_business_hours_on_a_phone() {
         "請求書を再発行してください",
     )
     .await;
-    widget_click(&visitor, ".send-offline").await;
+    widget_press(&visitor, ".send-offline").await;
     widget_until(
         &visitor,
         "the email asked for",
@@ -111,7 +105,7 @@ async fn v2_the_offline_form_outside_business_hours_on_a_phone() {
     )
     .await;
     screenshot(&visitor, "widget-offline-form").await;
-    widget_click(&visitor, ".send-offline").await;
+    widget_press(&visitor, ".send-offline").await;
     widget_until(
         &visitor,
         "what happens next",
@@ -162,7 +156,7 @@ async fn v4_v5_v6_pages_in_the_console_rating_after_the_end_and_the_ended_state_
 
     let visitor = browser.session().await;
     visitor.goto(&site.url).await.unwrap();
-    widget_click(&visitor, ".launcher").await;
+    widget_press(&visitor, ".launcher").await;
     widget_until(
         &visitor,
         "the chat form (an operator is online)",
@@ -176,7 +170,7 @@ async fn v4_v5_v6_pages_in_the_console_rating_after_the_end_and_the_ended_state_
         "料金について教えてください",
     )
     .await;
-    widget_click(&visitor, "button.start").await;
+    widget_press(&visitor, "button.start").await;
     wait_widget_log(&visitor, "料金について教えてください").await;
 
     // V4: the console shows the page the visitor is on, then follows the page change.
@@ -262,14 +256,14 @@ async fn v4_v5_v6_pages_in_the_console_rating_after_the_end_and_the_ended_state_
     )
     .await;
     assert_accessible(serious_violations_in(&visitor, WIDGET).await);
-    widget_click(&visitor, ".rating-choices input[value=good]").await;
+    widget_press(&visitor, ".rating-choices input[value=good]").await;
     widget_type(
         &visitor,
         ".rating-form textarea[name=comment]",
         "すぐに答えてもらえました",
     )
     .await;
-    widget_click(&visitor, ".send-rating").await;
+    widget_press(&visitor, ".send-rating").await;
     widget_until(
         &visitor,
         "thanks for the rating",
@@ -295,7 +289,7 @@ async fn v4_v5_v6_pages_in_the_console_rating_after_the_end_and_the_ended_state_
         "!r.querySelector('.rating-box .thanks').hidden || r.querySelector('.rating-box').hidden",
     )
     .await;
-    widget_click(&visitor, ".new-chat").await;
+    widget_press(&visitor, ".new-chat").await;
     widget_until(
         &visitor,
         "a fresh chat form",
