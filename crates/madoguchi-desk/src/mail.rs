@@ -988,9 +988,16 @@ impl Desk {
                 let prepared = self
                     .prepare_ticket(tx.conn(), &member, &new, &mut Default::default())
                     .await?;
-                let number = crate::tickets::reserve_numbers(tx.conn(), portal_id, 1).await?;
-                let id = crate::tickets::insert_ticket(tx.conn(), &member, &prepared, number, now)
-                    .await?;
+                let number =
+                    crate::tickets::store::reserve_numbers(tx.conn(), portal_id, 1).await?;
+                let id = crate::tickets::store::insert_ticket(
+                    tx.conn(),
+                    &member,
+                    &prepared,
+                    number,
+                    now,
+                )
+                .await?;
                 let acknowledged = cfg.acknowledge;
                 (
                     id.clone(),
@@ -1051,7 +1058,7 @@ impl Desk {
             .execute(tx.conn())
             .await?;
         }
-        crate::threads::touch_ticket(tx.conn(), portal_id, &ticket_id, now).await?;
+        crate::threads::store::touch_ticket(tx.conn(), portal_id, &ticket_id, now).await?;
         if let ImportOutcome::NewTicket {
             ticket_number,
             acknowledged: true,

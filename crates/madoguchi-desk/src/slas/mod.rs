@@ -1,12 +1,13 @@
 //! SLAs (SPEC D2): service levels that contracts refer to.
 
+pub(crate) mod store;
+
 use crate::access::Member;
 use crate::Desk;
 use madoguchi_core::ids::new_id;
 use madoguchi_core::time::rfc3339;
 use madoguchi_core::{Error, Result};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -19,21 +20,7 @@ pub struct Sla {
 
 impl Desk {
     pub async fn slas(&self, member: &Member) -> Result<Vec<Sla>> {
-        let rows = sqlx::query(
-            "select id, name, created_at from desk_slas where portal_id = $1 order by created_at, id",
-        )
-        .bind(&member.portal_id)
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Sla {
-                    id: row.try_get("id")?,
-                    name: row.try_get("name")?,
-                    created_time: rfc3339(row.try_get("created_at")?),
-                })
-            })
-            .collect()
+        store::list(self.db.pool(), &member.portal_id).await
     }
 
     /// Adds an SLA (admin only).
@@ -42,15 +29,7 @@ impl Desk {
         let name = crate::required_text("name", name, 200, "desk-error-sla-name")?;
         let id = new_id();
         let now = self.clock.now_ms();
-        sqlx::query(
-            "insert into desk_slas (id, portal_id, name, created_at) values ($1, $2, $3, $4)",
-        )
-        .bind(&id)
-        .bind(&member.portal_id)
-        .bind(&name)
-        .bind(now)
-        .execute(self.db.pool())
-        .await?;
+        store::insert(self.db.pool(), &member.portal_id, &id, &name, now).await?;
         Ok(Sla {
             id,
             name,
@@ -66,13 +45,9 @@ pub(crate) async fn check_sla(
     id: &str,
     field: &'static str,
 ) -> Result<()> {
-    let row = sqlx::query("select id from desk_slas where portal_id = $1 and id = $2")
-        .bind(portal_id)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    match row {
-        Some(_) => Ok(()),
-        None => Err(Error::invalid(field, "desk-error-unknown-sla")),
+    if store::exists(conn, portal_id, id).await? {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, "desk-error-unknown-sla"))
     }
 }
