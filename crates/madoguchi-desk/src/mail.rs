@@ -5,6 +5,7 @@
 //! IMAP, SMTP and MIME are `madoguchi-mail`'s; this module stores and decides.
 
 use crate::access::Member;
+use crate::sql::Ref;
 use crate::tickets::{Channel, NewTicket};
 use crate::Desk;
 use madoguchi_core::error::OnConflict;
@@ -16,31 +17,15 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-/// Connection security of a mail server: "none" | "starttls" | "tls".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Security {
-    None,
-    Starttls,
-    Tls,
-}
-
-impl Security {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Security::None => "none",
-            Security::Starttls => "starttls",
-            Security::Tls => "tls",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "none" => Some(Security::None),
-            "starttls" => Some(Security::Starttls),
-            "tls" => Some(Security::Tls),
-            _ => None,
-        }
+madoguchi_core::wire_enum! {
+    /// Connection security of a mail server: "none" | "starttls" | "tls".
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum Security {
+        None,
+        Starttls,
+        Tls,
     }
 }
 
@@ -618,7 +603,8 @@ impl Desk {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
         if let Some(d) = &f.department_id {
-            crate::departments::check_department(tx.conn(), &member.portal_id, d, "departmentId")
+            Ref::Department
+                .check(tx.conn(), &member.portal_id, d)
                 .await?;
         }
         sqlx::query(
@@ -669,7 +655,8 @@ impl Desk {
             .await?;
         let f = validate(input, Some(&base))?;
         if let Some(d) = &f.department_id {
-            crate::departments::check_department(tx.conn(), &member.portal_id, d, "departmentId")
+            Ref::Department
+                .check(tx.conn(), &member.portal_id, d)
                 .await?;
         }
         let moved = f.imap.host != base.imap.host

@@ -8,30 +8,18 @@ use madoguchi_core::{Error, ErrorCode, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// A Desk role (SPEC vocabulary): `admin` or `agent`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Agent,
+madoguchi_core::wire_enum! {
+    /// A Desk role (SPEC vocabulary): `admin` or `agent`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum Role {
+        Admin,
+        Agent,
+    }
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Agent => "agent",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "agent" => Some(Role::Agent),
-            _ => None,
-        }
-    }
-
     pub(crate) fn from_db(s: &str) -> Result<Self> {
         Self::parse(s).ok_or_else(|| Error::internal(anyhow::anyhow!("unknown desk role {s:?}")))
     }

@@ -43,17 +43,3 @@ impl Desk {
         })
     }
 }
-
-/// 400 naming `field` unless `id` is an account of the portal.
-pub(crate) async fn check_account(
-    conn: &mut sqlx::AnyConnection,
-    portal_id: &str,
-    id: &str,
-    field: &'static str,
-) -> Result<()> {
-    if store::exists(conn, portal_id, id).await? {
-        Ok(())
-    } else {
-        Err(Error::invalid(field, "desk-error-unknown-account"))
-    }
-}

@@ -58,13 +58,3 @@ pub(crate) async fn insert(
     .await?;
     Ok(())
 }
-
-/// True when `id` is an account of the portal.
-pub(crate) async fn exists(e: impl AnyExecutor<'_>, portal_id: &str, id: &str) -> Result<bool> {
-    let row = sqlx::query("select id from desk_accounts where portal_id = $1 and id = $2")
-        .bind(portal_id)
-        .bind(id)
-        .fetch_optional(e)
-        .await?;
-    Ok(row.is_some())
-}

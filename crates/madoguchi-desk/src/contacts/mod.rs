@@ -7,6 +7,7 @@ pub(crate) mod store;
 
 use crate::access::Member;
 use crate::search::{contact_text, normalize, MAX_QUERY_CHARS};
+use crate::sql::Ref;
 use crate::Desk;
 use madoguchi_core::error::OnConflict;
 use madoguchi_core::identity::Email;
@@ -191,7 +192,8 @@ impl Desk {
         fields: &ContactFields,
     ) -> Result<()> {
         if let Some(account_id) = &fields.account_id {
-            crate::accounts::check_account(conn, &member.portal_id, account_id, "accountId")
+            Ref::Account
+                .check(&mut *conn, &member.portal_id, account_id)
                 .await?;
         }
         if let Some(owner_id) = &fields.owner_id {
@@ -233,7 +235,7 @@ impl Desk {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
         self.check_contact_refs(tx.conn(), member, &fields).await?;
-        store::insert(tx.conn(), &member.portal_id, &id, &fields, now)
+        store::save(tx.conn(), &member.portal_id, &id, &fields, now, true)
             .await
             .on_conflict(email_taken)?;
         tx.commit().await?;
@@ -242,19 +244,15 @@ impl Desk {
 
     /// One contact with its account, SLA, contract and owner names; 404 `not_found`.
     pub async fn contact(&self, member: &Member, id: &str) -> Result<Contact> {
-        store::get(self.db.pool(), &member.portal_id, id)
+        store::get(self.db.pool(), &member.portal_id, "c.id", id)
             .await?
             .ok_or_else(Error::not_found)
     }
 
     /// The contact with this email (any case), if any.
     pub async fn contact_by_email(&self, member: &Member, email: &str) -> Result<Option<Contact>> {
-        store::by_email(
-            self.db.pool(),
-            &member.portal_id,
-            &email.trim().to_lowercase(),
-        )
-        .await
+        let email = email.trim().to_lowercase();
+        store::get(self.db.pool(), &member.portal_id, "c.email_lower", &email).await
     }
 
     /// The portal's contacts, newest first; `email` finds the one with that email, `q`
@@ -329,15 +327,10 @@ impl Desk {
             },
         };
         self.check_contact_refs(tx.conn(), member, &fields).await?;
-        store::update(
-            tx.conn(),
-            &member.portal_id,
-            id,
-            &fields,
-            self.clock.now_ms(),
-        )
-        .await
-        .on_conflict(email_taken)?;
+        let now = self.clock.now_ms();
+        store::save(tx.conn(), &member.portal_id, id, &fields, now, false)
+            .await
+            .on_conflict(email_taken)?;
         let old_text = contact_text(
             Some(&full_name(old.first_name.as_deref(), &old.last_name)),
             old.email.as_deref(),

@@ -43,92 +43,56 @@ fn contact_from_row(row: &sqlx::any::AnyRow) -> Result<Contact> {
     })
 }
 
-/// Inserts a contact; a taken email is a unique violation for the caller to map.
-pub(crate) async fn insert(
+/// Inserts the contact (`new`) or writes every field of it; a taken email is a
+/// unique violation for the caller to map.
+pub(crate) async fn save(
     e: impl AnyExecutor<'_>,
     portal_id: &str,
     id: &str,
     fields: &ContactFields,
     now: i64,
+    new: bool,
 ) -> std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error> {
-    sqlx::query(
-        "insert into desk_contacts (id, portal_id, first_name, last_name, email, email_lower, phone, \
-         account_id, owner_id, created_at, updated_at, search_key) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
-    )
-    .bind(id)
-    .bind(portal_id)
-    .bind(&fields.first_name)
-    .bind(&fields.last_name)
-    .bind(fields.email.as_ref().map(Email::as_str))
-    .bind(fields.email.as_ref().map(Email::lower))
-    .bind(&fields.phone)
-    .bind(&fields.account_id)
-    .bind(&fields.owner_id)
-    .bind(now)
-    .bind(fields.search_key())
-    .execute(e)
-    .await
-}
-
-/// Writes every field of a contact; a taken email is a unique violation for the
-/// caller to map.
-pub(crate) async fn update(
-    e: impl AnyExecutor<'_>,
-    portal_id: &str,
-    id: &str,
-    fields: &ContactFields,
-    now: i64,
-) -> std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error> {
-    sqlx::query(
+    let sql = if new {
+        "insert into desk_contacts (first_name, last_name, email, email_lower, phone, account_id, \
+         owner_id, updated_at, search_key, portal_id, id, created_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $8)"
+    } else {
         "update desk_contacts set first_name = $1, last_name = $2, email = $3, email_lower = $4, \
          phone = $5, account_id = $6, owner_id = $7, updated_at = $8, search_key = $9 \
-         where portal_id = $10 and id = $11",
-    )
-    .bind(&fields.first_name)
-    .bind(&fields.last_name)
-    .bind(fields.email.as_ref().map(Email::as_str))
-    .bind(fields.email.as_ref().map(Email::lower))
-    .bind(&fields.phone)
-    .bind(&fields.account_id)
-    .bind(&fields.owner_id)
-    .bind(now)
-    .bind(fields.search_key())
-    .bind(portal_id)
-    .bind(id)
-    .execute(e)
-    .await
+         where portal_id = $10 and id = $11"
+    };
+    sqlx::query(sql)
+        .bind(&fields.first_name)
+        .bind(&fields.last_name)
+        .bind(fields.email.as_ref().map(Email::as_str))
+        .bind(fields.email.as_ref().map(Email::lower))
+        .bind(&fields.phone)
+        .bind(&fields.account_id)
+        .bind(&fields.owner_id)
+        .bind(now)
+        .bind(fields.search_key())
+        .bind(portal_id)
+        .bind(id)
+        .execute(e)
+        .await
 }
 
-/// One contact of the portal with its names.
+/// The portal's contact whose `key` (`"c.id"` or `"c.email_lower"`) is `value`.
 pub(crate) async fn get(
     e: impl AnyExecutor<'_>,
     portal_id: &str,
-    id: &str,
+    key: &'static str,
+    value: &str,
 ) -> Result<Option<Contact>> {
-    let row = sqlx::query(&format!(
-        "{CONTACT_SELECT} where c.portal_id = $1 and c.id = $2"
-    ))
-    .bind(portal_id)
-    .bind(id)
-    .fetch_optional(e)
-    .await?;
-    row.as_ref().map(contact_from_row).transpose()
-}
-
-/// The contact of the portal with `email_lower`.
-pub(crate) async fn by_email(
-    e: impl AnyExecutor<'_>,
-    portal_id: &str,
-    email_lower: &str,
-) -> Result<Option<Contact>> {
-    let row = sqlx::query(&format!(
-        "{CONTACT_SELECT} where c.portal_id = $1 and c.email_lower = $2"
-    ))
-    .bind(portal_id)
-    .bind(email_lower)
-    .fetch_optional(e)
-    .await?;
+    let mut sql = Sql::new(CONTACT_SELECT);
+    sql.push(" where c.portal_id = ")
+        .bind(portal_id)
+        .push(" and ")
+        .push(key)
+        .push(" = ")
+        .bind(value);
+    let row = sql.query().fetch_optional(e).await?;
     row.as_ref().map(contact_from_row).transpose()
 }
 
@@ -191,14 +155,7 @@ pub(crate) async fn lock(
     portal_id: &str,
     id: &str,
 ) -> Result<Option<Stored>> {
-    let touched = sqlx::query(
-        "update desk_contacts set updated_at = updated_at where portal_id = $1 and id = $2",
-    )
-    .bind(portal_id)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    if touched.rows_affected() == 0 {
+    if !crate::sql::lock_row(&mut *conn, "desk_contacts", portal_id, id).await? {
         return Ok(None);
     }
     let row = sqlx::query(

@@ -4,6 +4,7 @@
 pub(crate) mod store;
 
 use crate::access::Member;
+use crate::sql::Ref;
 use crate::Desk;
 use madoguchi_core::ids::new_id;
 use madoguchi_core::time::rfc3339;
@@ -46,9 +47,12 @@ impl Desk {
         let id = new_id();
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
-        crate::accounts::check_account(tx.conn(), &member.portal_id, &new.account_id, "accountId")
+        Ref::Account
+            .check(tx.conn(), &member.portal_id, &new.account_id)
             .await?;
-        crate::slas::check_sla(tx.conn(), &member.portal_id, &new.sla_id, "slaId").await?;
+        Ref::Sla
+            .check(tx.conn(), &member.portal_id, &new.sla_id)
+            .await?;
         let contract = Contract {
             id,
             contract_name,

@@ -55,17 +55,3 @@ pub(crate) async fn default_department_id(
         ))
     })
 }
-
-/// 400 naming `field` unless `id` is a department of the portal.
-pub(crate) async fn check_department(
-    conn: &mut sqlx::AnyConnection,
-    portal_id: &str,
-    id: &str,
-    field: &'static str,
-) -> Result<()> {
-    if store::exists(conn, portal_id, id).await? {
-        Ok(())
-    } else {
-        Err(Error::invalid(field, "desk-error-unknown-department"))
-    }
-}

@@ -62,13 +62,3 @@ pub(crate) async fn default_id(e: impl AnyExecutor<'_>, portal_id: &str) -> Resu
     .await?;
     Ok(row.map(|r| r.try_get("id")).transpose()?)
 }
-
-/// True when `id` is a department of the portal.
-pub(crate) async fn exists(e: impl AnyExecutor<'_>, portal_id: &str, id: &str) -> Result<bool> {
-    let row = sqlx::query("select id from desk_departments where portal_id = $1 and id = $2")
-        .bind(portal_id)
-        .bind(id)
-        .fetch_optional(e)
-        .await?;
-    Ok(row.is_some())
-}

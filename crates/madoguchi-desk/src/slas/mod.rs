@@ -6,7 +6,7 @@ use crate::access::Member;
 use crate::Desk;
 use madoguchi_core::ids::new_id;
 use madoguchi_core::time::rfc3339;
-use madoguchi_core::{Error, Result};
+use madoguchi_core::Result;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -35,19 +35,5 @@ impl Desk {
             name,
             created_time: rfc3339(now),
         })
-    }
-}
-
-/// 400 naming `field` unless `id` is an SLA of the portal.
-pub(crate) async fn check_sla(
-    conn: &mut sqlx::AnyConnection,
-    portal_id: &str,
-    id: &str,
-    field: &'static str,
-) -> Result<()> {
-    if store::exists(conn, portal_id, id).await? {
-        Ok(())
-    } else {
-        Err(Error::invalid(field, "desk-error-unknown-sla"))
     }
 }

@@ -6,42 +6,28 @@ pub(crate) mod store;
 
 use crate::access::Member;
 use crate::Desk;
-use madoguchi_core::ids::new_id;
+use madoguchi_core::ids::{new_id, ChatId, TicketId};
 use madoguchi_core::time::parse_rfc3339;
 use madoguchi_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ThreadKind {
-    Reply,
-    Note,
-    Chat,
-    /// A mail received (or, for imported history, sent) through a mailbox (E2).
-    Email,
+madoguchi_core::wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum ThreadKind {
+        Reply,
+        Note,
+        Chat,
+        /// A mail received (or, for imported history, sent) through a mailbox (E2).
+        Email,
+    }
 }
 
 impl ThreadKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ThreadKind::Reply => "reply",
-            ThreadKind::Note => "note",
-            ThreadKind::Chat => "chat",
-            ThreadKind::Email => "email",
-        }
-    }
-
     pub(crate) fn from_db(s: &str) -> Result<Self> {
-        match s {
-            "reply" => Ok(ThreadKind::Reply),
-            "note" => Ok(ThreadKind::Note),
-            "chat" => Ok(ThreadKind::Chat),
-            "email" => Ok(ThreadKind::Email),
-            _ => Err(Error::internal(anyhow::anyhow!(
-                "unknown thread kind {s:?}"
-            ))),
-        }
+        Self::parse(s).ok_or_else(|| Error::internal(anyhow::anyhow!("unknown thread kind {s:?}")))
     }
 }
 
@@ -344,8 +330,8 @@ impl Desk {
     pub async fn upsert_chat_thread(
         &self,
         member: &Member,
-        ticket_id: &str,
-        chat_id: &str,
+        ticket_id: &TicketId,
+        chat_id: &ChatId,
         messages: &[ChatMessageIn],
     ) -> Result<Thread> {
         let chat_id = crate::required_text("chatId", chat_id, 200, "desk-error-chat-id")?;
@@ -394,8 +380,8 @@ impl Desk {
     pub async fn add_chat_attachment(
         &self,
         member: &Member,
-        ticket_id: &str,
-        chat_id: &str,
+        ticket_id: &TicketId,
+        chat_id: &ChatId,
         file: &ChatAttachmentIn,
     ) -> Result<crate::mail::AttachmentRef> {
         use base64::Engine;
@@ -471,7 +457,11 @@ impl Desk {
     }
 
     /// The ids of the tickets holding a transcript of chat `chat_id`, oldest first.
-    pub async fn tickets_for_chat(&self, member: &Member, chat_id: &str) -> Result<Vec<String>> {
+    pub async fn tickets_for_chat(
+        &self,
+        member: &Member,
+        chat_id: &ChatId,
+    ) -> Result<Vec<TicketId>> {
         store::tickets_for_chat(self.db.pool(), &member.portal_id, chat_id).await
     }
 }

@@ -323,7 +323,7 @@ pub(crate) async fn tickets_for_chat(
     e: impl AnyExecutor<'_>,
     portal_id: &str,
     chat_id: &str,
-) -> Result<Vec<String>> {
+) -> Result<Vec<madoguchi_core::ids::TicketId>> {
     let rows = sqlx::query(
         "select ticket_id from desk_threads where portal_id = $1 and chat_id = $2 order by created_at, id",
     )

@@ -6,30 +6,28 @@ pub(crate) mod store;
 
 use crate::access::Member;
 use crate::search::contact_text;
+use crate::sql::Ref;
 use crate::threads::Thread;
 use crate::Desk;
 use madoguchi_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:tt),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-        pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
+/// The ticket enumerations: written as API.md spells them (strum and serde agree,
+/// pinned by the crate's wire tests), with `ALL`, `from_db` and `Display`.
+macro_rules! ticket_enum {
+    ($(
+        $(#[$meta:meta])*
+        pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }
+    )+) => {$(
+        madoguchi_core::wire_enum! {
+            $(#[$meta])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+            pub enum $name { $($(#[$vmeta])* $variant),+ }
         }
 
         impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($text => Some($name::$variant),)+ _ => None }
-            }
+            pub const ALL: &'static [$name] = <$name as strum::VariantArray>::VARIANTS;
 
             pub(crate) fn from_db(s: &str) -> Result<Self> {
                 Self::parse(s).ok_or_else(|| {
@@ -43,21 +41,26 @@ macro_rules! string_enum {
                 f.write_str(self.as_str())
             }
         }
-    };
+    )+};
 }
 
-string_enum!(
+ticket_enum! {
     /// "Open" | "On Hold" | "Escalated" | "Closed".
-    TicketStatus { Open = "Open", OnHold = "On Hold", Escalated = "Escalated", Closed = "Closed" }
-);
-string_enum!(
+    pub enum TicketStatus {
+        Open,
+        #[serde(rename = "On Hold")]
+        #[strum(serialize = "On Hold")]
+        OnHold,
+        Escalated,
+        Closed,
+    }
+
     /// "High" | "Medium" | "Low".
-    Priority { High = "High", Medium = "Medium", Low = "Low" }
-);
-string_enum!(
+    pub enum Priority { High, Medium, Low }
+
     /// "Chat" | "Web" | "Email" | "Phone".
-    Channel { Chat = "Chat", Web = "Web", Email = "Email", Phone = "Phone" }
-);
+    pub enum Channel { Chat, Web, Email, Phone }
+}
 
 /// A ticket exactly as API.md has it, plus the names of its department and assignee.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -240,8 +243,7 @@ impl Desk {
         let portal_id = &member.portal_id;
         let department_id = match non_empty(&new.department_id) {
             Some(d) => {
-                crate::departments::check_department(&mut *conn, portal_id, &d, "departmentId")
-                    .await?;
+                Ref::Department.check(&mut *conn, portal_id, &d).await?;
                 d
             }
             None => crate::departments::default_department_id(&mut *conn, portal_id).await?,
@@ -373,14 +375,14 @@ impl Desk {
 
     /// One ticket by id; 404 `not_found`.
     pub async fn ticket(&self, member: &Member, id: &str) -> Result<Ticket> {
-        store::get(self.db.pool(), self, member, id)
+        store::get(self.db.pool(), self, member, "t.id", id)
             .await?
             .ok_or_else(Error::not_found)
     }
 
     /// One ticket by its number; 404 `not_found`.
     pub async fn ticket_by_number(&self, member: &Member, number: i64) -> Result<Ticket> {
-        store::get_by_number(self.db.pool(), self, member, number)
+        store::get(self.db.pool(), self, member, "t.ticket_number", number)
             .await?
             .ok_or_else(Error::not_found)
     }
@@ -389,7 +391,7 @@ impl Desk {
     pub async fn ticket_with_threads(
         &self,
         member: &Member,
-        id: &str,
+        id: &madoguchi_core::ids::TicketId,
     ) -> Result<TicketWithThreads> {
         let ticket = self.ticket(member, id).await?;
         let threads = self.threads(member, id).await?;
@@ -458,8 +460,7 @@ impl Desk {
         };
         let new_department = match &patch.department_id {
             Some(d) => {
-                crate::departments::check_department(tx.conn(), portal_id, d, "departmentId")
-                    .await?;
+                Ref::Department.check(tx.conn(), portal_id, d).await?;
                 d.clone()
             }
             None => old.department_id.clone(),
@@ -517,18 +518,14 @@ impl Desk {
             ),
             (
                 "departmentId",
-                Some(old.department_id.as_str()),
-                Some(new.department_id.as_str()),
+                Some(&*old.department_id),
+                Some(&*new.department_id),
             ),
-            (
-                "subject",
-                Some(old.subject.as_str()),
-                Some(new.subject.as_str()),
-            ),
+            ("subject", Some(&*old.subject), Some(&*new.subject)),
             (
                 "description",
-                Some(old.description.as_str()),
-                Some(new.description.as_str()),
+                Some(&*old.description),
+                Some(&*new.description),
             ),
             (
                 "assigneeId",

@@ -3,7 +3,7 @@
 use super::{Channel, HistoryEntry, Prepared, Priority, Ticket, TicketFilter, TicketStatus};
 use crate::access::Member;
 use crate::search::{ticket_grams, update_postings};
-use crate::sql::Sql;
+use crate::sql::{Arg, Sql};
 use crate::Desk;
 use madoguchi_core::ids::new_id;
 use madoguchi_core::time::rfc3339;
@@ -196,40 +196,22 @@ pub(crate) async fn insert_ticket(
     Ok(id)
 }
 
-/// One ticket of the portal by id.
+/// One ticket of the portal by `key`: `"t.id"` or `"t.ticket_number"`.
 pub(crate) async fn get(
     e: impl AnyExecutor<'_>,
     desk: &Desk,
     member: &Member,
-    id: &str,
+    key: &'static str,
+    value: impl Into<Arg>,
 ) -> Result<Option<Ticket>> {
-    let row = sqlx::query(&format!(
-        "{} where t.portal_id = $1 and t.id = $2",
-        ticket_select()
-    ))
-    .bind(&member.portal_id)
-    .bind(id)
-    .fetch_optional(e)
-    .await?;
-    row.map(|row| ticket_from_row(&row, desk, &member.portal_name))
-        .transpose()
-}
-
-/// One ticket of the portal by number.
-pub(crate) async fn get_by_number(
-    e: impl AnyExecutor<'_>,
-    desk: &Desk,
-    member: &Member,
-    number: i64,
-) -> Result<Option<Ticket>> {
-    let row = sqlx::query(&format!(
-        "{} where t.portal_id = $1 and t.ticket_number = $2",
-        ticket_select()
-    ))
-    .bind(&member.portal_id)
-    .bind(number)
-    .fetch_optional(e)
-    .await?;
+    let mut sql = Sql::new(&ticket_select());
+    sql.push(" where t.portal_id = ")
+        .bind(&member.portal_id)
+        .push(" and ")
+        .push(key)
+        .push(" = ")
+        .bind(value);
+    let row = sql.query().fetch_optional(e).await?;
     row.map(|row| ticket_from_row(&row, desk, &member.portal_name))
         .transpose()
 }
@@ -316,14 +298,7 @@ pub(crate) async fn lock(
     portal_id: &str,
     id: &str,
 ) -> Result<Option<Stored>> {
-    let touched = sqlx::query(
-        "update desk_tickets set updated_at = updated_at where portal_id = $1 and id = $2",
-    )
-    .bind(portal_id)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    if touched.rows_affected() == 0 {
+    if !crate::sql::lock_row(&mut *conn, "desk_tickets", portal_id, id).await? {
         return Ok(None);
     }
     let row = sqlx::query(
