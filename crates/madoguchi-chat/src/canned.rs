@@ -16,30 +16,14 @@ use utoipa::ToSchema;
 pub const MAX_SHORTCUT_CHARS: usize = 30;
 pub const MAX_TEXT_CHARS: usize = 5000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum CannedScope {
-    Portal,
-    Department,
-    Personal,
-}
-
-impl CannedScope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CannedScope::Portal => "portal",
-            CannedScope::Department => "department",
-            CannedScope::Personal => "personal",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "portal" => Some(CannedScope::Portal),
-            "department" => Some(CannedScope::Department),
-            "personal" => Some(CannedScope::Personal),
-            _ => None,
-        }
+madoguchi_core::wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum CannedScope {
+        Portal,
+        Department,
+        Personal,
     }
 }
 

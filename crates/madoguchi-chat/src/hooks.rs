@@ -7,6 +7,7 @@ use crate::chats::{AutoTicket, AutoTicketStatus};
 use crate::events::ChatEvent;
 use crate::visitors::Visitor;
 use async_trait::async_trait;
+use madoguchi_core::ids::{ChatId, TicketId};
 use madoguchi_core::{Lang, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -41,7 +42,7 @@ impl DeskMapping {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatLinks {
     /// Linked Desk tickets, oldest link first (I10, I11).
-    pub desk_ticket_ids: Vec<String>,
+    pub desk_ticket_ids: Vec<TicketId>,
     pub auto_ticket: AutoTicket,
 }
 
@@ -93,7 +94,7 @@ pub trait DeskMappingHook: Send + Sync {
 
     /// The links of the chats being read, by chat id (a chat without any may be left
     /// out). One call per read, whatever the number of chats.
-    async fn chat_links(&self, chat_ids: &[&str]) -> Result<HashMap<String, ChatLinks>> {
+    async fn chat_links(&self, chat_ids: &[ChatId]) -> Result<HashMap<ChatId, ChatLinks>> {
         let _ = chat_ids;
         Ok(HashMap::new())
     }

@@ -158,3 +158,57 @@ impl Chat {
         self.closing.subscribe()
     }
 }
+
+#[cfg(test)]
+mod wire_tests {
+    //! The strings every enumeration is written as (API fields, stored columns):
+    //! exactly those it had before the strum derives.
+    use madoguchi_core::wire::{assert_wire_and_serde_strings, assert_wire_strings};
+
+    #[test]
+    fn every_enumeration_keeps_its_wire_strings() {
+        assert_wire_and_serde_strings::<crate::toolkit::Routing>(&[
+            "broadcast",
+            "round_robin",
+            "least_busy",
+        ]);
+        assert_wire_and_serde_strings::<crate::chats::ChatState>(&[
+            "waiting", "attended", "missed", "ended",
+        ]);
+        assert_wire_and_serde_strings::<crate::chats::Outcome>(&["attended", "missed"]);
+        assert_wire_and_serde_strings::<crate::chats::AutoTicketStatus>(&[
+            "created", "skipped", "pending", "none",
+        ]);
+        assert_wire_and_serde_strings::<crate::operators::Role>(&[
+            "admin",
+            "supervisor",
+            "operator",
+        ]);
+        assert_wire_and_serde_strings::<crate::operators::Availability>(&["available", "away"]);
+        assert_wire_and_serde_strings::<crate::canned::CannedScope>(&[
+            "portal",
+            "department",
+            "personal",
+        ]);
+        assert_wire_and_serde_strings::<crate::messages::Sender>(&[
+            "visitor", "operator", "system",
+        ]);
+        assert_wire_strings::<crate::messages::SystemKind>(&[
+            "joined",
+            "missed",
+            "left",
+            "ended",
+            "ended_idle",
+            "offline",
+            "rated",
+            "participant",
+            "transferred",
+        ]);
+        assert_wire_and_serde_strings::<crate::portals::Plan>(&[
+            "free",
+            "standard",
+            "professional",
+            "enterprise",
+        ]);
+    }
+}

@@ -30,35 +30,19 @@ pub const MAX_NOTE_CHARS: usize = 1000;
 /// The highest cap of concurrent chats per operator a portal may set.
 pub const MAX_CAP: i64 = 1000;
 
-/// O3: how a portal offers new chats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Routing {
-    /// Every operator who may take the chat sees it; the first to accept wins (C2).
-    #[default]
-    Broadcast,
-    /// Offered to one operator at a time, taking turns.
-    RoundRobin,
-    /// Offered to the operator holding the fewest chats (turns break ties).
-    LeastBusy,
-}
-
-impl Routing {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Routing::Broadcast => "broadcast",
-            Routing::RoundRobin => "round_robin",
-            Routing::LeastBusy => "least_busy",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "broadcast" => Some(Routing::Broadcast),
-            "round_robin" => Some(Routing::RoundRobin),
-            "least_busy" => Some(Routing::LeastBusy),
-            _ => None,
-        }
+madoguchi_core::wire_enum! {
+    /// O3: how a portal offers new chats.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    #[strum(serialize_all = "snake_case")]
+    pub enum Routing {
+        /// Every operator who may take the chat sees it; the first to accept wins (C2).
+        #[default]
+        Broadcast,
+        /// Offered to one operator at a time, taking turns.
+        RoundRobin,
+        /// Offered to the operator holding the fewest chats (turns break ties).
+        LeastBusy,
     }
 }
 

@@ -194,24 +194,18 @@ impl WriteTx {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// How SQLite makes a commit durable (`serve --sync`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SqliteSync {
-    /// `synchronous=normal` under WAL: a commit survives a process crash (kill -9); on
-    /// power loss the last commits before the next checkpoint may be lost.
-    #[default]
-    Normal,
-    /// `synchronous=full`: the WAL is fsynced at every commit (every group commit of
-    /// messages), so an acknowledged message survives power loss too, at some latency.
-    Full,
-}
-
-impl SqliteSync {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SqliteSync::Normal => "normal",
-            SqliteSync::Full => "full",
-        }
+crate::wire_enum! {
+    /// How SQLite makes a commit durable (`serve --sync`).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    #[strum(serialize_all = "snake_case")]
+    pub enum SqliteSync {
+        /// `synchronous=normal` under WAL: a commit survives a process crash (kill -9); on
+        /// power loss the last commits before the next checkpoint may be lost.
+        #[default]
+        Normal,
+        /// `synchronous=full`: the WAL is fsynced at every commit (every group commit of
+        /// messages), so an acknowledged message survives power loss too, at some latency.
+        Full,
     }
 }
 

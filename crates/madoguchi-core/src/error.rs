@@ -11,115 +11,47 @@ use std::fmt;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Machine-readable error codes of API.md, serialised in snake_case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    InvalidRequest,
-    Unauthenticated,
-    InvalidCredentials,
-    Forbidden,
-    NotFound,
-    MethodNotAllowed,
-    PayloadTooLarge,
-    RequestTimeout,
-    RateLimited,
-    EmailTaken,
-    PortalNameTaken,
-    Conflict,
-    NoServiceKey,
-    InvalidServiceKey,
-    NotDeskAdmin,
-    NotDeskAdminEmail,
-    DeskPortalNotFound,
-    ChooseDeskPortal,
-    PlanRequired,
-    IntegrationDisabled,
-    ForbiddenByDepartmentMode,
-    VisitorEmailRequired,
-    AlreadyConverted,
-    NotChatOwner,
-    FileTooLarge,
-    FileTypeNotAllowed,
-    DeskUnavailable,
-    StorageUnavailable,
-    Internal,
-}
-
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::Unauthenticated => "unauthenticated",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::Forbidden => "forbidden",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::RequestTimeout => "request_timeout",
-            Self::RateLimited => "rate_limited",
-            Self::EmailTaken => "email_taken",
-            Self::PortalNameTaken => "portal_name_taken",
-            Self::Conflict => "conflict",
-            Self::NoServiceKey => "no_service_key",
-            Self::InvalidServiceKey => "invalid_service_key",
-            Self::NotDeskAdmin => "not_desk_admin",
-            Self::NotDeskAdminEmail => "not_desk_admin_email",
-            Self::DeskPortalNotFound => "desk_portal_not_found",
-            Self::ChooseDeskPortal => "choose_desk_portal",
-            Self::PlanRequired => "plan_required",
-            Self::IntegrationDisabled => "integration_disabled",
-            Self::ForbiddenByDepartmentMode => "forbidden_by_department_mode",
-            Self::VisitorEmailRequired => "visitor_email_required",
-            Self::AlreadyConverted => "already_converted",
-            Self::NotChatOwner => "not_chat_owner",
-            Self::FileTooLarge => "file_too_large",
-            Self::FileTypeNotAllowed => "file_type_not_allowed",
-            Self::DeskUnavailable => "desk_unavailable",
-            Self::StorageUnavailable => "storage_unavailable",
-            Self::Internal => "internal",
-        }
-    }
-
-    /// Parses a code received from another Madoguchi process (the HTTP Desk client).
-    pub fn parse(code: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|c| c.as_str() == code)
+crate::wire_enum! {
+    /// Machine-readable error codes of API.md, serialised in snake_case.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[serde(rename_all = "snake_case")]
+    #[strum(serialize_all = "snake_case")]
+    pub enum ErrorCode {
+        InvalidRequest,
+        Unauthenticated,
+        InvalidCredentials,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        PayloadTooLarge,
+        RequestTimeout,
+        RateLimited,
+        EmailTaken,
+        PortalNameTaken,
+        Conflict,
+        NoServiceKey,
+        InvalidServiceKey,
+        NotDeskAdmin,
+        NotDeskAdminEmail,
+        DeskPortalNotFound,
+        ChooseDeskPortal,
+        PlanRequired,
+        IntegrationDisabled,
+        ForbiddenByDepartmentMode,
+        VisitorEmailRequired,
+        AlreadyConverted,
+        NotChatOwner,
+        FileTooLarge,
+        FileTypeNotAllowed,
+        DeskUnavailable,
+        StorageUnavailable,
+        Internal,
     }
 }
 
 impl ErrorCode {
     /// Every code, for exhaustive tests of statuses and messages.
-    pub const ALL: &'static [ErrorCode] = &[
-        ErrorCode::InvalidRequest,
-        ErrorCode::Unauthenticated,
-        ErrorCode::InvalidCredentials,
-        ErrorCode::Forbidden,
-        ErrorCode::NotFound,
-        ErrorCode::MethodNotAllowed,
-        ErrorCode::PayloadTooLarge,
-        ErrorCode::RequestTimeout,
-        ErrorCode::RateLimited,
-        ErrorCode::EmailTaken,
-        ErrorCode::PortalNameTaken,
-        ErrorCode::Conflict,
-        ErrorCode::NoServiceKey,
-        ErrorCode::InvalidServiceKey,
-        ErrorCode::NotDeskAdmin,
-        ErrorCode::NotDeskAdminEmail,
-        ErrorCode::DeskPortalNotFound,
-        ErrorCode::ChooseDeskPortal,
-        ErrorCode::PlanRequired,
-        ErrorCode::IntegrationDisabled,
-        ErrorCode::ForbiddenByDepartmentMode,
-        ErrorCode::VisitorEmailRequired,
-        ErrorCode::AlreadyConverted,
-        ErrorCode::NotChatOwner,
-        ErrorCode::FileTooLarge,
-        ErrorCode::FileTypeNotAllowed,
-        ErrorCode::DeskUnavailable,
-        ErrorCode::StorageUnavailable,
-        ErrorCode::Internal,
-    ];
+    pub const ALL: &'static [ErrorCode] = <Self as strum::VariantArray>::VARIANTS;
 }
 
 impl fmt::Display for ErrorCode {

@@ -7,6 +7,12 @@
 //! from a service key ([`Desk::verify_service_key`]), and every query is scoped to
 //! `member.portal_id`. Admin-only operations check the role here, not in the routes.
 //!
+//! Each resource is a module `<resource>/mod.rs` (the view types, validation and the
+//! decisions, as `Desk` methods) beside `<resource>/store.rs` (its SQL: statements,
+//! binds, row mapping, nothing else), as in the Chat context. A service opens the
+//! write transaction and calls the store functions inside it; shapes that depend on
+//! the input are built with `sql::Sql`. (`mail` and `search` still hold their SQL.)
+//!
 //! The view types ([`Ticket`], [`Contact`], [`Thread`], …) serialise to exactly the
 //! JSON of API.md (camelCase, enumerations as written) and deserialise from it, so an
 //! HTTP client of the Desk API can reuse them.
@@ -145,4 +151,26 @@ where
 {
     use serde::Deserialize;
     Option::<T>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod wire_tests {
+    //! The strings every enumeration is written as (API fields, stored columns):
+    //! exactly those it had before the strum derives.
+    use madoguchi_core::wire::assert_wire_and_serde_strings;
+
+    #[test]
+    fn every_enumeration_keeps_its_wire_strings() {
+        assert_wire_and_serde_strings::<crate::TicketStatus>(&[
+            "Open",
+            "On Hold",
+            "Escalated",
+            "Closed",
+        ]);
+        assert_wire_and_serde_strings::<crate::Priority>(&["High", "Medium", "Low"]);
+        assert_wire_and_serde_strings::<crate::Channel>(&["Chat", "Web", "Email", "Phone"]);
+        assert_wire_and_serde_strings::<crate::Role>(&["admin", "agent"]);
+        assert_wire_and_serde_strings::<crate::Security>(&["none", "starttls", "tls"]);
+        assert_wire_and_serde_strings::<crate::ThreadKind>(&["reply", "note", "chat", "email"]);
+    }
 }

@@ -5,6 +5,7 @@
 //! IMAP, SMTP and MIME are `madoguchi-mail`'s; this module stores and decides.
 
 use crate::access::Member;
+use crate::sql::Ref;
 use crate::tickets::{Channel, NewTicket};
 use crate::Desk;
 use madoguchi_core::error::OnConflict;
@@ -16,31 +17,15 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-/// Connection security of a mail server: "none" | "starttls" | "tls".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Security {
-    None,
-    Starttls,
-    Tls,
-}
-
-impl Security {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Security::None => "none",
-            Security::Starttls => "starttls",
-            Security::Tls => "tls",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "none" => Some(Security::None),
-            "starttls" => Some(Security::Starttls),
-            "tls" => Some(Security::Tls),
-            _ => None,
-        }
+madoguchi_core::wire_enum! {
+    /// Connection security of a mail server: "none" | "starttls" | "tls".
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum Security {
+        None,
+        Starttls,
+        Tls,
     }
 }
 
@@ -618,7 +603,8 @@ impl Desk {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
         if let Some(d) = &f.department_id {
-            crate::departments::check_department(tx.conn(), &member.portal_id, d, "departmentId")
+            Ref::Department
+                .check(tx.conn(), &member.portal_id, d)
                 .await?;
         }
         sqlx::query(
@@ -669,7 +655,8 @@ impl Desk {
             .await?;
         let f = validate(input, Some(&base))?;
         if let Some(d) = &f.department_id {
-            crate::departments::check_department(tx.conn(), &member.portal_id, d, "departmentId")
+            Ref::Department
+                .check(tx.conn(), &member.portal_id, d)
                 .await?;
         }
         let moved = f.imap.host != base.imap.host
@@ -988,9 +975,16 @@ impl Desk {
                 let prepared = self
                     .prepare_ticket(tx.conn(), &member, &new, &mut Default::default())
                     .await?;
-                let number = crate::tickets::reserve_numbers(tx.conn(), portal_id, 1).await?;
-                let id = crate::tickets::insert_ticket(tx.conn(), &member, &prepared, number, now)
-                    .await?;
+                let number =
+                    crate::tickets::store::reserve_numbers(tx.conn(), portal_id, 1).await?;
+                let id = crate::tickets::store::insert_ticket(
+                    tx.conn(),
+                    &member,
+                    &prepared,
+                    number,
+                    now,
+                )
+                .await?;
                 let acknowledged = cfg.acknowledge;
                 (
                     id.clone(),
@@ -1051,7 +1045,7 @@ impl Desk {
             .execute(tx.conn())
             .await?;
         }
-        crate::threads::touch_ticket(tx.conn(), portal_id, &ticket_id, now).await?;
+        crate::threads::store::touch_ticket(tx.conn(), portal_id, &ticket_id, now).await?;
         if let ImportOutcome::NewTicket {
             ticket_number,
             acknowledged: true,

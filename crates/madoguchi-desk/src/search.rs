@@ -30,7 +30,8 @@
 
 use crate::access::Member;
 use crate::sql::{contains_pattern, Sql};
-use crate::tickets::{ticket_from_row, ticket_select, Ticket};
+use crate::tickets::store::{ticket_from_row, ticket_select};
+use crate::tickets::Ticket;
 use crate::Desk;
 use madoguchi_core::{Error, Result};
 use serde::Deserialize;

@@ -103,3 +103,68 @@ pub(crate) fn like_escape(s: &str) -> String {
 pub(crate) fn contains_pattern(s: &str) -> String {
     format!("%{}%", like_escape(s))
 }
+
+/// A row of the portal that an input refers to by id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ref {
+    Account,
+    Sla,
+    Department,
+}
+
+impl Ref {
+    /// The table, the input field naming it and the message when it is unknown.
+    fn table_field_message(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Ref::Account => ("desk_accounts", "accountId", "desk-error-unknown-account"),
+            Ref::Sla => ("desk_slas", "slaId", "desk-error-unknown-sla"),
+            Ref::Department => (
+                "desk_departments",
+                "departmentId",
+                "desk-error-unknown-department",
+            ),
+        }
+    }
+
+    /// 400 naming the field (`accountId`, `slaId`, `departmentId`) unless the portal
+    /// has the row `id`.
+    pub(crate) async fn check(
+        self,
+        e: impl sqlx::AnyExecutor<'_>,
+        portal_id: &str,
+        id: &str,
+    ) -> madoguchi_core::Result<()> {
+        let (table, field, message) = self.table_field_message();
+        let row = sqlx::query(&format!(
+            "select id from {table} where portal_id = $1 and id = $2"
+        ))
+        .bind(portal_id)
+        .bind(id)
+        .fetch_optional(e)
+        .await?;
+        match row {
+            Some(_) => Ok(()),
+            None => Err(madoguchi_core::Error::invalid(field, message)),
+        }
+    }
+}
+
+/// Touches the portal's row `id` of `table` (a no-op update): on PostgreSQL this
+/// locks it for the rest of the write transaction, so a read after it sees what
+/// the transaction will overwrite and concurrent changes wait. False when there is
+/// no such row.
+pub(crate) async fn lock_row(
+    e: impl sqlx::AnyExecutor<'_>,
+    table: &'static str,
+    portal_id: &str,
+    id: &str,
+) -> madoguchi_core::Result<bool> {
+    let touched = sqlx::query(&format!(
+        "update {table} set updated_at = updated_at where portal_id = $1 and id = $2"
+    ))
+    .bind(portal_id)
+    .bind(id)
+    .execute(e)
+    .await?;
+    Ok(touched.rows_affected() > 0)
+}

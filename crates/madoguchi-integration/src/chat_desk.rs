@@ -11,6 +11,7 @@ use crate::outbox::{self, ConversionTicket, Done, Task};
 use crate::store::{self, ChatTicket, MappingRow, PortalRow};
 use crate::Integration;
 use madoguchi_chat::{ChatState, ChatView, Message, OperatorCtx};
+use madoguchi_core::ids::{ChatId, TicketId};
 use madoguchi_core::{fault, i18n, Error, ErrorCode, Lang, Result};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -184,6 +185,7 @@ impl Integration {
         lang: Lang,
     ) -> Result<Option<i64>> {
         let lines: Vec<ChatLine> = messages.iter().map(|m| line(m, lang)).collect();
+        let (ticket_id, chat_id) = (&TicketId::from(ticket_id), &ChatId::from(chat_id));
         self.desk
             .upsert_chat_thread(auth, ticket_id, chat_id, &lines)
             .await?;
@@ -264,7 +266,10 @@ impl Integration {
     /// (the lists' rule, [`in_view_scope`]), or one already linked to this chat (the
     /// panel lists those whatever the scope).
     async fn scoped_ticket(&self, ctx: &ChatCtx, ticket_id: &str) -> Result<DeskTicket> {
-        let ticket = self.desk.ticket(&ctx.auth, ticket_id).await?;
+        let ticket = self
+            .desk
+            .ticket(&ctx.auth, &TicketId::from(ticket_id))
+            .await?;
         if ctx.chat.desk_ticket_ids.contains(&ticket.id) {
             return Ok(ticket);
         }
@@ -312,7 +317,7 @@ impl Integration {
                     .map(strip_threads)
                     .collect();
                 contact = Some(ContactView {
-                    id: c.id.clone(),
+                    id: c.id.to_string(),
                     name: c.extra_str(&["name"]).unwrap_or_else(|| c.display_name()),
                     email: c.email.clone(),
                     account_name: details.account_name,
@@ -523,7 +528,7 @@ impl Integration {
             chat_id: chat.id.clone(),
             ticket_id: ticket_id.to_owned(),
             chat_portal_id: ctx.row.chat_portal_id.clone(),
-            desk_portal_name: ctx.auth.portal.clone(),
+            desk_portal_name: ctx.auth.portal.to_string(),
             origin: origin.to_owned(),
             synced_seq: 0,
         };

@@ -201,8 +201,8 @@ impl DeskMappingHook for ChatHooks {
 
     async fn chat_links(
         &self,
-        chat_ids: &[&str],
-    ) -> Result<std::collections::HashMap<String, ChatLinks>> {
+        chat_ids: &[madoguchi_core::ids::ChatId],
+    ) -> Result<std::collections::HashMap<madoguchi_core::ids::ChatId, ChatLinks>> {
         crate::store::chat_links(&self.integ.db, chat_ids).await
     }
 

@@ -119,3 +119,25 @@ pub fn desk_client_for(
         None => Arc::new(InProcessDesk::new(desk.clone())),
     })
 }
+
+#[cfg(test)]
+mod wire_tests {
+    //! The strings every enumeration is written as (API fields, stored columns):
+    //! exactly those it had before the strum derives.
+    use madoguchi_core::wire::assert_wire_and_serde_strings;
+
+    #[test]
+    fn every_enumeration_keeps_its_wire_strings() {
+        assert_wire_and_serde_strings::<crate::model::AutoTicket>(&[
+            "all", "attended", "missed", "none",
+        ]);
+        assert_wire_and_serde_strings::<crate::model::TicketStatusSetting>(&["Open", "Closed"]);
+        assert_wire_and_serde_strings::<crate::model::ViewScope>(&["all", "associated"]);
+        assert_wire_and_serde_strings::<crate::model::DeptMode>(&[
+            "mapped",
+            "none",
+            "view_only",
+            "choose",
+        ]);
+    }
+}

@@ -13,6 +13,7 @@ use crate::store::{self, MappingRow, PortalRow};
 use crate::Integration;
 use madoguchi_chat::OperatorCtx;
 use madoguchi_core::identity::{Email, User};
+use madoguchi_core::ids::PortalName;
 use madoguchi_core::{Error, ErrorCode, Lang, Result};
 use serde_json::json;
 
@@ -71,7 +72,7 @@ fn parse_link(
     let service_key = clean(service_key).ok_or_else(|| missing("serviceKey"))?;
     let portal = clean(desk_portal_name).ok_or_else(|| missing("deskPortalName"))?;
     Ok(DeskAuth {
-        portal: portal.to_lowercase(),
+        portal: PortalName::from(portal.to_lowercase()),
         admin_email: admin_email.as_str().to_owned(),
         service_key,
         acting: None,
@@ -247,7 +248,7 @@ impl Integration {
             self.save_link(op, user, &row, &auth, true).await?;
         } else if let Some(portal) = clean(req.desk_portal_name.as_deref()) {
             // I4: the user administers several Desk portals and picked one.
-            let portal = portal.to_lowercase();
+            let portal = PortalName::from(portal.to_lowercase());
             let candidates = self.desk.admin_portals(user).await?;
             if !candidates.iter().any(|c| same_name(c, &portal)) {
                 return Err(not_desk_admin());
@@ -281,7 +282,7 @@ impl Integration {
         op: &OperatorCtx,
         user: &User,
         row: &PortalRow,
-        portal: &str,
+        portal: &PortalName,
     ) -> Result<()> {
         let key = self
             .desk
@@ -294,7 +295,7 @@ impl Integration {
                 _ => e,
             })?;
         let auth = DeskAuth {
-            portal: portal.to_lowercase(),
+            portal: PortalName::from(portal.to_lowercase()),
             // The signed-in user is an admin of the portal: the link acts as them ("Me").
             admin_email: user.email.clone(),
             service_key: key.service_key,

@@ -5,37 +5,21 @@ use madoguchi_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Which chats become tickets automatically (I7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[schema(as = AutoTicketSetting)]
-pub enum AutoTicket {
-    All,
-    Attended,
-    Missed,
-    None,
+madoguchi_core::wire_enum! {
+    /// Which chats become tickets automatically (I7).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    #[schema(as = AutoTicketSetting)]
+    pub enum AutoTicket {
+        All,
+        Attended,
+        Missed,
+        None,
+    }
 }
 
 impl AutoTicket {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::All => "all",
-            Self::Attended => "attended",
-            Self::Missed => "missed",
-            Self::None => "none",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "all" => Some(Self::All),
-            "attended" => Some(Self::Attended),
-            "missed" => Some(Self::Missed),
-            "none" => Some(Self::None),
-            _ => None,
-        }
-    }
-
     /// Does this mode turn a chat with this outcome into a ticket?
     pub fn covers(self, outcome: ChatOutcome) -> bool {
         matches!(
@@ -53,52 +37,23 @@ pub enum ChatOutcome {
     Missed,
 }
 
-/// The status of automatic tickets from missed chats (I8); attended ones are Open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub enum TicketStatusSetting {
-    Open,
-    Closed,
-}
-
-impl TicketStatusSetting {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "Open",
-            Self::Closed => "Closed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "Open" => Some(Self::Open),
-            "Closed" => Some(Self::Closed),
-            _ => None,
-        }
+madoguchi_core::wire_enum! {
+    /// The status of automatic tickets from missed chats (I8); attended ones are Open.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    pub enum TicketStatusSetting {
+        Open,
+        Closed,
     }
 }
 
-/// Which tickets recent tickets and search show (I14).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ViewScope {
-    All,
-    Associated,
-}
-
-impl ViewScope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::All => "all",
-            Self::Associated => "associated",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "all" => Some(Self::All),
-            "associated" => Some(Self::Associated),
-            _ => None,
-        }
+madoguchi_core::wire_enum! {
+    /// Which tickets recent tickets and search show (I14).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum ViewScope {
+        All,
+        Associated,
     }
 }
 
@@ -110,40 +65,24 @@ pub fn in_view_scope(department_id: Option<&str>, scope: Option<&[String]>) -> b
     scope.is_none_or(|ids| department_id.is_some_and(|d| ids.iter().any(|x| x == d)))
 }
 
-/// A Chat department's integration mode (I9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeptMode {
-    /// Mapped to a Desk department.
-    Mapped,
-    /// No integration: no desk panel, no tickets.
-    None,
-    /// View existing tickets only.
-    ViewOnly,
-    /// Choose as needed (the default).
-    Choose,
+madoguchi_core::wire_enum! {
+    /// A Chat department's integration mode (I9).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    #[strum(serialize_all = "snake_case")]
+    pub enum DeptMode {
+        /// Mapped to a Desk department.
+        Mapped,
+        /// No integration: no desk panel, no tickets.
+        None,
+        /// View existing tickets only.
+        ViewOnly,
+        /// Choose as needed (the default).
+        Choose,
+    }
 }
 
 impl DeptMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Mapped => "mapped",
-            Self::None => "none",
-            Self::ViewOnly => "view_only",
-            Self::Choose => "choose",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "mapped" => Some(Self::Mapped),
-            "none" => Some(Self::None),
-            "view_only" => Some(Self::ViewOnly),
-            "choose" => Some(Self::Choose),
-            _ => None,
-        }
-    }
-
     pub(crate) fn from_db(s: &str) -> Result<Self> {
         Self::parse(s)
             .ok_or_else(|| Error::internal(anyhow::anyhow!("unknown department mode {s:?}")))

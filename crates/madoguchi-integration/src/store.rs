@@ -4,6 +4,7 @@
 use crate::desk_client::DeskAuth;
 use crate::model::{AutoTicket, DeptMode, TicketStatusSetting, ViewScope};
 use madoguchi_chat::{AutoTicketStatus, ChatLinks};
+use madoguchi_core::ids::ChatId;
 use madoguchi_core::{Db, Error, Result};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -39,7 +40,7 @@ impl PortalRow {
     /// The link's credentials, when linked.
     pub fn auth(&self) -> Option<DeskAuth> {
         Some(DeskAuth {
-            portal: self.desk_portal_name.clone()?,
+            portal: self.desk_portal_name.clone()?.into(),
             admin_email: self.admin_email.clone()?,
             service_key: self.service_key.clone()?,
             acting: None,
@@ -388,8 +389,8 @@ pub async fn set_auto_ticket(
 
 /// The integration's part of chats being read: linked tickets (oldest link first) and
 /// the automatic ticket's state, for each of `chat_ids` that has any.
-pub async fn chat_links(db: &Db, chat_ids: &[&str]) -> Result<HashMap<String, ChatLinks>> {
-    let mut out: HashMap<String, ChatLinks> = HashMap::new();
+pub async fn chat_links(db: &Db, chat_ids: &[ChatId]) -> Result<HashMap<ChatId, ChatLinks>> {
+    let mut out: HashMap<ChatId, ChatLinks> = HashMap::new();
     if chat_ids.is_empty() {
         return Ok(out);
     }
@@ -400,10 +401,10 @@ pub async fn chat_links(db: &Db, chat_ids: &[&str]) -> Result<HashMap<String, Ch
     );
     let mut q = sqlx::query(&sql);
     for id in chat_ids {
-        q = q.bind(*id);
+        q = q.bind(id.as_str());
     }
     for r in q.fetch_all(db.pool()).await? {
-        out.entry(r.try_get("chat_id")?)
+        out.entry(r.try_get::<ChatId, _>("chat_id")?)
             .or_default()
             .desk_ticket_ids
             .push(r.try_get("ticket_id")?);
@@ -412,11 +413,13 @@ pub async fn chat_links(db: &Db, chat_ids: &[&str]) -> Result<HashMap<String, Ch
         format!("select chat_id, status, reason from integ_auto_tickets where chat_id in ({list})");
     let mut q = sqlx::query(&sql);
     for id in chat_ids {
-        q = q.bind(*id);
+        q = q.bind(id.as_str());
     }
     for r in q.fetch_all(db.pool()).await? {
         let status: String = r.try_get("status")?;
-        out.entry(r.try_get("chat_id")?).or_default().auto_ticket = madoguchi_chat::AutoTicket {
+        out.entry(r.try_get::<ChatId, _>("chat_id")?)
+            .or_default()
+            .auto_ticket = madoguchi_chat::AutoTicket {
             status: AutoTicketStatus::parse(&status).unwrap_or(AutoTicketStatus::None),
             reason: r.try_get("reason")?,
         };

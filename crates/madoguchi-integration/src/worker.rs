@@ -447,7 +447,7 @@ impl Integration {
                     }
                     other => other?,
                 };
-                ticket.id
+                ticket.id.into_string()
             }
         };
         // The transcript first: "created" is shown once the ticket holds it. A crash
@@ -461,7 +461,7 @@ impl Integration {
             chat_id: chat_id.to_owned(),
             ticket_id: ticket_id.clone(),
             chat_portal_id: chat.portal_id.clone(),
-            desk_portal_name: auth.portal.clone(),
+            desk_portal_name: auth.portal.to_string(),
             origin: "auto".into(),
             synced_seq: last,
         };
@@ -505,7 +505,10 @@ impl Integration {
             None => return Ok(Outcome2::Done(Done::Nothing)),
             Some(c) if c.origin != "convert" => return Ok(Outcome2::Done(Done::Nothing)),
             Some(c) => {
-                if let Some(id) = c.ticket_id.filter(|id| chat.desk_ticket_ids.contains(id)) {
+                if let Some(id) = c
+                    .ticket_id
+                    .filter(|id| chat.desk_ticket_ids.iter().any(|t| t == id))
+                {
                     return Ok(Outcome2::Done(Done::Ticket { ticket_id: id }));
                 }
             }
@@ -528,9 +531,9 @@ impl Integration {
             .await?;
         let link = ChatTicket {
             chat_id: chat_id.to_owned(),
-            ticket_id: ticket.id.clone(),
+            ticket_id: ticket.id.to_string(),
             chat_portal_id: chat.portal_id.clone(),
-            desk_portal_name: auth.portal.clone(),
+            desk_portal_name: auth.portal.to_string(),
             origin: "convert".into(),
             synced_seq: 0,
         };
@@ -544,7 +547,7 @@ impl Integration {
         }
         tracing::info!(chat = %chat_id, ticket = %ticket.id, "conversion finished by the worker");
         Ok(Outcome2::Done(Done::Ticket {
-            ticket_id: ticket.id,
+            ticket_id: ticket.id.into_string(),
         }))
     }
 
@@ -609,7 +612,7 @@ impl Integration {
         };
         let contact = self.sync_contact(&auth, email, &visitor).await?;
         Ok(Outcome2::Done(Done::Contact {
-            contact_id: contact.id,
+            contact_id: contact.id.into_string(),
         }))
     }
 }

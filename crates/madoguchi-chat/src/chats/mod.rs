@@ -24,88 +24,38 @@ use madoguchi_core::{Error, ErrorCode, Lang, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ChatState {
-    Waiting,
-    Attended,
-    Missed,
-    Ended,
-}
-
-impl ChatState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChatState::Waiting => "waiting",
-            ChatState::Attended => "attended",
-            ChatState::Missed => "missed",
-            ChatState::Ended => "ended",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "waiting" => Some(ChatState::Waiting),
-            "attended" => Some(ChatState::Attended),
-            "missed" => Some(ChatState::Missed),
-            "ended" => Some(ChatState::Ended),
-            _ => None,
-        }
+madoguchi_core::wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum ChatState {
+        Waiting,
+        Attended,
+        Missed,
+        Ended,
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Attended,
-    Missed,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Attended => "attended",
-            Outcome::Missed => "missed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "attended" => Some(Outcome::Attended),
-            "missed" => Some(Outcome::Missed),
-            _ => None,
-        }
+madoguchi_core::wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum Outcome {
+        Attended,
+        Missed,
     }
 }
 
-/// I7/I18: what became of the automatic ticket (written by the integration).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AutoTicketStatus {
-    Created,
-    Skipped,
-    Pending,
-    None,
-}
-
-impl AutoTicketStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AutoTicketStatus::Created => "created",
-            AutoTicketStatus::Skipped => "skipped",
-            AutoTicketStatus::Pending => "pending",
-            AutoTicketStatus::None => "none",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "created" => Some(AutoTicketStatus::Created),
-            "skipped" => Some(AutoTicketStatus::Skipped),
-            "pending" => Some(AutoTicketStatus::Pending),
-            "none" => Some(AutoTicketStatus::None),
-            _ => None,
-        }
+madoguchi_core::wire_enum! {
+    /// I7/I18: what became of the automatic ticket (written by the integration).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum AutoTicketStatus {
+        Created,
+        Skipped,
+        Pending,
+        None,
     }
 }
 
@@ -164,7 +114,8 @@ pub struct ChatView {
     pub visitor: Visitor,
     /// The visitor's first message (seq 1).
     pub question: String,
-    pub desk_ticket_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub desk_ticket_ids: Vec<madoguchi_core::ids::TicketId>,
     /// O4: supervisors and admins who joined the chat besides its owner (`operatorId`).
     pub participant_ids: Vec<String>,
     /// O2: the latest hand-over of the chat, with the note for the receiver.
@@ -710,10 +661,11 @@ impl Chat {
         if chats.is_empty() {
             return Ok(());
         }
-        let ids: Vec<&str> = chats.iter().map(|c| c.id.as_str()).collect();
+        let ids: Vec<madoguchi_core::ids::ChatId> =
+            chats.iter().map(|c| c.id.as_str().into()).collect();
         let mut links = self.desk_hook().chat_links(&ids).await?;
         for chat in chats.iter_mut() {
-            let l = links.remove(&chat.id).unwrap_or_default();
+            let l = links.remove(chat.id.as_str()).unwrap_or_default();
             chat.desk_ticket_ids = l.desk_ticket_ids;
             chat.auto_ticket = l.auto_ticket;
         }

@@ -18,72 +18,45 @@ use utoipa::ToSchema;
 pub const MAX_TEXT_CHARS: usize = 10_000;
 pub const MAX_CLIENT_ID_CHARS: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Sender {
-    Visitor,
-    Operator,
-    System,
-}
-
-impl Sender {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sender::Visitor => "visitor",
-            Sender::Operator => "operator",
-            Sender::System => "system",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "visitor" => Some(Sender::Visitor),
-            "operator" => Some(Sender::Operator),
-            "system" => Some(Sender::System),
-            _ => None,
-        }
+madoguchi_core::wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum Sender {
+        Visitor,
+        Operator,
+        System,
     }
 }
 
-/// System lines of the transcript (C5), rendered in each reader's language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SystemKind {
-    /// An operator accepted the chat (argument: the operator's name).
-    Joined,
-    /// Nobody could take the chat or nobody accepted it in time.
-    Missed,
-    /// The visitor left.
-    Left,
-    /// An operator ended the chat.
-    Ended,
-    /// The chat ended after a time without messages.
-    EndedIdle,
-    /// V2: the visitor left a message with the offline form.
-    Offline,
-    /// V5: the visitor rated the chat (argument: the rating, then a newline and the
-    /// comment, if any).
-    Rated,
-    /// O4: a supervisor or admin joined a chat someone else owns (argument: their name).
-    Participant,
-    /// O2: the chat was handed to another operator (argument: the receiver's name).
-    Transferred,
+madoguchi_core::wire_enum! {
+    /// System lines of the transcript (C5), rendered in each reader's language.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[strum(serialize_all = "snake_case")]
+    pub enum SystemKind {
+        /// An operator accepted the chat (argument: the operator's name).
+        Joined,
+        /// Nobody could take the chat or nobody accepted it in time.
+        Missed,
+        /// The visitor left.
+        Left,
+        /// An operator ended the chat.
+        Ended,
+        /// The chat ended after a time without messages.
+        EndedIdle,
+        /// V2: the visitor left a message with the offline form.
+        Offline,
+        /// V5: the visitor rated the chat (argument: the rating, then a newline and the
+        /// comment, if any).
+        Rated,
+        /// O4: a supervisor or admin joined a chat someone else owns (argument: their name).
+        Participant,
+        /// O2: the chat was handed to another operator (argument: the receiver's name).
+        Transferred,
+    }
 }
 
 impl SystemKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SystemKind::Joined => "joined",
-            SystemKind::Missed => "missed",
-            SystemKind::Left => "left",
-            SystemKind::Ended => "ended",
-            SystemKind::EndedIdle => "ended_idle",
-            SystemKind::Offline => "offline",
-            SystemKind::Rated => "rated",
-            SystemKind::Participant => "participant",
-            SystemKind::Transferred => "transferred",
-        }
-    }
-
     /// The catalog key of a stored system kind (also for readers outside this crate,
     /// such as the Desk transcript).
     pub fn key(kind: &str) -> &'static str {

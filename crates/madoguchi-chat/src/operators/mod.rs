@@ -12,60 +12,32 @@ use madoguchi_core::{Error, ErrorCode, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[schema(as = ChatRole)]
-pub enum Role {
-    Admin,
-    Supervisor,
-    Operator,
+madoguchi_core::wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    #[schema(as = ChatRole)]
+    pub enum Role {
+        Admin,
+        Supervisor,
+        Operator,
+    }
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Supervisor => "supervisor",
-            Role::Operator => "operator",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "supervisor" => Some(Role::Supervisor),
-            "operator" => Some(Role::Operator),
-            _ => None,
-        }
-    }
-
     /// Admins and supervisors see and take chats of every department.
     pub fn sees_all_departments(self) -> bool {
         matches!(self, Role::Admin | Role::Supervisor)
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Availability {
-    Available,
-    Away,
-}
-
-impl Availability {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Availability::Available => "available",
-            Availability::Away => "away",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "available" => Some(Availability::Available),
-            "away" => Some(Availability::Away),
-            _ => None,
-        }
+madoguchi_core::wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum Availability {
+        Available,
+        Away,
     }
 }
 

@@ -46,35 +46,19 @@ impl PortalName {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Plan {
-    Free,
-    Standard,
-    Professional,
-    Enterprise,
+madoguchi_core::wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum Plan {
+        Free,
+        Standard,
+        Professional,
+        Enterprise,
+    }
 }
 
 impl Plan {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Plan::Free => "free",
-            Plan::Standard => "standard",
-            Plan::Professional => "professional",
-            Plan::Enterprise => "enterprise",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "free" => Some(Plan::Free),
-            "standard" => Some(Plan::Standard),
-            "professional" => Some(Plan::Professional),
-            "enterprise" => Some(Plan::Enterprise),
-            _ => None,
-        }
-    }
-
     /// I1: the integration comes with Professional and Enterprise.
     pub fn includes_integration(self) -> bool {
         matches!(self, Plan::Professional | Plan::Enterprise)

@@ -7,6 +7,7 @@ use super::{
 };
 use async_trait::async_trait;
 use madoguchi_core::identity::User;
+use madoguchi_core::ids::{ChatId, ContactId, PortalName, TicketId};
 use madoguchi_core::{Error, ErrorCode, Result};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -205,13 +206,13 @@ impl DeskClient for HttpDesk {
         "http"
     }
 
-    async fn admin_portals(&self, _user: &User) -> Result<Vec<String>> {
+    async fn admin_portals(&self, _user: &User) -> Result<Vec<PortalName>> {
         // The Chat process has no Desk credentials for the user: enabling without a
         // body answers `not_desk_admin` with the three fields (I3) in this mode.
         Ok(Vec::new())
     }
 
-    async fn ensure_service_key(&self, _user: &User, _portal: &str) -> Result<ServiceKey> {
+    async fn ensure_service_key(&self, _user: &User, _portal: &PortalName) -> Result<ServiceKey> {
         Err(Error::new(ErrorCode::NotDeskAdmin))
     }
 
@@ -358,7 +359,7 @@ impl DeskClient for HttpDesk {
             .await
     }
 
-    async fn ticket(&self, auth: &DeskAuth, ticket_id: &str) -> Result<DeskTicket> {
+    async fn ticket(&self, auth: &DeskAuth, ticket_id: &TicketId) -> Result<DeskTicket> {
         let url = self.url(&auth.portal, &["tickets", ticket_id])?;
         let mut ticket: DeskTicket = self.get(auth, url).await?;
         let url = self.url(&auth.portal, &["tickets", ticket_id, "threads"])?;
@@ -370,7 +371,7 @@ impl DeskClient for HttpDesk {
     async fn contact_tickets(
         &self,
         auth: &DeskAuth,
-        contact_id: &str,
+        contact_id: &ContactId,
         limit: u32,
         departments: Option<&[String]>,
     ) -> Result<Vec<DeskTicket>> {
@@ -407,7 +408,7 @@ impl DeskClient for HttpDesk {
     async fn set_ticket_status(
         &self,
         auth: &DeskAuth,
-        ticket_id: &str,
+        ticket_id: &TicketId,
         status: &str,
     ) -> Result<DeskTicket> {
         let url = self.url(&auth.portal, &["tickets", ticket_id])?;
@@ -418,7 +419,7 @@ impl DeskClient for HttpDesk {
     async fn reply(
         &self,
         auth: &DeskAuth,
-        ticket_id: &str,
+        ticket_id: &TicketId,
         content: &str,
         author: Option<&str>,
     ) -> Result<DeskThread> {
@@ -453,8 +454,8 @@ impl DeskClient for HttpDesk {
     async fn upsert_chat_thread(
         &self,
         auth: &DeskAuth,
-        ticket_id: &str,
-        chat_id: &str,
+        ticket_id: &TicketId,
+        chat_id: &ChatId,
         lines: &[ChatLine],
     ) -> Result<DeskThread> {
         let url = self.url(&auth.portal, &["tickets", ticket_id, "chat-threads"])?;
@@ -470,8 +471,8 @@ impl DeskClient for HttpDesk {
     async fn add_chat_attachment(
         &self,
         auth: &DeskAuth,
-        ticket_id: &str,
-        chat_id: &str,
+        ticket_id: &TicketId,
+        chat_id: &ChatId,
         file: &ChatFile,
     ) -> Result<DeskAttachment> {
         let mut url = self.url(
@@ -500,7 +501,7 @@ impl DeskClient for HttpDesk {
     async fn tickets_with_chat(
         &self,
         auth: &DeskAuth,
-        chat_id: &str,
+        chat_id: &ChatId,
         contact_email: Option<&str>,
     ) -> Result<Vec<DeskTicket>> {
         // The HTTP API has no lookup by chat: the chat's ticket, if any, is one of the
@@ -520,7 +521,7 @@ impl DeskClient for HttpDesk {
             let threads = self.get::<List<DeskThread>>(auth, url).await?.data;
             if threads
                 .iter()
-                .any(|t| t.chat_id.as_deref() == Some(chat_id))
+                .any(|t| t.chat_id.as_deref() == Some(chat_id.as_str()))
             {
                 found.push(ticket);
             }

@@ -9,6 +9,7 @@ use super::{
 };
 use async_trait::async_trait;
 use madoguchi_core::identity::User;
+use madoguchi_core::ids::{ChatId, ContactId, PortalName, TicketId};
 use madoguchi_core::{Error, ErrorCode, Result};
 use madoguchi_desk::{
     ChatMessageIn, Desk, Member, NewThread, SearchQuery, ThreadAuthor, ThreadKind, TicketFilter,
@@ -71,17 +72,17 @@ impl DeskClient for InProcessDesk {
         "in_process"
     }
 
-    async fn admin_portals(&self, user: &User) -> Result<Vec<String>> {
+    async fn admin_portals(&self, user: &User) -> Result<Vec<PortalName>> {
         Ok(self
             .desk
             .admin_portals(&user.id)
             .await?
             .into_iter()
-            .map(|p| p.portal_name)
+            .map(|p| PortalName::from(p.portal_name))
             .collect())
     }
 
-    async fn ensure_service_key(&self, user: &User, portal: &str) -> Result<ServiceKey> {
+    async fn ensure_service_key(&self, user: &User, portal: &PortalName) -> Result<ServiceKey> {
         let member = self.desk.member(portal, &user.id).await?;
         if !member.is_admin() {
             return Err(Error::new(ErrorCode::NotDeskAdmin));
@@ -158,7 +159,7 @@ impl DeskClient for InProcessDesk {
             subject: ticket.subject.clone(),
             description: ticket.description.clone(),
             department_id: ticket.department_id.clone(),
-            contact_id: ticket.contact_id.clone(),
+            contact_id: ticket.contact_id.as_ref().map(ContactId::to_string),
             status: parse_enum(
                 "status",
                 ticket.status.as_deref(),
@@ -183,7 +184,7 @@ impl DeskClient for InProcessDesk {
         }
     }
 
-    async fn ticket(&self, auth: &DeskAuth, ticket_id: &str) -> Result<DeskTicket> {
+    async fn ticket(&self, auth: &DeskAuth, ticket_id: &TicketId) -> Result<DeskTicket> {
         let member = self.member(auth).await?;
         convert(self.desk.ticket_with_threads(&member, ticket_id).await?)
     }
@@ -191,13 +192,13 @@ impl DeskClient for InProcessDesk {
     async fn contact_tickets(
         &self,
         auth: &DeskAuth,
-        contact_id: &str,
+        contact_id: &ContactId,
         limit: u32,
         departments: Option<&[String]>,
     ) -> Result<Vec<DeskTicket>> {
         let member = self.member(auth).await?;
         let filter = TicketFilter {
-            contact_id: Some(contact_id.to_owned()),
+            contact_id: Some(contact_id.to_string()),
             limit: Some(i64::from(limit)),
             department_ids: departments.map(<[String]>::to_vec),
             ..TicketFilter::default()
@@ -224,7 +225,7 @@ impl DeskClient for InProcessDesk {
     async fn set_ticket_status(
         &self,
         auth: &DeskAuth,
-        ticket_id: &str,
+        ticket_id: &TicketId,
         status: &str,
     ) -> Result<DeskTicket> {
         let member = self.member(auth).await?;
@@ -241,7 +242,7 @@ impl DeskClient for InProcessDesk {
     async fn reply(
         &self,
         auth: &DeskAuth,
-        ticket_id: &str,
+        ticket_id: &TicketId,
         content: &str,
         author: Option<&str>,
     ) -> Result<DeskThread> {
@@ -271,8 +272,8 @@ impl DeskClient for InProcessDesk {
     async fn upsert_chat_thread(
         &self,
         auth: &DeskAuth,
-        ticket_id: &str,
-        chat_id: &str,
+        ticket_id: &TicketId,
+        chat_id: &ChatId,
         lines: &[ChatLine],
     ) -> Result<DeskThread> {
         let member = self.member(auth).await?;
@@ -287,8 +288,8 @@ impl DeskClient for InProcessDesk {
     async fn add_chat_attachment(
         &self,
         auth: &DeskAuth,
-        ticket_id: &str,
-        chat_id: &str,
+        ticket_id: &TicketId,
+        chat_id: &ChatId,
         file: &ChatFile,
     ) -> Result<DeskAttachment> {
         let member = self.member(auth).await?;
@@ -309,7 +310,7 @@ impl DeskClient for InProcessDesk {
     async fn tickets_with_chat(
         &self,
         auth: &DeskAuth,
-        chat_id: &str,
+        chat_id: &ChatId,
         _contact_email: Option<&str>,
     ) -> Result<Vec<DeskTicket>> {
         let member = self.member(auth).await?;

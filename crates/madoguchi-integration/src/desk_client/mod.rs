@@ -19,6 +19,7 @@ pub use in_process::InProcessDesk;
 
 use async_trait::async_trait;
 use madoguchi_core::identity::User;
+use madoguchi_core::ids::{ChatId, ContactId, PortalName, TicketId};
 use madoguchi_core::Result;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -27,7 +28,7 @@ use utoipa::ToSchema;
 /// The credentials of a link: which Desk portal, as which admin, with which key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DeskAuth {
-    pub portal: String,
+    pub portal: PortalName,
     pub admin_email: String,
     pub service_key: String,
     /// O6: the Chat operator a change is made for (from the chat's desk panel); Desk
@@ -83,7 +84,8 @@ pub struct DeskDepartment {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DeskContact {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: ContactId,
     #[serde(default)]
     pub first_name: Option<String>,
     #[serde(default)]
@@ -137,7 +139,8 @@ pub struct ContactDetails {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DeskTicket {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: TicketId,
     pub ticket_number: i64,
     pub subject: String,
     #[serde(default)]
@@ -245,7 +248,7 @@ pub struct NewTicket {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub department_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub contact_id: Option<String>,
+    pub contact_id: Option<ContactId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -273,11 +276,11 @@ pub trait DeskClient: Send + Sync + 'static {
 
     /// Desk portals `user` administers (I2, I4). Over HTTP the Chat process holds no
     /// Desk credentials for the user, so this is always empty there.
-    async fn admin_portals(&self, user: &User) -> Result<Vec<String>>;
+    async fn admin_portals(&self, user: &User) -> Result<Vec<PortalName>>;
 
     /// The portal's current service key, generating one if it has none (I2);
     /// `user` must administer the portal.
-    async fn ensure_service_key(&self, user: &User, portal: &str) -> Result<ServiceKey>;
+    async fn ensure_service_key(&self, user: &User, portal: &PortalName) -> Result<ServiceKey>;
 
     /// Checks a link (I3, I5): `desk_portal_not_found` (field `deskPortalName`),
     /// `invalid_service_key` (field `serviceKey`), `not_desk_admin_email` (field `adminEmail`).
@@ -310,13 +313,13 @@ pub trait DeskClient: Send + Sync + 'static {
 
     async fn create_ticket(&self, auth: &DeskAuth, ticket: &NewTicket) -> Result<DeskTicket>;
     /// A ticket with its `threads` (oldest first).
-    async fn ticket(&self, auth: &DeskAuth, ticket_id: &str) -> Result<DeskTicket>;
+    async fn ticket(&self, auth: &DeskAuth, ticket_id: &TicketId) -> Result<DeskTicket>;
     /// A contact's tickets, newest first, at most `limit`; only in `departments` when
     /// given (the view scope, I14).
     async fn contact_tickets(
         &self,
         auth: &DeskAuth,
-        contact_id: &str,
+        contact_id: &ContactId,
         limit: u32,
         departments: Option<&[String]>,
     ) -> Result<Vec<DeskTicket>>;
@@ -331,14 +334,14 @@ pub trait DeskClient: Send + Sync + 'static {
     async fn set_ticket_status(
         &self,
         auth: &DeskAuth,
-        ticket_id: &str,
+        ticket_id: &TicketId,
         status: &str,
     ) -> Result<DeskTicket>;
     /// A reply on the ticket, shown as written by `author` (the operator) when given.
     async fn reply(
         &self,
         auth: &DeskAuth,
-        ticket_id: &str,
+        ticket_id: &TicketId,
         content: &str,
         author: Option<&str>,
     ) -> Result<DeskThread>;
@@ -352,8 +355,8 @@ pub trait DeskClient: Send + Sync + 'static {
     async fn upsert_chat_thread(
         &self,
         auth: &DeskAuth,
-        ticket_id: &str,
-        chat_id: &str,
+        ticket_id: &TicketId,
+        chat_id: &ChatId,
         lines: &[ChatLine],
     ) -> Result<DeskThread>;
 
@@ -363,8 +366,8 @@ pub trait DeskClient: Send + Sync + 'static {
     async fn add_chat_attachment(
         &self,
         auth: &DeskAuth,
-        ticket_id: &str,
-        chat_id: &str,
+        ticket_id: &TicketId,
+        chat_id: &ChatId,
         file: &ChatFile,
     ) -> Result<DeskAttachment>;
 
@@ -374,7 +377,7 @@ pub trait DeskClient: Send + Sync + 'static {
     async fn tickets_with_chat(
         &self,
         auth: &DeskAuth,
-        chat_id: &str,
+        chat_id: &ChatId,
         contact_email: Option<&str>,
     ) -> Result<Vec<DeskTicket>>;
 }

@@ -7,6 +7,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use madoguchi_core::ids::{ChatId, TicketId};
 use madoguchi_core::Error;
 use madoguchi_desk::{
     ChatAttachmentIn, ChatMessageIn, HistoryEntry, NewThread, NewTicket, SearchQuery, Thread,
@@ -175,8 +176,8 @@ async fn create_thread(
             .desk
             .upsert_chat_thread(
                 &member,
-                &ids.1,
-                req.chat_id.as_deref().unwrap_or(""),
+                &TicketId::from(&ids.1),
+                &ChatId::from(req.chat_id.as_deref().unwrap_or("")),
                 req.messages.as_deref().unwrap_or(&[]),
             )
             .await?;
@@ -222,7 +223,12 @@ async fn upsert_chat_thread(
     member.require_admin()?;
     let thread = state
         .desk
-        .upsert_chat_thread(&member, &ids.1, &req.chat_id, &req.messages)
+        .upsert_chat_thread(
+            &member,
+            &TicketId::from(&ids.1),
+            &ChatId::from(&req.chat_id),
+            &req.messages,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(thread)))
 }
@@ -268,7 +274,12 @@ async fn put_chat_attachment(
     };
     let stored = state
         .desk
-        .add_chat_attachment(&member, &ids.1, &ids.2, &file)
+        .add_chat_attachment(
+            &member,
+            &TicketId::from(&ids.1),
+            &ChatId::from(&ids.2),
+            &file,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(stored)))
 }

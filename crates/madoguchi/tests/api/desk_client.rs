@@ -97,28 +97,33 @@ async fn chat_files(app: &TestApp, desk: Arc<dyn DeskClient>) {
     };
     // No chat thread yet: not found.
     let e = desk
-        .add_chat_attachment(&auth, &ticket.id, "chat-1", &file)
+        .add_chat_attachment(&auth, &ticket.id, &"chat-1".into(), &file)
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::NotFound);
-    desk.upsert_chat_thread(&auth, &ticket.id, "chat-1", &lines("chat-1", 1, 3))
+    desk.upsert_chat_thread(&auth, &ticket.id, &"chat-1".into(), &lines("chat-1", 1, 3))
         .await
         .unwrap();
     let first = desk
-        .add_chat_attachment(&auth, &ticket.id, "chat-1", &file)
+        .add_chat_attachment(&auth, &ticket.id, &"chat-1".into(), &file)
         .await
         .unwrap();
     assert_eq!(first.name, "破損 (1).png");
     assert_eq!(first.content_type, "image/png");
     assert_eq!(first.size, photo.len() as i64);
     let again = desk
-        .add_chat_attachment(&auth, &ticket.id, "chat-1", &file)
+        .add_chat_attachment(&auth, &ticket.id, &"chat-1".into(), &file)
         .await
         .unwrap();
     assert_eq!(again, first, "a repeated copy answers the stored file");
     // A wrong key is refused like every call.
     let e = desk
-        .add_chat_attachment(&auth_with_key(&auth, "wrong"), &ticket.id, "chat-1", &file)
+        .add_chat_attachment(
+            &auth_with_key(&auth, "wrong"),
+            &ticket.id,
+            &"chat-1".into(),
+            &file,
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidServiceKey);
@@ -205,11 +210,11 @@ async fn contract(app: &TestApp, desk: Arc<dyn DeskClient>) {
         assert_eq!(portals, ["acme"]);
         assert!(desk.admin_portals(&user(&agent)).await.unwrap().is_empty());
         let k = desk
-            .ensure_service_key(&user(&admin), "acme")
+            .ensure_service_key(&user(&admin), &"acme".into())
             .await
             .unwrap();
         let again = desk
-            .ensure_service_key(&user(&admin), "acme")
+            .ensure_service_key(&user(&admin), &"acme".into())
             .await
             .unwrap();
         assert_eq!(
@@ -217,7 +222,7 @@ async fn contract(app: &TestApp, desk: Arc<dyn DeskClient>) {
             "an existing key is reused"
         );
         let e = desk
-            .ensure_service_key(&user(&agent), "acme")
+            .ensure_service_key(&user(&agent), &"acme".into())
             .await
             .unwrap_err();
         assert_eq!(e.code, ErrorCode::NotDeskAdmin);
@@ -225,7 +230,7 @@ async fn contract(app: &TestApp, desk: Arc<dyn DeskClient>) {
     } else {
         assert!(portals.is_empty(), "over HTTP no Desk roles are visible");
         let e = desk
-            .ensure_service_key(&user(&admin), "acme")
+            .ensure_service_key(&user(&admin), &"acme".into())
             .await
             .unwrap_err();
         assert_eq!(e.code, ErrorCode::NotDeskAdmin);
@@ -430,25 +435,25 @@ async fn contract(app: &TestApp, desk: Arc<dyn DeskClient>) {
 
     // Chat threads: idempotent by seq, appended later (I11), found by chat id.
     let t1 = desk
-        .upsert_chat_thread(&auth, &ticket.id, "chat-1", &lines("chat-1", 1, 3))
+        .upsert_chat_thread(&auth, &ticket.id, &"chat-1".into(), &lines("chat-1", 1, 3))
         .await
         .unwrap();
     assert_eq!(t1.kind, "chat");
     assert_eq!(t1.chat_id.as_deref(), Some("chat-1"));
     let again = desk
-        .upsert_chat_thread(&auth, &ticket.id, "chat-1", &lines("chat-1", 1, 3))
+        .upsert_chat_thread(&auth, &ticket.id, &"chat-1".into(), &lines("chat-1", 1, 3))
         .await
         .unwrap();
     assert_eq!(again.id, t1.id);
     assert_eq!(again.messages.as_ref().unwrap().len(), 3);
     let more = desk
-        .upsert_chat_thread(&auth, &ticket.id, "chat-1", &lines("chat-1", 2, 5))
+        .upsert_chat_thread(&auth, &ticket.id, &"chat-1".into(), &lines("chat-1", 2, 5))
         .await
         .unwrap();
     let seqs: Vec<i64> = more.messages.unwrap().iter().map(|m| m.seq).collect();
     assert_eq!(seqs, [1, 2, 3, 4, 5]);
     let with = desk
-        .tickets_with_chat(&auth, "chat-1", Some("suzuki@example.jp"))
+        .tickets_with_chat(&auth, &"chat-1".into(), Some("suzuki@example.jp"))
         .await
         .unwrap();
     assert_eq!(
@@ -456,7 +461,7 @@ async fn contract(app: &TestApp, desk: Arc<dyn DeskClient>) {
         [ticket.id.as_str()]
     );
     assert!(desk
-        .tickets_with_chat(&auth, "chat-2", Some("suzuki@example.jp"))
+        .tickets_with_chat(&auth, &"chat-2".into(), Some("suzuki@example.jp"))
         .await
         .unwrap()
         .is_empty());
@@ -481,7 +486,7 @@ async fn contract(app: &TestApp, desk: Arc<dyn DeskClient>) {
         Some("再設定のリンクを送りました")
     );
     assert_eq!(
-        desk.ticket(&auth, "nope").await.unwrap_err().code,
+        desk.ticket(&auth, &"nope".into()).await.unwrap_err().code,
         ErrorCode::NotFound
     );
 

@@ -1,10 +1,11 @@
 //! Ticket classifications (SPEC D3): each portal has its own list, admins edit it.
 
+pub(crate) mod store;
+
 use crate::access::Member;
 use crate::Desk;
 use madoguchi_core::{Error, Result};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::ToSchema;
 
 /// A new portal's classifications.
@@ -23,8 +24,7 @@ pub struct Classifications {
 impl Desk {
     /// The portal's classifications, in order.
     pub async fn classifications(&self, member: &Member) -> Result<Vec<String>> {
-        let mut conn = self.db.pool().acquire().await?;
-        load(&mut conn, &member.portal_id).await
+        store::load(self.db.pool(), &member.portal_id).await
     }
 
     /// Replaces the list (admin only): at least one, each non-empty (trimmed) and
@@ -51,26 +51,15 @@ impl Desk {
             }
             list.push(c.to_owned());
         }
-        let json =
-            serde_json::to_string(&list).map_err(|e| Error::internal(anyhow::Error::new(e)))?;
-        sqlx::query("update desk_portals set classifications = $1, updated_at = $2 where id = $3")
-            .bind(&json)
-            .bind(self.clock.now_ms())
-            .bind(&member.portal_id)
-            .execute(self.db.pool())
-            .await?;
+        store::save(
+            self.db.pool(),
+            &member.portal_id,
+            &list,
+            self.clock.now_ms(),
+        )
+        .await?;
         Ok(list)
     }
-}
-
-pub(crate) async fn load(conn: &mut sqlx::AnyConnection, portal_id: &str) -> Result<Vec<String>> {
-    let row = sqlx::query("select classifications from desk_portals where id = $1")
-        .bind(portal_id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or_else(Error::not_found)?;
-    let json: String = row.try_get("classifications")?;
-    serde_json::from_str(&json).map_err(|e| Error::internal(anyhow::Error::new(e)))
 }
 
 /// The portal's spelling of `value` when it is one of its classifications (any
@@ -82,7 +71,7 @@ pub(crate) async fn check(
     field: &'static str,
 ) -> Result<String> {
     let wanted = value.trim().to_lowercase();
-    load(conn, portal_id)
+    store::load(conn, portal_id)
         .await?
         .into_iter()
         .find(|c| c.to_lowercase() == wanted)

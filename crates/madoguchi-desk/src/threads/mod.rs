@@ -2,46 +2,32 @@
 //! is one per (ticket, chat); its messages keep the chat's `seq`, so appending the
 //! same messages again changes nothing (I11: later messages join the same thread).
 
+pub(crate) mod store;
+
 use crate::access::Member;
 use crate::Desk;
-use madoguchi_core::ids::new_id;
-use madoguchi_core::time::{parse_rfc3339, rfc3339};
+use madoguchi_core::ids::{new_id, ChatId, TicketId};
+use madoguchi_core::time::parse_rfc3339;
 use madoguchi_core::{Error, Result};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use std::collections::HashMap;
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ThreadKind {
-    Reply,
-    Note,
-    Chat,
-    /// A mail received (or, for imported history, sent) through a mailbox (E2).
-    Email,
+madoguchi_core::wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum ThreadKind {
+        Reply,
+        Note,
+        Chat,
+        /// A mail received (or, for imported history, sent) through a mailbox (E2).
+        Email,
+    }
 }
 
 impl ThreadKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ThreadKind::Reply => "reply",
-            ThreadKind::Note => "note",
-            ThreadKind::Chat => "chat",
-            ThreadKind::Email => "email",
-        }
-    }
-
-    fn from_db(s: &str) -> Result<Self> {
-        match s {
-            "reply" => Ok(ThreadKind::Reply),
-            "note" => Ok(ThreadKind::Note),
-            "chat" => Ok(ThreadKind::Chat),
-            "email" => Ok(ThreadKind::Email),
-            _ => Err(Error::internal(anyhow::anyhow!(
-                "unknown thread kind {s:?}"
-            ))),
-        }
+    pub(crate) fn from_db(s: &str) -> Result<Self> {
+        Self::parse(s).ok_or_else(|| Error::internal(anyhow::anyhow!("unknown thread kind {s:?}")))
     }
 }
 
@@ -225,12 +211,11 @@ async fn check_ticket(
     portal_id: &str,
     ticket_id: &str,
 ) -> Result<()> {
-    let row = sqlx::query("select id from desk_tickets where portal_id = $1 and id = $2")
-        .bind(portal_id)
-        .bind(ticket_id)
-        .fetch_optional(conn)
-        .await?;
-    row.map(|_| ()).ok_or_else(Error::not_found)
+    if store::ticket_exists(conn, portal_id, ticket_id).await? {
+        Ok(())
+    } else {
+        Err(Error::not_found())
+    }
 }
 
 fn check_messages(messages: &[ChatMessageIn]) -> Result<Vec<(i64, &ChatMessageIn)>> {
@@ -298,24 +283,21 @@ impl Desk {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
         check_ticket(tx.conn(), &member.portal_id, ticket_id).await?;
-        sqlx::query(
-            "insert into desk_threads (id, portal_id, ticket_id, kind, content, author_id, author_name, \
-             chat_id, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, null, $8, $8)",
+        store::insert_text(
+            tx.conn(),
+            &member.portal_id,
+            ticket_id,
+            &id,
+            new.kind,
+            &content,
+            &author,
+            now,
         )
-        .bind(&id)
-        .bind(&member.portal_id)
-        .bind(ticket_id)
-        .bind(new.kind.as_str())
-        .bind(&content)
-        .bind(&author.id)
-        .bind(&author.name)
-        .bind(now)
-        .execute(tx.conn())
         .await?;
-        touch_ticket(tx.conn(), &member.portal_id, ticket_id, now).await?;
+        store::touch_ticket(tx.conn(), &member.portal_id, ticket_id, now).await?;
         if member.actor.is_some() {
             // O6: a reply written from the chat is in the history under the operator.
-            crate::tickets::record(
+            crate::tickets::store::record(
                 tx.conn(),
                 member,
                 ticket_id,
@@ -348,8 +330,8 @@ impl Desk {
     pub async fn upsert_chat_thread(
         &self,
         member: &Member,
-        ticket_id: &str,
-        chat_id: &str,
+        ticket_id: &TicketId,
+        chat_id: &ChatId,
         messages: &[ChatMessageIn],
     ) -> Result<Thread> {
         let chat_id = crate::required_text("chatId", chat_id, 200, "desk-error-chat-id")?;
@@ -357,22 +339,12 @@ impl Desk {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
         check_ticket(tx.conn(), &member.portal_id, ticket_id).await?;
-        let created = sqlx::query(
-            "insert into desk_threads (id, portal_id, ticket_id, kind, content, author_id, author_name, \
-             chat_id, created_at, updated_at) values ($1, $2, $3, 'chat', null, null, null, $4, $5, $5) \
-             on conflict (ticket_id, chat_id) do nothing",
-        )
-        .bind(new_id())
-        .bind(&member.portal_id)
-        .bind(ticket_id)
-        .bind(&chat_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
+        let created =
+            store::insert_chat_thread(tx.conn(), &member.portal_id, ticket_id, &chat_id, now)
+                .await?;
         if created > 0 && member.actor.is_some() {
             // O6: an operator associated the chat with the ticket.
-            crate::tickets::record(
+            crate::tickets::store::record(
                 tx.conn(),
                 member,
                 ticket_id,
@@ -383,39 +355,16 @@ impl Desk {
             )
             .await?;
         }
-        let thread_id: String =
-            sqlx::query("select id from desk_threads where ticket_id = $1 and chat_id = $2")
-                .bind(ticket_id)
-                .bind(&chat_id)
-                .fetch_one(tx.conn())
-                .await?
-                .try_get("id")?;
+        let thread_id = store::chat_thread_id(tx.conn(), &member.portal_id, ticket_id, &chat_id)
+            .await?
+            .ok_or_else(Error::not_found)?;
         let mut added = 0;
         for (at, m) in checked {
-            let done = sqlx::query(
-                "insert into desk_thread_messages (thread_id, seq, sender, sender_name, text, created_at, \
-                 system_kind, system_arg) values ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 on conflict (thread_id, seq) do nothing",
-            )
-            .bind(&thread_id)
-            .bind(m.seq)
-            .bind(&m.sender)
-            .bind(&m.sender_name)
-            .bind(&m.text)
-            .bind(at)
-            .bind(m.system.as_ref().map(|sys| sys.kind.clone()))
-            .bind(m.system.as_ref().and_then(|sys| sys.arg.clone()))
-            .execute(tx.conn())
-            .await?;
-            added += done.rows_affected();
+            added += store::insert_message(tx.conn(), &thread_id, m, at).await?;
         }
         if added > 0 {
-            sqlx::query("update desk_threads set updated_at = $1 where id = $2")
-                .bind(now)
-                .bind(&thread_id)
-                .execute(tx.conn())
-                .await?;
-            touch_ticket(tx.conn(), &member.portal_id, ticket_id, now).await?;
+            store::touch_thread(tx.conn(), &thread_id, now).await?;
+            store::touch_ticket(tx.conn(), &member.portal_id, ticket_id, now).await?;
         }
         tx.commit().await?;
         self.threads(member, ticket_id)
@@ -431,8 +380,8 @@ impl Desk {
     pub async fn add_chat_attachment(
         &self,
         member: &Member,
-        ticket_id: &str,
-        chat_id: &str,
+        ticket_id: &TicketId,
+        chat_id: &ChatId,
         file: &ChatAttachmentIn,
     ) -> Result<crate::mail::AttachmentRef> {
         use base64::Engine;
@@ -454,59 +403,48 @@ impl Desk {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
         check_ticket(tx.conn(), &member.portal_id, ticket_id).await?;
-        let thread_id: String = sqlx::query(
-            "select id from desk_threads where portal_id = $1 and ticket_id = $2 and chat_id = $3",
+        let thread_id = store::chat_thread_id(tx.conn(), &member.portal_id, ticket_id, chat_id)
+            .await?
+            .ok_or_else(Error::not_found)?;
+        let file = store::NewFile {
+            key: &key,
+            seq: file.seq,
+            name: &name,
+            content_type: &plain_content_type(&file.content_type),
+            data_base64: &base64::engine::general_purpose::STANDARD.encode(&file.data),
+            size: file.data.len() as i64,
+        };
+        if store::insert_file(
+            tx.conn(),
+            &member.portal_id,
+            ticket_id,
+            &thread_id,
+            &file,
+            now,
         )
-        .bind(&member.portal_id)
-        .bind(ticket_id)
-        .bind(chat_id)
-        .fetch_optional(tx.conn())
         .await?
-        .ok_or_else(Error::not_found)?
-        .try_get("id")?;
-        let added = sqlx::query(
-            "insert into desk_thread_attachments (id, portal_id, ticket_id, thread_id, name, content_type, \
-             size, data_base64, created_at, source_key, chat_seq) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             on conflict (thread_id, source_key) do nothing",
-        )
-        .bind(new_id())
-        .bind(&member.portal_id)
-        .bind(ticket_id)
-        .bind(&thread_id)
-        .bind(&name)
-        .bind(plain_content_type(&file.content_type))
-        .bind(file.data.len() as i64)
-        .bind(base64::engine::general_purpose::STANDARD.encode(&file.data))
-        .bind(now)
-        .bind(&key)
-        .bind(file.seq)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        if added > 0 {
-            touch_ticket(tx.conn(), &member.portal_id, ticket_id, now).await?;
+            > 0
+        {
+            store::touch_ticket(tx.conn(), &member.portal_id, ticket_id, now).await?;
         }
-        let row = sqlx::query(
-            "select id, name, content_type, size from desk_thread_attachments \
-             where thread_id = $1 and source_key = $2",
-        )
-        .bind(&thread_id)
-        .bind(&key)
-        .fetch_one(tx.conn())
-        .await?;
+        let (id, name, content_type, size) =
+            store::file_by_key(tx.conn(), &thread_id, &key).await?;
         tx.commit().await?;
-        let id: String = row.try_get("id")?;
         Ok(crate::mail::AttachmentRef {
-            url: format!(
-                "{}/desk/api/v1/portals/{}/tickets/{ticket_id}/attachments/{id}",
-                self.public_url, member.portal_name
-            ),
+            url: format!("{}{id}", self.attachment_url_prefix(member, ticket_id)),
             id,
-            name: row.try_get("name")?,
-            content_type: row.try_get("content_type")?,
-            size: row.try_get("size")?,
+            name,
+            content_type,
+            size,
         })
+    }
+
+    /// `…/tickets/{ticketId}/attachments/`: the start of a file's download URL.
+    fn attachment_url_prefix(&self, member: &Member, ticket_id: &str) -> String {
+        format!(
+            "{}/desk/api/v1/portals/{}/tickets/{ticket_id}/attachments/",
+            self.public_url, member.portal_name
+        )
     }
 
     /// The ticket's threads, oldest first, chat threads with every message by `seq`;
@@ -514,148 +452,16 @@ impl Desk {
     pub async fn threads(&self, member: &Member, ticket_id: &str) -> Result<Vec<Thread>> {
         let mut conn = self.db.pool().acquire().await?;
         check_ticket(&mut conn, &member.portal_id, ticket_id).await?;
-        let rows = sqlx::query(
-            "select id, kind, content, author_id, author_name, chat_id, created_at, direction, mail_from, \
-             mail_to, mail_subject, message_id, quoted, delivery_state, delivery_error, delivery_attempts \
-             from desk_threads where portal_id = $1 and ticket_id = $2 order by created_at, id",
-        )
-        .bind(&member.portal_id)
-        .bind(ticket_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        let messages = sqlx::query(
-            "select m.thread_id, m.seq, m.sender, m.sender_name, m.text, m.created_at, m.system_kind, m.system_arg \
-             from desk_thread_messages m join desk_threads th on th.id = m.thread_id \
-             where th.portal_id = $1 and th.ticket_id = $2 order by m.thread_id, m.seq",
-        )
-        .bind(&member.portal_id)
-        .bind(ticket_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        let files = sqlx::query(
-            "select id, thread_id, name, content_type, size, chat_seq from desk_thread_attachments \
-             where portal_id = $1 and ticket_id = $2 order by chat_seq, created_at, id",
-        )
-        .bind(&member.portal_id)
-        .bind(ticket_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut attachments: HashMap<String, Vec<crate::mail::AttachmentRef>> = HashMap::new();
-        // V3: a chat's files by (thread, seq of the message that sent them).
-        let mut by_seq: HashMap<(String, i64), crate::mail::AttachmentRef> = HashMap::new();
-        for f in &files {
-            let id: String = f.try_get("id")?;
-            let thread_id: String = f.try_get("thread_id")?;
-            let file = crate::mail::AttachmentRef {
-                url: format!(
-                    "{}/desk/api/v1/portals/{}/tickets/{ticket_id}/attachments/{id}",
-                    self.public_url, member.portal_name
-                ),
-                id,
-                name: f.try_get("name")?,
-                content_type: f.try_get("content_type")?,
-                size: f.try_get("size")?,
-            };
-            if let Some(seq) = f.try_get::<Option<i64>, _>("chat_seq")? {
-                by_seq.insert((thread_id.clone(), seq), file.clone());
-            }
-            attachments.entry(thread_id).or_default().push(file);
-        }
-        let mut by_thread: HashMap<String, Vec<ChatMessage>> = HashMap::new();
-        for m in &messages {
-            let thread_id: String = m.try_get("thread_id")?;
-            let seq: i64 = m.try_get("seq")?;
-            let attachment = by_seq.remove(&(thread_id.clone(), seq));
-            by_thread.entry(thread_id).or_default().push(ChatMessage {
-                seq,
-                sender: m.try_get("sender")?,
-                sender_name: m.try_get("sender_name")?,
-                text: m.try_get("text")?,
-                created_at: rfc3339(m.try_get("created_at")?),
-                system: m
-                    .try_get::<Option<String>, _>("system_kind")?
-                    .map(|kind| -> Result<SystemLine> {
-                        Ok(SystemLine {
-                            kind,
-                            arg: m.try_get("system_arg")?,
-                        })
-                    })
-                    .transpose()?,
-                attachment,
-            });
-        }
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get("id")?;
-                let kind = ThreadKind::from_db(&row.try_get::<String, _>("kind")?)?;
-                let created_at = rfc3339(row.try_get("created_at")?);
-                Ok(match kind {
-                    ThreadKind::Chat => Thread::Chat(ChatThread {
-                        messages: by_thread.remove(&id).unwrap_or_default(),
-                        attachments: attachments.remove(&id).unwrap_or_default(),
-                        id,
-                        kind,
-                        chat_id: row
-                            .try_get::<Option<String>, _>("chat_id")?
-                            .unwrap_or_default(),
-                        created_at,
-                    }),
-                    _ => Thread::Text(TextThread {
-                        attachments: attachments.remove(&id).unwrap_or_default(),
-                        id,
-                        kind,
-                        content: row
-                            .try_get::<Option<String>, _>("content")?
-                            .unwrap_or_default(),
-                        author_id: row.try_get("author_id")?,
-                        author_name: row.try_get("author_name")?,
-                        direction: row.try_get("direction")?,
-                        from: row.try_get("mail_from")?,
-                        to: row.try_get("mail_to")?,
-                        subject: row.try_get("mail_subject")?,
-                        message_id: row.try_get("message_id")?,
-                        delivery: match row.try_get::<Option<String>, _>("delivery_state")? {
-                            Some(state) => Some(crate::mail::Delivery {
-                                state,
-                                error: row.try_get("delivery_error")?,
-                                attempts: row
-                                    .try_get::<Option<i64>, _>("delivery_attempts")?
-                                    .unwrap_or(0),
-                            }),
-                            None => None,
-                        },
-                        quoted: row.try_get("quoted")?,
-                        created_at,
-                    }),
-                })
-            })
-            .collect()
+        let url_prefix = self.attachment_url_prefix(member, ticket_id);
+        store::list(&mut conn, &member.portal_id, ticket_id, &url_prefix).await
     }
 
     /// The ids of the tickets holding a transcript of chat `chat_id`, oldest first.
-    pub async fn tickets_for_chat(&self, member: &Member, chat_id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query(
-            "select ticket_id from desk_threads where portal_id = $1 and chat_id = $2 order by created_at, id",
-        )
-        .bind(&member.portal_id)
-        .bind(chat_id)
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get("ticket_id")?)).collect()
+    pub async fn tickets_for_chat(
+        &self,
+        member: &Member,
+        chat_id: &ChatId,
+    ) -> Result<Vec<TicketId>> {
+        store::tickets_for_chat(self.db.pool(), &member.portal_id, chat_id).await
     }
-}
-
-pub(crate) async fn touch_ticket(
-    conn: &mut sqlx::AnyConnection,
-    portal_id: &str,
-    ticket_id: &str,
-    now: i64,
-) -> Result<()> {
-    sqlx::query("update desk_tickets set updated_at = $1 where portal_id = $2 and id = $3")
-        .bind(now)
-        .bind(portal_id)
-        .bind(ticket_id)
-        .execute(conn)
-        .await?;
-    Ok(())
 }

@@ -1,36 +1,25 @@
 //! Who acts on a portal (SPEC D1, Q3): a member with a role. Resolved once per call,
 //! from a user or a service key; every query afterwards is scoped to its portal.
 
+pub(crate) mod store;
+
 use crate::Desk;
 use madoguchi_core::{Error, ErrorCode, Result};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::ToSchema;
 
-/// A Desk role (SPEC vocabulary): `admin` or `agent`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Agent,
+madoguchi_core::wire_enum! {
+    /// A Desk role (SPEC vocabulary): `admin` or `agent`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum Role {
+        Admin,
+        Agent,
+    }
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Agent => "agent",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "agent" => Some(Role::Agent),
-            _ => None,
-        }
-    }
-
     pub(crate) fn from_db(s: &str) -> Result<Self> {
         Self::parse(s).ok_or_else(|| Error::internal(anyhow::anyhow!("unknown desk role {s:?}")))
     }
@@ -101,28 +90,19 @@ impl Desk {
     /// The user `user_id` as a member of the portal `portal_name`: 404 `not_found`
     /// when there is no such portal, 403 `forbidden` when they are not a member.
     pub async fn member(&self, portal_name: &str, user_id: &str) -> Result<Member> {
-        let row = sqlx::query(
-            "select p.id, p.portal_name, m.role, u.email, u.name \
-             from desk_portals p \
-             left join desk_members m on m.portal_id = p.id and m.user_id = $1 \
-             left join users u on u.id = m.user_id \
-             where p.portal_name = $2",
-        )
-        .bind(user_id)
-        .bind(portal_name.trim().to_lowercase())
-        .fetch_optional(self.db.pool())
-        .await?
-        .ok_or_else(Error::not_found)?;
-        let role: Option<String> = row.try_get("role")?;
-        let Some(role) = role else {
+        let found = store::membership(self.db.pool(), &portal_name.trim().to_lowercase(), user_id)
+            .await?
+            .ok_or_else(Error::not_found)?;
+        let Some(role) = found.role else {
             return Err(Error::forbidden());
         };
+        let missing = || Error::internal(anyhow::anyhow!("a member without a user"));
         Ok(Member {
-            portal_id: row.try_get("id")?,
-            portal_name: row.try_get("portal_name")?,
+            portal_id: found.portal_id,
+            portal_name: found.portal_name,
             user_id: user_id.to_owned(),
-            email: row.try_get("email")?,
-            name: row.try_get("name")?,
+            email: found.email.ok_or_else(missing)?,
+            name: found.name.ok_or_else(missing)?,
             role: Role::from_db(&role)?,
             via_service_key: false,
             actor: None,
@@ -140,14 +120,12 @@ impl Desk {
         admin_email: &str,
         service_key: &str,
     ) -> Result<Member> {
-        let portal = sqlx::query(
-            "select id, portal_name, service_key_hash from desk_portals where portal_name = $1",
-        )
-        .bind(portal_name.trim().to_lowercase())
-        .fetch_optional(self.db.pool())
-        .await?
-        .ok_or_else(|| Error::new(ErrorCode::DeskPortalNotFound).with_field("deskPortalName"))?;
-        let stored: Option<String> = portal.try_get("service_key_hash")?;
+        let (portal_id, portal_name, stored) =
+            store::portal_key_hash(self.db.pool(), &portal_name.trim().to_lowercase())
+                .await?
+                .ok_or_else(|| {
+                    Error::new(ErrorCode::DeskPortalNotFound).with_field("deskPortalName")
+                })?;
         let sent = madoguchi_core::ids::hash_secret(service_key.trim());
         let key_ok = stored
             .as_deref()
@@ -155,28 +133,23 @@ impl Desk {
         if !key_ok {
             return Err(Error::new(ErrorCode::InvalidServiceKey).with_field("serviceKey"));
         }
-        let portal_id: String = portal.try_get("id")?;
-        let admin = sqlx::query(
-            "select u.id, u.email, u.name, m.role from users u \
-             join desk_members m on m.user_id = u.id and m.portal_id = $1 \
-             where u.email_lower = $2",
+        let admin = store::member_by_email(
+            self.db.pool(),
+            &portal_id,
+            &admin_email.trim().to_lowercase(),
         )
-        .bind(&portal_id)
-        .bind(admin_email.trim().to_lowercase())
-        .fetch_optional(self.db.pool())
         .await?;
         let not_admin = || Error::new(ErrorCode::NotDeskAdmin).with_field("adminEmail");
         let admin = admin.ok_or_else(not_admin)?;
-        let role: String = admin.try_get("role")?;
-        if Role::from_db(&role)? != Role::Admin {
+        if Role::from_db(&admin.role)? != Role::Admin {
             return Err(not_admin());
         }
         Ok(Member {
             portal_id,
-            portal_name: portal.try_get("portal_name")?,
-            user_id: admin.try_get("id")?,
-            email: admin.try_get("email")?,
-            name: admin.try_get("name")?,
+            portal_name,
+            user_id: admin.user_id,
+            email: admin.email,
+            name: admin.name,
             role: Role::Admin,
             via_service_key: true,
             actor: None,
@@ -190,19 +163,11 @@ impl Desk {
             return Ok(member);
         }
         let email = email.trim().to_lowercase();
-        let row = sqlx::query(
-            "select u.id, u.name from users u \
-             join desk_members m on m.user_id = u.id and m.portal_id = $1 \
-             where u.email_lower = $2",
-        )
-        .bind(&member.portal_id)
-        .bind(&email)
-        .fetch_optional(self.db.pool())
-        .await?;
-        member.actor = Some(match row {
-            Some(row) => Actor {
-                user_id: Some(row.try_get("id")?),
-                name: row.try_get("name")?,
+        let found = store::member_by_email(self.db.pool(), &member.portal_id, &email).await?;
+        member.actor = Some(match found {
+            Some(m) => Actor {
+                user_id: Some(m.user_id),
+                name: m.name,
             },
             None => {
                 let name: String = name.trim().chars().take(200).collect();
@@ -222,11 +187,5 @@ pub(crate) async fn is_member(
     portal_id: &str,
     user_id: &str,
 ) -> Result<bool> {
-    let row =
-        sqlx::query("select 1 as one from desk_members where portal_id = $1 and user_id = $2")
-            .bind(portal_id)
-            .bind(user_id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.is_some())
+    store::is_member(conn, portal_id, user_id).await
 }

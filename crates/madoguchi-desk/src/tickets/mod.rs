@@ -2,36 +2,32 @@
 //! row, incremented in the creating transaction, so concurrent creates never share a
 //! number), the enumerations of API.md, a history of every change, filters, paging.
 
+pub(crate) mod store;
+
 use crate::access::Member;
-use crate::search::{contact_text, ticket_grams, update_postings};
-use crate::sql::Sql;
+use crate::search::contact_text;
+use crate::sql::Ref;
 use crate::threads::Thread;
 use crate::Desk;
-use madoguchi_core::ids::new_id;
-use madoguchi_core::time::rfc3339;
 use madoguchi_core::{Error, Result};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:tt),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-        pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
+/// The ticket enumerations: written as API.md spells them (strum and serde agree,
+/// pinned by the crate's wire tests), with `ALL`, `from_db` and `Display`.
+macro_rules! ticket_enum {
+    ($(
+        $(#[$meta:meta])*
+        pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }
+    )+) => {$(
+        madoguchi_core::wire_enum! {
+            $(#[$meta])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+            pub enum $name { $($(#[$vmeta])* $variant),+ }
         }
 
         impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($text => Some($name::$variant),)+ _ => None }
-            }
+            pub const ALL: &'static [$name] = <$name as strum::VariantArray>::VARIANTS;
 
             pub(crate) fn from_db(s: &str) -> Result<Self> {
                 Self::parse(s).ok_or_else(|| {
@@ -45,21 +41,26 @@ macro_rules! string_enum {
                 f.write_str(self.as_str())
             }
         }
-    };
+    )+};
 }
 
-string_enum!(
+ticket_enum! {
     /// "Open" | "On Hold" | "Escalated" | "Closed".
-    TicketStatus { Open = "Open", OnHold = "On Hold", Escalated = "Escalated", Closed = "Closed" }
-);
-string_enum!(
+    pub enum TicketStatus {
+        Open,
+        #[serde(rename = "On Hold")]
+        #[strum(serialize = "On Hold")]
+        OnHold,
+        Escalated,
+        Closed,
+    }
+
     /// "High" | "Medium" | "Low".
-    Priority { High = "High", Medium = "Medium", Low = "Low" }
-);
-string_enum!(
+    pub enum Priority { High, Medium, Low }
+
     /// "Chat" | "Web" | "Email" | "Phone".
-    Channel { Chat = "Chat", Web = "Web", Email = "Email", Phone = "Phone" }
-);
+    pub enum Channel { Chat, Web, Email, Phone }
+}
 
 /// A ticket exactly as API.md has it, plus the names of its department and assignee.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -184,53 +185,6 @@ pub struct HistoryEntry {
     pub created_at: String,
 }
 
-pub(crate) const TICKET_COLUMNS: &str = "select t.id, t.ticket_number, t.subject, t.description, \
-     t.status, t.priority, t.classification, t.channel, t.department_id, d.name as department_name, \
-     t.contact_id, c.first_name as contact_first_name, c.last_name as contact_last_name, \
-     c.email as contact_email, t.assignee_id, u.name as assignee_name, t.created_at, t.updated_at";
-
-/// The joins after `desk_tickets t`.
-pub(crate) const TICKET_FROM: &str = "join desk_departments d on d.id = t.department_id \
-     left join desk_contacts c on c.id = t.contact_id \
-     left join users u on u.id = t.assignee_id";
-
-pub(crate) fn ticket_select() -> String {
-    format!("{TICKET_COLUMNS} from desk_tickets t {TICKET_FROM}")
-}
-
-pub(crate) fn ticket_from_row(
-    row: &sqlx::any::AnyRow,
-    desk: &Desk,
-    portal_name: &str,
-) -> Result<Ticket> {
-    let number: i64 = row.try_get("ticket_number")?;
-    let status: String = row.try_get("status")?;
-    let priority: String = row.try_get("priority")?;
-    let channel: String = row.try_get("channel")?;
-    let last: Option<String> = row.try_get("contact_last_name")?;
-    let first: Option<String> = row.try_get("contact_first_name")?;
-    Ok(Ticket {
-        id: row.try_get("id")?,
-        ticket_number: number,
-        subject: row.try_get("subject")?,
-        description: row.try_get("description")?,
-        status: TicketStatus::from_db(&status)?,
-        priority: Priority::from_db(&priority)?,
-        classification: row.try_get("classification")?,
-        channel: Channel::from_db(&channel)?,
-        department_id: row.try_get("department_id")?,
-        contact_id: row.try_get("contact_id")?,
-        contact_name: last.map(|l| crate::contacts::full_name(first.as_deref(), &l)),
-        email: row.try_get("contact_email")?,
-        assignee_id: row.try_get("assignee_id")?,
-        web_url: desk.ticket_url(portal_name, number),
-        created_time: rfc3339(row.try_get("created_at")?),
-        modified_time: rfc3339(row.try_get("updated_at")?),
-        department_name: row.try_get("department_name")?,
-        assignee_name: row.try_get("assignee_name")?,
-    })
-}
-
 const SUBJECT_MAX: usize = 255;
 const DESCRIPTION_MAX: usize = 100_000;
 
@@ -254,158 +208,19 @@ async fn check_assignee(conn: &mut sqlx::AnyConnection, portal_id: &str, id: &st
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn record(
-    conn: &mut sqlx::AnyConnection,
-    member: &Member,
-    ticket_id: &str,
-    field: &str,
-    old: Option<&str>,
-    new: Option<&str>,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
-        "insert into desk_ticket_history (id, portal_id, ticket_id, field, old_value, new_value, \
-         actor_id, actor_name, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(new_id())
-    .bind(&member.portal_id)
-    .bind(ticket_id)
-    .bind(field)
-    .bind(old)
-    .bind(new)
-    // The mail importer acts as no user (an empty id).
-    .bind(member.actor_id().filter(|u| !u.is_empty()))
-    .bind(member.actor_name())
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// A validated new ticket.
 pub(crate) struct Prepared {
-    subject: String,
-    description: String,
-    status: TicketStatus,
-    priority: Priority,
-    channel: Channel,
-    department_id: String,
-    contact_id: Option<String>,
-    classification: Option<String>,
-    assignee_id: Option<String>,
-    search_subject: String,
-    search_contact: String,
-}
-
-/// The ticket an earlier create with `key` made, if any.
-async fn ticket_for_key(
-    conn: &mut sqlx::AnyConnection,
-    portal_id: &str,
-    key: &str,
-) -> Result<Option<String>> {
-    let row = sqlx::query(
-        "select k.ticket_id from desk_ticket_keys k join desk_tickets t on t.id = k.ticket_id \
-         where k.portal_id = $1 and k.idem_key = $2",
-    )
-    .bind(portal_id)
-    .bind(key)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|r| r.try_get("ticket_id")).transpose()?)
-}
-
-async fn record_ticket_key(
-    conn: &mut sqlx::AnyConnection,
-    portal_id: &str,
-    key: &str,
-    ticket_id: &str,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
-        "insert into desk_ticket_keys (portal_id, idem_key, ticket_id, created_at) values ($1, $2, $3, $4)",
-    )
-    .bind(portal_id)
-    .bind(key)
-    .bind(ticket_id)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Takes the next `count` ticket numbers of the portal; answers the last one. The
-/// portal row stays locked until the transaction ends, so numbers never repeat.
-pub(crate) async fn reserve_numbers(
-    conn: &mut sqlx::AnyConnection,
-    portal_id: &str,
-    count: i64,
-) -> Result<i64> {
-    Ok(sqlx::query(
-        "update desk_portals set ticket_seq = ticket_seq + $1 where id = $2 returning ticket_seq",
-    )
-    .bind(count)
-    .bind(portal_id)
-    .fetch_one(conn)
-    .await?
-    .try_get("ticket_seq")?)
-}
-
-/// Inserts a ticket with its search postings and its first history entry.
-pub(crate) async fn insert_ticket(
-    conn: &mut sqlx::AnyConnection,
-    member: &Member,
-    p: &Prepared,
-    number: i64,
-    now: i64,
-) -> Result<String> {
-    let id = new_id();
-    sqlx::query(
-        "insert into desk_tickets (id, portal_id, ticket_number, subject, description, status, priority, \
-         classification, channel, department_id, contact_id, assignee_id, search_subject, search_contact, \
-         created_by, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
-    )
-    .bind(&id)
-    .bind(&member.portal_id)
-    .bind(number)
-    .bind(&p.subject)
-    .bind(&p.description)
-    .bind(p.status.as_str())
-    .bind(p.priority.as_str())
-    .bind(&p.classification)
-    .bind(p.channel.as_str())
-    .bind(&p.department_id)
-    .bind(&p.contact_id)
-    .bind(&p.assignee_id)
-    .bind(&p.search_subject)
-    .bind(&p.search_contact)
-    .bind(
-        Some(member.actor_id().unwrap_or(&member.user_id)).filter(|u| !u.is_empty()),
-    )
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    let grams = ticket_grams(&p.search_subject, &p.search_contact);
-    update_postings(
-        &mut *conn,
-        &member.portal_id,
-        number,
-        &Default::default(),
-        &grams,
-    )
-    .await?;
-    record(
-        &mut *conn,
-        member,
-        &id,
-        "status",
-        None,
-        Some(p.status.as_str()),
-        now,
-    )
-    .await?;
-    Ok(id)
+    pub(crate) subject: String,
+    pub(crate) description: String,
+    pub(crate) status: TicketStatus,
+    pub(crate) priority: Priority,
+    pub(crate) channel: Channel,
+    pub(crate) department_id: String,
+    pub(crate) contact_id: Option<String>,
+    pub(crate) classification: Option<String>,
+    pub(crate) assignee_id: Option<String>,
+    pub(crate) search_subject: String,
+    pub(crate) search_contact: String,
 }
 
 impl Desk {
@@ -428,8 +243,7 @@ impl Desk {
         let portal_id = &member.portal_id;
         let department_id = match non_empty(&new.department_id) {
             Some(d) => {
-                crate::departments::check_department(&mut *conn, portal_id, &d, "departmentId")
-                    .await?;
+                Ref::Department.check(&mut *conn, portal_id, &d).await?;
                 d
             }
             None => crate::departments::default_department_id(&mut *conn, portal_id).await?,
@@ -484,8 +298,8 @@ impl Desk {
         let prepared = self
             .prepare_ticket(tx.conn(), member, new, &mut Default::default())
             .await?;
-        let number = reserve_numbers(tx.conn(), &member.portal_id, 1).await?;
-        let id = insert_ticket(tx.conn(), member, &prepared, number, now).await?;
+        let number = store::reserve_numbers(tx.conn(), &member.portal_id, 1).await?;
+        let id = store::insert_ticket(tx.conn(), member, &prepared, number, now).await?;
         tx.commit().await?;
         self.ticket(member, &id).await
     }
@@ -509,16 +323,16 @@ impl Desk {
         }
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
-        let known = ticket_for_key(tx.conn(), &member.portal_id, key).await?;
+        let known = store::ticket_for_key(tx.conn(), &member.portal_id, key).await?;
         let (id, made) = match known {
             Some(id) => (id, false),
             None => {
                 let prepared = self
                     .prepare_ticket(tx.conn(), member, new, &mut Default::default())
                     .await?;
-                let number = reserve_numbers(tx.conn(), &member.portal_id, 1).await?;
-                let id = insert_ticket(tx.conn(), member, &prepared, number, now).await?;
-                record_ticket_key(tx.conn(), &member.portal_id, key, &id, now).await?;
+                let number = store::reserve_numbers(tx.conn(), &member.portal_id, 1).await?;
+                let id = store::insert_ticket(tx.conn(), member, &prepared, number, now).await?;
+                store::record_ticket_key(tx.conn(), &member.portal_id, key, &id, now).await?;
                 (id, true)
             }
         };
@@ -549,10 +363,10 @@ impl Desk {
         }
         let count =
             i64::try_from(prepared.len()).map_err(|e| Error::internal(anyhow::Error::new(e)))?;
-        let last = reserve_numbers(tx.conn(), &member.portal_id, count).await?;
+        let last = store::reserve_numbers(tx.conn(), &member.portal_id, count).await?;
         let mut numbers = Vec::with_capacity(prepared.len());
         for (number, p) in (last - count + 1..).zip(&prepared) {
-            insert_ticket(tx.conn(), member, p, number, now).await?;
+            store::insert_ticket(tx.conn(), member, p, number, now).await?;
             numbers.push(number);
         }
         tx.commit().await?;
@@ -561,37 +375,23 @@ impl Desk {
 
     /// One ticket by id; 404 `not_found`.
     pub async fn ticket(&self, member: &Member, id: &str) -> Result<Ticket> {
-        let row = sqlx::query(&format!(
-            "{} where t.portal_id = $1 and t.id = $2",
-            ticket_select()
-        ))
-        .bind(&member.portal_id)
-        .bind(id)
-        .fetch_optional(self.db.pool())
-        .await?
-        .ok_or_else(Error::not_found)?;
-        ticket_from_row(&row, self, &member.portal_name)
+        store::get(self.db.pool(), self, member, "t.id", id)
+            .await?
+            .ok_or_else(Error::not_found)
     }
 
     /// One ticket by its number; 404 `not_found`.
     pub async fn ticket_by_number(&self, member: &Member, number: i64) -> Result<Ticket> {
-        let row = sqlx::query(&format!(
-            "{} where t.portal_id = $1 and t.ticket_number = $2",
-            ticket_select()
-        ))
-        .bind(&member.portal_id)
-        .bind(number)
-        .fetch_optional(self.db.pool())
-        .await?
-        .ok_or_else(Error::not_found)?;
-        ticket_from_row(&row, self, &member.portal_name)
+        store::get(self.db.pool(), self, member, "t.ticket_number", number)
+            .await?
+            .ok_or_else(Error::not_found)
     }
 
     /// A ticket with its threads, oldest first.
     pub async fn ticket_with_threads(
         &self,
         member: &Member,
-        id: &str,
+        id: &madoguchi_core::ids::TicketId,
     ) -> Result<TicketWithThreads> {
         let ticket = self.ticket(member, id).await?;
         let threads = self.threads(member, id).await?;
@@ -601,58 +401,7 @@ impl Desk {
     /// The portal's tickets, newest first, filtered; `limit` 1–200 (default 50).
     pub async fn tickets(&self, member: &Member, filter: &TicketFilter) -> Result<Vec<Ticket>> {
         let (limit, offset) = crate::search::page(filter.limit, filter.offset)?;
-        let mut sql = Sql::new(&ticket_select());
-        sql.push(" where t.portal_id = ").bind(&member.portal_id);
-        if let Some(status) = filter.status {
-            sql.push(" and t.status = ").bind(status.as_str());
-        }
-        if let Some(d) = filter.department_id.as_deref().filter(|s| !s.is_empty()) {
-            sql.push(" and t.department_id = ").bind(d);
-        }
-        if let Some(c) = filter.contact_id.as_deref().filter(|s| !s.is_empty()) {
-            sql.push(" and t.contact_id = ").bind(c);
-        }
-        if let Some(a) = filter.assignee_id.as_deref().filter(|s| !s.is_empty()) {
-            sql.push(" and t.assignee_id = ").bind(a);
-        }
-        if let Some(e) = filter
-            .contact_email
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            sql.push(
-                " and t.contact_id = (select c2.id from desk_contacts c2 where c2.portal_id = ",
-            )
-            .bind(&member.portal_id)
-            .push(" and c2.email_lower = ")
-            .bind(e.to_lowercase())
-            .push(")");
-        }
-        if let Some(chat) = filter.chat_id.as_deref().filter(|s| !s.is_empty()) {
-            sql.push(
-                " and t.id in (select th.ticket_id from desk_threads th where th.portal_id = ",
-            )
-            .bind(&member.portal_id)
-            .push(" and th.chat_id = ")
-            .bind(chat)
-            .push(")");
-        }
-        if let Some(ids) = &filter.department_ids {
-            if ids.is_empty() {
-                sql.push(" and 1 = 0");
-            } else {
-                sql.push(" and t.department_id in ").bind_list(ids.iter());
-            }
-        }
-        sql.push(" order by t.ticket_number desc limit ")
-            .bind(limit)
-            .push(" offset ")
-            .bind(offset);
-        let rows = sql.query().fetch_all(self.db.pool()).await?;
-        rows.iter()
-            .map(|row| ticket_from_row(row, self, &member.portal_name))
-            .collect()
+        store::list(self.db.pool(), self, member, filter, limit, offset).await
     }
 
     /// The recent tickets of the contact with `email` (I16), newest first, optionally
@@ -690,61 +439,31 @@ impl Desk {
         let now = self.clock.now_ms();
         let portal_id = &member.portal_id;
         let mut tx = self.db.begin_write().await?;
-        // Touch first: on PostgreSQL this locks the row for the read below.
-        let touched = sqlx::query(
-            "update desk_tickets set updated_at = updated_at where portal_id = $1 and id = $2",
-        )
-        .bind(portal_id)
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-        if touched.rows_affected() == 0 {
-            return Err(Error::not_found());
-        }
-        let row = sqlx::query(
-            "select ticket_number, subject, description, status, priority, classification, department_id, \
-             contact_id, assignee_id, search_subject, search_contact from desk_tickets where portal_id = $1 and id = $2",
-        )
-        .bind(portal_id)
-        .bind(id)
-        .fetch_one(tx.conn())
-        .await?;
-        let number: i64 = row.try_get("ticket_number")?;
-        let old_subject: String = row.try_get("subject")?;
-        let old_description: String = row.try_get("description")?;
-        let old_status = TicketStatus::from_db(&row.try_get::<String, _>("status")?)?;
-        let old_priority = Priority::from_db(&row.try_get::<String, _>("priority")?)?;
-        let old_classification: Option<String> = row.try_get("classification")?;
-        let old_department: String = row.try_get("department_id")?;
-        let old_contact: Option<String> = row.try_get("contact_id")?;
-        let old_assignee: Option<String> = row.try_get("assignee_id")?;
-        let old_search_subject: String = row.try_get("search_subject")?;
-        let old_search_contact: String = row.try_get("search_contact")?;
+        let old = store::lock(tx.conn(), portal_id, id)
+            .await?
+            .ok_or_else(Error::not_found)?;
 
         let new_subject = match &patch.subject {
             Some(s) => subject(s)?,
-            None => old_subject.clone(),
+            None => old.subject.clone(),
         };
         let new_description = match &patch.description {
             Some(d) => description(Some(d))?,
-            None => old_description.clone(),
+            None => old.description.clone(),
         };
-        let new_status = patch.status.unwrap_or(old_status);
-        let new_priority = patch.priority.unwrap_or(old_priority);
         let new_classification = match &patch.classification {
             Some(Some(c)) if !c.trim().is_empty() => Some(
                 crate::classifications::check(tx.conn(), portal_id, c, "classification").await?,
             ),
             Some(_) => None,
-            None => old_classification.clone(),
+            None => old.classification.clone(),
         };
         let new_department = match &patch.department_id {
             Some(d) => {
-                crate::departments::check_department(tx.conn(), portal_id, d, "departmentId")
-                    .await?;
+                Ref::Department.check(tx.conn(), portal_id, d).await?;
                 d.clone()
             }
-            None => old_department.clone(),
+            None => old.department_id.clone(),
         };
         let new_assignee = match &patch.assignee_id {
             Some(Some(a)) if !a.is_empty() => {
@@ -752,11 +471,11 @@ impl Desk {
                 Some(a.clone())
             }
             Some(_) => None,
-            None => old_assignee.clone(),
+            None => old.assignee_id.clone(),
         };
         let (new_contact, new_search_contact) = match &patch.contact_id {
-            Some(Some(c)) if old_contact.as_deref() == Some(c.as_str()) => {
-                (old_contact.clone(), old_search_contact.clone())
+            Some(Some(c)) if old.contact_id.as_deref() == Some(c.as_str()) => {
+                (old.contact_id.clone(), old.search_contact.clone())
             }
             Some(Some(c)) if !c.is_empty() => {
                 let text =
@@ -765,39 +484,59 @@ impl Desk {
                 (Some(c.clone()), text)
             }
             Some(_) => (None, contact_text(None, None)),
-            None => (old_contact.clone(), old_search_contact.clone()),
+            None => (old.contact_id.clone(), old.search_contact.clone()),
         };
-        let new_search_subject = crate::search::normalize(&new_subject);
+        let new = store::Stored {
+            number: old.number,
+            search_subject: crate::search::normalize(&new_subject),
+            subject: new_subject,
+            description: new_description,
+            status: patch.status.unwrap_or(old.status),
+            priority: patch.priority.unwrap_or(old.priority),
+            classification: new_classification,
+            department_id: new_department,
+            contact_id: new_contact,
+            assignee_id: new_assignee,
+            search_contact: new_search_contact,
+        };
 
-        let changes: Vec<(&str, Option<String>, Option<String>)> = [
+        let changes: Vec<(&str, Option<&str>, Option<&str>)> = [
             (
                 "status",
-                Some(old_status.as_str().to_owned()),
-                Some(new_status.as_str().to_owned()),
+                Some(old.status.as_str()),
+                Some(new.status.as_str()),
             ),
             (
                 "priority",
-                Some(old_priority.as_str().to_owned()),
-                Some(new_priority.as_str().to_owned()),
+                Some(old.priority.as_str()),
+                Some(new.priority.as_str()),
             ),
             (
                 "classification",
-                old_classification,
-                new_classification.clone(),
+                old.classification.as_deref(),
+                new.classification.as_deref(),
             ),
             (
                 "departmentId",
-                Some(old_department),
-                Some(new_department.clone()),
+                Some(&*old.department_id),
+                Some(&*new.department_id),
             ),
-            ("subject", Some(old_subject), Some(new_subject.clone())),
+            ("subject", Some(&*old.subject), Some(&*new.subject)),
             (
                 "description",
-                Some(old_description),
-                Some(new_description.clone()),
+                Some(&*old.description),
+                Some(&*new.description),
             ),
-            ("assigneeId", old_assignee, new_assignee.clone()),
-            ("contactId", old_contact, new_contact.clone()),
+            (
+                "assigneeId",
+                old.assignee_id.as_deref(),
+                new.assignee_id.as_deref(),
+            ),
+            (
+                "contactId",
+                old.contact_id.as_deref(),
+                new.contact_id.as_deref(),
+            ),
         ]
         .into_iter()
         .filter(|(_, old, new)| old != new)
@@ -806,46 +545,13 @@ impl Desk {
             tx.commit().await?;
             return self.ticket(member, id).await;
         }
-        sqlx::query(
-            "update desk_tickets set subject = $1, description = $2, status = $3, priority = $4, \
-             classification = $5, department_id = $6, contact_id = $7, assignee_id = $8, search_subject = $9, \
-             search_contact = $10, updated_at = $11 where portal_id = $12 and id = $13",
-        )
-        .bind(&new_subject)
-        .bind(&new_description)
-        .bind(new_status.as_str())
-        .bind(new_priority.as_str())
-        .bind(&new_classification)
-        .bind(&new_department)
-        .bind(&new_contact)
-        .bind(&new_assignee)
-        .bind(&new_search_subject)
-        .bind(&new_search_contact)
-        .bind(now)
-        .bind(portal_id)
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-        if new_search_subject != old_search_subject || new_search_contact != old_search_contact {
-            let before = ticket_grams(&old_search_subject, &old_search_contact);
-            let after = ticket_grams(&new_search_subject, &new_search_contact);
-            update_postings(tx.conn(), portal_id, number, &before, &after).await?;
-        }
-        for (field, old, new) in &changes {
-            if *field == "description" {
+        store::update(tx.conn(), portal_id, id, &old, &new, now).await?;
+        for (field, old, new) in changes {
+            if field == "description" {
                 // Long text: the history notes the change, not the text.
-                record(tx.conn(), member, id, field, None, None, now).await?;
+                store::record(tx.conn(), member, id, field, None, None, now).await?;
             } else {
-                record(
-                    tx.conn(),
-                    member,
-                    id,
-                    field,
-                    old.as_deref(),
-                    new.as_deref(),
-                    now,
-                )
-                .await?;
+                store::record(tx.conn(), member, id, field, old, new, now).await?;
             }
         }
         tx.commit().await?;
@@ -855,30 +561,9 @@ impl Desk {
     /// The ticket's history, oldest first; 404 `not_found` for an unknown ticket.
     pub async fn ticket_history(&self, member: &Member, id: &str) -> Result<Vec<HistoryEntry>> {
         self.ticket(member, id).await?;
-        let rows = sqlx::query(
-            "select id, field, old_value, new_value, actor_id, actor_name, created_at from desk_ticket_history \
-             where portal_id = $1 and ticket_id = $2 order by created_at, id",
-        )
-        .bind(&member.portal_id)
-        .bind(id)
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(HistoryEntry {
-                    id: row.try_get("id")?,
-                    field: row.try_get("field")?,
-                    old_value: row.try_get("old_value")?,
-                    new_value: row.try_get("new_value")?,
-                    actor_id: row.try_get("actor_id")?,
-                    actor_name: row.try_get("actor_name")?,
-                    created_at: rfc3339(row.try_get("created_at")?),
-                })
-            })
-            .collect()
+        store::history(self.db.pool(), &member.portal_id, id).await
     }
 }
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -3,17 +3,17 @@
 //! contract (the latest); the view resolves account, SLA, contract and owner names in
 //! one query (I15).
 
+pub(crate) mod store;
+
 use crate::access::Member;
-use crate::search::{contact_text, normalize, ticket_grams, update_postings, MAX_QUERY_CHARS};
-use crate::sql::contains_pattern;
+use crate::search::{contact_text, normalize, MAX_QUERY_CHARS};
+use crate::sql::Ref;
 use crate::Desk;
 use madoguchi_core::error::OnConflict;
 use madoguchi_core::identity::Email;
 use madoguchi_core::ids::new_id;
-use madoguchi_core::time::rfc3339;
 use madoguchi_core::{Error, ErrorCode, Result};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -97,16 +97,6 @@ pub struct ContactFilter {
 const NAME_MAX: usize = 200;
 const PHONE_MAX: usize = 50;
 
-pub(crate) const CONTACT_SELECT: &str = "select c.id, c.first_name, c.last_name, c.email, c.phone, \
-     c.account_id, a.account_name, k.id as contract_id, k.contract_name, s.id as sla_id, s.name as sla_name, \
-     c.owner_id, u.name as owner_name, c.created_at, c.updated_at \
-     from desk_contacts c \
-     left join desk_accounts a on a.id = c.account_id \
-     left join desk_contracts k on k.id = (select k2.id from desk_contracts k2 \
-         where k2.account_id = c.account_id order by k2.created_at desc, k2.id desc limit 1) \
-     left join desk_slas s on s.id = k.sla_id \
-     left join users u on u.id = c.owner_id";
-
 /// "First Last", or the last name alone.
 pub fn full_name(first: Option<&str>, last: &str) -> String {
     match first.map(str::trim).filter(|f| !f.is_empty()) {
@@ -160,29 +150,6 @@ fn squeeze(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
-fn contact_from_row(row: &sqlx::any::AnyRow) -> Result<Contact> {
-    let first_name: Option<String> = row.try_get("first_name")?;
-    let last_name: String = row.try_get("last_name")?;
-    Ok(Contact {
-        id: row.try_get("id")?,
-        name: full_name(first_name.as_deref(), &last_name),
-        first_name,
-        last_name,
-        email: row.try_get("email")?,
-        phone: row.try_get("phone")?,
-        account_id: row.try_get("account_id")?,
-        account_name: row.try_get("account_name")?,
-        contract_id: row.try_get("contract_id")?,
-        contract_name: row.try_get("contract_name")?,
-        sla_id: row.try_get("sla_id")?,
-        sla_name: row.try_get("sla_name")?,
-        owner_id: row.try_get("owner_id")?,
-        owner_name: row.try_get("owner_name")?,
-        created_time: rfc3339(row.try_get("created_at")?),
-        modified_time: rfc3339(row.try_get("updated_at")?),
-    })
-}
-
 fn email_taken() -> Error {
     Error::new(ErrorCode::EmailTaken)
         .with_field("email")
@@ -197,17 +164,17 @@ fn parse_email(email: Option<&str>) -> Result<Option<Email>> {
 }
 
 /// Validated contact fields, whole.
-struct ContactFields {
-    first_name: Option<String>,
-    last_name: String,
-    email: Option<Email>,
-    phone: Option<String>,
-    account_id: Option<String>,
-    owner_id: Option<String>,
+pub(crate) struct ContactFields {
+    pub(crate) first_name: Option<String>,
+    pub(crate) last_name: String,
+    pub(crate) email: Option<Email>,
+    pub(crate) phone: Option<String>,
+    pub(crate) account_id: Option<String>,
+    pub(crate) owner_id: Option<String>,
 }
 
 impl ContactFields {
-    fn search_key(&self) -> String {
+    pub(crate) fn search_key(&self) -> String {
         search_key(
             self.first_name.as_deref(),
             &self.last_name,
@@ -225,7 +192,8 @@ impl Desk {
         fields: &ContactFields,
     ) -> Result<()> {
         if let Some(account_id) = &fields.account_id {
-            crate::accounts::check_account(conn, &member.portal_id, account_id, "accountId")
+            Ref::Account
+                .check(&mut *conn, &member.portal_id, account_id)
                 .await?;
         }
         if let Some(owner_id) = &fields.owner_id {
@@ -267,52 +235,24 @@ impl Desk {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
         self.check_contact_refs(tx.conn(), member, &fields).await?;
-        sqlx::query(
-            "insert into desk_contacts (id, portal_id, first_name, last_name, email, email_lower, phone, \
-             account_id, owner_id, created_at, updated_at, search_key) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
-        )
-        .bind(&id)
-        .bind(&member.portal_id)
-        .bind(&fields.first_name)
-        .bind(&fields.last_name)
-        .bind(fields.email.as_ref().map(Email::as_str))
-        .bind(fields.email.as_ref().map(Email::lower))
-        .bind(&fields.phone)
-        .bind(&fields.account_id)
-        .bind(&fields.owner_id)
-        .bind(now)
-        .bind(fields.search_key())
-        .execute(tx.conn())
-        .await
-        .on_conflict(email_taken)?;
+        store::save(tx.conn(), &member.portal_id, &id, &fields, now, true)
+            .await
+            .on_conflict(email_taken)?;
         tx.commit().await?;
         self.contact(member, &id).await
     }
 
     /// One contact with its account, SLA, contract and owner names; 404 `not_found`.
     pub async fn contact(&self, member: &Member, id: &str) -> Result<Contact> {
-        let row = sqlx::query(&format!(
-            "{CONTACT_SELECT} where c.portal_id = $1 and c.id = $2"
-        ))
-        .bind(&member.portal_id)
-        .bind(id)
-        .fetch_optional(self.db.pool())
-        .await?
-        .ok_or_else(Error::not_found)?;
-        contact_from_row(&row)
+        store::get(self.db.pool(), &member.portal_id, "c.id", id)
+            .await?
+            .ok_or_else(Error::not_found)
     }
 
     /// The contact with this email (any case), if any.
     pub async fn contact_by_email(&self, member: &Member, email: &str) -> Result<Option<Contact>> {
-        let row = sqlx::query(&format!(
-            "{CONTACT_SELECT} where c.portal_id = $1 and c.email_lower = $2"
-        ))
-        .bind(&member.portal_id)
-        .bind(email.trim().to_lowercase())
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.as_ref().map(contact_from_row).transpose()
+        let email = email.trim().to_lowercase();
+        store::get(self.db.pool(), &member.portal_id, "c.email_lower", &email).await
     }
 
     /// The portal's contacts, newest first; `email` finds the one with that email, `q`
@@ -324,27 +264,21 @@ impl Desk {
             return Err(Error::invalid("q", "desk-error-query"));
         }
         let needle = squeeze(&normalize(q));
-        let mut sql = crate::sql::Sql::new(CONTACT_SELECT);
-        sql.push(" where c.portal_id = ").bind(&member.portal_id);
-        if let Some(email) = filter
+        let email = filter
             .email
             .as_deref()
             .map(str::trim)
             .filter(|e| !e.is_empty())
-        {
-            sql.push(" and c.email_lower = ").bind(email.to_lowercase());
-        }
-        if !needle.is_empty() {
-            sql.push(" and c.search_key like ")
-                .bind(contains_pattern(&needle))
-                .push(" escape '\\'");
-        }
-        sql.push(" order by c.created_at desc, c.id desc limit ")
-            .bind(limit)
-            .push(" offset ")
-            .bind(offset);
-        let rows = sql.query().fetch_all(self.db.pool()).await?;
-        rows.iter().map(contact_from_row).collect()
+            .map(str::to_lowercase);
+        store::list(
+            self.db.pool(),
+            &member.portal_id,
+            email.as_deref(),
+            &needle,
+            limit,
+            offset,
+        )
+        .await
     }
 
     /// Changes a contact; the search index of its tickets follows a new name or email
@@ -356,28 +290,9 @@ impl Desk {
         patch: &ContactPatch,
     ) -> Result<Contact> {
         let mut tx = self.db.begin_write().await?;
-        // Touch first: on PostgreSQL this locks the row for the read below.
-        let touched = sqlx::query(
-            "update desk_contacts set updated_at = updated_at where portal_id = $1 and id = $2",
-        )
-        .bind(&member.portal_id)
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-        if touched.rows_affected() == 0 {
-            return Err(Error::not_found());
-        }
-        let row = sqlx::query(
-            "select first_name, last_name, email, phone, account_id, owner_id from desk_contacts \
-             where portal_id = $1 and id = $2",
-        )
-        .bind(&member.portal_id)
-        .bind(id)
-        .fetch_one(tx.conn())
-        .await?;
-        let old_first: Option<String> = row.try_get("first_name")?;
-        let old_last: String = row.try_get("last_name")?;
-        let old_email: Option<String> = row.try_get("email")?;
+        let old = store::lock(tx.conn(), &member.portal_id, id)
+            .await?
+            .ok_or_else(Error::not_found)?;
         let fields = ContactFields {
             first_name: match &patch.first_name {
                 Some(v) => crate::optional_text(
@@ -386,61 +301,46 @@ impl Desk {
                     NAME_MAX,
                     "desk-error-first-name",
                 )?,
-                None => old_first.clone(),
+                None => old.first_name.clone(),
             },
             last_name: match &patch.last_name {
                 Some(v) => crate::required_text("lastName", v, NAME_MAX, "desk-error-last-name")?,
-                None => old_last.clone(),
+                None => old.last_name.clone(),
             },
             email: match &patch.email {
                 Some(v) => parse_email(v.as_deref())?,
-                None => parse_email(old_email.as_deref())?,
+                None => parse_email(old.email.as_deref())?,
             },
             phone: match &patch.phone {
                 Some(v) => {
                     crate::optional_text("phone", v.as_deref(), PHONE_MAX, "desk-error-phone")?
                 }
-                None => row.try_get("phone")?,
+                None => old.phone.clone(),
             },
             account_id: match &patch.account_id {
                 Some(v) => v.clone().filter(|s| !s.is_empty()),
-                None => row.try_get("account_id")?,
+                None => old.account_id.clone(),
             },
             owner_id: match &patch.owner_id {
                 Some(v) => v.clone().filter(|s| !s.is_empty()),
-                None => row.try_get("owner_id")?,
+                None => old.owner_id.clone(),
             },
         };
         self.check_contact_refs(tx.conn(), member, &fields).await?;
-        sqlx::query(
-            "update desk_contacts set first_name = $1, last_name = $2, email = $3, email_lower = $4, \
-             phone = $5, account_id = $6, owner_id = $7, updated_at = $8, search_key = $9 \
-             where portal_id = $10 and id = $11",
-        )
-        .bind(&fields.first_name)
-        .bind(&fields.last_name)
-        .bind(fields.email.as_ref().map(Email::as_str))
-        .bind(fields.email.as_ref().map(Email::lower))
-        .bind(&fields.phone)
-        .bind(&fields.account_id)
-        .bind(&fields.owner_id)
-        .bind(self.clock.now_ms())
-        .bind(fields.search_key())
-        .bind(&member.portal_id)
-        .bind(id)
-        .execute(tx.conn())
-        .await
-        .on_conflict(email_taken)?;
+        let now = self.clock.now_ms();
+        store::save(tx.conn(), &member.portal_id, id, &fields, now, false)
+            .await
+            .on_conflict(email_taken)?;
         let old_text = contact_text(
-            Some(&full_name(old_first.as_deref(), &old_last)),
-            old_email.as_deref(),
+            Some(&full_name(old.first_name.as_deref(), &old.last_name)),
+            old.email.as_deref(),
         );
         let new_text = contact_text(
             Some(&full_name(fields.first_name.as_deref(), &fields.last_name)),
             fields.email.as_ref().map(Email::as_str),
         );
         if old_text != new_text {
-            reindex_contact_tickets(tx.conn(), &member.portal_id, id, &new_text).await?;
+            store::reindex_contact_tickets(tx.conn(), &member.portal_id, id, &new_text).await?;
         }
         tx.commit().await?;
         self.contact(member, id).await
@@ -510,80 +410,25 @@ impl Desk {
         let backend = self.db.backend();
         let mut filled = 0;
         loop {
-            let rows = sqlx::query(
-                "select id, first_name, last_name, email, phone from desk_contacts \
-                 where search_key is null limit $1",
-            )
-            .bind(FILL_BATCH as i64)
-            .fetch_all(self.db.pool())
-            .await?;
-            if rows.is_empty() {
+            let missing = store::missing_search_keys(self.db.pool(), FILL_BATCH as i64).await?;
+            if missing.is_empty() {
                 return Ok(filled);
             }
-            let mut keys: Vec<(String, String)> = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let first: Option<String> = row.try_get("first_name")?;
-                let last: String = row.try_get("last_name")?;
-                let email: Option<String> = row.try_get("email")?;
-                let phone: Option<String> = row.try_get("phone")?;
-                let key = search_key(first.as_deref(), &last, email.as_deref(), phone.as_deref());
-                keys.push((row.try_get("id")?, key));
-            }
-            let n = keys.len();
-            let mut sql = String::from("update desk_contacts set search_key = case id");
-            for i in 0..n {
-                sql.push_str(" when ");
-                sql.push_str(&backend.placeholders(2 * i + 1, 1));
-                sql.push_str(" then ");
-                sql.push_str(&backend.placeholders(2 * i + 2, 1));
-            }
-            sql.push_str(" end where search_key is null and id in (");
-            sql.push_str(&backend.placeholders(2 * n + 1, n));
-            sql.push(')');
-            let mut query = sqlx::query(&sql);
-            for (id, key) in &keys {
-                query = query.bind(id).bind(key);
-            }
-            for (id, _) in &keys {
-                query = query.bind(id);
-            }
-            filled += query.execute(self.db.pool()).await?.rows_affected();
+            let keys: Vec<(String, String)> = missing
+                .into_iter()
+                .map(|c| {
+                    let key = search_key(
+                        c.first_name.as_deref(),
+                        &c.last_name,
+                        c.email.as_deref(),
+                        c.phone.as_deref(),
+                    );
+                    (c.id, key)
+                })
+                .collect();
+            filled += store::set_search_keys(self.db.pool(), backend, &keys).await?;
         }
     }
-}
-
-/// Moves the search postings of every ticket of a contact to its new text.
-async fn reindex_contact_tickets(
-    conn: &mut sqlx::AnyConnection,
-    portal_id: &str,
-    contact_id: &str,
-    new_text: &str,
-) -> Result<()> {
-    let rows = sqlx::query(
-        "select ticket_number, search_subject, search_contact from desk_tickets \
-         where portal_id = $1 and contact_id = $2",
-    )
-    .bind(portal_id)
-    .bind(contact_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in &rows {
-        let number: i64 = row.try_get("ticket_number")?;
-        let subject: String = row.try_get("search_subject")?;
-        let old: String = row.try_get("search_contact")?;
-        let before = ticket_grams(&subject, &old);
-        let after = ticket_grams(&subject, new_text);
-        update_postings(&mut *conn, portal_id, number, &before, &after).await?;
-    }
-    sqlx::query(
-        "update desk_tickets set search_contact = $1 where portal_id = $2 and contact_id = $3",
-    )
-    .bind(new_text)
-    .bind(portal_id)
-    .bind(contact_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// The normalised search text of a contact, for a ticket being created or moved. The
@@ -595,27 +440,12 @@ pub(crate) async fn contact_search_text(
     contact_id: &str,
     field: &'static str,
 ) -> Result<String> {
-    sqlx::query(
-        "update desk_contacts set updated_at = updated_at where portal_id = $1 and id = $2",
-    )
-    .bind(portal_id)
-    .bind(contact_id)
-    .execute(&mut *conn)
-    .await?;
-    let row = sqlx::query(
-        "select first_name, last_name, email from desk_contacts where portal_id = $1 and id = $2",
-    )
-    .bind(portal_id)
-    .bind(contact_id)
-    .fetch_optional(conn)
-    .await?
-    .ok_or_else(|| Error::invalid(field, "desk-error-unknown-contact"))?;
-    let first: Option<String> = row.try_get("first_name")?;
-    let last: String = row.try_get("last_name")?;
-    let email: Option<String> = row.try_get("email")?;
+    let c = store::lock(conn, portal_id, contact_id)
+        .await?
+        .ok_or_else(|| Error::invalid(field, "desk-error-unknown-contact"))?;
     Ok(contact_text(
-        Some(&full_name(first.as_deref(), &last)),
-        email.as_deref(),
+        Some(&full_name(c.first_name.as_deref(), &c.last_name)),
+        c.email.as_deref(),
     ))
 }
 

@@ -1,15 +1,16 @@
 //! Portals (SPEC D1): a unique portal name, the creator is its admin, and a new portal
 //! starts with its default department and the default classifications.
 
+pub(crate) mod store;
+
 use crate::access::{Member, Role};
 use crate::classifications::DEFAULT_CLASSIFICATIONS;
+use crate::departments::Department;
 use crate::Desk;
-use madoguchi_core::error::OnConflict;
 use madoguchi_core::ids::new_id;
 use madoguchi_core::time::rfc3339;
-use madoguchi_core::{Error, ErrorCode, Result};
+use madoguchi_core::{Error, Result};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::ToSchema;
 
 /// A portal as seen by one of its members (`role` is theirs).
@@ -41,19 +42,6 @@ pub fn valid_portal_name(name: &str) -> bool {
         && !RESERVED.contains(&name)
 }
 
-const PORTAL_COLUMNS: &str = "p.id, p.portal_name, p.display_name, p.created_at, m.role";
-
-fn portal_from_row(row: &sqlx::any::AnyRow) -> Result<Portal> {
-    let role: String = row.try_get("role")?;
-    Ok(Portal {
-        id: row.try_get("id")?,
-        portal_name: row.try_get("portal_name")?,
-        display_name: row.try_get("display_name")?,
-        role: Role::from_db(&role)?,
-        created_time: rfc3339(row.try_get("created_at")?),
-    })
-}
-
 impl Desk {
     /// Creates a portal; `user_id` becomes its admin. The portal's first department,
     /// named after it, is the default one. 409 `portal_name_taken`.
@@ -70,64 +58,30 @@ impl Desk {
         let display_name =
             crate::required_text("displayName", display_name, 100, "desk-error-display-name")?;
         let now = self.clock.now_ms();
-        let id = new_id();
         let classifications = serde_json::to_string(DEFAULT_CLASSIFICATIONS)
             .map_err(|e| Error::internal(anyhow::Error::new(e)))?;
-        let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "insert into desk_portals (id, portal_name, display_name, ticket_seq, classifications, \
-             created_by, created_at, updated_at) values ($1, $2, $3, 100, $4, $5, $6, $6)",
-        )
-        .bind(&id)
-        .bind(portal_name)
-        .bind(&display_name)
-        .bind(&classifications)
-        .bind(user_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await
-        .on_conflict(|| Error::new(ErrorCode::PortalNameTaken).with_field("portalName"))?;
-        sqlx::query(
-            "insert into desk_members (portal_id, user_id, role, created_at, updated_at) \
-             values ($1, $2, 'admin', $3, $3)",
-        )
-        .bind(&id)
-        .bind(user_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-        sqlx::query(
-            "insert into desk_departments (id, portal_id, name, name_lower, is_default, created_at) \
-             values ($1, $2, $3, $4, 1, $5)",
-        )
-        .bind(new_id())
-        .bind(&id)
-        .bind(&display_name)
-        .bind(display_name.to_lowercase())
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-        tx.commit().await?;
-        Ok(Portal {
-            id,
+        let portal = Portal {
+            id: new_id(),
             portal_name: portal_name.to_owned(),
             display_name,
             role: Role::Admin,
             created_time: rfc3339(now),
-        })
+        };
+        let department = Department {
+            id: new_id(),
+            name: portal.display_name.clone(),
+            is_default: true,
+        };
+        let mut tx = self.db.begin_write().await?;
+        store::insert(tx.conn(), &portal, &classifications, user_id, now).await?;
+        crate::departments::store::insert(tx.conn(), &portal.id, &department, now).await?;
+        tx.commit().await?;
+        Ok(portal)
     }
 
     /// The portals `user_id` is a member of, with their role, oldest first.
     pub async fn portals_of(&self, user_id: &str) -> Result<Vec<Portal>> {
-        let rows = sqlx::query(&format!(
-            "select {PORTAL_COLUMNS} from desk_portals p \
-             join desk_members m on m.portal_id = p.id \
-             where m.user_id = $1 order by p.created_at, p.portal_name"
-        ))
-        .bind(user_id)
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter().map(portal_from_row).collect()
+        store::of_user(self.db.pool(), user_id).await
     }
 
     /// The portals `user_id` administers (I2, I4), oldest first.
@@ -143,31 +97,14 @@ impl Desk {
     /// The portals the user with this email (any case) administers; none when no
     /// such user exists.
     pub async fn admin_portals_by_email(&self, email: &str) -> Result<Vec<Portal>> {
-        let rows = sqlx::query(&format!(
-            "select {PORTAL_COLUMNS} from desk_portals p \
-             join desk_members m on m.portal_id = p.id \
-             join users u on u.id = m.user_id \
-             where u.email_lower = $1 and m.role = 'admin' order by p.created_at, p.portal_name"
-        ))
-        .bind(email.trim().to_lowercase())
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter().map(portal_from_row).collect()
+        store::administered_by_email(self.db.pool(), &email.trim().to_lowercase()).await
     }
 
     /// The member's portal.
     pub async fn portal(&self, member: &Member) -> Result<Portal> {
-        let row = sqlx::query(&format!(
-            "select {PORTAL_COLUMNS} from desk_portals p \
-             join desk_members m on m.portal_id = p.id \
-             where p.id = $1 and m.user_id = $2"
-        ))
-        .bind(&member.portal_id)
-        .bind(&member.user_id)
-        .fetch_optional(self.db.pool())
-        .await?
-        .ok_or_else(Error::not_found)?;
-        portal_from_row(&row)
+        store::get(self.db.pool(), &member.portal_id, &member.user_id)
+            .await?
+            .ok_or_else(Error::not_found)
     }
 }
 

@@ -1,13 +1,15 @@
 //! Contracts (SPEC D2): an account under an SLA. An account's active contract is its
 //! latest one; a contact's SLA and contract come from it.
 
+pub(crate) mod store;
+
 use crate::access::Member;
+use crate::sql::Ref;
 use crate::Desk;
 use madoguchi_core::ids::new_id;
 use madoguchi_core::time::rfc3339;
 use madoguchi_core::Result;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -30,24 +32,7 @@ pub struct NewContract {
 
 impl Desk {
     pub async fn contracts(&self, member: &Member) -> Result<Vec<Contract>> {
-        let rows = sqlx::query(
-            "select id, contract_name, account_id, sla_id, created_at from desk_contracts \
-             where portal_id = $1 order by created_at, id",
-        )
-        .bind(&member.portal_id)
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Contract {
-                    id: row.try_get("id")?,
-                    contract_name: row.try_get("contract_name")?,
-                    account_id: row.try_get("account_id")?,
-                    sla_id: row.try_get("sla_id")?,
-                    created_time: rfc3339(row.try_get("created_at")?),
-                })
-            })
-            .collect()
+        store::list(self.db.pool(), &member.portal_id).await
     }
 
     /// Adds a contract; the account and SLA must be the portal's (400 naming
@@ -62,28 +47,21 @@ impl Desk {
         let id = new_id();
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
-        crate::accounts::check_account(tx.conn(), &member.portal_id, &new.account_id, "accountId")
+        Ref::Account
+            .check(tx.conn(), &member.portal_id, &new.account_id)
             .await?;
-        crate::slas::check_sla(tx.conn(), &member.portal_id, &new.sla_id, "slaId").await?;
-        sqlx::query(
-            "insert into desk_contracts (id, portal_id, contract_name, account_id, sla_id, created_at) \
-             values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&id)
-        .bind(&member.portal_id)
-        .bind(&contract_name)
-        .bind(&new.account_id)
-        .bind(&new.sla_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-        tx.commit().await?;
-        Ok(Contract {
+        Ref::Sla
+            .check(tx.conn(), &member.portal_id, &new.sla_id)
+            .await?;
+        let contract = Contract {
             id,
             contract_name,
             account_id: new.account_id.clone(),
             sla_id: new.sla_id.clone(),
             created_time: rfc3339(now),
-        })
+        };
+        store::insert(tx.conn(), &member.portal_id, &contract, now).await?;
+        tx.commit().await?;
+        Ok(contract)
     }
 }

@@ -4,12 +4,13 @@
 //! key's SHA-256 hash in constant time ([`Desk::verify_service_key`]); the key itself
 //! is kept only so that admins can read it again in Settings > API.
 
+pub(crate) mod store;
+
 use crate::access::Member;
 use crate::Desk;
-use madoguchi_core::ids::{hash_secret, random_secret};
+use madoguchi_core::ids::random_secret;
 use madoguchi_core::{Error, ErrorCode, Result};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::ToSchema;
 
 /// `{adminEmail, serviceKey}`.
@@ -20,20 +21,17 @@ pub struct ServiceKey {
     pub service_key: String,
 }
 
+fn new_key() -> String {
+    format!("mdgsk_{}", random_secret(24))
+}
+
 impl Desk {
     /// The portal's key (admin only); 404 `no_service_key` before one is generated.
     pub async fn service_key(&self, member: &Member) -> Result<ServiceKey> {
         member.require_admin()?;
-        let row = sqlx::query(
-            "select p.service_key, u.email from desk_portals p \
-             left join users u on u.id = p.service_key_admin_id where p.id = $1",
-        )
-        .bind(&member.portal_id)
-        .fetch_optional(self.db.pool())
-        .await?
-        .ok_or_else(Error::not_found)?;
-        let key: Option<String> = row.try_get("service_key")?;
-        let email: Option<String> = row.try_get("email")?;
+        let (key, email) = store::get(self.db.pool(), &member.portal_id)
+            .await?
+            .ok_or_else(Error::not_found)?;
         match key {
             Some(service_key) => Ok(ServiceKey {
                 admin_email: email.unwrap_or_else(|| member.email.clone()),
@@ -46,17 +44,16 @@ impl Desk {
     /// Generates a new key (admin only), replacing the old one at once.
     pub async fn regenerate_service_key(&self, member: &Member) -> Result<ServiceKey> {
         member.require_admin()?;
-        let key = format!("mdgsk_{}", random_secret(24));
-        sqlx::query(
-            "update desk_portals set service_key = $1, service_key_hash = $2, service_key_admin_id = $3, \
-             service_key_created_at = $4, updated_at = $4 where id = $5",
+        let key = new_key();
+        let now = self.clock.now_ms();
+        store::set(
+            self.db.pool(),
+            &member.portal_id,
+            &key,
+            &member.user_id,
+            now,
+            false,
         )
-        .bind(&key)
-        .bind(hash_secret(&key))
-        .bind(&member.user_id)
-        .bind(self.clock.now_ms())
-        .bind(&member.portal_id)
-        .execute(self.db.pool())
         .await?;
         Ok(ServiceKey {
             admin_email: member.email.clone(),
@@ -70,18 +67,16 @@ impl Desk {
         match self.service_key(member).await {
             Err(e) if e.code == ErrorCode::NoServiceKey => {
                 member.require_admin()?;
-                let key = format!("mdgsk_{}", random_secret(24));
+                let now = self.clock.now_ms();
                 // Only when still missing, so two concurrent callers agree on one key.
-                sqlx::query(
-                    "update desk_portals set service_key = $1, service_key_hash = $2, service_key_admin_id = $3, \
-                     service_key_created_at = $4, updated_at = $4 where id = $5 and service_key is null",
+                store::set(
+                    self.db.pool(),
+                    &member.portal_id,
+                    &new_key(),
+                    &member.user_id,
+                    now,
+                    true,
                 )
-                .bind(&key)
-                .bind(hash_secret(&key))
-                .bind(&member.user_id)
-                .bind(self.clock.now_ms())
-                .bind(&member.portal_id)
-                .execute(self.db.pool())
                 .await?;
                 self.service_key(member).await
             }
