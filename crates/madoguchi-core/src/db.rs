@@ -336,6 +336,7 @@ impl Db {
         };
         let sqlite_writer = match &sqlite_path {
             Some(path) => crate::sqlite_writer::SqliteWriter::open(path, read_only, sync)
+                .await
                 .context("opening the SQLite writer connection")?
                 .map(Arc::new),
             None => None,

@@ -5,13 +5,12 @@
 //!
 //! The same file, the same SQL as the sqlx path; writers still take the process-wide
 //! write lock of [`crate::Db`], so this connection is one writer among the others.
+//! The connection's thread and its queue of closures are `tokio-rusqlite`'s.
 
 use std::sync::mpsc;
 
-type Job = Box<dyn FnOnce(&mut rusqlite::Connection) + Send>;
-
 pub(crate) struct SqliteWriter {
-    jobs: mpsc::Sender<Job>,
+    conn: tokio_rusqlite::Connection,
     /// Dropped with the writer: the checkpointer thread then ends.
     _checkpointer: Option<mpsc::Sender<()>>,
 }
@@ -52,7 +51,7 @@ impl SqliteWriter {
     /// Opens the database file on a new thread (read-only when the database URL says
     /// `mode=ro`, as the pool does); `None` for an in-memory database (another
     /// connection would not see it).
-    pub(crate) fn open(
+    pub(crate) async fn open(
         path: &str,
         read_only: bool,
         sync: crate::db::SqliteSync,
@@ -60,16 +59,17 @@ impl SqliteWriter {
         if path.is_empty() || path.contains(":memory:") || path.contains("mode=memory") {
             return Ok(None);
         }
-        let mut conn = if read_only {
-            rusqlite::Connection::open_with_flags(
+        let conn = if read_only {
+            tokio_rusqlite::Connection::open_with_flags(
                 path,
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
                     | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?
+            )
+            .await?
         } else {
-            rusqlite::Connection::open(path)?
+            tokio_rusqlite::Connection::open(path).await?
         };
-        conn.execute_batch(&crate::db::sqlite_pragmas(sync))?;
+        let pragmas = crate::db::sqlite_pragmas(sync);
         // Checkpoints: a checkpoint syncs the WAL and the database file (2–10 ms each
         // here, 50 ms at worst), and under load the committing writer ran one every few
         // dozen batches, holding up that batch's acks. The checkpointer thread below
@@ -80,26 +80,22 @@ impl SqliteWriter {
         // past 1.6 GB under steady writes), so the writer still checkpoints, but rarely:
         // when the WAL reaches [`WRITER_CHECKPOINT_PAGES`]. By then almost everything is
         // copied and synced, and its checkpoint is short.
-        conn.execute_batch(&format!(
-            "pragma wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
-        ))?;
-        conn.set_prepared_statement_cache_capacity(64);
-        let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || {
-                // Ends when the last sender (the Db) is dropped.
-                while let Ok(job) = queue.recv() {
-                    job(&mut conn);
-                }
-            })?;
+        conn.call(move |conn| {
+            conn.execute_batch(&pragmas)?;
+            conn.execute_batch(&format!(
+                "pragma wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
+            ))?;
+            conn.set_prepared_statement_cache_capacity(64);
+            Ok(())
+        })
+        .await?;
         let checkpointer = if read_only {
             None
         } else {
             Some(spawn_checkpointer(path, sync)?)
         };
         Ok(Some(Self {
-            jobs,
+            conn,
             _checkpointer: checkpointer,
         }))
     }
@@ -114,9 +110,9 @@ impl SqliteWriter {
         T: Send + 'static,
         E: Send + 'static,
     {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let run = || -> rusqlite::Result<Result<T, E>> {
+        let answer = self
+            .conn
+            .call(move |conn| {
                 let tx =
                     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let outcome = work(&tx)?;
@@ -124,16 +120,13 @@ impl SqliteWriter {
                     tx.commit()?;
                 }
                 Ok(outcome)
-            };
-            let _ = reply.send(run());
-        });
-        self.jobs
-            .send(job)
-            .map_err(|_| crate::Error::internal(anyhow::anyhow!("the SQLite writer stopped")))?;
-        match answer.await {
-            Ok(result) => result.map_err(crate::Error::from),
-            Err(_) => Err(crate::Error::internal(anyhow::anyhow!(
-                "the SQLite writer stopped"
+            })
+            .await;
+        match answer {
+            Ok(outcome) => Ok(outcome),
+            Err(tokio_rusqlite::Error::Rusqlite(e)) => Err(crate::Error::from(e)),
+            Err(e) => Err(crate::Error::internal(anyhow::anyhow!(
+                "the SQLite writer stopped: {e}"
             ))),
         }
     }
