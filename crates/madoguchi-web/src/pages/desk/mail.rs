@@ -5,10 +5,10 @@
 //! `/assets/desk-mail.js` runs through the JSON API and shows per server.
 
 use super::{
-    csrf_field, csrf_refused, field_error, form_alert, form_body, see_other, time, DeskPage,
-    FormError,
+    csrf_field, csrf_refused, field_error, form_alert, form_body, see_other, time, DeskAdmin,
+    DeskPage, FormError,
 };
-use crate::pages::SignedIn;
+use crate::pages::forms::CsrfForm;
 use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
@@ -17,8 +17,6 @@ use madoguchi_desk::mail::{ImapInput, SmtpInput};
 use madoguchi_desk::MailboxInput;
 use maud::{html, Markup};
 use serde::Deserialize;
-
-pub const DESK_MAIL_JS: &str = include_str!("../../assets/desk-mail.js");
 
 /// The add-a-mailbox form.
 #[derive(Debug, Default, Deserialize)]
@@ -190,7 +188,7 @@ pub(crate) async fn section(
         "departmentId",
     ];
     Ok(html! {
-        script src="/assets/desk-mail.js" defer {}
+        (crate::assets::script("desk-mail.js"))
         section.card #mailboxes data-api=(api) {
             p.hint { (ctx.t("deskui-mail-help")) }
             @if list.is_empty() {
@@ -288,14 +286,9 @@ pub(crate) async fn section(
 /// `POST /desk/{portal}/settings/email/mailboxes`: adds a mailbox.
 pub async fn create_mailbox(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(portal): Path<String>,
+    DeskAdmin(dp): DeskAdmin,
     form: Result<Form<MailboxForm>, FormRejection>,
 ) -> Response {
-    let dp = match super::settings::admin_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
     let form = match form_body(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
@@ -316,14 +309,10 @@ pub async fn create_mailbox(
 /// `POST /desk/{portal}/settings/email/mailboxes/{id}`: saves the edit form.
 pub async fn update_mailbox(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path((portal, id)): Path<(String, String)>,
+    DeskAdmin(dp): DeskAdmin,
+    Path((_, id)): Path<(String, String)>,
     form: Result<Form<MailboxForm>, FormRejection>,
 ) -> Response {
-    let dp = match super::settings::admin_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
     let form = match form_body(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
@@ -345,23 +334,13 @@ pub async fn update_mailbox(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
-}
-
 /// `POST /desk/{portal}/settings/email/mailboxes/{id}/delete`.
 pub async fn delete_mailbox(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path((portal, id)): Path<(String, String)>,
+    DeskAdmin(dp): DeskAdmin,
+    Path((_, id)): Path<(String, String)>,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    let dp = match super::settings::admin_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
     let form = match form_body(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,

@@ -74,8 +74,8 @@ async fn render(
         ctx,
         &title,
         html! {
-            link rel="stylesheet" href="/assets/desk.css";
-            script src="/assets/desk.js" defer {}
+            (crate::assets::stylesheet("desk.css"))
+            (crate::assets::script("desk.js"))
         },
         html! {
             section.desk-portals {
