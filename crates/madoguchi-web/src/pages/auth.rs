@@ -4,8 +4,9 @@ use super::layout::page;
 use super::{encode, local_next, PageContext, PageError, SignedIn};
 use crate::chat::ClientAddr;
 use crate::extract::{cookie_value, LANG_COOKIE, SESSION_COOKIE};
-use crate::pages::forms::CsrfForm;
+use crate::pages::forms::{form_body, CsrfForm};
 use crate::state::AppState;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -193,7 +194,11 @@ fn auth_form(ctx: &PageContext, signup: bool, form: &AuthForm, error: Option<&st
     (status, body).into_response()
 }
 
-pub(crate) async fn login_page(ctx: PageContext, Query(q): Query<NextQuery>) -> Response {
+pub(crate) async fn login_page(
+    ctx: PageContext,
+    q: Result<Query<NextQuery>, QueryRejection>,
+) -> Response {
+    let q = q.map(|Query(q)| q).unwrap_or_default();
     let form = AuthForm {
         next: local_next(q.next.as_deref()),
         ..Default::default()
@@ -201,7 +206,11 @@ pub(crate) async fn login_page(ctx: PageContext, Query(q): Query<NextQuery>) -> 
     auth_form(&ctx, false, &form, None)
 }
 
-pub(crate) async fn signup_page(ctx: PageContext, Query(q): Query<NextQuery>) -> Response {
+pub(crate) async fn signup_page(
+    ctx: PageContext,
+    q: Result<Query<NextQuery>, QueryRejection>,
+) -> Response {
+    let q = q.map(|Query(q)| q).unwrap_or_default();
     let form = AuthForm {
         next: local_next(q.next.as_deref()),
         ..Default::default()
@@ -229,8 +238,12 @@ pub(crate) async fn login_submit(
     ctx: PageContext,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
-    Form(mut form): Form<AuthForm>,
+    form: Result<Form<AuthForm>, FormRejection>,
 ) -> Response {
+    let mut form = match form_body(&ctx, form) {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
     if !same_origin(&headers) {
         return super::error_page(&ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"));
     }
@@ -259,8 +272,12 @@ pub(crate) async fn signup_submit(
     State(state): State<AppState>,
     ctx: PageContext,
     headers: HeaderMap,
-    Form(mut form): Form<AuthForm>,
+    form: Result<Form<AuthForm>, FormRejection>,
 ) -> Response {
+    let mut form = match form_body(&ctx, form) {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
     if !same_origin(&headers) {
         return super::error_page(&ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"));
     }
@@ -289,8 +306,12 @@ pub(crate) async fn logout(
     State(state): State<AppState>,
     signed_in: SignedIn,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
+    let form = match form_body(&signed_in.ctx, form) {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
     if !signed_in.ctx.csrf_ok(&form.csrf) {
         let ctx = &signed_in.ctx;
         return super::error_page(ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"));
@@ -318,8 +339,12 @@ pub(crate) struct LangQuery {
 pub(crate) async fn switch_lang(
     State(state): State<AppState>,
     ctx: PageContext,
-    Query(q): Query<LangQuery>,
+    q: Result<Query<LangQuery>, QueryRejection>,
 ) -> Response {
+    let Ok(Query(q)) = q else {
+        let message = ctx.t("error-invalid_request");
+        return PageError::new(&ctx, StatusCode::BAD_REQUEST, message).into_response();
+    };
     let lang = Lang::parse(&q.set).unwrap_or_default();
     if let Some(user) = &ctx.user {
         if let Err(e) = state.identity.set_lang(&user.id, lang).await {

@@ -19,6 +19,31 @@ pub(crate) struct CsrfForm {
     pub csrf: String,
 }
 
+/// A posted form: its `_csrf` field.
+pub(crate) trait Posted {
+    fn csrf(&self) -> &str;
+}
+
+impl Posted for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// The body of a posted form that carries this session's CSRF token, or the page to
+/// answer instead (400 unreadable, 403 without the token).
+#[allow(clippy::result_large_err)] // the error is the page to answer, built once
+pub(crate) fn posted<T: Posted>(
+    ctx: &PageContext,
+    form: Result<Form<T>, FormRejection>,
+) -> Result<T, Response> {
+    let form = form_body(ctx, form)?;
+    if !ctx.csrf_ok(form.csrf()) {
+        return Err(csrf_refused(ctx));
+    }
+    Ok(form)
+}
+
 /// A posted form whose `_csrf` is not this session's: refused with a page saying so.
 pub(crate) fn csrf_refused(ctx: &PageContext) -> Response {
     error_page(ctx, StatusCode::FORBIDDEN, &ctx.t("deskui-csrf-refused"))

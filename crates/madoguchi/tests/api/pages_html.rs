@@ -5,6 +5,7 @@
 
 use crate::both_backends;
 use crate::helpers::TestApp;
+use crate::operator::session_cookie;
 use serde_json::json;
 
 both_backends!(
@@ -13,15 +14,7 @@ both_backends!(
 );
 
 /// Status, `Location`, content type and body of a page.
-async fn get_page(
-    app: &TestApp,
-    path: &str,
-    cookie: Option<&str>,
-) -> (u16, String, String, String) {
-    let mut req = app.http.get(app.url(path)).header("accept", "text/html");
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
+async fn answer(req: reqwest::RequestBuilder) -> (u16, String, String, String) {
     let res = req.send().await.unwrap();
     let header = |name: &str| {
         res.headers()
@@ -31,37 +24,36 @@ async fn get_page(
             .to_owned()
     };
     let (location, content_type) = (header("location"), header("content-type"));
-    (
-        res.status().as_u16(),
-        location,
-        content_type,
-        res.text().await.unwrap(),
-    )
+    let status = res.status().as_u16();
+    (status, location, content_type, res.text().await.unwrap())
 }
 
-/// The session cookie of a login through the login page.
-async fn session_cookie(app: &TestApp, email: &str) -> String {
-    let res = app
+async fn get_page(
+    app: &TestApp,
+    path: &str,
+    cookie: Option<&str>,
+) -> (u16, String, String, String) {
+    let mut req = app.http.get(app.url(path)).header("accept", "text/html");
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    answer(req).await
+}
+
+/// A form post with the session cookie: status, `Location` and body.
+async fn post_page(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    form: &[(&str, &str)],
+) -> (u16, String, String) {
+    let req = app
         .http
-        .post(app.url("/login"))
-        .form(&[
-            ("email", email),
-            ("password", "correct horse battery"),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("madoguchi_session="))
-        .expect("a session cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .form(form);
+    let (status, location, _, body) = answer(req).await;
+    (status, location, body)
 }
 
 async fn q4_a_signed_out_or_wrong_portal_browser_gets_html_from_desk_and_chat_pages(app: TestApp) {
@@ -143,30 +135,6 @@ async fn q4_a_signed_out_or_wrong_portal_browser_gets_html_from_desk_and_chat_pa
         assert!(html.contains(words), "{path}");
     }
     app.stop().await;
-}
-
-/// A form post with the session cookie: status, `Location` and body.
-async fn post_page(
-    app: &TestApp,
-    path: &str,
-    cookie: &str,
-    form: &[(&str, &str)],
-) -> (u16, String, String) {
-    let res = app
-        .http
-        .post(app.url(path))
-        .header("cookie", cookie)
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let location = res
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    (res.status().as_u16(), location, res.text().await.unwrap())
 }
 
 /// The `csrf-token` of a page.

@@ -5,8 +5,7 @@
 
 use super::console_css;
 use crate::pages::forms::{
-    csrf_field, csrf_refused, form_body, is_form_error, see_other, CsrfForm, FormError,
-    FORM_ERROR_STATUS,
+    csrf_field, is_form_error, posted, see_other, CsrfForm, FormError, Posted, FORM_ERROR_STATUS,
 };
 use crate::pages::layout::page_with;
 use crate::pages::{ChatPage, PageError};
@@ -33,6 +32,12 @@ pub(crate) struct CannedForm {
     scope: String,
     #[serde(default)]
     department_id: String,
+}
+
+impl Posted for CannedForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 /// A form sent back with its error: the add form (`id` None) or a row's edit form.
@@ -75,13 +80,10 @@ pub async fn create_canned(
     page: ChatPage,
     form: Result<Form<CannedForm>, FormRejection>,
 ) -> Response {
-    let form = match form_body(&page.ctx, form) {
+    let form = match posted(&page.ctx, form) {
         Ok(f) => f,
         Err(refused) => return refused,
     };
-    if !page.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&page.ctx);
-    }
     let input = CannedInput {
         shortcut: Some(form.shortcut.trim().to_owned()),
         text: Some(form.text.trim().to_owned()),
@@ -99,13 +101,10 @@ pub async fn update_canned(
     Path((_, id)): Path<(String, String)>,
     form: Result<Form<CannedForm>, FormRejection>,
 ) -> Response {
-    let form = match form_body(&page.ctx, form) {
+    let form = match posted(&page.ctx, form) {
         Ok(f) => f,
         Err(refused) => return refused,
     };
-    if !page.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&page.ctx);
-    }
     let input = CannedInput {
         shortcut: Some(form.shortcut.trim().to_owned()),
         text: Some(form.text.trim().to_owned()),
@@ -127,12 +126,8 @@ pub async fn delete_canned(
     Path((_, id)): Path<(String, String)>,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    let form = match form_body(&page.ctx, form) {
-        Ok(f) => f,
-        Err(refused) => return refused,
-    };
-    if !page.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&page.ctx);
+    if let Err(refused) = posted(&page.ctx, form) {
+        return refused;
     }
     match state.chat.delete_canned(&page.op, &id).await {
         Ok(()) => see_other(&page_path(&page.op)),

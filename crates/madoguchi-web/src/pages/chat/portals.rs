@@ -3,7 +3,7 @@
 
 use super::{console_css, day, plan_label, role_label};
 use crate::pages::forms::{
-    csrf_field, csrf_refused, form_body, is_form_error, see_other, FormError, FORM_ERROR_STATUS,
+    csrf_field, is_form_error, posted, see_other, FormError, Posted, FORM_ERROR_STATUS,
 };
 use crate::pages::layout::page_with;
 use crate::pages::{PageError, SignedIn};
@@ -27,6 +27,12 @@ pub(crate) struct PortalForm {
     display_name: String,
 }
 
+impl Posted for PortalForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 pub async fn portals_page(State(state): State<AppState>, signed_in: SignedIn) -> Response {
     render(&state, &signed_in, None).await
 }
@@ -38,13 +44,10 @@ pub async fn create_portal(
     form: Result<Form<PortalForm>, FormRejection>,
 ) -> Response {
     let ctx = &signed_in.ctx;
-    let form = match form_body(ctx, form) {
+    let form = match posted(ctx, form) {
         Ok(f) => f,
         Err(refused) => return refused,
     };
-    if !ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(ctx);
-    }
     let created = state
         .chat
         .create_portal(
