@@ -1,9 +1,10 @@
 //! Chat pages (SPEC C1–C6): the list of my chat portals, the operator console and the
 //! portal settings (the widget script and the console's assets are `crate::assets`).
 //!
-//! Pages render what the server knows at load time from the Chat services; every change
-//! goes through the JSON API from the page's JS (one contract, one set of error
-//! messages), with the session cookie and the `X-CSRF-Token` header.
+//! Pages render what the server knows at load time from the Chat services. The portal
+//! list and the canned responses post server forms (`crate::pages::forms`, the one form
+//! approach); the settings page still changes things through the JSON API from
+//! `chat-pages.js` (to convert), and the console is a live app on the operator socket.
 
 pub(crate) mod canned;
 pub(crate) mod console;

@@ -4,6 +4,7 @@
 //! post back like the Desk's (post/redirect/get, or the page again with the error).
 
 use crate::both_backends;
+use crate::chat::portal_with_admin;
 use crate::helpers::TestApp;
 use crate::operator::session_cookie;
 use serde_json::json;
@@ -57,18 +58,11 @@ async fn post_page(
 }
 
 async fn q4_a_signed_out_or_wrong_portal_browser_gets_html_from_desk_and_chat_pages(app: TestApp) {
-    let owner = app.signup("owner@acme.example").await;
+    let owner = portal_with_admin(&app, "owner@acme.example", "acme").await;
     app.post(
         "/desk/api/v1/portals",
         Some(&owner.token),
         json!({"portalName": "acme", "displayName": "Acme Desk"}),
-    )
-    .await
-    .assert_status(201);
-    app.post(
-        "/chat/api/v1/portals",
-        Some(&owner.token),
-        json!({"portalName": "acme", "displayName": "Acme Chat"}),
     )
     .await
     .assert_status(201);
@@ -149,14 +143,7 @@ fn csrf_of(html: &str) -> String {
 /// O1: the canned responses page works without JS: add, the duplicate refused in the
 /// form (422, what was typed kept), save, delete; a post without the token is refused.
 async fn o1_the_canned_responses_page_adds_saves_and_deletes_with_server_forms(app: TestApp) {
-    let owner = app.signup("owner@acme.example").await;
-    app.post(
-        "/chat/api/v1/portals",
-        Some(&owner.token),
-        json!({"portalName": "acme", "displayName": "Acme Chat"}),
-    )
-    .await
-    .assert_status(201);
+    let owner = portal_with_admin(&app, "owner@acme.example", "acme").await;
     let cookie = session_cookie(&app, "owner@acme.example").await;
     let path = "/chat/acme/settings/canned-responses";
     let (status, _, _, html) = get_page(&app, path, Some(&cookie)).await;

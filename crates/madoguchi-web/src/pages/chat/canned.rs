@@ -34,6 +34,18 @@ pub(crate) struct CannedForm {
     department_id: String,
 }
 
+impl CannedForm {
+    /// What the service gets: the edit form of a row changes only shortcut and text.
+    fn input(&self, new: bool) -> CannedInput {
+        CannedInput {
+            shortcut: Some(self.shortcut.trim().to_owned()),
+            text: Some(self.text.trim().to_owned()),
+            department_id: non_empty(&self.department_id).filter(|_| new).map(Some),
+            scope: non_empty(&self.scope).filter(|_| new),
+        }
+    }
+}
+
 impl Posted for CannedForm {
     fn csrf(&self) -> &str {
         &self.csrf
@@ -84,13 +96,11 @@ pub async fn create_canned(
         Ok(f) => f,
         Err(refused) => return refused,
     };
-    let input = CannedInput {
-        shortcut: Some(form.shortcut.trim().to_owned()),
-        text: Some(form.text.trim().to_owned()),
-        department_id: non_empty(&form.department_id).map(Some),
-        scope: non_empty(&form.scope),
-    };
-    let done = state.chat.create_canned(&page.op, input).await.map(|_| ());
+    let done = state
+        .chat
+        .create_canned(&page.op, form.input(true))
+        .await
+        .map(|_| ());
     answer(&state, &page, None, &form, done).await
 }
 
@@ -105,15 +115,9 @@ pub async fn update_canned(
         Ok(f) => f,
         Err(refused) => return refused,
     };
-    let input = CannedInput {
-        shortcut: Some(form.shortcut.trim().to_owned()),
-        text: Some(form.text.trim().to_owned()),
-        department_id: None,
-        scope: None,
-    };
     let done = state
         .chat
-        .update_canned(&page.op, &id, input)
+        .update_canned(&page.op, &id, form.input(false))
         .await
         .map(|_| ());
     answer(&state, &page, Some(&id), &form, done).await
