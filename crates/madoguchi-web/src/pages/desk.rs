@@ -20,8 +20,8 @@ pub(crate) mod settings;
 pub(crate) mod tickets;
 
 pub(crate) use super::forms::{
-    csrf_field, csrf_refused, field_error, form_alert, form_body, is_form_error, see_other,
-    FormError, FORM_ERROR_STATUS,
+    csrf_field, field_error, form_alert, is_form_error, posted, see_other, FormError,
+    FORM_ERROR_STATUS,
 };
 use super::layout::page_with;
 use super::PageContext;

@@ -30,6 +30,18 @@ impl Posted for CsrfForm {
     }
 }
 
+/// [`Posted`] for form structs that keep the token in their field `csrf`.
+macro_rules! posted_forms {
+    ($($form:ty),+ $(,)?) => {$(
+        impl $crate::pages::forms::Posted for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        }
+    )+};
+}
+pub(crate) use posted_forms;
+
 /// The body of a posted form that carries this session's CSRF token, or the page to
 /// answer instead (400 unreadable, 403 without the token).
 #[allow(clippy::result_large_err)] // the error is the page to answer, built once

@@ -5,7 +5,7 @@
 
 use super::console_css;
 use crate::pages::forms::{
-    csrf_field, is_form_error, posted, see_other, CsrfForm, FormError, Posted, FORM_ERROR_STATUS,
+    csrf_field, is_form_error, posted, see_other, CsrfForm, FormError, FORM_ERROR_STATUS,
 };
 use crate::pages::layout::page_with;
 use crate::pages::{ChatPage, PageError};
@@ -46,11 +46,7 @@ impl CannedForm {
     }
 }
 
-impl Posted for CannedForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+crate::pages::forms::posted_forms!(CannedForm);
 
 /// A form sent back with its error: the add form (`id` None) or a row's edit form.
 struct Sent<'a> {

@@ -3,7 +3,7 @@
 
 use super::{console_css, day, plan_label, role_label};
 use crate::pages::forms::{
-    csrf_field, is_form_error, posted, see_other, FormError, Posted, FORM_ERROR_STATUS,
+    csrf_field, is_form_error, posted, see_other, FormError, FORM_ERROR_STATUS,
 };
 use crate::pages::layout::page_with;
 use crate::pages::{PageError, SignedIn};
@@ -27,11 +27,7 @@ pub(crate) struct PortalForm {
     display_name: String,
 }
 
-impl Posted for PortalForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+crate::pages::forms::posted_forms!(PortalForm);
 
 pub async fn portals_page(State(state): State<AppState>, signed_in: SignedIn) -> Response {
     render(&state, &signed_in, None).await

@@ -3,8 +3,8 @@
 
 use super::tickets::ticket_table;
 use super::{
-    csrf_field, csrf_refused, fail, field_error, form_alert, form_body, frame_with_status,
-    is_form_error, see_other, time, DeskPage, FormError, Nav, Paging, FORM_ERROR_STATUS,
+    csrf_field, fail, field_error, form_alert, frame_with_status, is_form_error, posted, see_other,
+    time, DeskPage, FormError, Nav, Paging, FORM_ERROR_STATUS,
 };
 use crate::state::AppState;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -16,6 +16,8 @@ use madoguchi_desk::{
 };
 use maud::{html, Markup};
 use serde::Deserialize;
+
+crate::pages::forms::posted_forms!(ContactForm);
 
 const CONTACT_FIELDS: [&str; 6] = [
     "firstName",
@@ -68,13 +70,10 @@ pub async fn create_contact(
     dp: DeskPage,
     form: Result<Form<ContactForm>, FormRejection>,
 ) -> Response {
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     let new = NewContact {
         first_name: Some(form.first_name.clone()),
         last_name: form.last_name.clone(),
@@ -221,13 +220,10 @@ pub async fn update_contact(
     Path((_, id)): Path<(String, String)>,
     form: Result<Form<ContactForm>, FormRejection>,
 ) -> Response {
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     let contact = match state.desk.contact(&dp.member, &id).await {
         Ok(c) => c,
         Err(e) => return fail(&dp.ctx, e),

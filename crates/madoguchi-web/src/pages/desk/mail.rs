@@ -5,8 +5,7 @@
 //! `/assets/desk-mail.js` runs through the JSON API and shows per server.
 
 use super::{
-    csrf_field, csrf_refused, field_error, form_alert, form_body, see_other, time, DeskAdmin,
-    DeskPage, FormError,
+    csrf_field, field_error, form_alert, posted, see_other, time, DeskAdmin, DeskPage, FormError,
 };
 use crate::pages::forms::CsrfForm;
 use crate::state::AppState;
@@ -17,6 +16,8 @@ use madoguchi_desk::mail::{ImapInput, SmtpInput};
 use madoguchi_desk::MailboxInput;
 use maud::{html, Markup};
 use serde::Deserialize;
+
+crate::pages::forms::posted_forms!(MailboxForm);
 
 /// The add-a-mailbox form.
 #[derive(Debug, Default, Deserialize)]
@@ -289,13 +290,10 @@ pub async fn create_mailbox(
     DeskAdmin(dp): DeskAdmin,
     form: Result<Form<MailboxForm>, FormRejection>,
 ) -> Response {
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     match state.desk.create_mailbox(&dp.member, &form.input()).await {
         Ok(_) => see_other(&dp.href("/settings/email?saved=1")),
         Err(e) if super::is_form_error(&e) => {
@@ -313,13 +311,10 @@ pub async fn update_mailbox(
     Path((_, id)): Path<(String, String)>,
     form: Result<Form<MailboxForm>, FormRejection>,
 ) -> Response {
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     match state
         .desk
         .patch_mailbox(&dp.member, &id, &form.patch())
@@ -341,12 +336,8 @@ pub async fn delete_mailbox(
     Path((_, id)): Path<(String, String)>,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    let form = match form_body(&dp.ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
+    if let Err(page) = posted(&dp.ctx, form) {
+        return page;
     }
     match state.desk.delete_mailbox(&dp.member, &id).await {
         Ok(_) => see_other(&dp.href("/settings/email?saved=1")),

@@ -4,9 +4,8 @@
 //! first; the old key stops working at once). Agents get a 403 page for all of them.
 
 use super::{
-    csrf_field, csrf_refused, fail, field_error, form_alert, form_body, frame_with_status,
-    is_form_error, role_label, see_other, time, DeskAdmin, DeskPage, FormError, Nav,
-    FORM_ERROR_STATUS,
+    csrf_field, fail, field_error, form_alert, frame_with_status, is_form_error, posted,
+    role_label, see_other, time, DeskAdmin, DeskPage, FormError, Nav, FORM_ERROR_STATUS,
 };
 use crate::state::AppState;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -17,6 +16,8 @@ use madoguchi_core::ErrorCode;
 use madoguchi_desk::{NewContract, Role, ServiceKey};
 use maud::{html, Markup};
 use serde::Deserialize;
+
+crate::pages::forms::posted_forms!(SettingsForm);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
@@ -153,13 +154,10 @@ pub async fn settings_submit(
     let Some(section) = Section::parse(&section) else {
         return fail(&dp.ctx, madoguchi_core::Error::not_found());
     };
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     let desk = &state.desk;
     let m = &dp.member;
     let done = match section {

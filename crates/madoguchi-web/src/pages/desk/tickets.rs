@@ -4,8 +4,8 @@
 //! chat), the reply/note form and the history.
 
 use super::{
-    channel_label, classification_label, csrf_field, csrf_refused, fail, field_error, form_alert,
-    form_body, frame, frame_with_status, is_form_error, priority_label, see_other, status_badge,
+    channel_label, classification_label, csrf_field, fail, field_error, form_alert, frame,
+    frame_with_status, is_form_error, posted, priority_label, see_other, status_badge,
     status_label, time, DeskPage, FormError, Nav, Paging, FORM_ERROR_STATUS,
 };
 use crate::state::AppState;
@@ -20,6 +20,8 @@ use madoguchi_desk::{
 };
 use maud::{html, Markup};
 use serde::Deserialize;
+
+crate::pages::forms::posted_forms!(NewTicketForm, EditForm, ThreadForm, RetryForm);
 
 // ---------------------------------------------------------------------------------
 // The list
@@ -231,13 +233,10 @@ pub async fn create_ticket(
     dp: DeskPage,
     form: Result<Form<NewTicketForm>, FormRejection>,
 ) -> Response {
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     let new = match new_ticket(&state, &dp, &form).await {
         Ok(new) => new,
         Err(err) => return render_new(&state, &dp, &form, Some(&err)).await,
@@ -539,13 +538,10 @@ pub async fn update_ticket(
     Path((_, number)): Path<(String, String)>,
     form: Result<Form<EditForm>, FormRejection>,
 ) -> Response {
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     let ticket = match load_ticket(&state, &dp, &number).await {
         Ok(t) => t,
         Err(page) => return page,
@@ -589,13 +585,10 @@ pub async fn add_thread(
     Path((_, number)): Path<(String, String)>,
     form: Result<Form<ThreadForm>, FormRejection>,
 ) -> Response {
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     let ticket = match load_ticket(&state, &dp, &number).await {
         Ok(t) => t,
         Err(page) => return page,
@@ -887,12 +880,8 @@ pub async fn retry_mail(
     Path((_, number, thread_id)): Path<(String, String, String)>,
     form: Result<Form<RetryForm>, FormRejection>,
 ) -> Response {
-    let form = match form_body(&dp.ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
+    if let Err(page) = posted(&dp.ctx, form) {
+        return page;
     }
     let ticket = match load_ticket(&state, &dp, &number).await {
         Ok(t) => t,
