@@ -30,6 +30,7 @@ pub mod messages;
 pub mod operators;
 pub mod portals;
 pub mod presence;
+pub mod protocol;
 pub mod ratelimit;
 mod serde_time;
 pub mod toolkit;

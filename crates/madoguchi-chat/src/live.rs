@@ -13,7 +13,9 @@ use crate::messages::{Message, Sender};
 use crate::Chat;
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use madoguchi_core::bus::{Event, Payload};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// What travels on the bus.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,8 +59,10 @@ pub enum LiveEvent {
 }
 
 /// Events buffered per visitor socket. A chat sees a few events a second, and each
-/// idle visitor holds one such channel, so it is small (a slot is about 50 bytes).
-const CHAT_SUBJECT_CAPACITY: usize = 128;
+/// idle visitor holds one such channel, so it is small: a slot is about 40 bytes, and
+/// at 128 slots the channel was a quarter of an idle visitor's memory. A socket that
+/// falls further behind than this reconnects and catches up from the database.
+const CHAT_SUBJECT_CAPACITY: usize = 32;
 /// Events buffered per console: every message and typing of the portal passes here.
 const OPS_SUBJECT_CAPACITY: usize = 8192;
 
@@ -70,22 +74,27 @@ pub fn ops_subject(portal_id: &str) -> String {
     format!("portal.{portal_id}.ops")
 }
 
-fn encode(event: &LiveEvent) -> Vec<u8> {
-    serde_json::to_vec(event).unwrap_or_default()
+/// The bus event of `event`: itself for this node's subscribers (who then never
+/// decode it), its JSON for other nodes.
+fn encode(event: LiveEvent) -> Payload {
+    Event::of(Arc::new(event))
 }
 
-fn decode_stream(
-    stream: BoxStream<'static, madoguchi_core::bus::Payload>,
-) -> BoxStream<'static, LiveEvent> {
+/// Live events as subscribers see them: shared, decoded once per node.
+pub type Live = Arc<LiveEvent>;
+
+fn decode_stream(stream: BoxStream<'static, Payload>) -> BoxStream<'static, Live> {
     stream
-        .filter_map(|payload| async move { serde_json::from_slice::<LiveEvent>(&payload).ok() })
+        .filter_map(|payload| async move {
+            payload.value(|bytes| serde_json::from_slice::<LiveEvent>(bytes).ok())
+        })
         .boxed()
 }
 
 impl Chat {
-    pub(crate) async fn publish_ops(&self, portal_id: &str, event: &LiveEvent) {
+    pub(crate) async fn publish_ops(&self, portal_id: &str, event: LiveEvent) {
         self.bus
-            .publish(&ops_subject(portal_id), encode(event))
+            .publish_event(&ops_subject(portal_id), encode(event))
             .await;
     }
 
@@ -95,15 +104,15 @@ impl Chat {
         department_id: Option<&str>,
         message: &Message,
     ) {
-        let event = encode(&LiveEvent::Message {
+        let event = encode(LiveEvent::Message {
             chat_id: message.chat_id.clone(),
             department_id: department_id.map(str::to_owned),
             message: message.clone(),
         });
         self.bus
-            .publish(&chat_subject(&message.chat_id), event.clone())
+            .publish_event(&chat_subject(&message.chat_id), event.clone())
             .await;
-        self.bus.publish(&ops_subject(portal_id), event).await;
+        self.bus.publish_event(&ops_subject(portal_id), event).await;
     }
 
     pub(crate) async fn publish_chat_state(&self, chat: &ChatView, event_id: i64) {
@@ -115,13 +124,14 @@ impl Chat {
             event_id,
             chat: serde_json::to_value(chat).unwrap_or_default(),
         };
-        self.publish_ops(&chat.portal_id, &event).await;
+        let event = encode(event);
+        self.bus
+            .publish_event(&ops_subject(&chat.portal_id), event.clone())
+            .await;
         // The visitor's widget learns that nobody answered or that the chat ended
         // (after the system line, which was published first).
         if matches!(chat.state, ChatState::Missed | ChatState::Ended) {
-            self.bus
-                .publish(&chat_subject(&chat.id), encode(&event))
-                .await;
+            self.bus.publish_event(&chat_subject(&chat.id), event).await;
         }
     }
 
@@ -134,24 +144,21 @@ impl Chat {
         department_id: Option<&str>,
         sender: Sender,
     ) {
-        let event = encode(&LiveEvent::Typing {
+        let event = encode(LiveEvent::Typing {
             chat_id: chat_id.to_owned(),
             department_id: department_id.map(str::to_owned),
             sender,
         });
         if sender == Sender::Operator {
             self.bus
-                .publish(&chat_subject(chat_id), event.clone())
+                .publish_event(&chat_subject(chat_id), event.clone())
                 .await;
         }
-        self.bus.publish(&ops_subject(portal_id), event).await;
+        self.bus.publish_event(&ops_subject(portal_id), event).await;
     }
 
     /// Live events of one chat (for the visitor's sockets).
-    pub async fn subscribe_chat(
-        &self,
-        chat_id: &str,
-    ) -> anyhow::Result<BoxStream<'static, LiveEvent>> {
+    pub async fn subscribe_chat(&self, chat_id: &str) -> anyhow::Result<BoxStream<'static, Live>> {
         Ok(decode_stream(
             self.bus
                 .subscribe(&chat_subject(chat_id), CHAT_SUBJECT_CAPACITY)
@@ -160,10 +167,7 @@ impl Chat {
     }
 
     /// Live events of a portal's operators (for consoles and the integration).
-    pub async fn subscribe_ops(
-        &self,
-        portal_id: &str,
-    ) -> anyhow::Result<BoxStream<'static, LiveEvent>> {
+    pub async fn subscribe_ops(&self, portal_id: &str) -> anyhow::Result<BoxStream<'static, Live>> {
         Ok(decode_stream(
             self.bus
                 .subscribe(&ops_subject(portal_id), OPS_SUBJECT_CAPACITY)

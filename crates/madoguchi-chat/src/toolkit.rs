@@ -656,7 +656,7 @@ impl Chat {
         if moved {
             self.publish_ops(
                 &chat.portal_id,
-                &LiveEvent::Message {
+                LiveEvent::Message {
                     chat_id: chat.id.clone(),
                     department_id: before.department_id.clone(),
                     message: line.clone(),
@@ -672,7 +672,7 @@ impl Chat {
         for department_id in departments {
             self.publish_ops(
                 &chat.portal_id,
-                &LiveEvent::Chat {
+                LiveEvent::Chat {
                     event: kind.to_owned(),
                     chat_id: chat.id.clone(),
                     department_id,

@@ -5,18 +5,100 @@
 //! database by sequence number (C3), so losing a bus message never loses data.
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use std::any::Any;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::broadcast;
 
-pub type Payload = Arc<[u8]>;
+/// One event as every subscriber of a node receives it (shared, not copied).
+pub type Payload = Arc<Event>;
+
+/// An event's bytes (what crosses nodes) and the value they decode to. Every subscriber
+/// of a subject on a node holds the same `Event`, so the first to decode it decodes it
+/// for all of them; an event published on this node comes with its value, is never
+/// decoded here, and is encoded only if it leaves the node (NATS). (A message reaches a
+/// visitor's socket, every console of the portal and maybe the integration: decoding
+/// it once per subscriber, and encoding it for nobody on one node, were a large share
+/// of a message's cost.)
+pub struct Event {
+    bytes: OnceLock<Bytes>,
+    decoded: OnceLock<Option<Value>>,
+    /// Writes the value's bytes when they are asked for.
+    encode: Option<fn(&(dyn Any + Send + Sync)) -> Vec<u8>>,
+}
+
+type Value = Arc<dyn Any + Send + Sync>;
+
+impl Event {
+    pub fn new(bytes: impl Into<Bytes>) -> Payload {
+        Arc::new(Self {
+            bytes: OnceLock::from(bytes.into()),
+            decoded: OnceLock::new(),
+            encode: None,
+        })
+    }
+
+    /// An event published on this node: its value, written as JSON when it leaves it.
+    pub fn of<T: serde::Serialize + Any + Send + Sync>(value: Arc<T>) -> Payload {
+        fn json<T: serde::Serialize + Any>(value: &(dyn Any + Send + Sync)) -> Vec<u8> {
+            value
+                .downcast_ref::<T>()
+                .and_then(|v| serde_json::to_vec(v).ok())
+                .unwrap_or_default()
+        }
+        Arc::new(Self {
+            bytes: OnceLock::new(),
+            decoded: OnceLock::from(Some(value as Value)),
+            encode: Some(json::<T>),
+        })
+    }
+
+    /// The bytes as they travel between nodes.
+    pub fn bytes(&self) -> &[u8] {
+        self.shared_bytes()
+    }
+
+    fn shared_bytes(&self) -> &Bytes {
+        self.bytes
+            .get_or_init(|| match (self.encode, self.decoded.get()) {
+                (Some(encode), Some(Some(value))) => Bytes::from(encode(value.as_ref())),
+                _ => Bytes::new(),
+            })
+    }
+
+    /// The value the bytes decode to, decoded by the first subscriber that asks; `None`
+    /// when they do not decode (or were decoded as another type).
+    pub fn value<T: Any + Send + Sync>(
+        &self,
+        decode: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> Option<Arc<T>> {
+        let value = self
+            .decoded
+            .get_or_init(|| decode(self.bytes()).map(|v| Arc::new(v) as Value));
+        value.clone()?.downcast::<T>().ok()
+    }
+}
+
+impl std::ops::Deref for Event {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
 
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     /// Publishes to every subscriber of `subject`, on every node.
-    async fn publish(&self, subject: &str, payload: Vec<u8>);
+    async fn publish_event(&self, subject: &str, event: Payload);
+
+    /// Publishes bytes (see [`Bus::publish_event`]).
+    async fn publish(&self, subject: &str, payload: Vec<u8>) {
+        self.publish_event(subject, Event::new(payload)).await;
+    }
     /// Subscribes to `subject`, buffering up to `capacity` events for this subscriber
     /// (the subject's channel takes the capacity of its first subscriber). The stream
     /// ends when the bus goes away or when the subscriber falls further behind than
@@ -86,8 +168,8 @@ impl LocalBus {
 
 #[async_trait]
 impl Bus for LocalBus {
-    async fn publish(&self, subject: &str, payload: Vec<u8>) {
-        self.deliver(subject, payload.into());
+    async fn publish_event(&self, subject: &str, event: Payload) {
+        self.deliver(subject, event);
     }
 
     async fn subscribe(
@@ -182,10 +264,12 @@ const SUBSCRIBE_CONFIRM_WAIT: std::time::Duration = std::time::Duration::from_se
 
 #[async_trait]
 impl Bus for NatsBus {
-    async fn publish(&self, subject: &str, payload: Vec<u8>) {
+    async fn publish_event(&self, subject: &str, event: Payload) {
+        // Every node, this one included, receives it back from NATS (in the order NATS
+        // delivers to all): only the bytes travel.
         if let Err(e) = self
             .client
-            .publish(self.nats_subject(subject), payload.into())
+            .publish(self.nats_subject(subject), event.shared_bytes().clone())
             .await
         {
             tracing::warn!(error = %e, "publishing to NATS failed; subscribers will resync");
@@ -228,7 +312,7 @@ impl Bus for NatsBus {
             let name = subject.to_owned();
             let task = tokio::spawn(async move {
                 while let Some(msg) = sub.next().await {
-                    local.deliver(&name, Arc::from(msg.payload.as_ref()));
+                    local.deliver(&name, Event::new(msg.payload));
                 }
             });
             self.subscribed
@@ -252,11 +336,36 @@ mod tests {
         let mut b = bus.subscribe("chat.1", 16).await.unwrap();
         let mut other = bus.subscribe("chat.2", 16).await.unwrap();
         bus.publish("chat.1", b"hello".to_vec()).await;
-        assert_eq!(&*a.next().await.unwrap(), b"hello");
-        assert_eq!(&*b.next().await.unwrap(), b"hello");
+        assert_eq!(a.next().await.unwrap().bytes(), b"hello");
+        assert_eq!(b.next().await.unwrap().bytes(), b"hello");
         let nothing =
             tokio::time::timeout(std::time::Duration::from_millis(50), other.next()).await;
         assert!(nothing.is_err());
+    }
+
+    #[tokio::test]
+    async fn q2_every_subscriber_of_a_node_shares_one_decoding_of_an_event() {
+        let bus = LocalBus::new();
+        let mut a = bus.subscribe("chat.1", 16).await.unwrap();
+        let mut b = bus.subscribe("chat.1", 16).await.unwrap();
+        bus.publish("chat.1", b"42".to_vec()).await;
+        let decodings = std::sync::atomic::AtomicUsize::new(0);
+        let decode = |bytes: &[u8]| {
+            decodings.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            std::str::from_utf8(bytes).ok()?.parse::<u32>().ok()
+        };
+        let (ea, eb) = (a.next().await.unwrap(), b.next().await.unwrap());
+        assert_eq!(ea.value(decode).as_deref(), Some(&42));
+        assert_eq!(eb.value(decode).as_deref(), Some(&42));
+        assert_eq!(decodings.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // Published with its value: never decoded, and written out only when asked.
+        bus.publish_event("chat.1", Event::of(Arc::new(7u32))).await;
+        let seven = a.next().await.unwrap();
+        assert_eq!(seven.value(decode).as_deref(), Some(&7));
+        assert_eq!(decodings.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(seven.bytes(), b"7");
+        // Another type than the one decoded: none.
+        assert!(b.next().await.unwrap().value(|_| Some("x")).is_none());
     }
 
     #[tokio::test]
@@ -269,7 +378,7 @@ mod tests {
         assert!(slow.next().await.is_none(), "lagged: the stream ends");
         let mut fresh = bus.subscribe("chat.1", 2).await.unwrap();
         bus.publish("chat.1", vec![9]).await;
-        assert_eq!(&*fresh.next().await.unwrap(), &[9]);
+        assert_eq!(fresh.next().await.unwrap().bytes(), &[9]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,7 +403,7 @@ mod tests {
         for task in tasks.collect::<Vec<_>>() {
             for (subject, mut sub) in task.await.unwrap() {
                 bus.publish(&subject, vec![1]).await;
-                assert_eq!(&*sub.next().await.unwrap(), &[1], "{subject}");
+                assert_eq!(sub.next().await.unwrap().bytes(), &[1], "{subject}");
             }
         }
         let left = bus.channels.lock().unwrap().by_subject.len();
@@ -327,14 +436,14 @@ mod tests {
         let got = tokio::time::timeout(std::time::Duration::from_secs(5), kept.next())
             .await
             .expect("delivered through NATS");
-        assert_eq!(&*got.unwrap(), b"still here");
+        assert_eq!(got.unwrap().bytes(), b"still here");
         // A pruned subject subscribed again works again.
         let mut again = bus.subscribe("chat.5", 16).await.unwrap();
         other.publish("chat.5", b"back".to_vec()).await;
         let got = tokio::time::timeout(std::time::Duration::from_secs(5), again.next())
             .await
             .expect("delivered through NATS");
-        assert_eq!(&*got.unwrap(), b"back");
+        assert_eq!(got.unwrap().bytes(), b"back");
     }
 }
 

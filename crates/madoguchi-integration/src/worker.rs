@@ -286,7 +286,7 @@ impl Integration {
                         e = events.next() => e,
                         _ = closing.wait_for(|c| *c) => None,
                     };
-                    let ended = match event {
+                    let ended = match event.as_deref() {
                         None => break,
                         Some(LiveEvent::Message { .. }) => false,
                         Some(LiveEvent::Chat { event, .. }) if event == "chat.ended" => true,

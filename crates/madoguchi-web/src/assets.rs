@@ -49,7 +49,8 @@ const SOURCES: &[Source] = &[
     asset_file!("desk.js"),
     asset_file!("desk-mail.js"),
     asset_file!("console.css"),
-    asset_file!("console.js"),
+    // The console with the shared chat client in front.
+    asset_file!("console.js", with_chat_client),
     asset_file!("chat-pages.js"),
     asset_file!("chat-hours.js"),
     asset_file!("visitor-panel.js"),
@@ -174,12 +175,27 @@ pub async fn serve(Path(file): Path<String>) -> Response {
 
 pub const WIDGET_JS: &str = include_str!("assets/widget.js");
 pub const WIDGET_CSS: &str = include_str!("assets/widget.css");
+/// The protocol client of the console and the widget (docs/CONVENTIONS.md "Browser
+/// scripts"): served only inside them.
+pub const CHAT_CLIENT_JS: &str = include_str!("assets/chat-client.js");
 
-/// The widget script as served: its stylesheet filled in as a string (applied as a
-/// constructable stylesheet, which a host page's CSP allows; Q6).
+/// A chat script as served: the shared chat client in front of it, both inside one
+/// function so that nothing is added to the page (why: the top of chat-client.js).
+fn with_chat_client(script: &str) -> String {
+    format!("(function () {{\n{CHAT_CLIENT_JS}\n{script}\n}})();\n")
+}
+
+/// The widget script as served: the chat client, its stylesheet filled in as a string
+/// (applied as a constructable stylesheet, which a host page's CSP allows; Q6) and its
+/// words from the catalog.
 static WIDGET_SCRIPT: LazyLock<String> = LazyLock::new(|| {
     let css = serde_json::Value::String(WIDGET_CSS.to_owned()).to_string();
-    WIDGET_JS.replacen("'/*madoguchi:widget.css*/'", &css, 1)
+    let labels = crate::chat::widget::script_labels().to_string();
+    with_chat_client(
+        &WIDGET_JS
+            .replacen("'/*madoguchi:widget.css*/'", &css, 1)
+            .replacen("'/*madoguchi:widget-labels*/'", &labels, 1),
+    )
 });
 
 /// `GET /chat/widget.js` (C3): loaded by any website, so any origin may fetch it. A short
@@ -217,6 +233,10 @@ fn widget_file(content_type: &'static str, body: &'static str) -> Response {
 mod tests {
     use super::*;
 
+    /// Files of `src/assets/` that are not under `/assets/`: the widget's (at its public
+    /// address) and the chat client (inside the console's and the widget's script).
+    const NOT_UNDER_ASSETS: &[&str] = &["widget.js", "widget.css", "chat-client.js"];
+
     #[test]
     fn every_file_in_the_assets_folder_is_served() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/assets");
@@ -227,8 +247,8 @@ mod tests {
                 .file_name()
                 .to_string_lossy()
                 .into_owned();
-            let public = name.starts_with("widget.");
-            if !public && !SOURCES.iter().any(|s| s.name == name) {
+            let elsewhere = NOT_UNDER_ASSETS.contains(&name.as_str());
+            if !elsewhere && !SOURCES.iter().any(|s| s.name == name) {
                 missing.push(name);
             }
         }

@@ -44,11 +44,13 @@ pub fn control_char_error(field: impl Into<String>) -> Error {
 }
 
 /// Could these JSON bytes hold a control character inside a string? Raw ones below
-/// U+0020 are not JSON at all (the parser refuses them); the rest arrive as `\u`
-/// escapes, as a raw DEL, or as a raw C1 character (UTF-8 `C2 80`–`C2 9F`).
+/// U+0020 are not JSON at all (the parser refuses them); the rest arrive as escapes
+/// (`\u`, and `\b` `\f` `\n` `\r` `\t`: keys may hold none of them), as a raw DEL, or
+/// as a raw C1 character (UTF-8 `C2 80`–`C2 9F`). Only `\"`, `\\` and `\/` are sure
+/// to be harmless.
 fn json_may_hold_controls(bytes: &[u8]) -> bool {
     bytes.windows(2).any(|w| {
-        (w[0] == b'\\' && w[1] == b'u')
+        (w[0] == b'\\' && !matches!(w[1], b'"' | b'\\' | b'/'))
             || w[0] == 0x7f
             || (w[0] == 0xc2 && (0x80..=0x9f).contains(&w[1]))
     }) || bytes.last() == Some(&0x7f)
@@ -121,6 +123,11 @@ pub fn parse_frame<T: DeserializeOwned>(text: &str) -> Result<T, Box<FrameReject
             client_message_id: None,
         })
     };
+    // Most frames hold nothing that could be a control character: parsed at once,
+    // without the JSON tree the check walks.
+    if !json_may_hold_controls(text.as_bytes()) {
+        return serde_json::from_str(text).map_err(|_| invalid());
+    }
     let value: Value = serde_json::from_str(text).map_err(|_| invalid())?;
     if let Err(error) = check_json(&value) {
         let client_message_id = value
@@ -249,6 +256,31 @@ mod tests {
         assert!(json_may_hold_controls(br#"{"a":"\u0000"}"#));
         assert!(json_may_hold_controls("{\"a\":\"\u{85}\"}".as_bytes()));
         assert!(!json_may_hold_controls("{\"a\":\"日本語\"}".as_bytes()));
+        // The short escapes of control characters too (a backspace is one).
+        for escape in [r#"\b"#, r#"\f"#, r#"\n"#, r#"\r"#, r#"\t"#] {
+            let body = format!(r#"{{"text":"a{escape}b"}}"#);
+            assert!(json_may_hold_controls(body.as_bytes()), "{body}");
+        }
+        assert!(!json_may_hold_controls(br#"{"a":"say \"hi\" \/"}"#));
+    }
+
+    #[test]
+    fn q6_a_frame_with_a_backspace_or_a_control_key_is_refused_naming_the_field() {
+        #[derive(serde::Deserialize)]
+        struct Frame {
+            #[allow(dead_code)]
+            text: String,
+        }
+        let refused = |text: &str| parse_frame::<Frame>(text).err().map(|r| r.error.field);
+        assert_eq!(refused(r#"{"text":"a\bb"}"#), Some(Some("text".to_owned())));
+        assert_eq!(
+            refused(r#"{"text":"ok","k\n":1}"#),
+            Some(Some("k\n".to_owned()))
+        );
+        // Newlines in a text are fine; a frame without escapes takes the fast path.
+        assert!(parse_frame::<Frame>(r#"{"text":"a\nb"}"#).is_ok());
+        assert!(parse_frame::<Frame>(r#"{"text":"こんにちは"}"#).is_ok());
+        assert!(parse_frame::<Frame>(r#"{"text":5}"#).is_err());
     }
 
     #[test]

@@ -49,7 +49,13 @@ struct Figures {
     connections: usize,
     messages: u64,
     elapsed: Duration,
+    /// Visitor → operator delivery, sorted.
     latencies_us: Vec<u64>,
+    /// Visitor send → its ack (the message is committed), sorted.
+    acks_us: Vec<u64>,
+    /// Messages the operator never received, and ones it received twice.
+    lost: u64,
+    duplicated: u64,
     peak_rss_kib: Option<u64>,
 }
 
@@ -57,24 +63,39 @@ impl Figures {
     fn rate(&self) -> f64 {
         self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
+}
 
-    fn pct(&self, p: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies_us[i] as f64 / 1000.0
+/// The `p` quantile of sorted µs samples, in ms.
+fn pct(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
     }
+    let i = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
+    sorted_us[i] as f64 / 1000.0
 }
 
 /// A child server process, killed when dropped.
 struct ServerProcess {
     child: Child,
     base: String,
+    /// Under a profiler: stopped with SIGTERM, so that the profiler writes its output.
+    wrapped: bool,
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        if self.wrapped {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while Instant::now() < deadline {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -82,8 +103,29 @@ impl Drop for ServerProcess {
 
 impl ServerProcess {
     async fn start(args: &[String], port: u16) -> anyhow::Result<Self> {
+        Self::start_wrapped(args, port, None).await
+    }
+
+    /// Starts the server, under `wrapper` (a command line such as `valgrind
+    /// --tool=callgrind`) when given: the product's server, to profile it on the
+    /// bench's load (README "Where a message's time goes").
+    async fn start_wrapped(
+        args: &[String],
+        port: u16,
+        wrapper: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating the madoguchi executable")?;
-        let child = Command::new(exe)
+        let mut command = match wrapper.map(|w| w.split_whitespace().collect::<Vec<_>>()) {
+            Some(words) if !words.is_empty() => {
+                let mut c = Command::new(words[0]);
+                c.args(&words[1..]).arg(exe);
+                c
+            }
+            _ => Command::new(exe),
+        };
+        // A profiler slows start-up (the migrations) many times over.
+        let ready_within = Duration::from_secs(if wrapper.is_some() { 600 } else { 30 });
+        let child = command
             .args(args)
             .env(
                 "RUST_LOG",
@@ -95,11 +137,16 @@ impl ServerProcess {
             .context("starting the server under test")?;
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + ready_within;
         while Instant::now() < deadline {
             if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
                 if r.status().is_success() {
-                    return Ok(Self { child, base });
+                    let wrapped = wrapper.is_some();
+                    return Ok(Self {
+                        child,
+                        base,
+                        wrapped,
+                    });
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -188,7 +235,8 @@ pub async fn run_chat(args: ChatBenchArgs) -> anyhow::Result<()> {
             serve_args.push("--database-url".into());
             serve_args.push(url.clone());
         }
-        let server = ServerProcess::start(&serve_args, port).await?;
+        let wrapper = std::env::var("MADOGUCHI_BENCH_WRAP").ok();
+        let server = ServerProcess::start_wrapped(&serve_args, port, wrapper.as_deref()).await?;
         let target = product_target(&server.base, &args).await?;
         let mut figures = drive(&target, &args)
             .await
@@ -202,32 +250,41 @@ pub async fn run_chat(args: ChatBenchArgs) -> anyhow::Result<()> {
 
     println!();
     println!(
-        "{:<28} {:>11} {:>12} {:>9} {:>9} {:>9} {:>12} {:>8}",
+        "{:<28} {:>11} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6} {:>6} {:>9} {:>6}",
         "target",
         "connections",
-        "messages/s",
-        "p50 ms",
-        "p99 ms",
-        "p999 ms",
-        "peak RSS MiB",
+        "msgs/s",
+        "ack p50",
+        "ack p99",
+        "ack p999",
+        "deliv p50",
+        "deliv p99",
+        "lost",
+        "dup",
+        "RSS MiB",
         "ratio"
     );
     let relay_rate = results.first().map(Figures::rate).unwrap_or(f64::NAN);
     for f in &results {
         println!(
-            "{:<28} {:>11} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>12} {:>8.2}",
+            "{:<28} {:>11} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>9.2} {:>6} {:>6} {:>9} {:>6.2}",
             f.label,
             f.connections,
             f.rate(),
-            f.pct(0.50),
-            f.pct(0.99),
-            f.pct(0.999),
+            pct(&f.acks_us, 0.50),
+            pct(&f.acks_us, 0.99),
+            pct(&f.acks_us, 0.999),
+            pct(&f.latencies_us, 0.50),
+            pct(&f.latencies_us, 0.99),
+            f.lost,
+            f.duplicated,
             f.peak_rss_kib
                 .map(|k| format!("{:.1}", k as f64 / 1024.0))
                 .unwrap_or_else(|| "n/a".into()),
             f.rate() / relay_rate
         );
     }
+    println!("(latencies in ms; ack: the visitor's send to its ack, which follows the commit; deliv: to the operator's socket)");
     Ok(())
 }
 
@@ -407,10 +464,12 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
     let latencies: Arc<Mutex<Vec<(u64, u64)>>> = Arc::default();
     let expected = (args.visitors * args.messages) as u64;
     let received = Arc::new(AtomicU64::new(0));
+    let duplicated = Arc::new(AtomicU64::new(0));
     let (_op_tx, mut op_rx) = operator.split();
     let reader = {
         let latencies = latencies.clone();
         let received = received.clone();
+        let duplicated = duplicated.clone();
         tokio::spawn(async move {
             let mut seen: HashMap<String, u64> = HashMap::new();
             while let Some(Ok(msg)) = op_rx.next().await {
@@ -430,6 +489,7 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
                 let key = v["chatId"].as_str().unwrap_or("").to_owned();
                 let seq = v["message"]["seq"].as_u64().unwrap_or(0);
                 if seen.get(&key).is_some_and(|s| *s >= seq) {
+                    duplicated.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
                 seen.insert(key, seq);
@@ -463,6 +523,7 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
             let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
             let acks = tokio::spawn(async move {
                 let mut acked = 0;
+                let mut ack_us = Vec::with_capacity(messages);
                 while acked < messages {
                     match stream.next().await {
                         Some(Ok(Message::Text(t))) => {
@@ -470,6 +531,15 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
                             match a["type"].as_str() {
                                 Some("ack") => {
                                     acked += 1;
+                                    // The client message id ends with its send time.
+                                    let sent = a["clientMessageId"]
+                                        .as_str()
+                                        .and_then(|c| c.rsplit('-').next())
+                                        .and_then(|s| s.parse::<u64>().ok());
+                                    if let Some(sent) = sent {
+                                        let now = epoch.elapsed().as_micros() as u64;
+                                        ack_us.push(now.saturating_sub(sent));
+                                    }
                                     let _ = acked_tx.send(());
                                 }
                                 Some("error") => bail!("visitor {v}: {a}"),
@@ -484,7 +554,7 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
                         None => bail!("visitor {v}: socket closed"),
                     }
                 }
-                anyhow::Ok(stream)
+                anyhow::Ok((stream, ack_us))
             });
             let mut ticks = pace.map(|pace| {
                 let offset = pace * (v as u32 % visitor_count) / visitor_count;
@@ -495,7 +565,7 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
                     ticks.tick().await;
                 }
                 let sent = epoch.elapsed().as_micros() as u64;
-                let cid = format!("b-{v}-{m}");
+                let cid = format!("b-{v}-{m}-{sent}");
                 let frame = json!({"type": "message", "text": format!("bench:{sent}:{v}"), "clientMessageId": cid});
                 sink.send(Message::Text(frame.to_string().into()))
                     .await
@@ -505,14 +575,19 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
                     break;
                 }
             }
-            let stream = acks.await??;
-            sink.reunite(stream).map_err(|e| anyhow::anyhow!("{e}"))
+            let (stream, ack_us) = acks.await??;
+            let ws = sink.reunite(stream).map_err(|e| anyhow::anyhow!("{e}"))?;
+            anyhow::Ok((ws, ack_us))
         }));
     }
     let mut keep = Vec::new();
+    let mut acks_us = Vec::new();
     for s in senders {
-        keep.push(s.await??);
+        let (ws, ack_us) = s.await??;
+        keep.push(ws);
+        acks_us.extend(ack_us);
     }
+    acks_us.sort_unstable();
     let acked_elapsed = started.elapsed();
     let _ = tokio::time::timeout(Duration::from_secs(30), reader).await;
     let samples = std::mem::take(&mut *latencies.lock().unwrap_or_else(|p| p.into_inner()));
@@ -523,12 +598,16 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
     latencies_us.sort_unstable();
     drop(idle);
     drop(keep);
+    let received = received.load(Ordering::Relaxed);
     Ok(Figures {
         label: String::new(),
         connections,
         messages: expected,
         elapsed: acked_elapsed,
         latencies_us,
+        acks_us,
+        lost: expected.saturating_sub(received),
+        duplicated: duplicated.load(Ordering::Relaxed),
         peak_rss_kib: None,
     })
 }

@@ -97,7 +97,7 @@ impl Chat {
                     e
                 }
             })?;
-        self.publish_ops(&op.portal.id, &LiveEvent::Operators).await;
+        self.publish_ops(&op.portal.id, LiveEvent::Operators).await;
         let hook = self.desk_hook();
         let desk_mapping = match hook
             .on_department_created(&op.portal.id, &dept.id, &dept.name, lang)

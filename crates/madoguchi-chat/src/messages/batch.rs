@@ -64,15 +64,14 @@ async fn write_batch(chat: &Chat, mut batch: Vec<Pending>) {
     batch.sort_by(|a, b| a.chat_id.cmp(&b.chat_id));
     match store_batch(chat, &batch).await {
         Ok(outcomes) => {
+            // Every message is committed: answer them all first, then publish. The
+            // publishing (an encoding and two bus sends a message) must not hold up the
+            // acks of the batch's later messages.
+            let mut published = Vec::with_capacity(batch.len());
             for (pending, outcome) in batch.into_iter().zip(outcomes) {
                 let answer = match outcome {
                     Outcome::Stored(message) => {
-                        chat.publish_message(
-                            &pending.portal_id,
-                            pending.department_id.as_deref(),
-                            &message,
-                        )
-                        .await;
+                        published.push((pending.portal_id, pending.department_id, message.clone()));
                         Ok(message)
                     }
                     Outcome::NotWritable => match chat.resent(&pending).await {
@@ -82,6 +81,10 @@ async fn write_batch(chat: &Chat, mut batch: Vec<Pending>) {
                     },
                 };
                 let _ = pending.reply.send(answer);
+            }
+            for (portal_id, department_id, message) in published {
+                chat.publish_message(&portal_id, department_id.as_deref(), &message)
+                    .await;
             }
         }
         Err(e) => {
@@ -151,30 +154,29 @@ async fn store_batch(chat: &Chat, batch: &[Pending]) -> Result<Vec<Outcome>> {
     Ok(outcomes.finish())
 }
 
-/// [`store_batch`] on the SQLite writer thread; `Err(Resent)` rolls back.
+/// [`store_batch`] on the SQLite writer thread; `Err(Resent)` rolls back. Here each
+/// chat's seq and each row take a statement of their own: in process a statement costs
+/// no round trip, and two shapes stay prepared, where multi-row statements of every
+/// size had to be written out and parsed again and again.
 fn store_batch_sqlite(
     tx: &rusqlite::Transaction<'_>,
     rows: &[Row],
     rounds: &[Vec<usize>],
     now: i64,
 ) -> rusqlite::Result<Result<Vec<Outcome>, Resent>> {
-    use rusqlite::types::Value;
     let mut outcomes = Outcomes::new(rows);
     for round in rounds {
         let mut seqs = std::collections::HashMap::new();
         for (states, ids) in by_states(rows, round) {
-            for chunk in ids.chunks(STATEMENT_ROWS) {
-                let sql = crate::chats::store::next_seqs_sql(Backend::Sqlite, chunk.len(), states);
-                let mut statement = tx.prepare_cached(&sql)?;
-                let args = [Value::Integer(now), Value::Integer(now)]
-                    .into_iter()
-                    .chain(chunk.iter().map(|id| Value::Text((*id).to_owned())));
-                let mut answered = statement.query(rusqlite::params_from_iter(args))?;
-                while let Some(r) = answered.next()? {
+            let sql = crate::chats::store::next_seqs_sql(Backend::Sqlite, 1, states);
+            let mut statement = tx.prepare_cached(&sql)?;
+            for id in ids {
+                let mut answered = statement.query(rusqlite::params![now, now, id])?;
+                if let Some(r) = answered.next()? {
                     let next = NextSeq {
-                        chat_id: r.get(0)?,
-                        seq: r.get(1)?,
-                        visitor_name: r.get(2)?,
+                        chat_id: r.get("id")?,
+                        seq: r.get("last_seq")?,
+                        visitor_name: r.get("visitor_name")?,
                     };
                     seqs.insert(next.chat_id.clone(), next);
                 }
@@ -182,28 +184,13 @@ fn store_batch_sqlite(
         }
         outcomes.round(rows, round, seqs, now);
     }
+    let mut statement = tx.prepare_cached(&store::insert_many_sql(Backend::Sqlite, 1))?;
     let mut inserted = 0;
-    for chunk in outcomes.stored_rows(rows).chunks(STATEMENT_ROWS) {
-        let sql = store::insert_many_sql(Backend::Sqlite, chunk.len());
-        let mut statement = tx.prepare_cached(&sql)?;
-        let text = |s: &str| Value::Text(s.to_owned());
-        let maybe = |s: &Option<String>| s.as_deref().map_or(Value::Null, text);
-        let args = chunk.iter().flat_map(|(m, client_key)| {
-            [
-                text(&m.id),
-                text(&m.chat_id),
-                Value::Integer(m.seq),
-                text(m.sender.as_str()),
-                maybe(&m.sender_user_id),
-                maybe(&m.sender_name),
-                text(&m.text),
-                maybe(&m.system_kind),
-                maybe(&m.system_arg),
-                text(client_key),
-                Value::Integer(m.created_at),
-            ]
-        });
-        inserted += statement.execute(rusqlite::params_from_iter(args))?;
+    for (m, client_key) in outcomes.stored_rows(rows) {
+        inserted += statement.execute(rusqlite::params_from_iter(store::message_row(
+            m,
+            Some(client_key),
+        )))?;
     }
     if inserted != outcomes.stored_count() {
         return Ok(Err(Resent));

@@ -41,24 +41,63 @@ const INSERT: &str = "insert into chat_messages (id, chat_id, seq, sender, sende
      sender_name, body, system_kind, system_arg, client_key, created_at) values";
 const COLUMNS_PER_ROW: usize = 11;
 
+/// One value of a row, as either driver binds it (sqlx for the pool and PostgreSQL,
+/// rusqlite on the SQLite writer thread), borrowed from the message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arg<'a> {
+    Text(&'a str),
+    MaybeText(Option<&'a str>),
+    Int(i64),
+}
+
+/// A message's row of [`INSERT`]: the one column order both drivers bind.
+pub(crate) fn message_row<'a>(
+    m: &'a Message,
+    client_key: Option<&'a str>,
+) -> [Arg<'a>; COLUMNS_PER_ROW] {
+    use Arg::*;
+    [
+        Text(&m.id),
+        Text(&m.chat_id),
+        Int(m.seq),
+        Text(m.sender.as_str()),
+        MaybeText(m.sender_user_id.as_deref()),
+        MaybeText(m.sender_name.as_deref()),
+        Text(&m.text),
+        MaybeText(m.system_kind.as_deref()),
+        MaybeText(m.system_arg.as_deref()),
+        MaybeText(client_key),
+        Int(m.created_at),
+    ]
+}
+
+impl madoguchi_core::rusqlite::ToSql for Arg<'_> {
+    fn to_sql(
+        &self,
+    ) -> madoguchi_core::rusqlite::Result<madoguchi_core::rusqlite::types::ToSqlOutput<'_>> {
+        use madoguchi_core::rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match *self {
+            Arg::Text(s) | Arg::MaybeText(Some(s)) => ValueRef::Text(s.as_bytes()),
+            Arg::MaybeText(None) => ValueRef::Null,
+            Arg::Int(n) => ValueRef::Integer(n),
+        }))
+    }
+}
+
 /// Binds one row of [`INSERT`], in its column order.
 fn bind_message<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     m: &'q Message,
     client_key: Option<&'q str>,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for arg in message_row(m, client_key) {
+        query = match arg {
+            Arg::Text(s) => query.bind(s),
+            Arg::MaybeText(s) => query.bind(s),
+            Arg::Int(n) => query.bind(n),
+        };
+    }
     query
-        .bind(&m.id)
-        .bind(&m.chat_id)
-        .bind(m.seq)
-        .bind(m.sender.as_str())
-        .bind(m.sender_user_id.as_deref())
-        .bind(m.sender_name.as_deref())
-        .bind(&m.text)
-        .bind(m.system_kind.as_deref())
-        .bind(m.system_arg.as_deref())
-        .bind(client_key)
-        .bind(m.created_at)
 }
 
 /// Inserts a message; the raw sqlx error lets the caller recognise a concurrent resend.

@@ -208,7 +208,7 @@ impl Chat {
             store::set_departments(&mut tx, &op.portal.id, &user_id, ids).await?;
         }
         tx.commit().await?;
-        self.publish_ops(&op.portal.id, &LiveEvent::Operators).await;
+        self.publish_ops(&op.portal.id, LiveEvent::Operators).await;
         self.operator(&op.portal.id, &user_id).await
     }
 
@@ -243,7 +243,7 @@ impl Chat {
             store::set_departments(&mut tx, &op.portal.id, user_id, ids).await?;
         }
         tx.commit().await?;
-        self.publish_ops(&op.portal.id, &LiveEvent::Operators).await;
+        self.publish_ops(&op.portal.id, LiveEvent::Operators).await;
         self.operator(&op.portal.id, user_id).await
     }
 
@@ -260,7 +260,7 @@ impl Chat {
             self.clock.now_ms(),
         )
         .await?;
-        self.publish_ops(&op.portal.id, &LiveEvent::Operators).await;
+        self.publish_ops(&op.portal.id, LiveEvent::Operators).await;
         self.operator(&op.portal.id, &op.user_id).await
     }
 

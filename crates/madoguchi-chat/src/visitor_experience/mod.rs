@@ -314,7 +314,7 @@ impl Chat {
             // Consoles showing this chat refresh its visitor panel.
             self.publish_ops(
                 &chat.portal_id,
-                &crate::live::LiveEvent::Visitor {
+                crate::live::LiveEvent::Visitor {
                     chat_id: chat.id.clone(),
                     department_id: chat.department_id.clone(),
                 },
@@ -380,7 +380,7 @@ impl Chat {
             .ok_or_else(Error::not_found)?;
         self.publish_ops(
             &chat.portal_id,
-            &crate::live::LiveEvent::Visitor {
+            crate::live::LiveEvent::Visitor {
                 chat_id: chat.id.clone(),
                 department_id: chat.department_id.clone(),
             },
@@ -462,7 +462,7 @@ impl Chat {
             .await?;
         self.publish_ops(
             &session.portal_id,
-            &crate::live::LiveEvent::Visitor {
+            crate::live::LiveEvent::Visitor {
                 chat_id: session.chat_id.clone(),
                 department_id: session.department_id.clone(),
             },

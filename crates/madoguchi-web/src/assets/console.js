@@ -21,6 +21,10 @@
  *   madoguchi:chat-updated   detail {portal, chat}   (state change, visitor edited, …)
  * `window.MadoguchiConsole` exposes {portal, api, request, selectedChat()} for it.
  *
+ * The protocol (socket, reconnect, pings, seq order, catch-up cursors, requests, bubbles,
+ * uploads) is the shared chat client, `MadoguchiChat` (assets/chat-client.js, which the
+ * server puts in front of this file and of widget.js).
+ *
  * Files (V3): the attach button, dropping files on the chat or pasting them into the box
  * sends each as `POST …/chats/{id}/attachments` (multipart `file`), shown as "sending" with
  * its progress until the message carrying it arrives; images show as a thumbnail that opens
@@ -29,6 +33,7 @@
 (function () {
   'use strict';
 
+  var C = MadoguchiChat;
   var cfgEl = document.getElementById('console-config');
   var root = document.getElementById('console');
   if (!cfgEl || !root) return;
@@ -62,8 +67,8 @@
   };
 
   // ---------------------------------------------------------------- state
-  /** chat id -> record {chat, item, pane, messages: Map(seq -> el), pending: Map(cid -> el),
-   *  lastSeq, loaded, stale, unread, typingUntil} */
+  /** chat id -> record: the chat's transcript (C.transcript: pane, messages by seq,
+   *  pending by clientMessageId, lastSeq) with {chat, item, loaded, stale, unread, typingUntil} */
   var chats = new Map();
   var selectedId = null;
   var historyIds = new Set();   // ids currently shown in the History list
@@ -71,39 +76,19 @@
   function record(id) {
     var r = chats.get(id);
     if (!r) {
-      r = { chat: null, item: null, pane: null, messages: new Map(), pending: new Map(), lastSeq: 0,
-        loaded: false, stale: false, unread: 0, typingUntil: 0 };
+      r = C.transcript({ own: 'operator', render: makeBubble, stored: function (w) { setTick(w, 'stored'); } });
+      Object.assign(r, { chat: null, item: null, loaded: false, stale: false, unread: 0, typingUntil: 0 });
       chats.set(id, r);
     }
     return r;
   }
 
   // ---------------------------------------------------------------- HTTP
-  function request(method, path, body) {
-    var headers = { 'Accept-Language': cfg.lang };
-    if (method !== 'GET') headers['X-CSRF-Token'] = csrf;
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    return fetch(cfg.api + path, {
-      method: method, headers: headers, credentials: 'same-origin',
-      body: body === undefined ? undefined : JSON.stringify(body)
-    }).catch(function () {
-      var err = new Error(L['network-error']);
-      err.status = 0;
-      throw err;
-    }).then(function (res) {
-      return res.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        if (!res.ok) {
-          var e = (data && data.error) || {};
-          var err = new Error(e.message || (res.status + ' ' + res.statusText));
-          err.status = res.status; err.code = e.code; err.field = e.field;
-          throw err;
-        }
-        return data;
-      });
-    });
-  }
+  var request = C.requester({
+    base: cfg.api, lang: cfg.lang, csrf: csrf, credentials: 'same-origin',
+    offline: L['network-error'],
+    failed: function (res) { return res.status + ' ' + res.statusText; }
+  });
 
   var toastTimer = null;
   function toast(msg) {
@@ -113,33 +98,23 @@
     toastTimer = setTimeout(function () { ui.toast.hidden = true; }, 6000);
   }
 
-  function newId() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return 'c' + Date.now().toString(36) + Math.random().toString(36).slice(2);
-  }
-
   // ---------------------------------------------------------------- formatting
   function visitorName(chat) {
     return (chat.visitor && chat.visitor.name) || L.visitor;
   }
   function honorific(chat) {
     if (!(chat.visitor && chat.visitor.name)) return L.visitor;
-    return L['visitor-honorific'].replace('{name}', chat.visitor.name);
+    return C.fill(L['visitor-honorific'], { name: chat.visitor.name });
   }
   function deptName(chat) {
     return chat.departmentName || (chat.departmentId && deptNames.get(chat.departmentId)) || L['no-department'];
-  }
-  function clock(iso) {
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) return '';
-    return ('0' + d.getHours()).slice(-2) + ':' + ('0' + d.getMinutes()).slice(-2);
   }
   function dayClock(iso) {
     var d = new Date(iso);
     if (isNaN(d.getTime())) return '';
     var today = new Date();
-    if (d.toDateString() === today.toDateString()) return clock(iso);
-    return (d.getMonth() + 1) + '/' + d.getDate() + ' ' + clock(iso);
+    if (d.toDateString() === today.toDateString()) return C.clock(iso);
+    return (d.getMonth() + 1) + '/' + d.getDate() + ' ' + C.clock(iso);
   }
   function elapsed(iso) {
     var s = Math.max(0, Math.floor((Date.now() - new Date(iso).getTime()) / 1000));
@@ -325,54 +300,18 @@
   }
 
   function makeBubble(m) {
-    var wrap = document.createElement('div');
-    var sender = m.sender === 'visitor' || m.sender === 'system' ? m.sender : 'operator';
-    wrap.className = 'msg ' + sender;
-    if (sender !== 'system') {
-      var who = document.createElement('div');
-      who.className = 'who';
-      who.textContent = m.senderName || (sender === 'visitor' ? L.visitor : L.operator);
-      wrap.appendChild(who);
-    }
-    var b = document.createElement('div');
-    b.className = 'bubble ' + sender;
-    if (m.attachment) {
-      b.classList.add('file');
-      b.appendChild(fileView(m.attachment));
-      wrap.setAttribute('data-attachment-id', m.attachment.id);
-    } else {
-      linkify(b, m.text);
-    }
-    wrap.appendChild(b);
-    var meta = document.createElement('div');
-    meta.className = 'meta';
-    var time = document.createElement('time');
-    time.textContent = clock(m.createdAt);
-    time.setAttribute('datetime', m.createdAt);
-    meta.appendChild(time);
-    if (sender === 'operator') {
-      var tick = document.createElement('span');
-      tick.className = 'tick';
-      meta.appendChild(tick);
-    }
-    wrap.appendChild(meta);
-    return wrap;
+    return C.bubble(document, m, {
+      own: 'operator', systemTime: true, fileView: fileView,
+      who: function (sender, msg) { return msg.senderName || (sender === 'visitor' ? L.visitor : L.operator); }
+    });
   }
 
   // ---------------------------------------------------------------- files (V3)
-  var INLINE_IMAGES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
-
-  function fileSize(n) {
-    if (n >= 1048576) return (n / 1048576).toFixed(n >= 10485760 ? 0 : 1) + ' MB';
-    if (n >= 1024) return Math.round(n / 1024) + ' KB';
-    return n + ' B';
-  }
-
   /** An image as a thumbnail opening the full image; anything else a named download. */
   function fileView(a) {
     var link = document.createElement('a');
     link.href = a.url;
-    if (INLINE_IMAGES.indexOf(a.contentType) >= 0) {
+    if (C.isInlineImage(a.contentType)) {
       link.className = 'file-thumb';
       link.target = '_blank';
       link.rel = 'noopener';
@@ -391,15 +330,8 @@
     icon.className = 'file-icon';
     icon.setAttribute('aria-hidden', 'true');
     icon.innerHTML = CLIP;
-    var name = document.createElement('span');
-    name.className = 'file-name';
-    name.textContent = a.name;
-    var size = document.createElement('span');
-    size.className = 'file-size';
-    size.textContent = fileSize(a.size);
     link.appendChild(icon);
-    link.appendChild(name);
-    link.appendChild(size);
+    C.fileLabel(link, a);
     return link;
   }
   var CLIP = '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" ' +
@@ -426,154 +358,38 @@
     return found;
   }
 
+  // A "sending" bubble with its progress, replaced by the message carrying the file.
   function uploadFile(r, file) {
     var wrap = makeBubble({ sender: 'operator', senderName: me.name, text: file.name, createdAt: new Date().toISOString() });
-    wrap.classList.add('file-pending');
-    var b = wrap.querySelector('.bubble');
-    b.classList.add('file');
-    b.textContent = '';
-    var name = document.createElement('span');
-    name.className = 'file-name';
-    name.textContent = file.name || 'file';
-    var bar = document.createElement('progress');
-    bar.max = 100;
-    bar.value = 0;
-    bar.setAttribute('aria-label', L['file-sending'] + ': ' + (file.name || 'file'));
-    var status = document.createElement('span');
-    status.className = 'file-status';
-    status.setAttribute('role', 'status');
-    status.textContent = L['file-sending'] + '…';
-    b.appendChild(name);
-    b.appendChild(bar);
-    b.appendChild(status);
-    setTick(wrap, 'pending');
     paneFor(r).appendChild(wrap);
+    C.upload({
+      url: cfg.api + '/chats/' + encodeURIComponent(r.chat.id) + '/attachments',
+      headers: { 'X-CSRF-Token': csrf, 'Accept-Language': cfg.lang },
+      file: file, wrap: wrap, max: cfg.maxAttachmentBytes,
+      labels: {
+        sending: L['file-sending'], failed: L['file-failed'], tooLarge: L['file-too-large'],
+        unreachable: L['network-error'], ticks: L
+      },
+      shown: function (id) { return !!shownFile(r, id); },
+      // Not a message to click and resend.
+      failed: function (w) { w.removeAttribute('data-status'); },
+      refused: function (status, err) { if (err.code === 'not_chat_owner') refreshChat(r.chat.id); }
+    });
     scrollDown(true);
-
-    function fail(message) {
-      setTick(wrap, 'failed');
-      if (bar.parentNode) bar.parentNode.removeChild(bar);
-      status.className = 'file-status error';
-      status.setAttribute('role', 'alert');
-      status.textContent = message;
-      wrap.removeAttribute('data-status');   // not a message to click and resend
-      wrap.classList.add('file-failed');
-    }
-    if (cfg.maxAttachmentBytes && file.size > cfg.maxAttachmentBytes) {
-      fail(L['file-too-large'].replace('{max}', fileSize(cfg.maxAttachmentBytes)));
-      return;
-    }
-    var xhr = new XMLHttpRequest();
-    xhr.open('POST', cfg.api + '/chats/' + encodeURIComponent(r.chat.id) + '/attachments');
-    xhr.setRequestHeader('X-CSRF-Token', csrf);
-    xhr.setRequestHeader('Accept-Language', cfg.lang);
-    xhr.upload.onprogress = function (e) {
-      if (e.lengthComputable) bar.value = Math.round(e.loaded * 100 / e.total);
-    };
-    xhr.onload = function () {
-      var data = null;
-      try { data = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch (e) { data = null; }
-      if (xhr.status === 201 && data && data.id) {
-        // The message carrying the file comes on the socket (maybe it already has).
-        if (shownFile(r, data.id)) { wrap.parentNode && wrap.parentNode.removeChild(wrap); return; }
-        wrap.setAttribute('data-attachment-id', data.id);
-        bar.value = 100;
-        return;
-      }
-      var err = (data && data.error) || {};
-      fail(err.message || L['file-failed']);
-      if (err.code === 'not_chat_owner') refreshChat(r.chat.id);
-    };
-    xhr.onerror = function () { fail(L['network-error']); };
-    var form = new FormData();
-    form.append('file', file, file.name || 'file');
-    xhr.send(form);
   }
 
   ui.attach = $('.composer .attach');
   ui.fileInput = $('.composer .file-input');
-  ui.attach.addEventListener('click', function () { if (canSendFiles()) ui.fileInput.click(); });
-  ui.fileInput.addEventListener('change', function () {
-    sendFiles(ui.fileInput.files);
-    ui.fileInput.value = '';
+  var dropZone = ui.transcripts.parentNode;
+  dropZone.setAttribute('data-drop-label', L['drop-here']);
+  C.fileInputs({
+    attach: ui.attach, input: ui.fileInput, text: ui.text, zone: dropZone,
+    canSend: canSendFiles, send: sendFiles,
+    show: function (on) { dropZone.classList.toggle('drop-target', on); }
   });
-  ui.text.addEventListener('paste', function (e) {
-    var files = e.clipboardData && e.clipboardData.files;
-    if (files && files.length) { e.preventDefault(); sendFiles(files); }
-  });
-  (function dropZone(zone) {
-    var depth = 0;
-    zone.setAttribute('data-drop-label', L['drop-here']);
-    function hasFiles(e) {
-      return e.dataTransfer && Array.prototype.indexOf.call(e.dataTransfer.types || [], 'Files') >= 0;
-    }
-    zone.addEventListener('dragenter', function (e) {
-      if (!hasFiles(e) || !canSendFiles()) return;
-      e.preventDefault();
-      depth++;
-      zone.classList.add('drop-target');
-    });
-    zone.addEventListener('dragover', function (e) {
-      if (!hasFiles(e) || !canSendFiles()) return;
-      e.preventDefault();
-      e.dataTransfer.dropEffect = 'copy';
-    });
-    zone.addEventListener('dragleave', function () {
-      depth = Math.max(0, depth - 1);
-      if (!depth) zone.classList.remove('drop-target');
-    });
-    zone.addEventListener('drop', function (e) {
-      if (!hasFiles(e)) return;
-      e.preventDefault();
-      depth = 0;
-      zone.classList.remove('drop-target');
-      sendFiles(e.dataTransfer.files);
-    });
-  })(ui.transcripts.parentNode);
 
   function setTick(wrap, status) {
-    var tick = wrap.querySelector('.tick');
-    if (!tick) return;
-    tick.className = 'tick ' + status;
-    tick.textContent = status === 'stored' ? '\u2713' : status === 'failed' ? '!' : '\u25F7';
-    tick.title = L[status];
-    wrap.setAttribute('data-status', status);
-  }
-
-  function insertBySeq(pane, wrap, seq) {
-    // Usually the newest: check the end first, then walk back.
-    var n = pane.lastElementChild;
-    while (n && !(Number(n.getAttribute('data-seq') || Infinity) < seq)) n = n.previousElementSibling;
-    pane.insertBefore(wrap, n ? n.nextElementSibling : pane.firstElementChild);
-  }
-
-  /** A stored message (list load, catch-up or live). Idempotent by seq. */
-  function addMessage(r, m) {
-    if (typeof m.seq !== 'number') return;
-    if (m.seq > r.lastSeq) r.lastSeq = m.seq;
-    if (!r.pane || r.messages.has(m.seq)) return;
-    var wrap = null;
-    if (m.sender === 'operator') {
-      // Our own message may come back before its 201: match the pending bubble by text.
-      r.pending.forEach(function (w) {
-        if (!wrap && !w.getAttribute('data-seq') && w.querySelector('.bubble').textContent === m.text) wrap = w;
-      });
-      if (wrap) {
-        r.pending.delete(wrap.getAttribute('data-client-id'));
-        wrap.parentNode && wrap.parentNode.removeChild(wrap);
-      }
-    }
-    if (m.attachment) {
-      // V3: the file sent from this console replaces its "sending" bubble.
-      r.pane.querySelectorAll('.msg.file-pending').forEach(function (w) {
-        if (w.getAttribute('data-attachment-id') === m.attachment.id) w.parentNode.removeChild(w);
-      });
-    }
-    if (!wrap) wrap = makeBubble(m);
-    if (m.sender === 'operator') setTick(wrap, 'stored');
-    wrap.setAttribute('data-seq', String(m.seq));
-    insertBySeq(r.pane, wrap, m.seq);
-    r.messages.set(m.seq, wrap);
+    C.setTick(wrap, status, L, false);
   }
 
   function scrollDown(force) {
@@ -589,7 +405,7 @@
       paneFor(r);
       r.loaded = true;
       r.stale = false;
-      msgs.forEach(function (m) { addMessage(r, m); });
+      msgs.forEach(function (m) { r.add(m); });
       upsertChat(chat);
       if (id === selectedId) scrollDown(true);
     });
@@ -717,12 +533,11 @@
     var r = chats.get(selectedId);
     text = text.replace(/\s+$/, '');
     if (!r || !text.trim()) return;
-    var cid = newId();
+    var cid = C.newId();
     var wrap = makeBubble({ sender: 'operator', senderName: me.name, text: text, createdAt: new Date().toISOString() });
-    wrap.setAttribute('data-client-id', cid);
     setTick(wrap, 'pending');
-    paneFor(r).appendChild(wrap);
-    r.pending.set(cid, wrap);
+    paneFor(r);
+    r.addPending(cid, wrap);
     scrollDown(true);
     postMessage(r, cid, text, 0);
   }
@@ -732,18 +547,8 @@
     var id = r.chat.id;
     request('POST', '/chats/' + encodeURIComponent(id) + '/messages', { text: text, clientMessageId: cid })
       .then(function (res) {
-        var wrap = r.pending.get(cid);
-        r.pending.delete(cid);
-        if (!wrap) return;   // its echo already arrived
-        setTick(wrap, 'stored');
-        if (res && typeof res.seq === 'number') {
-          if (r.messages.has(res.seq)) { wrap.parentNode && wrap.parentNode.removeChild(wrap); return; }
-          wrap.setAttribute('data-seq', String(res.seq));
-          wrap.parentNode && wrap.parentNode.removeChild(wrap);
-          insertBySeq(r.pane, wrap, res.seq);
-          r.messages.set(res.seq, wrap);
-          if (res.seq > r.lastSeq) r.lastSeq = res.seq;
-        }
+        // Numbered and in its place now, unless its echo came first.
+        r.ack(cid, res && res.seq);
       }, function (e) {
         var wrap = r.pending.get(cid);
         if (wrap) setTick(wrap, 'failed');
@@ -773,22 +578,18 @@
     if (ui.text.disabled) return;
     send(ui.text.value);
     ui.text.value = '';
-    lastTypingSent = 0;
+    typingSignal.reset();
   });
   // Enter sends, Shift+Enter is a new line; never while an IME is composing.
   ui.text.addEventListener('keydown', function (e) {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+    if (C.isSendKey(e)) {
       e.preventDefault();
       ui.composer.requestSubmit();
     }
   });
-  var lastTypingSent = 0;
+  var typingSignal = C.typingThrottle(2000);
   ui.text.addEventListener('input', function () {
-    var now = Date.now();
-    if (selectedId && now - lastTypingSent > 2000 && ui.text.value.trim()) {
-      lastTypingSent = now;
-      wsSend({ type: 'typing', chatId: selectedId });
-    }
+    if (selectedId && typingSignal.due(Date.now(), ui.text.value)) wsSend({ type: 'typing', chatId: selectedId });
   });
 
   // Availability (C4): only available operators are offered new chats.
@@ -936,99 +737,64 @@
     if (capReached) return;
     // One chime per burst: ten chats arriving together ring once.
     if (Date.now() - lastChime > 1500) { lastChime = Date.now(); chime(); }
-    if (chat) desktopNotify(L['notify-new-chat'].replace('{name}', visitorName(chat)), chat.question || '', chat.id);
+    if (chat) desktopNotify(C.fill(L['notify-new-chat'], { name: visitorName(chat) }), chat.question || '', chat.id);
   }
 
   // ---------------------------------------------------------------- WebSocket
-  var ws = null, wsReady = false, attempt = 0, reconnectTimer = null, pingTimer = null, lastFrameAt = 0;
+  // Reconnects with backoff (0.5 s … 30 s; 60 s after a refusal, 1013) and pings. The
+  // lifecycle cursor (afterEvent) counts an event id once it is 10 s old; between `ready`
+  // and the last `resumed` the socket replays what we missed (C.eventCursor).
   var everConnected = false;
-  // The lifecycle cursor (eventId) and, between `ready` and `resumed`, the catch-up state.
-  // Events of different chats may be published out of id order, so an id counts for the
-  // cursor only once it is 10 s old: by then every older event has arrived too. Younger
-  // ones are asked for again after a drop (replays are harmless).
-  var lastEventId = null, recentEvents = [], resuming = 0, resumeUpTo = 0;
-  function settleEvents() {
-    var now = Date.now();
-    while (recentEvents.length && now - recentEvents[0][1] >= 10000) {
-      var id = recentEvents.shift()[0];
-      if (lastEventId === null || id > lastEventId) lastEventId = id;
-    }
-  }
-
-  function connect() {
-    clearTimeout(reconnectTimer);
-    if (ws) return;
-    var url = location.origin.replace(/^http/, 'ws') + cfg.api + '/ws?lang=' + cfg.lang;
-    if (everConnected && lastEventId !== null) url += '&afterEvent=' + lastEventId;
-    var sock;
-    try { sock = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
-    ws = sock;
-    sock.onmessage = function (ev) {
-      lastFrameAt = Date.now();
-      var f;
-      try { f = JSON.parse(ev.data); } catch (e) { return; }
-      onFrame(f);
-    };
-    sock.onclose = function (ev) {
-      if (ws !== sock) return;
-      ws = null;
-      wsReady = false;
-      resuming = 0;
-      settleEvents();
-      recentEvents = [];
-      root.setAttribute('data-connection', 'down');
-      clearInterval(pingTimer);
-      var code = ev ? ev.code : 0;
+  var cursor = C.eventCursor(10000);
+  var live = C.liveSocket({
+    url: function () {
+      var url = location.origin.replace(/^http/, 'ws') + cfg.api + '/ws?lang=' + cfg.lang;
+      if (cursor.value() !== null) url += '&afterEvent=' + cursor.value();
+      return url;
+    },
+    status: function (s) { root.setAttribute('data-connection', s); },
+    refusedMax: 60000,
+    onReady: onReady,
+    onFrame: onFrame,
+    onClose: function (code, attempt) {
+      cursor.down(Date.now());
       if (code === 4001) {
         // Signed out (here, in another tab, or the session ended): no reconnecting; the
         // login page brings the operator back here.
         root.setAttribute('data-connection', 'signed-out');
         location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
-        return;
+        return false;
       }
       ui.conn.hidden = attempt < 1;
       // 1013: too many sockets for this operator (other tabs) or a busy server: wait long.
-      scheduleReconnect(code === 1013);
-    };
-    sock.onerror = function () { /* onclose follows */ };
-  }
+      return true;
+    }
+  });
+  var connect = live.connect;
+  var wsSend = live.send;
 
-  // Exponential backoff with full jitter, 0.5 s … 30 s; 60 s after a refusal (1013).
-  function scheduleReconnect(refused) {
-    clearTimeout(reconnectTimer);
-    var cap = refused ? 60000 : Math.min(30000, 500 * Math.pow(2, attempt));
-    attempt++;
-    reconnectTimer = setTimeout(connect, cap / 2 + Math.random() * cap / 2);
+  function onReady(f) {
+    ui.conn.hidden = true;
+    var upTo = typeof f.lastEventId === 'number' ? f.lastEventId : null;
+    if (cursor.ready(upTo)) {
+      // The socket replays what we missed; availability may have changed elsewhere.
+      resume();
+      request('GET', '/me').then(showAvailability, function () { /* keep what we show */ });
+    } else {
+      // Subscribed first, then read: whatever happened before (or while the server's
+      // record was replaced) is in these answers, and the events from now on are live.
+      resync(everConnected);
+    }
+    everConnected = true;
   }
 
   function onFrame(f) {
     var type = f.type || '';
-    if (type === 'ready') {
-      wsReady = true;
-      root.setAttribute('data-connection', 'live');
-      ui.conn.hidden = true;
-      startPings();
-      var upTo = typeof f.lastEventId === 'number' ? f.lastEventId : null;
-      if (everConnected && lastEventId !== null && upTo !== null && upTo >= lastEventId) {
-        // The socket replays what we missed; availability may have changed elsewhere.
-        resumeUpTo = upTo;
-        resume();
-        request('GET', '/me').then(showAvailability, function () { /* keep what we show */ });
-      } else {
-        // Subscribed first, then read: whatever happened before (or while the server's
-        // record was replaced) is in these answers, and the events from now on are live.
-        lastEventId = upTo;
-        resync(everConnected);
-      }
-      everConnected = true;
-      attempt = 0;
-      return;
-    }
     if (type === 'chat.visitor') { onVisitorChanged(f.chatId); return; }
     if (type.indexOf('chat.') === 0 && f.chat) {
-      if (typeof f.eventId === 'number') { recentEvents.push([f.eventId, Date.now()]); settleEvents(); }
+      if (typeof f.eventId === 'number') cursor.seen(f.eventId, Date.now());
       var c = f.chat;
-      if (resuming && chats.has(c.id)) {
+      if (cursor.resuming() && chats.has(c.id)) {
         // Replayed: its messages follow (and count as unread), so keep our lastSeq.
         c = Object.assign({}, c);
         delete c.lastSeq;
@@ -1038,27 +804,20 @@
       return;
     }
     if (type === 'resumed') {
-      if (resuming && --resuming === 0 && resumeUpTo > (lastEventId || 0)) lastEventId = resumeUpTo;
+      cursor.resumed();
       return;
     }
     if (type === 'message' && f.message) {
       var r = chats.get(f.chatId);
       if (!r || !r.chat) {
         // A chat we do not show yet (e.g. a list answer still in flight): fetch it.
-        request('GET', '/chats/' + encodeURIComponent(f.chatId)).then(function (c) {
-          delete c.messages;
-          upsertChat(c);
-        }, function () { /* not ours to see */ });
+        refreshChat(f.chatId);
         return;
       }
       var m = f.message;
       var isNew = m.seq > Math.max(r.lastSeq, r.chat.lastSeq || 0);
-      if (r.pane) {
-        addMessage(r, m);
-        if (f.chatId === selectedId) scrollDown(m.sender === 'operator');
-      } else if (m.seq > r.lastSeq) {
-        r.lastSeq = m.seq;
-      }
+      r.add(m);
+      if (r.pane && f.chatId === selectedId) scrollDown(m.sender === 'operator');
       if (m.sender === 'visitor') {
         r.typingUntil = 0;
         if (f.chatId !== selectedId && isNew) { r.unread++; renderUnread(r); }
@@ -1077,43 +836,22 @@
     }
   }
 
-  function startPings() {
-    clearInterval(pingTimer);
-    lastFrameAt = Date.now();
-    pingTimer = setInterval(function () {
-      if (!ws || !wsReady) return;
-      if (Date.now() - lastFrameAt > 70000) { try { ws.close(); } catch (e) { /* ignore */ } return; }
-      wsSend({ type: 'ping' });
-    }, 25000);
-  }
-
-  function wsSend(frame) {
-    if (ws && wsReady && ws.readyState === 1) {
-      try { ws.send(JSON.stringify(frame)); return true; } catch (e) { return false; }
-    }
-    return false;
-  }
-
   /** The seq up to which we hold every message of a chat: the unbroken run of the loaded
    *  transcript, else what the list or the events said. */
   function heldSeq(r) {
     if (!r.loaded) return Math.max(r.lastSeq, r.chat.lastSeq || 0);
-    var s = 0;
-    while (r.messages.has(s + 1)) s++;
-    return s;
+    return r.held();
   }
 
   /** After a reconnect: asks for the messages of every open chat after the seq we hold
    *  (1000 chats a frame); each frame is answered with `resumed`. */
   function resume() {
-    var frames = [{}], n = 0;
+    var open = [];
     chats.forEach(function (r, id) {
-      if (!r.chat || r.chat.state === 'ended') return;
-      if (n === 1000) { frames.push({}); n = 0; }
-      frames[frames.length - 1][id] = heldSeq(r);
-      n++;
+      if (r.chat && r.chat.state !== 'ended') open.push([id, heldSeq(r)]);
     });
-    resuming = frames.length;
+    var frames = C.resumeFrames(open, 1000);
+    cursor.resumeSent(frames.length);
     frames.forEach(function (afterSeq) { wsSend({ type: 'resume', afterSeq: afterSeq }); });
   }
 
@@ -1141,12 +879,7 @@
       if (again) {
         // Chats that were open before and are not any more ended (or were taken elsewhere).
         chats.forEach(function (r, id) {
-          if (r.chat && r.chat.state !== 'ended' && !seen.has(id)) {
-            request('GET', '/chats/' + encodeURIComponent(id)).then(function (c) {
-              delete c.messages;
-              upsertChat(c);
-            }, function () { /* gone from view */ });
-          }
+          if (r.chat && r.chat.state !== 'ended' && !seen.has(id)) refreshChat(id);
         });
         var sel = chats.get(selectedId);
         if (sel && sel.loaded) catchUp(sel);
@@ -1178,10 +911,7 @@
     }, function (e) { toast(e.message); });
   }
 
-  window.addEventListener('online', function () { if (!ws) { attempt = 0; connect(); } });
-  document.addEventListener('visibilitychange', function () {
-    if (!document.hidden && !ws) { attempt = 0; connect(); }
-  });
+  C.wakeOnReturn(live, window, document);
 
   // ---------------------------------------------------------------- canned responses (O1)
   // In the message box, "/" (at the start or after a space) opens the canned responses
@@ -1192,7 +922,7 @@
 
   function cannedQuery() {
     var caret = ui.text.selectionStart, before = ui.text.value.slice(0, caret);
-    var m = /(^|\s)\/([^\s\/]*)$/.exec(before);
+    var m = /(^|\s)\/([^\s/]*)$/.exec(before);
     return m ? { start: caret - m[2].length - 1, end: caret, q: m[2] } : null;
   }
   function fillCanned(text) {
@@ -1325,7 +1055,7 @@
       if (!supervises) ui.end.hidden = true;
       var who = c.operatorName || L.operator;
       ui.state.textContent = stateLabel(c.state) + ' · ' + who;
-      ui.notice.textContent = (supervises ? L['taken-by'] : L['taken-by-operator']).replace('{name}', who);
+      ui.notice.textContent = C.fill(supervises ? L['taken-by'] : L['taken-by-operator'], { name: who });
       ui.notice.hidden = false;
     } else if (attended && c.transfer && c.transfer.toOperatorId === me.id && c.transfer.note) {
       ui.notice.textContent = L['transfer-note-label'] + ': ' + c.transfer.note +
@@ -1348,10 +1078,10 @@
     if (c.operatorId !== me.id || t.fromOperatorId === me.id) return;
     var r = chats.get(c.id);
     if (r && r.chat && r.chat.operatorId === me.id) return;   // a replay of what we know
-    var msg = L['transferred-to-you'].replace('{name}', t.fromOperatorName || L.operator);
+    var msg = C.fill(L['transferred-to-you'], { name: t.fromOperatorName || L.operator });
     toast(t.note ? msg + ': ' + t.note : msg);
     chime();
-    desktopNotify(L['notify-transferred'].replace('{name}', visitorName(c)), t.note || c.question || '', c.id);
+    desktopNotify(C.fill(L['notify-transferred'], { name: visitorName(c) }), t.note || c.question || '', c.id);
   }
 
   ui.join.addEventListener('click', function () {
@@ -1363,12 +1093,12 @@
     }, function (e) { toast(e.message); }).then(function () { ui.join.disabled = false; });
   });
 
-  function option(select, value, text, disabled) {
+  function option(menu, value, text, disabled) {
     var o = document.createElement('option');
     o.value = value;
     o.textContent = text;
     if (disabled) o.disabled = true;
-    select.appendChild(o);
+    menu.appendChild(o);
   }
 
   function openTransfer() {
@@ -1417,7 +1147,7 @@
     request('POST', '/chats/' + encodeURIComponent(id) + '/transfer', body).then(function (chat) {
       closeTransfer();
       upsertChat(chat);
-      toast(L['transferred-away'].replace('{name}', chat.operatorName || ''));
+      toast(C.fill(L['transferred-away'], { name: chat.operatorName || '' }));
     }, function (err) {
       box.textContent = err.message;
       box.hidden = false;
@@ -1477,36 +1207,6 @@
   updateCounts();
   connect();
   // ---------------------------------------------------------------- visitor experience (V4–V6)
-  // Links in messages: http, https and mailto only, built node by node (never HTML from
-  // the text), opened without access to the console.
-  var LINK = /\b(?:https?:\/\/|mailto:)[^\s<>"'\u3000-\u303f\uff01-\uff0f]+/gi;
-  function linkify(node, text) {
-    text = String(text == null ? '' : text);
-    var last = 0;
-    text.replace(LINK, function (match, offset) {
-      var url = match.replace(/[.,;:!?)\]}]+$/, '');
-      if (offset > last) node.appendChild(document.createTextNode(text.slice(last, offset)));
-      var safe = null;
-      try {
-        var u = new URL(url);
-        if (u.protocol === 'http:' || u.protocol === 'https:' || u.protocol === 'mailto:') safe = u.href;
-      } catch (e) { safe = null; }
-      if (safe) {
-        var a = document.createElement('a');
-        a.href = safe;
-        a.textContent = url;
-        a.target = '_blank';
-        a.rel = 'noopener noreferrer';
-        node.appendChild(a);
-      } else {
-        node.appendChild(document.createTextNode(url));
-      }
-      last = offset + url.length;
-      return match;
-    });
-    if (last < text.length) node.appendChild(document.createTextNode(text.slice(last)));
-  }
-
   // The visitor's page, contact details or rating changed: the visitor panel
   // (visitor-panel.js) reads the chat again; the card shows the new contact details.
   function onVisitorChanged(chatId) {

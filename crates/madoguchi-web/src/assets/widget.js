@@ -8,6 +8,9 @@
  * leak out. No dependencies; speaks only the anonymous widget API of the server that served
  * this file (CORS).
  *
+ * The protocol (socket, reconnect, pings, seq order, requests, bubbles, uploads) is the
+ * shared chat client, `MadoguchiChat` (assets/chat-client.js, also under console.js).
+ *
  * Delivery (C3): every outgoing message gets a clientMessageId and stays "pending" (kept in
  * localStorage) until the server acknowledges it, i.e. has stored it. Pending messages are
  * resent with the same id after a reconnect or a page reload; the server dedupes by id.
@@ -21,6 +24,9 @@
  */
 (function () {
   'use strict';
+
+  // The shared chat client (chat-client.js), put in front of this script by the server.
+  var C = MadoguchiChat;
 
   var script = document.currentScript ||
     document.querySelector('script[src*="/chat/widget.js"][data-portal]');
@@ -44,69 +50,10 @@
     return /^en/i.test(wanted) ? 'en' : (/^ja/i.test(wanted) ? 'ja' : (/^ja/i.test(navigator.language || '') ? 'ja' : 'en'));
   }
   var lang = pickLang();
-  var TEXT = {
-    ja: {
-      open: 'チャットで問い合わせる', close: '閉じる', title: 'お問い合わせ',
-      intro: 'ご質問をお寄せください。担当者がお答えします。',
-      offline: 'ただいま対応できるオペレーターがいません。メッセージは受け付けますので、後ほどご連絡します（メールアドレスのご記入をおすすめします）。',
-      department: '部門', name: 'お名前（任意）', email: 'メールアドレス（任意）', phone: '電話番号（任意）',
-      question: 'ご質問', start: 'チャットを開始', send: '送信', placeholder: 'メッセージを入力…',
-      hint: 'Enter で送信、Shift+Enter で改行', waiting: 'オペレーターにおつなぎしています…',
-      missed: 'オペレーターが対応できませんでした。メッセージは受け付けました。後ほどご連絡します。',
-      typing: 'オペレーターが入力中…', pending: '送信中', stored: '送信済み', failed: '未送信（再送します）',
-      reconnecting: '再接続しています…', leave: 'チャットを終了', leaveConfirm: 'チャットを終了しますか？',
-      ended: 'チャットは終了しました。', newChat: '新しいチャットを開始',
-      required: 'ご質問を入力してください。', error: 'エラーが発生しました。もう一度お試しください。',
-      you: 'あなた', operator: 'オペレーター',
-      attended: 'オペレーターが対応しています',
-      offlineTitle: 'ただいまオフラインです。メッセージを残してください。担当者からメールでご連絡します。',
-      closedNow: 'ただいま営業時間外です。',
-      nextOpen: '次の営業開始: ', emailRequired: 'メールアドレス', message: 'メッセージ',
-      sendOffline: 'メッセージを送信', needEmail: 'メールアドレスを入力してください。', needMessage: 'メッセージを入力してください。',
-      offlineDone: 'メッセージを受け付けました。{email} 宛てに担当者からメールでご連絡します。',
-      ticketNo: '問い合わせ番号: #{n}',
-      missedAsk: 'オペレーターが対応できませんでした。メッセージは受け付けました。ご連絡先（メールアドレスか電話番号）を残していただければ、担当者からご連絡します。',
-      missedKnown: 'オペレーターが対応できませんでした。メッセージは受け付けました。{contact} 宛てに担当者からご連絡します。',
-      emailOptional: 'メールアドレス', phoneOptional: '電話番号', saveContact: '連絡先を送信',
-      contactNeeded: 'メールアドレスか電話番号を入力してください。',
-      rateQ: 'このチャットはいかがでしたか？', good: '良い', neutral: '普通', bad: '悪い', comment: 'コメント（任意）',
-      rateSend: '評価を送信', rateThanks: 'ご評価ありがとうございました。',
-      attach: 'ファイルを添付', dropHere: 'ここにドロップしてファイルを送信', fileSending: '送信中',
-      fileTooLarge: 'ファイルが大きすぎます。送信できるのは {max} までです。', fileFailed: 'ファイルを送信できませんでした。',
-      openImage: '画像を開く', download: 'ダウンロード', image: '画像'
-    },
-    en: {
-      open: 'Chat with us', close: 'Close', title: 'Contact us',
-      intro: 'Ask us anything. A person will answer.',
-      offline: 'No operator is available right now. Leave a message and we will get back to you (adding your email helps).',
-      department: 'Department', name: 'Name (optional)', email: 'Email (optional)', phone: 'Phone (optional)',
-      question: 'Your question', start: 'Start chat', send: 'Send', placeholder: 'Type a message…',
-      hint: 'Enter sends, Shift+Enter adds a line', waiting: 'Connecting you to an operator…',
-      missed: 'No operator could take your chat. Your message was received; we will get back to you.',
-      typing: 'The operator is typing…', pending: 'Sending', stored: 'Sent', failed: 'Not sent yet (will retry)',
-      reconnecting: 'Reconnecting…', leave: 'End chat', leaveConfirm: 'End this chat?',
-      ended: 'This chat has ended.', newChat: 'Start a new chat',
-      required: 'Please type your question.', error: 'Something went wrong. Please try again.',
-      you: 'You', operator: 'Operator',
-      attended: 'An operator is with you',
-      offlineTitle: "We're offline. Leave a message and we'll reply by email.",
-      closedNow: 'We are outside our business hours.',
-      nextOpen: 'Opens next: ', emailRequired: 'Email', message: 'Message',
-      sendOffline: 'Send message', needEmail: 'Please give your email address.', needMessage: 'Please write your message.',
-      offlineDone: 'We have your message. We will reply by email to {email}.',
-      ticketNo: 'Ticket number: #{n}',
-      missedAsk: 'No operator could take your chat. We have your message: leave an email or phone number and we will get back to you.',
-      missedKnown: 'No operator could take your chat. We have your message and will get back to you at {contact}.',
-      emailOptional: 'Email', phoneOptional: 'Phone', saveContact: 'Send contact details',
-      contactNeeded: 'Please give an email address or a phone number.',
-      rateQ: 'How was this chat?', good: 'Good', neutral: 'OK', bad: 'Bad', comment: 'Comment (optional)',
-      rateSend: 'Send rating', rateThanks: 'Thank you for your rating.',
-      attach: 'Attach a file', dropHere: 'Drop here to send the file', fileSending: 'Sending',
-      fileTooLarge: 'The file is too large. Files up to {max} can be sent.', fileFailed: 'The file could not be sent.',
-      openImage: 'Open the image', download: 'Download', image: 'Image'
-    }
-  };
-  var T = TEXT[lang];
+  // The words, in every language of the catalog (`chatui-widget-*` in
+  // madoguchi-core/locales): the server fills them in when it serves this script.
+  var TEXT = '/*madoguchi:widget-labels*/';
+  var T = TEXT[lang] || TEXT.ja;
 
   // ---------------------------------------------------------------- state
   // Persisted: the chat's credentials and the messages not yet acknowledged. Everything
@@ -120,14 +67,11 @@
     pending: saved.pending || [],   // [{clientMessageId, text, createdAt}] oldest first
     ended: !!saved.ended,
     seenSeq: saved.seenSeq || 0,    // highest seq the visitor has had on screen (unread badge)
-    lastSeq: 0,                     // highest seq shown; the catch-up point
     config: null,
     operatorSeen: false,
     chat: null,                     // the server's view of the chat (V6), when read
     email: saved.email || null      // what the visitor gave, for "we will reply to …"
   };
-  var bySeq = new Map();            // seq -> bubble element (dedupe)
-  var byClientId = new Map();       // clientMessageId -> bubble element (pending / acked)
 
   function load() {
     try { return JSON.parse(localStorage.getItem(storeKey) || '{}') || {}; } catch (e) { return {}; }
@@ -147,11 +91,6 @@
     try { sessionStorage.setItem(storeKey + '.open', open ? '1' : '0'); } catch (e) { /* ignore */ }
   }
 
-  function newId() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return 'c' + Date.now().toString(36) + Math.random().toString(36).slice(2);
-  }
-
   // ---------------------------------------------------------------- DOM
   // The styles (assets/widget.css) come in by the server, which fills in this string
   // when it serves the script. They are applied without a style element or a style
@@ -169,6 +108,7 @@
   host.id = 'madoguchi-widget-' + portal;
   host.setAttribute('data-madoguchi-widget', portal);
   var root = host.attachShadow({ mode: 'open' });
+  var esc = C.esc;
   root.innerHTML =
     '<section class="panel" role="dialog" aria-label="' + esc(T.title) + '" hidden>' +
     '  <header class="head"><h2><span class="title">' + esc(T.title) + '</span><span class="status"></span></h2>' +
@@ -188,37 +128,37 @@
     '      <button type="submit" class="primary start">' + esc(T.start) + '</button>' +
     '    </form>' +
     '    <form class="offline-form" novalidate hidden>' +
-    '      <p class="notice offline-title">' + esc(T.offlineTitle) + '</p>' +
+    '      <p class="notice offline-title">' + esc(T['offline-title']) + '</p>' +
     '      <p class="next-open" hidden></p>' +
     '      <label class="odept-label" hidden>' + esc(T.department) + '<select name="departmentId"></select></label>' +
     '      <label>' + esc(T.name) + '<input name="name" autocomplete="name" maxlength="200"></label>' +
-    '      <label>' + esc(T.emailRequired) + '<input name="email" type="email" autocomplete="email" maxlength="320" required aria-required="true"></label>' +
+    '      <label>' + esc(T['email-required']) + '<input name="email" type="email" autocomplete="email" maxlength="320" required aria-required="true"></label>' +
     '      <label>' + esc(T.phone) + '<input name="phone" type="tel" autocomplete="tel" maxlength="50"></label>' +
     '      <label>' + esc(T.message) + '<textarea name="message" rows="4" maxlength="4000" required aria-required="true"></textarea></label>' +
     '      <p class="notice error offline-error" role="alert" hidden></p>' +
-    '      <button type="submit" class="primary send-offline">' + esc(T.sendOffline) + '</button>' +
+    '      <button type="submit" class="primary send-offline">' + esc(T['send-offline']) + '</button>' +
     '    </form>' +
     '    <div class="offline-done" role="status" hidden><p class="notice done-text"></p><p class="done-ticket" hidden></p>' +
     '      <p class="next-open done-next" hidden></p>' +
-    '      <button type="button" class="secondary done-new">' + esc(T.newChat) + '</button></div>' +
+    '      <button type="button" class="secondary done-new">' + esc(T['new-chat']) + '</button></div>' +
     '    <div class="log" aria-live="polite"></div>' +
     '    <div class="contact-box" hidden><p class="contact-text"></p>' +
     '      <form class="contact-form" novalidate>' +
-    '        <label>' + esc(T.emailOptional) + '<input name="email" type="email" autocomplete="email" maxlength="320"></label>' +
-    '        <label>' + esc(T.phoneOptional) + '<input name="phone" type="tel" autocomplete="tel" maxlength="50"></label>' +
+    '        <label>' + esc(T['email-optional']) + '<input name="email" type="email" autocomplete="email" maxlength="320"></label>' +
+    '        <label>' + esc(T['phone-optional']) + '<input name="phone" type="tel" autocomplete="tel" maxlength="50"></label>' +
     '        <p class="notice error contact-error" role="alert" hidden></p>' +
-    '        <button type="submit" class="primary save-contact">' + esc(T.saveContact) + '</button></form></div>' +
+    '        <button type="submit" class="primary save-contact">' + esc(T['save-contact']) + '</button></form></div>' +
     '    <div class="ended-box" hidden><p class="notice">' + esc(T.ended) + '</p>' +
     '      <div class="rating-box" hidden><form class="rating-form" novalidate>' +
-    '        <fieldset class="rating-choices"><legend>' + esc(T.rateQ) + '</legend>' +
-    '          <label><input type="radio" name="rating" value="good">' + esc(T.good) + '</label>' +
-    '          <label><input type="radio" name="rating" value="neutral">' + esc(T.neutral) + '</label>' +
-    '          <label><input type="radio" name="rating" value="bad">' + esc(T.bad) + '</label></fieldset>' +
+    '        <fieldset class="rating-choices"><legend>' + esc(T['rate-question']) + '</legend>' +
+    '          <label><input type="radio" name="rating" value="good">' + esc(T['rating-good']) + '</label>' +
+    '          <label><input type="radio" name="rating" value="neutral">' + esc(T['rating-neutral']) + '</label>' +
+    '          <label><input type="radio" name="rating" value="bad">' + esc(T['rating-bad']) + '</label></fieldset>' +
     '        <label>' + esc(T.comment) + '<textarea name="comment" rows="2" maxlength="2000"></textarea></label>' +
     '        <p class="notice error rating-error" role="alert" hidden></p>' +
-    '        <button type="submit" class="primary send-rating">' + esc(T.rateSend) + '</button></form>' +
-    '        <p class="thanks" hidden>' + esc(T.rateThanks) + '</p></div>' +
-    '      <button type="button" class="primary new-chat">' + esc(T.newChat) + '</button></div>' +
+    '        <button type="submit" class="primary send-rating">' + esc(T['rate-send']) + '</button></form>' +
+    '        <p class="thanks" hidden>' + esc(T['rate-thanks']) + '</p></div>' +
+    '      <button type="button" class="primary new-chat">' + esc(T['new-chat']) + '</button></div>' +
     '  </div>' +
     '  <div class="typing" aria-live="polite"></div>' +
     '  <form class="composer" hidden><button type="button" class="attach" aria-label="' + esc(T.attach) + '" title="' +
@@ -226,7 +166,7 @@
     '<textarea name="text" rows="1" placeholder="' + esc(T.placeholder) + '" aria-label="' +
     esc(T.placeholder) + '" maxlength="4000"></textarea><button type="submit" class="send">' + esc(T.send) + '</button></form>' +
     '  <div class="hint" hidden>' + esc(T.hint) + '</div>' +
-    '  <div class="drop-hint" aria-hidden="true" hidden>' + esc(T.dropHere) + '</div>' +
+    '  <div class="drop-hint" aria-hidden="true" hidden>' + esc(T['drop-here']) + '</div>' +
     '  <div class="viewer" role="dialog" aria-modal="true" aria-label="' + esc(T.image) + '" hidden>' +
     '    <button type="button" class="icon-btn viewer-close" aria-label="' + esc(T.close) + '" title="' + esc(T.close) +
     '">&#x2715;</button><img class="viewer-img" alt=""></div>' +
@@ -272,46 +212,17 @@
     viewer: $('.viewer'), viewerImg: $('.viewer-img'), viewerClose: $('.viewer-close')
   };
 
-  function esc(s) {
-    return String(s).replace(/[&<>"']/g, function (c) {
-      return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
-    });
-  }
-
   function mount() {
     (document.body || document.documentElement).appendChild(host);
   }
   if (document.body) mount(); else document.addEventListener('DOMContentLoaded', mount);
 
   // ---------------------------------------------------------------- HTTP
-  function request(method, path, body, token) {
-    var headers = { 'Accept-Language': lang };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (token) headers.Authorization = 'Bearer ' + token;
-    return fetch(api + path, {
-      method: method, headers: headers, mode: 'cors', credentials: 'omit',
-      body: body === undefined ? undefined : JSON.stringify(body)
-    }).catch(function () {
-      // Offline or the server unreachable: a message people understand; status 0 tells
-      // callers to retry rather than give up.
-      var err = new Error(T.error);
-      err.status = 0;
-      throw err;
-    }).then(function (res) {
-      return res.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        if (!res.ok) {
-          var err = new Error((data && data.error && data.error.message) || T.error);
-          err.status = res.status;
-          err.code = data && data.error && data.error.code;
-          err.field = data && data.error && data.error.field;
-          throw err;
-        }
-        return data;
-      });
-    });
-  }
+  // The anonymous widget API: the visitor token as a Bearer header, never a cookie.
+  var request = C.requester({
+    base: api, lang: lang, mode: 'cors', credentials: 'omit',
+    offline: T.error, failed: function () { return T.error; }
+  });
 
   // ---------------------------------------------------------------- open / close
   var unread = 0;
@@ -335,7 +246,7 @@
     }
   }
   function markSeen() {
-    if (state.lastSeq > state.seenSeq) { state.seenSeq = state.lastSeq; persist(); }
+    if (log.lastSeq > state.seenSeq) { state.seenSeq = log.lastSeq; persist(); }
   }
   function showBadge() {
     el.badge.hidden = unread === 0;
@@ -419,7 +330,7 @@
     var h = state.config && state.config.hours;
     var text = '';
     if (h && !h.open) {
-      text = T.closedNow;
+      text = T['closed-now'];
       if (h.nextOpenAt) {
         var d = new Date(h.nextOpenAt);
         if (!isNaN(d.getTime())) {
@@ -429,7 +340,7 @@
           // In the portal's time zone, named, so nobody misreads it.
           try { shown = d.toLocaleString(lang === 'ja' ? 'ja-JP' : 'en-US', Object.assign({ timeZone: h.timeZone }, opts)); }
           catch (e) { shown = d.toLocaleString(lang === 'ja' ? 'ja-JP' : 'en-US', opts); }
-          text += ' ' + T.nextOpen + shown;
+          text += ' ' + T['next-open'] + ' ' + shown;
         }
       }
     }
@@ -444,7 +355,7 @@
     el.contactBox.hidden = !show;
     if (!show) return;
     var known = state.email || (state.chat && state.chat.visitor && (state.chat.visitor.email || state.chat.visitor.phone));
-    el.contactText.textContent = known ? T.missedKnown.replace('{contact}', known) : T.missedAsk;
+    el.contactText.textContent = known ? C.fill(T['missed-known'], { contact: known }) : T['missed-ask'];
     el.contactForm.hidden = !!known;
   }
 
@@ -464,142 +375,47 @@
   el.odept.addEventListener('change', function () { el.dept.value = el.odept.value; render(); });
 
   // ---------------------------------------------------------------- transcript
-  function fmtTime(iso) {
-    var d = iso ? new Date(iso) : new Date();
-    if (isNaN(d.getTime())) return '';
-    return ('0' + d.getHours()).slice(-2) + ':' + ('0' + d.getMinutes()).slice(-2);
-  }
-
   function scrollDown() {
     el.body.scrollTop = el.body.scrollHeight;
   }
 
-  function makeBubble(sender, name, text, createdAt, attachment) {
-    var wrap = document.createElement('div');
-    wrap.className = 'msg ' + (sender === 'visitor' ? 'visitor' : sender === 'system' ? 'system' : 'operator');
-    if (sender === 'operator') {
-      var who = document.createElement('div');
-      who.className = 'who';
-      who.textContent = name || T.operator;
-      wrap.appendChild(who);
-    }
-    var b = document.createElement('div');
-    b.className = 'bubble';
-    if (attachment) {
-      b.classList.add('file');
-      b.appendChild(fileView(attachment));
-      wrap.setAttribute('data-attachment-id', attachment.id);
-    } else {
-      linkify(b, text);
-    }
-    wrap.appendChild(b);
-    if (sender !== 'system') {
-      var meta = document.createElement('div');
-      meta.className = 'meta';
-      var time = document.createElement('time');
-      time.textContent = fmtTime(createdAt);
-      if (createdAt) time.setAttribute('datetime', createdAt);
-      meta.appendChild(time);
-      if (sender === 'visitor') {
-        var tick = document.createElement('span');
-        tick.className = 'tick';
-        meta.appendChild(tick);
-      }
-      wrap.appendChild(meta);
-    }
-    return wrap;
-  }
-
-  // V6: web and mail addresses in a message become links, built node by node (never
-  // HTML from the text); only http, https and mailto, opened without access to this page.
-  var LINK = /\b(?:https?:\/\/|mailto:)[^\s<>"'\u3000-\u303f\uff01-\uff0f]+/gi;
-  function linkify(node, text) {
-    text = String(text == null ? '' : text);
-    var last = 0;
-    text.replace(LINK, function (match, offset) {
-      var url = match.replace(/[.,;:!?)\]}]+$/, '');
-      if (offset > last) node.appendChild(document.createTextNode(text.slice(last, offset)));
-      var safe = null;
-      try {
-        var u = new URL(url);
-        if (u.protocol === 'http:' || u.protocol === 'https:' || u.protocol === 'mailto:') safe = u.href;
-      } catch (e) { safe = null; }
-      if (safe) {
-        var a = document.createElement('a');
-        a.href = safe;
-        a.textContent = url;
-        a.target = '_blank';
-        a.rel = 'noopener noreferrer';
-        node.appendChild(a);
-      } else {
-        node.appendChild(document.createTextNode(url));
-      }
-      last = offset + url.length;
-      return match;
+  function makeBubble(m) {
+    return C.bubble(document, m, {
+      own: 'visitor',
+      who: function (sender, msg) { return sender === 'operator' ? msg.senderName || T.operator : null; },
+      fileView: fileView
     });
-    if (last < text.length) node.appendChild(document.createTextNode(text.slice(last)));
   }
 
   // ack = stored on the server: one tick; pending: a clock; failed: an exclamation mark.
   function setTick(wrap, status) {
-    var tick = wrap.querySelector('.tick');
-    if (!tick) return;
-    tick.className = 'tick ' + status;
-    tick.textContent = status === 'stored' ? '\u2713' : status === 'failed' ? '!' : '\u25F7';
-    tick.title = T[status];
-    tick.setAttribute('aria-label', T[status]);
-    wrap.setAttribute('data-status', status);
+    C.setTick(wrap, status, T, true);
   }
 
-  // Inserts a bubble keeping seq order; pending bubbles (no seq yet) stay at the end.
-  function insertBySeq(wrap, seq) {
-    var kids = el.log.children;
-    for (var i = 0; i < kids.length; i++) {
-      var s = Number(kids[i].getAttribute('data-seq') || Infinity);
-      if (s > seq) { el.log.insertBefore(wrap, kids[i]); return; }
+  // The transcript, keyed by seq (lastSeq is the catch-up point). Our own message coming
+  // back takes its pending bubble, with the server's time.
+  var log = C.transcript({
+    pane: el.log, own: 'visitor', render: makeBubble,
+    stored: function (wrap) { setTick(wrap, 'stored'); },
+    matched: function (cid, wrap, m) {
+      dropPending(cid);
+      var t = wrap.querySelector('time');
+      if (t && m.createdAt) { t.textContent = C.clock(m.createdAt); t.setAttribute('datetime', m.createdAt); }
     }
-    el.log.appendChild(wrap);
-  }
+  });
 
   function showPending(p) {
-    var wrap = makeBubble('visitor', null, p.text, p.createdAt);
-    wrap.setAttribute('data-client-id', p.clientMessageId);
+    var wrap = makeBubble({ sender: 'visitor', text: p.text, createdAt: p.createdAt });
     setTick(wrap, 'pending');
-    el.log.appendChild(wrap);
-    byClientId.set(p.clientMessageId, wrap);
+    log.addPending(p.clientMessageId, wrap);
     scrollDown();
   }
 
   /** A stored message from the server (replay or live). Idempotent by seq. */
   function receive(m) {
-    if (typeof m.seq !== 'number' || bySeq.has(m.seq)) return;
-    var wrap = null;
-    if (m.attachment) dropPendingFile(m.attachment.id);
-    if (m.sender === 'visitor' && !m.attachment) {
-      // Our own message coming back: attach it to its pending or acked bubble. The echo can
-      // beat the ack, so also match the oldest un-numbered bubble with the same text.
-      var match = null;
-      byClientId.forEach(function (w) {
-        if (match) return;
-        var s = w.getAttribute('data-seq');
-        if (s === String(m.seq) || (!s && w.querySelector('.bubble').textContent === m.text)) match = w;
-      });
-      if (match) {
-        wrap = match;
-        var cid = wrap.getAttribute('data-client-id');
-        dropPending(cid);
-        wrap.parentNode && wrap.parentNode.removeChild(wrap);
-        var t = wrap.querySelector('time');
-        if (t && m.createdAt) { t.textContent = fmtTime(m.createdAt); t.setAttribute('datetime', m.createdAt); }
-      }
-    }
-    if (!wrap) wrap = makeBubble(m.sender, m.senderName, m.text, m.createdAt, m.attachment);
-    if (m.sender === 'visitor') setTick(wrap, 'stored');
-    wrap.setAttribute('data-seq', String(m.seq));
+    var wrap = log.add(m);
+    if (!wrap) return;
     wrap.setAttribute('data-sender', m.sender);
-    insertBySeq(wrap, m.seq);
-    bySeq.set(m.seq, wrap);
-    if (m.seq > state.lastSeq) state.lastSeq = m.seq;
     if (m.sender === 'system') onSystemLine(m.systemKind);
     if (m.sender === 'operator') {
       state.operatorSeen = true;
@@ -613,18 +429,8 @@
   }
 
   function ack(clientMessageId, seq) {
-    var wrap = byClientId.get(clientMessageId);
     dropPending(clientMessageId);
-    if (!wrap) return;
-    setTick(wrap, 'stored');
-    if (typeof seq === 'number' && !bySeq.has(seq)) {
-      // Numbered now, so a later echo of the same seq is recognised; keep it in order.
-      wrap.setAttribute('data-seq', String(seq));
-      wrap.parentNode && wrap.parentNode.removeChild(wrap);
-      insertBySeq(wrap, seq);
-      bySeq.set(seq, wrap);
-      if (seq > state.lastSeq) state.lastSeq = seq;
-    }
+    log.ack(clientMessageId, seq);
   }
 
   function dropPending(clientMessageId) {
@@ -634,14 +440,7 @@
   }
 
   // ---------------------------------------------------------------- files (V3)
-  var INLINE_IMAGES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
   var blobUrls = new Map();   // file url -> Promise of an object URL (fetched once)
-
-  function fileSize(n) {
-    if (n >= 1048576) return (n / 1048576).toFixed(n >= 10485760 ? 0 : 1) + ' MB';
-    if (n >= 1024) return Math.round(n / 1024) + ' KB';
-    return n + ' B';
-  }
 
   // The bytes with the visitor token in the header (a token in a URL would end up in
   // histories and logs), kept as an object URL of this page.
@@ -659,11 +458,11 @@
 
   /** An image as a thumbnail opening the viewer; anything else a named download. */
   function fileView(a) {
-    if (INLINE_IMAGES.indexOf(a.contentType) >= 0) {
+    if (C.isInlineImage(a.contentType)) {
       var thumb = document.createElement('button');
       thumb.type = 'button';
       thumb.className = 'file-thumb';
-      thumb.title = T.openImage + ': ' + a.name;
+      thumb.title = T['open-image'] + ': ' + a.name;
       var img = document.createElement('img');
       img.alt = a.name;
       thumb.appendChild(img);
@@ -676,14 +475,7 @@
     link.href = '#';
     link.title = T.download + ': ' + a.name;
     link.innerHTML = CLIP_ICON;
-    var name = document.createElement('span');
-    name.className = 'file-name';
-    name.textContent = a.name;
-    var size = document.createElement('span');
-    size.className = 'file-size';
-    size.textContent = fileSize(a.size);
-    link.appendChild(name);
-    link.appendChild(size);
+    C.fileLabel(link, a);
     link.addEventListener('click', function (e) {
       e.preventDefault();
       fileBlobUrl(a.url).then(function (href) {
@@ -731,115 +523,36 @@
     Array.prototype.forEach.call(files || [], uploadFile);
   }
 
-  // The "sending" bubble of a file, replaced by the message carrying it once it comes.
-  var pendingFiles = new Map();   // attachment id -> bubble, once the upload answered
-  function dropPendingFile(attachmentId) {
-    var w = pendingFiles.get(attachmentId);
-    if (w && w.parentNode) w.parentNode.removeChild(w);
-    pendingFiles.delete(attachmentId);
-  }
   function shownFile(attachmentId) {
     var found = false;
-    bySeq.forEach(function (w) { if (w.getAttribute('data-attachment-id') === attachmentId) found = true; });
+    log.messages.forEach(function (w) { if (w.getAttribute('data-attachment-id') === attachmentId) found = true; });
     return found;
   }
 
+  // A "sending" bubble with its progress, replaced by the message carrying the file.
   function uploadFile(file) {
-    var wrap = makeBubble('visitor', null, '', new Date().toISOString());
-    wrap.classList.add('file-pending');
-    var b = wrap.querySelector('.bubble');
-    b.classList.add('file');
-    var name = document.createElement('span');
-    name.className = 'file-name';
-    name.textContent = file.name || 'file';
-    var bar = document.createElement('progress');
-    bar.max = 100;
-    bar.value = 0;
-    bar.setAttribute('aria-label', T.fileSending + ': ' + (file.name || 'file'));
-    var status = document.createElement('span');
-    status.className = 'file-status';
-    status.setAttribute('role', 'status');
-    status.textContent = T.fileSending + '…';
-    b.appendChild(name);
-    b.appendChild(bar);
-    b.appendChild(status);
-    setTick(wrap, 'pending');
+    var wrap = makeBubble({ sender: 'visitor', text: '', createdAt: new Date().toISOString() });
     el.log.appendChild(wrap);
+    C.upload({
+      url: api + '/chats/' + encodeURIComponent(state.chatId) + '/attachments',
+      headers: { Authorization: 'Bearer ' + state.token, 'Accept-Language': lang },
+      file: file, wrap: wrap, max: state.config && state.config.maxAttachmentBytes,
+      labels: {
+        sending: T['file-sending'], failed: T['file-failed'], tooLarge: T['file-too-large'],
+        unreachable: T['file-failed'], ticks: T, tickAria: true
+      },
+      shown: shownFile,
+      failed: scrollDown,
+      refused: function (status) { if (status === 409) refreshChat(); }
+    });
     scrollDown();
-
-    function fail(message) {
-      setTick(wrap, 'failed');
-      if (bar.parentNode) bar.parentNode.removeChild(bar);
-      status.className = 'file-status error';
-      status.setAttribute('role', 'alert');
-      status.textContent = message;
-      wrap.classList.add('file-failed');
-      scrollDown();
-    }
-    var max = state.config && state.config.maxAttachmentBytes;
-    if (max && file.size > max) { fail(T.fileTooLarge.replace('{max}', fileSize(max))); return; }
-    var xhr = new XMLHttpRequest();
-    xhr.open('POST', api + '/chats/' + encodeURIComponent(state.chatId) + '/attachments');
-    xhr.setRequestHeader('Authorization', 'Bearer ' + state.token);
-    xhr.setRequestHeader('Accept-Language', lang);
-    xhr.upload.onprogress = function (e) {
-      if (e.lengthComputable) bar.value = Math.round(e.loaded * 100 / e.total);
-    };
-    xhr.onload = function () {
-      var data = null;
-      try { data = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch (e) { data = null; }
-      if (xhr.status === 201 && data && data.id) {
-        if (shownFile(data.id)) { wrap.parentNode && wrap.parentNode.removeChild(wrap); return; }
-        bar.value = 100;
-        pendingFiles.set(data.id, wrap);
-        return;
-      }
-      fail((data && data.error && data.error.message) || T.fileFailed);
-      if (xhr.status === 409) refreshChat();
-    };
-    xhr.onerror = function () { fail(T.fileFailed); };
-    var form = new FormData();
-    form.append('file', file, file.name || 'file');
-    xhr.send(form);
   }
 
-  el.attach.addEventListener('click', function () { if (canSendFiles()) el.fileInput.click(); });
-  el.fileInput.addEventListener('change', function () {
-    sendFiles(el.fileInput.files);
-    el.fileInput.value = '';
+  C.fileInputs({
+    attach: el.attach, input: el.fileInput, text: el.text, zone: el.panel,
+    canSend: canSendFiles, send: sendFiles,
+    show: function (on) { el.dropHint.hidden = !on; }
   });
-  el.text.addEventListener('paste', function (e) {
-    var files = e.clipboardData && e.clipboardData.files;
-    if (files && files.length) { e.preventDefault(); sendFiles(files); }
-  });
-  (function dropZone() {
-    var depth = 0;
-    function hasFiles(e) {
-      return e.dataTransfer && Array.prototype.indexOf.call(e.dataTransfer.types || [], 'Files') >= 0;
-    }
-    el.panel.addEventListener('dragenter', function (e) {
-      if (!hasFiles(e) || !canSendFiles()) return;
-      e.preventDefault();
-      depth++;
-      el.dropHint.hidden = false;
-    });
-    el.panel.addEventListener('dragover', function (e) {
-      if (!hasFiles(e) || !canSendFiles()) return;
-      e.preventDefault();
-      e.dataTransfer.dropEffect = 'copy';
-    });
-    el.panel.addEventListener('dragleave', function () {
-      depth = Math.max(0, depth - 1);
-      if (!depth) el.dropHint.hidden = true;
-    });
-    el.panel.addEventListener('drop', function (e) {
-      if (!hasFiles(e)) return;
-      e.preventDefault();
-      depth = 0;
-      el.dropHint.hidden = true;
-      sendFiles(e.dataTransfer.files);
-    });
-  })();
 
   // ---------------------------------------------------------------- typing
   var typingTimer = null;
@@ -848,75 +561,50 @@
     el.typing.innerHTML = on ? esc(T.typing) + ' <span class="dots"><span>.</span><span>.</span><span>.</span></span>' : '';
     if (on) typingTimer = setTimeout(function () { setTyping(false); }, 5000);
   }
-  var lastTypingSent = 0;
+  // At most one typing signal every 2 s: enough for a live indicator, cheap for the server.
+  var typingSignal = C.typingThrottle(2000);
   el.text.addEventListener('input', function () {
-    var now = Date.now();
-    // At most one typing signal every 2 s: enough for a live indicator, cheap for the server.
-    if (now - lastTypingSent > 2000 && el.text.value.trim()) {
-      lastTypingSent = now;
-      wsSend({ type: 'typing' });
-    }
+    if (typingSignal.due(Date.now(), el.text.value)) wsSend({ type: 'typing' });
   });
 
   // ---------------------------------------------------------------- WebSocket
-  var ws = null;
-  var wsReady = false;
-  var attempt = 0;
-  var reconnectTimer = null;
-  var pingTimer = null;
+  // Reconnects with backoff (0.5 s … 30 s; a socket refused for its limit, 1013, waits
+  // 1 … 5 minutes instead while HTTP polling keeps the chat going) and pings.
   var pollTimer = null;
-  var lastFrameAt = 0;
-  var refusals = 0;   // sockets refused in a row for their limit (close code 1013)
-
-  function wsUrl() {
-    return api.replace(/^http/, 'ws') + '/chats/' + encodeURIComponent(state.chatId) + '/ws?token=' +
-      encodeURIComponent(state.token) + '&afterSeq=' + state.lastSeq + '&lang=' + lang;
-  }
-
-  function connect() {
-    clearTimeout(reconnectTimer);
-    if (!state.chatId || state.ended || ws) return;
-    var sock;
-    try { sock = new WebSocket(wsUrl()); } catch (e) { scheduleReconnect(); return; }
-    ws = sock;
-    sock.onmessage = function (ev) {
-      lastFrameAt = Date.now();
-      var f;
-      try { f = JSON.parse(ev.data); } catch (e) { return; }
-      onFrame(f);
-    };
-    sock.onclose = function (ev) {
-      if (ws !== sock) return;
-      ws = null;
-      wsReady = false;
-      host.setAttribute('data-connection', 'down');
-      clearInterval(pingTimer);
-      if (state.ended) return;
-      if (ev && ev.code === 1013) {
+  var live = C.liveSocket({
+    url: function () {
+      if (!state.chatId || state.ended) return null;
+      return api.replace(/^http/, 'ws') + '/chats/' + encodeURIComponent(state.chatId) + '/ws?token=' +
+        encodeURIComponent(state.token) + '&afterSeq=' + log.lastSeq + '&lang=' + lang;
+    },
+    status: function (s) { host.setAttribute('data-connection', s); },
+    refusedMax: 300000,
+    onReady: function () {
+      el.conn.hidden = true;
+      stopPolling();
+      flushPending();
+    },
+    onFrame: onFrame,
+    onClose: function (code, attempt) {
+      if (state.ended) return false;
+      if (code === 1013) {
         // Too many sockets (other tabs, or a busy server): the chat carries on over HTTP;
         // try the socket again much later, and say nothing.
         el.conn.hidden = true;
         startPolling();
-        scheduleReconnect(true);
-        return;
+        return true;
       }
       el.conn.hidden = attempt < 1;   // stay quiet on the first quick retry
-      scheduleReconnect();
-    };
-    sock.onerror = function () { /* onclose follows */ };
-  }
+      return true;
+    },
+    // While the socket is down, poll over HTTP so nothing waits for the socket.
+    onRetry: function (attempt) { if (attempt >= 2) startPolling(); }
+  });
+  var connect = live.connect;
+  var wsSend = live.send;
 
   function onFrame(f) {
     switch (f.type) {
-      case 'ready':
-        wsReady = true;
-        host.setAttribute('data-connection', 'live');
-        attempt = 0;
-        el.conn.hidden = true;
-        stopPolling();
-        startPings();
-        flushPending();
-        break;
       case 'message':
         receive(f.message || f);
         break;
@@ -966,46 +654,12 @@
     });
   }
 
-  // Exponential backoff with full jitter (0.5 s … 30 s), so a restarted server is not
-  // hit by every widget at the same instant. A socket refused for its limit (1013) waits
-  // 1 … 5 minutes instead; HTTP polling keeps the chat going meanwhile.
-  function scheduleReconnect(refused) {
-    clearTimeout(reconnectTimer);
-    var cap = Math.min(30000, 500 * Math.pow(2, attempt));
-    if (refused) cap = Math.min(300000, 60000 * Math.pow(2, refusals++));
-    else refusals = 0;
-    var delay = cap / 2 + Math.random() * cap / 2;
-    attempt++;
-    // While the socket is down, poll over HTTP so nothing waits for the socket.
-    if (attempt >= 2) startPolling();
-    reconnectTimer = setTimeout(connect, delay);
-  }
-
-  // Browsers cannot send protocol pings; an application ping keeps proxies from closing an
-  // idle socket. If the server answers (any frame), silence for 70 s means a dead socket.
-  function startPings() {
-    clearInterval(pingTimer);
-    lastFrameAt = Date.now();
-    pingTimer = setInterval(function () {
-      if (!ws || !wsReady) return;
-      if (Date.now() - lastFrameAt > 70000) { try { ws.close(); } catch (e) { /* ignore */ } return; }
-      wsSend({ type: 'ping' });
-    }, 25000);
-  }
-
-  function wsSend(frame) {
-    if (ws && wsReady && ws.readyState === 1) {
-      try { ws.send(JSON.stringify(frame)); return true; } catch (e) { return false; }
-    }
-    return false;
-  }
-
   /** The server refused a message. A rate limit leaves it pending (the next flush retries);
    *  a conflict means the chat takes no more messages (it ended); anything else (e.g. too
    *  long) will never succeed, so it is dropped and marked. */
   var retryTimer = null;
   function onRefused(clientMessageId, code, message) {
-    var w = clientMessageId && byClientId.get(clientMessageId);
+    var w = clientMessageId && log.pending.get(clientMessageId);
     if (code === 'rate_limited') {
       clearTimeout(retryTimer);
       retryTimer = setTimeout(flushPending, 2000);
@@ -1020,7 +674,7 @@
   // ---------------------------------------------------------------- HTTP fallback
   function catchUp() {
     if (!state.chatId) return Promise.resolve();
-    return request('GET', '/chats/' + encodeURIComponent(state.chatId) + '/messages?afterSeq=' + state.lastSeq,
+    return request('GET', '/chats/' + encodeURIComponent(state.chatId) + '/messages?afterSeq=' + log.lastSeq,
       undefined, state.token).then(function (res) {
       ((res && res.data) || []).forEach(receive);
     });
@@ -1049,7 +703,7 @@
         { text: p.text, clientMessageId: p.clientMessageId }, state.token)
         .then(function (res) { ack(p.clientMessageId, res && res.seq); })
         .catch(function (e) {
-          var w = byClientId.get(p.clientMessageId);
+          var w = log.pending.get(p.clientMessageId);
           if (w) setTick(w, 'failed');
           if (e && e.status >= 400 && e.status < 500 && e.status !== 401 && e.status !== 404) {
             onRefused(p.clientMessageId, e.code, e.message);
@@ -1069,12 +723,12 @@
   function send(text) {
     text = text.replace(/\s+$/, '');
     if (!text.trim() || !state.chatId || state.ended) return;
-    var p = { clientMessageId: newId(), text: text, createdAt: new Date().toISOString() };
+    var p = { clientMessageId: C.newId(), text: text, createdAt: new Date().toISOString() };
     state.pending.push(p);
     persist();
     showPending(p);
     if (!wsSend({ type: 'message', text: p.text, clientMessageId: p.clientMessageId })) flushPending();
-    lastTypingSent = 0;
+    typingSignal.reset();
   }
 
   el.composer.addEventListener('submit', function (e) {
@@ -1086,9 +740,9 @@
   // Enter sends, Shift+Enter is a new line. Never while an IME is composing (Japanese
   // input confirms its conversion with Enter).
   el.text.addEventListener('keydown', function (e) {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+    if (C.isSendKey(e)) {
       e.preventDefault();
-      el.composer.requestSubmit ? el.composer.requestSubmit() : el.composer.dispatchEvent(new Event('submit'));
+      C.submit(el.composer);
     }
   });
   function autoGrow() {
@@ -1099,9 +753,9 @@
 
   // Enter in the question box starts the chat too (Shift+Enter for a new line).
   el.prechat.querySelector('textarea').addEventListener('keydown', function (e) {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+    if (C.isSendKey(e)) {
       e.preventDefault();
-      el.prechat.requestSubmit ? el.prechat.requestSubmit() : el.prechat.dispatchEvent(new Event('submit'));
+      C.submit(el.prechat);
     }
   });
 
@@ -1113,7 +767,7 @@
     var question = f.question.value.trim();
     el.formError.hidden = true;
     if (!question) { showFormError(T.required); f.question.focus(); return; }
-    var body = { question: question, clientMessageId: newId() };
+    var body = { question: question, clientMessageId: C.newId() };
     ['name', 'email', 'phone'].forEach(function (k) { if (f[k].value.trim()) body[k] = f[k].value.trim(); });
     var bid = browserId();
     if (bid) body.browserId = bid;
@@ -1136,14 +790,14 @@
       state.visitorId = res.visitorId;
       state.token = res.visitorToken;
       state.ended = false;
-      state.lastSeq = 0;
+      log.lastSeq = 0;
       state.seenSeq = 0;
       state.email = body.email || body.phone || null;
       persist();
       // The question is the chat's first message; it shows as soon as it comes back.
       var p = { clientMessageId: body.clientMessageId, text: question, createdAt: new Date().toISOString() };
       showPending(p);
-      setTick(byClientId.get(p.clientMessageId), 'stored');
+      log.ack(p.clientMessageId);   // stored, numbered when it comes back
       el.prechat.reset();
       render();
       catchUp().catch(function () { /* the socket catches up */ });
@@ -1170,7 +824,7 @@
   }
 
   el.leave.addEventListener('click', function () {
-    if (!window.confirm(T.leaveConfirm)) return;
+    if (!window.confirm(T['leave-confirm'])) return;
     var id = state.chatId, token = state.token;
     request('POST', '/chats/' + encodeURIComponent(id) + '/leave', undefined, token)
       .catch(function () { /* ended locally anyway */ });
@@ -1185,9 +839,7 @@
     if (!wasEnded && state.chatId) setTimeout(function () { refreshChat().catch(function () { /* shown unrated */ }); }, 0);
     setTyping(false);
     stopPolling();
-    clearTimeout(reconnectTimer);
-    clearInterval(pingTimer);
-    if (ws) { var s = ws; ws = null; wsReady = false; try { s.close(); } catch (e) { /* ignore */ } }
+    live.stop();
     render();
     scrollDown();
   }
@@ -1199,7 +851,6 @@
     state.chatId = state.visitorId = state.token = null;
     state.pending = [];
     state.ended = false;
-    state.lastSeq = 0;
     state.seenSeq = 0;
     state.operatorSeen = false;
     state.missed = false;
@@ -1207,8 +858,7 @@
     state.chat = null;
     state.email = null;
     lastPage = '';
-    bySeq.clear();
-    byClientId.clear();
+    log.clear();
     el.log.innerHTML = '';
     persist();
     render();
@@ -1220,7 +870,7 @@
       var k = 'madoguchi.browser';
       var v = localStorage.getItem(k);
       if (!v || !/^[A-Za-z0-9_-]{1,100}$/.test(v)) {
-        v = newId().replace(/[^A-Za-z0-9_-]/g, '');
+        v = C.newId().replace(/[^A-Za-z0-9_-]/g, '');
         localStorage.setItem(k, v);
       }
       return v;
@@ -1234,9 +884,9 @@
     var f = el.offlineForm.elements;
     el.offlineError.hidden = true;
     var email = f.email.value.trim(), message = f.message.value.trim();
-    if (!email) { showError(el.offlineError, T.needEmail); f.email.focus(); return; }
-    if (!message) { showError(el.offlineError, T.needMessage); f.message.focus(); return; }
-    var body = { email: email, message: message, clientMessageId: newId() };
+    if (!email) { showError(el.offlineError, T['need-email']); f.email.focus(); return; }
+    if (!message) { showError(el.offlineError, T['need-message']); f.message.focus(); return; }
+    var body = { email: email, message: message, clientMessageId: C.newId() };
     if (f.name.value.trim()) body.name = f.name.value.trim();
     if (f.phone.value.trim()) body.phone = f.phone.value.trim();
     var bid = browserId();
@@ -1252,9 +902,9 @@
     el.sendOffline.disabled = true;
     request('POST', '/offline-messages', body).then(function (res) {
       try { sessionStorage.removeItem(attemptKey); } catch (err) { /* ignore */ }
-      el.doneText.textContent = T.offlineDone.replace('{email}', email);
+      el.doneText.textContent = C.fill(T['offline-done'], { email: email });
       el.doneTicket.hidden = !(res && res.ticketNumber);
-      el.doneTicket.textContent = res && res.ticketNumber ? T.ticketNo.replace('{n}', res.ticketNumber) : '';
+      el.doneTicket.textContent = res && res.ticketNumber ? C.fill(T['ticket-no'], { n: res.ticketNumber }) : '';
       renderNextOpen(el.doneNext);
       el.offlineForm.reset();
       offlineSent = true;
@@ -1299,7 +949,7 @@
     var f = el.contactForm.elements;
     var email = f.email.value.trim(), phone = f.phone.value.trim();
     el.contactError.hidden = true;
-    if (!email && !phone) { showError(el.contactError, T.contactNeeded); f.email.focus(); return; }
+    if (!email && !phone) { showError(el.contactError, T['contact-needed']); f.email.focus(); return; }
     var body = {};
     if (email) body.email = email;
     if (phone) body.phone = phone;
@@ -1319,7 +969,7 @@
     var f = el.ratingForm.elements;
     var picked = el.ratingForm.querySelector('input[name=rating]:checked');
     el.ratingError.hidden = true;
-    if (!picked) { showError(el.ratingError, T.rateQ); return; }
+    if (!picked) { showError(el.ratingError, T['rate-question']); return; }
     var body = { rating: picked.value };
     if (f.comment.value.trim()) body.comment = f.comment.value.trim();
     request('POST', '/chats/' + encodeURIComponent(state.chatId) + '/rating', body, state.token).then(function (c) {
@@ -1381,10 +1031,7 @@
   render();
   if (panelWasOpen()) setOpen(true);
   // Resume promptly when the tab comes back or the network returns.
-  window.addEventListener('online', function () { if (!ws && state.chatId) { attempt = 0; connect(); } });
-  document.addEventListener('visibilitychange', function () {
-    if (!document.hidden && !ws && state.chatId && !state.ended) { attempt = 0; connect(); }
-  });
+  C.wakeOnReturn(live, window, document);
 
   // A tiny API for host pages: Madoguchi.open() / Madoguchi.close().
   window.Madoguchi = window.Madoguchi || {};

@@ -8,7 +8,7 @@ mod extract;
 mod portals;
 mod toolkit;
 mod visitor;
-mod widget;
+pub(crate) mod widget;
 pub mod ws;
 
 pub use extract::ChatOperator;

@@ -167,3 +167,115 @@ async fn leave_chat(
         state: new_state,
     }))
 }
+
+/// Words of the widget script (`chatui-widget-<key>` in the catalog, `T['<key>']` in
+/// widget.js). The script is one file for every website, and it picks the page's
+/// language itself, so it carries every language.
+const SCRIPT_LABELS: &[&str] = &[
+    "open",
+    "close",
+    "title",
+    "intro",
+    "offline",
+    "department",
+    "name",
+    "email",
+    "phone",
+    "question",
+    "start",
+    "send",
+    "placeholder",
+    "hint",
+    "waiting",
+    "typing",
+    "pending",
+    "stored",
+    "failed",
+    "reconnecting",
+    "leave",
+    "leave-confirm",
+    "ended",
+    "new-chat",
+    "required",
+    "error",
+    "operator",
+    "attended",
+    "offline-title",
+    "closed-now",
+    "next-open",
+    "email-required",
+    "message",
+    "send-offline",
+    "need-email",
+    "need-message",
+    "missed-ask",
+    "email-optional",
+    "phone-optional",
+    "save-contact",
+    "contact-needed",
+    "rate-question",
+    "rating-good",
+    "rating-neutral",
+    "rating-bad",
+    "comment",
+    "rate-send",
+    "rate-thanks",
+    "image",
+    "open-image",
+    "download",
+    "attach",
+    "drop-here",
+    "file-sending",
+    "file-failed",
+];
+
+/// Templates among them, with their argument: the script fills in `{<argument>}`.
+const SCRIPT_TEMPLATES: &[(&str, &str)] = &[
+    ("offline-done", "email"),
+    ("ticket-no", "n"),
+    ("missed-known", "contact"),
+    ("file-too-large", "max"),
+];
+
+/// `{"ja": {key: text, …}, "en": {…}}`, put into widget.js where it is served.
+pub fn script_labels() -> serde_json::Value {
+    use madoguchi_core::i18n::{t, t_args, Lang};
+    let mut langs = serde_json::Map::new();
+    for lang in Lang::ALL {
+        let mut words = serde_json::Map::new();
+        for key in SCRIPT_LABELS {
+            let text = t(lang, &format!("chatui-widget-{key}"));
+            words.insert((*key).to_owned(), text.into());
+        }
+        for (key, arg) in SCRIPT_TEMPLATES {
+            let placeholder = format!("{{{arg}}}");
+            let text = t_args(
+                lang,
+                &format!("chatui-widget-{key}"),
+                &[(arg, &placeholder)],
+            );
+            words.insert((*key).to_owned(), text.into());
+        }
+        langs.insert(lang.code().to_owned(), words.into());
+    }
+    langs.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_widget_word_is_in_the_catalog() {
+        let keys = SCRIPT_LABELS
+            .iter()
+            .chain(SCRIPT_TEMPLATES.iter().map(|(k, _)| k));
+        for key in keys {
+            let key = format!("chatui-widget-{key}");
+            assert!(madoguchi_core::i18n::has(&key), "{key}");
+        }
+        let labels = script_labels();
+        assert_eq!(labels["en"]["ticket-no"], "Ticket number: #{n}");
+        assert_eq!(labels["ja"]["next-open"], "次の営業開始:");
+    }
+}

@@ -34,12 +34,13 @@ use axum::response::Response;
 use futures::StreamExt;
 use madoguchi_chat::chats::VisitorSession;
 use madoguchi_chat::live::{LiveEvent, SeqCursor, Step};
+use madoguchi_chat::protocol::{
+    parse_resume, ChatJson, ClientFrame, ConsoleCursors, Lifecycle, ServerFrame, VisitorLifecycle,
+};
 use madoguchi_chat::{localize_chat_json, Message, OperatorCtx, Reader, Sender};
 use madoguchi_core::ids::hash_secret;
 use madoguchi_core::{Error, ErrorCode, Lang};
 use serde::Deserialize;
-use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use utoipa::IntoParams;
@@ -50,8 +51,6 @@ pub const PING_EVERY: Duration = Duration::from_secs(20);
 const PAGE: i64 = 500;
 /// Typing indicators are forwarded at most this often per socket.
 const TYPING_EVERY: Duration = Duration::from_millis(300);
-/// A `resume` frame names at most this many chats.
-pub const MAX_RESUME_CHATS: usize = 1000;
 /// With `afterEvent`, live events wait at most this long for the console's `resume`, so
 /// its replayed messages come before live ones.
 const RESUME_WAIT: Duration = Duration::from_secs(5);
@@ -80,19 +79,6 @@ impl WsQuery {
     }
 }
 
-/// What a client sends on either socket.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ClientFrame {
-    #[serde(rename = "type")]
-    kind: String,
-    chat_id: Option<String>,
-    text: Option<String>,
-    client_message_id: Option<String>,
-    /// `resume`: `{"<chatId>": <seq>, …}`.
-    after_seq: Option<Value>,
-}
-
 fn upgrade_or_400(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<WebSocketUpgrade> {
@@ -104,7 +90,7 @@ fn upgrade_or_400(
 /// Per-socket buffers sized for chat frames (Q1). The WebSocket library's defaults
 /// (128 KiB read buffer, zero-filled on the first read, and 128 KiB of write batching)
 /// cost about 130 KiB of memory per idle visitor; chat frames are small, and a larger
-/// one just takes more reads. Frames are written at once (no batching: latency), and
+/// one just takes more reads (see [`READ_BUFFER_BYTES`]). Frames are written at once (no batching: latency), and
 /// a socket whose reader stops reading is cut off at [`MAX_QUEUED_BYTES`] instead of
 /// growing without bound.
 pub fn small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
@@ -116,7 +102,10 @@ pub fn small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
         .max_frame_size(MAX_FRAME_BYTES)
 }
 
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Allocated for every socket up front. Most chat frames are a few hundred bytes; a
+/// larger one takes several reads (a 40 KB message, 40), which is rare and cheap next
+/// to the 3 KiB more that every idle visitor would hold at 4 KiB.
+const READ_BUFFER_BYTES: usize = 1024;
 const MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
 /// A client frame holds at most one message of 10,000 characters (40 KB of UTF-8).
 const MAX_FRAME_BYTES: usize = 256 * 1024;
@@ -317,40 +306,30 @@ async fn close_signed_out(socket: &mut WebSocket) {
 
 type SocketResult = Result<(), axum::Error>;
 
-async fn send_json(socket: &mut WebSocket, value: &Value) -> SocketResult {
-    socket.send(WsMessage::Text(value.to_string().into())).await
+async fn send_text(socket: &mut WebSocket, text: String) -> SocketResult {
+    socket.send(WsMessage::Text(text.into())).await
 }
 
-fn visitor_frame(m: &Message, lang: Lang, reader: &Reader) -> Value {
-    let v = m.view(lang, reader);
-    let mut frame = json!({
-        "type": "message",
-        "id": v.id,
-        "seq": v.seq,
-        "sender": v.sender,
-        "senderName": v.sender_name,
-        "text": v.text,
-        "createdAt": v.created_at,
-    });
-    // V6: system lines say what happened (an operator joined, the chat ended).
-    if let Some(kind) = v.system_kind {
-        frame["systemKind"] = Value::String(kind);
-    }
-    // V3: a file, `{id, name, contentType, size, url}` (the widget's URL).
-    if let Some(a) = v.attachment {
-        frame["attachment"] = json!(a);
-    }
-    frame
+async fn send_frame(socket: &mut WebSocket, frame: &ServerFrame<'_>) -> SocketResult {
+    send_text(socket, frame.to_text()).await
 }
 
-fn error_frame(e: &Error, lang: Lang, client_message_id: Option<&str>) -> Value {
-    json!({
-        "type": "error",
-        "code": e.code.as_str(),
-        "message": e.message(lang),
-        "field": e.field,
-        "clientMessageId": client_message_id,
-    })
+/// A message as the widget gets it: its fields, with `systemKind` for system lines (V6)
+/// and `attachment` for a file (V3, with the widget's URL).
+fn visitor_frame(m: &Message, lang: Lang, reader: &Reader) -> String {
+    ServerFrame::VisitorMessage(&m.view(lang, reader)).to_text()
+}
+
+fn console_frame(chat_id: &str, m: &Message, lang: Lang, reader: &Reader) -> String {
+    ServerFrame::ConsoleMessage {
+        chat_id,
+        message: &m.view(lang, reader),
+    }
+    .to_text()
+}
+
+fn error_text(e: &Error, lang: Lang, client_message_id: Option<&str>) -> String {
+    ServerFrame::error(e, lang, client_message_id).to_text()
 }
 
 async fn closed(rx: &mut watch::Receiver<bool>) {
@@ -426,7 +405,7 @@ async fn catch_up(
     chat_id: &str,
     cursor: &mut SeqCursor,
     socket: &mut WebSocket,
-    frame: impl Fn(&Message) -> Value,
+    frame: impl Fn(&Message) -> String,
 ) -> SocketResult {
     loop {
         let page = match state.chat.messages_after(chat_id, cursor.last, PAGE).await {
@@ -438,7 +417,7 @@ async fn catch_up(
         };
         let full = page.len() as i64 == PAGE;
         for m in &page {
-            send_json(socket, &frame(m)).await?;
+            send_text(socket, frame(m)).await?;
             cursor.sent(m.seq);
         }
         if !full {
@@ -475,7 +454,13 @@ async fn visitor_socket(
             return Ok(());
         }
     };
-    send_json(&mut socket, &json!({"type": "ready"})).await?;
+    send_frame(
+        &mut socket,
+        &ServerFrame::Ready {
+            last_event_id: None,
+        },
+    )
+    .await?;
     let mut cursor = SeqCursor::new(after);
     let frame = |m: &Message| visitor_frame(m, lang, &reader);
     catch_up(&state, &session.chat_id, &mut cursor, &mut socket, frame).await?;
@@ -488,7 +473,7 @@ async fn visitor_socket(
                 return Ok(());
             }
             _ = ping.tick() => socket.send(WsMessage::Ping(Default::default())).await?,
-            event = events.next() => match event {
+            event = events.next() => match event.as_deref() {
                 None => {
                     tracing::debug!("live events ended; the widget reconnects and catches up");
                     close_going_away(&mut socket).await;
@@ -497,7 +482,7 @@ async fn visitor_socket(
                 Some(LiveEvent::Message { message, .. }) => match cursor.step(message.seq) {
                     Step::Skip => {}
                     Step::Send => {
-                        send_json(&mut socket, &frame(&message)).await?;
+                        send_text(&mut socket, frame(message)).await?;
                         cursor.sent(message.seq);
                     }
                     Step::FillGap => {
@@ -505,11 +490,12 @@ async fn visitor_socket(
                     }
                 },
                 Some(LiveEvent::Typing { sender: Sender::Operator, .. }) => {
-                    send_json(&mut socket, &json!({"type": "typing", "sender": "operator"})).await?;
+                    send_frame(&mut socket, &ServerFrame::Typing { chat_id: None, sender: Sender::Operator }).await?;
                 }
                 Some(LiveEvent::Chat { event, chat, .. }) => {
                     // Only the state: the chat view holds operator-side data.
-                    send_json(&mut socket, &json!({"type": event, "state": chat["state"]})).await?;
+                    let frame = VisitorLifecycle { event, state: &chat["state"] };
+                    send_frame(&mut socket, &ServerFrame::VisitorLifecycle(frame)).await?;
                 }
                 Some(_) => {}
             },
@@ -521,7 +507,7 @@ async fn visitor_socket(
                 };
                 let reply = visitor_command(&state, &session, text.as_str(), lang, &mut last_typing).await;
                 if let Some(reply) = reply {
-                    send_json(&mut socket, &reply).await?;
+                    send_text(&mut socket, reply).await?;
                 }
             }
         }
@@ -535,26 +521,34 @@ async fn visitor_command(
     text: &str,
     lang: Lang,
     last_typing: &mut Option<Instant>,
-) -> Option<Value> {
+) -> Option<String> {
     let frame = match crate::input::parse_frame::<ClientFrame>(text) {
         Ok(frame) => frame,
-        Err(r) => return Some(error_frame(&r.error, lang, r.client_message_id.as_deref())),
+        Err(r) => return Some(error_text(&r.error, lang, r.client_message_id.as_deref())),
     };
-    match frame.kind.as_str() {
-        "message" => {
-            let client_id = frame.client_message_id.unwrap_or_default();
+    match frame {
+        ClientFrame::Message {
+            text,
+            client_message_id,
+            ..
+        } => {
+            let client_id = client_message_id.unwrap_or_default();
             let result = state
                 .chat
-                .post_visitor_message(session, frame.text.as_deref().unwrap_or(""), &client_id)
+                .post_visitor_message(session, text.as_deref().unwrap_or(""), &client_id)
                 .await;
             Some(match result {
-                Ok(m) => {
-                    json!({"type": "ack", "clientMessageId": client_id, "seq": m.seq, "id": m.id})
+                Ok(m) => ServerFrame::Ack {
+                    chat_id: None,
+                    client_message_id: &client_id,
+                    seq: m.seq,
+                    id: &m.id,
                 }
-                Err(e) => error_frame(&e, lang, Some(&client_id)),
+                .to_text(),
+                Err(e) => error_text(&e, lang, Some(&client_id)),
             })
         }
-        "typing" => {
+        ClientFrame::Typing { .. } => {
             if last_typing.is_none_or(|t| t.elapsed() >= TYPING_EVERY) {
                 *last_typing = Some(Instant::now());
                 state
@@ -569,8 +563,8 @@ async fn visitor_command(
             }
             None
         }
-        "ping" => Some(json!({"type": "pong"})),
-        _ => Some(error_frame(
+        ClientFrame::Ping => Some(ServerFrame::Pong.to_text()),
+        ClientFrame::Resume { .. } | ClientFrame::Unknown => Some(error_text(
             &Error::new(ErrorCode::InvalidRequest),
             lang,
             None,
@@ -578,56 +572,27 @@ async fn visitor_command(
     }
 }
 
-/// Where one console socket stands on one chat's messages.
-#[derive(Debug, Clone, Copy)]
-struct ChatSeq {
-    cursor: SeqCursor,
-    /// The seq live sending started after on this socket: the socket sent exactly
-    /// `(base, cursor.last]`.
-    base: i64,
+/// A console socket's state once it is set up: who, in which language, and what it
+/// has sent per chat.
+struct Console {
+    state: AppState,
+    op: OperatorCtx,
+    lang: Lang,
+    reader: Reader,
+    sent: ConsoleCursors,
+    last_typing: Option<Instant>,
 }
 
-impl ChatSeq {
-    fn new(last: i64) -> Self {
-        Self {
-            cursor: SeqCursor::new(last),
-            base: last,
-        }
-    }
-}
-
-/// What one console socket has sent, per chat.
-#[derive(Default)]
-struct ConsoleCursors {
-    seqs: HashMap<String, ChatSeq>,
-    /// The newest lifecycle event id sent per chat.
-    events: HashMap<String, i64>,
-}
-
-impl ConsoleCursors {
-    /// Whether a `chat.*` event with this id is news for the chat (and notes it).
-    /// 0 is an event from a node that did not send ids: always passed on.
-    fn lifecycle_news(&mut self, chat_id: &str, event_id: i64) -> bool {
-        if event_id <= 0 {
-            return true;
-        }
-        match self.events.get_mut(chat_id) {
-            Some(sent) if *sent >= event_id => false,
-            Some(sent) => {
-                *sent = event_id;
-                true
-            }
-            None => {
-                self.events.insert(chat_id.to_owned(), event_id);
-                true
-            }
-        }
-    }
+/// What handling one event or frame decided about the socket.
+enum Flow {
+    Continue,
+    /// Close with 1001 "going away" (the operator lost access; the client reconnects).
+    GoAway,
 }
 
 async fn operator_socket(
     state: AppState,
-    mut op: OperatorCtx,
+    op: OperatorCtx,
     credential: Credential,
     after_event: Option<i64>,
     lang: Lang,
@@ -668,10 +633,9 @@ async fn operator_socket(
     // order are still sent in order.
     match state.chat.open_chat_seqs(&op).await {
         Ok(seqs) => {
-            sent.seqs = seqs
-                .into_iter()
-                .map(|(id, seq)| (id, ChatSeq::new(seq)))
-                .collect()
+            for (id, seq) in seqs {
+                sent.chat(&id, seq);
+            }
         }
         Err(e) => tracing::warn!(error = %e, "reading open chats failed"),
     }
@@ -687,116 +651,62 @@ async fn operator_socket(
     let reader = state.chat.operator_reader(&op.portal.name);
     // V1: this console counts as present (on every node) until the socket ends.
     let _present = state.chat.console_connected(&op.portal.id, &op.user_id);
-    send_json(
-        &mut socket,
-        &json!({"type": "ready", "lastEventId": last_event_id}),
-    )
-    .await?;
+    let mut console = Console {
+        state,
+        op,
+        lang,
+        reader,
+        sent,
+        last_typing: None,
+    };
+    let ready = ServerFrame::Ready {
+        last_event_id: Some(last_event_id),
+    };
+    send_frame(&mut socket, &ready).await?;
     let mut hold_until = None;
     if let Some(after) = after_event {
-        let changed = match state.chat.chats_changed(&op, after, last_event_id).await {
-            Ok(changed) => changed,
-            Err(e) => {
-                // The console reconnects and asks again.
-                tracing::warn!(error = %e, "reading changed chats failed");
-                close_going_away(&mut socket).await;
-                return Ok(());
-            }
-        };
-        for (event_id, chat) in changed {
-            sent.lifecycle_news(&chat.id, event_id);
-            sent.seqs
-                .entry(chat.id.clone())
-                .or_insert_with(|| ChatSeq::new(chat.last_seq));
-            let chat = chat.localized(lang);
-            let frame = json!({"type": format!("chat.{}", chat.state.as_str()), "chat": chat, "eventId": event_id});
-            send_json(&mut socket, &frame).await?;
+        if !console
+            .replay_lifecycle(after, last_event_id, &mut socket)
+            .await?
+        {
+            // The console reconnects and asks again.
+            close_going_away(&mut socket).await;
+            return Ok(());
         }
         hold_until = Some(tokio::time::Instant::now() + RESUME_WAIT);
     }
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
-    let mut last_typing: Option<Instant> = None;
     loop {
         let hold = hold_until.unwrap_or_else(tokio::time::Instant::now);
-        tokio::select! {
-            _ = closed(&mut closing) => {
-                close_going_away(&mut socket).await;
-                return Ok(());
-            }
+        let flow = tokio::select! {
+            _ = closed(&mut closing) => Flow::GoAway,
             signal = async { revoked.as_mut()?.next().await }, if revoked.is_some() => match signal {
                 Some(_) => {
                     close_signed_out(&mut socket).await;
                     return Ok(());
                 }
                 // The bus let go of the subject: the check at each ping still holds.
-                None => revoked = None,
+                None => {
+                    revoked = None;
+                    Flow::Continue
+                }
             },
             _ = ping.tick() => {
                 // Also catches an expired session and a revocation the bus lost.
-                if !credential.live(&state).await {
+                if !credential.live(&console.state).await {
                     close_signed_out(&mut socket).await;
                     return Ok(());
                 }
-                socket.send(WsMessage::Ping(Default::default())).await?
+                socket.send(WsMessage::Ping(Default::default())).await?;
+                Flow::Continue
             }
-            _ = tokio::time::sleep_until(hold), if hold_until.is_some() => hold_until = None,
+            _ = tokio::time::sleep_until(hold), if hold_until.is_some() => {
+                hold_until = None;
+                Flow::Continue
+            }
             event = events.next(), if hold_until.is_none() => match event {
-                None => {
-                    close_going_away(&mut socket).await;
-                    return Ok(());
-                }
-                Some(LiveEvent::Message { chat_id, department_id, message }) => {
-                    if !op.may_see_department(department_id.as_deref()) {
-                        continue;
-                    }
-                    let seq = &mut sent
-                        .seqs
-                        .entry(chat_id.clone())
-                        .or_insert_with(|| ChatSeq::new(message.seq - 1))
-                        .cursor;
-                    let frame = |m: &Message| json!({"type": "message", "chatId": chat_id, "message": m.view(lang, &reader)});
-                    match seq.step(message.seq) {
-                        Step::Skip => {}
-                        Step::Send => {
-                            send_json(&mut socket, &frame(&message)).await?;
-                            seq.sent(message.seq);
-                        }
-                        Step::FillGap => catch_up(&state, &chat_id, seq, &mut socket, frame).await?,
-                    }
-                }
-                Some(LiveEvent::Chat { event, chat_id, department_id, last_seq, event_id, mut chat }) => {
-                    if !op.may_see_department(department_id.as_deref()) {
-                        continue;
-                    }
-                    if !sent.lifecycle_news(&chat_id, event_id) {
-                        continue;
-                    }
-                    sent.seqs.entry(chat_id.clone()).or_insert_with(|| ChatSeq::new(last_seq));
-                    localize_chat_json(&mut chat, lang);
-                    send_json(&mut socket, &json!({"type": event, "chat": chat, "eventId": event_id})).await?;
-                }
-                Some(LiveEvent::Typing { chat_id, department_id, sender }) => {
-                    if op.may_see_department(department_id.as_deref()) {
-                        send_json(&mut socket, &json!({"type": "typing", "chatId": chat_id, "sender": sender})).await?;
-                    }
-                }
-                Some(LiveEvent::Visitor { chat_id, department_id }) => {
-                    // V4/V5: the console reads the chat again (page, contact, rating).
-                    if op.may_see_department(department_id.as_deref()) {
-                        send_json(&mut socket, &json!({"type": "chat.visitor", "chatId": chat_id})).await?;
-                    }
-                }
-                Some(LiveEvent::Operators) => {
-                    // Roles or departments changed: reload what this operator may see.
-                    match state.chat.operator_ctx_in(op.portal.clone(), &op.user_id).await {
-                        Ok(fresh) => op = fresh,
-                        Err(e) if e.code == ErrorCode::Forbidden => {
-                            close_going_away(&mut socket).await;
-                            return Ok(());
-                        }
-                        Err(e) => tracing::warn!(error = %e, "reloading the operator failed"),
-                    }
-                }
+                Some(event) => console.on_event(&event, &mut socket).await?,
+                None => Flow::GoAway,
             },
             incoming = socket.recv() => {
                 let text = match client_text(incoming) {
@@ -804,189 +714,258 @@ async fn operator_socket(
                     Incoming::Skip => continue,
                     Incoming::End(close) => return close_after(&mut socket, close).await,
                 };
-                let frame = match crate::input::parse_frame::<ClientFrame>(text.as_str()) {
-                    Ok(frame) => frame,
-                    Err(r) => {
-                        send_json(&mut socket, &error_frame(&r.error, lang, r.client_message_id.as_deref())).await?;
-                        continue;
-                    }
-                };
-                if frame.kind == "resume" {
-                    match parse_resume(frame.after_seq.as_ref()) {
-                        Ok(wanted) => {
-                            resume(&state, &op, &wanted, &mut sent, lang, &mut socket).await?;
-                            hold_until = None;
-                        }
-                        Err(e) => send_json(&mut socket, &error_frame(&e, lang, None)).await?,
-                    }
-                    continue;
+                if console.on_frame(text.as_str(), &mut socket).await? {
+                    hold_until = None;
                 }
-                if let Some(reply) = operator_command(&state, &op, frame, lang, &mut last_typing).await {
-                    send_json(&mut socket, &reply).await?;
-                }
-            }
-        }
-    }
-}
-
-/// The chats and seqs of a `resume` frame: an object of at most [`MAX_RESUME_CHATS`]
-/// chat ids with whole numbers of 0 or more.
-fn parse_resume(after_seq: Option<&Value>) -> Result<Vec<(String, i64)>, Error> {
-    let shape = || {
-        Error::invalid("afterSeq", "chat-error-resume")
-            .with_arg("max", MAX_RESUME_CHATS.to_string())
-    };
-    let Some(Value::Object(map)) = after_seq else {
-        return Err(shape());
-    };
-    if map.len() > MAX_RESUME_CHATS {
-        return Err(shape());
-    }
-    map.iter()
-        .map(|(chat_id, seq)| match seq.as_i64() {
-            Some(n) if n >= 0 && !chat_id.is_empty() => Ok((chat_id.clone(), n)),
-            _ => Err(shape()),
-        })
-        .collect()
-}
-
-/// Answers a `resume`: per chat, every message after the client's seq, in order, then
-/// the live ones continue from there; `{type:"resumed"}` at the end.
-async fn resume(
-    state: &AppState,
-    op: &OperatorCtx,
-    wanted: &[(String, i64)],
-    sent: &mut ConsoleCursors,
-    lang: Lang,
-    socket: &mut WebSocket,
-) -> SocketResult {
-    let reader = state.chat.operator_reader(&op.portal.name);
-    for (chat_id, after) in wanted {
-        let chat = match state.chat.chat_for_operator(op, chat_id).await {
-            Ok(chat) => chat,
-            Err(e) => {
-                let mut frame = error_frame(&e, lang, None);
-                frame["chatId"] = json!(chat_id);
-                send_json(socket, &frame).await?;
-                continue;
+                Flow::Continue
             }
         };
-        // A client cannot have more than there is.
-        let after = (*after).min(chat.last_seq);
-        let entry = sent
-            .seqs
-            .entry(chat.id.clone())
-            .or_insert_with(|| ChatSeq::new(after));
-        if after < entry.base {
-            // Start over at the client's seq. If this socket already sent some live
-            // messages of the chat (a `resume` after the wait), they come again, in
-            // order; the client keeps messages by seq.
-            *entry = ChatSeq::new(after);
-        } else {
-            // The client has everything up to `after` and whatever this socket sent.
-            entry.cursor.sent(after);
+        if let Flow::GoAway = flow {
+            close_going_away(&mut socket).await;
+            return Ok(());
         }
-        let frame = |m: &Message| json!({"type": "message", "chatId": chat.id, "message": m.view(lang, &reader)});
-        catch_up(state, &chat.id, &mut entry.cursor, socket, frame).await?;
     }
-    send_json(socket, &json!({"type": "resumed"})).await
 }
 
-/// Handles one frame from the console; answers the frame to send back, if any.
-async fn operator_command(
-    state: &AppState,
-    op: &OperatorCtx,
-    frame: ClientFrame,
-    lang: Lang,
-    last_typing: &mut Option<Instant>,
-) -> Option<Value> {
-    let chat_id = frame.chat_id.clone().unwrap_or_default();
-    match frame.kind.as_str() {
-        "message" => {
-            let client_id = frame.client_message_id.unwrap_or_default();
-            let result = state
-                .chat
-                .post_operator_message(
-                    op,
-                    &chat_id,
-                    frame.text.as_deref().unwrap_or(""),
-                    &client_id,
+impl Console {
+    /// After `?afterEvent=`: one `chat.<state>` frame per chat the operator may see that
+    /// changed in (after, last]. False when the read failed.
+    async fn replay_lifecycle(
+        &mut self,
+        after: i64,
+        last: i64,
+        socket: &mut WebSocket,
+    ) -> Result<bool, axum::Error> {
+        let changed = match self.state.chat.chats_changed(&self.op, after, last).await {
+            Ok(changed) => changed,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading changed chats failed");
+                return Ok(false);
+            }
+        };
+        for (event_id, chat) in changed {
+            self.sent.lifecycle_news(&chat.id, event_id);
+            self.sent.chat(&chat.id, chat.last_seq);
+            let chat = chat.localized(self.lang);
+            let event = format!("chat.{}", chat.state.as_str());
+            let frame = Lifecycle {
+                event: &event,
+                chat: ChatJson::View(&chat),
+                event_id,
+            };
+            send_frame(socket, &ServerFrame::Lifecycle(frame)).await?;
+        }
+        Ok(true)
+    }
+
+    /// Passes a live event on, if the operator may see it and has not had it.
+    async fn on_event(
+        &mut self,
+        event: &LiveEvent,
+        socket: &mut WebSocket,
+    ) -> Result<Flow, axum::Error> {
+        let lang = self.lang;
+        match event {
+            LiveEvent::Message {
+                chat_id,
+                department_id,
+                message,
+            } => {
+                if !self.op.may_see_department(department_id.as_deref()) {
+                    return Ok(Flow::Continue);
+                }
+                let cursor = &mut self.sent.chat(chat_id, message.seq - 1).cursor;
+                let reader = &self.reader;
+                let frame = |m: &Message| console_frame(chat_id, m, lang, reader);
+                match cursor.step(message.seq) {
+                    Step::Skip => {}
+                    Step::Send => {
+                        send_text(socket, frame(message)).await?;
+                        cursor.sent(message.seq);
+                    }
+                    Step::FillGap => catch_up(&self.state, chat_id, cursor, socket, frame).await?,
+                }
+            }
+            LiveEvent::Chat {
+                event,
+                chat_id,
+                department_id,
+                last_seq,
+                event_id,
+                chat,
+            } => {
+                if !self.op.may_see_department(department_id.as_deref())
+                    || !self.sent.lifecycle_news(chat_id, *event_id)
+                {
+                    return Ok(Flow::Continue);
+                }
+                self.sent.chat(chat_id, *last_seq);
+                let mut chat = chat.clone();
+                localize_chat_json(&mut chat, lang);
+                let frame = Lifecycle {
+                    event,
+                    chat: ChatJson::Json(&chat),
+                    event_id: *event_id,
+                };
+                send_frame(socket, &ServerFrame::Lifecycle(frame)).await?;
+            }
+            LiveEvent::Typing {
+                chat_id,
+                department_id,
+                sender,
+            } => {
+                if self.op.may_see_department(department_id.as_deref()) {
+                    let frame = ServerFrame::Typing {
+                        chat_id: Some(chat_id),
+                        sender: *sender,
+                    };
+                    send_frame(socket, &frame).await?;
+                }
+            }
+            LiveEvent::Visitor {
+                chat_id,
+                department_id,
+            } => {
+                // V4/V5: the console reads the chat again (page, contact, rating).
+                if self.op.may_see_department(department_id.as_deref()) {
+                    send_frame(socket, &ServerFrame::ChatVisitor { chat_id }).await?;
+                }
+            }
+            LiveEvent::Operators => {
+                // Roles or departments changed: reload what this operator may see.
+                let portal = self.op.portal.clone();
+                match self
+                    .state
+                    .chat
+                    .operator_ctx_in(portal, &self.op.user_id)
+                    .await
+                {
+                    Ok(fresh) => self.op = fresh,
+                    Err(e) if e.code == ErrorCode::Forbidden => return Ok(Flow::GoAway),
+                    Err(e) => tracing::warn!(error = %e, "reloading the operator failed"),
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Handles one frame from the console. True when it was a `resume` that was
+    /// answered (live events then stop waiting for it).
+    async fn on_frame(&mut self, text: &str, socket: &mut WebSocket) -> Result<bool, axum::Error> {
+        let lang = self.lang;
+        let frame = match crate::input::parse_frame::<ClientFrame>(text) {
+            Ok(frame) => frame,
+            Err(r) => {
+                send_text(
+                    socket,
+                    error_text(&r.error, lang, r.client_message_id.as_deref()),
                 )
-                .await;
-            Some(match result {
-                Ok(m) => {
-                    json!({"type": "ack", "chatId": chat_id, "clientMessageId": client_id, "seq": m.seq, "id": m.id})
-                }
-                Err(e) => error_frame(&e, lang, Some(&client_id)),
-            })
-        }
-        "typing" => {
-            if last_typing.is_some_and(|t| t.elapsed() < TYPING_EVERY) {
-                return None;
+                .await?;
+                return Ok(false);
             }
-            *last_typing = Some(Instant::now());
-            match state.chat.chat_for_operator(op, &chat_id).await {
-                Ok(chat) => {
-                    state
-                        .chat
-                        .publish_typing(
-                            &op.portal.id,
-                            &chat.id,
-                            chat.department_id.as_deref(),
-                            Sender::Operator,
-                        )
-                        .await;
-                    None
-                }
-                Err(e) => Some(error_frame(&e, lang, None)),
+        };
+        let reply = match frame {
+            ClientFrame::Resume { after_seq } => {
+                return match parse_resume(after_seq.as_ref()) {
+                    Ok(wanted) => {
+                        self.resume(&wanted, socket).await?;
+                        Ok(true)
+                    }
+                    Err(e) => {
+                        send_text(socket, error_text(&e, lang, None)).await?;
+                        Ok(false)
+                    }
+                };
             }
+            ClientFrame::Message {
+                chat_id,
+                text,
+                client_message_id,
+            } => {
+                let chat_id = chat_id.unwrap_or_default();
+                let client_id = client_message_id.unwrap_or_default();
+                let result = self
+                    .state
+                    .chat
+                    .post_operator_message(
+                        &self.op,
+                        &chat_id,
+                        text.as_deref().unwrap_or(""),
+                        &client_id,
+                    )
+                    .await;
+                Some(match result {
+                    Ok(m) => ServerFrame::Ack {
+                        chat_id: Some(&chat_id),
+                        client_message_id: &client_id,
+                        seq: m.seq,
+                        id: &m.id,
+                    }
+                    .to_text(),
+                    Err(e) => error_text(&e, lang, Some(&client_id)),
+                })
+            }
+            ClientFrame::Typing { chat_id } => self.typing(&chat_id.unwrap_or_default()).await,
+            ClientFrame::Ping => Some(ServerFrame::Pong.to_text()),
+            ClientFrame::Unknown => Some(error_text(
+                &Error::new(ErrorCode::InvalidRequest),
+                lang,
+                None,
+            )),
+        };
+        if let Some(reply) = reply {
+            send_text(socket, reply).await?;
         }
-        "ping" => Some(json!({"type": "pong"})),
-        _ => Some(error_frame(
-            &Error::new(ErrorCode::InvalidRequest),
-            lang,
-            None,
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_console_never_gets_a_chat_event_it_already_has() {
-        let mut sent = ConsoleCursors::default();
-        assert!(sent.lifecycle_news("a", 7));
-        // The same event again (a replay, then the live publish) and an older one
-        // published late are dropped: the chat's state never goes backwards.
-        assert!(!sent.lifecycle_news("a", 7));
-        assert!(!sent.lifecycle_news("a", 5));
-        assert!(sent.lifecycle_news("b", 6));
-        assert!(sent.lifecycle_news("a", 9));
-        // Without an id (an older node), the event is passed on.
-        assert!(sent.lifecycle_news("a", 0));
+        Ok(false)
     }
 
-    #[test]
-    fn resume_takes_an_object_of_chat_ids_and_seqs() {
-        let ok = parse_resume(Some(&json!({"c1": 3, "c2": 0}))).unwrap_or_default();
-        assert_eq!(ok, vec![("c1".to_owned(), 3), ("c2".to_owned(), 0)]);
-        let too_many: serde_json::Map<String, Value> = (0..=MAX_RESUME_CHATS)
-            .map(|i| (format!("c{i}"), json!(1)))
-            .collect();
-        for bad in [
-            None,
-            Some(json!([1])),
-            Some(json!({"c1": -1})),
-            Some(json!({"c1": "3"})),
-            Some(json!({"c1": 1.5})),
-            Some(json!({"": 1})),
-            Some(Value::Object(too_many)),
-        ] {
-            let e = parse_resume(bad.as_ref()).err();
-            assert_eq!(e.as_ref().map(|e| e.code), Some(ErrorCode::InvalidRequest));
-            assert_eq!(e.and_then(|e| e.field).as_deref(), Some("afterSeq"));
+    /// The operator types in a chat: the visitor and the other consoles are told, at
+    /// most every [`TYPING_EVERY`].
+    async fn typing(&mut self, chat_id: &str) -> Option<String> {
+        if self.last_typing.is_some_and(|t| t.elapsed() < TYPING_EVERY) {
+            return None;
         }
+        self.last_typing = Some(Instant::now());
+        match self.state.chat.chat_for_operator(&self.op, chat_id).await {
+            Ok(chat) => {
+                self.state
+                    .chat
+                    .publish_typing(
+                        &self.op.portal.id,
+                        &chat.id,
+                        chat.department_id.as_deref(),
+                        Sender::Operator,
+                    )
+                    .await;
+                None
+            }
+            Err(e) => Some(error_text(&e, self.lang, None)),
+        }
+    }
+
+    /// Answers a `resume`: per chat, every message after the client's seq, in order,
+    /// then the live ones continue from there; `{type:"resumed"}` at the end.
+    async fn resume(&mut self, wanted: &[(String, i64)], socket: &mut WebSocket) -> SocketResult {
+        let lang = self.lang;
+        for (chat_id, after) in wanted {
+            let chat = match self.state.chat.chat_for_operator(&self.op, chat_id).await {
+                Ok(chat) => chat,
+                Err(e) => {
+                    let mut frame = ServerFrame::error(&e, lang, None);
+                    if let ServerFrame::Error { chat_id: named, .. } = &mut frame {
+                        *named = Some(chat_id);
+                    }
+                    send_frame(socket, &frame).await?;
+                    continue;
+                }
+            };
+            // A client cannot have more than there is.
+            let after = (*after).min(chat.last_seq);
+            let cursor = self.sent.resume_from(&chat.id, after);
+            let reader = &self.reader;
+            let frame = |m: &Message| console_frame(&chat.id, m, lang, reader);
+            catch_up(&self.state, &chat.id, cursor, socket, frame).await?;
+        }
+        send_frame(socket, &ServerFrame::Resumed).await
     }
 }
