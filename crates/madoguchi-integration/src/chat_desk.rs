@@ -394,12 +394,12 @@ impl Integration {
         let auth = &ctx.auth;
         let chat = &ctx.chat;
         let priority = match req.priority.as_deref().map(str::trim) {
-            None | Some("") => "Medium".to_owned(),
+            None | Some("") => madoguchi_desk::Priority::default().as_str().to_owned(),
             Some(p) if PRIORITIES.contains(&p) => p.to_owned(),
             Some(_) => return Err(Error::invalid("priority", "integ-error-priority")),
         };
         let status = match req.status.as_deref().map(str::trim) {
-            None | Some("") => "Open".to_owned(),
+            None | Some("") => madoguchi_desk::TicketStatus::default().as_str().to_owned(),
             Some(s) if STATUSES.contains(&s) => s.to_owned(),
             Some(_) => return Err(Error::invalid("status", "integ-error-status")),
         };

@@ -1,4 +1,4 @@
-// The two chat scripts as the server serves them (pages/chat.rs: the chat client in front,
+// The two chat scripts as the server serves them (assets.rs: the chat client in front,
 // both inside one function) and the widget's words (chat/widget.rs, the catalog).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -4,7 +4,6 @@
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use anyhow::Context;
-use axum::http::header;
 use axum::Router;
 use madoguchi_core::bus::{Bus, LocalBus, NatsBus};
 use madoguchi_core::identity::Identity;
@@ -16,10 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
 
 /// Everything `serve` can be told; see `madoguchi serve --help` for each field.
 #[derive(Debug, Clone)]
@@ -62,22 +57,6 @@ impl Settings {
         }
     }
 }
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Madoguchi",
-        description = "Self-hosted live chat + helpdesk. HTTP contract v1."
-    ),
-    tags(
-        (name = "service", description = "Health, metrics, accounts"),
-        (name = "desk", description = "Desk: portals, tickets, contacts"),
-        (name = "chat", description = "Chat: portals, operators, chats"),
-        (name = "widget", description = "Anonymous website visitor"),
-        (name = "integration", description = "Chat–Desk integration")
-    )
-)]
-struct ApiDoc;
 
 pub struct Application {
     listener: TcpListener,
@@ -170,7 +149,7 @@ impl Application {
             settings: Arc::new(settings),
             metrics,
         };
-        let router = router(state.clone());
+        let router = crate::router::router(state.clone());
         Ok(Self {
             listener,
             router,
@@ -251,56 +230,4 @@ fn bus_prefix(settings: &Settings) -> String {
     settings.database_url.hash(&mut h);
     settings.data_dir.hash(&mut h);
     format!("madoguchi.{:016x}", h.finish())
-}
-
-/// Every route and the layers around them.
-pub fn router(state: AppState) -> Router {
-    let (api_router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(crate::api::router())
-        .merge(crate::desk::router())
-        .merge(crate::chat::router())
-        .merge(crate::integration::router())
-        .split_for_parts();
-    // Path parameters, security and error answers of every operation (openapi.rs).
-    crate::openapi::complete(&mut openapi);
-    let openapi = Arc::new(openapi);
-    let metrics = state.metrics.clone();
-    let page_headers = Arc::new(crate::security::PageHeaders::new(
-        &state.settings.public_url,
-    ));
-    api_router
-        .route(
-            "/api/openapi.json",
-            axum::routing::get(move || {
-                let openapi = openapi.clone();
-                async move { axum::Json(openapi.as_ref().clone()) }
-            }),
-        )
-        .merge(crate::pages::router())
-        .merge(crate::assets::router())
-        .fallback(|| async { crate::ApiError::from(madoguchi_core::ErrorCode::NotFound) })
-        .with_state(state)
-        // The last layer added is the outermost.
-        .layer(axum::middleware::from_fn(
-            crate::input::reject_control_chars,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            page_headers,
-            crate::security::page_headers,
-        ))
-        .layer(
-            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
-                header::X_CONTENT_TYPE_OPTIONS,
-                header::HeaderValue::from_static("nosniff"),
-            ),
-        )
-        // 1 MB and 30 s per request; the upload routes get more (files.rs).
-        .layer(axum::middleware::from_fn(crate::files::request_limits))
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            crate::metrics::track,
-        ))
-        .layer(CatchPanicLayer::custom(crate::error::panic_response))
-        .layer(axum::middleware::from_fn(crate::error::render_errors))
-        .layer(TraceLayer::new_for_http())
 }

@@ -15,6 +15,7 @@ pub mod integration;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod router;
 pub mod security;
 pub mod sockets;
 pub mod state;

@@ -62,6 +62,30 @@ ticket_enum! {
     pub enum Channel { Chat, Web, Email, Phone }
 }
 
+// What a new ticket is when its creator does not say (API.md: status, priority and
+// channel are optional on create); the pages preselect the same values. Written out:
+// `string_enum!` makes the enums, and would have to learn `#[default]` to derive them.
+#[allow(clippy::derivable_impls)]
+impl Default for TicketStatus {
+    fn default() -> Self {
+        Self::Open
+    }
+}
+
+#[allow(clippy::derivable_impls)]
+impl Default for Priority {
+    fn default() -> Self {
+        Self::Medium
+    }
+}
+
+#[allow(clippy::derivable_impls)]
+impl Default for Channel {
+    fn default() -> Self {
+        Self::Web
+    }
+}
+
 /// A ticket exactly as API.md has it, plus the names of its department and assignee.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -278,9 +302,9 @@ impl Desk {
             search_subject: crate::search::normalize(&subject),
             subject,
             description,
-            status: new.status.unwrap_or(TicketStatus::Open),
-            priority: new.priority.unwrap_or(Priority::Medium),
-            channel: new.channel.unwrap_or(Channel::Web),
+            status: new.status.unwrap_or_default(),
+            priority: new.priority.unwrap_or_default(),
+            channel: new.channel.unwrap_or_default(),
             department_id,
             contact_id,
             search_contact,

@@ -1,35 +1,26 @@
 //! Login, signup, logout, the language switch and the home page.
 
 use super::layout::page;
-use super::{encode, local_next, PageContext, SignedIn};
+use super::{encode, local_next, PageContext, PageError, SignedIn};
 use crate::chat::ClientAddr;
 use crate::extract::{cookie_value, LANG_COOKIE, SESSION_COOKIE};
+use crate::pages::forms::{form_body, CsrfForm};
 use crate::state::AppState;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use madoguchi_core::{ErrorCode, Lang};
 use maud::html;
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(home))
-        .route("/login", get(login_page).post(login_submit))
-        .route("/signup", get(signup_page).post(signup_submit))
-        .route("/logout", post(logout))
-        .route("/lang", get(switch_lang))
-}
-
 #[derive(Deserialize, Default)]
-struct NextQuery {
+pub(crate) struct NextQuery {
     next: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
-struct AuthForm {
+pub(crate) struct AuthForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -83,7 +74,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .is_some_and(|(_, rest)| rest == host)
 }
 
-async fn home(State(state): State<AppState>, ctx: PageContext) -> Response {
+pub(crate) async fn home(State(state): State<AppState>, ctx: PageContext) -> Response {
     let Some(user) = &ctx.user else {
         return page(
             &ctx,
@@ -109,14 +100,14 @@ async fn home(State(state): State<AppState>, ctx: PageContext) -> Response {
             .into_iter()
             .map(|p| (format!("/desk/{}", p.portal_name), p.display_name))
             .collect(),
-        Err(e) => return crate::ApiError(e).into_response(),
+        Err(e) => return PageError::from_error(&ctx, e).into_response(),
     };
     let chat: Vec<(String, String)> = match state.chat.my_portals(&user.id).await {
         Ok(p) => p
             .into_iter()
             .map(|(p, _)| (format!("/chat/{}", p.name), p.display_name))
             .collect(),
-        Err(e) => return crate::ApiError(e).into_response(),
+        Err(e) => return PageError::from_error(&ctx, e).into_response(),
     };
     let card =
         |href: &str, name: String, lead: String, portals: &[(String, String)], none: String| {
@@ -203,7 +194,11 @@ fn auth_form(ctx: &PageContext, signup: bool, form: &AuthForm, error: Option<&st
     (status, body).into_response()
 }
 
-async fn login_page(ctx: PageContext, Query(q): Query<NextQuery>) -> Response {
+pub(crate) async fn login_page(
+    ctx: PageContext,
+    q: Result<Query<NextQuery>, QueryRejection>,
+) -> Response {
+    let q = q.map(|Query(q)| q).unwrap_or_default();
     let form = AuthForm {
         next: local_next(q.next.as_deref()),
         ..Default::default()
@@ -211,7 +206,11 @@ async fn login_page(ctx: PageContext, Query(q): Query<NextQuery>) -> Response {
     auth_form(&ctx, false, &form, None)
 }
 
-async fn signup_page(ctx: PageContext, Query(q): Query<NextQuery>) -> Response {
+pub(crate) async fn signup_page(
+    ctx: PageContext,
+    q: Result<Query<NextQuery>, QueryRejection>,
+) -> Response {
+    let q = q.map(|Query(q)| q).unwrap_or_default();
     let form = AuthForm {
         next: local_next(q.next.as_deref()),
         ..Default::default()
@@ -220,7 +219,7 @@ async fn signup_page(ctx: PageContext, Query(q): Query<NextQuery>) -> Response {
 }
 
 /// Starts a session and goes to `next`, a target already checked by [`local_next`].
-async fn start_session(state: &AppState, user_id: &str, next: &str) -> Response {
+async fn start_session(state: &AppState, ctx: &PageContext, user_id: &str, next: &str) -> Response {
     match state.identity.start_session(user_id).await {
         Ok((secret, _csrf)) => (
             [(
@@ -230,17 +229,21 @@ async fn start_session(state: &AppState, user_id: &str, next: &str) -> Response 
             Redirect::to(next),
         )
             .into_response(),
-        Err(e) => crate::ApiError(e).into_response(),
+        Err(e) => PageError::from_error(ctx, e).into_response(),
     }
 }
 
-async fn login_submit(
+pub(crate) async fn login_submit(
     State(state): State<AppState>,
     ctx: PageContext,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
-    Form(mut form): Form<AuthForm>,
+    form: Result<Form<AuthForm>, FormRejection>,
 ) -> Response {
+    let mut form = match form_body(&ctx, form) {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
     if !same_origin(&headers) {
         return super::error_page(&ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"));
     }
@@ -250,8 +253,8 @@ async fn login_submit(
         .login(&form.email, &form.password, addr.as_deref())
         .await
     {
-        Ok(user) => start_session(&state, &user.id, &form.next).await,
-        Err(e) if e.code == ErrorCode::Internal => crate::ApiError(e).into_response(),
+        Ok(user) => start_session(&state, &ctx, &user.id, &form.next).await,
+        Err(e) if e.code == ErrorCode::Internal => PageError::from_error(&ctx, e).into_response(),
         Err(e) => {
             form.password.clear();
             let mut res = auth_form(&ctx, false, &form, Some(&e.message(ctx.lang)));
@@ -265,12 +268,16 @@ async fn login_submit(
     }
 }
 
-async fn signup_submit(
+pub(crate) async fn signup_submit(
     State(state): State<AppState>,
     ctx: PageContext,
     headers: HeaderMap,
-    Form(mut form): Form<AuthForm>,
+    form: Result<Form<AuthForm>, FormRejection>,
 ) -> Response {
+    let mut form = match form_body(&ctx, form) {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
     if !same_origin(&headers) {
         return super::error_page(&ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"));
     }
@@ -285,9 +292,9 @@ async fn signup_submit(
             if cookie_value(&headers, LANG_COOKIE).is_some() || ctx.lang != Lang::Ja {
                 let _ = state.identity.set_lang(&user.id, ctx.lang).await;
             }
-            start_session(&state, &user.id, &form.next).await
+            start_session(&state, &ctx, &user.id, &form.next).await
         }
-        Err(e) if e.code == ErrorCode::Internal => crate::ApiError(e).into_response(),
+        Err(e) if e.code == ErrorCode::Internal => PageError::from_error(&ctx, e).into_response(),
         Err(e) => {
             form.password.clear();
             auth_form(&ctx, true, &form, Some(&e.message(ctx.lang)))
@@ -295,25 +302,23 @@ async fn signup_submit(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
-}
-
-async fn logout(
+pub(crate) async fn logout(
     State(state): State<AppState>,
     signed_in: SignedIn,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
+    let form = match form_body(&signed_in.ctx, form) {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
     if !signed_in.ctx.csrf_ok(&form.csrf) {
         let ctx = &signed_in.ctx;
         return super::error_page(ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"));
     }
     if let Some(secret) = cookie_value(&headers, SESSION_COOKIE) {
         if let Err(e) = state.identity.end_session(secret).await {
-            return crate::ApiError(e).into_response();
+            return PageError::from_error(&signed_in.ctx, e).into_response();
         }
     }
     (
@@ -324,22 +329,26 @@ async fn logout(
 }
 
 #[derive(Deserialize)]
-struct LangQuery {
+pub(crate) struct LangQuery {
     set: String,
     next: Option<String>,
 }
 
 /// Switches the page language: remembered in a cookie and, when logged in, as the
 /// user's choice.
-async fn switch_lang(
+pub(crate) async fn switch_lang(
     State(state): State<AppState>,
     ctx: PageContext,
-    Query(q): Query<LangQuery>,
+    q: Result<Query<LangQuery>, QueryRejection>,
 ) -> Response {
+    let Ok(Query(q)) = q else {
+        let message = ctx.t("error-invalid_request");
+        return PageError::new(&ctx, StatusCode::BAD_REQUEST, message).into_response();
+    };
     let lang = Lang::parse(&q.set).unwrap_or_default();
     if let Some(user) = &ctx.user {
         if let Err(e) = state.identity.set_lang(&user.id, lang).await {
-            return crate::ApiError(e).into_response();
+            return PageError::from_error(&ctx, e).into_response();
         }
     }
     (

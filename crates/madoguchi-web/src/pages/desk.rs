@@ -12,255 +12,30 @@
 //!
 //! [`Desk::member`]: madoguchi_desk::Desk::member
 
-mod contacts;
-mod mail;
-mod portals;
-mod search;
-mod settings;
-mod tickets;
+pub(crate) mod contacts;
+pub(crate) mod mail;
+pub(crate) mod portals;
+pub(crate) mod search;
+pub(crate) mod settings;
+pub(crate) mod tickets;
 
+pub(crate) use super::forms::{
+    csrf_field, field_error, form_alert, is_form_error, posted, see_other, FormError,
+    FORM_ERROR_STATUS,
+};
 use super::layout::page_with;
-use super::{error_page, PageContext, SignedIn};
-use crate::state::AppState;
-use axum::extract::rejection::FormRejection;
-use axum::extract::Form;
+use super::PageContext;
+pub(crate) use super::{DeskAdmin, DeskPage};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::Router;
-use madoguchi_core::{Error, ErrorCode};
-use madoguchi_desk::{Member, Portal, Priority, TicketStatus};
+use axum::response::{IntoResponse, Response};
+use madoguchi_core::Error;
+use madoguchi_desk::{Priority, TicketStatus};
 use maud::{html, Markup};
-
-pub const DESK_JS: &str = include_str!("../assets/desk.js");
-pub const DESK_CSS: &str = include_str!("../assets/desk.css");
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/desk",
-            get(portals::portals_page).post(portals::create_portal),
-        )
-        .route("/desk/{portal}", get(tickets::list_page))
-        .route(
-            "/desk/{portal}/tickets",
-            get(tickets::list_redirect).post(tickets::create_ticket),
-        )
-        .route("/desk/{portal}/tickets/new", get(tickets::new_ticket_page))
-        .route(
-            "/desk/{portal}/tickets/{number}",
-            get(tickets::ticket_page).post(tickets::update_ticket),
-        )
-        .route(
-            "/desk/{portal}/tickets/{number}/threads",
-            post(tickets::add_thread),
-        )
-        .route(
-            "/desk/{portal}/tickets/{number}/threads/{thread}/retry",
-            post(tickets::retry_mail),
-        )
-        .route(
-            "/desk/{portal}/contacts",
-            get(contacts::list_page).post(contacts::create_contact),
-        )
-        .route(
-            "/desk/{portal}/contacts/{id}",
-            get(contacts::contact_page).post(contacts::update_contact),
-        )
-        .route("/desk/{portal}/search", get(search::search_page))
-        .route("/desk/{portal}/settings", get(settings::settings_home))
-        .route(
-            "/desk/{portal}/settings/email/mailboxes",
-            post(mail::create_mailbox),
-        )
-        .route(
-            "/desk/{portal}/settings/email/mailboxes/{id}",
-            post(mail::update_mailbox),
-        )
-        .route(
-            "/desk/{portal}/settings/email/mailboxes/{id}/delete",
-            post(mail::delete_mailbox),
-        )
-        .route(
-            "/assets/desk-mail.js",
-            get(|| async {
-                crate::assets::asset("application/javascript; charset=utf-8", mail::DESK_MAIL_JS)
-            }),
-        )
-        .route(
-            "/desk/{portal}/settings/{section}",
-            get(settings::settings_page).post(settings::settings_submit),
-        )
-        .route(
-            "/assets/desk.js",
-            get(|| async {
-                crate::assets::asset("application/javascript; charset=utf-8", DESK_JS)
-            }),
-        )
-        .route(
-            "/assets/desk.css",
-            get(|| async { crate::assets::asset("text/css; charset=utf-8", DESK_CSS) }),
-        )
-}
-
-/// A page of one portal: who looks (as a member, with their role) at which portal.
-pub(crate) struct DeskPage {
-    pub ctx: PageContext,
-    pub member: Member,
-    pub portal: Portal,
-}
-
-impl DeskPage {
-    /// `/desk/{portal}` followed by `rest`.
-    pub fn href(&self, rest: &str) -> String {
-        format!("/desk/{}{rest}", self.portal.portal_name)
-    }
-
-    pub fn t(&self, key: &str) -> String {
-        self.ctx.t(key)
-    }
-}
-
-/// The signed-in user as a member of `portal`, or the page to show instead: 404 for
-/// an unknown portal, 403 for someone who is not one of its members.
-pub(crate) async fn desk_page(
-    state: &AppState,
-    signed_in: SignedIn,
-    portal: &str,
-) -> Result<DeskPage, Response> {
-    let SignedIn { ctx, user } = signed_in;
-    let member = match state.desk.member(portal, &user.id).await {
-        Ok(m) => m,
-        Err(e) if e.code == ErrorCode::NotFound => {
-            return Err(error_page(
-                &ctx,
-                StatusCode::NOT_FOUND,
-                &ctx.t("deskui-unknown-portal"),
-            ))
-        }
-        Err(e) if e.code == ErrorCode::Forbidden => {
-            return Err(error_page(
-                &ctx,
-                StatusCode::FORBIDDEN,
-                &ctx.t("deskui-not-member"),
-            ))
-        }
-        Err(e) => return Err(fail(&ctx, e)),
-    };
-    let portal = state
-        .desk
-        .portal(&member)
-        .await
-        .map_err(|e| fail(&ctx, e))?;
-    Ok(DeskPage {
-        ctx,
-        member,
-        portal,
-    })
-}
 
 /// The HTML page for an error that is not a form's validation error.
 pub(crate) fn fail(ctx: &PageContext, e: Error) -> Response {
-    match e.code {
-        ErrorCode::NotFound => error_page(ctx, StatusCode::NOT_FOUND, &ctx.t("deskui-not-found")),
-        ErrorCode::Forbidden => error_page(ctx, StatusCode::FORBIDDEN, &ctx.t("deskui-admin-only")),
-        ErrorCode::Internal => {
-            tracing::error!(cause = ?e, "desk page failed");
-            error_page(
-                ctx,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &ctx.t("error-internal"),
-            )
-        }
-        code => error_page(ctx, crate::error::status_of(code), &e.message(ctx.lang)),
-    }
+    super::extract::desk_error(ctx, e).into_response()
 }
-
-/// A posted form whose `_csrf` is not this session's: refused with a page saying so.
-pub(crate) fn csrf_refused(ctx: &PageContext) -> Response {
-    error_page(ctx, StatusCode::FORBIDDEN, &ctx.t("deskui-csrf-refused"))
-}
-
-/// The form body, or a 400 page (axum's own rejection would be plain text).
-#[allow(clippy::result_large_err)] // the error is the page to answer, built once
-pub(crate) fn form_body<T>(
-    ctx: &PageContext,
-    form: Result<Form<T>, FormRejection>,
-) -> Result<T, Response> {
-    form.map(|Form(f)| f).map_err(|_| {
-        error_page(
-            ctx,
-            StatusCode::BAD_REQUEST,
-            &ctx.t("error-invalid_request"),
-        )
-    })
-}
-
-/// A 303 to `to` (the "get" of post/redirect/get).
-pub(crate) fn see_other(to: &str) -> Response {
-    Redirect::to(to).into_response()
-}
-
-/// A validation error to show on a re-rendered form: next to `field` when the form has
-/// that field, else above the form.
-#[derive(Debug, Clone)]
-pub(crate) struct FormError {
-    pub field: Option<String>,
-    pub message: String,
-}
-
-impl FormError {
-    pub fn new(ctx: &PageContext, e: &Error) -> Self {
-        Self {
-            field: e.field.clone(),
-            message: e.message(ctx.lang),
-        }
-    }
-
-    pub fn field(field: &str, message: String) -> Self {
-        Self {
-            field: Some(field.to_owned()),
-            message,
-        }
-    }
-}
-
-/// Whether an error is the user's to fix in the form (shown next to the field), as
-/// opposed to a page-level failure.
-pub(crate) fn is_form_error(e: &Error) -> bool {
-    !matches!(e.code, ErrorCode::Internal | ErrorCode::Forbidden)
-        && (e.field.is_some()
-            || matches!(
-                e.code,
-                ErrorCode::InvalidRequest
-                    | ErrorCode::Conflict
-                    | ErrorCode::EmailTaken
-                    | ErrorCode::PortalNameTaken
-            ))
-}
-
-/// The message for `field`, placed right after its input.
-pub(crate) fn field_error(err: Option<&FormError>, field: &str) -> Markup {
-    match err {
-        Some(e) if e.field.as_deref() == Some(field) => html! {
-            p.field-error role="alert" data-field=(field) { (e.message) }
-        },
-        _ => html! {},
-    }
-}
-
-/// The message of an error about none of `fields`, above the form.
-pub(crate) fn form_alert(err: Option<&FormError>, fields: &[&str]) -> Markup {
-    match err {
-        Some(e) if !e.field.as_deref().is_some_and(|f| fields.contains(&f)) => html! {
-            p.alert.error role="alert" { (e.message) }
-        },
-        _ => html! {},
-    }
-}
-
-/// The status of a page re-rendered with a validation error.
-pub(crate) const FORM_ERROR_STATUS: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
 
 /// The sections of the side navigation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,8 +71,8 @@ pub(crate) fn frame_with_status(
         ctx,
         &format!("{title} · {}", dp.portal.display_name),
         html! {
-            link rel="stylesheet" href="/assets/desk.css";
-            script src="/assets/desk.js" defer {}
+            (crate::assets::stylesheet("desk.css"))
+            (crate::assets::script("desk.js"))
         },
         html! {
             div.sidebar-layout.desk data-portal=(dp.portal.portal_name) {
@@ -484,11 +259,6 @@ impl Paging {
             }
         }
     }
-}
-
-/// The hidden CSRF field of every form.
-pub(crate) fn csrf_field(ctx: &PageContext) -> Markup {
-    html! { input type="hidden" name="_csrf" value=(ctx.csrf); }
 }
 
 #[cfg(test)]

@@ -12,25 +12,16 @@
 //! `window.MadoguchiDeskPanel.show(portal, chatId)` and `.hide()`. Its words come from
 //! the catalog (`integ-panel-*`), prepended to the script for both languages.
 
+use super::extract::OperatorWords;
 use super::layout::page_with;
-use super::{error_page, PageContext, SignedIn};
+use super::{ChatPage, PageContext, PageError};
 use crate::state::AppState;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
-use madoguchi_chat::OperatorCtx;
 use madoguchi_core::{i18n, ErrorCode, Lang};
 use madoguchi_integration::{AutoTicket, DeptMode, IntegrationView, LinkStatus, ViewScope};
 use maud::{html, Markup};
 use serde_json::json;
-use std::sync::LazyLock;
-
-const DESK_PANEL_JS: &str = include_str!("../assets/desk-panel.js");
-const DESK_SETTINGS_JS: &str = include_str!("../assets/desk-settings.js");
-const DESK_PANEL_CSS: &str = include_str!("../assets/desk-panel.css");
-const DESK_INTEGRATION_CSS: &str = include_str!("../assets/desk-integration.css");
 
 /// Words of the desk panel (`integ-panel-<key>`).
 const PANEL_LABELS: &[&str] = &[
@@ -91,8 +82,9 @@ const PANEL_LABELS: &[&str] = &[
     "none",
 ];
 
-/// The panel script with its ja/en words in front (built once: the catalog is static).
-static DESK_PANEL: LazyLock<String> = LazyLock::new(|| {
+/// The panel script (`assets/desk-panel.js`) with its ja/en words in front: the
+/// catalog is static, so `crate::assets` builds it once.
+pub(crate) fn with_panel_labels(script: &'static str) -> String {
     let mut langs = serde_json::Map::new();
     for lang in Lang::ALL {
         let mut words = serde_json::Map::new();
@@ -105,79 +97,29 @@ static DESK_PANEL: LazyLock<String> = LazyLock::new(|| {
         langs.insert(lang.code().to_owned(), serde_json::Value::Object(words));
     }
     format!(
-        "window.MadoguchiDeskPanelLabels = {};\n{DESK_PANEL_JS}",
+        "window.MadoguchiDeskPanelLabels = {};\n{script}",
         serde_json::Value::Object(langs)
     )
-});
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/chat/{portal}/settings/integrations/desk",
-            get(desk_settings_page),
-        )
-        .route(
-            "/assets/desk-panel.js",
-            get(|| async {
-                crate::assets::asset("application/javascript; charset=utf-8", DESK_PANEL.as_str())
-            }),
-        )
-        .route(
-            "/assets/desk-integration.css",
-            get(|| async { crate::assets::asset("text/css; charset=utf-8", DESK_INTEGRATION_CSS) }),
-        )
-        .route(
-            "/assets/desk-panel.css",
-            get(|| async { crate::assets::asset("text/css; charset=utf-8", DESK_PANEL_CSS) }),
-        )
-        .route(
-            "/assets/desk-settings.js",
-            get(|| async {
-                crate::assets::asset("application/javascript; charset=utf-8", DESK_SETTINGS_JS)
-            }),
-        )
 }
 
-/// The signed-in user as an operator of `portal`, or the page to show instead.
-async fn operator_or_page(
-    state: &AppState,
-    ctx: &PageContext,
-    user_id: &str,
-    portal: &str,
-) -> Result<OperatorCtx, Response> {
-    match state.chat.operator_ctx(portal, user_id).await {
-        Ok(op) => Ok(op),
-        Err(e) if e.code == ErrorCode::NotFound || e.code == ErrorCode::InvalidRequest => {
-            Err(error_page(
-                ctx,
-                StatusCode::NOT_FOUND,
-                &ctx.t("integ-ui-unknown-portal"),
-            ))
-        }
-        Err(e) if e.code == ErrorCode::Forbidden => Err(error_page(
-            ctx,
-            StatusCode::FORBIDDEN,
-            &ctx.t("integ-ui-not-operator"),
-        )),
-        Err(e) => Err(crate::ApiError(e).into_response()),
-    }
+/// The integration page's words for an unknown portal and a non-operator.
+pub struct IntegrationWords;
+
+impl OperatorWords for IntegrationWords {
+    const UNKNOWN_PORTAL: &'static str = "integ-ui-unknown-portal";
+    const NOT_OPERATOR: &'static str = "integ-ui-not-operator";
 }
 
 /// `GET /chat/{portal}/settings/integrations/desk` (UI.md diagram).
 pub async fn desk_settings_page(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(portal): Path<String>,
+    page: ChatPage<IntegrationWords>,
 ) -> Response {
-    let SignedIn { ctx, user } = signed_in;
-    let op = match operator_or_page(&state, &ctx, &user.id, &portal).await {
-        Ok(op) => op,
-        Err(page) => return page,
-    };
+    let ChatPage { ctx, user, op, .. } = page;
     let view = match state.integration.view(&op, &user, ctx.lang).await {
         Ok(v) => Some(v),
         Err(e) if e.code == ErrorCode::PlanRequired => None,
-        Err(e) => return crate::ApiError(e).into_response(),
+        Err(e) => return PageError::from_error(&ctx, e).into_response(),
     };
     let admin = op.is_admin();
     let api = format!("/chat/api/v1/portals/{}/integrations/desk", op.portal.name);
@@ -231,9 +173,9 @@ pub async fn desk_settings_page(
         &ctx,
         &title,
         html! {
-            link rel="stylesheet" href="/assets/console.css";
-            link rel="stylesheet" href="/assets/desk-integration.css";
-            script src="/assets/desk-settings.js" defer {}
+            (crate::assets::stylesheet("console.css"))
+            (crate::assets::stylesheet("desk-integration.css"))
+            (crate::assets::script("desk-settings.js"))
         },
         body,
     )

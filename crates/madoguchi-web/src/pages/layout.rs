@@ -26,8 +26,8 @@ pub fn page_with(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="csrf-token" content=(ctx.csrf);
                 title { (title) " · " (ctx.t("app-name")) }
-                link rel="stylesheet" href="/assets/app.css";
-                link rel="icon" href="/assets/favicon.svg" type="image/svg+xml";
+                (crate::assets::stylesheet("app.css"))
+                link rel="icon" href=(crate::assets::url("favicon.svg")) type="image/svg+xml";
                 (head)
             }
             body {

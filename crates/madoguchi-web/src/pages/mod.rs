@@ -4,25 +4,21 @@
 pub mod auth;
 pub mod chat;
 pub mod desk;
+pub mod extract;
+pub mod forms;
 pub mod integration;
 pub mod layout;
+
+pub use extract::{ChatPage, DeskAdmin, DeskPage, PageError};
 
 use crate::extract::{cookie_value, LANG_COOKIE, SESSION_COOKIE};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::Router;
+use axum::response::{IntoResponse, Response};
 use madoguchi_core::identity::User;
 use madoguchi_core::{i18n, Lang};
-
-pub fn router() -> Router<AppState> {
-    auth::router()
-        .merge(desk::router())
-        .merge(chat::router())
-        .merge(integration::router())
-}
 
 /// Who is looking at a page, in which language, and the CSRF token for its forms.
 #[derive(Clone)]
@@ -65,33 +61,32 @@ pub fn page_lang(user: Option<&User>, headers: &axum::http::HeaderMap) -> Lang {
 }
 
 impl FromRequestParts<AppState> for PageContext {
-    type Rejection = Response;
+    type Rejection = PageError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let session = match cookie_value(&parts.headers, SESSION_COOKIE) {
-            Some(secret) => state
-                .identity
-                .session(secret)
-                .await
-                .map_err(|e| crate::ApiError(e).into_response())?,
-            None => None,
-        };
-        let (user, csrf) = match session {
-            Some((user, csrf)) => (Some(user), csrf),
-            None => (None, String::new()),
-        };
-        let lang = page_lang(user.as_ref(), &parts.headers);
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
         let path = parts
             .uri
             .path_and_query()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_else(|| "/".into());
-        Ok(Self {
-            user,
-            csrf,
-            lang,
+        let mut ctx = Self {
+            user: None,
+            csrf: String::new(),
+            lang: page_lang(None, &parts.headers),
             path,
-        })
+        };
+        if let Some(secret) = cookie_value(&parts.headers, SESSION_COOKIE) {
+            match state.identity.session(secret).await {
+                Ok(Some((user, csrf))) => {
+                    ctx.lang = page_lang(Some(&user), &parts.headers);
+                    ctx.user = Some(user);
+                    ctx.csrf = csrf;
+                }
+                Ok(None) => {}
+                Err(e) => return Err(PageError::from_error(&ctx, e)),
+            }
+        }
+        Ok(ctx)
     }
 }
 
@@ -103,15 +98,13 @@ pub struct SignedIn {
 }
 
 impl FromRequestParts<AppState> for SignedIn {
-    type Rejection = Response;
+    type Rejection = PageError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
         let ctx = PageContext::from_request_parts(parts, state).await?;
         match ctx.user.clone() {
             Some(user) => Ok(Self { ctx, user }),
-            None => {
-                Err(Redirect::to(&format!("/login?next={}", encode(&ctx.path))).into_response())
-            }
+            None => Err(PageError::SignIn { next: ctx.path }),
         }
     }
 }

@@ -24,6 +24,7 @@ mod mail_servers;
 mod openapi;
 mod operator;
 mod ops;
+mod pages_html;
 mod png;
 mod processes;
 mod service;

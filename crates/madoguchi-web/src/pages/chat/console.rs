@@ -6,11 +6,11 @@
 //! (`/assets/desk-panel.js`, served by the integration) listens for the console's
 //! `madoguchi:chat-selected` events (see the top of `console.js`).
 
-use super::{operator_or_page, role_label, script_json};
+use super::{role_label, script_json};
 use crate::pages::layout::page_with;
-use crate::pages::{PageContext, SignedIn};
+use crate::pages::{ChatPage, PageContext, PageError};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use madoguchi_chat::Availability;
 use maud::html;
@@ -135,22 +135,14 @@ fn visitor_panel_config(ctx: &PageContext, portal: &str) -> serde_json::Value {
     })
 }
 
-pub async fn console_page(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(portal): Path<String>,
-) -> Response {
-    let SignedIn { ctx, user } = signed_in;
-    let op = match operator_or_page(&state, &ctx, &user.id, &portal).await {
-        Ok(op) => op,
-        Err(page) => return page,
-    };
+pub async fn console_page(State(state): State<AppState>, page: ChatPage) -> Response {
+    let ChatPage { ctx, user, op, .. } = page;
     let (me, departments) = match tokio::try_join!(
         state.chat.operator(&op.portal.id, &user.id),
         state.chat.departments(&op.portal.id),
     ) {
         Ok(v) => v,
-        Err(e) => return crate::ApiError(e).into_response(),
+        Err(e) => return PageError::from_error(&ctx, e).into_response(),
     };
     let portal = &op.portal;
     let config = json!({
@@ -181,10 +173,10 @@ pub async fn console_page(
         &format!("{} · {}", portal.display_name, title),
         html! {
             (super::console_css())
-            script src=(super::versioned("/assets/console.js", &super::CONSOLE_JS)) defer {}
-            link rel="stylesheet" href="/assets/desk-panel.css";
-            script src="/assets/desk-panel.js" defer {}
-            script src=(super::versioned("/assets/visitor-panel.js", super::VISITOR_PANEL_JS)) defer {}
+            (crate::assets::script("console.js"))
+            (crate::assets::stylesheet("desk-panel.css"))
+            (crate::assets::script("desk-panel.js"))
+            (crate::assets::script("visitor-panel.js"))
         },
         html! {
             script type="application/json" #console-config { (script_json(&config)) }

@@ -1,25 +1,90 @@
-//! `GET /chat`: the chat portals I belong to, and a form to create one (C1).
+//! `GET /chat`: the chat portals I belong to, and a form to create one (C1), posted
+//! back to `POST /chat` (`crate::pages::forms`).
 
-use super::{chat_pages_js, console_css, day, plan_label, role_label};
+use super::{console_css, day, plan_label, role_label};
+use crate::pages::forms::{
+    csrf_field, is_form_error, posted, see_other, FormError, FORM_ERROR_STATUS,
+};
 use crate::pages::layout::page_with;
-use crate::pages::SignedIn;
+use crate::pages::{PageError, SignedIn};
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
+use serde::Deserialize;
+
+/// The new-portal form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PortalForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    portal_name: String,
+    #[serde(default)]
+    display_name: String,
+}
+
+crate::pages::forms::posted_forms!(PortalForm);
 
 pub async fn portals_page(State(state): State<AppState>, signed_in: SignedIn) -> Response {
+    render(&state, &signed_in, None).await
+}
+
+/// `POST /chat`: creates the portal and opens its settings.
+pub async fn create_portal(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    form: Result<Form<PortalForm>, FormRejection>,
+) -> Response {
+    let ctx = &signed_in.ctx;
+    let form = match posted(ctx, form) {
+        Ok(f) => f,
+        Err(refused) => return refused,
+    };
+    let created = state
+        .chat
+        .create_portal(
+            &signed_in.user.id,
+            form.portal_name.trim(),
+            Some(form.display_name.trim()),
+        )
+        .await;
+    match created {
+        Ok(portal) => see_other(&format!("/chat/{}/settings", portal.name)),
+        Err(e) if is_form_error(&e) => {
+            let err = FormError::new(ctx, &e);
+            render(&state, &signed_in, Some((&form, err))).await
+        }
+        Err(e) => PageError::from_error(ctx, e).into_response(),
+    }
+}
+
+async fn render(
+    state: &AppState,
+    signed_in: &SignedIn,
+    sent: Option<(&PortalForm, FormError)>,
+) -> Response {
     let SignedIn { ctx, user } = signed_in;
+    let form = sent.as_ref().map(|(f, _)| *f);
+    let err = sent.as_ref().map(|(_, e)| e);
+    let invalid = |field: &str| {
+        err.and_then(|e| e.field.as_deref())
+            .filter(|f| *f == field)
+            .map(|_| "true")
+    };
     let portals = match state.chat.my_portals(&user.id).await {
         Ok(p) => p,
-        Err(e) => return crate::ApiError(e).into_response(),
+        Err(e) => return PageError::from_error(ctx, e).into_response(),
     };
     let now = state.clock.now_ms();
     let title = ctx.t("chatui-portals-title");
-    page_with(
-        &ctx,
+    let body = page_with(
+        ctx,
         &title,
-        html! { (console_css()) (chat_pages_js()) },
+        html! { (console_css()) },
         html! {
             section.chat-portals {
                 h1 { (title) }
@@ -40,9 +105,9 @@ pub async fn portals_page(State(state): State<AppState>, signed_in: SignedIn) ->
                                 tr data-portal=(portal.name) {
                                     td { a href={ "/chat/" (portal.name) } { strong { (portal.display_name) } } }
                                     td { code { (portal.name) } }
-                                    td { (role_label(&ctx, *role)) }
+                                    td { (role_label(ctx, *role)) }
                                     td {
-                                        (plan_label(&ctx, portal.effective_plan(now)))
+                                        (plan_label(ctx, portal.effective_plan(now)))
                                         @if let Some(end) = portal.trial_ends_at.filter(|_| portal.on_trial(now)) {
                                             br;
                                             small.muted { (ctx.t_args("chatui-trial-until", &[("date", &day(end))])) }
@@ -60,25 +125,36 @@ pub async fn portals_page(State(state): State<AppState>, signed_in: SignedIn) ->
                 }
                 section.card #create-portal {
                     h2 { (ctx.t("chatui-portal-create")) }
-                    form.stack data-api="/chat/api/v1/portals" data-method="POST"
-                        data-then="/chat/{portalName}/settings" novalidate {
+                    form.stack method="post" action="/chat" novalidate {
+                        (csrf_field(ctx))
                         div.row {
                             label { (ctx.t("chatui-field-portal-name"))
                                 input type="text" name="portalName" required minlength="3" maxlength="40"
-                                    pattern="[a-z0-9][a-z0-9-]*" autocomplete="off" spellcheck="false";
+                                    pattern="[a-z0-9][a-z0-9-]*" autocomplete="off" spellcheck="false"
+                                    value=(form.map_or("", |f| f.portal_name.as_str()))
+                                    aria-invalid=[invalid("portalName")];
                                 small.hint { (ctx.t("chatui-field-portal-name-hint")) }
                             }
                             label { (ctx.t("chatui-field-display-name"))
-                                input type="text" name="displayName" required maxlength="200";
+                                input type="text" name="displayName" required maxlength="200"
+                                    value=(form.map_or("", |f| f.display_name.as_str()))
+                                    aria-invalid=[invalid("displayName")];
                                 small.hint { (ctx.t("chatui-field-display-name-hint")) }
                             }
                         }
-                        p.alert.error.form-error role="alert" hidden {}
+                        @if let Some(e) = err {
+                            p.alert.error.form-error role="alert" { (e.message) }
+                        }
                         button.primary type="submit" { (ctx.t("chatui-portal-create")) }
                     }
                 }
             }
         },
-    )
-    .into_response()
+    );
+    let status = if err.is_some() {
+        FORM_ERROR_STATUS
+    } else {
+        StatusCode::OK
+    };
+    (status, body).into_response()
 }

@@ -3,7 +3,7 @@
 //! Chat settings next to the snippet and printed by `madoguchi demo`). Anyone may open
 //! it: it shows only what the widget shows on any website.
 
-use crate::pages::PageContext;
+use crate::pages::{PageContext, PageError};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
@@ -16,7 +16,7 @@ pub async fn preview_page(
 ) -> Response {
     let portal = match state.chat.require_portal(&portal).await {
         Ok(p) => p,
-        Err(e) => return crate::ApiError(e).into_response(),
+        Err(e) => return PageError::from_error(&ctx, e).into_response(),
     };
     let base = state.settings.public_url.trim_end_matches('/').to_owned();
     let src = format!("{base}/chat/widget.js");
@@ -33,7 +33,7 @@ pub async fn preview_page(
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (title) " · " (portal.display_name) }
-                    link rel="stylesheet" href="/assets/app.css";
+                    (crate::assets::stylesheet("app.css"))
                 }
                 body.preview-page {
                     main.preview {

@@ -1,11 +1,11 @@
 //! `GET /chat/{portal}/settings`: plan (C1), wait limit (C5), departments and operators
 //! (C2) and the widget's embed tag (C3). Admins change them; others read them.
 
-use super::{chat_pages_js, console_css, day, operator_or_page, plan_label, role_label};
+use super::{chat_pages_js, console_css, day, plan_label, role_label};
 use crate::pages::layout::page_with;
-use crate::pages::SignedIn;
+use crate::pages::{ChatPage, PageError};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use madoguchi_chat::{Availability, Plan, Role};
 use maud::html;
@@ -18,23 +18,15 @@ const PLANS: [Plan; 4] = [
 ];
 const ROLES: [Role; 3] = [Role::Operator, Role::Supervisor, Role::Admin];
 
-pub async fn settings_page(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(portal): Path<String>,
-) -> Response {
-    let SignedIn { ctx, user } = signed_in;
-    let op = match operator_or_page(&state, &ctx, &user.id, &portal).await {
-        Ok(op) => op,
-        Err(page) => return page,
-    };
+pub async fn settings_page(State(state): State<AppState>, page: ChatPage) -> Response {
+    let ChatPage { ctx, op, .. } = page;
     let (departments, operators, hours) = match tokio::try_join!(
         state.chat.departments(&op.portal.id),
         state.chat.list_operators(&op),
         state.chat.hours(&op.portal.id),
     ) {
         Ok(v) => v,
-        Err(e) => return crate::ApiError(e).into_response(),
+        Err(e) => return PageError::from_error(&ctx, e).into_response(),
     };
     let portal = &op.portal;
     let now = state.clock.now_ms();
@@ -61,7 +53,7 @@ pub async fn settings_page(
         &format!("{title} · {}", portal.display_name),
         html! {
             (console_css()) (chat_pages_js())
-            script src=(super::versioned("/assets/chat-hours.js", super::CHAT_HOURS_JS)) defer {}
+            (crate::assets::script("chat-hours.js"))
         },
         html! {
             div.chat-settings data-portal=(portal.name) {

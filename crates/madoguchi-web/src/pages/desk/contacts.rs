@@ -3,11 +3,9 @@
 
 use super::tickets::ticket_table;
 use super::{
-    csrf_field, csrf_refused, desk_page, fail, field_error, form_alert, form_body,
-    frame_with_status, is_form_error, see_other, time, DeskPage, FormError, Nav, Paging,
-    FORM_ERROR_STATUS,
+    csrf_field, fail, field_error, form_alert, frame_with_status, is_form_error, posted, see_other,
+    time, DeskPage, FormError, Nav, Paging, FORM_ERROR_STATUS,
 };
-use crate::pages::SignedIn;
 use crate::state::AppState;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
@@ -18,6 +16,8 @@ use madoguchi_desk::{
 };
 use maud::{html, Markup};
 use serde::Deserialize;
+
+crate::pages::forms::posted_forms!(ContactForm);
 
 const CONTACT_FIELDS: [&str; 6] = [
     "firstName",
@@ -57,14 +57,9 @@ pub struct ContactForm {
 /// `GET /desk/{portal}/contacts?q=`.
 pub async fn list_page(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(portal): Path<String>,
+    dp: DeskPage,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
-    let dp = match desk_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
     let q = query.map(|Query(q)| q).unwrap_or_default();
     render_list(&state, &dp, &q, &ContactForm::default(), None).await
 }
@@ -72,21 +67,13 @@ pub async fn list_page(
 /// `POST /desk/{portal}/contacts`: adds a contact and opens its page.
 pub async fn create_contact(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(portal): Path<String>,
+    dp: DeskPage,
     form: Result<Form<ContactForm>, FormRejection>,
 ) -> Response {
-    let dp = match desk_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     let new = NewContact {
         first_name: Some(form.first_name.clone()),
         last_name: form.last_name.clone(),
@@ -214,14 +201,10 @@ pub struct ContactQuery {
 /// `GET /desk/{portal}/contacts/{id}`.
 pub async fn contact_page(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path((portal, id)): Path<(String, String)>,
+    dp: DeskPage,
+    Path((_, id)): Path<(String, String)>,
     query: Result<Query<ContactQuery>, QueryRejection>,
 ) -> Response {
-    let dp = match desk_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
     let contact = match state.desk.contact(&dp.member, &id).await {
         Ok(c) => c,
         Err(e) => return fail(&dp.ctx, e),
@@ -233,21 +216,14 @@ pub async fn contact_page(
 /// `POST /desk/{portal}/contacts/{id}`: the edit form; back to the page.
 pub async fn update_contact(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path((portal, id)): Path<(String, String)>,
+    dp: DeskPage,
+    Path((_, id)): Path<(String, String)>,
     form: Result<Form<ContactForm>, FormRejection>,
 ) -> Response {
-    let dp = match desk_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     let contact = match state.desk.contact(&dp.member, &id).await {
         Ok(c) => c,
         Err(e) => return fail(&dp.ctx, e),

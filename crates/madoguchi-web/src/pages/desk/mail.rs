@@ -5,10 +5,9 @@
 //! `/assets/desk-mail.js` runs through the JSON API and shows per server.
 
 use super::{
-    csrf_field, csrf_refused, field_error, form_alert, form_body, see_other, time, DeskPage,
-    FormError,
+    csrf_field, field_error, form_alert, posted, see_other, time, DeskAdmin, DeskPage, FormError,
 };
-use crate::pages::SignedIn;
+use crate::pages::forms::CsrfForm;
 use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
@@ -18,7 +17,7 @@ use madoguchi_desk::MailboxInput;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-pub const DESK_MAIL_JS: &str = include_str!("../../assets/desk-mail.js");
+crate::pages::forms::posted_forms!(MailboxForm);
 
 /// The add-a-mailbox form.
 #[derive(Debug, Default, Deserialize)]
@@ -190,7 +189,7 @@ pub(crate) async fn section(
         "departmentId",
     ];
     Ok(html! {
-        script src="/assets/desk-mail.js" defer {}
+        (crate::assets::script("desk-mail.js"))
         section.card #mailboxes data-api=(api) {
             p.hint { (ctx.t("deskui-mail-help")) }
             @if list.is_empty() {
@@ -288,21 +287,13 @@ pub(crate) async fn section(
 /// `POST /desk/{portal}/settings/email/mailboxes`: adds a mailbox.
 pub async fn create_mailbox(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(portal): Path<String>,
+    DeskAdmin(dp): DeskAdmin,
     form: Result<Form<MailboxForm>, FormRejection>,
 ) -> Response {
-    let dp = match super::settings::admin_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     match state.desk.create_mailbox(&dp.member, &form.input()).await {
         Ok(_) => see_other(&dp.href("/settings/email?saved=1")),
         Err(e) if super::is_form_error(&e) => {
@@ -316,21 +307,14 @@ pub async fn create_mailbox(
 /// `POST /desk/{portal}/settings/email/mailboxes/{id}`: saves the edit form.
 pub async fn update_mailbox(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path((portal, id)): Path<(String, String)>,
+    DeskAdmin(dp): DeskAdmin,
+    Path((_, id)): Path<(String, String)>,
     form: Result<Form<MailboxForm>, FormRejection>,
 ) -> Response {
-    let dp = match super::settings::admin_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     match state
         .desk
         .patch_mailbox(&dp.member, &id, &form.patch())
@@ -345,29 +329,15 @@ pub async fn update_mailbox(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
-}
-
 /// `POST /desk/{portal}/settings/email/mailboxes/{id}/delete`.
 pub async fn delete_mailbox(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path((portal, id)): Path<(String, String)>,
+    DeskAdmin(dp): DeskAdmin,
+    Path((_, id)): Path<(String, String)>,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    let dp = match super::settings::admin_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
-    let form = match form_body(&dp.ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
+    if let Err(page) = posted(&dp.ctx, form) {
+        return page;
     }
     match state.desk.delete_mailbox(&dp.member, &id).await {
         Ok(_) => see_other(&dp.href("/settings/email?saved=1")),

@@ -1,8 +1,8 @@
 //! `GET /desk`: the Desk portals I belong to, and `POST /desk` to create one (D1).
 
 use super::{
-    csrf_field, csrf_refused, fail, field_error, form_alert, form_body, is_form_error, role_label,
-    see_other, time, FormError, FORM_ERROR_STATUS,
+    csrf_field, fail, field_error, form_alert, is_form_error, posted, role_label, see_other, time,
+    FormError, FORM_ERROR_STATUS,
 };
 use crate::pages::layout::page_with;
 use crate::pages::{PageContext, SignedIn};
@@ -26,6 +26,8 @@ pub struct PortalForm {
     display_name: String,
 }
 
+crate::pages::forms::posted_forms!(PortalForm);
+
 pub async fn portals_page(State(state): State<AppState>, signed_in: SignedIn) -> Response {
     let SignedIn { ctx, user } = signed_in;
     render(&state, &ctx, &user, &PortalForm::default(), None).await
@@ -37,13 +39,10 @@ pub async fn create_portal(
     form: Result<Form<PortalForm>, FormRejection>,
 ) -> Response {
     let SignedIn { ctx, user } = signed_in;
-    let form = match form_body(&ctx, form) {
+    let form = match posted(&ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&ctx);
-    }
     match state
         .desk
         .create_portal(&user.id, &form.portal_name, &form.display_name)
@@ -74,8 +73,8 @@ async fn render(
         ctx,
         &title,
         html! {
-            link rel="stylesheet" href="/assets/desk.css";
-            script src="/assets/desk.js" defer {}
+            (crate::assets::stylesheet("desk.css"))
+            (crate::assets::script("desk.js"))
         },
         html! {
             section.desk-portals {

@@ -2,11 +2,10 @@
 //! subject; Japanese text matches substrings (「パスワード」 finds 「パスワードのリセット」).
 
 use super::tickets::ticket_table;
-use super::{desk_page, fail, field_error, frame_with_status, FormError, Nav, Paging};
-use crate::pages::SignedIn;
+use super::{fail, field_error, frame_with_status, DeskPage, FormError, Nav, Paging};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use madoguchi_desk::SearchQuery;
@@ -22,14 +21,9 @@ pub struct Params {
 
 pub async fn search_page(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(portal): Path<String>,
+    dp: DeskPage,
     query: Result<Query<Params>, QueryRejection>,
 ) -> Response {
-    let dp = match desk_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
     let ctx = &dp.ctx;
     let params = query.map(|Query(q)| q).unwrap_or_default();
     let q = params.q.clone().unwrap_or_default();

@@ -4,11 +4,9 @@
 //! first; the old key stops working at once). Agents get a 403 page for all of them.
 
 use super::{
-    csrf_field, csrf_refused, desk_page, fail, field_error, form_alert, form_body,
-    frame_with_status, is_form_error, role_label, see_other, time, DeskPage, FormError, Nav,
-    FORM_ERROR_STATUS,
+    csrf_field, fail, field_error, form_alert, frame_with_status, is_form_error, posted,
+    role_label, see_other, time, DeskAdmin, DeskPage, FormError, Nav, FORM_ERROR_STATUS,
 };
-use crate::pages::{error_page, SignedIn};
 use crate::state::AppState;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
@@ -18,6 +16,8 @@ use madoguchi_core::ErrorCode;
 use madoguchi_desk::{NewContract, Role, ServiceKey};
 use maud::{html, Markup};
 use serde::Deserialize;
+
+crate::pages::forms::posted_forms!(SettingsForm);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
@@ -121,45 +121,17 @@ struct Shown<'a> {
     edit: Option<&'a str>,
 }
 
-/// The portal page of an admin, or the 403 page.
-pub(crate) async fn admin_page(
-    state: &AppState,
-    signed_in: SignedIn,
-    portal: &str,
-) -> Result<DeskPage, Response> {
-    let dp = desk_page(state, signed_in, portal).await?;
-    if !dp.member.is_admin() {
-        return Err(error_page(
-            &dp.ctx,
-            StatusCode::FORBIDDEN,
-            &dp.ctx.t("deskui-admin-only"),
-        ));
-    }
-    Ok(dp)
-}
-
 /// `GET /desk/{portal}/settings`: the first section.
-pub async fn settings_home(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(portal): Path<String>,
-) -> Response {
-    match admin_page(&state, signed_in, &portal).await {
-        Ok(dp) => see_other(&dp.href("/settings/departments")),
-        Err(page) => page,
-    }
+pub async fn settings_home(DeskAdmin(dp): DeskAdmin) -> Response {
+    see_other(&dp.href("/settings/departments"))
 }
 
 pub async fn settings_page(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path((portal, section)): Path<(String, String)>,
+    DeskAdmin(dp): DeskAdmin,
+    Path((_, section)): Path<(String, String)>,
     query: Result<Query<SettingsQuery>, QueryRejection>,
 ) -> Response {
-    let dp = match admin_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
     let Some(section) = Section::parse(&section) else {
         return fail(&dp.ctx, madoguchi_core::Error::not_found());
     };
@@ -175,24 +147,17 @@ pub async fn settings_page(
 
 pub async fn settings_submit(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path((portal, section)): Path<(String, String)>,
+    DeskAdmin(dp): DeskAdmin,
+    Path((_, section)): Path<(String, String)>,
     form: Result<Form<SettingsForm>, FormRejection>,
 ) -> Response {
-    let dp = match admin_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
     let Some(section) = Section::parse(&section) else {
         return fail(&dp.ctx, madoguchi_core::Error::not_found());
     };
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     let desk = &state.desk;
     let m = &dp.member;
     let done = match section {

@@ -4,11 +4,10 @@
 //! chat), the reply/note form and the history.
 
 use super::{
-    channel_label, classification_label, csrf_field, csrf_refused, desk_page, fail, field_error,
-    form_alert, form_body, frame, frame_with_status, is_form_error, priority_label, see_other,
-    status_badge, status_label, time, DeskPage, FormError, Nav, Paging, FORM_ERROR_STATUS,
+    channel_label, classification_label, csrf_field, fail, field_error, form_alert, frame,
+    frame_with_status, is_form_error, posted, priority_label, see_other, status_badge,
+    status_label, time, DeskPage, FormError, Nav, Paging, FORM_ERROR_STATUS,
 };
-use crate::pages::SignedIn;
 use crate::state::AppState;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
@@ -21,6 +20,8 @@ use madoguchi_desk::{
 };
 use maud::{html, Markup};
 use serde::Deserialize;
+
+crate::pages::forms::posted_forms!(NewTicketForm, EditForm, ThreadForm, RetryForm);
 
 // ---------------------------------------------------------------------------------
 // The list
@@ -43,14 +44,9 @@ pub async fn list_redirect(Path(portal): Path<String>) -> Response {
 /// `GET /desk/{portal}`: the ticket list, newest first.
 pub async fn list_page(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(portal): Path<String>,
+    dp: DeskPage,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
-    let dp = match desk_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let paging = Paging::from_query(q.limit.as_deref(), q.offset.as_deref());
     let status = q.status.as_deref().and_then(TicketStatus::parse);
@@ -220,14 +216,9 @@ pub struct NewTicketQuery {
 /// `GET /desk/{portal}/tickets/new` (`?contactId=` from a contact's page).
 pub async fn new_ticket_page(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(portal): Path<String>,
+    dp: DeskPage,
     query: Result<Query<NewTicketQuery>, QueryRejection>,
 ) -> Response {
-    let dp = match desk_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let form = NewTicketForm {
         contact_id: q.contact_id.unwrap_or_default(),
@@ -239,21 +230,13 @@ pub async fn new_ticket_page(
 /// `POST /desk/{portal}/tickets`: creates the ticket and opens its page.
 pub async fn create_ticket(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(portal): Path<String>,
+    dp: DeskPage,
     form: Result<Form<NewTicketForm>, FormRejection>,
 ) -> Response {
-    let dp = match desk_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     let new = match new_ticket(&state, &dp, &form).await {
         Ok(new) => new,
         Err(err) => return render_new(&state, &dp, &form, Some(&err)).await,
@@ -411,11 +394,11 @@ async fn render_new(
                 }
                 div.row {
                     label { (ctx.t("deskui-field-status"))
-                        (status_select(dp, if form.status.is_empty() { "Open" } else { &form.status }))
+                        (status_select(dp, if form.status.is_empty() { TicketStatus::default().as_str() } else { &form.status }))
                         (field_error(err, "status"))
                     }
                     label { (ctx.t("deskui-field-priority"))
-                        (priority_select(dp, if form.priority.is_empty() { "Medium" } else { &form.priority }))
+                        (priority_select(dp, if form.priority.is_empty() { Priority::default().as_str() } else { &form.priority }))
                         (field_error(err, "priority"))
                     }
                     label { (ctx.t("deskui-field-classification"))
@@ -425,7 +408,7 @@ async fn render_new(
                     label { (ctx.t("deskui-field-channel"))
                         select name="channel" {
                             @for c in Channel::ALL {
-                                option value=(c.as_str()) selected[c.as_str() == form.channel || (form.channel.is_empty() && *c == Channel::Web)] { (channel_label(ctx, *c)) }
+                                option value=(c.as_str()) selected[c.as_str() == form.channel || (form.channel.is_empty() && *c == Channel::default())] { (channel_label(ctx, *c)) }
                             }
                         }
                         (field_error(err, "channel"))
@@ -524,14 +507,10 @@ enum Failed<'a> {
 /// `GET /desk/{portal}/tickets/{ticketNumber}`: the deep link of `webUrl`.
 pub async fn ticket_page(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path((portal, number)): Path<(String, String)>,
+    dp: DeskPage,
+    Path((_, number)): Path<(String, String)>,
     query: Result<Query<TicketQuery>, QueryRejection>,
 ) -> Response {
-    let dp = match desk_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
     let ticket = match load_ticket(&state, &dp, &number).await {
         Ok(t) => t,
         Err(page) => return page,
@@ -555,21 +534,14 @@ async fn load_ticket(state: &AppState, dp: &DeskPage, number: &str) -> Result<Ti
 /// department and assignee; back to the page.
 pub async fn update_ticket(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path((portal, number)): Path<(String, String)>,
+    dp: DeskPage,
+    Path((_, number)): Path<(String, String)>,
     form: Result<Form<EditForm>, FormRejection>,
 ) -> Response {
-    let dp = match desk_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     let ticket = match load_ticket(&state, &dp, &number).await {
         Ok(t) => t,
         Err(page) => return page,
@@ -609,21 +581,14 @@ fn edit_patch(dp: &DeskPage, form: &EditForm) -> Result<TicketPatch, FormError> 
 /// `POST /desk/{portal}/tickets/{ticketNumber}/threads`: a reply or a note.
 pub async fn add_thread(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path((portal, number)): Path<(String, String)>,
+    dp: DeskPage,
+    Path((_, number)): Path<(String, String)>,
     form: Result<Form<ThreadForm>, FormRejection>,
 ) -> Response {
-    let dp = match desk_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
-    let form = match form_body(&dp.ctx, form) {
+    let form = match posted(&dp.ctx, form) {
         Ok(f) => f,
         Err(page) => return page,
     };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
-    }
     let ticket = match load_ticket(&state, &dp, &number).await {
         Ok(t) => t,
         Err(page) => return page,
@@ -911,20 +876,12 @@ fn text_thread(dp: &DeskPage, href: &str, t: &TextThread) -> Markup {
 /// failed mail again (E4).
 pub async fn retry_mail(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path((portal, number, thread_id)): Path<(String, String, String)>,
+    dp: DeskPage,
+    Path((_, number, thread_id)): Path<(String, String, String)>,
     form: Result<Form<RetryForm>, FormRejection>,
 ) -> Response {
-    let dp = match desk_page(&state, signed_in, &portal).await {
-        Ok(dp) => dp,
-        Err(page) => return page,
-    };
-    let form = match form_body(&dp.ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
-    if !dp.ctx.csrf_ok(&form.csrf) {
-        return csrf_refused(&dp.ctx);
+    if let Err(page) = posted(&dp.ctx, form) {
+        return page;
     }
     let ticket = match load_ticket(&state, &dp, &number).await {
         Ok(t) => t,
