@@ -6,7 +6,6 @@
 use crate::both_backends;
 use crate::chat::portal_with_admin;
 use crate::helpers::TestApp;
-use crate::operator::session_cookie;
 use serde_json::json;
 
 both_backends!(
@@ -87,7 +86,7 @@ async fn q4_a_signed_out_or_wrong_portal_browser_gets_html_from_desk_and_chat_pa
 
     // Signed in, but neither a member nor an operator of `acme`: a 403 page.
     app.signup("stranger@example.jp").await;
-    let cookie = session_cookie(&app, "stranger@example.jp").await;
+    let cookie = app.session_cookie("stranger@example.jp").await;
     let not_member = |path: &str| {
         if path.starts_with("/desk") {
             "このポータルのメンバーではありません"
@@ -144,7 +143,7 @@ fn csrf_of(html: &str) -> String {
 /// form (422, what was typed kept), save, delete; a post without the token is refused.
 async fn o1_the_canned_responses_page_adds_saves_and_deletes_with_server_forms(app: TestApp) {
     let owner = portal_with_admin(&app, "owner@acme.example", "acme").await;
-    let cookie = session_cookie(&app, "owner@acme.example").await;
+    let cookie = app.session_cookie("owner@acme.example").await;
     let path = "/chat/acme/settings/canned-responses";
     let (status, _, _, html) = get_page(&app, path, Some(&cookie)).await;
     assert_eq!(status, 200);
