@@ -649,18 +649,15 @@ async fn v3_files_are_copied_once_onto_the_desk_ticket_and_download_there(app: T
         .await
         .assert_status(201);
     w.end(&chat_id).await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        w.quiesce().await;
-        if chat_files(&w.threads(&ticket).await, &chat_id).len() == 2 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the second file did not reach the ticket"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    madoguchi_testkit::wait::until(
+        std::time::Duration::from_secs(30),
+        "the second file to reach the ticket",
+        || async {
+            w.quiesce().await;
+            (chat_files(&w.threads(&ticket).await, &chat_id).len() == 2).then_some(())
+        },
+    )
+    .await;
     // Associating the chat again appends the whole transcript again: nothing doubles.
     w.app
         .post(

@@ -7,6 +7,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use madoguchi_testkit::process::Serve as Server;
+use madoguchi_testkit::wait;
+
+/// How long the process tests wait for a state of a real process.
+const WAIT: Duration = Duration::from_secs(120);
 
 /// `madoguchi serve` of this build on `data_dir`.
 async fn serve(data_dir: &Path, extra: &[String]) -> Server {
@@ -39,19 +43,6 @@ async fn outbox_of(data_dir: &Path) -> (i64, bool) {
     let last: i64 = row.get("last_event");
     let read_to: i64 = row.get("read_to");
     (tried, pending == 0 && read_to >= last)
-}
-
-/// Polls `f` (every 100 ms, at most 120 s) until it holds.
-async fn wait_until<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn signup(server: &Server, email: &str) -> String {
@@ -176,9 +167,11 @@ async fn q2_i7_desk_down_and_chat_killed_with_sigkill_every_ticket_appears_exact
     }
     // The outbox tries (and fails) each chat's ticket at least once; then the Chat
     // process is killed mid-retry.
-    wait_until("every ticket job tried while Desk is down", || async {
-        outbox_of(&chat_dir).await.0 >= 3
-    })
+    wait::until(
+        WAIT,
+        "every ticket job tried while Desk is down",
+        || async { (outbox_of(&chat_dir).await.0 >= 3).then_some(()) },
+    )
     .await;
     chat.kill9();
     chat.restart().await;
@@ -211,8 +204,8 @@ async fn q2_i7_desk_down_and_chat_killed_with_sigkill_every_ticket_appears_exact
     };
     // Counted once the Chat process has nothing left to do: no job is left that could
     // still make a duplicate.
-    wait_until("the Chat outbox to finish its work", || async {
-        outbox_of(&chat_dir).await.1
+    wait::until(WAIT, "the Chat outbox to finish its work", || async {
+        outbox_of(&chat_dir).await.1.then_some(())
     })
     .await;
     let (_, again) = desk
