@@ -1025,7 +1025,11 @@
     e.preventDefault();
     e.stopPropagation();
   }, true);
-  ui.text.addEventListener('blur', function () { setTimeout(hideCanned, 150); });
+  // Leaving the box closes the list, unless focus came back meanwhile (a click on an item
+  // refocuses the box; some input methods and drivers blur and refocus it between keys).
+  ui.text.addEventListener('blur', function () {
+    setTimeout(function () { if (document.activeElement !== ui.text) hideCanned(); }, 150);
+  });
 
   // ---------------------------------------------------------------- operator toolkit (O2, O4, O5)
   // One owner per chat (O4): only the owner and those who joined write in an attended chat;
