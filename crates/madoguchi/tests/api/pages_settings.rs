@@ -18,7 +18,7 @@ both_backends!(
     c2_departments_and_operators_are_added_with_server_forms,
     c1_c2_a_post_without_the_token_or_from_a_non_admin_is_refused_with_html,
     i13_the_notice_after_a_new_department_undoes_the_association_with_a_form,
-    i2_i3_i6_i7_i9_the_desk_integration_page_links_changes_and_disables_without_js,
+    i2_i3_i4_i6_i7_i9_the_desk_integration_page_links_changes_and_disables_without_js,
 );
 
 /// A form post like a browser's: status, `Location`, content type and body.
@@ -364,11 +364,11 @@ async fn i13_the_notice_after_a_new_department_undoes_the_association_with_a_for
     w.app.stop().await;
 }
 
-/// I2: the big button links at once for a Desk admin; I3: for someone else it shows the
+/// I2: the big button; I4: a Desk admin of two portals chooses one; I3: for someone else it shows the
 /// message (its last words link to signup) and the three fields, a wrong key refused
 /// at its field; I6: disable and enable; I7: the settings form; I9: a department's
 /// mode; a non-admin's post and a post without the token are refused with HTML.
-async fn i2_i3_i6_i7_i9_the_desk_integration_page_links_changes_and_disables_without_js(
+async fn i2_i3_i4_i6_i7_i9_the_desk_integration_page_links_changes_and_disables_without_js(
     app: TestApp,
 ) {
     let w = World::new(app).await;
@@ -380,13 +380,29 @@ async fn i2_i3_i6_i7_i9_the_desk_integration_page_links_changes_and_disables_wit
         .unwrap()
         .to_owned();
 
-    // I2 on acme-chat: its admin is the Desk admin.
+    // I2 on acme-chat: its admin is the Desk admin, of two portals, so I4: the page
+    // again with the choice, and the chosen one linked.
+    w.desk_portal(&w.admin, "acme-2").await;
     let page = format!("/chat/{}/settings/integrations/desk", w.chat);
     let (cookie, csrf) = session(app, &w.admin.email, &page).await;
     let first = [("_csrf", csrf.as_str()), ("via", "first")];
-    let (status, location, _, _) = post(app, &format!("{page}/enable"), &cookie, &first).await;
+    let (status, _, _, html) = post(app, &format!("{page}/enable"), &cookie, &first).await;
+    assert_eq!(status, 422, "{html}");
+    let doc = Doc::parse(&html);
+    assert_eq!(
+        doc.attrs("#choose-portal input[name=deskPortalName]", "value"),
+        ["acme", "acme-2"]
+    );
+    let choose = [
+        ("_csrf", csrf.as_str()),
+        ("via", "choose"),
+        ("deskPortalName", "acme"),
+    ];
+    let (status, location, _, _) = post(app, &format!("{page}/enable"), &cookie, &choose).await;
     assert_eq!((status, location.as_str()), (303, page.as_str()));
-    assert_eq!(w.get_integ().await["status"], "enabled");
+    let integ = w.get_integ().await;
+    assert_eq!(integ["status"], "enabled");
+    assert_eq!(integ["link"]["deskPortalName"], "acme");
 
     // I3 on another portal whose admin is no Desk admin.
     let other = app.signup("chat-admin@acme.example.jp").await;
