@@ -52,10 +52,8 @@ const SOURCES: &[Source] = &[
     // The console with the shared chat client in front.
     asset_file!("console.js", with_chat_client),
     asset_file!("chat-pages.js"),
-    asset_file!("chat-hours.js"),
     asset_file!("visitor-panel.js"),
     asset_file!("desk-integration.css"),
-    asset_file!("desk-settings.js"),
     asset_file!("desk-panel.css"),
     // The console's Desk panel, with its ja/en words in front.
     asset_file!(

@@ -153,8 +153,7 @@ fn pages() -> Router<AppState> {
             "/desk/{portal}/settings/{section}",
             get(settings::settings_page).post(settings::settings_submit),
         )
-        // Chat (rendered from the services; the page scripts change things through the
-        // JSON API).
+        // Chat (server forms like the Desk's; the console is a live app on its socket).
         .route(
             "/chat",
             get(chat::portals::portals_page).post(chat::portals::create_portal),
@@ -163,6 +162,30 @@ fn pages() -> Router<AppState> {
         .route(
             "/chat/{portal}/settings",
             get(chat::settings::settings_page),
+        )
+        .route(
+            "/chat/{portal}/settings/plan",
+            post(chat::settings::set_plan),
+        )
+        .route(
+            "/chat/{portal}/settings/general",
+            post(chat::settings::update_general),
+        )
+        .route(
+            "/chat/{portal}/settings/hours",
+            post(chat::settings::set_hours),
+        )
+        .route(
+            "/chat/{portal}/settings/departments",
+            post(chat::settings::create_department),
+        )
+        .route(
+            "/chat/{portal}/settings/departments/{id}/association/delete",
+            post(chat::settings::remove_association),
+        )
+        .route(
+            "/chat/{portal}/settings/operators",
+            post(chat::settings::add_operator),
         )
         .route("/chat/{portal}/preview", get(preview::preview_page))
         .route(
@@ -180,6 +203,30 @@ fn pages() -> Router<AppState> {
         .route(
             "/chat/{portal}/settings/integrations/desk",
             get(integration::desk_settings_page),
+        )
+        .route(
+            "/chat/{portal}/settings/integrations/desk/enable",
+            post(integration::enable),
+        )
+        .route(
+            "/chat/{portal}/settings/integrations/desk/link",
+            post(integration::update_link),
+        )
+        .route(
+            "/chat/{portal}/settings/integrations/desk/disable",
+            post(integration::disable),
+        )
+        .route(
+            "/chat/{portal}/settings/integrations/desk/settings",
+            post(integration::update_settings),
+        )
+        .route(
+            "/chat/{portal}/settings/integrations/desk/departments/{id}",
+            post(integration::update_department),
+        )
+        .route(
+            "/chat/{portal}/settings/integrations/desk/departments/{id}/association/delete",
+            post(integration::remove_association),
         )
 }
 

@@ -2,9 +2,9 @@
 //! portal settings (the widget script and the console's assets are `crate::assets`).
 //!
 //! Pages render what the server knows at load time from the Chat services. The portal
-//! list and the canned responses post server forms (`crate::pages::forms`, the one form
-//! approach); the settings page still changes things through the JSON API from
-//! `chat-pages.js` (to convert), and the console is a live app on the operator socket.
+//! list, the settings and the canned responses post server forms (`crate::pages::forms`,
+//! the one form approach; `chat-pages.js` only copies the embed tag), and the console is
+//! a live app on the operator socket.
 
 pub(crate) mod canned;
 pub(crate) mod console;

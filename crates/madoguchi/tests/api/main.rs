@@ -25,6 +25,7 @@ mod openapi;
 mod operator;
 mod ops;
 mod pages_html;
+mod pages_settings;
 mod png;
 mod processes;
 mod service;

@@ -14,7 +14,7 @@ both_backends!(
 );
 
 /// Status, `Location`, content type and body of a page.
-async fn answer(req: reqwest::RequestBuilder) -> (u16, String, String, String) {
+pub(crate) async fn answer(req: reqwest::RequestBuilder) -> (u16, String, String, String) {
     let res = req.send().await.unwrap();
     let header = |name: &str| {
         res.headers()
@@ -28,7 +28,7 @@ async fn answer(req: reqwest::RequestBuilder) -> (u16, String, String, String) {
     (status, location, content_type, res.text().await.unwrap())
 }
 
-async fn get_page(
+pub(crate) async fn get_page(
     app: &TestApp,
     path: &str,
     cookie: Option<&str>,
@@ -131,7 +131,7 @@ async fn q4_a_signed_out_or_wrong_portal_browser_gets_html_from_desk_and_chat_pa
 }
 
 /// The `csrf-token` of a page.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     html.split("name=\"csrf-token\" content=\"")
         .nth(1)
         .and_then(|s| s.split('"').next())

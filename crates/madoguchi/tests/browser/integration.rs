@@ -108,7 +108,7 @@ async fn i2_i3_i6_i9_the_settings_page_links_changes_and_disables() {
     // I9: 経理 becomes View only; I7: automatic tickets for attended chats only.
     c.execute(
         "window.beforeReload = true; const s = document.querySelectorAll('select.dept-mode')[1]; \
-         s.value = 'view_only'; s.dispatchEvent(new Event('change', {bubbles: true}));",
+         s.value = 'view_only'; s.form.requestSubmit();",
         vec![],
     )
     .await
@@ -120,6 +120,7 @@ async fn i2_i3_i6_i9_the_settings_page_links_changes_and_disables() {
     )
     .await;
     click(&c, "input[name=autoTicket][value=attended]").await;
+    crate::harness::click_and_wait_for_reload(&c, "#settings button[type=submit]").await;
     wait_text(&c, ".page-saved", "保存しました").await;
     let integ = app
         .get("/chat/api/v1/portals/acme-chat/integrations/desk", ct)

@@ -75,7 +75,7 @@ async fn c1_c2_c3_admin_creates_and_configures_a_portal_through_the_pages() {
     crate::harness::wait_js(
         &c,
         "the saved wait limit after the reload",
-        "return document.querySelector('#general .form-error').hidden && \
+        "return !document.querySelector('#general .form-error') && \
          document.querySelector('#general input[name=missedAfterSeconds]').value === '90'",
     )
     .await;
