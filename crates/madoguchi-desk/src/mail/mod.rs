@@ -4,6 +4,8 @@
 //! attachments, and the durable outbox of outgoing mail. No protocol code lives here:
 //! IMAP, SMTP and MIME are `madoguchi-mail`'s; this module stores and decides.
 
+mod store;
+
 use crate::access::Member;
 use crate::sql::Ref;
 use crate::tickets::{Channel, NewTicket};
@@ -11,7 +13,6 @@ use crate::Desk;
 use madoguchi_core::error::OnConflict;
 use madoguchi_core::i18n::Lang;
 use madoguchi_core::ids::new_id;
-use madoguchi_core::time::rfc3339;
 use madoguchi_core::{Error, ErrorCode, Result};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -156,63 +157,6 @@ struct Fields {
     imap_password: String,
     smtp: SmtpView,
     smtp_password: Option<String>,
-}
-
-const MAILBOX_COLUMNS: &str = "m.id, m.portal_id, p.portal_name, m.address, m.display_name, \
-     m.department_id, m.acknowledge, m.imap_host, m.imap_port, m.imap_security, m.imap_username, \
-     m.imap_password, m.imap_folder, m.smtp_host, m.smtp_port, m.smtp_security, m.smtp_username, \
-     m.smtp_password, m.uid_validity, m.last_uid, m.state, m.last_error, m.last_fetch_at";
-
-fn security_from_db(s: &str) -> Result<Security> {
-    Security::parse(s)
-        .ok_or_else(|| Error::internal(anyhow::anyhow!("unknown mail security {s:?}")))
-}
-
-fn config_from_row(row: &sqlx::any::AnyRow) -> Result<MailboxConfig> {
-    Ok(MailboxConfig {
-        id: row.try_get("id")?,
-        portal_id: row.try_get("portal_id")?,
-        portal_name: row.try_get("portal_name")?,
-        address: row.try_get("address")?,
-        display_name: row.try_get("display_name")?,
-        department_id: row.try_get("department_id")?,
-        acknowledge: row.try_get::<i64, _>("acknowledge")? == 1,
-        imap: ImapView {
-            host: row.try_get("imap_host")?,
-            port: row.try_get("imap_port")?,
-            security: security_from_db(&row.try_get::<String, _>("imap_security")?)?,
-            username: row.try_get("imap_username")?,
-            folder: row.try_get("imap_folder")?,
-        },
-        imap_password: row.try_get("imap_password")?,
-        smtp: SmtpView {
-            host: row.try_get("smtp_host")?,
-            port: row.try_get("smtp_port")?,
-            security: security_from_db(&row.try_get::<String, _>("smtp_security")?)?,
-            username: row.try_get("smtp_username")?,
-        },
-        smtp_password: row.try_get("smtp_password")?,
-        uid_validity: row.try_get("uid_validity")?,
-        last_uid: row.try_get("last_uid")?,
-    })
-}
-
-fn mailbox_from_row(row: &sqlx::any::AnyRow) -> Result<Mailbox> {
-    let c = config_from_row(row)?;
-    Ok(Mailbox {
-        id: c.id,
-        address: c.address,
-        display_name: c.display_name,
-        department_id: c.department_id,
-        acknowledge: c.acknowledge,
-        imap: c.imap,
-        smtp: c.smtp,
-        status: MailboxStatus {
-            state: row.try_get("state")?,
-            error: row.try_get("last_error")?,
-            last_fetch_at: row.try_get::<Option<i64>, _>("last_fetch_at")?.map(rfc3339),
-        },
-    })
 }
 
 fn host(field: &'static str, value: Option<&str>) -> Result<String> {
@@ -547,44 +491,23 @@ impl Desk {
         portal_id: &str,
         id: &str,
     ) -> Result<MailboxConfig> {
-        let row = sqlx::query(&format!(
-            "select {MAILBOX_COLUMNS} from desk_mailboxes m join desk_portals p on p.id = m.portal_id \
-             where m.portal_id = $1 and m.id = $2"
-        ))
-        .bind(portal_id)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or_else(Error::not_found)?;
-        config_from_row(&row)
+        store::config(conn, portal_id, id)
+            .await?
+            .ok_or_else(Error::not_found)
     }
 
     /// The portal's mailboxes, oldest first (admins).
     pub async fn mailboxes(&self, member: &Member) -> Result<Vec<Mailbox>> {
         member.require_admin()?;
-        let rows = sqlx::query(&format!(
-            "select {MAILBOX_COLUMNS} from desk_mailboxes m join desk_portals p on p.id = m.portal_id \
-             where m.portal_id = $1 order by m.created_at, m.id"
-        ))
-        .bind(&member.portal_id)
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter().map(mailbox_from_row).collect()
+        store::list(self.db.pool(), &member.portal_id).await
     }
 
     /// One mailbox (admins); 404 `not_found`.
     pub async fn mailbox(&self, member: &Member, id: &str) -> Result<Mailbox> {
         member.require_admin()?;
-        let row = sqlx::query(&format!(
-            "select {MAILBOX_COLUMNS} from desk_mailboxes m join desk_portals p on p.id = m.portal_id \
-             where m.portal_id = $1 and m.id = $2"
-        ))
-        .bind(&member.portal_id)
-        .bind(id)
-        .fetch_optional(self.db.pool())
-        .await?
-        .ok_or_else(Error::not_found)?;
-        mailbox_from_row(&row)
+        store::get(self.db.pool(), &member.portal_id, id)
+            .await?
+            .ok_or_else(Error::not_found)
     }
 
     /// A mailbox with its passwords (the connection test, the fetcher); admins.
@@ -607,34 +530,9 @@ impl Desk {
                 .check(tx.conn(), &member.portal_id, d)
                 .await?;
         }
-        sqlx::query(
-            "insert into desk_mailboxes (id, portal_id, address, address_lower, display_name, department_id, \
-             acknowledge, imap_host, imap_port, imap_security, imap_username, imap_password, imap_folder, \
-             smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)",
-        )
-        .bind(&id)
-        .bind(&member.portal_id)
-        .bind(&f.address)
-        .bind(f.address.to_lowercase())
-        .bind(&f.display_name)
-        .bind(&f.department_id)
-        .bind(i64::from(f.acknowledge))
-        .bind(&f.imap.host)
-        .bind(f.imap.port)
-        .bind(f.imap.security.as_str())
-        .bind(&f.imap.username)
-        .bind(&f.imap_password)
-        .bind(&f.imap.folder)
-        .bind(&f.smtp.host)
-        .bind(f.smtp.port)
-        .bind(f.smtp.security.as_str())
-        .bind(&f.smtp.username)
-        .bind(&f.smtp_password)
-        .bind(now)
-        .execute(tx.conn())
-        .await
-        .on_conflict(address_taken)?;
+        store::insert(tx.conn(), &member.portal_id, &id, &f, now)
+            .await
+            .on_conflict(address_taken)?;
         tx.commit().await?;
         self.mailbox(member, &id).await
     }
@@ -663,38 +561,9 @@ impl Desk {
             || f.imap.port != base.imap.port
             || f.imap.username != base.imap.username
             || f.imap.folder != base.imap.folder;
-        sqlx::query(
-            "update desk_mailboxes set address = $1, address_lower = $2, display_name = $3, department_id = $4, \
-             acknowledge = $5, imap_host = $6, imap_port = $7, imap_security = $8, imap_username = $9, \
-             imap_password = $10, imap_folder = $11, smtp_host = $12, smtp_port = $13, smtp_security = $14, \
-             smtp_username = $15, smtp_password = $16, updated_at = $17, \
-             uid_validity = case when $18 = 1 then null else uid_validity end, \
-             last_uid = case when $18 = 1 then 0 else last_uid end, state = 'pending', last_error = null \
-             where portal_id = $19 and id = $20",
-        )
-        .bind(&f.address)
-        .bind(f.address.to_lowercase())
-        .bind(&f.display_name)
-        .bind(&f.department_id)
-        .bind(i64::from(f.acknowledge))
-        .bind(&f.imap.host)
-        .bind(f.imap.port)
-        .bind(f.imap.security.as_str())
-        .bind(&f.imap.username)
-        .bind(&f.imap_password)
-        .bind(&f.imap.folder)
-        .bind(&f.smtp.host)
-        .bind(f.smtp.port)
-        .bind(f.smtp.security.as_str())
-        .bind(&f.smtp.username)
-        .bind(&f.smtp_password)
-        .bind(now)
-        .bind(i64::from(moved))
-        .bind(&member.portal_id)
-        .bind(id)
-        .execute(tx.conn())
-        .await
-        .on_conflict(address_taken)?;
+        store::update(tx.conn(), &member.portal_id, id, &f, moved, now)
+            .await
+            .on_conflict(address_taken)?;
         tx.commit().await?;
         self.mailbox(member, id).await
     }
@@ -703,36 +572,19 @@ impl Desk {
     pub async fn delete_mailbox(&self, member: &Member, id: &str) -> Result<Mailbox> {
         let mailbox = self.mailbox(member, id).await?;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("delete from desk_mailboxes where portal_id = $1 and id = $2")
-            .bind(&member.portal_id)
-            .bind(id)
-            .execute(tx.conn())
-            .await?;
+        store::delete(tx.conn(), &member.portal_id, id).await?;
         tx.commit().await?;
         Ok(mailbox)
     }
 
     /// Every mailbox of every portal (the fetchers).
     pub async fn all_mailbox_configs(&self) -> Result<Vec<MailboxConfig>> {
-        let rows = sqlx::query(&format!(
-            "select {MAILBOX_COLUMNS} from desk_mailboxes m join desk_portals p on p.id = m.portal_id \
-             order by m.created_at, m.id"
-        ))
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter().map(config_from_row).collect()
+        store::all_configs(self.db.pool()).await
     }
 
     /// One mailbox by id alone (the fetcher re-reading its cursor); `None` when deleted.
     pub async fn mailbox_config_by_id(&self, id: &str) -> Result<Option<MailboxConfig>> {
-        let row = sqlx::query(&format!(
-            "select {MAILBOX_COLUMNS} from desk_mailboxes m join desk_portals p on p.id = m.portal_id \
-             where m.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.as_ref().map(config_from_row).transpose()
+        store::config_by_id(self.db.pool(), id).await
     }
 
     /// Takes or renews the fetch lease of a mailbox for `node` until `now + ttl_ms` (E8):
@@ -741,31 +593,15 @@ impl Desk {
     pub async fn acquire_mailbox_lease(&self, id: &str, node: &str, ttl_ms: i64) -> Result<bool> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
-        let done = sqlx::query(
-            "update desk_mailboxes set lease_owner = $1, lease_until = $2 \
-             where id = $3 and (lease_owner = $4 or lease_until <= $5 or lease_owner is null)",
-        )
-        .bind(node)
-        .bind(now + ttl_ms)
-        .bind(id)
-        .bind(node)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+        let done = store::take_lease(tx.conn(), id, node, now, ttl_ms).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Gives the lease up (a clean shutdown hands the mailbox over at once).
     pub async fn release_mailbox_lease(&self, id: &str, node: &str) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "update desk_mailboxes set lease_owner = null, lease_until = 0 where id = $1 and lease_owner = $2",
-        )
-        .bind(id)
-        .bind(node)
-        .execute(tx.conn())
-        .await?;
+        store::release_lease(tx.conn(), id, node).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -773,34 +609,14 @@ impl Desk {
     /// The node holding a mailbox's lease now, if any (tests, the settings page).
     pub async fn mailbox_lease_owner(&self, id: &str) -> Result<Option<String>> {
         let now = self.clock.now_ms();
-        let row = sqlx::query(
-            "select lease_owner from desk_mailboxes where id = $1 and lease_until > $2",
-        )
-        .bind(id)
-        .bind(now)
-        .fetch_optional(self.db.pool())
-        .await?;
-        Ok(match row {
-            Some(r) => r.try_get("lease_owner")?,
-            None => None,
-        })
+        store::lease_owner(self.db.pool(), id, now).await
     }
 
     /// Records what the fetcher saw: `error` none is a good fetch.
     pub async fn set_mailbox_status(&self, id: &str, error: Option<&str>) -> Result<()> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "update desk_mailboxes set state = $1, last_error = $2, \
-             last_fetch_at = case when $3 = 1 then $4 else last_fetch_at end where id = $5",
-        )
-        .bind(if error.is_some() { "error" } else { "ok" })
-        .bind(error)
-        .bind(i64::from(error.is_none()))
-        .bind(now)
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
+        store::set_status(tx.conn(), id, error, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -809,15 +625,7 @@ impl Desk {
     /// Mails seen before are still recognised by their Message-ID.
     pub async fn reset_mailbox_cursor(&self, id: &str, uid_validity: i64) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "update desk_mailboxes set uid_validity = $1, last_uid = 0 where id = $2 \
-             and (uid_validity is null or uid_validity <> $3)",
-        )
-        .bind(uid_validity)
-        .bind(id)
-        .bind(uid_validity)
-        .execute(tx.conn())
-        .await?;
+        store::reset_cursor(tx.conn(), id, uid_validity).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1470,14 +1278,9 @@ async fn reply_route(
         return Ok(Route::NoMailbox);
     };
     let id: String = chosen.try_get("id")?;
-    let row = sqlx::query(&format!(
-        "select {MAILBOX_COLUMNS} from desk_mailboxes m join desk_portals p on p.id = m.portal_id where m.id = $1"
-    ))
-    .bind(&id)
-    .fetch_one(&mut *conn)
-    .await?;
+    let mailbox = store::config_one(&mut *conn, &id).await?;
     Ok(Route::Mail {
-        mailbox: Box::new(config_from_row(&row)?),
+        mailbox: Box::new(mailbox),
         to_address: email,
         to_name,
         ticket_number: row_number(&mut *conn, portal_id, ticket_id).await?,
