@@ -28,14 +28,16 @@
 //! the same on both backends whatever the planner's statistics. A query made only of
 //! punctuation walks the portal's ticket numbers with the same test.
 
+mod store;
+
+pub(crate) use store::update_postings;
+use store::Search;
+
 use crate::access::Member;
-use crate::sql::{contains_pattern, Sql};
-use crate::tickets::store::{ticket_from_row, ticket_select};
 use crate::tickets::Ticket;
 use crate::Desk;
 use madoguchi_core::{Error, Result};
 use serde::Deserialize;
-use sqlx::Row;
 use std::collections::BTreeSet;
 use utoipa::{IntoParams, ToSchema};
 
@@ -275,46 +277,6 @@ pub(crate) fn contact_text(name: Option<&str>, email: Option<&str>) -> String {
     parts.join("\n")
 }
 
-/// Brings a ticket's postings from `old` to `new` inside the write transaction.
-pub(crate) async fn update_postings(
-    conn: &mut sqlx::AnyConnection,
-    portal_id: &str,
-    ticket_number: i64,
-    old: &BTreeSet<String>,
-    new: &BTreeSet<String>,
-) -> Result<()> {
-    let gone: Vec<&String> = old.difference(new).collect();
-    for chunk in gone.chunks(200) {
-        let mut sql = Sql::new("delete from desk_ticket_grams where portal_id = ");
-        sql.bind(portal_id)
-            .push(" and ticket_number = ")
-            .bind(ticket_number)
-            .push(" and gram in ")
-            .bind_list(chunk.iter().map(|g| g.as_str()));
-        sql.query().execute(&mut *conn).await?;
-    }
-    let added: Vec<&String> = new.difference(old).collect();
-    for chunk in added.chunks(200) {
-        let mut sql =
-            Sql::new("insert into desk_ticket_grams (portal_id, gram, ticket_number) values ");
-        for (i, gram) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.push("(")
-                .bind(portal_id)
-                .push(", ")
-                .bind(gram.as_str())
-                .push(", ")
-                .bind(ticket_number)
-                .push(")");
-        }
-        sql.push(" on conflict do nothing");
-        sql.query().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
 /// The validated limit and offset of a list call.
 pub(crate) fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64)> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
@@ -326,16 +288,6 @@ pub(crate) fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64)
         return Err(Error::invalid("offset", "desk-error-offset"));
     }
     Ok((limit, offset))
-}
-
-fn push_department_filter(sql: &mut Sql, department_ids: Option<&[String]>) {
-    if let Some(ids) = department_ids {
-        if ids.is_empty() {
-            sql.push(" and 1 = 0");
-        } else {
-            sql.push(" and t.department_id in ").bind_list(ids.iter());
-        }
-    }
 }
 
 /// Which part of the ranking a query fetches.
@@ -376,128 +328,6 @@ struct TermGrams {
 /// probes per field; the substring test makes the answer exact whatever the grams.
 const GRAMS_PER_TERM: usize = 4;
 const MAX_PROBES: usize = 6;
-
-struct Search<'a> {
-    portal_id: &'a str,
-    terms: Vec<String>,
-    exclude_number: Option<i64>,
-    departments: Option<&'a [String]>,
-}
-
-impl Search<'_> {
-    fn push_probe(&self, sql: &mut Sql, gram: &str, column: &str) {
-        sql.push("exists (select 1 from desk_ticket_grams g where g.portal_id = ")
-            .bind(self.portal_id)
-            .push(" and g.gram = ")
-            .bind(gram)
-            .push(" and g.ticket_number = ")
-            .push(column)
-            .push(")");
-    }
-
-    fn push_all(&self, sql: &mut Sql, grams: &[String], column: &str) {
-        sql.push("(");
-        for (i, gram) in grams.iter().enumerate() {
-            if i > 0 {
-                sql.push(" and ");
-            }
-            self.push_probe(sql, gram, column);
-        }
-        sql.push(")");
-    }
-
-    fn push_terms_in_subject(&self, sql: &mut Sql) {
-        sql.push("(");
-        for (i, term) in self.terms.iter().enumerate() {
-            if i > 0 {
-                sql.push(" and ");
-            }
-            sql.push("t.search_subject like ")
-                .bind(contains_pattern(term))
-                .push(" escape '\\'");
-        }
-        sql.push(")");
-    }
-
-    /// The next `batch` candidates of a walk older than `before`, newest first: only
-    /// the postings (or the portal's ticket numbers) are read, along their primary key,
-    /// so the plan is the same on both backends whatever the statistics.
-    fn candidates_sql(&self, walk: &Walk, before: Option<i64>, batch: i64) -> Sql {
-        let (mut sql, column) = match &walk.driver {
-            Some(driver) => {
-                let mut sql = Sql::new(
-                    "select g0.ticket_number from desk_ticket_grams g0 where g0.portal_id = ",
-                );
-                sql.bind(self.portal_id)
-                    .push(" and g0.gram = ")
-                    .bind(driver.as_str());
-                (sql, "g0.ticket_number")
-            }
-            None => {
-                let mut sql =
-                    Sql::new("select t.ticket_number from desk_tickets t where t.portal_id = ");
-                sql.bind(self.portal_id);
-                (sql, "t.ticket_number")
-            }
-        };
-        for probe in &walk.probes {
-            sql.push(" and ");
-            match probe {
-                Probe::All(grams) => self.push_all(&mut sql, grams, column),
-                Probe::AnyOf(sets) => {
-                    sql.push("(");
-                    for (i, set) in sets.iter().enumerate() {
-                        if i > 0 {
-                            sql.push(" or ");
-                        }
-                        self.push_all(&mut sql, set, column);
-                    }
-                    sql.push(")");
-                }
-            }
-        }
-        if let Some(before) = before {
-            sql.push(" and ").push(column).push(" < ").bind(before);
-        }
-        sql.push(" order by ")
-            .push(column)
-            .push(" desc limit ")
-            .bind(batch);
-        sql
-    }
-
-    /// Which of `numbers` belong to `tier` (the substring tests), newest first.
-    fn verify_sql(&self, tier: Tier, numbers: &[i64]) -> Sql {
-        let mut sql = Sql::new("select t.ticket_number from desk_tickets t where t.portal_id = ");
-        sql.bind(self.portal_id)
-            .push(" and t.ticket_number in ")
-            .bind_list(numbers.iter().copied());
-        match tier {
-            Tier::Subject => {
-                sql.push(" and ");
-                self.push_terms_in_subject(&mut sql);
-            }
-            Tier::Contact => {
-                for term in &self.terms {
-                    let pattern = contains_pattern(term);
-                    sql.push(" and (t.search_subject like ")
-                        .bind(pattern.clone())
-                        .push(" escape '\\' or t.search_contact like ")
-                        .bind(pattern)
-                        .push(" escape '\\')");
-                }
-                sql.push(" and not ");
-                self.push_terms_in_subject(&mut sql);
-            }
-        }
-        if let Some(n) = self.exclude_number {
-            sql.push(" and t.ticket_number <> ").bind(n);
-        }
-        push_department_filter(&mut sql, self.departments);
-        sql.push(" order by t.ticket_number desc");
-        sql
-    }
-}
 
 /// The first candidate batch of a walk; later ones grow up to [`MAX_BATCH`].
 const FIRST_BATCH: i64 = 100;
@@ -578,38 +408,6 @@ fn contact_walks(terms: &[TermGrams]) -> Option<Vec<Walk>> {
 }
 
 impl Desk {
-    /// Counts (up to [`COUNT_CAP`]) the postings of each gram, in one round trip.
-    async fn gram_counts(&self, portal_id: &str, grams: &[String]) -> Result<Vec<i64>> {
-        if grams.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut sql = Sql::default();
-        for (i, gram) in grams.iter().enumerate() {
-            if i > 0 {
-                sql.push(" union all ");
-            }
-            sql.push("select cast(")
-                .push(&i.to_string())
-                .push(" as bigint) as i, (select count(*) from (select 1 as one from desk_ticket_grams where portal_id = ")
-                .bind(portal_id)
-                .push(" and gram = ")
-                .bind(gram.as_str())
-                .push(" limit ")
-                .bind(COUNT_CAP)
-                .push(") x) as n");
-        }
-        let rows = sql.query().fetch_all(self.db.pool()).await?;
-        let mut counts = vec![0; grams.len()];
-        for row in &rows {
-            let i: i64 = row.try_get("i")?;
-            let n: i64 = row.try_get("n")?;
-            if let Some(slot) = usize::try_from(i).ok().and_then(|i| counts.get_mut(i)) {
-                *slot = n;
-            }
-        }
-        Ok(counts)
-    }
-
     /// Searches the portal's tickets (see the module documentation), ranked, `limit`
     /// (default 50, at most 200) from `offset`. 400 naming `q` for an empty or overlong
     /// query.
@@ -643,19 +441,7 @@ impl Desk {
             .ok()
             .filter(|n| *n > 0);
         let exact = match number {
-            Some(n) => {
-                let mut sql = Sql::new(&ticket_select());
-                sql.push(" where t.portal_id = ")
-                    .bind(&member.portal_id)
-                    .push(" and t.ticket_number = ")
-                    .bind(n);
-                push_department_filter(&mut sql, departments);
-                sql.query()
-                    .fetch_optional(self.db.pool())
-                    .await?
-                    .map(|row| ticket_from_row(&row, self, &member.portal_name))
-                    .transpose()?
-            }
+            Some(n) => self.ticket_in_scope(member, n, departments).await?,
             None => None,
         };
         let mut out = Vec::new();
@@ -776,26 +562,12 @@ impl Desk {
         let mut before = None;
         let mut batch = FIRST_BATCH;
         loop {
-            let candidates: Vec<i64> = search
-                .candidates_sql(walk, before, batch)
-                .query()
-                .fetch_all(self.db.pool())
-                .await?
-                .iter()
-                .map(|r| r.try_get::<i64, _>("ticket_number"))
-                .collect::<Result<_, _>>()?;
+            let candidates = self.candidates(search, walk, before, batch).await?;
             let Some(&last) = candidates.last() else {
                 return Ok((found, true));
             };
             for chunk in candidates.chunks(500) {
-                let rows = search
-                    .verify_sql(tier, chunk)
-                    .query()
-                    .fetch_all(self.db.pool())
-                    .await?;
-                for row in &rows {
-                    found.push(row.try_get("ticket_number")?);
-                }
+                found.extend(self.verified(search, tier, chunk).await?);
             }
             if found.len() >= need {
                 found.truncate(need);
@@ -819,17 +591,12 @@ impl Desk {
         if numbers.is_empty() {
             return Ok(out);
         }
-        let mut sql = Sql::new(&ticket_select());
-        sql.push(" where t.portal_id = ")
-            .bind(&member.portal_id)
-            .push(" and t.ticket_number in ")
-            .bind_list(numbers.iter().copied());
-        let rows = sql.query().fetch_all(self.db.pool()).await?;
-        let mut by_number = std::collections::HashMap::new();
-        for row in &rows {
-            let t = ticket_from_row(row, self, &member.portal_name)?;
-            by_number.insert(t.ticket_number, t);
-        }
+        let mut by_number: std::collections::HashMap<i64, Ticket> = self
+            .tickets_numbered(member, numbers)
+            .await?
+            .into_iter()
+            .map(|t| (t.ticket_number, t))
+            .collect();
         out.extend(numbers.iter().filter_map(|n| by_number.remove(n)));
         Ok(out)
     }
