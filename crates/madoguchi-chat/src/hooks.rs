@@ -7,7 +7,7 @@ use crate::chats::{AutoTicket, AutoTicketStatus};
 use crate::events::ChatEvent;
 use crate::visitors::Visitor;
 use async_trait::async_trait;
-use madoguchi_core::ids::{ChatId, TicketId};
+use madoguchi_core::ids::{ChatId, DepartmentId, TicketId};
 use madoguchi_core::{Lang, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -19,7 +19,8 @@ use utoipa::ToSchema;
 pub struct DeskMapping {
     /// "mapped" | "none" | "view_only" | "choose" (the integration's modes).
     pub mode: String,
-    pub desk_department_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub desk_department_id: Option<DepartmentId>,
     pub auto_associated: bool,
     /// The I13 message (localised) when the department was just auto-associated.
     pub notice: Option<String>,

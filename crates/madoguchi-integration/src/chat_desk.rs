@@ -11,7 +11,7 @@ use crate::outbox::{self, ConversionTicket, Done, Task};
 use crate::store::{self, ChatTicket, MappingRow, PortalRow};
 use crate::Integration;
 use madoguchi_chat::{ChatState, ChatView, Message, OperatorCtx};
-use madoguchi_core::ids::{ChatId, TicketId};
+use madoguchi_core::ids::{ChatId, DepartmentId, TicketId};
 use madoguchi_core::{fault, i18n, Error, ErrorCode, Lang, Result};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -82,7 +82,8 @@ pub struct ChatDeskView {
     pub classifications: Vec<String>,
     pub desk_departments: Vec<crate::desk_client::DeskDepartment>,
     /// The desk department a conversion goes to by default (mapped departments).
-    pub default_desk_department_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub default_desk_department_id: Option<DepartmentId>,
     pub visitor_email: Option<String>,
     /// O6: the operator is a member of the Desk portal, so a ticket's `webUrl` opens
     /// for them; otherwise the panel's read-only ticket view is theirs and it says why.
@@ -245,11 +246,11 @@ impl Integration {
     /// I14: with "associated departments", a mapped department sees only tickets of
     /// the Desk departments mapped to some Chat department; View only and Choose as
     /// needed always see all.
-    pub(crate) async fn scope(&self, ctx: &ChatCtx) -> Result<Option<Vec<String>>> {
+    pub(crate) async fn scope(&self, ctx: &ChatCtx) -> Result<Option<Vec<DepartmentId>>> {
         if ctx.row.view_scope != ViewScope::Associated || ctx.mapping.mode != DeptMode::Mapped {
             return Ok(None);
         }
-        let mut ids: Vec<String> = store::mappings(&self.db, &ctx.row.chat_portal_id)
+        let mut ids: Vec<DepartmentId> = store::mappings(&self.db, &ctx.row.chat_portal_id)
             .await?
             .into_iter()
             .filter(|m| m.mode == DeptMode::Mapped)
@@ -274,7 +275,7 @@ impl Integration {
             return Ok(ticket);
         }
         let scope = self.scope(ctx).await?;
-        if in_view_scope(ticket.department_id.as_deref(), scope.as_deref()) {
+        if in_view_scope(ticket.department_id.as_ref(), scope.as_deref()) {
             Ok(ticket)
         } else {
             Err(Error::not_found())
@@ -428,7 +429,7 @@ impl Integration {
                         "integ-error-desk-department",
                     ));
                 }
-                Some(d.to_owned())
+                Some(DepartmentId::from(d))
             }
         };
         if !chat.desk_ticket_ids.is_empty() {

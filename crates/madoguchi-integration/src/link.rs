@@ -13,7 +13,7 @@ use crate::store::{self, MappingRow, PortalRow};
 use crate::Integration;
 use madoguchi_chat::OperatorCtx;
 use madoguchi_core::identity::{Email, User};
-use madoguchi_core::ids::PortalName;
+use madoguchi_core::ids::{DepartmentId, PortalName};
 use madoguchi_core::{Error, ErrorCode, Lang, Result};
 use serde_json::json;
 
@@ -465,7 +465,7 @@ impl Integration {
                         "integ-error-desk-department",
                     ));
                 }
-                Some(wanted)
+                Some(DepartmentId::from(wanted))
             }
             _ => None,
         };

@@ -1,6 +1,7 @@
 //! The integration's values: settings (I7, I8, I14), department modes (I9), and the
 //! views of API.md "Integration".
 
+use madoguchi_core::ids::DepartmentId;
 use madoguchi_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -61,8 +62,8 @@ madoguchi_core::wire_enum! {
 /// department), a ticket is in it only when its department is one of them; a ticket
 /// with no department is outside. `None` (all departments) holds every ticket. The
 /// lists (recent tickets, search) and every per-ticket route apply this same rule.
-pub fn in_view_scope(department_id: Option<&str>, scope: Option<&[String]>) -> bool {
-    scope.is_none_or(|ids| department_id.is_some_and(|d| ids.iter().any(|x| x == d)))
+pub fn in_view_scope(department_id: Option<&DepartmentId>, scope: Option<&[DepartmentId]>) -> bool {
+    scope.is_none_or(|ids| department_id.is_some_and(|d| ids.contains(d)))
 }
 
 madoguchi_core::wire_enum! {
@@ -152,7 +153,8 @@ pub struct DepartmentMappingView {
     pub chat_department_id: String,
     pub chat_department_name: String,
     pub mode: DeptMode,
-    pub desk_department_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub desk_department_id: Option<DepartmentId>,
     pub auto_associated: bool,
 }
 

@@ -8,7 +8,7 @@
 //! A job is a [`Task`] (its `kind` is the serde tag, also kept in its own column for
 //! queries) and ends with a [`Done`] kept in `result`.
 
-use madoguchi_core::ids::new_id;
+use madoguchi_core::ids::{new_id, DepartmentId};
 use madoguchi_core::{Db, Result};
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
@@ -40,7 +40,7 @@ pub enum Task {
         reason: Option<String>,
         status: String,
         #[serde(default)]
-        desk_department_id: Option<String>,
+        desk_department_id: Option<DepartmentId>,
     },
     /// Append a linked chat's messages to the ticket's chat thread (I11).
     SyncThread { chat_id: String, ticket_id: String },
@@ -66,7 +66,7 @@ pub struct ConversionTicket {
     pub status: String,
     pub priority: String,
     pub classification: Option<String>,
-    pub department_id: Option<String>,
+    pub department_id: Option<DepartmentId>,
 }
 
 impl Task {

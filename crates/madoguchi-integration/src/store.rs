@@ -164,7 +164,7 @@ pub async fn save_settings(
 pub struct MappingRow {
     pub chat_department_id: String,
     pub mode: DeptMode,
-    pub desk_department_id: Option<String>,
+    pub desk_department_id: Option<madoguchi_core::ids::DepartmentId>,
     pub auto_associated: bool,
 }
 

@@ -27,6 +27,7 @@ use crate::Integration;
 use futures::StreamExt;
 use madoguchi_chat::live::LiveEvent;
 use madoguchi_chat::{AutoTicketStatus, ChatState, ChatView, Outcome};
+use madoguchi_core::ids::DepartmentId;
 use madoguchi_core::{Error, ErrorCode, Lang, Result};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -340,7 +341,7 @@ impl Integration {
             } => {
                 let skip_reason =
                     (!create).then(|| reason.as_deref().unwrap_or("integ-skip-no-email"));
-                self.run_auto_ticket(chat_id, skip_reason, status, desk_department_id.as_deref())
+                self.run_auto_ticket(chat_id, skip_reason, status, desk_department_id.as_ref())
                     .await
             }
             Task::SyncThread { chat_id, ticket_id } => self.run_sync(chat_id, ticket_id).await,
@@ -379,7 +380,7 @@ impl Integration {
         chat_id: &str,
         skip_reason: Option<&str>,
         status: &str,
-        desk_department_id: Option<&str>,
+        desk_department_id: Option<&DepartmentId>,
     ) -> Result<Outcome2> {
         let Some(chat) = self.chat.chat_by_id(chat_id).await? else {
             return Ok(Outcome2::Failed("the chat is gone".into()));
@@ -422,7 +423,7 @@ impl Integration {
                 let new = NewTicket {
                     subject: subject_of(&chat, TRANSCRIPT_LANG),
                     description: Some(chat.question.clone()),
-                    department_id: desk_department_id.map(str::to_owned),
+                    department_id: desk_department_id.cloned(),
                     contact_id: None,
                     status: Some(status.to_owned()),
                     priority: None,

@@ -7,7 +7,7 @@ use super::{
 };
 use async_trait::async_trait;
 use madoguchi_core::identity::User;
-use madoguchi_core::ids::{ChatId, ContactId, PortalName, TicketId};
+use madoguchi_core::ids::{ChatId, ContactId, DepartmentId, PortalName, TicketId};
 use madoguchi_core::{Error, ErrorCode, Result};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -174,12 +174,12 @@ const MAX_FETCH: u32 = 200;
 
 fn in_departments(
     tickets: Vec<DeskTicket>,
-    departments: Option<&[String]>,
+    departments: Option<&[DepartmentId]>,
     limit: u32,
 ) -> Vec<DeskTicket> {
     tickets
         .into_iter()
-        .filter(|t| crate::model::in_view_scope(t.department_id.as_deref(), departments))
+        .filter(|t| crate::model::in_view_scope(t.department_id.as_ref(), departments))
         .take(limit as usize)
         .collect()
 }
@@ -373,7 +373,7 @@ impl DeskClient for HttpDesk {
         auth: &DeskAuth,
         contact_id: &ContactId,
         limit: u32,
-        departments: Option<&[String]>,
+        departments: Option<&[DepartmentId]>,
     ) -> Result<Vec<DeskTicket>> {
         // The HTTP API filters by one department at a time: over-fetch, then filter.
         let fetch = if departments.is_some() {
@@ -393,7 +393,7 @@ impl DeskClient for HttpDesk {
         &self,
         auth: &DeskAuth,
         q: &str,
-        departments: Option<&[String]>,
+        departments: Option<&[DepartmentId]>,
     ) -> Result<Vec<DeskTicket>> {
         let mut url = self.url(&auth.portal, &["tickets", "search"])?;
         url.query_pairs_mut().append_pair("q", q);

@@ -9,7 +9,7 @@ use super::{
 };
 use async_trait::async_trait;
 use madoguchi_core::identity::User;
-use madoguchi_core::ids::{ChatId, ContactId, PortalName, TicketId};
+use madoguchi_core::ids::{ChatId, ContactId, DepartmentId, PortalName, TicketId};
 use madoguchi_core::{Error, ErrorCode, Result};
 use madoguchi_desk::{
     ChatMessageIn, Desk, Member, NewThread, SearchQuery, ThreadAuthor, ThreadKind, TicketFilter,
@@ -158,7 +158,7 @@ impl DeskClient for InProcessDesk {
         let new = madoguchi_desk::NewTicket {
             subject: ticket.subject.clone(),
             description: ticket.description.clone(),
-            department_id: ticket.department_id.clone(),
+            department_id: ticket.department_id.as_ref().map(DepartmentId::to_string),
             contact_id: ticket.contact_id.as_ref().map(ContactId::to_string),
             status: parse_enum(
                 "status",
@@ -194,13 +194,13 @@ impl DeskClient for InProcessDesk {
         auth: &DeskAuth,
         contact_id: &ContactId,
         limit: u32,
-        departments: Option<&[String]>,
+        departments: Option<&[DepartmentId]>,
     ) -> Result<Vec<DeskTicket>> {
         let member = self.member(auth).await?;
         let filter = TicketFilter {
             contact_id: Some(contact_id.to_string()),
             limit: Some(i64::from(limit)),
-            department_ids: departments.map(<[String]>::to_vec),
+            department_ids: departments.map(department_strings),
             ..TicketFilter::default()
         };
         convert_all(self.desk.tickets(&member, &filter).await?)
@@ -210,14 +210,14 @@ impl DeskClient for InProcessDesk {
         &self,
         auth: &DeskAuth,
         q: &str,
-        departments: Option<&[String]>,
+        departments: Option<&[DepartmentId]>,
     ) -> Result<Vec<DeskTicket>> {
         let member = self.member(auth).await?;
         let query = SearchQuery {
             q: q.to_owned(),
             limit: None,
             offset: None,
-            department_ids: departments.map(<[String]>::to_vec),
+            department_ids: departments.map(department_strings),
         };
         convert_all(self.desk.search_tickets(&member, &query).await?)
     }
@@ -320,4 +320,9 @@ impl DeskClient for InProcessDesk {
         }
         Ok(out)
     }
+}
+
+/// Desk's services take department ids as the strings they store.
+fn department_strings(ids: &[DepartmentId]) -> Vec<String> {
+    ids.iter().map(DepartmentId::to_string).collect()
 }

@@ -19,7 +19,7 @@ pub use in_process::InProcessDesk;
 
 use async_trait::async_trait;
 use madoguchi_core::identity::User;
-use madoguchi_core::ids::{ChatId, ContactId, PortalName, TicketId};
+use madoguchi_core::ids::{ChatId, ContactId, DepartmentId, PortalName, TicketId};
 use madoguchi_core::Result;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -75,7 +75,8 @@ pub struct ServiceKey {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeskDepartment {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: DepartmentId,
     pub name: String,
     #[serde(default)]
     pub is_default: bool,
@@ -153,7 +154,8 @@ pub struct DeskTicket {
     #[serde(default)]
     pub channel: Option<String>,
     #[serde(default)]
-    pub department_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub department_id: Option<DepartmentId>,
     #[serde(default)]
     pub contact_id: Option<String>,
     #[serde(default)]
@@ -246,7 +248,7 @@ pub struct NewTicket {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub department_id: Option<String>,
+    pub department_id: Option<DepartmentId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contact_id: Option<ContactId>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -321,7 +323,7 @@ pub trait DeskClient: Send + Sync + 'static {
         auth: &DeskAuth,
         contact_id: &ContactId,
         limit: u32,
-        departments: Option<&[String]>,
+        departments: Option<&[DepartmentId]>,
     ) -> Result<Vec<DeskTicket>>;
     /// D5 search: ticket number, contact name, contact email, subject; only in
     /// `departments` when given (I14, I19).
@@ -329,7 +331,7 @@ pub trait DeskClient: Send + Sync + 'static {
         &self,
         auth: &DeskAuth,
         q: &str,
-        departments: Option<&[String]>,
+        departments: Option<&[DepartmentId]>,
     ) -> Result<Vec<DeskTicket>>;
     async fn set_ticket_status(
         &self,

@@ -7,6 +7,7 @@
 use crate::both_backends;
 use crate::helpers::{TestApp, TestUser};
 use madoguchi_core::identity::User;
+use madoguchi_core::ids::DepartmentId;
 use madoguchi_core::ErrorCode;
 use madoguchi_integration::desk_client::{ChatFile, ChatLine, DeskAuth, DeskClient, NewTicket};
 use madoguchi_integration::{HttpDesk, InProcessDesk};
@@ -294,8 +295,8 @@ async fn contract(app: &TestApp, desk: Arc<dyn DeskClient>) {
         )
         .await["id"]
         .as_str()
-        .unwrap()
-        .to_owned();
+        .map(DepartmentId::from)
+        .unwrap();
     assert!(desk
         .departments(&auth)
         .await
