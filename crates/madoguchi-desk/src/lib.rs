@@ -11,9 +11,10 @@
 //! decisions, as `Desk` methods) beside `<resource>/store.rs` (its SQL: statements,
 //! binds, row mapping, nothing else), as in the Chat context. A service opens the
 //! write transaction and calls the store functions inside it; shapes that depend on
-//! the input are built with `sql::Sql`. (`mail` is half-way: its mailbox SQL is in
-//! `mail/store.rs`, its import and outbox SQL still in `mail/mod.rs`; `search` still
-//! holds its SQL.)
+//! the input are built with `sql::Sql`. Every module keeps all its SQL in its
+//! `store.rs`: `mail/store.rs` holds the mailboxes', the import's and the outbox's
+//! (the services are `mail/inbound.rs` and `mail/outbound.rs`), `search/store.rs`
+//! the postings' and the walks'.
 //!
 //! The view types ([`Ticket`], [`Contact`], [`Thread`], …) serialise to exactly the
 //! JSON of API.md (camelCase, enumerations as written) and deserialise from it, so an
