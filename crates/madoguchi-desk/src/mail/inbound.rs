@@ -153,12 +153,13 @@ impl Desk {
             quoted: quoted.as_deref(),
         };
         store::insert_inbound_thread(tx.conn(), &thread, now).await?;
-        store::record_received_message_id(
+        store::record_message_id(
             tx.conn(),
             portal_id,
             &message_id,
             &ticket_id,
             &thread_id,
+            store::Direction::In,
             now,
         )
         .await?;

@@ -89,12 +89,13 @@ impl Desk {
             mailbox_id: &mailbox.id,
         };
         store::set_reply_mail(&mut *conn, thread_id, &fields).await?;
-        store::record_sent_message_id(
+        store::record_message_id(
             &mut *conn,
             portal_id,
             &message_id,
             ticket_id,
             thread_id,
+            store::Direction::Out,
             now,
         )
         .await?;

@@ -462,23 +462,37 @@ pub(crate) async fn insert_inbound_thread(
     Ok(())
 }
 
-/// The Message-ID of an imported mail's thread.
-pub(crate) async fn record_received_message_id(
+/// Which way a recorded Message-ID went (`desk_mail_message_ids.direction`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Direction {
+    /// An imported mail.
+    In,
+    /// A reply sent from a ticket.
+    Out,
+}
+
+/// The Message-ID of a thread, so later mail threads onto its ticket.
+pub(crate) async fn record_message_id(
     e: impl AnyExecutor<'_>,
     portal_id: &str,
     message_id: &str,
     ticket_id: &str,
     thread_id: &str,
+    direction: Direction,
     now: i64,
 ) -> Result<()> {
     sqlx::query(
         "insert into desk_mail_message_ids (portal_id, message_id, ticket_id, thread_id, direction, created_at) \
-         values ($1, $2, $3, $4, 'in', $5)",
+         values ($1, $2, $3, $4, $5, $6)",
     )
     .bind(portal_id)
     .bind(message_id)
     .bind(ticket_id)
     .bind(thread_id)
+    .bind(match direction {
+        Direction::In => "in",
+        Direction::Out => "out",
+    })
     .bind(now)
     .execute(e)
     .await?;
@@ -748,29 +762,6 @@ pub(crate) async fn set_reply_mail(
     .bind(m.message_id)
     .bind(m.mailbox_id)
     .bind(thread_id)
-    .execute(e)
-    .await?;
-    Ok(())
-}
-
-/// The Message-ID of a reply thread.
-pub(crate) async fn record_sent_message_id(
-    e: impl AnyExecutor<'_>,
-    portal_id: &str,
-    message_id: &str,
-    ticket_id: &str,
-    thread_id: &str,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
-        "insert into desk_mail_message_ids (portal_id, message_id, ticket_id, thread_id, direction, created_at) \
-         values ($1, $2, $3, $4, 'out', $5)",
-    )
-    .bind(portal_id)
-    .bind(message_id)
-    .bind(ticket_id)
-    .bind(thread_id)
-    .bind(now)
     .execute(e)
     .await?;
     Ok(())

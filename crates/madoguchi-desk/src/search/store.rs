@@ -245,15 +245,8 @@ impl Desk {
         before: Option<i64>,
         batch: i64,
     ) -> Result<Vec<i64>> {
-        let rows = search
-            .candidates_sql(walk, before, batch)
-            .query()
-            .fetch_all(self.db.pool())
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.try_get::<i64, _>("ticket_number"))
-            .collect::<Result<_, _>>()?)
+        self.ticket_numbers(search.candidates_sql(walk, before, batch))
+            .await
     }
 
     /// Which of `numbers` belong to `tier`, newest first.
@@ -263,11 +256,12 @@ impl Desk {
         tier: Tier,
         numbers: &[i64],
     ) -> Result<Vec<i64>> {
-        let rows = search
-            .verify_sql(tier, numbers)
-            .query()
-            .fetch_all(self.db.pool())
-            .await?;
+        self.ticket_numbers(search.verify_sql(tier, numbers)).await
+    }
+
+    /// The `ticket_number` column of a statement's rows.
+    async fn ticket_numbers(&self, sql: Sql) -> Result<Vec<i64>> {
+        let rows = sql.query().fetch_all(self.db.pool()).await?;
         Ok(rows
             .iter()
             .map(|r| r.try_get::<i64, _>("ticket_number"))
