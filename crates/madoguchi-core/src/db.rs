@@ -5,8 +5,9 @@
 //! over a store trait per backend: the domain SQL is written once (lowercase, `$n`
 //! placeholders, `on conflict`, `returning`), ids are TEXT, times are BIGINT
 //! milliseconds and flags are BIGINT 0/1, which both backends store and decode alike.
-//! Only the migrations differ per backend (`migrations/sqlite`, `migrations/postgres`),
-//! and they create the same tables with the same semantics. The alternative, two typed
+//! The migrations (`migrations/`) are written once too, in SQLite's text; PostgreSQL runs
+//! them with the few dialect lines of [`postgres_line`] rewritten, so the two backends
+//! cannot drift apart. The alternative, two typed
 //! stores, would double every query for no behaviour the product needs.
 //!
 //! SQLite allows one writer at a time. A deferred transaction that reads and then
@@ -22,7 +23,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -191,8 +192,63 @@ impl WriteTx {
     }
 }
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static POSTGRES_MIGRATIONS: LazyLock<sqlx::migrate::Migrator> = LazyLock::new(|| {
+    // The source resolves without waiting (it maps migrations already in memory), so
+    // blocking on it cannot stall a runtime.
+    futures::executor::block_on(sqlx::migrate::Migrator::new(PostgresDialect))
+        .expect("the PostgreSQL migrations derive from the embedded ones")
+});
+
+/// The one line of our SQLite text that PostgreSQL does not accept, and what it runs
+/// instead: a composite-key table stored without SQLite's hidden rowid (half the size)
+/// has no rowid to leave out on PostgreSQL. Everything else is the portable dialect.
+/// The rewritten text must stay byte for byte what earlier releases ran, or upgraded
+/// databases refuse the changed checksum (`tests/migrations_released.rs`).
+pub fn postgres_line(line: &str) -> &str {
+    match line {
+        ") without rowid;" => ");",
+        other => other,
+    }
+}
+
+/// The embedded migrations in PostgreSQL's dialect.
+#[derive(Debug)]
+struct PostgresDialect;
+
+impl sqlx::migrate::MigrationSource<'static> for PostgresDialect {
+    fn resolve(
+        self,
+    ) -> futures::future::BoxFuture<
+        'static,
+        std::result::Result<Vec<sqlx::migrate::Migration>, sqlx::error::BoxDynError>,
+    > {
+        let migrations = SQLITE_MIGRATIONS
+            .iter()
+            .map(|m| {
+                // split_inclusive keeps each line's own ending, so the text is unchanged
+                // but for the rewritten lines.
+                let sql: String = m
+                    .sql
+                    .split_inclusive('\n')
+                    .map(|line| {
+                        let body = line.trim_end_matches(['\r', '\n']);
+                        let ending = &line[body.len()..];
+                        format!("{}{ending}", postgres_line(body))
+                    })
+                    .collect();
+                sqlx::migrate::Migration::new(
+                    m.version,
+                    m.description.clone(),
+                    m.migration_type,
+                    sql.into(),
+                    m.no_tx,
+                )
+            })
+            .collect();
+        Box::pin(async move { Ok(migrations) })
+    }
+}
 
 crate::wire_enum! {
     /// How SQLite makes a commit durable (`serve --sync`).
@@ -224,7 +280,7 @@ pub(crate) fn sqlite_pragmas(sync: SqliteSync) -> String {
 pub fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
     match backend {
         Backend::Sqlite => &SQLITE_MIGRATIONS,
-        Backend::Postgres => &POSTGRES_MIGRATIONS,
+        Backend::Postgres => &*POSTGRES_MIGRATIONS,
     }
 }
 
