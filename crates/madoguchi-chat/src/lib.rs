@@ -71,8 +71,8 @@ pub struct Chat {
     visitor_key: Arc<tokio::sync::OnceCell<String>>,
     /// How long a visitor token works after its chat ended (milliseconds).
     pub(crate) visitor_token_ttl_ms: i64,
-    /// The group-commit writer of messages, started on the first message.
-    message_writer: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<messages::batch::Pending>>>,
+    /// The group-commit writers of messages, started on the first message.
+    message_writer: Arc<std::sync::OnceLock<messages::batch::Writers>>,
     /// V1: the open consoles of every node (see [`presence`]).
     pub(crate) presence: Arc<presence::Presence>,
     /// The server's public URL (the URLs of files, V3).

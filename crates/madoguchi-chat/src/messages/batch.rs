@@ -90,7 +90,35 @@ enum Outcome {
     NotWritable,
 }
 
-pub(crate) fn spawn_writer(chat: Chat) -> mpsc::Sender<Pending> {
+/// PostgreSQL takes several transactions at once, and a batch there spends most of its
+/// time in round trips and its commit: this many writers, each with its own share of
+/// the chats, keep that many batches in flight. A chat always goes to the same writer,
+/// so its messages keep their order and no two of a node's batches touch one chat row.
+/// SQLite has one writer thread: more batches in flight would only queue for it.
+const POSTGRES_WRITERS: usize = 4;
+
+/// The group-commit writers of a node, started on the first message.
+pub(crate) struct Writers(Vec<mpsc::Sender<Pending>>);
+
+impl Writers {
+    pub(crate) fn spawn(chat: &Chat) -> Self {
+        let count = match chat.db.backend() {
+            Backend::Postgres => POSTGRES_WRITERS,
+            Backend::Sqlite => 1,
+        };
+        Writers((0..count).map(|_| spawn_writer(chat.clone())).collect())
+    }
+
+    /// The writer of `chat_id` (FNV-1a of the id: stable, cheap, spread enough).
+    pub(crate) fn of(&self, chat_id: &str) -> &mpsc::Sender<Pending> {
+        let hash = chat_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        &self.0[(hash % self.0.len() as u64) as usize]
+    }
+}
+
+fn spawn_writer(chat: Chat) -> mpsc::Sender<Pending> {
     let (tx, mut rx) = mpsc::channel::<Pending>(QUEUE);
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(MAX_BATCH);

@@ -285,10 +285,10 @@ impl Chat {
             allowed,
             reply,
         };
-        let writer = self
+        let writers = self
             .message_writer
-            .get_or_init(|| batch::spawn_writer(self.clone()));
-        if writer.send(pending).await.is_err() {
+            .get_or_init(|| batch::Writers::spawn(self));
+        if writers.of(chat_id).send(pending).await.is_err() {
             return Err(Error::internal(anyhow::anyhow!(
                 "the message writer stopped"
             )));

@@ -24,8 +24,10 @@
 //! candidate is verified in SQL with a substring test of each term against the
 //! normalised texts, so answers are exact. A walk reads only postings, along their
 //! primary key in `ticket_number` order, in growing batches, and stops as soon as the
-//! page is full; the candidates are then verified by number. The plans are therefore
-//! the same on both backends whatever the planner's statistics. A query made only of
+//! page is full; the candidates are then verified by number. The other grams are
+//! probed per candidate by primary key (written so that PostgreSQL cannot turn them
+//! into joins), so the plans are the same on both backends whatever the planner's
+//! statistics. A query made only of
 //! punctuation walks the portal's ticket numbers with the same test.
 
 mod store;

@@ -70,6 +70,11 @@ pub(super) struct Search<'a> {
 }
 
 impl Search<'_> {
+    /// One posting looked up by its primary key for the candidate in `column`. The
+    /// `limit 1 offset 0` keeps PostgreSQL from turning the `exists` into a semi-join:
+    /// it would then merge the probe gram's whole postings with the driver's (a common
+    /// gram beside a rare one read 50,000 postings for two candidates: 60 ms at a
+    /// million tickets instead of 0.5).
     fn push_probe(&self, sql: &mut Sql, gram: &str, column: &str) {
         sql.push("exists (select 1 from desk_ticket_grams g where g.portal_id = ")
             .bind(self.portal_id)
@@ -77,7 +82,7 @@ impl Search<'_> {
             .bind(gram)
             .push(" and g.ticket_number = ")
             .push(column)
-            .push(")");
+            .push(" limit 1 offset 0)");
     }
 
     fn push_all(&self, sql: &mut Sql, grams: &[String], column: &str) {
