@@ -344,7 +344,7 @@ async fn main() -> anyhow::Result<()> {
             &member,
             &NewTicket {
                 subject: subject(&mut rng),
-                contact_id: Some(contact_ids[0].clone()),
+                contact_id: contact_ids.first().cloned(),
                 ..NewTicket::default()
             },
         )
