@@ -57,6 +57,9 @@ struct Figures {
     lost: u64,
     duplicated: u64,
     peak_rss_kib: Option<u64>,
+    /// The server's use while the messages were sent: CPU µs and storage bytes a message.
+    cpu_us_per_message: Option<f64>,
+    disk_bytes_per_message: Option<f64>,
 }
 
 impl Figures {
@@ -154,6 +157,26 @@ impl ServerProcess {
         bail!("the server under test did not become ready")
     }
 
+    /// What the server has used so far: CPU (user + system) and bytes it sent to storage.
+    fn usage(&self) -> Option<Usage> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+        // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name;
+        // Linux counts them in 100 Hz ticks whatever the kernel's own tick rate.
+        let cpu_us = (ticks(11)? + ticks(12)?) * 10_000;
+        let io = std::fs::read_to_string(format!("/proc/{}/io", self.child.id())).ok()?;
+        let write_bytes = io
+            .lines()
+            .find_map(|l| l.strip_prefix("write_bytes:"))
+            .and_then(|v| v.trim().parse().ok())?;
+        Some(Usage {
+            cpu_us,
+            write_bytes,
+        })
+    }
+
     fn peak_rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         status
@@ -162,6 +185,13 @@ impl ServerProcess {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok())
     }
+}
+
+/// A server's resource use at one moment ([`ServerProcess::usage`]).
+#[derive(Clone, Copy)]
+struct Usage {
+    cpu_us: u64,
+    write_bytes: u64,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -201,7 +231,7 @@ pub async fn run_chat(args: ChatBenchArgs) -> anyhow::Result<()> {
     )
     .await?;
     let target = relay_target(&relay.base, &args);
-    let mut figures = drive(&target, &args)
+    let mut figures = drive(&target, &args, &relay)
         .await
         .context("driving the bare relay")?;
     figures.label = "bare relay (no storage)".into();
@@ -238,7 +268,7 @@ pub async fn run_chat(args: ChatBenchArgs) -> anyhow::Result<()> {
         let wrapper = std::env::var("MADOGUCHI_BENCH_WRAP").ok();
         let server = ServerProcess::start_wrapped(&serve_args, port, wrapper.as_deref()).await?;
         let target = product_target(&server.base, &args).await?;
-        let mut figures = drive(&target, &args)
+        let mut figures = drive(&target, &args, &server)
             .await
             .with_context(|| format!("driving madoguchi on {label}"))?;
         figures.label = format!("madoguchi on {label}");
@@ -250,7 +280,7 @@ pub async fn run_chat(args: ChatBenchArgs) -> anyhow::Result<()> {
 
     println!();
     println!(
-        "{:<28} {:>11} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6} {:>6} {:>9} {:>6}",
+        "{:<28} {:>11} {:>10} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6} {:>6} {:>9} {:>6} {:>8} {:>8}",
         "target",
         "connections",
         "msgs/s",
@@ -262,12 +292,14 @@ pub async fn run_chat(args: ChatBenchArgs) -> anyhow::Result<()> {
         "lost",
         "dup",
         "RSS MiB",
-        "ratio"
+        "ratio",
+        "CPU µs",
+        "disk KiB"
     );
     let relay_rate = results.first().map(Figures::rate).unwrap_or(f64::NAN);
     for f in &results {
         println!(
-            "{:<28} {:>11} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>9.2} {:>6} {:>6} {:>9} {:>6.2}",
+            "{:<28} {:>11} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>9.2} {:>6} {:>6} {:>9} {:>6.2} {:>8} {:>8}",
             f.label,
             f.connections,
             f.rate(),
@@ -281,10 +313,17 @@ pub async fn run_chat(args: ChatBenchArgs) -> anyhow::Result<()> {
             f.peak_rss_kib
                 .map(|k| format!("{:.1}", k as f64 / 1024.0))
                 .unwrap_or_else(|| "n/a".into()),
-            f.rate() / relay_rate
+            f.rate() / relay_rate,
+            f.cpu_us_per_message
+                .map(|c| format!("{c:.0}"))
+                .unwrap_or_else(|| "n/a".into()),
+            f.disk_bytes_per_message
+                .map(|d| format!("{:.1}", d / 1024.0))
+                .unwrap_or_else(|| "n/a".into()),
         );
     }
-    println!("(latencies in ms; ack: the visitor's send to its ack, which follows the commit; deliv: to the operator's socket)");
+    println!("(latencies in ms; ack: the visitor's send to its ack, which follows the commit; deliv: to the operator's socket;");
+    println!(" CPU µs and disk KiB: the server's user + system CPU and bytes sent to storage while sending, per message)");
     Ok(())
 }
 
@@ -449,7 +488,11 @@ async fn connect_all(urls: &[String]) -> anyhow::Result<Vec<Ws>> {
     Ok(out)
 }
 
-async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures> {
+async fn drive(
+    target: &Target,
+    args: &ChatBenchArgs,
+    server: &ServerProcess,
+) -> anyhow::Result<Figures> {
     eprintln!(
         "  connecting {} sockets",
         target.idle_ws.len() + target.visitor_ws.len() + 1
@@ -506,6 +549,7 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
     };
 
     eprintln!("  sending");
+    let before = server.usage();
     let started = Instant::now();
     // Open loop (`--rate`): each visitor sends on its own clock, staggered, whether or
     // not earlier messages were acknowledged, so latency is measured at that load.
@@ -590,6 +634,10 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
     acks_us.sort_unstable();
     let acked_elapsed = started.elapsed();
     let _ = tokio::time::timeout(Duration::from_secs(30), reader).await;
+    let used = before.zip(server.usage()).map(|(a, b)| {
+        let per = |x: u64, y: u64| y.saturating_sub(x) as f64 / expected.max(1) as f64;
+        (per(a.cpu_us, b.cpu_us), per(a.write_bytes, b.write_bytes))
+    });
     let samples = std::mem::take(&mut *latencies.lock().unwrap_or_else(|p| p.into_inner()));
     if args.timeline {
         print_timeline(&samples);
@@ -609,6 +657,8 @@ async fn drive(target: &Target, args: &ChatBenchArgs) -> anyhow::Result<Figures>
         lost: expected.saturating_sub(received),
         duplicated: duplicated.load(Ordering::Relaxed),
         peak_rss_kib: None,
+        cpu_us_per_message: used.map(|u| u.0),
+        disk_bytes_per_message: used.map(|u| u.1),
     })
 }
 
