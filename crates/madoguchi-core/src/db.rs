@@ -280,7 +280,7 @@ pub(crate) fn sqlite_pragmas(sync: SqliteSync) -> String {
 pub fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
     match backend {
         Backend::Sqlite => &SQLITE_MIGRATIONS,
-        Backend::Postgres => &*POSTGRES_MIGRATIONS,
+        Backend::Postgres => &POSTGRES_MIGRATIONS,
     }
 }
 
