@@ -16,6 +16,17 @@ pub const SESSION_COOKIE: &str = "madoguchi_session";
 pub const LANG_COOKIE: &str = "madoguchi_lang";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+/// `deserialize_with` for a body field of a patch where absent and `null` differ:
+/// absent → `None` (keep; the field also needs `#[serde(default)]`), `null` →
+/// `Some(None)` (clear), a value → `Some(Some(v))`.
+pub(crate) fn present<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// Turns a serde error into `invalid_request` naming the field at fault.
 fn invalid_from_serde<E: std::fmt::Display>(err: serde_path_to_error::Error<E>) -> ApiError {
     let path = err.path().to_string();
@@ -47,6 +58,19 @@ fn invalid_from_serde<E: std::fmt::Display>(err: serde_path_to_error::Error<E>) 
     ApiError(e)
 }
 
+/// A header's value, when it is text.
+fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A body's JSON as `T` (control characters refused first), or `invalid_request`
+/// naming the field at fault.
+fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    crate::input::check_json_bytes(bytes)?;
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(invalid_from_serde)
+}
+
 /// A JSON body. Requires `Content-Type: application/json`.
 pub struct ApiJson<T>(pub T);
 
@@ -54,10 +78,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
+        let is_json = header_str(req.headers(), header::CONTENT_TYPE)
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim();
@@ -76,10 +97,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 ApiError(Error::new(ErrorCode::InvalidRequest))
             }
         })?;
-        crate::input::check_json_bytes(&bytes)?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(de).map_err(invalid_from_serde)?;
-        Ok(ApiJson(value))
+        Ok(ApiJson(decode_json(&bytes)?))
     }
 }
 
@@ -90,11 +108,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> 
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let has_body = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v != "0")
+        let has_body = header_str(req.headers(), header::CONTENT_LENGTH).is_some_and(|v| v != "0")
             || req.headers().contains_key(header::TRANSFER_ENCODING);
         if !has_body {
             return Ok(Self(None));
@@ -106,10 +120,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> 
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }
-        crate::input::check_json_bytes(&bytes)?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(de).map_err(invalid_from_serde)?;
-        Ok(Self(Some(value)))
+        Ok(Self(Some(decode_json(&bytes)?)))
     }
 }
 
@@ -202,10 +213,7 @@ impl AuthUser {
         };
         let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
-            let sent = headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
+            let sent = header_str(headers, CSRF_HEADER).unwrap_or("");
             if !madoguchi_core::ids::secrets_equal(sent, &csrf) {
                 return Err(ApiError(Error::forbidden().with_field(CSRF_HEADER)));
             }

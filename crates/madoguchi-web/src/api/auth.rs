@@ -72,13 +72,11 @@ async fn signup(
         .signup(&req.email, &req.password, &req.name)
         .await?;
     let token = state.identity.issue_token(&user.id, "signup").await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Session {
-            user: user.into(),
-            token,
-        }),
-    ))
+    let session = Session {
+        user: user.into(),
+        token,
+    };
+    Ok((StatusCode::CREATED, Json(session)))
 }
 
 /// Logs in with email (any case) and password; any mismatch is `invalid_credentials`.

@@ -8,9 +8,11 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use madoguchi_chat::{ChatListFilter, ChatView, MessageView, Visitor, VisitorPatch};
-use madoguchi_core::Error;
-use serde::{Deserialize, Deserializer, Serialize};
+use madoguchi_chat::{
+    ChatListFilter, ChatView, Message, MessageView, Reader, Visitor, VisitorPatch,
+};
+use madoguchi_core::{Error, Lang};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -112,6 +114,17 @@ pub struct Posted {
     pub seq: i64,
 }
 
+impl Posted {
+    /// The 201 of a message post (again for a repeated `clientMessageId`).
+    pub fn created(m: Message) -> (StatusCode, Json<Self>) {
+        let posted = Self {
+            id: m.id,
+            seq: m.seq,
+        };
+        (StatusCode::CREATED, Json(posted))
+    }
+}
+
 /// C4: the operator's reply; stored before it is answered; same `clientMessageId` →
 /// the same message (201 again).
 #[utoipa::path(post, path = "/chat/api/v1/portals/{portal}/chats/{id}/messages", tag = "chat",
@@ -127,13 +140,7 @@ async fn post_message(
         .chat
         .post_operator_message(&op, &id, &req.text, &req.client_message_id)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Posted {
-            id: m.id,
-            seq: m.seq,
-        }),
-    ))
+    Ok(Posted::created(m))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -169,28 +176,35 @@ async fn list_messages(
 ) -> ApiResult<Json<List<MessageView>>> {
     let after = q.value()?;
     let chat = state.chat.chat_for_operator(&op, &id).await?;
-    let messages = state.chat.messages_after(&chat.id, after, i64::MAX).await?;
     let reader = state.chat.operator_reader(&op.portal.name);
-    Ok(Json(List {
-        data: messages.iter().map(|m| m.view(lang, &reader)).collect(),
-    }))
+    catch_up(&state, &chat.id, after, lang, &reader).await
 }
 
-/// Absent → `None` (keep), `null` → `Some(None)` (clear), a value → `Some(Some(v))`.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+/// The catch-up of the console and of the widget: the chat's messages after the seq
+/// `after`, in order, as `reader` sees them (its attachment links).
+pub(crate) async fn catch_up(
+    state: &AppState,
+    chat_id: &str,
+    after: i64,
+    lang: Lang,
+    reader: &Reader,
+) -> ApiResult<Json<List<MessageView>>> {
+    let messages = state.chat.messages_after(chat_id, after, i64::MAX).await?;
+    Ok(Json(List {
+        data: messages.iter().map(|m| m.view(lang, reader)).collect(),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateVisitor {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<String>)]
     name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<String>)]
     email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<String>)]
     phone: Option<Option<String>>,
 }

@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, Path};
 use axum::http::request::Parts;
 use ipnet::IpNet;
 use madoguchi_chat::OperatorCtx;
+use madoguchi_core::identity::User;
 use madoguchi_core::{Error, ErrorCode};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -31,10 +32,26 @@ impl FromRequestParts<AppState> for ChatOperator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let auth = AuthUser::from_request_parts(parts, state).await?;
-        let portal = portal_param(parts, state).await?;
-        let op = state.chat.operator_ctx(&portal, &auth.user.id).await?;
+        let OperatorUser { op, .. } = OperatorUser::from_request_parts(parts, state).await?;
         Ok(Self(op))
+    }
+}
+
+/// [`ChatOperator`] (the same refusals) with the signed-in user too, for routes that
+/// act as that user elsewhere: the integration's calls to Desk.
+pub struct OperatorUser {
+    pub user: User,
+    pub op: OperatorCtx,
+}
+
+impl FromRequestParts<AppState> for OperatorUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AuthUser { user, .. } = AuthUser::from_request_parts(parts, state).await?;
+        let portal = portal_param(parts, state).await?;
+        let op = state.chat.operator_ctx(&portal, &user.id).await?;
+        Ok(Self { user, op })
     }
 }
 

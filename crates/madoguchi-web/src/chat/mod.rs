@@ -11,8 +11,8 @@ mod visitor;
 pub(crate) mod widget;
 pub mod ws;
 
-pub use extract::ChatOperator;
 pub use extract::ClientAddr;
+pub use extract::{ChatOperator, OperatorUser};
 
 use crate::app::Shutdown;
 use crate::state::AppState;

@@ -56,10 +56,8 @@ async fn create_portal(
         .chat
         .create_portal(&auth.user.id, &req.portal_name, req.display_name.as_deref())
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(state.chat.portal_view(&portal, Some(Role::Admin))),
-    ))
+    let view = state.chat.portal_view(&portal, Some(Role::Admin));
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// The caller's Chat portals with their role.
@@ -127,17 +125,12 @@ pub struct UpdateSettings {
     /// O3: "broadcast" (default) | "round_robin" | "least_busy".
     routing: Option<String>,
     /// O3: integer ≥ 1, the most attended chats per operator; null removes the cap.
-    #[serde(default, deserialize_with = "present_int")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<i64>)]
     max_chats_per_operator: Option<Option<i64>>,
     /// V3: the largest file visitors and operators may send, in bytes: 1024 to
     /// 52428800 (default 10485760, 10 MB).
     max_attachment_bytes: Option<i64>,
-}
-
-/// Absent → `None` (keep), `null` → `Some(None)` (no cap), a number → `Some(Some(n))`.
-fn present_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-    Option::<i64>::deserialize(d).map(Some)
 }
 
 /// C5: the wait limit after which a waiting chat is missed; O3: routing and the cap of
@@ -195,10 +188,8 @@ async fn add_operator(
         role: req.role,
         department_ids: req.department_ids,
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(state.chat.add_operator(&op, new).await?),
-    ))
+    let added = state.chat.add_operator(&op, new).await?;
+    Ok((StatusCode::CREATED, Json(added)))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -89,16 +89,11 @@ pub struct CannedBody {
     /// Up to 5000 characters; `{visitor.name}` and `{operator.name}` are filled in.
     text: Option<String>,
     /// With `scope: "department"`.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<String>)]
     department_id: Option<Option<String>>,
     /// "portal" (admins) | "department" (admins, supervisors) | "personal".
     scope: Option<String>,
-}
-
-/// Absent → `None` (keep), `null` → `Some(None)`, a value → `Some(Some(v))`.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 impl From<CannedBody> for CannedInput {

@@ -132,13 +132,11 @@ pub async fn post_offline_message(
             None
         }
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(OfflineMessageLeft {
-            id: started.chat_id,
-            ticket_number,
-        }),
-    ))
+    let left = OfflineMessageLeft {
+        id: started.chat_id,
+        ticket_number,
+    };
+    Ok((StatusCode::CREATED, Json(left)))
 }
 
 /// V6: the visitor's chat (state, operator, rating, visitor), so a returning widget

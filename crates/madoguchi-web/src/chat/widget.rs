@@ -1,7 +1,7 @@
 //! C3 routes of the anonymous website widget (API.md "Widget"). These, and only these,
 //! allow cross-origin calls: the widget runs on the customer's website.
 
-use super::chats::{AfterSeq, PostMessage, Posted};
+use super::chats::{catch_up, AfterSeq, PostMessage, Posted};
 use super::extract::{ClientAddr, VisitorToken};
 use super::portals::List;
 use crate::error::ApiResult;
@@ -113,13 +113,7 @@ async fn post_message(
         .chat
         .post_visitor_message(&session, &req.text, &req.client_message_id)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Posted {
-            id: m.id,
-            seq: m.seq,
-        }),
-    ))
+    Ok(Posted::created(m))
 }
 
 /// C3: the messages after `afterSeq` (exclusive), in order — the catch-up of a widget.
@@ -134,14 +128,8 @@ async fn list_messages(
 ) -> ApiResult<Json<List<MessageView>>> {
     let session = state.chat.visitor_session(&portal, &id, &token).await?;
     let after = q.value()?;
-    let messages = state
-        .chat
-        .messages_after(&session.chat_id, after, i64::MAX)
-        .await?;
     let reader = state.chat.visitor_reader(&portal);
-    Ok(Json(List {
-        data: messages.iter().map(|m| m.view(lang, &reader)).collect(),
-    }))
+    catch_up(&state, &session.chat_id, after, lang, &reader).await
 }
 
 #[derive(Serialize, ToSchema)]

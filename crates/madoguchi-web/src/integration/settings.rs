@@ -1,9 +1,9 @@
 //! Settings > Integrations > Desk (SPEC I1–I9, I12–I14): every call answers the
 //! integration object of `GET …/integrations/desk`.
 
-use crate::chat::ChatOperator;
+use crate::chat::OperatorUser;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, AuthUser, OptionalApiJson, RequestLang};
+use crate::extract::{ApiJson, OptionalApiJson, RequestLang};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -93,11 +93,10 @@ pub struct DepartmentBody {
     responses((status = 200, body = IntegrationView), (status = 403, description = "forbidden, plan_required")))]
 async fn get_integration(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ChatOperator(op): ChatOperator,
+    OperatorUser { user, op }: OperatorUser,
     RequestLang(lang): RequestLang,
 ) -> ApiResult<Json<IntegrationView>> {
-    Ok(Json(state.integration.view(&op, &auth.user, lang).await?))
+    Ok(Json(state.integration.view(&op, &user, lang).await?))
 }
 
 /// I2–I4, I6: link as the Desk admin you are (no body; several portals → 409
@@ -113,8 +112,7 @@ async fn get_integration(
         (status = 403, description = "forbidden, plan_required")))]
 async fn enable_integration(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ChatOperator(op): ChatOperator,
+    OperatorUser { user, op }: OperatorUser,
     RequestLang(lang): RequestLang,
     OptionalApiJson(body): OptionalApiJson<EnableBody>,
 ) -> Result<Json<IntegrationView>, LinkError> {
@@ -123,9 +121,7 @@ async fn enable_integration(
         admin_email: b.admin_email,
         service_key: b.service_key,
     });
-    Ok(Json(
-        state.integration.enable(&op, &auth.user, req, lang).await?,
-    ))
+    Ok(Json(state.integration.enable(&op, &user, req, lang).await?))
 }
 
 /// I3, I5: change the desk admin, service key and portal name (validated against Desk).
@@ -135,8 +131,7 @@ async fn enable_integration(
         (status = 422, description = "desk_portal_not_found, invalid_service_key, not_desk_admin_email (with field)")))]
 async fn update_link(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ChatOperator(op): ChatOperator,
+    OperatorUser { user, op }: OperatorUser,
     RequestLang(lang): RequestLang,
     ApiJson(body): ApiJson<LinkBody>,
 ) -> Result<Json<IntegrationView>, LinkError> {
@@ -146,10 +141,7 @@ async fn update_link(
         desk_portal_name: body.desk_portal_name,
     };
     Ok(Json(
-        state
-            .integration
-            .update_link(&op, &auth.user, req, lang)
-            .await?,
+        state.integration.update_link(&op, &user, req, lang).await?,
     ))
 }
 
@@ -158,13 +150,10 @@ async fn update_link(
     responses((status = 200, body = IntegrationView)))]
 async fn disable_integration(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ChatOperator(op): ChatOperator,
+    OperatorUser { user, op }: OperatorUser,
     RequestLang(lang): RequestLang,
 ) -> ApiResult<Json<IntegrationView>> {
-    Ok(Json(
-        state.integration.disable(&op, &auth.user, lang).await?,
-    ))
+    Ok(Json(state.integration.disable(&op, &user, lang).await?))
 }
 
 /// I7, I8, I14: automatic tickets, their status, the ticket view scope.
@@ -172,8 +161,7 @@ async fn disable_integration(
     request_body = SettingsBody, responses((status = 200, body = IntegrationView)))]
 async fn update_settings(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ChatOperator(op): ChatOperator,
+    OperatorUser { user, op }: OperatorUser,
     RequestLang(lang): RequestLang,
     ApiJson(body): ApiJson<SettingsBody>,
 ) -> ApiResult<Json<IntegrationView>> {
@@ -185,7 +173,7 @@ async fn update_settings(
     Ok(Json(
         state
             .integration
-            .update_settings(&op, &auth.user, patch, lang)
+            .update_settings(&op, &user, patch, lang)
             .await?,
     ))
 }
@@ -197,8 +185,7 @@ async fn update_settings(
         (status = 409, description = "integration_disabled (mode mapped without a link)")))]
 async fn update_department(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ChatOperator(op): ChatOperator,
+    OperatorUser { user, op }: OperatorUser,
     RequestLang(lang): RequestLang,
     Path((_portal, department_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<DepartmentBody>,
@@ -208,7 +195,7 @@ async fn update_department(
             .integration
             .set_department(
                 &op,
-                &auth.user,
+                &user,
                 &department_id,
                 &body.mode,
                 body.desk_department_id.as_deref(),
@@ -223,15 +210,14 @@ async fn update_department(
     tag = "integration", responses((status = 200, body = IntegrationView)))]
 async fn remove_association(
     State(state): State<AppState>,
-    auth: AuthUser,
-    ChatOperator(op): ChatOperator,
+    OperatorUser { user, op }: OperatorUser,
     RequestLang(lang): RequestLang,
     Path((_portal, department_id)): Path<(String, String)>,
 ) -> ApiResult<Json<IntegrationView>> {
     Ok(Json(
         state
             .integration
-            .remove_association(&op, &auth.user, &department_id, lang)
+            .remove_association(&op, &user, &department_id, lang)
             .await?,
     ))
 }

@@ -1,16 +1,16 @@
 //! Login, signup, logout, the language switch and the home page.
 
 use super::layout::page;
-use super::{encode, local_next, PageContext, PageError, SignedIn};
+use super::{encode, local_next, PageContext, PageError, PageQuery, SignedIn};
 use crate::chat::ClientAddr;
 use crate::extract::{cookie_value, LANG_COOKIE, SESSION_COOKIE};
-use crate::pages::forms::{form_body, CsrfForm};
+use crate::pages::forms::{form_status, CsrfForm, FormBody};
 use crate::state::AppState;
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use madoguchi_core::{ErrorCode, Lang};
+use madoguchi_core::{Error, ErrorCode, Lang};
 use maud::html;
 use serde::Deserialize;
 
@@ -20,15 +20,36 @@ pub(crate) struct NextQuery {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(default)]
 pub(crate) struct AuthForm {
-    #[serde(default)]
     email: String,
-    #[serde(default)]
     password: String,
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     next: String,
+}
+
+/// A posted login or signup form (it has no CSRF token: there is no session yet):
+/// refused with the 403 page when another site posts it, and its `next` settled before
+/// anything is written (Q6).
+pub(crate) struct AuthPost(AuthForm);
+
+impl FromRequest<AppState> for AuthPost {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let ctx = PageContext::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let same_site = same_origin(&parts.headers);
+        let FormBody(mut form) =
+            FormBody::<AuthForm>::from_request(Request::from_parts(parts, body), state).await?;
+        if !same_site {
+            return Err(forbidden(&ctx));
+        }
+        form.next = local_next(Some(&form.next));
+        Ok(Self(form))
+    }
 }
 
 /// A cookie of the whole site: `SameSite=Lax`, `Secure` when the public URL is https
@@ -150,11 +171,7 @@ fn auth_form(ctx: &PageContext, signup: bool, form: &AuthForm, error: Option<&st
     } else {
         (ctx.t("login-title"), "/login")
     };
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(error.is_some());
     let body = page(
         ctx,
         &title,
@@ -194,28 +211,21 @@ fn auth_form(ctx: &PageContext, signup: bool, form: &AuthForm, error: Option<&st
     (status, body).into_response()
 }
 
-pub(crate) async fn login_page(
-    ctx: PageContext,
-    q: Result<Query<NextQuery>, QueryRejection>,
-) -> Response {
-    let q = q.map(|Query(q)| q).unwrap_or_default();
-    let form = AuthForm {
-        next: local_next(q.next.as_deref()),
-        ..Default::default()
-    };
-    auth_form(&ctx, false, &form, None)
+pub(crate) async fn login_page(ctx: PageContext, PageQuery(q): PageQuery<NextQuery>) -> Response {
+    empty_auth_form(&ctx, false, &q)
 }
 
-pub(crate) async fn signup_page(
-    ctx: PageContext,
-    q: Result<Query<NextQuery>, QueryRejection>,
-) -> Response {
-    let q = q.map(|Query(q)| q).unwrap_or_default();
+pub(crate) async fn signup_page(ctx: PageContext, PageQuery(q): PageQuery<NextQuery>) -> Response {
+    empty_auth_form(&ctx, true, &q)
+}
+
+/// The login or signup form as first shown: empty, going on to `next` afterwards.
+fn empty_auth_form(ctx: &PageContext, signup: bool, q: &NextQuery) -> Response {
     let form = AuthForm {
         next: local_next(q.next.as_deref()),
         ..Default::default()
     };
-    auth_form(&ctx, true, &form, None)
+    auth_form(ctx, signup, &form, None)
 }
 
 /// Starts a session and goes to `next`, a target already checked by [`local_next`].
@@ -237,29 +247,19 @@ pub(crate) async fn login_submit(
     State(state): State<AppState>,
     ctx: PageContext,
     ClientAddr(addr): ClientAddr,
-    headers: HeaderMap,
-    form: Result<Form<AuthForm>, FormRejection>,
+    AuthPost(form): AuthPost,
 ) -> Response {
-    let mut form = match form_body(&ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
-    if !same_origin(&headers) {
-        return super::error_page(&ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"));
-    }
-    form.next = local_next(Some(&form.next));
-    match state
+    let login = state
         .identity
         .login(&form.email, &form.password, addr.as_deref())
-        .await
-    {
+        .await;
+    match login {
         Ok(user) => start_session(&state, &ctx, &user.id, &form.next).await,
-        Err(e) if e.code == ErrorCode::Internal => PageError::from_error(&ctx, e).into_response(),
         Err(e) => {
-            form.password.clear();
-            let mut res = auth_form(&ctx, false, &form, Some(&e.message(ctx.lang)));
+            let retry_after = crate::error::retry_after(&e);
+            let mut res = refused(&ctx, false, form, e);
             // Q6: the throttle's answer keeps its status and Retry-After on the page.
-            if let Some(secs) = crate::error::retry_after(&e) {
+            if let Some(secs) = retry_after {
                 *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
                 res.headers_mut().insert(header::RETRY_AFTER, secs.into());
             }
@@ -272,49 +272,46 @@ pub(crate) async fn signup_submit(
     State(state): State<AppState>,
     ctx: PageContext,
     headers: HeaderMap,
-    form: Result<Form<AuthForm>, FormRejection>,
+    AuthPost(form): AuthPost,
 ) -> Response {
-    let mut form = match form_body(&ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
-    if !same_origin(&headers) {
-        return super::error_page(&ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"));
-    }
-    // Q6: the redirect target is settled before the account is written.
-    form.next = local_next(Some(&form.next));
-    match state
+    let signup = state
         .identity
         .signup(&form.email, &form.password, &form.name)
-        .await
-    {
+        .await;
+    match signup {
         Ok(user) => {
             if cookie_value(&headers, LANG_COOKIE).is_some() || ctx.lang != Lang::Ja {
                 let _ = state.identity.set_lang(&user.id, ctx.lang).await;
             }
             start_session(&state, &ctx, &user.id, &form.next).await
         }
-        Err(e) if e.code == ErrorCode::Internal => PageError::from_error(&ctx, e).into_response(),
-        Err(e) => {
-            form.password.clear();
-            auth_form(&ctx, true, &form, Some(&e.message(ctx.lang)))
-        }
+        Err(e) => refused(&ctx, true, form, e),
     }
+}
+
+/// A cross-site post of a login, signup or logout form.
+fn forbidden(ctx: &PageContext) -> Response {
+    super::error_page(ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"))
+}
+
+/// A login or signup the service refused: the form again with its message, without
+/// the password (an internal failure is the error page).
+fn refused(ctx: &PageContext, signup: bool, mut form: AuthForm, e: Error) -> Response {
+    if e.code == ErrorCode::Internal {
+        return PageError::from_error(ctx, e).into_response();
+    }
+    form.password.clear();
+    auth_form(ctx, signup, &form, Some(&e.message(ctx.lang)))
 }
 
 pub(crate) async fn logout(
     State(state): State<AppState>,
     signed_in: SignedIn,
     headers: HeaderMap,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    FormBody(form): FormBody<CsrfForm>,
 ) -> Response {
-    let form = match form_body(&signed_in.ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
     if !signed_in.ctx.csrf_ok(&form.csrf) {
-        let ctx = &signed_in.ctx;
-        return super::error_page(ctx, StatusCode::FORBIDDEN, &ctx.t("error-forbidden"));
+        return forbidden(&signed_in.ctx);
     }
     if let Some(secret) = cookie_value(&headers, SESSION_COOKIE) {
         if let Err(e) = state.identity.end_session(secret).await {

@@ -20,10 +20,11 @@ pub(crate) mod settings;
 pub(crate) mod tickets;
 
 pub(crate) use super::forms::{
-    csrf_field, field_error, form_alert, is_form_error, posted, see_other, FormError,
-    FORM_ERROR_STATUS,
+    csrf_field, field_error, form_alert, form_status, is_form_error, posted, see_other, FormError,
+    PostedForm, FORM_ERROR_STATUS,
 };
 use super::layout::page_with;
+pub(crate) use super::layout::table_head;
 use super::PageContext;
 pub(crate) use super::{DeskAdmin, DeskPage};
 use axum::http::StatusCode;
@@ -35,6 +36,35 @@ use maud::{html, Markup};
 /// The HTML page for an error that is not a form's validation error.
 pub(crate) fn fail(ctx: &PageContext, e: Error) -> Response {
     super::extract::desk_error(ctx, e).into_response()
+}
+
+/// How a form post ends: a redirect to `to` when the service did it (post/redirect/get),
+/// the form again (`again`, with the message next to its field) when the error is the
+/// user's to fix, else the error page.
+pub(crate) async fn after_post<T>(
+    ctx: &PageContext,
+    done: madoguchi_core::Result<T>,
+    to: impl FnOnce(T) -> String,
+    again: impl AsyncFnOnce(FormError) -> Response,
+) -> Response {
+    match done {
+        Ok(v) => see_other(&to(v)),
+        Err(e) if is_form_error(&e) => again(FormError::new(ctx, &e)).await,
+        Err(e) => fail(ctx, e),
+    }
+}
+
+/// A form's control under its label, with the message of an error about `field` after it.
+pub(crate) fn labelled(
+    dp: &DeskPage,
+    label: &str,
+    field: &str,
+    err: Option<&FormError>,
+    control: Markup,
+) -> Markup {
+    html! {
+        label { (dp.t(label)) (control) (field_error(err, field)) }
+    }
 }
 
 /// The sections of the side navigation.

@@ -6,7 +6,7 @@
 
 use super::{encode, error_page, PageContext, SignedIn};
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, RawPathParams};
+use axum::extract::{FromRequestParts, Query, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,6 +14,8 @@ use madoguchi_chat::OperatorCtx;
 use madoguchi_core::identity::User;
 use madoguchi_core::{Error, ErrorCode};
 use madoguchi_desk::{Member, Portal};
+use serde::de::DeserializeOwned;
+use std::convert::Infallible;
 use std::marker::PhantomData;
 
 /// Why a page is not shown, and the HTML answered instead.
@@ -207,5 +209,18 @@ impl<W: OperatorWords> FromRequestParts<AppState> for ChatPage<W> {
             }
             Err(e) => Err(PageError::from_error(&ctx, e)),
         }
+    }
+}
+
+/// A page's query string, or its defaults when it cannot be read: a page shows
+/// itself for an odd `?saved=` or `?limit=` rather than refusing.
+pub struct PageQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequestParts<S> for PageQuery<T> {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+        let query = Query::<T>::from_request_parts(parts, state).await;
+        Ok(Self(query.map(|Query(q)| q).unwrap_or_default()))
     }
 }

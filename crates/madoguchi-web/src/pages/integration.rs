@@ -14,14 +14,14 @@
 
 use super::extract::OperatorWords;
 use super::forms::{
-    csrf_field, is_form_error, posted, see_other, CsrfForm, FormError, FORM_ERROR_STATUS,
+    csrf_field, field_message, form_status, invalid, is_form_error, see_other, CsrfForm, FormError,
+    PostedForm,
 };
-use super::layout::page_with;
+use super::layout::{page_with, table_head};
 use super::{ChatPage, PageContext, PageError};
+use crate::pages::PageQuery;
 use crate::state::AppState;
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use madoguchi_chat::OperatorCtx;
 use madoguchi_core::{i18n, ErrorCode, Lang};
@@ -120,18 +120,14 @@ impl OperatorWords for IntegrationWords {
 
 /// The settings page's forms (below `…/settings/integrations/desk`).
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub(crate) struct LinkForm {
-    #[serde(default, rename = "_csrf")]
+    #[serde(rename = "_csrf")]
     csrf: String,
     /// Which enable form was sent: "first" (I2), "choose" (I4), "manual" (I3).
-    #[serde(default)]
     via: String,
-    #[serde(default)]
     admin_email: String,
-    #[serde(default)]
     service_key: String,
-    #[serde(default)]
     desk_portal_name: String,
 }
 
@@ -142,24 +138,21 @@ fn filled(s: &str) -> Option<String> {
 
 /// I7, I8, I14.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub(crate) struct SettingsForm {
-    #[serde(default, rename = "_csrf")]
+    #[serde(rename = "_csrf")]
     csrf: String,
-    #[serde(default)]
     auto_ticket: String,
-    #[serde(default)]
     ticket_status: String,
-    #[serde(default)]
     view_scope: String,
 }
 
 /// I9: the menu's value is a mode, or `mapped:<desk department id>`.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct DepartmentForm {
-    #[serde(default, rename = "_csrf")]
+    #[serde(rename = "_csrf")]
     csrf: String,
-    #[serde(default)]
     mode: String,
 }
 
@@ -199,9 +192,8 @@ type DeskPage = ChatPage<IntegrationWords>;
 pub(crate) async fn desk_settings_page(
     State(state): State<AppState>,
     page: DeskPage,
-    query: Result<Query<DeskSettingsQuery>, QueryRejection>,
+    PageQuery(query): PageQuery<DeskSettingsQuery>,
 ) -> Response {
-    let query = query.map(|Query(q)| q).unwrap_or_default();
     render(&state, &page, &query, Shown::Nothing).await
 }
 
@@ -229,12 +221,8 @@ async fn answer<T>(
 pub(crate) async fn enable(
     State(state): State<AppState>,
     page: DeskPage,
-    form: Result<Form<LinkForm>, FormRejection>,
+    PostedForm(form): PostedForm<LinkForm>,
 ) -> Response {
-    let form = match posted(&page.ctx, form) {
-        Ok(f) => f,
-        Err(refused) => return refused,
-    };
     let req = EnableRequest {
         desk_portal_name: filled(&form.desk_portal_name),
         admin_email: filled(&form.admin_email),
@@ -280,12 +268,8 @@ pub(crate) async fn enable(
 pub(crate) async fn update_link(
     State(state): State<AppState>,
     page: DeskPage,
-    form: Result<Form<LinkForm>, FormRejection>,
+    PostedForm(form): PostedForm<LinkForm>,
 ) -> Response {
-    let form = match posted(&page.ctx, form) {
-        Ok(f) => f,
-        Err(refused) => return refused,
-    };
     let req = LinkRequest {
         admin_email: filled(&form.admin_email),
         service_key: filled(&form.service_key),
@@ -303,11 +287,8 @@ pub(crate) async fn update_link(
 pub(crate) async fn disable(
     State(state): State<AppState>,
     page: DeskPage,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    _csrf: PostedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = posted(&page.ctx, form) {
-        return refused;
-    }
     let done = state
         .integration
         .disable(&page.op, &page.user, page.ctx.lang)
@@ -320,12 +301,8 @@ pub(crate) async fn disable(
 pub(crate) async fn update_settings(
     State(state): State<AppState>,
     page: DeskPage,
-    form: Result<Form<SettingsForm>, FormRejection>,
+    PostedForm(form): PostedForm<SettingsForm>,
 ) -> Response {
-    let form = match posted(&page.ctx, form) {
-        Ok(f) => f,
-        Err(refused) => return refused,
-    };
     let patch = SettingsPatch {
         auto_ticket: filled(&form.auto_ticket),
         ticket_status: filled(&form.ticket_status),
@@ -344,12 +321,8 @@ pub(crate) async fn update_department(
     State(state): State<AppState>,
     page: DeskPage,
     Path((_, id)): Path<(String, String)>,
-    form: Result<Form<DepartmentForm>, FormRejection>,
+    PostedForm(form): PostedForm<DepartmentForm>,
 ) -> Response {
-    let form = match posted(&page.ctx, form) {
-        Ok(f) => f,
-        Err(refused) => return refused,
-    };
     let value = form.mode.trim();
     let (mode, desk_department) = match value.strip_prefix("mapped:") {
         Some(desk) => ("mapped", Some(desk)),
@@ -375,11 +348,8 @@ pub(crate) async fn remove_association(
     State(state): State<AppState>,
     page: DeskPage,
     Path((_, id)): Path<(String, String)>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    _csrf: PostedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = posted(&page.ctx, form) {
-        return refused;
-    }
     let done = state
         .integration
         .remove_association(&page.op, &page.user, &id, page.ctx.lang)
@@ -408,10 +378,7 @@ async fn render(
         ctx.t("integ-ui-integrations"),
         ctx.t("integ-ui-desk")
     );
-    let status = match shown {
-        Shown::Nothing => StatusCode::OK,
-        _ => FORM_ERROR_STATUS,
-    };
+    let status = form_status(!matches!(shown, Shown::Nothing));
     let body = html! {
         div.desk-integration #desk-integration data-portal=(op.portal.name) {
             div.page-head {
@@ -494,21 +461,6 @@ fn upgrade(ctx: &PageContext, portal: &str, admin: bool) -> Markup {
                 a.button.primary href={ "/chat/" (portal) "/settings#plan" } { (ctx.t("integ-ui-upgrade")) }
             }
         }
-    }
-}
-
-fn invalid(err: Option<&FormError>, field: &str) -> Option<&'static str> {
-    err.and_then(|e| e.field.as_deref())
-        .filter(|f| *f == field)
-        .map(|_| "true")
-}
-
-fn field_message(err: Option<&FormError>, field: &str) -> Markup {
-    match err {
-        Some(e) if e.field.as_deref() == Some(field) => html! {
-            p.alert.error.form-error.field-error role="alert" data-field=(field) { (e.message) }
-        },
-        _ => html! {},
     }
 }
 
@@ -731,10 +683,7 @@ fn linked(
                 p.muted { (ctx.t("integ-ui-no-departments")) }
             } @else {
                 table #department-settings {
-                    thead { tr {
-                        th { (ctx.t("integ-ui-chat-department")) }
-                        th { (ctx.t("integ-ui-desk-department")) }
-                    } }
+                    (table_head(ctx, &["integ-ui-chat-department", "integ-ui-desk-department"]))
                     tbody {
                         @for d in &v.departments {
                             @let path = format!("{base}/departments/{}", form_urlencoded::byte_serialize(d.chat_department_id.as_bytes()).collect::<String>());

@@ -57,3 +57,15 @@ pub fn page_with(
     };
     axum::response::Html(markup.into_string())
 }
+
+/// A table's `thead`: one heading a catalog key, in order; an empty key is a column
+/// without a heading (row actions).
+pub(crate) fn table_head(ctx: &PageContext, keys: &[&str]) -> Markup {
+    html! {
+        thead { tr {
+            @for key in keys {
+                th { @if !key.is_empty() { (ctx.t(key)) } }
+            }
+        } }
+    }
+}

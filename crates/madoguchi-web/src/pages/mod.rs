@@ -9,7 +9,7 @@ pub mod forms;
 pub mod integration;
 pub mod layout;
 
-pub use extract::{ChatPage, DeskAdmin, DeskPage, PageError};
+pub use extract::{ChatPage, DeskAdmin, DeskPage, PageError, PageQuery};
 
 use crate::extract::{cookie_value, LANG_COOKIE, SESSION_COOKIE};
 use crate::state::AppState;
@@ -64,6 +64,10 @@ impl FromRequestParts<AppState> for PageContext {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        // Read once a request: a page's extractor and its form's both need it.
+        if let Some(ctx) = parts.extensions.get::<PageContext>() {
+            return Ok(ctx.clone());
+        }
         let path = parts
             .uri
             .path_and_query()
@@ -86,6 +90,7 @@ impl FromRequestParts<AppState> for PageContext {
                 Err(e) => return Err(PageError::from_error(&ctx, e)),
             }
         }
+        parts.extensions.insert(ctx.clone());
         Ok(ctx)
     }
 }

@@ -5,13 +5,12 @@
 
 use super::console_css;
 use crate::pages::forms::{
-    csrf_field, is_form_error, posted, see_other, CsrfForm, FormError, FORM_ERROR_STATUS,
+    csrf_field, form_status, invalid, is_form_error, see_other, CsrfForm, FormError, PostedForm,
 };
 use crate::pages::layout::page_with;
 use crate::pages::{ChatPage, PageError};
 use crate::state::AppState;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use madoguchi_chat::canned::{CannedInput, CannedResponse, CannedScope};
 use madoguchi_chat::OperatorCtx;
@@ -20,17 +19,13 @@ use serde::Deserialize;
 
 /// The add form and the edit form of a row (which sends no scope nor department).
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub(crate) struct CannedForm {
-    #[serde(default, rename = "_csrf")]
+    #[serde(rename = "_csrf")]
     csrf: String,
-    #[serde(default)]
     shortcut: String,
-    #[serde(default)]
     text: String,
-    #[serde(default)]
     scope: String,
-    #[serde(default)]
     department_id: String,
 }
 
@@ -86,12 +81,8 @@ async fn answer(
 pub async fn create_canned(
     State(state): State<AppState>,
     page: ChatPage,
-    form: Result<Form<CannedForm>, FormRejection>,
+    PostedForm(form): PostedForm<CannedForm>,
 ) -> Response {
-    let form = match posted(&page.ctx, form) {
-        Ok(f) => f,
-        Err(refused) => return refused,
-    };
     let done = state
         .chat
         .create_canned(&page.op, form.input(true))
@@ -105,12 +96,8 @@ pub async fn update_canned(
     State(state): State<AppState>,
     page: ChatPage,
     Path((_, id)): Path<(String, String)>,
-    form: Result<Form<CannedForm>, FormRejection>,
+    PostedForm(form): PostedForm<CannedForm>,
 ) -> Response {
-    let form = match posted(&page.ctx, form) {
-        Ok(f) => f,
-        Err(refused) => return refused,
-    };
     let done = state
         .chat
         .update_canned(&page.op, &id, form.input(false))
@@ -124,11 +111,8 @@ pub async fn delete_canned(
     State(state): State<AppState>,
     page: ChatPage,
     Path((_, id)): Path<(String, String)>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    _csrf: PostedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = posted(&page.ctx, form) {
-        return refused;
-    }
     match state.chat.delete_canned(&page.op, &id).await {
         Ok(()) => see_other(&page_path(&page.op)),
         Err(e) => PageError::from_error(&page.ctx, e).into_response(),
@@ -141,12 +125,6 @@ fn form_error(err: Option<&FormError>) -> Markup {
         Some(e) => html! { p.alert.error.form-error role="alert" { (e.message) } },
         None => html! {},
     }
-}
-
-fn invalid(err: Option<&FormError>, field: &str) -> Option<&'static str> {
-    err.and_then(|e| e.field.as_deref())
-        .filter(|f| *f == field)
-        .map(|_| "true")
 }
 
 fn may_write(op: &OperatorCtx, scope: CannedScope) -> bool {
@@ -316,10 +294,6 @@ async fn render(state: &AppState, page: &ChatPage, sent: Option<Sent<'_>>) -> Re
             }
         },
     );
-    let status = if sent.is_some() {
-        FORM_ERROR_STATUS
-    } else {
-        axum::http::StatusCode::OK
-    };
+    let status = form_status(sent.is_some());
     (status, body).into_response()
 }

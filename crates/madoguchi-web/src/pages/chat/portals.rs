@@ -3,31 +3,14 @@
 
 use super::{console_css, day, plan_label, role_label};
 use crate::pages::forms::{
-    csrf_field, is_form_error, posted, see_other, FormError, FORM_ERROR_STATUS,
+    csrf_field, form_status, invalid, is_form_error, see_other, FormError, PortalForm, PostedForm,
 };
-use crate::pages::layout::page_with;
+use crate::pages::layout::{page_with, table_head};
 use crate::pages::{PageError, SignedIn};
 use crate::state::AppState;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::html;
-use serde::Deserialize;
-
-/// The new-portal form.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct PortalForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
-    #[serde(default)]
-    portal_name: String,
-    #[serde(default)]
-    display_name: String,
-}
-
-crate::pages::forms::posted_forms!(PortalForm);
 
 pub async fn portals_page(State(state): State<AppState>, signed_in: SignedIn) -> Response {
     render(&state, &signed_in, None).await
@@ -37,13 +20,9 @@ pub async fn portals_page(State(state): State<AppState>, signed_in: SignedIn) ->
 pub async fn create_portal(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    form: Result<Form<PortalForm>, FormRejection>,
+    PostedForm(form): PostedForm<PortalForm>,
 ) -> Response {
     let ctx = &signed_in.ctx;
-    let form = match posted(ctx, form) {
-        Ok(f) => f,
-        Err(refused) => return refused,
-    };
     let created = state
         .chat
         .create_portal(
@@ -70,11 +49,6 @@ async fn render(
     let SignedIn { ctx, user } = signed_in;
     let form = sent.as_ref().map(|(f, _)| *f);
     let err = sent.as_ref().map(|(_, e)| e);
-    let invalid = |field: &str| {
-        err.and_then(|e| e.field.as_deref())
-            .filter(|f| *f == field)
-            .map(|_| "true")
-    };
     let portals = match state.chat.my_portals(&user.id).await {
         Ok(p) => p,
         Err(e) => return PageError::from_error(ctx, e).into_response(),
@@ -93,13 +67,7 @@ async fn render(
                     p.card.muted #no-portals { (ctx.t("chatui-portals-empty")) }
                 } @else {
                     table #portal-list {
-                        thead { tr {
-                            th { (ctx.t("chatui-field-display-name")) }
-                            th { (ctx.t("chatui-field-portal-name")) }
-                            th { (ctx.t("chatui-role")) }
-                            th { (ctx.t("chatui-plan")) }
-                            th {}
-                        } }
+                        (table_head(ctx, &["chatui-field-display-name", "chatui-field-portal-name", "chatui-role", "chatui-plan", ""]))
                         tbody {
                             @for (portal, role) in &portals {
                                 tr data-portal=(portal.name) {
@@ -132,13 +100,13 @@ async fn render(
                                 input type="text" name="portalName" required minlength="3" maxlength="40"
                                     pattern="[a-z0-9][a-z0-9-]*" autocomplete="off" spellcheck="false"
                                     value=(form.map_or("", |f| f.portal_name.as_str()))
-                                    aria-invalid=[invalid("portalName")];
+                                    aria-invalid=[invalid(err, "portalName")];
                                 small.hint { (ctx.t("chatui-field-portal-name-hint")) }
                             }
                             label { (ctx.t("chatui-field-display-name"))
                                 input type="text" name="displayName" required maxlength="200"
                                     value=(form.map_or("", |f| f.display_name.as_str()))
-                                    aria-invalid=[invalid("displayName")];
+                                    aria-invalid=[invalid(err, "displayName")];
                                 small.hint { (ctx.t("chatui-field-display-name-hint")) }
                             }
                         }
@@ -151,10 +119,6 @@ async fn render(
             }
         },
     );
-    let status = if err.is_some() {
-        FORM_ERROR_STATUS
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(err.is_some());
     (status, body).into_response()
 }

@@ -6,14 +6,14 @@
 
 use super::{chat_pages_js, console_css, day, plan_label, role_label};
 use crate::pages::forms::{
-    csrf_field, is_form_error, posted, see_other, CsrfForm, FormError, Posted, FORM_ERROR_STATUS,
+    csrf_field, field_message, form_status, invalid, is_form_error, see_other, CsrfForm, FormError,
+    Posted, PostedForm,
 };
-use crate::pages::layout::page_with;
+use crate::pages::layout::{page_with, table_head};
+use crate::pages::PageQuery;
 use crate::pages::{ChatPage, PageError};
 use crate::state::AppState;
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use madoguchi_chat::visitor_experience::{BusinessHours, WEEKDAYS};
 use madoguchi_chat::{Availability, NewOperator, OperatorCtx, Plan, Role, SettingsPatch};
@@ -31,29 +31,24 @@ const ROLES: [Role; 3] = [Role::Operator, Role::Supervisor, Role::Admin];
 
 /// C1: the plan form.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct PlanForm {
-    #[serde(default, rename = "_csrf")]
+    #[serde(rename = "_csrf")]
     csrf: String,
-    #[serde(default)]
     plan: String,
 }
 
 /// C5, O3, V3: the general settings, as typed (numbers are parsed by [`GeneralForm::patch`]).
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub(crate) struct GeneralForm {
-    #[serde(default, rename = "_csrf")]
+    #[serde(rename = "_csrf")]
     csrf: String,
-    #[serde(default)]
     missed_after_seconds: String,
-    #[serde(default)]
     idle_end_after_seconds: String,
-    #[serde(default)]
     routing: String,
-    #[serde(default)]
     max_chats_per_operator: String,
     /// In MB, as the form shows it.
-    #[serde(default)]
     max_attachment_bytes: String,
 }
 
@@ -142,10 +137,10 @@ fn parse_ranges(v: &str) -> Vec<[String; 2]> {
 
 /// C2: a new department.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct DepartmentForm {
-    #[serde(default, rename = "_csrf")]
+    #[serde(rename = "_csrf")]
     csrf: String,
-    #[serde(default)]
     name: String,
 }
 
@@ -229,12 +224,8 @@ async fn answer<T>(
 pub async fn set_plan(
     State(state): State<AppState>,
     page: ChatPage,
-    form: Result<Form<PlanForm>, FormRejection>,
+    PostedForm(form): PostedForm<PlanForm>,
 ) -> Response {
-    let form = match posted(&page.ctx, form) {
-        Ok(f) => f,
-        Err(refused) => return refused,
-    };
     let done = state.chat.set_plan(&page.op, form.plan.trim()).await;
     let to = page_path(&page.op);
     answer(&state, &page, done, |_| to, Sent::Plan(form)).await
@@ -244,12 +235,8 @@ pub async fn set_plan(
 pub async fn update_general(
     State(state): State<AppState>,
     page: ChatPage,
-    form: Result<Form<GeneralForm>, FormRejection>,
+    PostedForm(form): PostedForm<GeneralForm>,
 ) -> Response {
-    let form = match posted(&page.ctx, form) {
-        Ok(f) => f,
-        Err(refused) => return refused,
-    };
     let done = state.chat.update_settings(&page.op, form.patch()).await;
     let to = page_path(&page.op);
     answer(&state, &page, done, |_| to, Sent::General(form)).await
@@ -259,12 +246,8 @@ pub async fn update_general(
 pub async fn set_hours(
     State(state): State<AppState>,
     page: ChatPage,
-    form: Result<Form<HoursForm>, FormRejection>,
+    PostedForm(form): PostedForm<HoursForm>,
 ) -> Response {
-    let form = match posted(&page.ctx, form) {
-        Ok(f) => f,
-        Err(refused) => return refused,
-    };
     let done = state.chat.set_hours(&page.op, form.hours()).await;
     let to = format!("{}#hours", page_path(&page.op));
     answer(&state, &page, done, |_| to, Sent::Hours(form)).await
@@ -275,12 +258,8 @@ pub async fn set_hours(
 pub async fn create_department(
     State(state): State<AppState>,
     page: ChatPage,
-    form: Result<Form<DepartmentForm>, FormRejection>,
+    PostedForm(form): PostedForm<DepartmentForm>,
 ) -> Response {
-    let form = match posted(&page.ctx, form) {
-        Ok(f) => f,
-        Err(refused) => return refused,
-    };
     let done = state
         .chat
         .create_department(&page.op, form.name.trim(), page.ctx.lang)
@@ -302,12 +281,8 @@ pub async fn create_department(
 pub async fn add_operator(
     State(state): State<AppState>,
     page: ChatPage,
-    form: Result<Form<OperatorForm>, FormRejection>,
+    PostedForm(form): PostedForm<OperatorForm>,
 ) -> Response {
-    let form = match posted(&page.ctx, form) {
-        Ok(f) => f,
-        Err(refused) => return refused,
-    };
     let new = NewOperator {
         email: form.value("email").trim().to_owned(),
         role: form.value("role").trim().to_owned(),
@@ -324,11 +299,8 @@ pub async fn remove_association(
     State(state): State<AppState>,
     page: ChatPage,
     Path((_, id)): Path<(String, String)>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    _csrf: PostedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = posted(&page.ctx, form) {
-        return refused;
-    }
     match state
         .integration
         .remove_association(&page.op, &page.user, &id, page.ctx.lang)
@@ -342,27 +314,9 @@ pub async fn remove_association(
 pub async fn settings_page(
     State(state): State<AppState>,
     page: ChatPage,
-    query: Result<Query<SettingsQuery>, QueryRejection>,
+    PageQuery(query): PageQuery<SettingsQuery>,
 ) -> Response {
-    let query = query.map(|Query(q)| q).unwrap_or_default();
     render(&state, &page, &query, None).await
-}
-
-/// Whether the error names `field`.
-fn invalid(err: Option<&FormError>, field: &str) -> Option<&'static str> {
-    err.and_then(|e| e.field.as_deref())
-        .filter(|f| *f == field)
-        .map(|_| "true")
-}
-
-/// The message for `field`, right after its input.
-fn field_message(err: Option<&FormError>, field: &str) -> Markup {
-    match err {
-        Some(e) if e.field.as_deref() == Some(field) => html! {
-            p.alert.error.form-error.field-error role="alert" data-field=(field) { (e.message) }
-        },
-        _ => html! {},
-    }
 }
 
 /// The message of an error about none of `fields`, at the end of the form.
@@ -664,13 +618,7 @@ async fn render(
                 section.card #operators {
                     h2 { (ctx.t("chatui-operators")) }
                     table #operator-list {
-                        thead { tr {
-                            th { (ctx.t("chatui-field-name")) }
-                            th { (ctx.t("chatui-field-email")) }
-                            th { (ctx.t("chatui-role")) }
-                            th { (ctx.t("chatui-operator-departments")) }
-                            th { (ctx.t("chatui-status")) }
-                        } }
+                        (table_head(ctx, &["chatui-field-name", "chatui-field-email", "chatui-role", "chatui-operator-departments", "chatui-status"]))
                         tbody {
                             @for o in &operators {
                                 tr data-email=(o.email) {
@@ -770,11 +718,7 @@ async fn render(
             }
         },
     );
-    let status = if failed.is_some() {
-        FORM_ERROR_STATUS
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(failed.is_some());
     (status, body).into_response()
 }
 

@@ -3,13 +3,12 @@
 
 use super::tickets::ticket_table;
 use super::{
-    csrf_field, fail, field_error, form_alert, frame_with_status, is_form_error, posted, see_other,
-    time, DeskPage, FormError, Nav, Paging, FORM_ERROR_STATUS,
+    after_post, csrf_field, fail, form_alert, form_status, frame_with_status, labelled, table_head,
+    time, DeskPage, FormError, Nav, Paging, PostedForm,
 };
+use crate::pages::PageQuery;
 use crate::state::AppState;
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
 use axum::response::Response;
 use madoguchi_desk::{
     Account, Contact, ContactFilter, ContactPatch, MemberView, NewContact, TicketFilter,
@@ -36,21 +35,15 @@ pub struct ListQuery {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct ContactForm {
-    #[serde(default, rename = "_csrf")]
+    #[serde(rename = "_csrf")]
     csrf: String,
-    #[serde(default)]
     first_name: String,
-    #[serde(default)]
     last_name: String,
-    #[serde(default)]
     email: String,
-    #[serde(default)]
     phone: String,
-    #[serde(default)]
     account_id: String,
-    #[serde(default)]
     owner_id: String,
 }
 
@@ -58,9 +51,8 @@ pub struct ContactForm {
 pub async fn list_page(
     State(state): State<AppState>,
     dp: DeskPage,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    PageQuery(q): PageQuery<ListQuery>,
 ) -> Response {
-    let q = query.map(|Query(q)| q).unwrap_or_default();
     render_list(&state, &dp, &q, &ContactForm::default(), None).await
 }
 
@@ -68,12 +60,8 @@ pub async fn list_page(
 pub async fn create_contact(
     State(state): State<AppState>,
     dp: DeskPage,
-    form: Result<Form<ContactForm>, FormRejection>,
+    PostedForm(form): PostedForm<ContactForm>,
 ) -> Response {
-    let form = match posted(&dp.ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
     let new = NewContact {
         first_name: Some(form.first_name.clone()),
         last_name: form.last_name.clone(),
@@ -82,14 +70,12 @@ pub async fn create_contact(
         account_id: Some(form.account_id.clone()),
         owner_id: Some(form.owner_id.clone()),
     };
-    match state.desk.create_contact(&dp.member, &new).await {
-        Ok(c) => see_other(&dp.href(&format!("/contacts/{}", c.id))),
-        Err(e) if is_form_error(&e) => {
-            let err = FormError::new(&dp.ctx, &e);
-            render_list(&state, &dp, &ListQuery::default(), &form, Some(&err)).await
-        }
-        Err(e) => fail(&dp.ctx, e),
-    }
+    let done = state.desk.create_contact(&dp.member, &new).await;
+    let to = |c: Contact| dp.href(&format!("/contacts/{}", c.id));
+    after_post(&dp.ctx, done, to, async |err| {
+        render_list(&state, &dp, &ListQuery::default(), &form, Some(&err)).await
+    })
+    .await
 }
 
 /// The page of contacts to show (the Desk store searches by name, email and phone)
@@ -157,14 +143,7 @@ async fn render_list(
             }
         } @else {
             table #contact-list {
-                thead { tr {
-                    th { (ctx.t("deskui-field-name")) }
-                    th { (ctx.t("deskui-field-email")) }
-                    th { (ctx.t("deskui-field-phone")) }
-                    th { (ctx.t("deskui-field-account")) }
-                    th { (ctx.t("deskui-field-owner")) }
-                    th { (ctx.t("deskui-field-created")) }
-                } }
+                (table_head(ctx, &["deskui-field-name", "deskui-field-email", "deskui-field-phone", "deskui-field-account", "deskui-field-owner", "deskui-field-created"]))
                 tbody {
                     @for c in &contacts {
                         tr data-contact-id=(c.id) {
@@ -185,11 +164,7 @@ async fn render_list(
             (contact_form(dp, &dp.href("/contacts"), form, err, &accounts, &members, &ctx.t("deskui-contact-create")))
         }
     };
-    let status = if err.is_some() {
-        FORM_ERROR_STATUS
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(err.is_some());
     frame_with_status(dp, Nav::Contacts, &title, content, status)
 }
 
@@ -203,14 +178,16 @@ pub async fn contact_page(
     State(state): State<AppState>,
     dp: DeskPage,
     Path((_, id)): Path<(String, String)>,
-    query: Result<Query<ContactQuery>, QueryRejection>,
-) -> Response {
-    let contact = match state.desk.contact(&dp.member, &id).await {
-        Ok(c) => c,
-        Err(e) => return fail(&dp.ctx, e),
-    };
-    let saved = query.is_ok_and(|Query(q)| q.saved.is_some());
-    render_contact(&state, &dp, &contact, None, saved).await
+    PageQuery(q): PageQuery<ContactQuery>,
+) -> Result<Response, Response> {
+    let contact = load_contact(&state, &dp, &id).await?;
+    let saved = q.saved.is_some();
+    Ok(render_contact(&state, &dp, &contact, None, saved).await)
+}
+
+async fn load_contact(state: &AppState, dp: &DeskPage, id: &str) -> Result<Contact, Response> {
+    let contact = state.desk.contact(&dp.member, id).await;
+    contact.map_err(|e| fail(&dp.ctx, e))
 }
 
 /// `POST /desk/{portal}/contacts/{id}`: the edit form; back to the page.
@@ -218,16 +195,9 @@ pub async fn update_contact(
     State(state): State<AppState>,
     dp: DeskPage,
     Path((_, id)): Path<(String, String)>,
-    form: Result<Form<ContactForm>, FormRejection>,
-) -> Response {
-    let form = match posted(&dp.ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
-    let contact = match state.desk.contact(&dp.member, &id).await {
-        Ok(c) => c,
-        Err(e) => return fail(&dp.ctx, e),
-    };
+    PostedForm(form): PostedForm<ContactForm>,
+) -> Result<Response, Response> {
+    let contact = load_contact(&state, &dp, &id).await?;
     let opt = |v: &str| Some(Some(v.trim().to_owned()).filter(|v| !v.is_empty()));
     let patch = ContactPatch {
         first_name: opt(&form.first_name),
@@ -237,18 +207,13 @@ pub async fn update_contact(
         account_id: opt(&form.account_id),
         owner_id: opt(&form.owner_id),
     };
-    match state
+    let done = state
         .desk
         .patch_contact(&dp.member, &contact.id, &patch)
-        .await
-    {
-        Ok(c) => see_other(&dp.href(&format!("/contacts/{}?saved=1", c.id))),
-        Err(e) if is_form_error(&e) => {
-            let err = FormError::new(&dp.ctx, &e);
-            render_contact(&state, &dp, &contact, Some((&form, &err)), false).await
-        }
-        Err(e) => fail(&dp.ctx, e),
-    }
+        .await;
+    let to = |c: Contact| dp.href(&format!("/contacts/{}?saved=1", c.id));
+    let again = async |err| render_contact(&state, &dp, &contact, Some((&form, &err)), false).await;
+    Ok(after_post(&dp.ctx, done, to, again).await)
 }
 
 async fn render_contact(
@@ -321,11 +286,7 @@ async fn render_contact(
             (ticket_table(dp, &tickets, "contact-tickets"))
         }
     };
-    let status = if err.is_some() {
-        FORM_ERROR_STATUS
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(err.is_some());
     frame_with_status(dp, Nav::Contacts, &contact.name, content, status)
 }
 
@@ -345,44 +306,38 @@ fn contact_form(
         form.stack method="post" action=(action) {
             (csrf_field(ctx))
             div.row {
-                label { (ctx.t("deskui-field-last-name"))
+                (labelled(dp, "deskui-field-last-name", "lastName", err, html! {
                     input type="text" name="lastName" value=(form.last_name) required maxlength="200";
-                    (field_error(err, "lastName"))
-                }
-                label { (ctx.t("deskui-field-first-name"))
+                }))
+                (labelled(dp, "deskui-field-first-name", "firstName", err, html! {
                     input type="text" name="firstName" value=(form.first_name) maxlength="200";
-                    (field_error(err, "firstName"))
-                }
+                }))
             }
             div.row {
-                label { (ctx.t("deskui-field-email"))
+                (labelled(dp, "deskui-field-email", "email", err, html! {
                     input type="email" name="email" value=(form.email) autocomplete="off";
-                    (field_error(err, "email"))
-                }
-                label { (ctx.t("deskui-field-phone"))
+                }))
+                (labelled(dp, "deskui-field-phone", "phone", err, html! {
                     input type="tel" name="phone" value=(form.phone) maxlength="50";
-                    (field_error(err, "phone"))
-                }
+                }))
             }
             div.row {
-                label { (ctx.t("deskui-field-account"))
+                (labelled(dp, "deskui-field-account", "accountId", err, html! {
                     select name="accountId" {
                         option value="" { "—" }
                         @for a in accounts {
                             option value=(a.id) selected[a.id == form.account_id] { (a.account_name) }
                         }
                     }
-                    (field_error(err, "accountId"))
-                }
-                label { (ctx.t("deskui-field-owner"))
+                }))
+                (labelled(dp, "deskui-field-owner", "ownerId", err, html! {
                     select name="ownerId" {
                         option value="" { "—" }
                         @for m in members {
                             option value=(m.id) selected[m.id == form.owner_id] { (m.name) }
                         }
                     }
-                    (field_error(err, "ownerId"))
-                }
+                }))
             }
             button.primary type="submit" { (submit) }
         }

@@ -5,12 +5,12 @@
 //! `/assets/desk-mail.js` runs through the JSON API and shows per server.
 
 use super::{
-    csrf_field, field_error, form_alert, posted, see_other, time, DeskAdmin, DeskPage, FormError,
+    after_post, csrf_field, field_error, form_alert, see_other, table_head, time, DeskAdmin,
+    DeskPage, FormError, PostedForm,
 };
 use crate::pages::forms::CsrfForm;
 use crate::state::AppState;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use madoguchi_desk::mail::{ImapInput, SmtpInput};
 use madoguchi_desk::MailboxInput;
@@ -21,39 +21,24 @@ crate::pages::forms::posted_forms!(MailboxForm);
 
 /// The add-a-mailbox form.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct MailboxForm {
-    #[serde(default, rename = "_csrf")]
+    #[serde(rename = "_csrf")]
     csrf: String,
-    #[serde(default)]
     address: String,
-    #[serde(default)]
     display_name: String,
-    #[serde(default)]
     department_id: String,
-    #[serde(default)]
     acknowledge: Option<String>,
-    #[serde(default)]
     imap_host: String,
-    #[serde(default)]
     imap_port: String,
-    #[serde(default)]
     imap_security: String,
-    #[serde(default)]
     imap_username: String,
-    #[serde(default)]
     imap_password: String,
-    #[serde(default)]
     imap_folder: String,
-    #[serde(default)]
     smtp_host: String,
-    #[serde(default)]
     smtp_port: String,
-    #[serde(default)]
     smtp_security: String,
-    #[serde(default)]
     smtp_username: String,
-    #[serde(default)]
     smtp_password: String,
 }
 
@@ -196,13 +181,7 @@ pub(crate) async fn section(
                 p.muted #no-mailboxes { (ctx.t("deskui-mail-none")) }
             } @else {
                 table #mailbox-list {
-                    thead { tr {
-                        th { (ctx.t("deskui-mail-address")) }
-                        th { (ctx.t("deskui-mail-servers")) }
-                        th { (ctx.t("deskui-mail-state")) }
-                        th { (ctx.t("deskui-mail-last-fetch")) }
-                        th {}
-                    } }
+                    (table_head(ctx, &["deskui-mail-address", "deskui-mail-servers", "deskui-mail-state", "deskui-mail-last-fetch", ""]))
                     tbody {
                         @for m in &list {
                             tr.mailbox data-id=(m.id) data-state=(m.status.state) {
@@ -284,24 +263,25 @@ pub(crate) async fn section(
     })
 }
 
+/// The Email section saying "saved".
+fn saved_path(dp: &DeskPage) -> String {
+    dp.href("/settings/email?saved=1")
+}
+
 /// `POST /desk/{portal}/settings/email/mailboxes`: adds a mailbox.
 pub async fn create_mailbox(
     State(state): State<AppState>,
     DeskAdmin(dp): DeskAdmin,
-    form: Result<Form<MailboxForm>, FormRejection>,
+    PostedForm(form): PostedForm<MailboxForm>,
 ) -> Response {
-    let form = match posted(&dp.ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
-    match state.desk.create_mailbox(&dp.member, &form.input()).await {
-        Ok(_) => see_other(&dp.href("/settings/email?saved=1")),
-        Err(e) if super::is_form_error(&e) => {
-            let err = FormError::new(&dp.ctx, &e);
-            super::settings::render_email(&state, &dp, Some(&form), Some(&err), None).await
-        }
-        Err(e) => super::fail(&dp.ctx, e),
-    }
+    let done = state.desk.create_mailbox(&dp.member, &form.input()).await;
+    after_post(
+        &dp.ctx,
+        done,
+        |_| saved_path(&dp),
+        async |err| super::settings::render_email(&state, &dp, Some(&form), Some(&err), None).await,
+    )
+    .await
 }
 
 /// `POST /desk/{portal}/settings/email/mailboxes/{id}`: saves the edit form.
@@ -309,24 +289,21 @@ pub async fn update_mailbox(
     State(state): State<AppState>,
     DeskAdmin(dp): DeskAdmin,
     Path((_, id)): Path<(String, String)>,
-    form: Result<Form<MailboxForm>, FormRejection>,
+    PostedForm(form): PostedForm<MailboxForm>,
 ) -> Response {
-    let form = match posted(&dp.ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
-    match state
+    let done = state
         .desk
         .patch_mailbox(&dp.member, &id, &form.patch())
-        .await
-    {
-        Ok(_) => see_other(&dp.href("/settings/email?saved=1")),
-        Err(e) if super::is_form_error(&e) => {
-            let err = FormError::new(&dp.ctx, &e);
+        .await;
+    after_post(
+        &dp.ctx,
+        done,
+        |_| saved_path(&dp),
+        async |err| {
             super::settings::render_email(&state, &dp, Some(&form), Some(&err), Some(&id)).await
-        }
-        Err(e) => super::fail(&dp.ctx, e),
-    }
+        },
+    )
+    .await
 }
 
 /// `POST /desk/{portal}/settings/email/mailboxes/{id}/delete`.
@@ -334,11 +311,8 @@ pub async fn delete_mailbox(
     State(state): State<AppState>,
     DeskAdmin(dp): DeskAdmin,
     Path((_, id)): Path<(String, String)>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    _csrf: PostedForm<CsrfForm>,
 ) -> Response {
-    if let Err(page) = posted(&dp.ctx, form) {
-        return page;
-    }
     match state.desk.delete_mailbox(&dp.member, &id).await {
         Ok(_) => see_other(&dp.href("/settings/email?saved=1")),
         Err(e) => super::fail(&dp.ctx, e),

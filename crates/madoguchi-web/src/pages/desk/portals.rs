@@ -1,32 +1,18 @@
 //! `GET /desk`: the Desk portals I belong to, and `POST /desk` to create one (D1).
 
 use super::{
-    csrf_field, fail, field_error, form_alert, is_form_error, posted, role_label, see_other, time,
-    FormError, FORM_ERROR_STATUS,
+    after_post, csrf_field, fail, field_error, form_alert, form_status, role_label, table_head,
+    time, FormError, PostedForm,
 };
+use crate::pages::forms::PortalForm;
 use crate::pages::layout::page_with;
 use crate::pages::{PageContext, SignedIn};
 use crate::state::AppState;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use madoguchi_core::identity::User;
+use madoguchi_desk::Portal;
 use maud::html;
-use serde::Deserialize;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PortalForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
-    #[serde(default)]
-    portal_name: String,
-    #[serde(default)]
-    display_name: String,
-}
-
-crate::pages::forms::posted_forms!(PortalForm);
 
 pub async fn portals_page(State(state): State<AppState>, signed_in: SignedIn) -> Response {
     let SignedIn { ctx, user } = signed_in;
@@ -36,25 +22,18 @@ pub async fn portals_page(State(state): State<AppState>, signed_in: SignedIn) ->
 pub async fn create_portal(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    form: Result<Form<PortalForm>, FormRejection>,
+    PostedForm(form): PostedForm<PortalForm>,
 ) -> Response {
     let SignedIn { ctx, user } = signed_in;
-    let form = match posted(&ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
-    match state
+    let done = state
         .desk
         .create_portal(&user.id, &form.portal_name, &form.display_name)
-        .await
-    {
-        Ok(portal) => see_other(&format!("/desk/{}", portal.portal_name)),
-        Err(e) if is_form_error(&e) => {
-            let err = FormError::new(&ctx, &e);
-            render(&state, &ctx, &user, &form, Some(&err)).await
-        }
-        Err(e) => fail(&ctx, e),
-    }
+        .await;
+    let to = |portal: Portal| format!("/desk/{}", portal.portal_name);
+    after_post(&ctx, done, to, async |err| {
+        render(&state, &ctx, &user, &form, Some(&err)).await
+    })
+    .await
 }
 
 async fn render(
@@ -84,12 +63,7 @@ async fn render(
                     p.card.muted #no-portals { (ctx.t("deskui-portals-empty")) }
                 } @else {
                     table #portal-list {
-                        thead { tr {
-                            th { (ctx.t("deskui-field-display-name")) }
-                            th { (ctx.t("deskui-field-portal-name")) }
-                            th { (ctx.t("deskui-role")) }
-                            th { (ctx.t("deskui-created")) }
-                        } }
+                        (table_head(ctx, &["deskui-field-display-name", "deskui-field-portal-name", "deskui-role", "deskui-created"]))
                         tbody {
                             @for p in &portals {
                                 tr data-portal=(p.portal_name) {
@@ -127,10 +101,6 @@ async fn render(
             }
         },
     );
-    let status = if err.is_some() {
-        FORM_ERROR_STATUS
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(err.is_some());
     (status, body).into_response()
 }

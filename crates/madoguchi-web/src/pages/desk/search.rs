@@ -2,11 +2,10 @@
 //! subject; Japanese text matches substrings (「パスワード」 finds 「パスワードのリセット」).
 
 use super::tickets::ticket_table;
-use super::{fail, field_error, frame_with_status, DeskPage, FormError, Nav, Paging};
+use super::{fail, field_error, form_status, frame_with_status, DeskPage, FormError, Nav, Paging};
+use crate::pages::PageQuery;
 use crate::state::AppState;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::Response;
 use madoguchi_desk::SearchQuery;
 use maud::html;
@@ -22,10 +21,9 @@ pub struct Params {
 pub async fn search_page(
     State(state): State<AppState>,
     dp: DeskPage,
-    query: Result<Query<Params>, QueryRejection>,
+    PageQuery(params): PageQuery<Params>,
 ) -> Response {
     let ctx = &dp.ctx;
-    let params = query.map(|Query(q)| q).unwrap_or_default();
     let q = params.q.clone().unwrap_or_default();
     let paging = Paging::from_query(params.limit.as_deref(), params.offset.as_deref());
     let mut err = None;
@@ -69,10 +67,6 @@ pub async fn search_page(
             }
         }
     };
-    let status = if err.is_some() {
-        super::FORM_ERROR_STATUS
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(err.is_some());
     frame_with_status(&dp, Nav::Search, &title, content, status)
 }

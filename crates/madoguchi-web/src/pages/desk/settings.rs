@@ -4,12 +4,14 @@
 //! first; the old key stops working at once). Agents get a 403 page for all of them.
 
 use super::{
-    csrf_field, fail, field_error, form_alert, frame_with_status, is_form_error, posted,
-    role_label, see_other, time, DeskAdmin, DeskPage, FormError, Nav, FORM_ERROR_STATUS,
+    csrf_field, fail, field_error, form_alert, form_status, frame_with_status, is_form_error,
+    posted, role_label, see_other, table_head, time, DeskAdmin, DeskPage, FormError, Nav,
+    FORM_ERROR_STATUS,
 };
+use crate::pages::PageQuery;
 use crate::state::AppState;
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use madoguchi_core::ErrorCode;
@@ -77,28 +79,19 @@ impl Section {
 
 /// Every settings form posts these (each section reads its own).
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SettingsForm {
-    #[serde(default, rename = "_csrf")]
+    #[serde(rename = "_csrf")]
     csrf: String,
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     email: String,
-    #[serde(default)]
     role: String,
-    #[serde(default)]
     classifications: String,
-    #[serde(default)]
     account_name: String,
-    #[serde(default)]
     contract_name: String,
-    #[serde(default)]
     account_id: String,
-    #[serde(default)]
     sla_id: String,
     /// Settings > API: "generate" or "reveal".
-    #[serde(default)]
     action: String,
 }
 
@@ -130,12 +123,11 @@ pub async fn settings_page(
     State(state): State<AppState>,
     DeskAdmin(dp): DeskAdmin,
     Path((_, section)): Path<(String, String)>,
-    query: Result<Query<SettingsQuery>, QueryRejection>,
+    PageQuery(q): PageQuery<SettingsQuery>,
 ) -> Response {
     let Some(section) = Section::parse(&section) else {
         return fail(&dp.ctx, madoguchi_core::Error::not_found());
     };
-    let q = query.map(|Query(q)| q).unwrap_or_default();
     let shown = Shown {
         saved: q.saved.is_some(),
         generated: q.generated.is_some(),
@@ -220,40 +212,25 @@ pub async fn settings_submit(
 }
 
 async fn render(state: &AppState, dp: &DeskPage, section: Section, shown: Shown<'_>) -> Response {
-    let ctx = &dp.ctx;
     let empty = SettingsForm::default();
-    let form = shown.form.unwrap_or(&empty);
-    let err = shown.err;
+    let s = Drawn {
+        state,
+        dp,
+        form: shown.form.unwrap_or(&empty),
+        err: shown.err,
+    };
     let body = match section {
-        Section::Departments => departments(state, dp, form, err).await,
-        Section::Members => members(state, dp, form, err).await,
-        Section::Classifications => classifications(state, dp, form, err).await,
-        Section::Accounts => accounts(state, dp, form, err).await,
-        Section::Slas => slas(state, dp, form, err).await,
-        Section::Contracts => contracts(state, dp, form, err).await,
+        Section::Departments => departments(&s).await,
+        Section::Members => members(&s).await,
+        Section::Classifications => classifications(&s).await,
+        Section::Accounts => accounts(&s).await,
+        Section::Slas => slas(&s).await,
+        Section::Contracts => contracts(&s).await,
         Section::Api => api(state, dp, &shown).await,
         Section::Email => super::mail::section(state, dp, None, None, shown.edit).await,
     };
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return fail(ctx, e),
-    };
-    let title = ctx.t(section.label_key());
-    let content = html! {
-        div.page-head {
-            h1 { (ctx.t("deskui-nav-settings")) " › " (title) }
-        }
-        @if shown.saved {
-            p.alert.ok role="status" #saved { (ctx.t("deskui-saved")) }
-        }
-        div.settings id={ "settings-" (section.slug()) } { (body) }
-    };
-    let status = if err.is_some() {
-        FORM_ERROR_STATUS
-    } else {
-        StatusCode::OK
-    };
-    frame_with_status(dp, Nav::Settings(section), &title, content, status)
+    let status = form_status(s.err.is_some());
+    settings_frame(dp, section, body, shown.saved, status)
 }
 
 /// The Email section re-rendered with its own form's error (`mail.rs`).
@@ -264,80 +241,137 @@ pub(crate) async fn render_email(
     err: Option<&FormError>,
     edit: Option<&str>,
 ) -> Response {
+    let body = super::mail::section(state, dp, form, err, edit).await;
+    settings_frame(dp, Section::Email, body, false, FORM_ERROR_STATUS)
+}
+
+/// A section's body in the settings frame (its title, the "saved" note), or the error
+/// page when the body could not be read.
+fn settings_frame(
+    dp: &DeskPage,
+    section: Section,
+    body: Body,
+    saved: bool,
+    status: StatusCode,
+) -> Response {
     let ctx = &dp.ctx;
-    let body = match super::mail::section(state, dp, form, err, edit).await {
+    let body = match body {
         Ok(b) => b,
         Err(e) => return fail(ctx, e),
     };
-    let title = ctx.t(Section::Email.label_key());
+    let title = ctx.t(section.label_key());
     let content = html! {
-        div.page-head { h1 { (ctx.t("deskui-nav-settings")) " › " (title) } }
-        div.settings id="settings-email" { (body) }
+        div.page-head {
+            h1 { (ctx.t("deskui-nav-settings")) " › " (title) }
+        }
+        @if saved {
+            p.alert.ok role="status" #saved { (ctx.t("deskui-saved")) }
+        }
+        div.settings id={ "settings-" (section.slug()) } { (body) }
     };
-    frame_with_status(
-        dp,
-        Nav::Settings(Section::Email),
-        &title,
-        content,
-        FORM_ERROR_STATUS,
-    )
+    frame_with_status(dp, Nav::Settings(section), &title, content, status)
 }
 
 type Body = madoguchi_core::Result<Markup>;
 
-async fn departments(
-    state: &AppState,
-    dp: &DeskPage,
-    form: &SettingsForm,
-    err: Option<&FormError>,
-) -> Body {
-    let ctx = &dp.ctx;
-    let list = state.desk.departments(&dp.member).await?;
-    Ok(html! {
-        section.card {
-            p.hint { (ctx.t("deskui-departments-help")) }
-            table #department-list {
-                thead { tr { th { (ctx.t("deskui-field-name")) } th {} } }
-                tbody {
-                    @for d in &list {
-                        tr data-id=(d.id) {
-                            td { (d.name) }
-                            td { @if d.is_default { span.badge { (ctx.t("deskui-default")) } } }
-                        }
-                    }
-                }
-            }
-            h2 { (ctx.t("deskui-department-add")) }
-            (form_alert(err, &["name"]))
-            form.row method="post" action=(dp.href("/settings/departments")) {
+/// What a section with a form is drawn from: the page, and the form as posted (or
+/// empty) with its error.
+struct Drawn<'a> {
+    state: &'a AppState,
+    dp: &'a DeskPage,
+    form: &'a SettingsForm,
+    err: Option<&'a FormError>,
+}
+
+/// A section whose rows are added by one text field (departments, accounts, SLAs).
+struct OneField {
+    section: Section,
+    heading: &'static str,
+    label: &'static str,
+    field: &'static str,
+    maxlength: &'static str,
+}
+
+impl Drawn<'_> {
+    fn t(&self, key: &str) -> String {
+        self.dp.ctx.t(key)
+    }
+
+    /// The add form of a [`OneField`] section, with the posted `value`.
+    fn add_form(&self, add: &OneField, value: &str) -> Markup {
+        let (ctx, err) = (&self.dp.ctx, self.err);
+        html! {
+            h2 { (ctx.t(add.heading)) }
+            (form_alert(err, &[add.field]))
+            form.row method="post" action=(self.dp.href(&format!("/settings/{}", add.section.slug()))) {
                 (csrf_field(ctx))
-                label { (ctx.t("deskui-field-name"))
-                    input type="text" name="name" value=(form.name) required maxlength="100";
-                    (field_error(err, "name"))
+                label { (ctx.t(add.label))
+                    input type="text" name=(add.field) value=(value) required maxlength=(add.maxlength);
+                    (field_error(err, add.field))
                 }
                 button.primary type="submit" { (ctx.t("deskui-add")) }
             }
         }
+    }
+
+    /// Named rows with their creation time (accounts, SLAs), or "none yet", then the
+    /// form that adds one by its name. `rows` are (id, name, created).
+    fn named_rows(
+        &self,
+        add: &OneField,
+        list_id: &str,
+        rows: &[(&str, &str, &str)],
+        value: &str,
+    ) -> Markup {
+        html! {
+            section.card {
+                @if rows.is_empty() { p.muted { (self.t("deskui-none-yet")) } } @else {
+                    table id=(list_id) {
+                        (table_head(&self.dp.ctx, &[add.label, "deskui-field-created"]))
+                        tbody { @for (id, name, created) in rows { tr data-id=(id) { td { (name) } td { (time(created)) } } } }
+                    }
+                }
+                (self.add_form(add, value))
+            }
+        }
+    }
+}
+
+async fn departments(s: &Drawn<'_>) -> Body {
+    let list = s.state.desk.departments(&s.dp.member).await?;
+    let add = OneField {
+        section: Section::Departments,
+        heading: "deskui-department-add",
+        label: "deskui-field-name",
+        field: "name",
+        maxlength: "100",
+    };
+    Ok(html! {
+        section.card {
+            p.hint { (s.t("deskui-departments-help")) }
+            table #department-list {
+                (table_head(&s.dp.ctx, &["deskui-field-name", ""]))
+                tbody {
+                    @for d in &list {
+                        tr data-id=(d.id) {
+                            td { (d.name) }
+                            td { @if d.is_default { span.badge { (s.t("deskui-default")) } } }
+                        }
+                    }
+                }
+            }
+            (s.add_form(&add, &s.form.name))
+        }
     })
 }
 
-async fn members(
-    state: &AppState,
-    dp: &DeskPage,
-    form: &SettingsForm,
-    err: Option<&FormError>,
-) -> Body {
-    let ctx = &dp.ctx;
-    let list = state.desk.members(&dp.member).await?;
+async fn members(s: &Drawn<'_>) -> Body {
+    let (ctx, dp, form, err) = (&s.dp.ctx, s.dp, s.form, s.err);
+    let list = s.state.desk.members(&dp.member).await?;
     Ok(html! {
         section.card {
             table #member-list {
-                thead { tr {
-                    th { (ctx.t("deskui-field-name")) }
-                    th { (ctx.t("deskui-field-email")) }
-                    th { (ctx.t("deskui-role")) }
-                    th { (ctx.t("deskui-joined")) }
-                } }
+                (table_head(ctx, &["deskui-field-name", "deskui-field-email", "deskui-role", "deskui-joined"]))
                 tbody {
                     @for m in &list {
                         tr data-email=(m.email) {
@@ -372,16 +406,11 @@ async fn members(
     })
 }
 
-async fn classifications(
-    state: &AppState,
-    dp: &DeskPage,
-    form: &SettingsForm,
-    err: Option<&FormError>,
-) -> Body {
-    let ctx = &dp.ctx;
-    let list = state.desk.classifications(&dp.member).await?;
+async fn classifications(s: &Drawn<'_>) -> Body {
+    let (ctx, dp, err) = (&s.dp.ctx, s.dp, s.err);
+    let list = s.state.desk.classifications(&dp.member).await?;
     let text = if err.is_some() {
-        form.classifications.clone()
+        s.form.classifications.clone()
     } else {
         list.join("\n")
     };
@@ -406,77 +435,50 @@ async fn classifications(
     })
 }
 
-async fn accounts(
-    state: &AppState,
-    dp: &DeskPage,
-    form: &SettingsForm,
-    err: Option<&FormError>,
-) -> Body {
-    let ctx = &dp.ctx;
-    let list = state.desk.accounts(&dp.member).await?;
-    Ok(html! {
-        section.card {
-            @if list.is_empty() { p.muted { (ctx.t("deskui-none-yet")) } } @else {
-                table #account-list {
-                    thead { tr { th { (ctx.t("deskui-field-account")) } th { (ctx.t("deskui-field-created")) } } }
-                    tbody { @for a in &list { tr data-id=(a.id) { td { (a.account_name) } td { (time(&a.created_time)) } } } }
-                }
-            }
-            h2 { (ctx.t("deskui-account-add")) }
-            (form_alert(err, &["accountName"]))
-            form.row method="post" action=(dp.href("/settings/accounts")) {
-                (csrf_field(ctx))
-                label { (ctx.t("deskui-field-account"))
-                    input type="text" name="accountName" value=(form.account_name) required maxlength="200";
-                    (field_error(err, "accountName"))
-                }
-                button.primary type="submit" { (ctx.t("deskui-add")) }
-            }
-        }
-    })
+async fn accounts(s: &Drawn<'_>) -> Body {
+    let list = s.state.desk.accounts(&s.dp.member).await?;
+    let rows: Vec<_> = list
+        .iter()
+        .map(|a| {
+            (
+                a.id.as_str(),
+                a.account_name.as_str(),
+                a.created_time.as_str(),
+            )
+        })
+        .collect();
+    let add = OneField {
+        section: Section::Accounts,
+        heading: "deskui-account-add",
+        label: "deskui-field-account",
+        field: "accountName",
+        maxlength: "200",
+    };
+    Ok(s.named_rows(&add, "account-list", &rows, &s.form.account_name))
 }
 
-async fn slas(
-    state: &AppState,
-    dp: &DeskPage,
-    form: &SettingsForm,
-    err: Option<&FormError>,
-) -> Body {
-    let ctx = &dp.ctx;
-    let list = state.desk.slas(&dp.member).await?;
-    Ok(html! {
-        section.card {
-            @if list.is_empty() { p.muted { (ctx.t("deskui-none-yet")) } } @else {
-                table #sla-list {
-                    thead { tr { th { (ctx.t("deskui-field-sla")) } th { (ctx.t("deskui-field-created")) } } }
-                    tbody { @for s in &list { tr data-id=(s.id) { td { (s.name) } td { (time(&s.created_time)) } } } }
-                }
-            }
-            h2 { (ctx.t("deskui-sla-add")) }
-            (form_alert(err, &["name"]))
-            form.row method="post" action=(dp.href("/settings/slas")) {
-                (csrf_field(ctx))
-                label { (ctx.t("deskui-field-sla"))
-                    input type="text" name="name" value=(form.name) required maxlength="200";
-                    (field_error(err, "name"))
-                }
-                button.primary type="submit" { (ctx.t("deskui-add")) }
-            }
-        }
-    })
+async fn slas(s: &Drawn<'_>) -> Body {
+    let list = s.state.desk.slas(&s.dp.member).await?;
+    let rows: Vec<_> = list
+        .iter()
+        .map(|l| (l.id.as_str(), l.name.as_str(), l.created_time.as_str()))
+        .collect();
+    let add = OneField {
+        section: Section::Slas,
+        heading: "deskui-sla-add",
+        label: "deskui-field-sla",
+        field: "name",
+        maxlength: "200",
+    };
+    Ok(s.named_rows(&add, "sla-list", &rows, &s.form.name))
 }
 
-async fn contracts(
-    state: &AppState,
-    dp: &DeskPage,
-    form: &SettingsForm,
-    err: Option<&FormError>,
-) -> Body {
-    let ctx = &dp.ctx;
+async fn contracts(s: &Drawn<'_>) -> Body {
+    let (ctx, dp, form, err) = (&s.dp.ctx, s.dp, s.form, s.err);
     let (list, accounts, slas) = tokio::try_join!(
-        state.desk.contracts(&dp.member),
-        state.desk.accounts(&dp.member),
-        state.desk.slas(&dp.member),
+        s.state.desk.contracts(&dp.member),
+        s.state.desk.accounts(&dp.member),
+        s.state.desk.slas(&dp.member),
     )?;
     let account_name = |id: &str| {
         accounts
@@ -496,12 +498,7 @@ async fn contracts(
             p.hint { (ctx.t("deskui-contracts-help")) }
             @if list.is_empty() { p.muted { (ctx.t("deskui-none-yet")) } } @else {
                 table #contract-list {
-                    thead { tr {
-                        th { (ctx.t("deskui-field-contract")) }
-                        th { (ctx.t("deskui-field-account")) }
-                        th { (ctx.t("deskui-field-sla")) }
-                        th { (ctx.t("deskui-field-created")) }
-                    } }
+                    (table_head(ctx, &["deskui-field-contract", "deskui-field-account", "deskui-field-sla", "deskui-field-created"]))
                     tbody { @for k in &list { tr data-id=(k.id) {
                         td { (k.contract_name) }
                         td { (account_name(&k.account_id)) }

@@ -4,14 +4,14 @@
 //! chat), the reply/note form and the history.
 
 use super::{
-    channel_label, classification_label, csrf_field, fail, field_error, form_alert, frame,
-    frame_with_status, is_form_error, posted, priority_label, see_other, status_badge,
-    status_label, time, DeskPage, FormError, Nav, Paging, FORM_ERROR_STATUS,
+    after_post, channel_label, classification_label, csrf_field, fail, field_error, form_alert,
+    form_status, frame, frame_with_status, labelled, priority_label, see_other, status_badge,
+    status_label, time, DeskPage, FormError, Nav, Paging, PostedForm,
 };
+use crate::pages::forms::CsrfForm;
+use crate::pages::PageQuery;
 use crate::state::AppState;
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
 use axum::response::Response;
 use madoguchi_desk::{
     Channel, ChatThread, Contact, ContactFilter, Department, HistoryEntry, MemberView, NewThread,
@@ -21,7 +21,7 @@ use madoguchi_desk::{
 use maud::{html, Markup};
 use serde::Deserialize;
 
-crate::pages::forms::posted_forms!(NewTicketForm, EditForm, ThreadForm, RetryForm);
+crate::pages::forms::posted_forms!(NewTicketForm, EditForm, ThreadForm);
 
 // ---------------------------------------------------------------------------------
 // The list
@@ -45,9 +45,8 @@ pub async fn list_redirect(Path(portal): Path<String>) -> Response {
 pub async fn list_page(
     State(state): State<AppState>,
     dp: DeskPage,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    PageQuery(q): PageQuery<ListQuery>,
 ) -> Response {
-    let q = query.map(|Query(q)| q).unwrap_or_default();
     let paging = Paging::from_query(q.limit.as_deref(), q.offset.as_deref());
     let status = q.status.as_deref().and_then(TicketStatus::parse);
     let department_id = q.department_id.clone().unwrap_or_default();
@@ -181,29 +180,19 @@ pub(crate) fn ticket_table(dp: &DeskPage, tickets: &[Ticket], id: &str) -> Marku
 // A new ticket
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct NewTicketForm {
-    #[serde(default, rename = "_csrf")]
+    #[serde(rename = "_csrf")]
     csrf: String,
-    #[serde(default)]
     subject: String,
-    #[serde(default)]
     description: String,
-    #[serde(default)]
     contact_id: String,
-    #[serde(default)]
     contact_email: String,
-    #[serde(default)]
     department_id: String,
-    #[serde(default)]
     status: String,
-    #[serde(default)]
     priority: String,
-    #[serde(default)]
     classification: String,
-    #[serde(default)]
     channel: String,
-    #[serde(default)]
     assignee_id: String,
 }
 
@@ -217,9 +206,8 @@ pub struct NewTicketQuery {
 pub async fn new_ticket_page(
     State(state): State<AppState>,
     dp: DeskPage,
-    query: Result<Query<NewTicketQuery>, QueryRejection>,
+    PageQuery(q): PageQuery<NewTicketQuery>,
 ) -> Response {
-    let q = query.map(|Query(q)| q).unwrap_or_default();
     let form = NewTicketForm {
         contact_id: q.contact_id.unwrap_or_default(),
         ..NewTicketForm::default()
@@ -231,24 +219,18 @@ pub async fn new_ticket_page(
 pub async fn create_ticket(
     State(state): State<AppState>,
     dp: DeskPage,
-    form: Result<Form<NewTicketForm>, FormRejection>,
+    PostedForm(form): PostedForm<NewTicketForm>,
 ) -> Response {
-    let form = match posted(&dp.ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
     let new = match new_ticket(&state, &dp, &form).await {
         Ok(new) => new,
         Err(err) => return render_new(&state, &dp, &form, Some(&err)).await,
     };
-    match state.desk.create_ticket(&dp.member, &new).await {
-        Ok(t) => see_other(&dp.href(&format!("/tickets/{}", t.ticket_number))),
-        Err(e) if is_form_error(&e) => {
-            let err = FormError::new(&dp.ctx, &e);
-            render_new(&state, &dp, &form, Some(&err)).await
-        }
-        Err(e) => fail(&dp.ctx, e),
-    }
+    let done = state.desk.create_ticket(&dp.member, &new).await;
+    let to = |t: Ticket| dp.href(&format!("/tickets/{}", t.ticket_number));
+    after_post(&dp.ctx, done, to, async |err| {
+        render_new(&state, &dp, &form, Some(&err)).await
+    })
+    .await
 }
 
 /// A choice from a menu: empty is none; anything not on the menu names its field.
@@ -374,56 +356,52 @@ async fn render_new(
                     }
                 }
                 div.row {
-                    label { (ctx.t("deskui-field-department"))
-                        select name="departmentId" {
-                            @for d in &departments {
-                                option value=(d.id) selected[d.id == form.department_id || (form.department_id.is_empty() && d.is_default)] { (d.name) }
-                            }
-                        }
-                        (field_error(err, "departmentId"))
-                    }
-                    label { (ctx.t("deskui-field-assignee"))
-                        select name="assigneeId" {
-                            option value="" { (ctx.t("deskui-unassigned")) }
-                            @for m in &members {
-                                option value=(m.id) selected[m.id == form.assignee_id] { (m.name) }
-                            }
-                        }
-                        (field_error(err, "assigneeId"))
-                    }
+                    (labelled(dp, "deskui-field-department", "departmentId", err,
+                        department_select(&departments, |d| d.id == form.department_id || (form.department_id.is_empty() && d.is_default))))
+                    (labelled(dp, "deskui-field-assignee", "assigneeId", err, assignee_select(dp, &members, &form.assignee_id)))
                 }
                 div.row {
-                    label { (ctx.t("deskui-field-status"))
-                        (status_select(dp, if form.status.is_empty() { TicketStatus::default().as_str() } else { &form.status }))
-                        (field_error(err, "status"))
-                    }
-                    label { (ctx.t("deskui-field-priority"))
-                        (priority_select(dp, if form.priority.is_empty() { Priority::default().as_str() } else { &form.priority }))
-                        (field_error(err, "priority"))
-                    }
-                    label { (ctx.t("deskui-field-classification"))
-                        (classification_select(dp, &classifications, &form.classification))
-                        (field_error(err, "classification"))
-                    }
-                    label { (ctx.t("deskui-field-channel"))
+                    (labelled(dp, "deskui-field-status", "status", err,
+                        status_select(dp, if form.status.is_empty() { TicketStatus::default().as_str() } else { &form.status })))
+                    (labelled(dp, "deskui-field-priority", "priority", err,
+                        priority_select(dp, if form.priority.is_empty() { Priority::default().as_str() } else { &form.priority })))
+                    (labelled(dp, "deskui-field-classification", "classification", err,
+                        classification_select(dp, &classifications, &form.classification)))
+                    (labelled(dp, "deskui-field-channel", "channel", err, html! {
                         select name="channel" {
                             @for c in Channel::ALL {
                                 option value=(c.as_str()) selected[c.as_str() == form.channel || (form.channel.is_empty() && *c == Channel::default())] { (channel_label(ctx, *c)) }
                             }
                         }
-                        (field_error(err, "channel"))
-                    }
+                    }))
                 }
                 button.primary type="submit" { (ctx.t("deskui-ticket-create")) }
             }
         }
     };
-    let status = if err.is_some() {
-        FORM_ERROR_STATUS
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(err.is_some());
     frame_with_status(dp, Nav::NewTicket, &title, content, status)
+}
+
+fn department_select(departments: &[Department], selected: impl Fn(&Department) -> bool) -> Markup {
+    html! {
+        select name="departmentId" {
+            @for d in departments {
+                option value=(d.id) selected[selected(d)] { (d.name) }
+            }
+        }
+    }
+}
+
+fn assignee_select(dp: &DeskPage, members: &[MemberView], selected: &str) -> Markup {
+    html! {
+        select name="assigneeId" {
+            option value="" { (dp.t("deskui-unassigned")) }
+            @for m in members {
+                option value=(m.id) selected[m.id == selected] { (m.name) }
+            }
+        }
+    }
 }
 
 fn status_select(dp: &DeskPage, selected: &str) -> Markup {
@@ -466,29 +444,23 @@ fn classification_select(dp: &DeskPage, list: &[String], selected: &str) -> Mark
 // The ticket page
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct EditForm {
-    #[serde(default, rename = "_csrf")]
+    #[serde(rename = "_csrf")]
     csrf: String,
-    #[serde(default)]
     status: String,
-    #[serde(default)]
     priority: String,
-    #[serde(default)]
     classification: String,
-    #[serde(default)]
     department_id: String,
-    #[serde(default)]
     assignee_id: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct ThreadForm {
-    #[serde(default, rename = "_csrf")]
+    #[serde(rename = "_csrf")]
     csrf: String,
-    #[serde(default)]
     content: String,
-    #[serde(default)]
     kind: String,
 }
 
@@ -509,14 +481,11 @@ pub async fn ticket_page(
     State(state): State<AppState>,
     dp: DeskPage,
     Path((_, number)): Path<(String, String)>,
-    query: Result<Query<TicketQuery>, QueryRejection>,
-) -> Response {
-    let ticket = match load_ticket(&state, &dp, &number).await {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
-    let saved = query.is_ok_and(|Query(q)| q.saved.is_some());
-    render_ticket(&state, &dp, ticket, Failed::None, saved).await
+    PageQuery(q): PageQuery<TicketQuery>,
+) -> Result<Response, Response> {
+    let ticket = load_ticket(&state, &dp, &number).await?;
+    let saved = q.saved.is_some();
+    Ok(render_ticket(&state, &dp, ticket, Failed::None, saved).await)
 }
 
 async fn load_ticket(state: &AppState, dp: &DeskPage, number: &str) -> Result<Ticket, Response> {
@@ -536,34 +505,23 @@ pub async fn update_ticket(
     State(state): State<AppState>,
     dp: DeskPage,
     Path((_, number)): Path<(String, String)>,
-    form: Result<Form<EditForm>, FormRejection>,
-) -> Response {
-    let form = match posted(&dp.ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
-    let ticket = match load_ticket(&state, &dp, &number).await {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
+    PostedForm(form): PostedForm<EditForm>,
+) -> Result<Response, Response> {
+    let ticket = load_ticket(&state, &dp, &number).await?;
     let patch = match edit_patch(&dp, &form) {
         Ok(p) => p,
         Err(err) => {
-            return render_ticket(&state, &dp, ticket, Failed::Edit(&form, &err), false).await
+            return Ok(render_ticket(&state, &dp, ticket, Failed::Edit(&form, &err), false).await)
         }
     };
-    match state
+    let done = state
         .desk
         .patch_ticket(&dp.member, &ticket.id, &patch)
-        .await
-    {
-        Ok(t) => see_other(&dp.href(&format!("/tickets/{}?saved=1", t.ticket_number))),
-        Err(e) if is_form_error(&e) => {
-            let err = FormError::new(&dp.ctx, &e);
-            render_ticket(&state, &dp, ticket, Failed::Edit(&form, &err), false).await
-        }
-        Err(e) => fail(&dp.ctx, e),
-    }
+        .await;
+    let to = |t: Ticket| dp.href(&format!("/tickets/{}?saved=1", t.ticket_number));
+    let again =
+        async |err| render_ticket(&state, &dp, ticket, Failed::Edit(&form, &err), false).await;
+    Ok(after_post(&dp.ctx, done, to, again).await)
 }
 
 fn edit_patch(dp: &DeskPage, form: &EditForm) -> Result<TicketPatch, FormError> {
@@ -583,16 +541,9 @@ pub async fn add_thread(
     State(state): State<AppState>,
     dp: DeskPage,
     Path((_, number)): Path<(String, String)>,
-    form: Result<Form<ThreadForm>, FormRejection>,
-) -> Response {
-    let form = match posted(&dp.ctx, form) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
-    let ticket = match load_ticket(&state, &dp, &number).await {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
+    PostedForm(form): PostedForm<ThreadForm>,
+) -> Result<Response, Response> {
+    let ticket = load_ticket(&state, &dp, &number).await?;
     let kind = match form.kind.as_str() {
         "note" => ThreadKind::Note,
         _ => ThreadKind::Reply,
@@ -601,18 +552,12 @@ pub async fn add_thread(
         kind,
         content: form.content.clone(),
     };
-    match state.desk.add_thread(&dp.member, &ticket.id, &new).await {
-        Ok(thread) => see_other(&dp.href(&format!(
-            "/tickets/{}#thread-{}",
-            ticket.ticket_number,
-            thread.id()
-        ))),
-        Err(e) if is_form_error(&e) => {
-            let err = FormError::new(&dp.ctx, &e);
-            render_ticket(&state, &dp, ticket, Failed::Thread(&form, &err), false).await
-        }
-        Err(e) => fail(&dp.ctx, e),
-    }
+    let done = state.desk.add_thread(&dp.member, &ticket.id, &new).await;
+    let number = ticket.ticket_number;
+    let to = |thread: Thread| dp.href(&format!("/tickets/{number}#thread-{}", thread.id()));
+    let again =
+        async |err| render_ticket(&state, &dp, ticket, Failed::Thread(&form, &err), false).await;
+    Ok(after_post(&dp.ctx, done, to, again).await)
 }
 
 async fn render_ticket(
@@ -751,35 +696,13 @@ async fn render_ticket(
                         (form_alert(edit_err, &["status", "priority", "classification", "departmentId", "assigneeId"]))
                         form.stack #ticket-edit method="post" action=(href) {
                             (csrf_field(ctx))
-                            label { (ctx.t("deskui-field-status"))
-                                (status_select(dp, &edit.status))
-                                (field_error(edit_err, "status"))
-                            }
-                            label { (ctx.t("deskui-field-priority"))
-                                (priority_select(dp, &edit.priority))
-                                (field_error(edit_err, "priority"))
-                            }
-                            label { (ctx.t("deskui-field-classification"))
-                                (classification_select(dp, &classifications, &edit.classification))
-                                (field_error(edit_err, "classification"))
-                            }
-                            label { (ctx.t("deskui-field-department"))
-                                select name="departmentId" {
-                                    @for d in &departments {
-                                        option value=(d.id) selected[d.id == edit.department_id] { (d.name) }
-                                    }
-                                }
-                                (field_error(edit_err, "departmentId"))
-                            }
-                            label { (ctx.t("deskui-field-assignee"))
-                                select name="assigneeId" {
-                                    option value="" { (ctx.t("deskui-unassigned")) }
-                                    @for m in &members {
-                                        option value=(m.id) selected[m.id == edit.assignee_id] { (m.name) }
-                                    }
-                                }
-                                (field_error(edit_err, "assigneeId"))
-                            }
+                            (labelled(dp, "deskui-field-status", "status", edit_err, status_select(dp, &edit.status)))
+                            (labelled(dp, "deskui-field-priority", "priority", edit_err, priority_select(dp, &edit.priority)))
+                            (labelled(dp, "deskui-field-classification", "classification", edit_err,
+                                classification_select(dp, &classifications, &edit.classification)))
+                            (labelled(dp, "deskui-field-department", "departmentId", edit_err,
+                                department_select(&departments, |d| d.id == edit.department_id)))
+                            (labelled(dp, "deskui-field-assignee", "assigneeId", edit_err, assignee_select(dp, &members, &edit.assignee_id)))
                             button.primary type="submit" { (ctx.t("deskui-save")) }
                         }
                     }
@@ -801,11 +724,7 @@ async fn render_ticket(
             }
         }
     };
-    let status = if matches!(failed, Failed::None) {
-        StatusCode::OK
-    } else {
-        FORM_ERROR_STATUS
-    };
+    let status = form_status(!matches!(failed, Failed::None));
     frame_with_status(dp, Nav::Tickets, &title, content, status)
 }
 
@@ -878,32 +797,18 @@ pub async fn retry_mail(
     State(state): State<AppState>,
     dp: DeskPage,
     Path((_, number, thread_id)): Path<(String, String, String)>,
-    form: Result<Form<RetryForm>, FormRejection>,
-) -> Response {
-    if let Err(page) = posted(&dp.ctx, form) {
-        return page;
-    }
-    let ticket = match load_ticket(&state, &dp, &number).await {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
-    match state
+    _csrf: PostedForm<CsrfForm>,
+) -> Result<Response, Response> {
+    let ticket = load_ticket(&state, &dp, &number).await?;
+    let done = state
         .desk
         .retry_mail(&dp.member, &ticket.id, &thread_id)
-        .await
-    {
-        Ok(()) => see_other(&dp.href(&format!(
-            "/tickets/{}#thread-{thread_id}",
-            ticket.ticket_number
-        ))),
-        Err(e) => fail(&dp.ctx, e),
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct RetryForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
+        .await;
+    done.map_err(|e| fail(&dp.ctx, e))?;
+    let number = ticket.ticket_number;
+    Ok(see_other(
+        &dp.href(&format!("/tickets/{number}#thread-{thread_id}")),
+    ))
 }
 
 /// A chat transcript read like a chat: who said what, when, in bubbles.
