@@ -10,14 +10,25 @@ pub const PORTALS: &str = "/desk/api/v1/portals";
 /// Creates the Desk portal `name` (shown as `display`) owned by `owner`; answers its
 /// API base path (`/desk/api/v1/portals/{name}`).
 pub async fn portal(app: &TestApp, owner: &TestUser, name: &str, display: &str) -> String {
+    portal_by(app, &owner.token, name, display).await
+}
+
+/// [`portal`] for the holder of `token` (a token from a login, not a [`TestUser`]).
+pub async fn portal_by(app: &TestApp, token: &str, name: &str, display: &str) -> String {
+    crate::app::create_portal(app, PORTALS, token, name, display).await;
+    format!("{PORTALS}/{name}")
+}
+
+/// Issues (or regenerates) the service key of the Desk portal `name` as the admin
+/// holding `token`; it must succeed. Answers the key.
+pub async fn service_key(app: &TestApp, name: &str, token: &str) -> String {
     app.post(
-        PORTALS,
-        Some(&owner.token),
-        json!({"portalName": name, "displayName": display}),
+        &format!("{PORTALS}/{name}/settings/service-key"),
+        Some(token),
+        json!({}),
     )
     .await
-    .assert_status(201);
-    format!("{PORTALS}/{name}")
+    .expect_str(201, "serviceKey")
 }
 
 /// Signs up `email` and makes them a member with `role` of the portal at `base`.
@@ -54,6 +65,30 @@ pub async fn ticket(app: &TestApp, base: &str, token: &str, body: Value) -> Valu
 /// A contact of the portal at `base`.
 pub async fn contact(app: &TestApp, base: &str, token: &str, body: Value) -> Value {
     create(app, base, "/contacts", token, body).await
+}
+
+/// An account (株式会社サンプル) under a contract (年間保守) with an SLA (ゴールド) in the
+/// portal at `base`, as Desk's contact details show them (I15); answers the account's id.
+pub async fn account_under_contract(app: &TestApp, base: &str, token: &str) -> Value {
+    let account = create(
+        app,
+        base,
+        "/accounts",
+        token,
+        json!({"accountName": "株式会社サンプル"}),
+    )
+    .await["id"]
+        .clone();
+    let sla = create(app, base, "/slas", token, json!({"name": "ゴールド"})).await["id"].clone();
+    create(
+        app,
+        base,
+        "/contracts",
+        token,
+        json!({"contractName": "年間保守", "accountId": account, "slaId": sla}),
+    )
+    .await;
+    account
 }
 
 /// Tickets of the portal at `base`, created one after another in the order given (so

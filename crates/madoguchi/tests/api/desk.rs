@@ -66,12 +66,7 @@ fn assert_invalid(res: &Res, expected_field: &str) {
 }
 
 fn numbers(res: &Res) -> Vec<i64> {
-    res["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["ticketNumber"].as_i64().unwrap())
-        .collect()
+    madoguchi_testkit::list::ints(&res["data"], "ticketNumber")
 }
 
 async fn search(app: &TestApp, base: &str, token: &str, q: &str) -> Vec<i64> {
@@ -111,8 +106,7 @@ async fn new_key(app: &TestApp, base: &str, admin: &TestUser) -> String {
     let res = app
         .post_empty(&format!("{base}/settings/service-key"), Some(&admin.token))
         .await;
-    res.assert_status(201);
-    res["serviceKey"].as_str().unwrap().to_owned()
+    res.expect_str(201, "serviceKey")
 }
 
 // D1 ------------------------------------------------------------------------------
@@ -199,13 +193,7 @@ async fn d1_portal_names_are_unique_and_validated_naming_the_field(app: TestApp)
         )
         .await;
     assert_invalid(&blank, "displayName");
-    app.post(
-        PORTALS,
-        Some(&b.token),
-        json!({"portalName": "beta-2", "displayName": "Beta"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(&app, &b.token, "beta-2", "Beta").await;
 }
 
 async fn d1_admins_add_existing_users_as_members_and_agents_cannot(app: TestApp) {
@@ -263,17 +251,8 @@ async fn d1_admins_add_existing_users_as_members_and_agents_cannot(app: TestApp)
         .get(&format!("{base}/members"), Some(&agent.token))
         .await;
     list.assert_status(200);
-    let roles: Vec<(String, String)> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["email"].as_str().unwrap().to_owned(),
-                m["role"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let roles: Vec<(String, String)> =
+        madoguchi_testkit::list::str_pairs(&list["data"], "email", "role");
     assert_eq!(
         roles,
         vec![
@@ -796,11 +775,9 @@ async fn found_names(app: &TestApp, base: &str, token: &str, q: &str) -> Vec<Str
 }
 
 fn last_names(res: &Res) -> Vec<String> {
-    res["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["lastName"].as_str().unwrap().to_owned())
+    madoguchi_testkit::list::strs(&res["data"], "lastName")
+        .into_iter()
+        .map(str::to_owned)
         .collect()
 }
 
@@ -1536,12 +1513,7 @@ async fn d4_a_chat_transcript_is_one_thread_and_appending_is_idempotent(app: Tes
         .await;
     more.assert_status(201);
     assert_eq!(more["id"], first["id"]);
-    let seqs: Vec<i64> = more["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_i64().unwrap())
-        .collect();
+    let seqs = madoguchi_testkit::list::ints(&more["messages"], "seq");
     assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
 
     app.post(
@@ -2161,14 +2133,7 @@ async fn d5_a_ticket_created_through_one_node_is_found_through_another() {
     };
     let node2 = TestApp::spawn_node_sharing(&node1).await;
     let admin = node1.signup("nodes@example.jp").await;
-    node1
-        .post(
-            "/desk/api/v1/portals",
-            Some(&admin.token),
-            json!({"portalName": "nodes", "displayName": "Nodes"}),
-        )
-        .await
-        .assert_status(201);
+    madoguchi_testkit::desk::portal_by(&node1, &admin.token, "nodes", "Nodes").await;
     node1
         .post(
             "/desk/api/v1/portals/nodes/tickets",

@@ -5,6 +5,7 @@
 
 use crate::both_backends;
 use crate::helpers::{Backend, Res, TestApp, TestUser};
+use madoguchi_testkit::chat::{start_chat, VisitorChat};
 use madoguchi_testkit::wait::until;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -32,14 +33,7 @@ impl World {
             chat: "acme-chat".into(),
         };
         w.desk_portal(&w.admin, &w.desk).await;
-        w.app
-            .post(
-                "/chat/api/v1/portals",
-                Some(&w.admin.token),
-                json!({"portalName": w.chat, "displayName": "Acme"}),
-            )
-            .await
-            .assert_status(201);
+        madoguchi_testkit::chat::portal_by(&w.app, &w.admin.token, &w.chat, "Acme").await;
         w
     }
 
@@ -55,14 +49,7 @@ impl World {
     }
 
     pub async fn desk_portal(&self, user: &TestUser, name: &str) {
-        self.app
-            .post(
-                "/desk/api/v1/portals",
-                Some(&user.token),
-                json!({"portalName": name, "displayName": name}),
-            )
-            .await
-            .assert_status(201);
+        madoguchi_testkit::desk::portal_by(&self.app, &user.token, name, name).await;
     }
 
     pub fn integ(&self, rest: &str) -> String {
@@ -127,8 +114,7 @@ impl World {
                 json!({"name": name}),
             )
             .await;
-        res.assert_status(201);
-        res["id"].as_str().unwrap().to_owned()
+        res.expect_str(201, "id")
     }
 
     pub async fn chat_department(&self, name: &str) -> Res {
@@ -145,16 +131,12 @@ impl World {
     }
 
     pub async fn service_key(&self) -> String {
-        let res = self
-            .app
-            .post(
-                &self.desk_api("/settings/service-key"),
-                self.token(),
-                json!({}),
-            )
-            .await;
-        res.assert_status(201);
-        res["serviceKey"].as_str().unwrap().to_owned()
+        madoguchi_testkit::desk::service_key(&self.app, &self.desk, &self.admin.token).await
+    }
+
+    /// A visitor starts a chat in the Chat portal from the widget (`body` over a question).
+    pub async fn visitor_chat(&self, body: Value) -> VisitorChat {
+        start_chat(&self.app, &self.chat, body).await
     }
 
     /// A visitor starts a chat from the widget; answers the chat id.
@@ -165,19 +147,12 @@ impl World {
         department_id: Option<&str>,
         question: &str,
     ) -> String {
-        let res = self
-            .app
-            .post(
-                &format!("/chat/widget/v1/{}/chats", self.chat),
-                None,
-                json!({
-                    "name": name, "email": email, "departmentId": department_id,
-                    "question": question, "clientMessageId": uuid::Uuid::now_v7().to_string(),
-                }),
-            )
-            .await;
-        res.assert_status(201);
-        res["chatId"].as_str().unwrap().to_owned()
+        self.visitor_chat(json!({
+            "name": name, "email": email, "departmentId": department_id,
+            "question": question, "clientMessageId": uuid::Uuid::now_v7().to_string(),
+        }))
+        .await
+        .chat_id
     }
 
     pub async fn accept(&self, chat_id: &str) {
@@ -585,15 +560,7 @@ async fn i5_a_regenerated_key_shows_broken_until_a_valid_key_is_saved(app: TestA
     // Change: a second Desk portal administered by someone else, then back.
     let other = w.app.signup("beta-admin@example.jp").await;
     w.desk_portal(&other, "beta").await;
-    let beta_key = w
-        .app
-        .post(
-            "/desk/api/v1/portals/beta/settings/service-key",
-            Some(&other.token),
-            json!({}),
-        )
-        .await;
-    let beta_key = beta_key["serviceKey"].as_str().unwrap().to_owned();
+    let beta_key = madoguchi_testkit::desk::service_key(&w.app, "beta", &other.token).await;
     let res = w
         .app
         .put(
@@ -897,17 +864,8 @@ async fn i9_department_modes_give_permissions_enforced_by_the_server(app: TestAp
         .await
         .assert_error(404, "not_found");
     let view = w.get_integ().await;
-    let modes: Vec<(String, String)> = view["departments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["chatDepartmentName"].as_str().unwrap().to_owned(),
-                d["mode"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let modes: Vec<(String, String)> =
+        madoguchi_testkit::list::str_pairs(&view["departments"], "chatDepartmentName", "mode");
     assert!(
         modes.contains(&("Support".into(), "mapped".into())),
         "{modes:?}"
@@ -1391,8 +1349,7 @@ async fn i15_i16_i17_desk_info_recent_tickets_details_and_deep_link(app: TestApp
         .app
         .post(&w.desk_of(&old, "/tickets"), w.token(), json!({}))
         .await;
-    t1.assert_status(201);
-    let t1 = t1["id"].as_str().unwrap().to_owned();
+    let t1 = t1.expect_str(201, "id");
     w.end(&old).await;
     // The visitor comes back: the panel shows the desk info and recent tickets.
     let chat = w
@@ -1722,29 +1679,10 @@ impl Drop for DeskServer {
 /// with the three fields (the Chat process cannot see Desk roles).
 pub(crate) async fn link_over_http(chat: &TestApp, desk: &TestApp) -> (TestUser, String) {
     let desk_admin = desk.signup("desk-admin@example.jp").await;
-    desk.post(
-        "/desk/api/v1/portals",
-        Some(&desk_admin.token),
-        json!({"portalName": "acme", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
-    let key = desk
-        .post(
-            "/desk/api/v1/portals/acme/settings/service-key",
-            Some(&desk_admin.token),
-            json!({}),
-        )
-        .await;
-    let key = key["serviceKey"].as_str().unwrap().to_owned();
+    madoguchi_testkit::desk::portal_by(desk, &desk_admin.token, "acme", "Acme").await;
+    let key = madoguchi_testkit::desk::service_key(desk, "acme", &desk_admin.token).await;
     let chat_admin = chat.signup("chat-admin@example.jp").await;
-    chat.post(
-        "/chat/api/v1/portals",
-        Some(&chat_admin.token),
-        json!({"portalName": "acme-chat", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::chat::portal_by(chat, &chat_admin.token, "acme-chat", "Acme").await;
     let enable = "/chat/api/v1/portals/acme-chat/integrations/desk/enable";
     // Without a body there is no way to see the user's Desk roles: the I3 answer.
     chat.post_empty(enable, Some(&chat_admin.token))
@@ -1763,15 +1701,13 @@ pub(crate) async fn link_over_http(chat: &TestApp, desk: &TestApp) -> (TestUser,
 }
 
 pub(crate) async fn widget_chat(chat: &TestApp, email: &str, question: &str) -> String {
-    let res = chat
-        .post(
-            "/chat/widget/v1/acme-chat/chats",
-            None,
-            json!({"email": email, "question": question, "clientMessageId": uuid::Uuid::now_v7().to_string()}),
-        )
-        .await;
-    res.assert_status(201);
-    res["chatId"].as_str().unwrap().to_owned()
+    start_chat(
+        chat,
+        "acme-chat",
+        json!({"email": email, "question": question, "clientMessageId": uuid::Uuid::now_v7().to_string()}),
+    )
+    .await
+    .chat_id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1824,13 +1760,7 @@ async fn q1_chat_uses_a_desk_in_another_process_over_http() {
         .await;
     reply.assert_status(201);
     // A regenerated key breaks the link at once over HTTP too.
-    desk.post(
-        "/desk/api/v1/portals/acme/settings/service-key",
-        Some(&desk_token),
-        json!({}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::service_key(&desk, "acme", &desk_token).await;
     let view = chat
         .get("/chat/api/v1/portals/acme-chat/integrations/desk", t)
         .await;
@@ -1876,15 +1806,16 @@ async fn q2_while_desk_is_down_chats_end_normally_and_every_ticket_appears_exact
         ids.push(id);
     }
     // A visitor edited meanwhile (C6, I18): saved now, synced to Desk when it is back.
-    let late = chat
-        .post(
-            "/chat/widget/v1/acme-chat/chats",
-            None,
-            json!({"question": "メールは後で", "clientMessageId": "late-1"}),
-        )
-        .await;
-    let late_visitor = late["visitorId"].as_str().unwrap().to_owned();
-    let late_chat = late["chatId"].as_str().unwrap().to_owned();
+    let VisitorChat {
+        chat_id: late_chat,
+        visitor_id: late_visitor,
+        ..
+    } = start_chat(
+        &chat,
+        "acme-chat",
+        json!({"question": "メールは後で", "clientMessageId": "late-1"}),
+    )
+    .await;
     // Ended without an email: skipped, and the email added later does not retry it.
     chat.post_empty(
         &format!("/chat/api/v1/portals/acme-chat/chats/{late_chat}/end"),
@@ -1927,11 +1858,7 @@ async fn q2_while_desk_is_down_chats_end_normally_and_every_ticket_appears_exact
     // Desk comes back; the next retry (moved forward by the clock) delivers.
     let desk = desk_server.start().await;
     let login = desk
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "desk-admin@example.jp", "password": "correct horse battery"}),
-        )
+        .log_in("desk-admin@example.jp", "correct horse battery")
         .await;
     let desk_token = login["token"]
         .as_str()

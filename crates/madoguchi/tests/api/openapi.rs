@@ -200,13 +200,7 @@ async fn q6_the_declared_header_and_cookie_names_are_the_real_ones() {
     let doc = document(&app).await;
     let schemes = &doc["components"]["securitySchemes"];
     let admin = app.signup("names@example.jp").await;
-    app.post(
-        "/desk/api/v1/portals",
-        Some(&admin.token),
-        json!({"portalName": "names", "displayName": "Names"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(&app, &admin.token, "names", "Names").await;
     let key = app
         .post_empty(
             "/desk/api/v1/portals/names/settings/service-key",
@@ -380,13 +374,7 @@ async fn q6_the_openapi_document_matches_its_snapshot() {
 /// overflowed the search's page arithmetic (a 500).
 async fn q6_a_search_offset_past_every_ticket_is_an_empty_page(app: TestApp) {
     let admin = app.signup("offset@example.jp").await;
-    app.post(
-        "/desk/api/v1/portals",
-        Some(&admin.token),
-        json!({"portalName": "offset", "displayName": "Offset"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(&app, &admin.token, "offset", "Offset").await;
     app.post(
         "/desk/api/v1/portals/offset/tickets",
         Some(&admin.token),

@@ -528,8 +528,7 @@ async fn o6_desk_changes_from_the_chat_are_recorded_under_the_operator_who_made_
         .app
         .post(&w.desk_of(&chat, "/tickets"), Some(&sato.token), json!({}))
         .await;
-    ticket.assert_status(201);
-    let tid = ticket["id"].as_str().unwrap().to_owned();
+    let tid = ticket.expect_str(201, "id");
     assert_eq!(ticket["assigneeId"], sato.id.as_str());
     let h = history(&w, &tid).await;
     assert!(!h.is_empty());
@@ -696,8 +695,7 @@ both_backends!(
 );
 
 async fn settings(app: &TestApp, admin: &TestUser, body: Value) -> Res {
-    app.patch(&api("acme", "/settings"), Some(&admin.token), body)
-        .await
+    crate::chat::patch_settings(app, admin, "acme", body).await
 }
 
 async fn away(app: &TestApp, user: &TestUser) {
@@ -896,9 +894,7 @@ async fn canned(app: &TestApp, user: &TestUser, body: Value) -> Res {
 }
 
 async fn shortcuts(app: &TestApp, user: &TestUser) -> Vec<String> {
-    let res = app
-        .get(&api("acme", "/canned-responses"), Some(&user.token))
-        .await;
+    let res = crate::chat::api_get(app, user, "acme", "/canned-responses").await;
     res.assert_status(200);
     res["data"]
         .as_array()
@@ -1074,10 +1070,7 @@ async fn o1_canned_responses_are_validated_and_only_their_writers_change_them(ap
 /// `MADOGUCHI_TEST_NATS_URL` are set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn o2_o3_routing_and_transfers_reach_consoles_on_another_node() {
-    let Some(nats_url) = std::env::var("MADOGUCHI_TEST_NATS_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(nats_url) = madoguchi_testkit::env_setting("MADOGUCHI_TEST_NATS_URL") else {
         eprintln!("o2_o3 across nodes: MADOGUCHI_TEST_NATS_URL unset, skipped");
         return;
     };
@@ -1161,17 +1154,7 @@ async fn i9_a_broken_link_still_names_the_desk_departments_in_the_menus(app: Tes
     .await
     .assert_status(200);
     let names = |v: &Value| -> Vec<(String, String)> {
-        v["deskDepartments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                (
-                    d["id"].as_str().unwrap().to_owned(),
-                    d["name"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
+        madoguchi_testkit::list::str_pairs(&v["deskDepartments"], "id", "name")
     };
     let healthy = w.get_integ().await;
     assert!(names(&healthy.body).contains(&(sales.clone(), "営業部".to_owned())));
@@ -1184,18 +1167,11 @@ async fn i9_a_broken_link_still_names_the_desk_departments_in_the_menus(app: Tes
     let cookie = w.app.session_cookie(&w.admin.email).await;
     let page = w
         .app
-        .http
-        .get(
-            w.app
-                .url(&format!("/chat/{}/settings/integrations/desk", w.chat)),
+        .page_html(
+            &format!("/chat/{}/settings/integrations/desk", w.chat),
+            &cookie,
         )
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
     let doc = madoguchi_testkit::html::Doc::parse(&page);
     let first_menu = doc
         .all("select.dept-mode")

@@ -40,13 +40,7 @@ async fn q3_emails_are_unique_case_insensitively(app: TestApp) {
         )
         .await;
     res.assert_error(409, "email_taken");
-    let login = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "Sato@Example.jp", "password": "correct horse battery"}),
-        )
-        .await;
+    let login = app.log_in("Sato@Example.jp", "correct horse battery").await;
     login.assert_status(200);
     assert!(login["token"].as_str().is_some_and(|t| t.len() > 30));
 }
@@ -57,13 +51,9 @@ async fn q3_login_answers_the_same_error_for_any_wrong_email_or_password(app: Te
         ("tanaka@example.jp", "wrong password!!"),
         ("nobody@example.jp", "correct horse battery"),
     ] {
-        app.post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": email, "password": password}),
-        )
-        .await
-        .assert_error(401, "invalid_credentials");
+        app.log_in(email, password)
+            .await
+            .assert_error(401, "invalid_credentials");
     }
 }
 
@@ -294,16 +284,7 @@ async fn q3_page_sessions_log_in_and_forms_need_the_csrf_token() {
     no_csrf.assert_error(403, "forbidden");
 
     // Logging out through the page needs the form's token.
-    let home = app
-        .http
-        .get(app.url("/"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = app.page_html("/", &cookie).await;
     let csrf = home
         .split("name=\"csrf-token\" content=\"")
         .nth(1)
@@ -383,11 +364,7 @@ async fn q2_data_survives_a_restart_on_the_same_data_directory() {
     first.stop().await;
     let second = spawn().await.unwrap();
     second
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "durable@example.jp", "password": "correct horse battery"}),
-        )
+        .log_in("durable@example.jp", "correct horse battery")
         .await
         .assert_status(200);
     second.stop().await;
