@@ -503,6 +503,18 @@ impl TestApp {
         (res, cookie)
     }
 
+    /// Posts the logout form of the page session `cookie` with the CSRF token `csrf`;
+    /// answers the response (a redirect, or a refusal for a wrong token).
+    pub async fn log_out_page(&self, cookie: &str, csrf: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/logout"))
+            .header("cookie", cookie)
+            .form(&[("_csrf", csrf)])
+            .send()
+            .await
+            .expect("the logout form posted")
+    }
+
     /// The session cookie (`name=value`) of `email`, logged in through the login form.
     pub async fn session_cookie(&self, email: &str) -> String {
         self.log_in_page(email, "/").await.1

@@ -216,6 +216,17 @@ pub async fn patch_settings(app: &TestApp, user: &TestUser, portal: &str, body: 
         .await
 }
 
+/// `user` sets their availability (`available`, `away`) in `portal`; it must succeed.
+pub async fn set_availability(app: &TestApp, user: &TestUser, portal: &str, status: &str) {
+    app.put(
+        &api(portal, "/me/availability"),
+        Some(&user.token),
+        json!({"status": status}),
+    )
+    .await
+    .assert_status(200);
+}
+
 /// `GET` the Chat API of `portal` at `rest` as `user`; answers the response.
 pub async fn api_get(app: &TestApp, user: &TestUser, portal: &str, rest: &str) -> Res {
     app.get(&api(portal, rest), Some(&user.token)).await

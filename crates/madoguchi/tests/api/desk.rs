@@ -2133,15 +2133,14 @@ async fn d5_a_ticket_created_through_one_node_is_found_through_another() {
     };
     let node2 = TestApp::spawn_node_sharing(&node1).await;
     let admin = node1.signup("nodes@example.jp").await;
-    madoguchi_testkit::desk::portal_by(&node1, &admin.token, "nodes", "Nodes").await;
-    node1
-        .post(
-            "/desk/api/v1/portals/nodes/tickets",
-            Some(&admin.token),
-            json!({"subject": "返金の手続きができない"}),
-        )
-        .await
-        .assert_status(201);
+    let desk = madoguchi_testkit::desk::portal_by(&node1, &admin.token, "nodes", "Nodes").await;
+    ticket(
+        &node1,
+        &desk,
+        &admin.token,
+        json!({"subject": "返金の手続きができない"}),
+    )
+    .await;
     let found = node2
         .get(
             "/desk/api/v1/portals/nodes/tickets/search?q=%E8%BF%94%E9%87%91",

@@ -502,14 +502,8 @@ async fn q6_the_login_page_answers_the_throttle_in_the_users_language(app: TestA
 // script, inline style or event-handler attribute that the policy would block.
 async fn q6_pages_send_csp_frame_and_referrer_headers_and_carry_no_inline_code(app: TestApp) {
     let admin = portal_with_admin(&app, "admin@acme.example", "acme").await;
-    madoguchi_testkit::desk::portal_by(&app, &admin.token, "acme", "Acme").await;
-    app.post(
-        "/desk/api/v1/portals/acme/tickets",
-        Some(&admin.token),
-        json!({"subject": "Printer"}),
-    )
-    .await
-    .assert_status(201);
+    let desk = madoguchi_testkit::desk::portal_by(&app, &admin.token, "acme", "Acme").await;
+    madoguchi_testkit::desk::ticket(&app, &desk, &admin.token, json!({"subject": "Printer"})).await;
     let login = raw(
         &app,
         app.http.post(app.url("/login")).form(&[

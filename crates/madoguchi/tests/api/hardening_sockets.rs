@@ -411,14 +411,7 @@ async fn q6_ending_a_page_session_closes_its_cookie_sockets(app: TestApp) {
     let page = app.session_cookie("a@acme.example").await;
     let mut console = ready(&app, &path, &[("cookie", &page), origin]).await;
     let csrf = app.csrf_of(&page).await;
-    let out = app
-        .http
-        .post(app.url("/logout"))
-        .header("cookie", &page)
-        .form(&[("_csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let out = app.log_out_page(&page, &csrf).await;
     assert_eq!(out.status(), 303);
     let (code, reason) = closed_within(&mut console, AT_ONCE).await;
     assert_eq!((code, reason.as_str()), (4001, "signed out"));

@@ -337,13 +337,7 @@ async fn o2_a_transfer_to_a_department_goes_to_its_least_busy_online_operator(ap
         .assert_status(201);
     // Nobody online in the department: 409, nothing changes.
     for op in [&b1, &b2] {
-        app.put(
-            &api("acme", "/me/availability"),
-            Some(&op.token),
-            json!({"status": "away"}),
-        )
-        .await
-        .assert_status(200);
+        madoguchi_testkit::chat::set_availability(&app, op, "acme", "away").await;
     }
     let other = start_chat(&app, "acme", json!({"departmentId": t.dept})).await;
     act(&app, &t.op1, "acme", &other.chat_id, "accept")
@@ -421,24 +415,12 @@ async fn o2_transfers_are_checked(app: TestApp) {
         list.text
     );
     // An away operator is not offered the chat.
-    app.put(
-        &api("acme", "/me/availability"),
-        Some(&t.op2.token),
-        json!({"status": "away"}),
-    )
-    .await
-    .assert_status(200);
+    madoguchi_testkit::chat::set_availability(&app, &t.op2, "acme", "away").await;
     transfer(&app, &t.op1, &chat.chat_id, json!({"operatorId": t.op2.id}))
         .await
         .assert_error(409, "conflict");
     // The admin hands it over for the owner.
-    app.put(
-        &api("acme", "/me/availability"),
-        Some(&t.op2.token),
-        json!({"status": "available"}),
-    )
-    .await
-    .assert_status(200);
+    madoguchi_testkit::chat::set_availability(&app, &t.op2, "acme", "available").await;
     transfer(
         &app,
         &t.admin,
@@ -699,13 +681,7 @@ async fn settings(app: &TestApp, admin: &TestUser, body: Value) -> Res {
 }
 
 async fn away(app: &TestApp, user: &TestUser) {
-    app.put(
-        &api("acme", "/me/availability"),
-        Some(&user.token),
-        json!({"status": "away"}),
-    )
-    .await
-    .assert_status(200);
+    madoguchi_testkit::chat::set_availability(app, user, "acme", "away").await;
 }
 
 async fn o3_routing_and_the_cap_are_portal_settings(app: TestApp) {

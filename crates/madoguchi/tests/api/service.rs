@@ -292,23 +292,9 @@ async fn q3_page_sessions_log_in_and_forms_need_the_csrf_token() {
         .unwrap()
         .to_owned();
     assert!(csrf.len() > 20);
-    let bad = app
-        .http
-        .post(app.url("/logout"))
-        .header("cookie", &cookie)
-        .form(&[("_csrf", "forged")])
-        .send()
-        .await
-        .unwrap();
+    let bad = app.log_out_page(&cookie, "forged").await;
     assert_eq!(bad.status(), 403);
-    let ok = app
-        .http
-        .post(app.url("/logout"))
-        .header("cookie", &cookie)
-        .form(&[("_csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let ok = app.log_out_page(&cookie, &csrf).await;
     assert_eq!(ok.status(), 303);
     let after = app
         .request(

@@ -52,13 +52,7 @@ async fn config_until(app: &TestApp, portal: &str, pred: impl Fn(&Value) -> bool
 }
 
 async fn set_status(app: &TestApp, user: &TestUser, portal: &str, status: &str) {
-    app.put(
-        &api(portal, "/me/availability"),
-        Some(&user.token),
-        json!({"status": status}),
-    )
-    .await
-    .assert_status(200);
+    crate::chat::set_availability(app, user, portal, status).await;
 }
 
 async fn v1_the_widget_is_online_only_while_an_available_operator_has_a_console_open(app: TestApp) {
