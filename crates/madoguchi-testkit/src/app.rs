@@ -169,13 +169,25 @@ pub(crate) async fn create_portal(
     name: &str,
     display: &str,
 ) {
+    try_portal(app, portals, token, name, display)
+        .await
+        .assert_status(201);
+}
+
+/// [`create_portal`] that may be refused: answers the response.
+pub(crate) async fn try_portal(
+    app: &TestApp,
+    portals: &str,
+    token: &str,
+    name: &str,
+    display: &str,
+) -> Res {
     app.post(
         portals,
         Some(token),
         json!({"portalName": name, "displayName": display}),
     )
     .await
-    .assert_status(201);
 }
 
 pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Settings {
@@ -439,6 +451,12 @@ impl TestApp {
 
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Res {
         self.send(self.req(Method::DELETE, path, token)).await
+    }
+
+    /// A request to `path` carrying the page session `cookie` (and no CSRF header).
+    pub async fn with_cookie(&self, method: Method, path: &str, cookie: &str) -> Res {
+        let req = self.http.request(method, self.url(path));
+        self.send(req.header("cookie", cookie)).await
     }
 
     /// Any request, for headers the helpers above do not set.

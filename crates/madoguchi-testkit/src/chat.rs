@@ -40,6 +40,12 @@ pub async fn portal_by(app: &TestApp, token: &str, name: &str, display: &str) {
     crate::app::create_portal(app, "/chat/api/v1/portals", token, name, display).await;
 }
 
+/// Asks for the Chat portal `name` (shown as `display`) as the holder of `token`;
+/// answers the response, for the refusals (a taken or malformed name).
+pub async fn try_portal(app: &TestApp, token: &str, name: &str, display: &str) -> Res {
+    crate::app::try_portal(app, "/chat/api/v1/portals", token, name, display).await
+}
+
 /// Adds a department and answers its id.
 pub async fn department(app: &TestApp, admin: &TestUser, portal: &str, name: &str) -> String {
     app.post(

@@ -1,7 +1,7 @@
 //! Desk builders: a portal with its admin, members, and records created through the
 //! API (tickets, contacts…) that must succeed.
 
-use crate::app::{TestApp, TestUser};
+use crate::app::{Res, TestApp, TestUser};
 use serde_json::{json, Value};
 
 /// `/desk/api/v1/portals`.
@@ -31,6 +31,12 @@ pub async fn service_key(app: &TestApp, name: &str, token: &str) -> String {
     .expect_str(201, "serviceKey")
 }
 
+/// Asks for the Desk portal `name` (shown as `display`) as the holder of `token`;
+/// answers the response, for the refusals (a taken or malformed name).
+pub async fn try_portal(app: &TestApp, token: &str, name: &str, display: &str) -> Res {
+    crate::app::try_portal(app, PORTALS, token, name, display).await
+}
+
 /// Signs up `email` and makes them a member with `role` of the portal at `base`.
 pub async fn add_member(
     app: &TestApp,
@@ -55,6 +61,13 @@ pub async fn create(app: &TestApp, base: &str, rest: &str, token: &str, body: Va
     let res = app.post(&format!("{base}{rest}"), Some(token), body).await;
     res.assert_status(201);
     res.body
+}
+
+/// `GET` the ticket `created` (a ticket as an API answered it) of the portal at `base`
+/// again; answers the response.
+pub async fn reread_ticket(app: &TestApp, base: &str, token: &str, created: &Value) -> Res {
+    let id = created["id"].as_str().expect("a ticket with an id");
+    app.get(&format!("{base}/tickets/{id}"), Some(token)).await
 }
 
 /// A ticket of the portal at `base`.

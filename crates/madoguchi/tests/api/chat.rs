@@ -27,13 +27,8 @@ both_backends!(
 async fn c1_a_new_portal_runs_a_30_day_enterprise_trial(app: TestApp) {
     let admin = app.signup("admin@acme.example").await;
     let before = app.clock.now_ms();
-    let res = app
-        .post(
-            "/chat/api/v1/portals",
-            Some(&admin.token),
-            json!({"portalName": "acme", "displayName": "Acme 株式会社"}),
-        )
-        .await;
+    let res =
+        madoguchi_testkit::chat::try_portal(&app, &admin.token, "acme", "Acme 株式会社").await;
     res.assert_status(201);
     assert_eq!(res["portalName"], "acme");
     assert_eq!(res["displayName"], "Acme 株式会社");
@@ -66,24 +61,14 @@ async fn c1_a_new_portal_runs_a_30_day_enterprise_trial(app: TestApp) {
 async fn c1_portal_names_are_validated_and_unique(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     for bad in ["ab", "Acme", "acme_co", "ac me", "あいう", &"x".repeat(41)] {
-        let res = app
-            .post(
-                "/chat/api/v1/portals",
-                Some(&admin.token),
-                json!({"portalName": bad, "displayName": "x"}),
-            )
-            .await;
+        let res = madoguchi_testkit::chat::try_portal(&app, &admin.token, bad, "x").await;
         res.assert_error(400, "invalid_request");
         assert_eq!(res.body["error"]["field"], "portalName", "{bad}");
     }
     let other = app.signup("b@other.example").await;
-    app.post(
-        "/chat/api/v1/portals",
-        Some(&other.token),
-        json!({"portalName": "acme", "displayName": "Another"}),
-    )
-    .await
-    .assert_error(409, "portal_name_taken");
+    madoguchi_testkit::chat::try_portal(&app, &other.token, "acme", "Another")
+        .await
+        .assert_error(409, "portal_name_taken");
     madoguchi_testkit::chat::portal_by(&app, &other.token, "acme-2", "Another").await;
 }
 

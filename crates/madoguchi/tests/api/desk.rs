@@ -113,13 +113,8 @@ async fn new_key(app: &TestApp, base: &str, admin: &TestUser) -> String {
 
 async fn d1_a_new_portal_makes_its_creator_admin_and_is_listed_with_the_role(app: TestApp) {
     let owner = app.signup("owner@example.jp").await;
-    let res = app
-        .post(
-            PORTALS,
-            Some(&owner.token),
-            json!({"portalName": "acme", "displayName": "Acme サポート"}),
-        )
-        .await;
+    let res =
+        madoguchi_testkit::desk::try_portal(&app, &owner.token, "acme", "Acme サポート").await;
     res.assert_status(201);
     assert_eq!(res["portalName"], "acme");
     assert_eq!(res["displayName"], "Acme サポート");
@@ -154,13 +149,7 @@ async fn d1_portal_names_are_unique_and_validated_naming_the_field(app: TestApp)
     let a = app.signup("a@example.jp").await;
     let b = app.signup("b@example.jp").await;
     portal(&app, &a, "acme").await;
-    let taken = app
-        .post(
-            PORTALS,
-            Some(&b.token),
-            json!({"portalName": "acme", "displayName": "Other"}),
-        )
-        .await;
+    let taken = madoguchi_testkit::desk::try_portal(&app, &b.token, "acme", "Other").await;
     taken.assert_error(409, "portal_name_taken");
     assert_eq!(field(&taken), "portalName");
     for bad in [
@@ -172,26 +161,14 @@ async fn d1_portal_names_are_unique_and_validated_naming_the_field(app: TestApp)
         "アクメ",
         &"a".repeat(41),
     ] {
-        let res = app
-            .post(
-                PORTALS,
-                Some(&b.token),
-                json!({"portalName": bad, "displayName": "X"}),
-            )
-            .await;
+        let res = madoguchi_testkit::desk::try_portal(&app, &b.token, bad, "X").await;
         assert_invalid(&res, "portalName");
     }
     let missing = app
         .post(PORTALS, Some(&b.token), json!({"portalName": "beta"}))
         .await;
     assert_invalid(&missing, "displayName");
-    let blank = app
-        .post(
-            PORTALS,
-            Some(&b.token),
-            json!({"portalName": "beta", "displayName": "  "}),
-        )
-        .await;
+    let blank = madoguchi_testkit::desk::try_portal(&app, &b.token, "beta", "  ").await;
     assert_invalid(&blank, "displayName");
     madoguchi_testkit::desk::portal_by(&app, &b.token, "beta-2", "Beta").await;
 }
@@ -1136,12 +1113,7 @@ async fn d3_a_ticket_has_every_api_field_and_the_defaults(app: TestApp) {
     assert_eq!(full["contactId"], Value::Null);
     assert_eq!(full["contactName"], Value::Null);
 
-    let got = app
-        .get(
-            &format!("{base}/tickets/{}", full["id"].as_str().unwrap()),
-            Some(&admin.token),
-        )
-        .await;
+    let got = madoguchi_testkit::desk::reread_ticket(&app, &base, &admin.token, &full).await;
     got.assert_status(200);
     assert_eq!(got.body, full);
     for status in ["Escalated", "Closed"] {

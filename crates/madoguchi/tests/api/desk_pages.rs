@@ -303,12 +303,7 @@ async fn q3_desk_forms_without_the_csrf_token_are_refused(app: TestApp) {
             assert!(p.doc().has("p", "フォームの有効期限"), "{path}");
         }
     }
-    let t = app
-        .get(
-            &format!("{base}/tickets/{}", ticket["id"].as_str().unwrap()),
-            Some(&admin.token),
-        )
-        .await;
+    let t = madoguchi_testkit::desk::reread_ticket(&app, &base, &admin.token, &ticket).await;
     assert_eq!(t["status"], "Open");
     assert_eq!(t["priority"], "Medium");
     let threads = app

@@ -65,13 +65,8 @@ fn assert_control_error(res: &Res, field: &str) {
 // on PostgreSQL as on SQLite (PostgreSQL answered 500 `invalid byte sequence`).
 async fn q6_nul_in_a_body_string_is_a_400_naming_the_field(app: TestApp) {
     let admin = app.signup("admin@acme.example").await;
-    let res = app
-        .post(
-            "/chat/api/v1/portals",
-            Some(&admin.token),
-            json!({"portalName": "acme", "displayName": "Acme\u{0} Inc."}),
-        )
-        .await;
+    let res =
+        madoguchi_testkit::chat::try_portal(&app, &admin.token, "acme", "Acme\u{0} Inc.").await;
     assert_control_error(&res, "displayName");
     madoguchi_testkit::desk::portal_by(&app, &admin.token, "acme", "Acme").await;
     let base = "/desk/api/v1/portals/acme";

@@ -440,11 +440,7 @@ both_backends!(o6_desk_changes_from_the_chat_are_recorded_under_the_operator_who
 /// The ticket's history as `(field, actorName, actorId)`, oldest first.
 async fn history(w: &World, ticket_id: &str) -> Vec<(String, String, Option<String>)> {
     let res = w
-        .app
-        .get(
-            &w.desk_api(&format!("/tickets/{ticket_id}/history")),
-            w.token(),
-        )
+        .get(&w.desk_api(&format!("/tickets/{ticket_id}/history")))
         .await;
     res.assert_status(200);
     res["data"]

@@ -266,20 +266,12 @@ async fn q3_page_sessions_log_in_and_forms_need_the_csrf_token() {
 
     // The session works for the API on safe methods …
     let me = app
-        .request(
-            app.http
-                .get(app.url("/api/v1/auth/me"))
-                .header("cookie", &cookie),
-        )
+        .with_cookie(reqwest::Method::GET, "/api/v1/auth/me", &cookie)
         .await;
     me.assert_status(200);
     // … and an unsafe method without the CSRF header is refused.
     let no_csrf = app
-        .request(
-            app.http
-                .post(app.url("/api/v1/auth/logout"))
-                .header("cookie", &cookie),
-        )
+        .with_cookie(reqwest::Method::POST, "/api/v1/auth/logout", &cookie)
         .await;
     no_csrf.assert_error(403, "forbidden");
 
@@ -297,11 +289,7 @@ async fn q3_page_sessions_log_in_and_forms_need_the_csrf_token() {
     let ok = app.log_out_page(&cookie, &csrf).await;
     assert_eq!(ok.status(), 303);
     let after = app
-        .request(
-            app.http
-                .get(app.url("/api/v1/auth/me"))
-                .header("cookie", &cookie),
-        )
+        .with_cookie(reqwest::Method::GET, "/api/v1/auth/me", &cookie)
         .await;
     after.assert_error(401, "unauthenticated");
 }

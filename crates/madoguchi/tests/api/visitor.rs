@@ -334,7 +334,7 @@ async fn v2_with_the_integration_an_offline_message_becomes_one_desk_ticket(app:
     let again = leave_offline(&w.app, &w.chat, body).await;
     again.assert_status(201);
     assert_eq!(again["ticketNumber"], first["ticketNumber"]);
-    let tickets = w.app.get(&w.desk_api("/tickets"), w.token()).await;
+    let tickets = w.get(&w.desk_api("/tickets")).await;
     let made: Vec<&Value> = tickets["data"]
         .as_array()
         .unwrap()
@@ -562,11 +562,7 @@ async fn v5_the_rating_reaches_the_desk_ticket_of_the_chat(app: TestApp) {
         || async {
             w.quiesce().await;
             let threads = w
-                .app
-                .get(
-                    &w.desk_api(&format!("/tickets/{ticket}/threads")),
-                    w.token(),
-                )
+                .get(&w.desk_api(&format!("/tickets/{ticket}/threads")))
                 .await;
             threads.text.contains("遅かった").then_some(())
         },
@@ -723,10 +719,7 @@ async fn v6_the_desk_transcript_reads_in_the_readers_language(app: TestApp) {
 }
 
 async fn ended_ticket_number(w: &World, ticket: &str) -> String {
-    let t = w
-        .app
-        .get(&w.desk_api(&format!("/tickets/{ticket}")), w.token())
-        .await;
+    let t = w.get(&w.desk_api(&format!("/tickets/{ticket}"))).await;
     t.assert_status(200);
     t["ticketNumber"].to_string().trim_matches('"').to_owned()
 }

@@ -180,12 +180,7 @@ async fn d5_a_ticket_deep_link_logs_in_then_replies_and_closes_it() {
     wait_text(&c, "#ticket-status", "完了").await;
     wait_text(&c, "#history", "未完了 → 完了").await;
 
-    let api = app
-        .get(
-            &format!("{BASE}/tickets/{}", ticket["id"].as_str().unwrap()),
-            Some(&admin.token),
-        )
-        .await;
+    let api = madoguchi_testkit::desk::reread_ticket(&app, BASE, &admin.token, &ticket).await;
     assert_eq!(api["status"], "Closed");
     c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
     screenshot(&c, "desk-ticket").await;
