@@ -459,6 +459,22 @@ impl TestApp {
         self.send(req.header("cookie", cookie)).await
     }
 
+    /// The server's OpenAPI document (`/api/openapi.json`), which must be served.
+    pub async fn openapi_document(&self) -> Value {
+        let res = self.get("/api/openapi.json", None).await;
+        res.assert_status(200);
+        res.body
+    }
+
+    /// The OpenAPI document a fresh SQLite server serves (for the tests that read only
+    /// the contract).
+    pub async fn served_openapi() -> Value {
+        let app = Self::spawn(Backend::Sqlite)
+            .await
+            .expect("SQLite always runs");
+        app.openapi_document().await
+    }
+
     /// Any request, for headers the helpers above do not set.
     pub async fn request(&self, req: reqwest::RequestBuilder) -> Res {
         self.send(req).await

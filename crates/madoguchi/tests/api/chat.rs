@@ -27,8 +27,7 @@ both_backends!(
 async fn c1_a_new_portal_runs_a_30_day_enterprise_trial(app: TestApp) {
     let admin = app.signup("admin@acme.example").await;
     let before = app.clock.now_ms();
-    let res =
-        madoguchi_testkit::chat::try_portal(&app, &admin.token, "acme", "Acme 株式会社").await;
+    let res = try_portal(&app, &admin.token, "acme", "Acme 株式会社").await;
     res.assert_status(201);
     assert_eq!(res["portalName"], "acme");
     assert_eq!(res["displayName"], "Acme 株式会社");
@@ -61,12 +60,12 @@ async fn c1_a_new_portal_runs_a_30_day_enterprise_trial(app: TestApp) {
 async fn c1_portal_names_are_validated_and_unique(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     for bad in ["ab", "Acme", "acme_co", "ac me", "あいう", &"x".repeat(41)] {
-        let res = madoguchi_testkit::chat::try_portal(&app, &admin.token, bad, "x").await;
+        let res = try_portal(&app, &admin.token, bad, "x").await;
         res.assert_error(400, "invalid_request");
         assert_eq!(res.body["error"]["field"], "portalName", "{bad}");
     }
     let other = app.signup("b@other.example").await;
-    madoguchi_testkit::chat::try_portal(&app, &other.token, "acme", "Another")
+    try_portal(&app, &other.token, "acme", "Another")
         .await
         .assert_error(409, "portal_name_taken");
     madoguchi_testkit::chat::portal_by(&app, &other.token, "acme-2", "Another").await;
@@ -1344,11 +1343,7 @@ async fn c6_operators_edit_the_visitor_with_validation(app: TestApp) {
 
 #[tokio::test]
 async fn c4_the_openapi_document_lists_the_chat_and_widget_routes() {
-    let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
-        .await
-        .unwrap();
-    let res = app.get("/api/openapi.json", None).await;
-    res.assert_status(200);
+    let res = TestApp::served_openapi().await;
     let paths = res["paths"].as_object().unwrap();
     for (path, method) in [
         ("/chat/api/v1/portals", "post"),

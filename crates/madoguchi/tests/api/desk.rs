@@ -40,7 +40,7 @@ both_backends!(
     d7_a_valid_key_with_an_email_that_is_no_admin_is_not_desk_admin,
 );
 
-use madoguchi_testkit::desk::{add_member, contact, ticket, tickets, PORTALS};
+use madoguchi_testkit::desk::{add_member, contact, ticket, tickets, try_portal, PORTALS};
 use madoguchi_testkit::snapshot::redact;
 
 /// Creates portal `name` owned by `owner`; answers its base path.
@@ -113,8 +113,7 @@ async fn new_key(app: &TestApp, base: &str, admin: &TestUser) -> String {
 
 async fn d1_a_new_portal_makes_its_creator_admin_and_is_listed_with_the_role(app: TestApp) {
     let owner = app.signup("owner@example.jp").await;
-    let res =
-        madoguchi_testkit::desk::try_portal(&app, &owner.token, "acme", "Acme サポート").await;
+    let res = try_portal(&app, &owner.token, "acme", "Acme サポート").await;
     res.assert_status(201);
     assert_eq!(res["portalName"], "acme");
     assert_eq!(res["displayName"], "Acme サポート");
@@ -149,7 +148,7 @@ async fn d1_portal_names_are_unique_and_validated_naming_the_field(app: TestApp)
     let a = app.signup("a@example.jp").await;
     let b = app.signup("b@example.jp").await;
     portal(&app, &a, "acme").await;
-    let taken = madoguchi_testkit::desk::try_portal(&app, &b.token, "acme", "Other").await;
+    let taken = try_portal(&app, &b.token, "acme", "Other").await;
     taken.assert_error(409, "portal_name_taken");
     assert_eq!(field(&taken), "portalName");
     for bad in [
@@ -161,14 +160,14 @@ async fn d1_portal_names_are_unique_and_validated_naming_the_field(app: TestApp)
         "アクメ",
         &"a".repeat(41),
     ] {
-        let res = madoguchi_testkit::desk::try_portal(&app, &b.token, bad, "X").await;
+        let res = try_portal(&app, &b.token, bad, "X").await;
         assert_invalid(&res, "portalName");
     }
     let missing = app
         .post(PORTALS, Some(&b.token), json!({"portalName": "beta"}))
         .await;
     assert_invalid(&missing, "displayName");
-    let blank = madoguchi_testkit::desk::try_portal(&app, &b.token, "beta", "  ").await;
+    let blank = try_portal(&app, &b.token, "beta", "  ").await;
     assert_invalid(&blank, "displayName");
     madoguchi_testkit::desk::portal_by(&app, &b.token, "beta-2", "Beta").await;
 }
@@ -2071,11 +2070,7 @@ async fn d7_a_valid_key_with_an_email_that_is_no_admin_is_not_desk_admin(app: Te
 
 #[tokio::test]
 async fn d7_the_openapi_document_lists_the_desk_routes() {
-    let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
-        .await
-        .unwrap();
-    let res = app.get("/api/openapi.json", None).await;
-    res.assert_status(200);
+    let res = TestApp::served_openapi().await;
     for path in [
         "/desk/api/v1/portals",
         "/desk/api/v1/portals/{portal}/members",

@@ -16,9 +16,7 @@ const METHODS: [&str; 8] = [
 ];
 
 async fn document(app: &TestApp) -> Value {
-    let res = app.get("/api/openapi.json", None).await;
-    res.assert_status(200);
-    res.body
+    app.openapi_document().await
 }
 
 /// `(path, method, operation)` of every operation.
