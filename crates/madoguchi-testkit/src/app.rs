@@ -7,7 +7,7 @@
 
 use madoguchi_core::{Clock, Db};
 use madoguchi_web::{AppState, Application, Settings};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -99,6 +99,32 @@ impl Res {
     }
 }
 
+impl Res {
+    /// Asserts that the string at the JSON `pointer` of the body (`/error/message`)
+    /// contains `needle`.
+    #[track_caller]
+    pub fn assert_text_at(&self, pointer: &str, needle: &str) -> &Self {
+        let text = self.body.pointer(pointer).and_then(Value::as_str);
+        assert!(
+            text.is_some_and(|t| t.contains(needle)),
+            "no {needle:?} at {pointer}: {}",
+            self.text
+        );
+        self
+    }
+
+    /// Asserts the status and answers the string `field` of the body: the id, token or
+    /// key of what was just created, which the test goes on with.
+    #[track_caller]
+    pub fn expect_str(&self, status: u16, field: &str) -> String {
+        self.assert_status(status);
+        self.body[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {field} in {}", self.text))
+            .to_owned()
+    }
+}
+
 impl std::ops::Index<&str> for Res {
     type Output = Value;
     fn index(&self, key: &str) -> &Value {
@@ -113,6 +139,55 @@ pub fn say_skipped(why: &str) {
     let thread = std::thread::current();
     let test = thread.name().unwrap_or("a test");
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// A test setting from the environment (`MADOGUCHI_TEST_DATABASE_URL`…): `None` when it
+/// is unset or empty, which both mean "skip what needs it".
+pub fn env_setting(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|s| !s.is_empty())
+}
+
+/// The database `settings` name: PostgreSQL at `database_url`, else SQLite in the data
+/// directory.
+async fn open_db(settings: &Settings) -> Db {
+    match &settings.database_url {
+        Some(url) => Db::connect(url)
+            .await
+            .expect("connecting the test database"),
+        None => Db::open_sqlite(&settings.data_dir)
+            .await
+            .expect("opening the test database"),
+    }
+}
+
+/// `POST {portals}` (Desk's or Chat's list of portals) creating `name`, shown as
+/// `display`, by the holder of `token`; it must succeed. Both contexts take one body.
+pub(crate) async fn create_portal(
+    app: &TestApp,
+    portals: &str,
+    token: &str,
+    name: &str,
+    display: &str,
+) {
+    try_portal(app, portals, token, name, display)
+        .await
+        .assert_status(201);
+}
+
+/// [`create_portal`] that may be refused: answers the response.
+pub(crate) async fn try_portal(
+    app: &TestApp,
+    portals: &str,
+    token: &str,
+    name: &str,
+    display: &str,
+) -> Res {
+    app.post(
+        portals,
+        Some(token),
+        json!({"portalName": name, "displayName": display}),
+    )
+    .await
 }
 
 pub fn test_settings(data_dir: PathBuf, database_url: Option<String>) -> Settings {
@@ -161,10 +236,7 @@ impl TestApp {
         let (database_url, pg_database) = match backend {
             Backend::Sqlite => (None, None),
             Backend::Postgres => {
-                let Some(admin_url) = std::env::var("MADOGUCHI_TEST_DATABASE_URL")
-                    .ok()
-                    .filter(|s| !s.is_empty())
-                else {
+                let Some(admin_url) = env_setting("MADOGUCHI_TEST_DATABASE_URL") else {
                     say_skipped("MADOGUCHI_TEST_DATABASE_URL is not set");
                     return None;
                 };
@@ -180,14 +252,7 @@ impl TestApp {
         } else {
             PathBuf::new()
         };
-        let db = match &settings.database_url {
-            Some(url) => Db::connect(url)
-                .await
-                .expect("connecting the test database"),
-            None => Db::open_sqlite(&settings.data_dir)
-                .await
-                .expect("opening the test database"),
-        };
+        let db = open_db(&settings).await;
         let clock = Clock::system();
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
@@ -201,17 +266,64 @@ impl TestApp {
             Application::build_with_listener(settings.clone(), db.clone(), clock.clone(), listener)
                 .await
                 .expect("building the application");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Some(Self::started(
+            app,
+            http,
+            backend,
+            clock,
+            db,
+            settings,
+            data_dir,
+            pg_database,
+        ))
+    }
+
+    /// A second server node on `other`'s database (and NATS server, when set), as two
+    /// `serve` processes behind a load balancer. It owns neither the database nor the
+    /// data directory.
+    pub async fn spawn_node_sharing(other: &TestApp) -> Self {
+        let settings = other.settings.clone();
+        let db = open_db(&settings).await;
+        let clock = Clock::system();
+        let app = Application::build_with_db(settings.clone(), db.clone(), clock.clone())
+            .await
+            .expect("building the second node");
+        let http = other.http.clone();
+        Self::started(
+            app,
+            http,
+            other.backend,
+            clock,
+            db,
+            settings,
+            PathBuf::new(),
+            None,
+        )
+    }
+
+    /// Starts the built `app` on its own task, stopped by [`TestApp::stop`] or on drop.
+    #[allow(clippy::too_many_arguments)]
+    fn started(
+        app: Application,
+        http: reqwest::Client,
+        backend: Backend,
+        clock: Clock,
+        db: Db,
+        settings: Settings,
+        data_dir: PathBuf,
+        pg_database: Option<PgDatabase>,
+    ) -> Self {
         let base = format!("http://{}", app.local_addr());
         let state = app.state().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client");
-        Some(Self {
+        Self {
             base,
             http,
             backend,
@@ -223,44 +335,6 @@ impl TestApp {
             server: Some(server),
             data_dir,
             pg_database,
-        })
-    }
-
-    /// A second server node on `other`'s database (and NATS server, when set), as two
-    /// `serve` processes behind a load balancer. It owns neither the database nor the
-    /// data directory.
-    pub async fn spawn_node_sharing(other: &TestApp) -> Self {
-        let settings = other.settings.clone();
-        let db = match &settings.database_url {
-            Some(url) => Db::connect(url)
-                .await
-                .expect("connecting the shared database"),
-            None => Db::open_sqlite(&settings.data_dir)
-                .await
-                .expect("opening the shared database"),
-        };
-        let clock = Clock::system();
-        let app = Application::build_with_db(settings.clone(), db.clone(), clock.clone())
-            .await
-            .expect("building the second node");
-        let base = format!("http://{}", app.local_addr());
-        let state = app.state().clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(async move {
-            let _ = stopped.await;
-        }));
-        Self {
-            base,
-            http: other.http.clone(),
-            backend: other.backend,
-            clock,
-            db,
-            settings,
-            state,
-            stop: Some(stop),
-            server: Some(server),
-            data_dir: PathBuf::new(),
-            pg_database: None,
         }
     }
 
@@ -340,42 +414,65 @@ impl TestApp {
         Res::read(req.send().await.expect("request sent")).await
     }
 
-    fn with_token(req: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+    /// A request to `path` with `token` as its Bearer token when given.
+    fn req(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, self.url(path));
         match token {
             Some(t) => req.bearer_auth(t),
             None => req,
         }
     }
 
+    /// [`TestApp::req`] with `body` as JSON, sent.
+    async fn send_json(&self, method: Method, path: &str, token: Option<&str>, body: Value) -> Res {
+        self.send(self.req(method, path, token).json(&body)).await
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Res {
-        self.send(Self::with_token(self.http.get(self.url(path)), token))
-            .await
+        self.send(self.req(Method::GET, path, token)).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Res {
-        self.send(Self::with_token(self.http.post(self.url(path)), token).json(&body))
-            .await
+        self.send_json(Method::POST, path, token, body).await
     }
 
     /// A POST without a body (actions such as accept, end, enable).
     pub async fn post_empty(&self, path: &str, token: Option<&str>) -> Res {
-        self.send(Self::with_token(self.http.post(self.url(path)), token))
-            .await
+        self.send(self.req(Method::POST, path, token)).await
     }
 
     pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Res {
-        self.send(Self::with_token(self.http.put(self.url(path)), token).json(&body))
-            .await
+        self.send_json(Method::PUT, path, token, body).await
     }
 
     pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Res {
-        self.send(Self::with_token(self.http.patch(self.url(path)), token).json(&body))
-            .await
+        self.send_json(Method::PATCH, path, token, body).await
     }
 
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Res {
-        self.send(Self::with_token(self.http.delete(self.url(path)), token))
+        self.send(self.req(Method::DELETE, path, token)).await
+    }
+
+    /// A request to `path` carrying the page session `cookie` (and no CSRF header).
+    pub async fn with_cookie(&self, method: Method, path: &str, cookie: &str) -> Res {
+        let req = self.http.request(method, self.url(path));
+        self.send(req.header("cookie", cookie)).await
+    }
+
+    /// The server's OpenAPI document (`/api/openapi.json`), which must be served.
+    pub async fn openapi_document(&self) -> Value {
+        let res = self.get("/api/openapi.json", None).await;
+        res.assert_status(200);
+        res.body
+    }
+
+    /// The OpenAPI document a fresh SQLite server serves (for the tests that read only
+    /// the contract).
+    pub async fn served_openapi() -> Value {
+        let app = Self::spawn(Backend::Sqlite)
             .await
+            .expect("SQLite always runs");
+        app.openapi_document().await
     }
 
     /// Any request, for headers the helpers above do not set.
@@ -407,6 +504,17 @@ impl TestApp {
         }
     }
 
+    /// `POST /api/v1/auth/login` with `email` and `password`; answers the response (the
+    /// token on success, the refusal otherwise).
+    pub async fn log_in(&self, email: &str, password: &str) -> Res {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
     /// Logs `email` in through the login form, as a browser does; answers the response
     /// (a redirect to `next`) and the session cookie (`name=value`).
     pub async fn log_in_page(&self, email: &str, next: &str) -> (reqwest::Response, String) {
@@ -429,23 +537,39 @@ impl TestApp {
         (res, cookie)
     }
 
+    /// Posts the logout form of the page session `cookie` with the CSRF token `csrf`;
+    /// answers the response (a redirect, or a refusal for a wrong token).
+    pub async fn log_out_page(&self, cookie: &str, csrf: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/logout"))
+            .header("cookie", cookie)
+            .form(&[("_csrf", csrf)])
+            .send()
+            .await
+            .expect("the logout form posted")
+    }
+
     /// The session cookie (`name=value`) of `email`, logged in through the login form.
     pub async fn session_cookie(&self, email: &str) -> String {
         self.log_in_page(email, "/").await.1
     }
 
-    /// The CSRF token of a page session, read from the `csrf-token` meta tag of `/`.
-    pub async fn csrf_of(&self, cookie: &str) -> String {
-        let home = self
-            .http
-            .get(self.url("/"))
+    /// The HTML of the page at `path` as the page session `cookie` sees it.
+    pub async fn page_html(&self, path: &str, cookie: &str) -> String {
+        self.http
+            .get(self.url(path))
             .header("cookie", cookie)
             .send()
             .await
-            .expect("the home page")
+            .unwrap_or_else(|e| panic!("the page {path}: {e}"))
             .text()
             .await
-            .expect("the home page's body");
+            .unwrap_or_else(|e| panic!("the body of {path}: {e}"))
+    }
+
+    /// The CSRF token of a page session, read from the `csrf-token` meta tag of `/`.
+    pub async fn csrf_of(&self, cookie: &str) -> String {
+        let home = self.page_html("/", cookie).await;
         crate::html::Doc::parse(&home)
             .attr("meta[name=csrf-token]", "content")
             .expect("a csrf-token meta tag")

@@ -25,27 +25,36 @@ pub fn new_client_id() -> String {
 /// Signs up `email` and creates the Chat portal `portal` with them as admin.
 pub async fn portal_with_admin(app: &TestApp, email: &str, portal: &str) -> TestUser {
     let admin = app.signup(email).await;
-    app.post(
-        "/chat/api/v1/portals",
-        Some(&admin.token),
-        json!({"portalName": portal, "displayName": format!("{portal} Inc.")}),
-    )
-    .await
-    .assert_status(201);
+    portal_by(app, &admin.token, portal, &format!("{portal} Inc.")).await;
     admin
+}
+
+/// Creates the Chat portal `name` (shown as `display`) with `admin` as its admin.
+pub async fn create_portal(app: &TestApp, admin: &TestUser, name: &str, display: &str) {
+    portal_by(app, &admin.token, name, display).await;
+}
+
+/// Creates the Chat portal `name` (shown as `display`) by the holder of `token`; it must
+/// succeed.
+pub async fn portal_by(app: &TestApp, token: &str, name: &str, display: &str) {
+    crate::app::create_portal(app, "/chat/api/v1/portals", token, name, display).await;
+}
+
+/// Asks for the Chat portal `name` (shown as `display`) as the holder of `token`;
+/// answers the response, for the refusals (a taken or malformed name).
+pub async fn try_portal(app: &TestApp, token: &str, name: &str, display: &str) -> Res {
+    crate::app::try_portal(app, "/chat/api/v1/portals", token, name, display).await
 }
 
 /// Adds a department and answers its id.
 pub async fn department(app: &TestApp, admin: &TestUser, portal: &str, name: &str) -> String {
-    let res = app
-        .post(
-            &api(portal, "/departments"),
-            Some(&admin.token),
-            json!({"name": name}),
-        )
-        .await;
-    res.assert_status(201);
-    res["id"].as_str().unwrap().to_owned()
+    app.post(
+        &api(portal, "/departments"),
+        Some(&admin.token),
+        json!({"name": name}),
+    )
+    .await
+    .expect_str(201, "id")
 }
 
 /// Signs up `email` and adds them as operator with `role` and departments.
@@ -68,6 +77,25 @@ pub async fn operator(
     user
 }
 
+/// The fixture of the department rules (C2, C5, V1, V3): the portal `acme` of
+/// `a@acme.example` with the departments 営業 (sales) and サポート (support), and the
+/// operator `s@acme.example` (the seller) in sales only; answers
+/// `(admin, sales, support, seller)`.
+pub async fn sales_and_support(app: &TestApp) -> (TestUser, String, String, TestUser) {
+    let admin = portal_with_admin(app, "a@acme.example", "acme").await;
+    let (sales, support, seller) = sales_and_support_in(app, &admin).await;
+    (admin, sales, support, seller)
+}
+
+/// The departments and the seller of [`sales_and_support`] in the existing portal `acme`
+/// of `admin`: `(sales, support, seller)`.
+pub async fn sales_and_support_in(app: &TestApp, admin: &TestUser) -> (String, String, TestUser) {
+    let sales = department(app, admin, "acme", "営業").await;
+    let support = department(app, admin, "acme", "サポート").await;
+    let seller = operator(app, admin, "acme", "s@acme.example", "operator", &[&sales]).await;
+    (sales, support, seller)
+}
+
 /// A visitor's chat as the widget holds it.
 #[derive(Debug, Clone)]
 pub struct VisitorChat {
@@ -87,6 +115,18 @@ pub async fn start_chat_with(app: &TestApp, portal: &str, body: Value) -> Res {
 }
 
 impl VisitorChat {
+    /// `GET` this chat's widget path `rest` (`""`, `/messages`…) as its visitor.
+    pub async fn get(&self, app: &TestApp, portal: &str, rest: &str) -> Res {
+        let path = widget(portal, &format!("/chats/{}{rest}", self.chat_id));
+        app.get(&path, Some(&self.token)).await
+    }
+
+    /// `POST` this chat's widget action `rest` (`/leave`…) as its visitor, without a body.
+    pub async fn post_empty(&self, app: &TestApp, portal: &str, rest: &str) -> Res {
+        let path = widget(portal, &format!("/chats/{}{rest}", self.chat_id));
+        app.post_empty(&path, Some(&self.token)).await
+    }
+
     /// The widget socket of this chat: `afterSeq` when given.
     pub fn ws_path(&self, portal: &str, after_seq: Option<i64>) -> String {
         let after = after_seq.map_or(String::new(), |n| format!("&afterSeq={n}"));
@@ -155,12 +195,47 @@ pub async fn operator_says(
     chat_id: &str,
     text: &str,
 ) -> Res {
+    operator_says_as(app, user, portal, chat_id, text, &new_client_id()).await
+}
+
+/// [`operator_says`] with the client message id given (a test that names or repeats it).
+pub async fn operator_says_as(
+    app: &TestApp,
+    user: &TestUser,
+    portal: &str,
+    chat_id: &str,
+    text: &str,
+    client_id: &str,
+) -> Res {
     app.post(
         &api(portal, &format!("/chats/{chat_id}/messages")),
         Some(&user.token),
-        json!({"text": text, "clientMessageId": new_client_id()}),
+        json!({"text": text, "clientMessageId": client_id}),
     )
     .await
+}
+
+/// `PATCH` the Chat settings of `portal` (business hours, limits…) as `user`; answers
+/// the response.
+pub async fn patch_settings(app: &TestApp, user: &TestUser, portal: &str, body: Value) -> Res {
+    app.patch(&api(portal, "/settings"), Some(&user.token), body)
+        .await
+}
+
+/// `user` sets their availability (`available`, `away`) in `portal`; it must succeed.
+pub async fn set_availability(app: &TestApp, user: &TestUser, portal: &str, status: &str) {
+    app.put(
+        &api(portal, "/me/availability"),
+        Some(&user.token),
+        json!({"status": status}),
+    )
+    .await
+    .assert_status(200);
+}
+
+/// `GET` the Chat API of `portal` at `rest` as `user`; answers the response.
+pub async fn api_get(app: &TestApp, user: &TestUser, portal: &str, rest: &str) -> Res {
+    app.get(&api(portal, rest), Some(&user.token)).await
 }
 
 pub async fn get_chat(app: &TestApp, user: &TestUser, portal: &str, chat_id: &str) -> Res {
@@ -279,6 +354,19 @@ impl Ws {
             }
         }
     }
+}
+
+/// The widget socket of the visitor's `chat` (`afterSeq` when given), read up to its
+/// `ready` frame.
+pub async fn visitor_ws(
+    app: &TestApp,
+    portal: &str,
+    chat: &VisitorChat,
+    after_seq: Option<i64>,
+) -> Ws {
+    let mut ws = Ws::connect(app, &chat.ws_path(portal, after_seq)).await;
+    assert_eq!(ws.next().await["type"], "ready");
+    ws
 }
 
 /// The operator socket of `user`, read up to its `ready` frame.

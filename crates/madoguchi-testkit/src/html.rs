@@ -13,6 +13,40 @@ fn selector(css: &str) -> Selector {
     Selector::parse(css).unwrap_or_else(|e| panic!("bad CSS selector {css:?}: {e}"))
 }
 
+/// A page response: status, `Location`, content type and body, read once for the
+/// page tests of both contexts.
+pub struct Page {
+    pub status: u16,
+    pub location: String,
+    pub content_type: String,
+    pub html: String,
+}
+
+impl Page {
+    /// Reads a response (any status: a refusal is a page too).
+    pub async fn read(res: reqwest::Response) -> Self {
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        let (location, content_type) = (header("location"), header("content-type"));
+        Self {
+            status: res.status().as_u16(),
+            location,
+            content_type,
+            html: res.text().await.expect("the page's body"),
+        }
+    }
+
+    /// The page parsed, for selector checks.
+    pub fn doc(&self) -> Doc {
+        Doc::parse(&self.html)
+    }
+}
+
 /// The text of an element with its white space folded (what a reader sees).
 pub fn text_of(el: ElementRef<'_>) -> String {
     el.text()

@@ -13,11 +13,14 @@ pub mod app;
 pub mod chat;
 pub mod desk;
 pub mod html;
+pub mod list;
 pub mod process;
 pub mod snapshot;
 pub mod wait;
 
-pub use app::{say_skipped, test_settings, Backend, PgDatabase, Res, TestApp, TestUser, PASSWORD};
+pub use app::{
+    env_setting, say_skipped, test_settings, Backend, PgDatabase, Res, TestApp, TestUser, PASSWORD,
+};
 
 /// Declares each named `async fn(TestApp)` as two tests, `<name>::sqlite` and
 /// `<name>::postgres`, so one suite runs on both backends. The PostgreSQL one says on

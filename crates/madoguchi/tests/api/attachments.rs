@@ -5,7 +5,8 @@
 
 use crate::both_backends;
 use crate::chat::{
-    accept, api, end, operator, operator_ws, portal_with_admin, start_chat, widget, VisitorChat, Ws,
+    accept, api, end, operator, operator_ws, patch_settings, portal_with_admin, sales_and_support,
+    start_chat, widget, VisitorChat, Ws,
 };
 use crate::helpers::{Res, TestApp, TestUser};
 use crate::integration::World;
@@ -232,12 +233,7 @@ async fn v3_files_go_both_ways_as_messages_delivered_live_and_downloadable(app: 
     assert_eq!(status, 200);
 
     // The files are messages of the transcript, for both readers.
-    let listed = app
-        .get(
-            &widget("acme", &format!("/chats/{}/messages", chat.chat_id)),
-            Some(&chat.token),
-        )
-        .await;
+    let listed = chat.get(&app, "acme", "/messages").await;
     let files: Vec<&Value> = listed["data"]
         .as_array()
         .unwrap()
@@ -246,12 +242,8 @@ async fn v3_files_go_both_ways_as_messages_delivered_live_and_downloadable(app: 
         .collect();
     assert_eq!(files.len(), 2, "{}", listed.text);
     assert!(path_of(&files[0]["attachment"]["url"]).starts_with("/chat/widget/"));
-    let detail = app
-        .get(
-            &api("acme", &format!("/chats/{}", chat.chat_id)),
-            Some(&admin.token),
-        )
-        .await;
+    let detail =
+        crate::chat::api_get(&app, &admin, "acme", &format!("/chats/{}", chat.chat_id)).await;
     let with_file: Vec<&Value> = detail["messages"]
         .as_array()
         .unwrap()
@@ -271,7 +263,7 @@ async fn v3_files_go_both_ways_as_messages_delivered_live_and_downloadable(app: 
 
 async fn v3_the_type_comes_from_the_content_and_the_size_limit_is_a_portal_setting(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
-    let settings = app.get(&api("acme", "/settings"), Some(&admin.token)).await;
+    let settings = crate::chat::api_get(&app, &admin, "acme", "/settings").await;
     assert_eq!(
         settings["maxAttachmentBytes"],
         10 * 1024 * 1024,
@@ -337,23 +329,11 @@ async fn v3_the_type_comes_from_the_content_and_the_size_limit_is_a_portal_setti
 
     // The limit is a portal setting (admins), within 1 KB to 50 MB.
     for bad in [json!(100), json!(60 * 1024 * 1024)] {
-        let res = app
-            .patch(
-                &api("acme", "/settings"),
-                Some(&admin.token),
-                json!({"maxAttachmentBytes": bad}),
-            )
-            .await;
+        let res = patch_settings(&app, &admin, "acme", json!({"maxAttachmentBytes": bad})).await;
         res.assert_error(400, "invalid_request");
         assert_eq!(res.body["error"]["field"], "maxAttachmentBytes");
     }
-    let set = app
-        .patch(
-            &api("acme", "/settings"),
-            Some(&admin.token),
-            json!({"maxAttachmentBytes": 2048}),
-        )
-        .await;
+    let set = patch_settings(&app, &admin, "acme", json!({"maxAttachmentBytes": 2048})).await;
     set.assert_status(200);
     assert_eq!(set["maxAttachmentBytes"], 2048);
     let exactly = "あ".repeat(2048 / 3).into_bytes();
@@ -365,14 +345,7 @@ async fn v3_the_type_comes_from_the_content_and_the_size_limit_is_a_portal_setti
     let res = visitor_upload(&app, "acme", &chat, "big.txt", &over).await;
     res.assert_error(413, "file_too_large");
     assert_eq!(res.body["error"]["maxBytes"], 2048);
-    assert!(
-        res.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("2 KB"),
-        "{}",
-        res.text
-    );
+    res.assert_text_at("/error/message", "2 KB");
     // In English too.
     let (ct, body) = form("file", "big.txt", "text/plain", &over);
     let res = app
@@ -400,28 +373,13 @@ async fn v3_the_type_comes_from_the_content_and_the_size_limit_is_a_portal_setti
         .assert_error(413, "file_too_large");
     // Operators may not change the setting.
     let op = operator(&app, &admin, "acme", "o@acme.example", "operator", &[]).await;
-    app.patch(
-        &api("acme", "/settings"),
-        Some(&op.token),
-        json!({"maxAttachmentBytes": 4096}),
-    )
-    .await
-    .assert_error(403, "forbidden");
+    patch_settings(&app, &op, "acme", json!({"maxAttachmentBytes": 4096}))
+        .await
+        .assert_error(403, "forbidden");
 }
 
 async fn v3_files_are_served_only_to_those_who_may_read_the_chat(app: TestApp) {
-    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
-    let sales = crate::chat::department(&app, &admin, "acme", "営業").await;
-    let support = crate::chat::department(&app, &admin, "acme", "サポート").await;
-    let seller = operator(
-        &app,
-        &admin,
-        "acme",
-        "s@acme.example",
-        "operator",
-        &[&sales],
-    )
-    .await;
+    let (admin, _, support, seller) = sales_and_support(&app).await;
     let chat = start_chat(&app, "acme", json!({"departmentId": support})).await;
     let other = start_chat(&app, "acme", json!({"departmentId": support})).await;
     let sent = visitor_upload(&app, "acme", &chat, "a.png", &tiny_png()).await;
@@ -520,12 +478,9 @@ async fn v3_uploads_follow_the_owner_rule_and_stop_when_the_chat_ends(app: TestA
     operator_upload(&app, &one, "acme", &chat.chat_id, "a.png", &tiny_png())
         .await
         .assert_status(201);
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/join", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_status(200);
+    crate::chat::act(&app, &admin, "acme", &chat.chat_id, "join")
+        .await
+        .assert_status(200);
     operator_upload(&app, &admin, "acme", &chat.chat_id, "b.png", &tiny_png())
         .await
         .assert_status(201);
@@ -536,12 +491,8 @@ async fn v3_uploads_follow_the_owner_rule_and_stop_when_the_chat_ends(app: TestA
     operator_upload(&app, &one, "acme", &chat.chat_id, "c.png", &tiny_png())
         .await
         .assert_error(409, "conflict");
-    let detail = app
-        .get(
-            &api("acme", &format!("/chats/{}", chat.chat_id)),
-            Some(&one.token),
-        )
-        .await;
+    let detail =
+        crate::chat::api_get(&app, &one, "acme", &format!("/chats/{}", chat.chat_id)).await;
     let names: Vec<&str> = detail["messages"]
         .as_array()
         .unwrap()
@@ -581,11 +532,7 @@ fn chat_files(threads: &[Value], chat_id: &str) -> Vec<(i64, Value)> {
 async fn v3_files_are_copied_once_onto_the_desk_ticket_and_download_there(app: TestApp) {
     let w = World::linked(app).await;
     w.settings(json!({"autoTicket": "none"})).await;
-    let chat = start_chat(
-        &w.app,
-        &w.chat,
-        json!({"name": "佐藤 花子", "email": "sato@example.jp", "question": "壊れた商品の写真です"}),
-    )
+    let chat = w.visitor_chat(json!({"name": "佐藤 花子", "email": "sato@example.jp", "question": "壊れた商品の写真です"}))
     .await;
     let chat_id = chat.chat_id.clone();
     w.accept(&chat_id).await;
@@ -597,8 +544,7 @@ async fn v3_files_are_copied_once_onto_the_desk_ticket_and_download_there(app: T
         .app
         .post(&w.desk_of(&chat_id, "/tickets"), w.token(), json!({}))
         .await;
-    converted.assert_status(201);
-    let ticket = converted["id"].as_str().unwrap().to_owned();
+    let ticket = converted.expect_str(201, "id");
     let threads = w.threads(&ticket).await;
     let files = chat_files(&threads, &chat_id);
     assert_eq!(files.len(), 1, "{threads:?}");

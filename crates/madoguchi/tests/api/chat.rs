@@ -27,13 +27,7 @@ both_backends!(
 async fn c1_a_new_portal_runs_a_30_day_enterprise_trial(app: TestApp) {
     let admin = app.signup("admin@acme.example").await;
     let before = app.clock.now_ms();
-    let res = app
-        .post(
-            "/chat/api/v1/portals",
-            Some(&admin.token),
-            json!({"portalName": "acme", "displayName": "Acme 株式会社"}),
-        )
-        .await;
+    let res = try_portal(&app, &admin.token, "acme", "Acme 株式会社").await;
     res.assert_status(201);
     assert_eq!(res["portalName"], "acme");
     assert_eq!(res["displayName"], "Acme 株式会社");
@@ -45,7 +39,7 @@ async fn c1_a_new_portal_runs_a_30_day_enterprise_trial(app: TestApp) {
         "trial ends 30 days later"
     );
 
-    let got = app.get(&api("acme", ""), Some(&admin.token)).await;
+    let got = api_get(&app, &admin, "acme", "").await;
     got.assert_status(200);
     assert_eq!(got["plan"], "enterprise");
     assert_eq!(got["integrationAvailable"], true);
@@ -59,46 +53,28 @@ async fn c1_a_new_portal_runs_a_30_day_enterprise_trial(app: TestApp) {
     assert_eq!(mine["data"][0]["role"], "admin");
 
     // A new portal has no departments (C2).
-    let depts = app
-        .get(&api("acme", "/departments"), Some(&admin.token))
-        .await;
+    let depts = api_get(&app, &admin, "acme", "/departments").await;
     assert_eq!(depts.body, json!({"data": []}));
 }
 
 async fn c1_portal_names_are_validated_and_unique(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     for bad in ["ab", "Acme", "acme_co", "ac me", "あいう", &"x".repeat(41)] {
-        let res = app
-            .post(
-                "/chat/api/v1/portals",
-                Some(&admin.token),
-                json!({"portalName": bad, "displayName": "x"}),
-            )
-            .await;
+        let res = try_portal(&app, &admin.token, bad, "x").await;
         res.assert_error(400, "invalid_request");
         assert_eq!(res.body["error"]["field"], "portalName", "{bad}");
     }
     let other = app.signup("b@other.example").await;
-    app.post(
-        "/chat/api/v1/portals",
-        Some(&other.token),
-        json!({"portalName": "acme", "displayName": "Another"}),
-    )
-    .await
-    .assert_error(409, "portal_name_taken");
-    app.post(
-        "/chat/api/v1/portals",
-        Some(&other.token),
-        json!({"portalName": "acme-2", "displayName": "Another"}),
-    )
-    .await
-    .assert_status(201);
+    try_portal(&app, &other.token, "acme", "Another")
+        .await
+        .assert_error(409, "portal_name_taken");
+    madoguchi_testkit::chat::portal_by(&app, &other.token, "acme-2", "Another").await;
 }
 
 async fn c1_after_the_trial_the_plan_is_free_unless_upgraded(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     app.clock.advance_ms(30 * 24 * 3600 * 1000 + 1000);
-    let got = app.get(&api("acme", ""), Some(&admin.token)).await;
+    let got = api_get(&app, &admin, "acme", "").await;
     assert_eq!(got["plan"], "free");
     assert_eq!(got["integrationAvailable"], false);
 
@@ -121,7 +97,7 @@ async fn c1_after_the_trial_the_plan_is_free_unless_upgraded(app: TestApp) {
     )
     .await
     .assert_status(200);
-    let got = app.get(&api("acme", ""), Some(&admin.token)).await;
+    let got = api_get(&app, &admin, "acme", "").await;
     assert_eq!(got["plan"], "standard");
     assert_eq!(got["integrationAvailable"], false);
     app.put(
@@ -131,7 +107,7 @@ async fn c1_after_the_trial_the_plan_is_free_unless_upgraded(app: TestApp) {
     )
     .await
     .assert_status(200);
-    let got = app.get(&api("acme", ""), Some(&admin.token)).await;
+    let got = api_get(&app, &admin, "acme", "").await;
     assert_eq!(got["integrationAvailable"], true);
 }
 
@@ -177,13 +153,13 @@ async fn c1_portal_access_is_checked_auth_first_then_portal_then_membership(app:
     app.get(&api("nosuch", ""), None)
         .await
         .assert_error(401, "unauthenticated");
-    app.get(&api("nosuch", ""), Some(&stranger.token))
+    api_get(&app, &stranger, "nosuch", "")
         .await
         .assert_error(404, "not_found");
-    app.get(&api("acme", ""), Some(&stranger.token))
+    api_get(&app, &stranger, "acme", "")
         .await
         .assert_error(403, "forbidden");
-    app.get(&api("acme", "/chats"), Some(&stranger.token))
+    api_get(&app, &stranger, "acme", "/chats")
         .await
         .assert_error(403, "forbidden");
 }
@@ -204,9 +180,7 @@ both_backends!(
 async fn c2_the_creator_is_admin_and_admins_add_operators_by_email(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let sales = department(&app, &admin, "acme", "営業").await;
-    let list = app
-        .get(&api("acme", "/operators"), Some(&admin.token))
-        .await;
+    let list = api_get(&app, &admin, "acme", "/operators").await;
     list.assert_status(200);
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     assert_eq!(list["data"][0]["email"], "a@acme.example");
@@ -275,7 +249,7 @@ async fn c2_the_creator_is_admin_and_admins_add_operators_by_email(app: TestApp)
     // The operator sees the portal with their role.
     let mine = app.get("/chat/api/v1/portals", Some(&op.token)).await;
     assert_eq!(mine["data"][0]["role"], "operator");
-    let list = app.get(&api("acme", "/operators"), Some(&op.token)).await;
+    let list = api_get(&app, &op, "acme", "/operators").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
 
     // The last admin cannot be demoted.
@@ -321,51 +295,28 @@ async fn c2_departments_answer_a_desk_mapping_without_the_integration(app: TestA
         )
         .await;
     empty.assert_error(400, "invalid_request");
-    let list = app
-        .get(&api("acme", "/departments"), Some(&admin.token))
-        .await;
+    let list = api_get(&app, &admin, "acme", "/departments").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     assert_eq!(list["data"][0]["id"], res["id"]);
     assert_eq!(list["data"][0]["deskMapping"]["mode"], "none");
 }
 
 async fn c2_operators_see_and_take_only_their_departments_chats(app: TestApp) {
-    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
-    let sales = department(&app, &admin, "acme", "営業").await;
-    let support = department(&app, &admin, "acme", "サポート").await;
-    let seller = operator(
-        &app,
-        &admin,
-        "acme",
-        "s@acme.example",
-        "operator",
-        &[&sales],
-    )
-    .await;
+    let (admin, sales, support, seller) = sales_and_support(&app).await;
     let sup = operator(&app, &admin, "acme", "v@acme.example", "supervisor", &[]).await;
     let chat = start_chat(&app, "acme", json!({"departmentId": support})).await;
     let mine = start_chat(&app, "acme", json!({"departmentId": sales})).await;
 
-    let seen = app
-        .get(&api("acme", "/chats?state=waiting"), Some(&seller.token))
-        .await;
+    let seen = api_get(&app, &seller, "acme", "/chats?state=waiting").await;
     seen.assert_status(200);
-    let ids: Vec<&str> = seen["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let ids = madoguchi_testkit::list::strs(&seen["data"], "id");
     assert_eq!(ids, vec![mine.chat_id.as_str()]);
     get_chat(&app, &seller, "acme", &chat.chat_id)
         .await
         .assert_error(403, "forbidden");
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-        Some(&seller.token),
-    )
-    .await
-    .assert_error(403, "forbidden");
+    act(&app, &seller, "acme", &chat.chat_id, "accept")
+        .await
+        .assert_error(403, "forbidden");
     app.patch(
         &api("acme", &format!("/visitors/{}", chat.visitor_id)),
         Some(&seller.token),
@@ -376,17 +327,10 @@ async fn c2_operators_see_and_take_only_their_departments_chats(app: TestApp) {
 
     // Supervisors and admins see every department.
     for user in [&sup, &admin] {
-        let all = app
-            .get(&api("acme", "/chats?state=waiting"), Some(&user.token))
-            .await;
+        let all = api_get(&app, user, "acme", "/chats?state=waiting").await;
         assert_eq!(all["data"].as_array().unwrap().len(), 2);
     }
-    let taken = app
-        .post_empty(
-            &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-            Some(&sup.token),
-        )
-        .await;
+    let taken = act(&app, &sup, "acme", &chat.chat_id, "accept").await;
     taken.assert_status(200);
     assert_eq!(taken["operatorId"], sup.id.as_str());
     accept(&app, &seller, "acme", &mine.chat_id).await;
@@ -395,9 +339,7 @@ async fn c2_operators_see_and_take_only_their_departments_chats(app: TestApp) {
     get_chat(&app, &admin, "acme", "nosuchchat")
         .await
         .assert_error(404, "not_found");
-    let bad = app
-        .get(&api("acme", "/chats?state=open"), Some(&admin.token))
-        .await;
+    let bad = api_get(&app, &admin, "acme", "/chats?state=open").await;
     bad.assert_error(400, "invalid_request");
     assert_eq!(bad.body["error"]["field"], "state");
 }
@@ -457,37 +399,16 @@ async fn c2_with_no_available_operator_a_new_chat_is_missed_at_once(app: TestApp
     assert_eq!(got["messages"][0]["sender"], "visitor");
     assert_eq!(got["messages"][0]["text"], "誰かいますか");
     // Nobody can accept a missed chat.
-    app.post_empty(
-        &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-        Some(&admin.token),
-    )
-    .await
-    .assert_error(409, "conflict");
+    act(&app, &admin, "acme", &chat.chat_id, "accept")
+        .await
+        .assert_error(409, "conflict");
 
     // An operator of another department does not make a department chat takeable.
-    let sales = department(&app, &admin, "acme", "営業").await;
-    let support = department(&app, &admin, "acme", "サポート").await;
-    let seller = operator(
-        &app,
-        &admin,
-        "acme",
-        "s@acme.example",
-        "operator",
-        &[&sales],
-    )
-    .await;
+    let (sales, support, seller) = sales_and_support_in(&app, &admin).await;
     let _seller_console = operator_ws(&app, &seller, "acme").await;
     let config = app.get(&widget("acme", "/config"), None).await;
     assert_eq!(config["online"], true);
-    let by_id = |id: &str| {
-        config["departments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["id"] == id)
-            .cloned()
-            .unwrap()
-    };
+    let by_id = |id: &str| madoguchi_testkit::list::by_id(&config["departments"], id).clone();
     assert_eq!(by_id(&sales)["online"], true);
     assert_eq!(by_id(&support)["online"], false);
     let chat = start_chat(&app, "acme", json!({"departmentId": support})).await;
@@ -503,18 +424,7 @@ async fn c2_with_no_available_operator_a_new_chat_is_missed_at_once(app: TestApp
 }
 
 async fn c2_waiting_chats_are_offered_on_the_socket_to_operators_who_may_take_them(app: TestApp) {
-    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
-    let sales = department(&app, &admin, "acme", "営業").await;
-    let support = department(&app, &admin, "acme", "サポート").await;
-    let seller = operator(
-        &app,
-        &admin,
-        "acme",
-        "s@acme.example",
-        "operator",
-        &[&sales],
-    )
-    .await;
+    let (admin, sales, support, seller) = sales_and_support(&app).await;
     let mut admin_ws = operator_ws(&app, &admin, "acme").await;
     let mut seller_ws = operator_ws(&app, &seller, "acme").await;
 
@@ -714,15 +624,7 @@ async fn c4_typing_reaches_the_console_and_the_widget(app: TestApp) {
     let chat = start_chat(&app, "acme", json!({})).await;
     accept(&app, &admin, "acme", &chat.chat_id).await;
     let mut console = operator_ws(&app, &admin, "acme").await;
-    let mut visitor = Ws::connect(
-        &app,
-        &widget(
-            "acme",
-            &format!("/chats/{}/ws?token={}&afterSeq=2", chat.chat_id, chat.token),
-        ),
-    )
-    .await;
-    assert_eq!(visitor.next().await["type"], "ready");
+    let mut visitor = visitor_ws(&app, "acme", &chat, Some(2)).await;
 
     visitor.send(json!({"type": "typing"})).await;
     let typing = console.next_of("typing").await;
@@ -901,18 +803,7 @@ async fn expect_lifecycle(app: &TestApp, ws: &mut Ws, expected: &[(&VisitorChat,
 async fn c4_a_reconnecting_console_gets_missed_lifecycle_events_once_with_after_event(
     app: TestApp,
 ) {
-    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
-    let sales = department(&app, &admin, "acme", "営業").await;
-    let support = department(&app, &admin, "acme", "サポート").await;
-    let seller = operator(
-        &app,
-        &admin,
-        "acme",
-        "s@acme.example",
-        "operator",
-        &[&sales],
-    )
-    .await;
+    let (admin, sales, support, seller) = sales_and_support(&app).await;
     portal_with_admin(&app, "o@other.example", "other").await;
     let before = start_chat(&app, "acme", json!({"departmentId": sales})).await;
     let to_end = start_chat(&app, "acme", json!({"departmentId": sales})).await;
@@ -987,18 +878,7 @@ async fn c4_a_reconnecting_console_gets_missed_lifecycle_events_once_with_after_
 }
 
 async fn c4_a_resuming_console_gets_missed_messages_in_order_once(app: TestApp) {
-    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
-    let sales = department(&app, &admin, "acme", "営業").await;
-    let support = department(&app, &admin, "acme", "サポート").await;
-    let seller = operator(
-        &app,
-        &admin,
-        "acme",
-        "s@acme.example",
-        "operator",
-        &[&sales],
-    )
-    .await;
+    let (admin, sales, support, seller) = sales_and_support(&app).await;
     let s1 = start_chat(&app, "acme", json!({"departmentId": sales})).await;
     accept_as(&app, &seller, "acme", &s1).await;
     let s2 = start_chat(&app, "acme", json!({"departmentId": sales})).await;
@@ -1158,7 +1038,7 @@ both_backends!(
 
 async fn c5_a_waiting_chat_is_missed_within_a_second_after_the_wait_limit(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
-    let settings = app.get(&api("acme", "/settings"), Some(&admin.token)).await;
+    let settings = api_get(&app, &admin, "acme", "/settings").await;
     assert_eq!(settings["missedAfterSeconds"], 120);
     let chat = start_chat(&app, "acme", json!({})).await;
     app.clock.advance_ms(118_000);
@@ -1183,13 +1063,7 @@ async fn c5_a_waiting_chat_is_missed_within_a_second_after_the_wait_limit(app: T
     assert_eq!(last["sender"], "system");
 
     // A shorter limit applies to chats already waiting.
-    let patched = app
-        .patch(
-            &api("acme", "/settings"),
-            Some(&admin.token),
-            json!({"missedAfterSeconds": 5}),
-        )
-        .await;
+    let patched = patch_settings(&app, &admin, "acme", json!({"missedAfterSeconds": 5})).await;
     patched.assert_status(200);
     assert_eq!(patched["missedAfterSeconds"], 5);
     let chat = start_chat(&app, "acme", json!({})).await;
@@ -1210,13 +1084,7 @@ async fn c5_the_wait_limit_setting_is_an_integer_of_at_least_one(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let op = operator(&app, &admin, "acme", "o@acme.example", "operator", &[]).await;
     for bad in [json!(0), json!(-1), json!(1.5), json!("60"), json!(null)] {
-        let res = app
-            .patch(
-                &api("acme", "/settings"),
-                Some(&admin.token),
-                json!({"missedAfterSeconds": bad}),
-            )
-            .await;
+        let res = patch_settings(&app, &admin, "acme", json!({"missedAfterSeconds": bad})).await;
         if bad.is_null() {
             // null leaves the setting as it is.
             res.assert_status(200);
@@ -1226,20 +1094,10 @@ async fn c5_the_wait_limit_setting_is_an_integer_of_at_least_one(app: TestApp) {
         res.assert_error(400, "invalid_request");
         assert_eq!(res.body["error"]["field"], "missedAfterSeconds", "{bad}");
     }
-    app.patch(
-        &api("acme", "/settings"),
-        Some(&op.token),
-        json!({"missedAfterSeconds": 30}),
-    )
-    .await
-    .assert_error(403, "forbidden");
-    let ok = app
-        .patch(
-            &api("acme", "/settings"),
-            Some(&admin.token),
-            json!({"missedAfterSeconds": 1}),
-        )
-        .await;
+    patch_settings(&app, &op, "acme", json!({"missedAfterSeconds": 30}))
+        .await
+        .assert_error(403, "forbidden");
+    let ok = patch_settings(&app, &admin, "acme", json!({"missedAfterSeconds": 1})).await;
     ok.assert_status(200);
     assert_eq!(ok["missedAfterSeconds"], 1);
 }
@@ -1251,40 +1109,23 @@ async fn c5_attended_chats_end_and_keep_their_outcome(app: TestApp) {
     assert_eq!(waiting["state"], "waiting");
     assert_eq!(waiting["outcome"], Value::Null);
     assert_eq!(waiting["operatorId"], Value::Null);
-    let accepted = app
-        .post_empty(
-            &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-            Some(&admin.token),
-        )
-        .await;
+    let accepted = act(&app, &admin, "acme", &chat.chat_id, "accept").await;
     accepted.assert_status(200);
     assert_eq!(accepted["outcome"], "attended");
     assert_eq!(accepted["operatorId"], admin.id.as_str());
-    let ended = app
-        .post_empty(
-            &api("acme", &format!("/chats/{}/end", chat.chat_id)),
-            Some(&admin.token),
-        )
-        .await;
+    let ended = act(&app, &admin, "acme", &chat.chat_id, "end").await;
     ended.assert_status(200);
     assert_eq!(ended["state"], "ended");
     assert_eq!(ended["outcome"], "attended");
     assert!(ended["endedAt"].is_string());
     // Ending again answers the ended chat; the visitor can no longer write.
-    let again = app
-        .post_empty(
-            &api("acme", &format!("/chats/{}/end", chat.chat_id)),
-            Some(&admin.token),
-        )
-        .await;
+    let again = act(&app, &admin, "acme", &chat.chat_id, "end").await;
     again.assert_status(200);
     assert_eq!(again["state"], "ended");
     visitor_says(&app, "acme", &chat, "もしもし", "late")
         .await
         .assert_error(409, "conflict");
-    let list = app
-        .get(&api("acme", "/chats?state=ended"), Some(&admin.token))
-        .await;
+    let list = api_get(&app, &admin, "acme", "/chats?state=ended").await;
     assert_eq!(list["data"][0]["id"], chat.chat_id.as_str());
     let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
     let texts: Vec<&str> = got["messages"]
@@ -1303,12 +1144,7 @@ async fn c5_attended_chats_end_and_keep_their_outcome(app: TestApp) {
 async fn c5_ending_a_waiting_chat_records_it_as_missed(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
-    let ended = app
-        .post_empty(
-            &api("acme", &format!("/chats/{}/end", chat.chat_id)),
-            Some(&admin.token),
-        )
-        .await;
+    let ended = act(&app, &admin, "acme", &chat.chat_id, "end").await;
     ended.assert_status(200);
     assert_eq!(ended["state"], "ended");
     assert_eq!(ended["outcome"], "missed");
@@ -1317,46 +1153,28 @@ async fn c5_ending_a_waiting_chat_records_it_as_missed(app: TestApp) {
 async fn c5_a_visitor_leaving_a_waiting_chat_makes_it_missed(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
-    let left = app
-        .post_empty(
-            &widget("acme", &format!("/chats/{}/leave", chat.chat_id)),
-            Some(&chat.token),
-        )
-        .await;
+    let left = chat.post_empty(&app, "acme", "/leave").await;
     left.assert_status(200);
     assert_eq!(left["state"], "missed");
     let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
     assert_eq!(got["state"], "missed");
     assert_eq!(got["outcome"], "missed");
     // Then the operator closes it: ended, still missed.
-    let ended = app
-        .post_empty(
-            &api("acme", &format!("/chats/{}/end", chat.chat_id)),
-            Some(&admin.token),
-        )
-        .await;
+    let ended = act(&app, &admin, "acme", &chat.chat_id, "end").await;
     assert_eq!(ended["state"], "ended");
     assert_eq!(ended["outcome"], "missed");
 
     // Leaving an attended chat ends it.
     let chat = start_chat(&app, "acme", json!({})).await;
     accept(&app, &admin, "acme", &chat.chat_id).await;
-    let left = app
-        .post_empty(
-            &widget("acme", &format!("/chats/{}/leave", chat.chat_id)),
-            Some(&chat.token),
-        )
-        .await;
+    let left = chat.post_empty(&app, "acme", "/leave").await;
     assert_eq!(left["state"], "ended");
     let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
     assert_eq!(got["outcome"], "attended");
     // Leaving twice is harmless.
-    app.post_empty(
-        &widget("acme", &format!("/chats/{}/leave", chat.chat_id)),
-        Some(&chat.token),
-    )
-    .await
-    .assert_status(200);
+    chat.post_empty(&app, "acme", "/leave")
+        .await
+        .assert_status(200);
 }
 
 async fn c5_idle_chats_end(app: TestApp) {
@@ -1525,11 +1343,7 @@ async fn c6_operators_edit_the_visitor_with_validation(app: TestApp) {
 
 #[tokio::test]
 async fn c4_the_openapi_document_lists_the_chat_and_widget_routes() {
-    let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
-        .await
-        .unwrap();
-    let res = app.get("/api/openapi.json", None).await;
-    res.assert_status(200);
+    let res = TestApp::served_openapi().await;
     let paths = res["paths"].as_object().unwrap();
     for (path, method) in [
         ("/chat/api/v1/portals", "post"),

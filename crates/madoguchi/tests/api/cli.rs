@@ -120,11 +120,7 @@ async fn q1_the_demo_seeds_desk_chat_and_the_integration_and_can_seed_again() {
         .await
         .expect("seeding again changes nothing");
     let login = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            serde_json::json!({"email": "admin@example.jp", "password": madoguchi::demo::DEMO_PASSWORD}),
-        )
+        .log_in("admin@example.jp", madoguchi::demo::DEMO_PASSWORD)
         .await;
     login.assert_status(200);
     let token = login["token"].as_str().expect("token").to_owned();

@@ -40,7 +40,7 @@ both_backends!(
     d7_a_valid_key_with_an_email_that_is_no_admin_is_not_desk_admin,
 );
 
-use madoguchi_testkit::desk::{add_member, contact, ticket, tickets, PORTALS};
+use madoguchi_testkit::desk::{add_member, contact, ticket, tickets, try_portal, PORTALS};
 use madoguchi_testkit::snapshot::redact;
 
 /// Creates portal `name` owned by `owner`; answers its base path.
@@ -66,12 +66,7 @@ fn assert_invalid(res: &Res, expected_field: &str) {
 }
 
 fn numbers(res: &Res) -> Vec<i64> {
-    res["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["ticketNumber"].as_i64().unwrap())
-        .collect()
+    madoguchi_testkit::list::ints(&res["data"], "ticketNumber")
 }
 
 async fn search(app: &TestApp, base: &str, token: &str, q: &str) -> Vec<i64> {
@@ -111,21 +106,14 @@ async fn new_key(app: &TestApp, base: &str, admin: &TestUser) -> String {
     let res = app
         .post_empty(&format!("{base}/settings/service-key"), Some(&admin.token))
         .await;
-    res.assert_status(201);
-    res["serviceKey"].as_str().unwrap().to_owned()
+    res.expect_str(201, "serviceKey")
 }
 
 // D1 ------------------------------------------------------------------------------
 
 async fn d1_a_new_portal_makes_its_creator_admin_and_is_listed_with_the_role(app: TestApp) {
     let owner = app.signup("owner@example.jp").await;
-    let res = app
-        .post(
-            PORTALS,
-            Some(&owner.token),
-            json!({"portalName": "acme", "displayName": "Acme サポート"}),
-        )
-        .await;
+    let res = try_portal(&app, &owner.token, "acme", "Acme サポート").await;
     res.assert_status(201);
     assert_eq!(res["portalName"], "acme");
     assert_eq!(res["displayName"], "Acme サポート");
@@ -160,13 +148,7 @@ async fn d1_portal_names_are_unique_and_validated_naming_the_field(app: TestApp)
     let a = app.signup("a@example.jp").await;
     let b = app.signup("b@example.jp").await;
     portal(&app, &a, "acme").await;
-    let taken = app
-        .post(
-            PORTALS,
-            Some(&b.token),
-            json!({"portalName": "acme", "displayName": "Other"}),
-        )
-        .await;
+    let taken = try_portal(&app, &b.token, "acme", "Other").await;
     taken.assert_error(409, "portal_name_taken");
     assert_eq!(field(&taken), "portalName");
     for bad in [
@@ -178,34 +160,16 @@ async fn d1_portal_names_are_unique_and_validated_naming_the_field(app: TestApp)
         "アクメ",
         &"a".repeat(41),
     ] {
-        let res = app
-            .post(
-                PORTALS,
-                Some(&b.token),
-                json!({"portalName": bad, "displayName": "X"}),
-            )
-            .await;
+        let res = try_portal(&app, &b.token, bad, "X").await;
         assert_invalid(&res, "portalName");
     }
     let missing = app
         .post(PORTALS, Some(&b.token), json!({"portalName": "beta"}))
         .await;
     assert_invalid(&missing, "displayName");
-    let blank = app
-        .post(
-            PORTALS,
-            Some(&b.token),
-            json!({"portalName": "beta", "displayName": "  "}),
-        )
-        .await;
+    let blank = try_portal(&app, &b.token, "beta", "  ").await;
     assert_invalid(&blank, "displayName");
-    app.post(
-        PORTALS,
-        Some(&b.token),
-        json!({"portalName": "beta-2", "displayName": "Beta"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(&app, &b.token, "beta-2", "Beta").await;
 }
 
 async fn d1_admins_add_existing_users_as_members_and_agents_cannot(app: TestApp) {
@@ -263,17 +227,8 @@ async fn d1_admins_add_existing_users_as_members_and_agents_cannot(app: TestApp)
         .get(&format!("{base}/members"), Some(&agent.token))
         .await;
     list.assert_status(200);
-    let roles: Vec<(String, String)> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["email"].as_str().unwrap().to_owned(),
-                m["role"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let roles: Vec<(String, String)> =
+        madoguchi_testkit::list::str_pairs(&list["data"], "email", "role");
     assert_eq!(
         roles,
         vec![
@@ -796,11 +751,9 @@ async fn found_names(app: &TestApp, base: &str, token: &str, q: &str) -> Vec<Str
 }
 
 fn last_names(res: &Res) -> Vec<String> {
-    res["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["lastName"].as_str().unwrap().to_owned())
+    madoguchi_testkit::list::strs(&res["data"], "lastName")
+        .into_iter()
+        .map(str::to_owned)
         .collect()
 }
 
@@ -1159,12 +1112,7 @@ async fn d3_a_ticket_has_every_api_field_and_the_defaults(app: TestApp) {
     assert_eq!(full["contactId"], Value::Null);
     assert_eq!(full["contactName"], Value::Null);
 
-    let got = app
-        .get(
-            &format!("{base}/tickets/{}", full["id"].as_str().unwrap()),
-            Some(&admin.token),
-        )
-        .await;
+    let got = madoguchi_testkit::desk::reread_ticket(&app, &base, &admin.token, &full).await;
     got.assert_status(200);
     assert_eq!(got.body, full);
     for status in ["Escalated", "Closed"] {
@@ -1536,12 +1484,7 @@ async fn d4_a_chat_transcript_is_one_thread_and_appending_is_idempotent(app: Tes
         .await;
     more.assert_status(201);
     assert_eq!(more["id"], first["id"]);
-    let seqs: Vec<i64> = more["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_i64().unwrap())
-        .collect();
+    let seqs = madoguchi_testkit::list::ints(&more["messages"], "seq");
     assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
 
     app.post(
@@ -2127,11 +2070,7 @@ async fn d7_a_valid_key_with_an_email_that_is_no_admin_is_not_desk_admin(app: Te
 
 #[tokio::test]
 async fn d7_the_openapi_document_lists_the_desk_routes() {
-    let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
-        .await
-        .unwrap();
-    let res = app.get("/api/openapi.json", None).await;
-    res.assert_status(200);
+    let res = TestApp::served_openapi().await;
     for path in [
         "/desk/api/v1/portals",
         "/desk/api/v1/portals/{portal}/members",
@@ -2161,22 +2100,14 @@ async fn d5_a_ticket_created_through_one_node_is_found_through_another() {
     };
     let node2 = TestApp::spawn_node_sharing(&node1).await;
     let admin = node1.signup("nodes@example.jp").await;
-    node1
-        .post(
-            "/desk/api/v1/portals",
-            Some(&admin.token),
-            json!({"portalName": "nodes", "displayName": "Nodes"}),
-        )
-        .await
-        .assert_status(201);
-    node1
-        .post(
-            "/desk/api/v1/portals/nodes/tickets",
-            Some(&admin.token),
-            json!({"subject": "返金の手続きができない"}),
-        )
-        .await
-        .assert_status(201);
+    let desk = madoguchi_testkit::desk::portal_by(&node1, &admin.token, "nodes", "Nodes").await;
+    ticket(
+        &node1,
+        &desk,
+        &admin.token,
+        json!({"subject": "返金の手続きができない"}),
+    )
+    .await;
     let found = node2
         .get(
             "/desk/api/v1/portals/nodes/tickets/search?q=%E8%BF%94%E9%87%91",

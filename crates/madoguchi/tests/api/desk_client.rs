@@ -54,23 +54,8 @@ async fn v3_desk_client_copies_chat_files_over_http(app: TestApp) {
 async fn chat_files(app: &TestApp, desk: Arc<dyn DeskClient>) {
     let admin = app.signup("desk-admin@example.jp").await;
     let t = Some(admin.token.as_str());
-    app.post(
-        "/desk/api/v1/portals",
-        t,
-        json!({"portalName": "acme", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
-    let key = app
-        .post(
-            "/desk/api/v1/portals/acme/settings/service-key",
-            t,
-            json!({}),
-        )
-        .await["serviceKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    madoguchi_testkit::desk::portal_by(app, &admin.token, "acme", "Acme").await;
+    let key = madoguchi_testkit::desk::service_key(app, "acme", &admin.token).await;
     let auth = DeskAuth {
         portal: "acme".into(),
         admin_email: admin.email.clone(),
@@ -190,13 +175,7 @@ async fn contract(app: &TestApp, desk: Arc<dyn DeskClient>) {
     let admin = app.signup("desk-admin@example.jp").await;
     let agent = app.signup("agent@example.jp").await;
     let t = Some(admin.token.as_str());
-    app.post(
-        "/desk/api/v1/portals",
-        t,
-        json!({"portalName": "acme", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(app, &admin.token, "acme", "Acme").await;
     app.post(
         "/desk/api/v1/portals/acme/members",
         t,
@@ -235,14 +214,7 @@ async fn contract(app: &TestApp, desk: Arc<dyn DeskClient>) {
             .await
             .unwrap_err();
         assert_eq!(e.code, ErrorCode::NotDeskAdmin);
-        let res = app
-            .post(
-                "/desk/api/v1/portals/acme/settings/service-key",
-                t,
-                json!({}),
-            )
-            .await;
-        res["serviceKey"].as_str().unwrap().to_owned()
+        madoguchi_testkit::desk::service_key(app, "acme", &admin.token).await
     };
     let auth = DeskAuth {
         portal: "acme".into(),
@@ -340,29 +312,12 @@ async fn contract(app: &TestApp, desk: Arc<dyn DeskClient>) {
     assert_eq!(c2.phone.as_deref(), Some("03-1234-5678"));
 
     // Account, SLA, contract, owner (I15).
-    let account = app
-        .post(
-            "/desk/api/v1/portals/acme/accounts",
-            t,
-            json!({"accountName": "株式会社サンプル"}),
-        )
-        .await["id"]
-        .clone();
-    let sla = app
-        .post(
-            "/desk/api/v1/portals/acme/slas",
-            t,
-            json!({"name": "ゴールド"}),
-        )
-        .await["id"]
-        .clone();
-    app.post(
-        "/desk/api/v1/portals/acme/contracts",
-        t,
-        json!({"contractName": "年間保守", "accountId": account, "slaId": sla}),
+    let account = madoguchi_testkit::desk::account_under_contract(
+        app,
+        "/desk/api/v1/portals/acme",
+        &admin.token,
     )
-    .await
-    .assert_status(201);
+    .await;
     app.patch(
         &format!("/desk/api/v1/portals/acme/contacts/{}", c.id),
         t,
@@ -554,13 +509,7 @@ async fn contract(app: &TestApp, desk: Arc<dyn DeskClient>) {
     assert_eq!(next.ticket_number, first.ticket_number + 1);
 
     // A regenerated key stops the link at once (I5).
-    app.post(
-        "/desk/api/v1/portals/acme/settings/service-key",
-        t,
-        json!({}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::service_key(app, "acme", &admin.token).await;
     let e = desk.verify(&auth).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidServiceKey);
     let e = desk.departments(&auth).await.unwrap_err();

@@ -23,22 +23,7 @@ both_backends!(
 );
 
 use madoguchi_testkit::desk::{add_member, contact, portal, ticket, PORTALS};
-use madoguchi_testkit::html::Doc;
-
-/// A page response: status, `Location`, content type and body.
-struct Page {
-    status: u16,
-    location: String,
-    content_type: String,
-    html: String,
-}
-
-impl Page {
-    /// The page parsed, for selector checks.
-    fn doc(&self) -> Doc {
-        Doc::parse(&self.html)
-    }
-}
+use madoguchi_testkit::html::Page;
 
 /// A browser-like visitor: the session cookie and the CSRF token of its pages.
 struct Visitor {
@@ -55,21 +40,7 @@ async fn page(app: &TestApp, path: &str, cookie: Option<&str>) -> Page {
 }
 
 async fn read(res: reqwest::Response) -> Page {
-    let header = |name: &str| {
-        res.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
-    let location = header("location");
-    let content_type = header("content-type");
-    Page {
-        status: res.status().as_u16(),
-        location,
-        content_type,
-        html: res.text().await.unwrap(),
-    }
+    Page::read(res).await
 }
 
 async fn post_form(app: &TestApp, path: &str, v: &Visitor, form: &[(&str, &str)]) -> Page {
@@ -332,12 +303,7 @@ async fn q3_desk_forms_without_the_csrf_token_are_refused(app: TestApp) {
             assert!(p.doc().has("p", "フォームの有効期限"), "{path}");
         }
     }
-    let t = app
-        .get(
-            &format!("{base}/tickets/{}", ticket["id"].as_str().unwrap()),
-            Some(&admin.token),
-        )
-        .await;
+    let t = madoguchi_testkit::desk::reread_ticket(&app, &base, &admin.token, &ticket).await;
     assert_eq!(t["status"], "Open");
     assert_eq!(t["priority"], "Medium");
     let threads = app
@@ -453,12 +419,7 @@ async fn d4_the_ticket_page_changes_fields_and_adds_replies_and_notes(app: TestA
     let threads = app
         .get(&format!("{base}/tickets/{id}/threads"), Some(&admin.token))
         .await;
-    let kinds: Vec<&str> = threads["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["kind"].as_str().unwrap())
-        .collect();
+    let kinds = madoguchi_testkit::list::strs(&threads["data"], "kind");
     assert_eq!(kinds, ["reply", "note"]);
     let shown = page(&app, url, Some(&v.cookie)).await;
     let doc = shown.doc();
@@ -1175,8 +1136,7 @@ async fn e1_a_mailbox_is_edited_and_deleted_on_the_settings_page_and_a_blank_pas
                    "smtp": {"host": "127.0.0.1", "port": smtp.port, "security": "none"}}),
         )
         .await;
-    created.assert_status(201);
-    let id = created["id"].as_str().unwrap().to_owned();
+    let id = created.expect_str(201, "id");
     let (v, _) = log_in(&app, "admin@acme.example", "/").await;
     let list = page(&app, "/desk/acme/settings/email", Some(&v.cookie)).await;
     let edit = format!("/desk/acme/settings/email?edit={id}");

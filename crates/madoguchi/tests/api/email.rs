@@ -46,13 +46,7 @@ fn mailbox_body(imap_port: u16, smtp_port: u16, user: &str, acknowledge: bool) -
 
 async fn world(app: &TestApp, acknowledge: bool, smtp_up: bool) -> World {
     let admin = app.signup("admin@acme.example").await;
-    app.post(
-        PORTALS,
-        Some(&admin.token),
-        json!({"portalName": "acme", "displayName": "ACME"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(app, &admin.token, "acme", "ACME").await;
     let base = format!("{PORTALS}/acme");
     let imap = Dovecot::start().await;
     let (smtp, smtp_port) = if smtp_up {
@@ -232,14 +226,7 @@ async fn e1_mailboxes_are_managed_with_write_only_passwords_and_a_connection_tes
         )
         .await;
     assert_eq!(test.body["imap"]["ok"], false);
-    assert!(
-        test.body["imap"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("ログインできません"),
-        "{}",
-        test.text
-    );
+    test.assert_text_at("/imap/error", "ログインできません");
     assert_eq!(test.body["smtp"]["ok"], true);
     // The fetcher reports the failure on the mailbox.
     until(Duration::from_secs(20), "the mailbox error", || async {
@@ -825,8 +812,7 @@ async fn e4_a_reply_from_the_chats_desk_panel_is_mailed_with_the_ticket_number(a
         .app
         .post(&w.desk_of(&chat, "/tickets"), w.token(), json!({}))
         .await;
-    ticket.assert_status(201);
-    let tid = ticket["id"].as_str().unwrap().to_owned();
+    let tid = ticket.expect_str(201, "id");
     let number = ticket["ticketNumber"].as_i64().unwrap();
     let reply = w
         .app
@@ -836,8 +822,7 @@ async fn e4_a_reply_from_the_chats_desk_panel_is_mailed_with_the_ticket_number(a
             json!({"content": "請求書を再送いたしました。"}),
         )
         .await;
-    reply.assert_status(201);
-    let thread_id = reply["id"].as_str().unwrap().to_owned();
+    let thread_id = reply.expect_str(201, "id");
     let sent = wait_linked_delivery(&w, &tid, &thread_id, "sent").await;
     assert_eq!(sent["kind"], "reply");
     assert_eq!(sent["direction"], "out");

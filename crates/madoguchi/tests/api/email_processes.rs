@@ -143,10 +143,7 @@ async fn e8_postgres_one_node_fetches_and_a_dead_nodes_mailbox_is_taken_over() {
     if !available() {
         return;
     }
-    let Some(admin_url) = std::env::var("MADOGUCHI_TEST_DATABASE_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(admin_url) = madoguchi_testkit::env_setting("MADOGUCHI_TEST_DATABASE_URL") else {
         crate::helpers::say_skipped("MADOGUCHI_TEST_DATABASE_URL is not set");
         return;
     };

@@ -269,10 +269,7 @@ async fn q6_visitor_tokens_expire_the_configured_days_after_the_chat_ended(backe
 /// Two `serve` nodes on one PostgreSQL database and one NATS server; `None` (skipped,
 /// loudly) without `MADOGUCHI_TEST_DATABASE_URL` and `MADOGUCHI_TEST_NATS_URL`.
 async fn two_nodes(test: &str) -> Option<(TestApp, TestApp)> {
-    let Some(nats_url) = std::env::var("MADOGUCHI_TEST_NATS_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(nats_url) = madoguchi_testkit::env_setting("MADOGUCHI_TEST_NATS_URL") else {
         eprintln!("{test}: MADOGUCHI_TEST_NATS_URL unset, skipped");
         return None;
     };
@@ -430,11 +427,7 @@ async fn paced_exchange(
     let mut console = operator_ws(operator_node, &admin, "acme").await;
     let chat = start_chat(visitor_node, "acme", json!({"question": "こんにちは"})).await;
     console.next_of("chat.waiting").await;
-    operator_node
-        .post_empty(
-            &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-            Some(&admin.token),
-        )
+    crate::chat::act(operator_node, &admin, "acme", &chat.chat_id, "accept")
         .await
         .assert_status(200);
     drop(console);

@@ -5,8 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::both_backends;
-use crate::chat::{api, portal_with_admin, start_chat, visitor_says, widget, Ws};
+use crate::chat::{api, portal_with_admin, start_chat, visitor_says, Ws};
 use crate::helpers::{Backend, Res, TestApp};
+use madoguchi_testkit::chat::start_chat_with;
 use serde_json::json;
 
 both_backends!(
@@ -64,21 +65,10 @@ fn assert_control_error(res: &Res, field: &str) {
 // on PostgreSQL as on SQLite (PostgreSQL answered 500 `invalid byte sequence`).
 async fn q6_nul_in_a_body_string_is_a_400_naming_the_field(app: TestApp) {
     let admin = app.signup("admin@acme.example").await;
-    let res = app
-        .post(
-            "/chat/api/v1/portals",
-            Some(&admin.token),
-            json!({"portalName": "acme", "displayName": "Acme\u{0} Inc."}),
-        )
-        .await;
+    let res =
+        madoguchi_testkit::chat::try_portal(&app, &admin.token, "acme", "Acme\u{0} Inc.").await;
     assert_control_error(&res, "displayName");
-    app.post(
-        "/desk/api/v1/portals",
-        Some(&admin.token),
-        json!({"portalName": "acme", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(&app, &admin.token, "acme", "Acme").await;
     let base = "/desk/api/v1/portals/acme";
     let res = app
         .put(
@@ -98,21 +88,16 @@ async fn q6_nul_in_a_body_string_is_a_400_naming_the_field(app: TestApp) {
         .await;
     assert_control_error(&res, "subject");
     portal_with_admin(&app, "chat@acme.example", "shop").await;
-    let res = app
-        .post(
-            &widget("shop", "/chats"),
-            None,
-            json!({"question": "hello", "name": "x\u{7f}", "clientMessageId": "c1"}),
-        )
-        .await;
+    let res = start_chat_with(
+        &app,
+        "shop",
+        json!({"question": "hello", "name": "x\u{7f}", "clientMessageId": "c1"}),
+    )
+    .await;
     assert_control_error(&res, "name");
     // Logins and signups with a NUL: the same 400, no 500.
     let res = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "admin@acme.example\u{0}", "password": "correct horse battery"}),
-        )
+        .log_in("admin@acme.example\u{0}", "correct horse battery")
         .await;
     assert_control_error(&res, "email");
     // Nothing was stored: the ticket list is empty.
@@ -126,13 +111,7 @@ async fn q6_nul_in_a_body_string_is_a_400_naming_the_field(app: TestApp) {
 // Item 4: query parameters and path segments, percent-decoded.
 async fn q6_nul_in_a_query_or_path_is_a_400_on_anonymous_and_authenticated_routes(app: TestApp) {
     let admin = portal_with_admin(&app, "admin@acme.example", "acme").await;
-    app.post(
-        "/desk/api/v1/portals",
-        Some(&admin.token),
-        json!({"portalName": "acme", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(&app, &admin.token, "acme", "Acme").await;
     // The anonymous widget config of the issue.
     let res = app.get("/chat/widget/v1/%00/config", None).await;
     assert_control_error(&res, "path");
@@ -143,9 +122,7 @@ async fn q6_nul_in_a_query_or_path_is_a_400_on_anonymous_and_authenticated_route
         .get("/desk/api/v1/portals/%00/tickets", Some(&admin.token))
         .await;
     assert_control_error(&res, "path");
-    let res = app
-        .get(&api("acme", "/chats/%00"), Some(&admin.token))
-        .await;
+    let res = crate::chat::api_get(&app, &admin, "acme", "/chats/%00").await;
     assert_control_error(&res, "path");
     // Query strings: the parameter is named.
     let res = app
@@ -218,12 +195,7 @@ async fn q6_tabs_and_newlines_in_message_texts_are_kept(app: TestApp) {
     visitor_says(&app, "acme", &chat, text, "m1")
         .await
         .assert_status(201);
-    let res = app
-        .get(
-            &api("acme", &format!("/chats/{}", chat.chat_id)),
-            Some(&admin.token),
-        )
-        .await;
+    let res = crate::chat::api_get(&app, &admin, "acme", &format!("/chats/{}", chat.chat_id)).await;
     res.assert_status(200);
     let texts: Vec<&str> = res["messages"]
         .as_array()
@@ -240,15 +212,7 @@ async fn q6_tabs_and_newlines_in_message_texts_are_kept(app: TestApp) {
 async fn q6_control_characters_in_socket_frames_answer_an_error_frame(app: TestApp) {
     let admin = portal_with_admin(&app, "admin@acme.example", "acme").await;
     let chat = start_chat(&app, "acme", json!({})).await;
-    let mut ws = Ws::connect(
-        &app,
-        &widget(
-            "acme",
-            &format!("/chats/{}/ws?token={}&afterSeq=1", chat.chat_id, chat.token),
-        ),
-    )
-    .await;
-    assert_eq!(ws.next().await["type"], "ready");
+    let mut ws = crate::chat::visitor_ws(&app, "acme", &chat, Some(1)).await;
     ws.send(json!({"type": "message", "text": "bad\u{0}text", "clientMessageId": "w1"}))
         .await;
     let err = ws.next_of("error").await;
@@ -298,13 +262,9 @@ async fn q6_a_bad_next_redirects_home_and_signup_writes_the_account_once(app: Te
     // The account exists once: the same signup again is the email-taken form.
     let again = signup("/desk").await;
     assert_eq!(again.status().as_u16(), 422);
-    app.post(
-        "/api/v1/auth/login",
-        None,
-        json!({"email": "suzuki@acme.example", "password": "correct horse battery"}),
-    )
-    .await
-    .assert_status(200);
+    app.log_in("suzuki@acme.example", "correct horse battery")
+        .await
+        .assert_status(200);
     // Login: each bad target lands on the home page; a good one is kept.
     for (next, expected) in [
         ("/\nX", "/"),
@@ -537,20 +497,8 @@ async fn q6_the_login_page_answers_the_throttle_in_the_users_language(app: TestA
 // script, inline style or event-handler attribute that the policy would block.
 async fn q6_pages_send_csp_frame_and_referrer_headers_and_carry_no_inline_code(app: TestApp) {
     let admin = portal_with_admin(&app, "admin@acme.example", "acme").await;
-    app.post(
-        "/desk/api/v1/portals",
-        Some(&admin.token),
-        json!({"portalName": "acme", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
-    app.post(
-        "/desk/api/v1/portals/acme/tickets",
-        Some(&admin.token),
-        json!({"subject": "Printer"}),
-    )
-    .await
-    .assert_status(201);
+    let desk = madoguchi_testkit::desk::portal_by(&app, &admin.token, "acme", "Acme").await;
+    madoguchi_testkit::desk::ticket(&app, &desk, &admin.token, json!({"subject": "Printer"})).await;
     let login = raw(
         &app,
         app.http.post(app.url("/login")).form(&[

@@ -370,15 +370,8 @@ const AT_ONCE: Duration = Duration::from_secs(5);
 
 async fn q6_logout_closes_every_socket_opened_with_that_token_and_no_other(app: TestApp) {
     let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
-    let other = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "a@acme.example", "password": "correct horse battery"}),
-        )
-        .await;
-    other.assert_status(200);
-    let other_token = other["token"].as_str().unwrap().to_owned();
+    let other = app.log_in("a@acme.example", "correct horse battery").await;
+    let other_token = other.expect_str(200, "token");
     let path = api("acme", &format!("/ws?token={}", admin.token));
     let mut first = ready(&app, &path, &[]).await;
     let mut second = ready(&app, &path, &[]).await;
@@ -418,14 +411,7 @@ async fn q6_ending_a_page_session_closes_its_cookie_sockets(app: TestApp) {
     let page = app.session_cookie("a@acme.example").await;
     let mut console = ready(&app, &path, &[("cookie", &page), origin]).await;
     let csrf = app.csrf_of(&page).await;
-    let out = app
-        .http
-        .post(app.url("/logout"))
-        .header("cookie", &page)
-        .form(&[("_csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let out = app.log_out_page(&page, &csrf).await;
     assert_eq!(out.status(), 303);
     let (code, reason) = closed_within(&mut console, AT_ONCE).await;
     assert_eq!((code, reason.as_str()), (4001, "signed out"));
@@ -464,10 +450,7 @@ crate::both_backends!(
 /// `MADOGUCHI_TEST_DATABASE_URL` and `MADOGUCHI_TEST_NATS_URL`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn q6_a_logout_on_one_node_closes_the_socket_on_another() {
-    let Some(nats_url) = std::env::var("MADOGUCHI_TEST_NATS_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(nats_url) = madoguchi_testkit::env_setting("MADOGUCHI_TEST_NATS_URL") else {
         eprintln!("q6_a_logout_on_one_node_closes_the_socket_on_another: MADOGUCHI_TEST_NATS_URL unset, skipped");
         return;
     };

@@ -230,8 +230,7 @@ mod q6_a_read_only_database_is_not_ready_and_writes_are_storage_unavailable {
                 json!({"email": "ro@example.jp", "password": "correct horse battery", "name": "RO"}),
             )
             .await;
-        admin.assert_status(201);
-        let token = admin["token"].as_str().unwrap().to_owned();
+        let token = admin.expect_str(201, "token");
         app.post(
             "/desk/api/v1/portals",
             Some(&token),
@@ -504,13 +503,7 @@ async fn q6_a_full_disk_is_storage_unavailable_and_recovers_when_space_is_freed(
         .await
         .unwrap();
     let admin = app.signup("full@example.jp").await;
-    app.post(
-        "/desk/api/v1/portals",
-        Some(&admin.token),
-        json!({"portalName": "full", "displayName": "Full"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(&app, &admin.token, "full", "Full").await;
     let ticket = json!({"subject": "大きな問い合わせ", "description": "あ".repeat(10_000)});
     let create = || {
         app.post(

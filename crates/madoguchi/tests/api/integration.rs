@@ -5,6 +5,7 @@
 
 use crate::both_backends;
 use crate::helpers::{Backend, Res, TestApp, TestUser};
+use madoguchi_testkit::chat::{start_chat, VisitorChat};
 use madoguchi_testkit::wait::until;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -32,14 +33,7 @@ impl World {
             chat: "acme-chat".into(),
         };
         w.desk_portal(&w.admin, &w.desk).await;
-        w.app
-            .post(
-                "/chat/api/v1/portals",
-                Some(&w.admin.token),
-                json!({"portalName": w.chat, "displayName": "Acme"}),
-            )
-            .await
-            .assert_status(201);
+        madoguchi_testkit::chat::portal_by(&w.app, &w.admin.token, &w.chat, "Acme").await;
         w
     }
 
@@ -54,15 +48,18 @@ impl World {
         Some(&self.admin.token)
     }
 
+    /// `GET path` as the admin.
+    pub async fn get(&self, path: &str) -> Res {
+        self.app.get(path, self.token()).await
+    }
+
+    /// `POST path` without a body as the admin.
+    pub async fn post_empty(&self, path: &str) -> Res {
+        self.app.post_empty(path, self.token()).await
+    }
+
     pub async fn desk_portal(&self, user: &TestUser, name: &str) {
-        self.app
-            .post(
-                "/desk/api/v1/portals",
-                Some(&user.token),
-                json!({"portalName": name, "displayName": name}),
-            )
-            .await
-            .assert_status(201);
+        madoguchi_testkit::desk::portal_by(&self.app, &user.token, name, name).await;
     }
 
     pub fn integ(&self, rest: &str) -> String {
@@ -104,7 +101,7 @@ impl World {
     }
 
     pub async fn get_integ(&self) -> Res {
-        let res = self.app.get(&self.integ(""), self.token()).await;
+        let res = self.get(&self.integ("")).await;
         res.assert_status(200);
         res
     }
@@ -127,8 +124,7 @@ impl World {
                 json!({"name": name}),
             )
             .await;
-        res.assert_status(201);
-        res["id"].as_str().unwrap().to_owned()
+        res.expect_str(201, "id")
     }
 
     pub async fn chat_department(&self, name: &str) -> Res {
@@ -145,16 +141,12 @@ impl World {
     }
 
     pub async fn service_key(&self) -> String {
-        let res = self
-            .app
-            .post(
-                &self.desk_api("/settings/service-key"),
-                self.token(),
-                json!({}),
-            )
-            .await;
-        res.assert_status(201);
-        res["serviceKey"].as_str().unwrap().to_owned()
+        madoguchi_testkit::desk::service_key(&self.app, &self.desk, &self.admin.token).await
+    }
+
+    /// A visitor starts a chat in the Chat portal from the widget (`body` over a question).
+    pub async fn visitor_chat(&self, body: Value) -> VisitorChat {
+        start_chat(&self.app, &self.chat, body).await
     }
 
     /// A visitor starts a chat from the widget; answers the chat id.
@@ -165,27 +157,16 @@ impl World {
         department_id: Option<&str>,
         question: &str,
     ) -> String {
-        let res = self
-            .app
-            .post(
-                &format!("/chat/widget/v1/{}/chats", self.chat),
-                None,
-                json!({
-                    "name": name, "email": email, "departmentId": department_id,
-                    "question": question, "clientMessageId": uuid::Uuid::now_v7().to_string(),
-                }),
-            )
-            .await;
-        res.assert_status(201);
-        res["chatId"].as_str().unwrap().to_owned()
+        self.visitor_chat(json!({
+            "name": name, "email": email, "departmentId": department_id,
+            "question": question, "clientMessageId": uuid::Uuid::now_v7().to_string(),
+        }))
+        .await
+        .chat_id
     }
 
     pub async fn accept(&self, chat_id: &str) {
-        self.app
-            .post_empty(
-                &self.chat_api(&format!("/chats/{chat_id}/accept")),
-                self.token(),
-            )
+        self.post_empty(&self.chat_api(&format!("/chats/{chat_id}/accept")))
             .await
             .assert_status(200);
     }
@@ -202,11 +183,7 @@ impl World {
     }
 
     pub async fn end(&self, chat_id: &str) {
-        self.app
-            .post_empty(
-                &self.chat_api(&format!("/chats/{chat_id}/end")),
-                self.token(),
-            )
+        self.post_empty(&self.chat_api(&format!("/chats/{chat_id}/end")))
             .await
             .assert_status(200);
     }
@@ -230,10 +207,7 @@ impl World {
     }
 
     pub async fn chat(&self, chat_id: &str) -> Res {
-        let res = self
-            .app
-            .get(&self.chat_api(&format!("/chats/{chat_id}")), self.token())
-            .await;
+        let res = self.get(&self.chat_api(&format!("/chats/{chat_id}"))).await;
         res.assert_status(200);
         res
     }
@@ -259,21 +233,14 @@ impl World {
     }
 
     pub async fn desk_tickets(&self) -> Vec<Value> {
-        let res = self
-            .app
-            .get(&self.desk_api("/tickets?limit=200"), self.token())
-            .await;
+        let res = self.get(&self.desk_api("/tickets?limit=200")).await;
         res.assert_status(200);
         res["data"].as_array().unwrap().clone()
     }
 
     pub async fn threads(&self, ticket_id: &str) -> Vec<Value> {
         let res = self
-            .app
-            .get(
-                &self.desk_api(&format!("/tickets/{ticket_id}/threads")),
-                self.token(),
-            )
+            .get(&self.desk_api(&format!("/tickets/{ticket_id}/threads")))
             .await;
         res.assert_status(200);
         res["data"].as_array().unwrap().clone()
@@ -330,10 +297,7 @@ async fn i1_free_and_standard_plans_answer_plan_required_and_upgrading_restores_
             .put(&w.chat_api("/plan"), w.token(), json!({"plan": plan}))
             .await
             .assert_status(200);
-        w.app
-            .get(&w.integ(""), w.token())
-            .await
-            .assert_error(403, "plan_required");
+        w.get(&w.integ("")).await.assert_error(403, "plan_required");
         w.enable(&w.admin, None)
             .await
             .assert_error(403, "plan_required");
@@ -348,8 +312,7 @@ async fn i1_free_and_standard_plans_answer_plan_required_and_upgrading_restores_
     }
     // A missed chat while suspended makes no ticket.
     let chat = w.missed_chat(Some("v@example.jp"), "停止中の質問").await;
-    w.app
-        .get(&w.desk_of(&chat, ""), w.token())
+    w.get(&w.desk_of(&chat, ""))
         .await
         .assert_error(403, "plan_required");
     w.quiesce().await;
@@ -381,10 +344,7 @@ async fn i2_a_desk_admin_enables_at_once_and_is_shown_as_me(app: TestApp) {
     assert_eq!(res["link"]["isMe"], true);
     assert_eq!(res["link"]["deskPortalName"], "acme");
     // The portal's key was generated; only its last 4 characters are shown.
-    let key = w
-        .app
-        .get(&w.desk_api("/settings/service-key"), w.token())
-        .await;
+    let key = w.get(&w.desk_api("/settings/service-key")).await;
     key.assert_status(200);
     let key = key["serviceKey"].as_str().unwrap();
     let masked = res["link"]["serviceKeyMasked"].as_str().unwrap();
@@ -578,22 +538,13 @@ async fn i5_a_regenerated_key_shows_broken_until_a_valid_key_is_saved(app: TestA
     assert_eq!(res["status"], "broken");
     assert!(res["brokenReason"].as_str().is_some_and(|r| !r.is_empty()));
     let chat = w.start_chat(None, Some("v@example.jp"), None, "質問").await;
-    w.app
-        .get(&w.desk_of(&chat, ""), w.token())
+    w.get(&w.desk_of(&chat, ""))
         .await
         .assert_error(409, "integration_disabled");
     // Change: a second Desk portal administered by someone else, then back.
     let other = w.app.signup("beta-admin@example.jp").await;
     w.desk_portal(&other, "beta").await;
-    let beta_key = w
-        .app
-        .post(
-            "/desk/api/v1/portals/beta/settings/service-key",
-            Some(&other.token),
-            json!({}),
-        )
-        .await;
-    let beta_key = beta_key["serviceKey"].as_str().unwrap().to_owned();
+    let beta_key = madoguchi_testkit::desk::service_key(&w.app, "beta", &other.token).await;
     let res = w
         .app
         .put(
@@ -637,12 +588,11 @@ async fn i6_disable_and_enable_keep_settings_and_mappings(app: TestApp) {
     )
     .await
     .assert_status(200);
-    let res = w.app.post_empty(&w.integ("/disable"), w.token()).await;
+    let res = w.post_empty(&w.integ("/disable")).await;
     res.assert_status(200);
     assert_eq!(res["status"], "disabled");
     let chat = w.start_chat(None, Some("v@example.jp"), None, "質問").await;
-    w.app
-        .get(&w.desk_of(&chat, ""), w.token())
+    w.get(&w.desk_of(&chat, ""))
         .await
         .assert_error(409, "integration_disabled");
     let res = w.enable(&w.admin, None).await;
@@ -686,8 +636,7 @@ async fn i7_all_visitors_makes_one_ticket_per_chat_with_the_transcript_never_twi
     assert!(texts.contains(&"お調べします".to_owned()), "{texts:?}");
     // The contact was made from the visitor.
     let contacts = w
-        .app
-        .get(&w.desk_api("/contacts?email=SUZUKI@example.jp"), w.token())
+        .get(&w.desk_api("/contacts?email=SUZUKI@example.jp"))
         .await;
     assert_eq!(contacts["data"].as_array().unwrap().len(), 1);
     // Nothing ever makes a second ticket of that chat.
@@ -704,11 +653,7 @@ async fn i7_all_visitors_makes_one_ticket_per_chat_with_the_transcript_never_twi
     let settled = w.auto_ticket_settled(&second).await;
     assert_eq!(settled["autoTicket"]["status"], "created");
     let contacts = w
-        .app
-        .get(
-            &w.desk_api("/contacts?email=tanaka.h@example.jp"),
-            w.token(),
-        )
+        .get(&w.desk_api("/contacts?email=tanaka.h@example.jp"))
         .await;
     assert_eq!(contacts["data"][0]["lastName"], "tanaka.h");
     assert_eq!(w.desk_tickets().await.len(), 2);
@@ -784,7 +729,7 @@ async fn i7_department_modes_decide_where_automatic_tickets_go(app: TestApp) {
             .await
             .assert_status(200);
     }
-    let desk_default = w.app.get(&w.desk_api("/departments"), w.token()).await["data"]
+    let desk_default = w.get(&w.desk_api("/departments")).await["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -897,17 +842,8 @@ async fn i9_department_modes_give_permissions_enforced_by_the_server(app: TestAp
         .await
         .assert_error(404, "not_found");
     let view = w.get_integ().await;
-    let modes: Vec<(String, String)> = view["departments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["chatDepartmentName"].as_str().unwrap().to_owned(),
-                d["mode"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let modes: Vec<(String, String)> =
+        madoguchi_testkit::list::str_pairs(&view["departments"], "chatDepartmentName", "mode");
     assert!(
         modes.contains(&("Support".into(), "mapped".into())),
         "{modes:?}"
@@ -925,17 +861,16 @@ async fn i9_department_modes_give_permissions_enforced_by_the_server(app: TestAp
             .await;
         chats.push(id);
     }
-    let support = w.app.get(&w.desk_of(&chats[0], ""), w.token()).await;
+    let support = w.get(&w.desk_of(&chats[0], "")).await;
     support.assert_status(200);
     assert_eq!(support["permissions"], all);
     assert_eq!(support["mode"], "mapped");
     assert_eq!(support["defaultDeskDepartmentId"], desk_support.as_str());
-    let choose = w.app.get(&w.desk_of(&chats[1], ""), w.token()).await;
+    let choose = w.get(&w.desk_of(&chats[1], "")).await;
     assert_eq!(choose["permissions"], all);
-    let view = w.app.get(&w.desk_of(&chats[2], ""), w.token()).await;
+    let view = w.get(&w.desk_of(&chats[2], "")).await;
     assert_eq!(view["permissions"], only_view);
-    w.app
-        .get(&w.desk_of(&chats[3], ""), w.token())
+    w.get(&w.desk_of(&chats[3], ""))
         .await
         .assert_error(403, "forbidden_by_department_mode");
     // A ticket to act on.
@@ -949,8 +884,7 @@ async fn i9_department_modes_give_permissions_enforced_by_the_server(app: TestAp
         .await;
     let tid = t["id"].as_str().unwrap().to_owned();
     // View only: viewing works, everything else is refused.
-    w.app
-        .get(&w.desk_of(&chats[2], &format!("/tickets/{tid}")), w.token())
+    w.get(&w.desk_of(&chats[2], &format!("/tickets/{tid}")))
         .await
         .assert_status(200);
     for res in [
@@ -978,9 +912,7 @@ async fn i9_department_modes_give_permissions_enforced_by_the_server(app: TestAp
                 json!({"content": "x"}),
             )
             .await,
-        w.app
-            .get(&w.desk_of(&chats[3], "/tickets/search?q=既存"), w.token())
-            .await,
+        w.get(&w.desk_of(&chats[3], "/tickets/search?q=既存")).await,
         w.app
             .post(&w.desk_of(&chats[3], "/tickets"), w.token(), json!({}))
             .await,
@@ -1035,7 +967,7 @@ async fn i10_convert_chat_to_ticket_with_priority_status_classification_departme
         .await;
     w.accept(&chat).await;
     w.say(&chat, "承知しました").await;
-    let desk = w.app.get(&w.desk_of(&chat, ""), w.token()).await;
+    let desk = w.get(&w.desk_of(&chat, "")).await;
     desk.assert_status(200);
     assert!(desk["classifications"]
         .as_array()
@@ -1149,7 +1081,7 @@ async fn i11_associate_chat_joins_the_transcript_and_later_messages_follow(app: 
         .await
         .assert_status(200);
     assert_eq!(w.chat(&chat).await["deskTicketIds"], json!([tid]));
-    let panel = w.app.get(&w.desk_of(&chat, ""), w.token()).await;
+    let panel = w.get(&w.desk_of(&chat, "")).await;
     assert_eq!(panel["linkedTickets"][0]["id"], tid.as_str());
     w.say(&chat, "再設定のリンクを送りました").await;
     w.end(&chat).await;
@@ -1241,7 +1173,7 @@ async fn i13_a_new_chat_department_is_auto_associated_with_the_notice(app: TestA
         .clone();
     assert_eq!(d["mode"], "choose");
     assert_eq!(d["autoAssociated"], false);
-    let list = w.app.get(&w.chat_api("/departments"), w.token()).await;
+    let list = w.get(&w.chat_api("/departments")).await;
     let listed = list["data"]
         .as_array()
         .unwrap()
@@ -1328,24 +1260,18 @@ async fn i14_associated_view_scope_limits_recent_tickets_and_search(app: TestApp
     let mapped = w
         .start_chat(None, Some("ito@example.jp"), Some(&chat_support), "q")
         .await;
-    let panel = w.app.get(&w.desk_of(&mapped, ""), w.token()).await;
+    let panel = w.get(&w.desk_of(&mapped, "")).await;
     assert_eq!(subjects(&panel["recentTickets"]), ["scope in"]);
-    let found = w
-        .app
-        .get(&w.desk_of(&mapped, "/tickets/search?q=scope"), w.token())
-        .await;
+    let found = w.get(&w.desk_of(&mapped, "/tickets/search?q=scope")).await;
     assert_eq!(subjects(&found["data"]), ["scope in"]);
     // Choose as needed always sees every department.
     let chosen = w
         .start_chat(None, Some("ito@example.jp"), Some(&chat_choose), "q")
         .await;
-    let panel = w.app.get(&w.desk_of(&chosen, ""), w.token()).await;
+    let panel = w.get(&w.desk_of(&chosen, "")).await;
     assert_eq!(subjects(&panel["recentTickets"]), ["scope in", "scope out"]);
     w.settings(json!({"viewScope": "all"})).await;
-    let found = w
-        .app
-        .get(&w.desk_of(&mapped, "/tickets/search?q=scope"), w.token())
-        .await;
+    let found = w.get(&w.desk_of(&mapped, "/tickets/search?q=scope")).await;
     assert_eq!(subjects(&found["data"]), ["scope in", "scope out"]);
 }
 
@@ -1391,14 +1317,13 @@ async fn i15_i16_i17_desk_info_recent_tickets_details_and_deep_link(app: TestApp
         .app
         .post(&w.desk_of(&old, "/tickets"), w.token(), json!({}))
         .await;
-    t1.assert_status(201);
-    let t1 = t1["id"].as_str().unwrap().to_owned();
+    let t1 = t1.expect_str(201, "id");
     w.end(&old).await;
     // The visitor comes back: the panel shows the desk info and recent tickets.
     let chat = w
         .start_chat(None, Some("Suzuki@Example.jp"), None, "また質問")
         .await;
-    let panel = w.app.get(&w.desk_of(&chat, ""), w.token()).await;
+    let panel = w.get(&w.desk_of(&chat, "")).await;
     panel.assert_status(200);
     let c = &panel["contact"];
     assert_eq!(c["email"], "suzuki@example.jp");
@@ -1408,10 +1333,7 @@ async fn i15_i16_i17_desk_info_recent_tickets_details_and_deep_link(app: TestApp
     assert_eq!(c["contactOwner"], w.admin.name.as_str());
     assert_eq!(panel["recentTickets"][0]["id"], t1.as_str());
     assert_eq!(panel["linkedTickets"], json!([]));
-    let detail = w
-        .app
-        .get(&w.desk_of(&chat, &format!("/tickets/{t1}")), w.token())
-        .await;
+    let detail = w.get(&w.desk_of(&chat, &format!("/tickets/{t1}"))).await;
     detail.assert_status(200);
     assert_eq!(
         detail["webUrl"],
@@ -1422,8 +1344,7 @@ async fn i15_i16_i17_desk_info_recent_tickets_details_and_deep_link(app: TestApp
     );
     let texts = chat_texts(detail["threads"].as_array().unwrap(), &old);
     assert!(texts.contains(&"以前の質問".to_owned()), "{texts:?}");
-    w.app
-        .get(&w.desk_of(&chat, "/tickets/nope"), w.token())
+    w.get(&w.desk_of(&chat, "/tickets/nope"))
         .await
         .assert_error(404, "not_found");
     // Saving the visitor (the pencil) keeps a contact name that says the same, and
@@ -1441,8 +1362,7 @@ async fn i15_i16_i17_desk_info_recent_tickets_details_and_deep_link(app: TestApp
         .await
         .assert_status(200);
     let c = w
-        .app
-        .get(&w.desk_api("/contacts?email=suzuki@example.jp"), w.token())
+        .get(&w.desk_api("/contacts?email=suzuki@example.jp"))
         .await;
     assert_eq!(c["data"][0]["firstName"], "一郎");
     assert_eq!(c["data"][0]["lastName"], "鈴木");
@@ -1451,7 +1371,7 @@ async fn i15_i16_i17_desk_info_recent_tickets_details_and_deep_link(app: TestApp
     let unknown = w
         .start_chat(None, Some("new@example.jp"), None, "初めて")
         .await;
-    let panel = w.app.get(&w.desk_of(&unknown, ""), w.token()).await;
+    let panel = w.get(&w.desk_of(&unknown, "")).await;
     assert_eq!(panel["contact"], Value::Null);
     assert_eq!(panel["recentTickets"], json!([]));
 }
@@ -1488,12 +1408,7 @@ async fn i18_no_email_means_no_automatic_ticket_until_the_operator_converts(app:
     assert_eq!(chat_en["autoTicket"]["reason"], en.as_str());
     for (list, text) in [
         (get_en(w.chat_api("/chats?state=ended")).await, &en),
-        (
-            w.app
-                .get(&w.chat_api("/chats?state=ended"), w.token())
-                .await,
-            &ja,
-        ),
+        (w.get(&w.chat_api("/chats?state=ended")).await, &ja),
     ] {
         list.assert_status(200);
         let listed = list["data"]
@@ -1544,11 +1459,7 @@ async fn i18_no_email_means_no_automatic_ticket_until_the_operator_converts(app:
         .await
         .assert_status(200);
     let contacts = w
-        .app
-        .get(
-            &w.desk_api("/contacts?email=takahashi@example.jp"),
-            w.token(),
-        )
+        .get(&w.desk_api("/contacts?email=takahashi@example.jp"))
         .await;
     assert_eq!(contacts["data"][0]["lastName"], "高橋");
     assert_eq!(contacts["data"][0]["phone"], "03-1234-5678");
@@ -1599,8 +1510,7 @@ async fn i19_search_by_number_name_email_and_subject(app: TestApp) {
         res.assert_status(200);
         assert_eq!(res["data"][0]["id"], t["id"], "q={q}: {}", res.text);
     }
-    w.app
-        .get(&w.desk_of(&chat, "/tickets/search?q="), w.token())
+    w.get(&w.desk_of(&chat, "/tickets/search?q="))
         .await
         .assert_error(400, "invalid_request");
 }
@@ -1722,29 +1632,10 @@ impl Drop for DeskServer {
 /// with the three fields (the Chat process cannot see Desk roles).
 pub(crate) async fn link_over_http(chat: &TestApp, desk: &TestApp) -> (TestUser, String) {
     let desk_admin = desk.signup("desk-admin@example.jp").await;
-    desk.post(
-        "/desk/api/v1/portals",
-        Some(&desk_admin.token),
-        json!({"portalName": "acme", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
-    let key = desk
-        .post(
-            "/desk/api/v1/portals/acme/settings/service-key",
-            Some(&desk_admin.token),
-            json!({}),
-        )
-        .await;
-    let key = key["serviceKey"].as_str().unwrap().to_owned();
+    madoguchi_testkit::desk::portal_by(desk, &desk_admin.token, "acme", "Acme").await;
+    let key = madoguchi_testkit::desk::service_key(desk, "acme", &desk_admin.token).await;
     let chat_admin = chat.signup("chat-admin@example.jp").await;
-    chat.post(
-        "/chat/api/v1/portals",
-        Some(&chat_admin.token),
-        json!({"portalName": "acme-chat", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::chat::portal_by(chat, &chat_admin.token, "acme-chat", "Acme").await;
     let enable = "/chat/api/v1/portals/acme-chat/integrations/desk/enable";
     // Without a body there is no way to see the user's Desk roles: the I3 answer.
     chat.post_empty(enable, Some(&chat_admin.token))
@@ -1763,15 +1654,13 @@ pub(crate) async fn link_over_http(chat: &TestApp, desk: &TestApp) -> (TestUser,
 }
 
 pub(crate) async fn widget_chat(chat: &TestApp, email: &str, question: &str) -> String {
-    let res = chat
-        .post(
-            "/chat/widget/v1/acme-chat/chats",
-            None,
-            json!({"email": email, "question": question, "clientMessageId": uuid::Uuid::now_v7().to_string()}),
-        )
-        .await;
-    res.assert_status(201);
-    res["chatId"].as_str().unwrap().to_owned()
+    start_chat(
+        chat,
+        "acme-chat",
+        json!({"email": email, "question": question, "clientMessageId": uuid::Uuid::now_v7().to_string()}),
+    )
+    .await
+    .chat_id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1824,13 +1713,7 @@ async fn q1_chat_uses_a_desk_in_another_process_over_http() {
         .await;
     reply.assert_status(201);
     // A regenerated key breaks the link at once over HTTP too.
-    desk.post(
-        "/desk/api/v1/portals/acme/settings/service-key",
-        Some(&desk_token),
-        json!({}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::service_key(&desk, "acme", &desk_token).await;
     let view = chat
         .get("/chat/api/v1/portals/acme-chat/integrations/desk", t)
         .await;
@@ -1876,15 +1759,16 @@ async fn q2_while_desk_is_down_chats_end_normally_and_every_ticket_appears_exact
         ids.push(id);
     }
     // A visitor edited meanwhile (C6, I18): saved now, synced to Desk when it is back.
-    let late = chat
-        .post(
-            "/chat/widget/v1/acme-chat/chats",
-            None,
-            json!({"question": "メールは後で", "clientMessageId": "late-1"}),
-        )
-        .await;
-    let late_visitor = late["visitorId"].as_str().unwrap().to_owned();
-    let late_chat = late["chatId"].as_str().unwrap().to_owned();
+    let VisitorChat {
+        chat_id: late_chat,
+        visitor_id: late_visitor,
+        ..
+    } = start_chat(
+        &chat,
+        "acme-chat",
+        json!({"question": "メールは後で", "clientMessageId": "late-1"}),
+    )
+    .await;
     // Ended without an email: skipped, and the email added later does not retry it.
     chat.post_empty(
         &format!("/chat/api/v1/portals/acme-chat/chats/{late_chat}/end"),
@@ -1927,11 +1811,7 @@ async fn q2_while_desk_is_down_chats_end_normally_and_every_ticket_appears_exact
     // Desk comes back; the next retry (moved forward by the clock) delivers.
     let desk = desk_server.start().await;
     let login = desk
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "desk-admin@example.jp", "password": "correct horse battery"}),
-        )
+        .log_in("desk-admin@example.jp", "correct horse battery")
         .await;
     let desk_token = login["token"]
         .as_str()

@@ -16,9 +16,7 @@ const METHODS: [&str; 8] = [
 ];
 
 async fn document(app: &TestApp) -> Value {
-    let res = app.get("/api/openapi.json", None).await;
-    res.assert_status(200);
-    res.body
+    app.openapi_document().await
 }
 
 /// `(path, method, operation)` of every operation.
@@ -200,13 +198,7 @@ async fn q6_the_declared_header_and_cookie_names_are_the_real_ones() {
     let doc = document(&app).await;
     let schemes = &doc["components"]["securitySchemes"];
     let admin = app.signup("names@example.jp").await;
-    app.post(
-        "/desk/api/v1/portals",
-        Some(&admin.token),
-        json!({"portalName": "names", "displayName": "Names"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(&app, &admin.token, "names", "Names").await;
     let key = app
         .post_empty(
             "/desk/api/v1/portals/names/settings/service-key",
@@ -230,17 +222,7 @@ async fn q6_the_declared_header_and_cookie_names_are_the_real_ones() {
         .await;
     res.assert_status(200);
 
-    let login = app
-        .http
-        .post(app.url("/login"))
-        .form(&[
-            ("email", admin.email.as_str()),
-            ("password", "correct horse battery"),
-            ("next", "/desk"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let (login, _) = app.log_in_page(&admin.email, "/desk").await;
     let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
     let name = schemes["sessionCookie"]["name"].as_str().unwrap();
     assert!(cookie.starts_with(&format!("{name}=")), "{cookie}");
@@ -380,20 +362,14 @@ async fn q6_the_openapi_document_matches_its_snapshot() {
 /// overflowed the search's page arithmetic (a 500).
 async fn q6_a_search_offset_past_every_ticket_is_an_empty_page(app: TestApp) {
     let admin = app.signup("offset@example.jp").await;
-    app.post(
-        "/desk/api/v1/portals",
-        Some(&admin.token),
-        json!({"portalName": "offset", "displayName": "Offset"}),
-    )
-    .await
-    .assert_status(201);
-    app.post(
-        "/desk/api/v1/portals/offset/tickets",
-        Some(&admin.token),
+    let desk = madoguchi_testkit::desk::portal_by(&app, &admin.token, "offset", "Offset").await;
+    madoguchi_testkit::desk::ticket(
+        &app,
+        &desk,
+        &admin.token,
         json!({"subject": "Printer on fire"}),
     )
-    .await
-    .assert_status(201);
+    .await;
     for query in [
         "q=printer&offset=9223372036854775807",
         "q=printer&offset=9223372036854775807&limit=200",

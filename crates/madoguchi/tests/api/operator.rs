@@ -337,13 +337,7 @@ async fn o2_a_transfer_to_a_department_goes_to_its_least_busy_online_operator(ap
         .assert_status(201);
     // Nobody online in the department: 409, nothing changes.
     for op in [&b1, &b2] {
-        app.put(
-            &api("acme", "/me/availability"),
-            Some(&op.token),
-            json!({"status": "away"}),
-        )
-        .await
-        .assert_status(200);
+        madoguchi_testkit::chat::set_availability(&app, op, "acme", "away").await;
     }
     let other = start_chat(&app, "acme", json!({"departmentId": t.dept})).await;
     act(&app, &t.op1, "acme", &other.chat_id, "accept")
@@ -421,24 +415,12 @@ async fn o2_transfers_are_checked(app: TestApp) {
         list.text
     );
     // An away operator is not offered the chat.
-    app.put(
-        &api("acme", "/me/availability"),
-        Some(&t.op2.token),
-        json!({"status": "away"}),
-    )
-    .await
-    .assert_status(200);
+    madoguchi_testkit::chat::set_availability(&app, &t.op2, "acme", "away").await;
     transfer(&app, &t.op1, &chat.chat_id, json!({"operatorId": t.op2.id}))
         .await
         .assert_error(409, "conflict");
     // The admin hands it over for the owner.
-    app.put(
-        &api("acme", "/me/availability"),
-        Some(&t.op2.token),
-        json!({"status": "available"}),
-    )
-    .await
-    .assert_status(200);
+    madoguchi_testkit::chat::set_availability(&app, &t.op2, "acme", "available").await;
     transfer(
         &app,
         &t.admin,
@@ -458,11 +440,7 @@ both_backends!(o6_desk_changes_from_the_chat_are_recorded_under_the_operator_who
 /// The ticket's history as `(field, actorName, actorId)`, oldest first.
 async fn history(w: &World, ticket_id: &str) -> Vec<(String, String, Option<String>)> {
     let res = w
-        .app
-        .get(
-            &w.desk_api(&format!("/tickets/{ticket_id}/history")),
-            w.token(),
-        )
+        .get(&w.desk_api(&format!("/tickets/{ticket_id}/history")))
         .await;
     res.assert_status(200);
     res["data"]
@@ -528,8 +506,7 @@ async fn o6_desk_changes_from_the_chat_are_recorded_under_the_operator_who_made_
         .app
         .post(&w.desk_of(&chat, "/tickets"), Some(&sato.token), json!({}))
         .await;
-    ticket.assert_status(201);
-    let tid = ticket["id"].as_str().unwrap().to_owned();
+    let tid = ticket.expect_str(201, "id");
     assert_eq!(ticket["assigneeId"], sato.id.as_str());
     let h = history(&w, &tid).await;
     assert!(!h.is_empty());
@@ -696,18 +673,11 @@ both_backends!(
 );
 
 async fn settings(app: &TestApp, admin: &TestUser, body: Value) -> Res {
-    app.patch(&api("acme", "/settings"), Some(&admin.token), body)
-        .await
+    crate::chat::patch_settings(app, admin, "acme", body).await
 }
 
 async fn away(app: &TestApp, user: &TestUser) {
-    app.put(
-        &api("acme", "/me/availability"),
-        Some(&user.token),
-        json!({"status": "away"}),
-    )
-    .await
-    .assert_status(200);
+    madoguchi_testkit::chat::set_availability(app, user, "acme", "away").await;
 }
 
 async fn o3_routing_and_the_cap_are_portal_settings(app: TestApp) {
@@ -896,9 +866,7 @@ async fn canned(app: &TestApp, user: &TestUser, body: Value) -> Res {
 }
 
 async fn shortcuts(app: &TestApp, user: &TestUser) -> Vec<String> {
-    let res = app
-        .get(&api("acme", "/canned-responses"), Some(&user.token))
-        .await;
+    let res = crate::chat::api_get(app, user, "acme", "/canned-responses").await;
     res.assert_status(200);
     res["data"]
         .as_array()
@@ -1074,10 +1042,7 @@ async fn o1_canned_responses_are_validated_and_only_their_writers_change_them(ap
 /// `MADOGUCHI_TEST_NATS_URL` are set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn o2_o3_routing_and_transfers_reach_consoles_on_another_node() {
-    let Some(nats_url) = std::env::var("MADOGUCHI_TEST_NATS_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(nats_url) = madoguchi_testkit::env_setting("MADOGUCHI_TEST_NATS_URL") else {
         eprintln!("o2_o3 across nodes: MADOGUCHI_TEST_NATS_URL unset, skipped");
         return;
     };
@@ -1161,17 +1126,7 @@ async fn i9_a_broken_link_still_names_the_desk_departments_in_the_menus(app: Tes
     .await
     .assert_status(200);
     let names = |v: &Value| -> Vec<(String, String)> {
-        v["deskDepartments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                (
-                    d["id"].as_str().unwrap().to_owned(),
-                    d["name"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
+        madoguchi_testkit::list::str_pairs(&v["deskDepartments"], "id", "name")
     };
     let healthy = w.get_integ().await;
     assert!(names(&healthy.body).contains(&(sales.clone(), "営業部".to_owned())));
@@ -1184,18 +1139,11 @@ async fn i9_a_broken_link_still_names_the_desk_departments_in_the_menus(app: Tes
     let cookie = w.app.session_cookie(&w.admin.email).await;
     let page = w
         .app
-        .http
-        .get(
-            w.app
-                .url(&format!("/chat/{}/settings/integrations/desk", w.chat)),
+        .page_html(
+            &format!("/chat/{}/settings/integrations/desk", w.chat),
+            &cookie,
         )
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
     let doc = madoguchi_testkit::html::Doc::parse(&page);
     let first_menu = doc
         .all("select.dept-mode")

@@ -67,13 +67,7 @@ struct Seeded {
 async fn seed(app: &TestApp, tickets: usize, chats: usize, messages: usize) -> Seeded {
     use futures::StreamExt;
     let desk_admin = app.signup("desk@acme.example").await;
-    app.post(
-        "/desk/api/v1/portals",
-        Some(&desk_admin.token),
-        json!({"portalName": "acme", "displayName": "アクメ サポート"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(app, &desk_admin.token, "acme", "アクメ サポート").await;
     app.post(
         &format!("{DESK}/contacts"),
         Some(&desk_admin.token),
@@ -158,24 +152,11 @@ async fn seed(app: &TestApp, tickets: usize, chats: usize, messages: usize) -> S
 }
 
 async fn login(app: &TestApp, email: &str) -> String {
-    let res = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    res.assert_status(200);
-    res["token"].as_str().unwrap().to_owned()
+    app.log_in(email, PASSWORD).await.expect_str(200, "token")
 }
 
 fn seqs_of(messages: &Value) -> Vec<i64> {
-    messages["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_i64().unwrap())
-        .collect()
+    madoguchi_testkit::list::ints(&messages["data"], "seq")
 }
 
 async fn messages_of(app: &TestApp, chat: &VisitorChat) -> Value {
@@ -414,10 +395,7 @@ fn rewrite_manifest(from: &Path, to: &Path, change: impl Fn(&mut Value)) {
 /// directory with the same rows. Prints the timings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn q7_migrate_moves_an_embedded_installation_to_postgres_and_numbering_continues() {
-    let Some(admin_url) = std::env::var("MADOGUCHI_TEST_DATABASE_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(admin_url) = madoguchi_testkit::env_setting("MADOGUCHI_TEST_DATABASE_URL") else {
         say_skipped("MADOGUCHI_TEST_DATABASE_URL is not set");
         return;
     };
@@ -716,13 +694,7 @@ async fn q7_data_from_the_first_release_schema_is_served_after_an_upgrade(app: T
         contacts["data"][0]["id"], "c1",
         "the later search column was filled"
     );
-    let login = upgraded
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "sato@example.jp", "password": PASSWORD}),
-        )
-        .await;
+    let login = upgraded.log_in("sato@example.jp", PASSWORD).await;
     login.assert_status(200);
     let next = upgraded
         .post(
@@ -874,10 +846,7 @@ async fn v3_a_chat_file_survives_backup_restore_and_migrate() {
     assert_eq!(headers["content-type"], "image/png");
     restored.stop().await;
 
-    match std::env::var("MADOGUCHI_TEST_DATABASE_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-    {
+    match madoguchi_testkit::env_setting("MADOGUCHI_TEST_DATABASE_URL") {
         Some(admin_url) => {
             let pg = PgDatabase::create(&admin_url).await;
             ok(&madoguchi(&[

@@ -6,7 +6,6 @@
 use crate::both_backends;
 use crate::chat::portal_with_admin;
 use crate::helpers::TestApp;
-use serde_json::json;
 
 both_backends!(
     q4_a_signed_out_or_wrong_portal_browser_gets_html_from_desk_and_chat_pages,
@@ -15,17 +14,8 @@ both_backends!(
 
 /// Status, `Location`, content type and body of a page.
 pub(crate) async fn answer(req: reqwest::RequestBuilder) -> (u16, String, String, String) {
-    let res = req.send().await.unwrap();
-    let header = |name: &str| {
-        res.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
-    let (location, content_type) = (header("location"), header("content-type"));
-    let status = res.status().as_u16();
-    (status, location, content_type, res.text().await.unwrap())
+    let page = madoguchi_testkit::html::Page::read(req.send().await.unwrap()).await;
+    (page.status, page.location, page.content_type, page.html)
 }
 
 pub(crate) async fn get_page(
@@ -58,13 +48,7 @@ async fn post_page(
 
 async fn q4_a_signed_out_or_wrong_portal_browser_gets_html_from_desk_and_chat_pages(app: TestApp) {
     let owner = portal_with_admin(&app, "owner@acme.example", "acme").await;
-    app.post(
-        "/desk/api/v1/portals",
-        Some(&owner.token),
-        json!({"portalName": "acme", "displayName": "Acme Desk"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(&app, &owner.token, "acme", "Acme Desk").await;
     let pages = [
         "/desk/acme",
         "/desk/acme/tickets/101",

@@ -407,13 +407,7 @@ async fn i2_i3_i4_i6_i7_i9_the_desk_integration_page_links_changes_and_disables_
     // I3 on another portal whose admin is no Desk admin.
     let other = app.signup("chat-admin@acme.example.jp").await;
     let ot = Some(other.token.as_str());
-    app.post(
-        "/chat/api/v1/portals",
-        ot,
-        json!({"portalName": "b-chat", "displayName": "B"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::chat::portal_by(app, &other.token, "b-chat", "B").await;
     let dept = app
         .post(
             "/chat/api/v1/portals/b-chat/departments",

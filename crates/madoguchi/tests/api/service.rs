@@ -40,13 +40,7 @@ async fn q3_emails_are_unique_case_insensitively(app: TestApp) {
         )
         .await;
     res.assert_error(409, "email_taken");
-    let login = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "Sato@Example.jp", "password": "correct horse battery"}),
-        )
-        .await;
+    let login = app.log_in("Sato@Example.jp", "correct horse battery").await;
     login.assert_status(200);
     assert!(login["token"].as_str().is_some_and(|t| t.len() > 30));
 }
@@ -57,13 +51,9 @@ async fn q3_login_answers_the_same_error_for_any_wrong_email_or_password(app: Te
         ("tanaka@example.jp", "wrong password!!"),
         ("nobody@example.jp", "correct horse battery"),
     ] {
-        app.post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": email, "password": password}),
-        )
-        .await
-        .assert_error(401, "invalid_credentials");
+        app.log_in(email, password)
+            .await
+            .assert_error(401, "invalid_credentials");
     }
 }
 
@@ -232,11 +222,7 @@ async fn q5_metrics_count_requests_by_route() {
 
 #[tokio::test]
 async fn q5_the_openapi_document_lists_the_routes() {
-    let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
-        .await
-        .unwrap();
-    let res = app.get("/api/openapi.json", None).await;
-    res.assert_status(200);
+    let res = TestApp::served_openapi().await;
     assert_eq!(
         res["openapi"].as_str().map(|v| v.starts_with("3.")),
         Some(true)
@@ -276,34 +262,17 @@ async fn q3_page_sessions_log_in_and_forms_need_the_csrf_token() {
 
     // The session works for the API on safe methods …
     let me = app
-        .request(
-            app.http
-                .get(app.url("/api/v1/auth/me"))
-                .header("cookie", &cookie),
-        )
+        .with_cookie(reqwest::Method::GET, "/api/v1/auth/me", &cookie)
         .await;
     me.assert_status(200);
     // … and an unsafe method without the CSRF header is refused.
     let no_csrf = app
-        .request(
-            app.http
-                .post(app.url("/api/v1/auth/logout"))
-                .header("cookie", &cookie),
-        )
+        .with_cookie(reqwest::Method::POST, "/api/v1/auth/logout", &cookie)
         .await;
     no_csrf.assert_error(403, "forbidden");
 
     // Logging out through the page needs the form's token.
-    let home = app
-        .http
-        .get(app.url("/"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = app.page_html("/", &cookie).await;
     let csrf = home
         .split("name=\"csrf-token\" content=\"")
         .nth(1)
@@ -311,30 +280,12 @@ async fn q3_page_sessions_log_in_and_forms_need_the_csrf_token() {
         .unwrap()
         .to_owned();
     assert!(csrf.len() > 20);
-    let bad = app
-        .http
-        .post(app.url("/logout"))
-        .header("cookie", &cookie)
-        .form(&[("_csrf", "forged")])
-        .send()
-        .await
-        .unwrap();
+    let bad = app.log_out_page(&cookie, "forged").await;
     assert_eq!(bad.status(), 403);
-    let ok = app
-        .http
-        .post(app.url("/logout"))
-        .header("cookie", &cookie)
-        .form(&[("_csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let ok = app.log_out_page(&cookie, &csrf).await;
     assert_eq!(ok.status(), 303);
     let after = app
-        .request(
-            app.http
-                .get(app.url("/api/v1/auth/me"))
-                .header("cookie", &cookie),
-        )
+        .with_cookie(reqwest::Method::GET, "/api/v1/auth/me", &cookie)
         .await;
     after.assert_error(401, "unauthenticated");
 }
@@ -383,11 +334,7 @@ async fn q2_data_survives_a_restart_on_the_same_data_directory() {
     first.stop().await;
     let second = spawn().await.unwrap();
     second
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "durable@example.jp", "password": "correct horse battery"}),
-        )
+        .log_in("durable@example.jp", "correct horse battery")
         .await
         .assert_status(200);
     second.stop().await;

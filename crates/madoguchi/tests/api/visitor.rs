@@ -4,8 +4,8 @@
 
 use crate::both_backends;
 use crate::chat::{
-    accept, api, department, end, get_chat, new_client_id, operator, operator_ws,
-    portal_with_admin, start_chat, widget, Ws,
+    accept, api, end, get_chat, new_client_id, operator, operator_ws, portal_with_admin,
+    sales_and_support, start_chat, widget,
 };
 use crate::helpers::{Backend, Res, TestApp, TestUser};
 use crate::integration::World;
@@ -52,13 +52,7 @@ async fn config_until(app: &TestApp, portal: &str, pred: impl Fn(&Value) -> bool
 }
 
 async fn set_status(app: &TestApp, user: &TestUser, portal: &str, status: &str) {
-    app.put(
-        &api(portal, "/me/availability"),
-        Some(&user.token),
-        json!({"status": status}),
-    )
-    .await
-    .assert_status(200);
+    crate::chat::set_availability(app, user, portal, status).await;
 }
 
 async fn v1_the_widget_is_online_only_while_an_available_operator_has_a_console_open(app: TestApp) {
@@ -104,29 +98,10 @@ async fn v1_the_widget_is_online_only_while_an_available_operator_has_a_console_
 }
 
 async fn v1_presence_is_per_department_and_does_not_change_api_routing(app: TestApp) {
-    let admin = portal_with_admin(&app, "a@acme.example", "acme").await;
-    let sales = department(&app, &admin, "acme", "営業").await;
-    let support = department(&app, &admin, "acme", "サポート").await;
-    let seller = operator(
-        &app,
-        &admin,
-        "acme",
-        "s@acme.example",
-        "operator",
-        &[&sales],
-    )
-    .await;
+    let (admin, sales, support, seller) = sales_and_support(&app).await;
     let _console = operator_ws(&app, &seller, "acme").await;
     let c = config_until(&app, "acme", |c| c["online"] == true).await;
-    let dept = |id: &str| {
-        c["departments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["id"] == id)
-            .cloned()
-            .unwrap()
-    };
+    let dept = |id: &str| madoguchi_testkit::list::by_id(&c["departments"], id).clone();
     assert_eq!(dept(&sales)["online"], true);
     assert_eq!(
         dept(&support)["online"],
@@ -146,10 +121,7 @@ async fn v1_presence_is_per_department_and_does_not_change_api_routing(app: Test
 /// the widget of node 2 online, and its closing makes it offline within 10 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v1_presence_is_shared_between_two_nodes_over_nats() {
-    let Some(nats_url) = std::env::var("MADOGUCHI_TEST_NATS_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(nats_url) = madoguchi_testkit::env_setting("MADOGUCHI_TEST_NATS_URL") else {
         crate::helpers::say_skipped("MADOGUCHI_TEST_NATS_URL is not set");
         return;
     };
@@ -339,9 +311,7 @@ async fn v2_an_offline_message_is_a_missed_chat_once_per_client_message_id(app: 
     assert_eq!(chat["visitor"]["name"], "佐藤");
     assert_eq!(chat["messages"][0]["text"], "請求書について教えてください");
     assert_eq!(chat["messages"][1]["systemKind"], "offline");
-    let missed = app
-        .get(&api("acme", "/chats?state=missed"), Some(&admin.token))
-        .await;
+    let missed = crate::chat::api_get(&app, &admin, "acme", "/chats?state=missed").await;
     let ids: Vec<&Value> = missed["data"]
         .as_array()
         .unwrap()
@@ -364,7 +334,7 @@ async fn v2_with_the_integration_an_offline_message_becomes_one_desk_ticket(app:
     let again = leave_offline(&w.app, &w.chat, body).await;
     again.assert_status(201);
     assert_eq!(again["ticketNumber"], first["ticketNumber"]);
-    let tickets = w.app.get(&w.desk_api("/tickets"), w.token()).await;
+    let tickets = w.get(&w.desk_api("/tickets")).await;
     let made: Vec<&Value> = tickets["data"]
         .as_array()
         .unwrap()
@@ -443,19 +413,15 @@ async fn v4_the_widget_reports_pages_and_the_console_sees_the_trail_and_past_cha
     )
     .await;
     let stranger = start_chat(&app, "acme", json!({"browserId": "browser-3"})).await;
-    let past = app
-        .get(
-            &api("acme", &format!("/chats/{}/past-chats", first.chat_id)),
-            Some(&admin.token),
-        )
-        .await;
+    let past = crate::chat::api_get(
+        &app,
+        &admin,
+        "acme",
+        &format!("/chats/{}/past-chats", first.chat_id),
+    )
+    .await;
     past.assert_status(200);
-    let ids: Vec<&str> = past["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let ids = madoguchi_testkit::list::strs(&past["data"], "id");
     assert!(
         ids.contains(&second.chat_id.as_str()),
         "same browser: {ids:?}"
@@ -463,18 +429,21 @@ async fn v4_the_widget_reports_pages_and_the_console_sees_the_trail_and_past_cha
     assert!(ids.contains(&third.chat_id.as_str()), "same email: {ids:?}");
     assert!(!ids.contains(&stranger.chat_id.as_str()));
     assert!(!ids.contains(&first.chat_id.as_str()));
-    let past = app
-        .get(
-            &api("acme", &format!("/chats/{}/past-chats", stranger.chat_id)),
-            Some(&admin.token),
-        )
-        .await;
+    let past = crate::chat::api_get(
+        &app,
+        &admin,
+        "acme",
+        &format!("/chats/{}/past-chats", stranger.chat_id),
+    )
+    .await;
     assert_eq!(past["data"], json!([]));
     // Only for operators of the portal.
     let outsider = portal_with_admin(&app, "x@other.example", "other").await;
-    app.get(
-        &api("acme", &format!("/chats/{}/past-chats", first.chat_id)),
-        Some(&outsider.token),
+    crate::chat::api_get(
+        &app,
+        &outsider,
+        "acme",
+        &format!("/chats/{}/past-chats", first.chat_id),
     )
     .await
     .assert_error(403, "forbidden");
@@ -536,9 +505,7 @@ async fn v5_a_chat_is_rated_once_after_it_ends_and_the_rating_shows_everywhere(a
 
     let got = get_chat(&app, &admin, "acme", &chat.chat_id).await;
     assert_eq!(got["rating"]["rating"], "good");
-    let history = app
-        .get(&api("acme", "/chats?state=ended"), Some(&admin.token))
-        .await;
+    let history = crate::chat::api_get(&app, &admin, "acme", "/chats?state=ended").await;
     assert_eq!(history["data"][0]["rating"]["rating"], "good");
     // The transcript says it, in the reader's language.
     let last = got["messages"].as_array().unwrap().last().cloned().unwrap();
@@ -564,12 +531,9 @@ async fn v5_a_chat_is_rated_once_after_it_ends_and_the_rating_shows_everywhere(a
 async fn v5_the_rating_reaches_the_desk_ticket_of_the_chat(app: TestApp) {
     let w = World::linked(app).await;
     w.settings(json!({"autoTicket": "all"})).await;
-    let chat = start_chat(
-        &w.app,
-        &w.chat,
-        json!({"email": "mori@example.jp", "question": "配送について"}),
-    )
-    .await;
+    let chat = w
+        .visitor_chat(json!({"email": "mori@example.jp", "question": "配送について"}))
+        .await;
     accept_and_end(&w.app, &w.admin, &w.chat, &chat.chat_id).await;
     let ended = crate::chat::wait_for_chat(
         &w.app,
@@ -598,11 +562,7 @@ async fn v5_the_rating_reaches_the_desk_ticket_of_the_chat(app: TestApp) {
         || async {
             w.quiesce().await;
             let threads = w
-                .app
-                .get(
-                    &w.desk_api(&format!("/tickets/{ticket}/threads")),
-                    w.token(),
-                )
+                .get(&w.desk_api(&format!("/tickets/{ticket}/threads")))
                 .await;
             threads.text.contains("遅かった").then_some(())
         },
@@ -638,15 +598,7 @@ async fn v6_a_returning_widget_reads_the_chat_state_and_system_kinds(app: TestAp
         messages.text
     );
     assert!(messages["data"][0].get("systemKind").is_none());
-    let mut ws = Ws::connect(
-        &app,
-        &widget(
-            "acme",
-            &format!("/chats/{}/ws?token={}&afterSeq=0", chat.chat_id, chat.token),
-        ),
-    )
-    .await;
-    assert_eq!(ws.next().await["type"], "ready");
+    let mut ws = crate::chat::visitor_ws(&app, "acme", &chat, Some(0)).await;
     let first = ws.next_of("message").await;
     assert_eq!(first["seq"], 1);
     let joined = ws.next_of("message").await;
@@ -667,12 +619,7 @@ async fn v6_a_missed_chat_asks_for_contact_details_and_keeps_them(app: TestApp) 
     set_status(&app, &admin, "acme", "away").await;
     let chat = start_chat(&app, "acme", json!({"question": "誰かいますか"})).await;
     let path = widget("acme", &format!("/chats/{}/contact", chat.chat_id));
-    let res = app
-        .get(
-            &widget("acme", &format!("/chats/{}", chat.chat_id)),
-            Some(&chat.token),
-        )
-        .await;
+    let res = chat.get(&app, "acme", "").await;
     assert_eq!(res["state"], "missed");
     assert!(res["visitor"]["email"].is_null());
     let res = app.post(&path, Some(&chat.token), json!({})).await;
@@ -705,12 +652,11 @@ async fn v6_a_missed_chat_asks_for_contact_details_and_keeps_them(app: TestApp) 
 async fn v6_the_desk_transcript_reads_in_the_readers_language(app: TestApp) {
     let w = World::linked(app).await;
     w.settings(json!({"autoTicket": "all"})).await;
-    let chat = start_chat(
-        &w.app,
-        &w.chat,
-        json!({"email": "jane@example.com", "name": "Jane", "question": "Where is my order?"}),
-    )
-    .await;
+    let chat = w
+        .visitor_chat(
+            json!({"email": "jane@example.com", "name": "Jane", "question": "Where is my order?"}),
+        )
+        .await;
     accept_and_end(&w.app, &w.admin, &w.chat, &chat.chat_id).await;
     let ended = crate::chat::wait_for_chat(
         &w.app,
@@ -773,10 +719,7 @@ async fn v6_the_desk_transcript_reads_in_the_readers_language(app: TestApp) {
 }
 
 async fn ended_ticket_number(w: &World, ticket: &str) -> String {
-    let t = w
-        .app
-        .get(&w.desk_api(&format!("/tickets/{ticket}")), w.token())
-        .await;
+    let t = w.get(&w.desk_api(&format!("/tickets/{ticket}"))).await;
     t.assert_status(200);
     t["ticketNumber"].to_string().trim_matches('"').to_owned()
 }

@@ -24,12 +24,7 @@ fn messages_path(portal: &str, chat: &VisitorChat, after: Option<&str>) -> Strin
 }
 
 fn seqs(res: &Value) -> Vec<i64> {
-    res["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_i64().unwrap())
-        .collect()
+    madoguchi_testkit::list::ints(&res["data"], "seq")
 }
 
 /// Reads `message` frames until one with `seq`, answering the seqs seen in order.
@@ -155,22 +150,16 @@ async fn c3_starting_a_chat_is_idempotent_by_client_message_id(app: TestApp) {
     res.assert_status(200);
     assert_eq!(seqs(&res.body), vec![1]);
     // Another chat's token is another token.
-    let other = app
-        .post(
-            &widget("acme", "/chats"),
-            None,
-            json!({"question": "別件", "clientMessageId": "q-456"}),
-        )
-        .await;
+    let other = start_chat_with(
+        &app,
+        "acme",
+        json!({"question": "別件", "clientMessageId": "q-456"}),
+    )
+    .await;
     other.assert_status(201);
     assert_ne!(other["visitorToken"], first["visitorToken"]);
-    let chats = app.get(&api("acme", "/chats"), Some(&admin.token)).await;
-    let mut ids: Vec<&str> = chats["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let chats = crate::chat::api_get(&app, &admin, "acme", "/chats").await;
+    let mut ids = madoguchi_testkit::list::strs(&chats["data"], "id");
     ids.sort_unstable();
     let mut expected = vec![
         first["chatId"].as_str().unwrap(),
@@ -773,10 +762,7 @@ mod q3_behind_a_trusted_proxy_the_limit_is_per_forwarded_client {
 /// but unreachable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn q2_two_nodes_share_live_chats_over_nats() {
-    let Some(nats_url) = std::env::var("MADOGUCHI_TEST_NATS_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(nats_url) = madoguchi_testkit::env_setting("MADOGUCHI_TEST_NATS_URL") else {
         eprintln!(
             "q2_two_nodes_share_live_chats_over_nats: MADOGUCHI_TEST_NATS_URL unset, skipped"
         );
@@ -805,11 +791,7 @@ async fn q2_two_nodes_share_live_chats_over_nats() {
     let mut visitor = Ws::connect(&node1, &chat.ws_path("acme", Some(1))).await;
     assert_eq!(visitor.next().await["type"], "ready");
 
-    node2
-        .post_empty(
-            &api("acme", &format!("/chats/{}/accept", chat.chat_id)),
-            Some(&admin.token),
-        )
+    crate::chat::act(&node2, &admin, "acme", &chat.chat_id, "accept")
         .await
         .assert_status(200);
     let joined = visitor.next_of("message").await;

@@ -8,7 +8,6 @@ use crate::chat::{
     create_portal, in_widget, login, wait_widget_log, widget_press, widget_type, HostSite,
 };
 use crate::harness::{click, find, screenshot, wait_js, wait_text, Browser};
-use crate::helpers::{Backend, TestApp};
 
 const WIDGET: &str = "[data-madoguchi-widget]";
 
@@ -49,10 +48,9 @@ return true;
 /// widget chat for the README.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v3_a_photo_from_the_widget_reaches_the_console_and_a_file_comes_back() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let admin = app.signup("yamada@acme.example").await;
     create_portal(&app, &admin, "acme", "株式会社アクメ サポート").await;
     let site = HostSite::with_widget(&app, "acme", "ja").await;

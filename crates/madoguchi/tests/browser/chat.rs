@@ -5,6 +5,7 @@ use crate::harness::{click, fill, find, free_port, screenshot, wait_js, wait_tex
 use crate::helpers::{Backend, TestApp, TestUser};
 use fantoccini::elements::Element;
 use fantoccini::{Client, Locator};
+use madoguchi_testkit::chat::{accept, operator_says_as, start_chat};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,6 +19,12 @@ pub struct HostSite {
 
 impl HostSite {
     pub async fn start(html: String) -> Self {
+        Self::start_with_headers(html, String::new()).await
+    }
+
+    /// [`HostSite::start`] answering `headers` too (lines ending in `\r\n`), such as the
+    /// host's own Content-Security-Policy.
+    pub async fn start_with_headers(html: String, headers: String) -> Self {
         let port = free_port();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
@@ -27,14 +34,14 @@ impl HostSite {
                 let Ok((mut stream, _)) = listener.accept().await else {
                     return;
                 };
-                let html = html.clone();
+                let (html, headers) = (html.clone(), headers.clone());
                 tokio::spawn(async move {
                     // Read the request head; every path answers the page (favicon too).
                     let mut buf = vec![0u8; 8192];
                     let _ = stream.read(&mut buf).await;
                     let head = format!(
                         "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
-                         Content-Length: {}\r\nConnection: close\r\n\r\n",
+                         {headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
                         html.len()
                     );
                     let _ = stream.write_all(head.as_bytes()).await;
@@ -111,6 +118,16 @@ pub async fn widget_press(c: &Client, css: &str) {
     widget_el(c, css).await.click().await.unwrap();
 }
 
+/// Waits until the widget shows the visitor's first message stored (its one tick).
+pub async fn wait_first_stored(c: &Client) {
+    wait_js(
+        c,
+        "the question stored (one tick)",
+        &in_widget("r.querySelector('.msg.visitor[data-seq=\"1\"] .tick.stored') !== null"),
+    )
+    .await;
+}
+
 /// Runs `expr` (a JS expression) against the widget's shadow root `r`.
 pub fn in_widget(expr: &str) -> String {
     format!(
@@ -142,15 +159,7 @@ pub async fn wait_widget_log(c: &Client, needle: &str) {
     }
 }
 
-pub async fn create_portal(app: &TestApp, admin: &TestUser, name: &str, display: &str) {
-    app.post(
-        "/chat/api/v1/portals",
-        Some(&admin.token),
-        json!({"portalName": name, "displayName": display}),
-    )
-    .await
-    .assert_status(201);
-}
+pub use madoguchi_testkit::chat::create_portal;
 
 /// An operator console open over the API (V1: the widget offers a chat only while an
 /// available operator has one open), read up to its `ready` frame. Keep it alive.
@@ -177,10 +186,9 @@ pub async fn open_console(app: &TestApp, user: &TestUser, portal: &str) -> OpenC
 /// the conversation without duplicates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c3_c4_visitor_on_another_origin_chats_with_an_operator_in_the_console() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "株式会社アクメ サポート").await;
     let site = HostSite::with_widget(&app, "acme", "ja").await;
@@ -214,12 +222,7 @@ async fn c3_c4_visitor_on_another_origin_chats_with_an_operator_in_the_console()
     .await;
     widget_press(&visitor, "button.start").await;
     wait_widget_log(&visitor, "パスワードを忘れました").await;
-    wait_js(
-        &visitor,
-        "the question stored (one tick)",
-        &in_widget("r.querySelector('.msg.visitor[data-seq=\"1\"] .tick.stored') !== null"),
-    )
-    .await;
+    wait_first_stored(&visitor).await;
 
     // The operator hears about it: queue, count, title bar.
     let item = ".q-section.waiting .q-item";
@@ -307,13 +310,12 @@ async fn c3_c4_visitor_on_another_origin_chats_with_an_operator_in_the_console()
     .into_iter()
     .enumerate()
     {
-        app.post(
-            "/chat/widget/v1/acme/chats",
-            None,
+        start_chat(
+            &app,
+            "acme",
             json!({"name": name, "question": question, "clientMessageId": format!("more-{n}")}),
         )
-        .await
-        .assert_status(201);
+        .await;
     }
     wait_text(&op, ".q-section.waiting .count", "(2)").await;
     wait_js(
@@ -368,22 +370,15 @@ async fn c3_c4_visitor_on_another_origin_chats_with_an_operator_in_the_console()
 /// and the chat shows up as missed for the operator (English page).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c3_widget_takes_a_message_when_no_operator_is_available() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme Support").await;
     // A console is open but its operator is away: nobody is online (V1), so the widget
     // takes the message with the offline form (V2).
     let _console = open_console(&app, &operator, "acme").await;
-    app.put(
-        "/chat/api/v1/portals/acme/me/availability",
-        Some(&operator.token),
-        json!({"status": "away"}),
-    )
-    .await
-    .assert_status(200);
+    madoguchi_testkit::chat::set_availability(&app, &operator, "acme", "away").await;
     let site = HostSite::with_widget(&app, "acme", "en").await;
 
     let visitor = browser.session().await;
@@ -610,13 +605,12 @@ async fn c3_widget_and_console_reconnect_and_catch_up_without_duplicates() {
         .assert_status(201);
     }
     // …and another visitor starts a chat (a lifecycle change the console missed).
-    app.post(
-        "/chat/widget/v1/acme/chats",
-        None,
+    start_chat(
+        &app,
+        "acme",
         json!({"question": "別件の問い合わせ", "clientMessageId": "q-offline"}),
     )
-    .await
-    .assert_status(201);
+    .await;
     let composer = widget_el(&visitor, ".composer textarea").await;
     composer
         .send_keys("オフライン中の質問\u{E007}")
@@ -707,21 +701,18 @@ async fn c3_widget_and_console_reconnect_and_catch_up_without_duplicates() {
 /// shown in the queue), ends the chat, and finds it in the history by visitor and text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c6_operator_edits_the_visitor_and_c4_finds_the_chat_in_the_history() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme").await;
-    let started = app
-        .post(
-            "/chat/widget/v1/acme/chats",
-            None,
-            json!({"question": "配送状況を知りたい", "clientMessageId": "q-1"}),
-        )
-        .await;
-    started.assert_status(201);
-    let visitor_id = started["visitorId"].as_str().unwrap().to_owned();
+    let visitor_id = start_chat(
+        &app,
+        "acme",
+        json!({"question": "配送状況を知りたい", "clientMessageId": "q-1"}),
+    )
+    .await
+    .visitor_id;
 
     let op = browser.session().await;
     login(&op, &app, &operator, "/chat/acme").await;
@@ -785,10 +776,9 @@ async fn c6_operator_edits_the_visitor_and_c4_finds_the_chat_in_the_history() {
 /// portals a 404 page, and the signed-out a login redirect that comes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c4_console_is_only_for_operators_of_the_portal() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let owner = app.signup("owner@acme.example").await;
     let stranger = app.signup("stranger@example.jp").await;
     create_portal(&app, &owner, "acme", "Acme").await;
@@ -809,10 +799,9 @@ async fn c4_console_is_only_for_operators_of_the_portal() {
 /// message in one of them still shows at once (per-chat updates, no re-render).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c4_console_stays_responsive_with_200_open_chats() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme").await;
     let mut tokens = Vec::new();
@@ -821,19 +810,14 @@ async fn c4_console_stays_responsive_with_200_open_chats() {
             let n = batch * 20 + i;
             let app = &app;
             async move {
-                let res = app
-                    .post(
-                        "/chat/widget/v1/acme/chats",
-                        None,
-                        json!({"name": format!("訪問者{n:03}"), "question": format!("質問 {n}"),
+                let started = start_chat(
+                    app,
+                    "acme",
+                    json!({"name": format!("訪問者{n:03}"), "question": format!("質問 {n}"),
                                "clientMessageId": format!("q-{n}")}),
-                    )
-                    .await;
-                res.assert_status(201);
-                (
-                    res["chatId"].as_str().unwrap().to_owned(),
-                    res["visitorToken"].as_str().unwrap().to_owned(),
                 )
+                .await;
+                (started.chat_id, started.token)
             }
         }))
         .await;
@@ -895,10 +879,9 @@ async fn c4_console_stays_responsive_with_200_open_chats() {
 /// counts unread replies (kept across a reload until seen).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c3_widget_fills_a_phone_screen() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme").await;
     let _console = open_console(&app, &operator, "acme").await;
@@ -940,17 +923,15 @@ async fn c3_widget_fills_a_phone_screen() {
             Some(&operator.token),
         )
         .await;
-    let chat_api = format!(
-        "/chat/api/v1/portals/acme/chats/{}",
-        chats["data"][0]["id"].as_str().unwrap()
-    );
-    app.post_empty(&format!("{chat_api}/accept"), Some(&operator.token))
-        .await
-        .assert_status(200);
-    app.post(
-        &format!("{chat_api}/messages"),
-        Some(&operator.token),
-        json!({"text": "ご連絡ありがとうございます", "clientMessageId": "r-1"}),
+    let chat_id = chats["data"][0]["id"].as_str().unwrap();
+    accept(&app, &operator, "acme", chat_id).await;
+    operator_says_as(
+        &app,
+        &operator,
+        "acme",
+        chat_id,
+        "ご連絡ありがとうございます",
+        "r-1",
     )
     .await
     .assert_status(201);
@@ -981,10 +962,9 @@ async fn c3_widget_fills_a_phone_screen() {
 /// English page) and the chat lands in the chosen department; the visitor can leave.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c3_widget_offers_the_department_menu_when_there_are_several() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme Support").await;
     let mut ids = Vec::new();

@@ -3,13 +3,12 @@
 //! document of the session records `securitypolicyviolation` events from its first
 //! line (a script installed through the DevTools protocol), and the test asserts none.
 
-use crate::chat::{in_widget, login, wait_widget_log, widget_type};
-use crate::harness::{click, find, free_port, wait_js, wait_text, Browser};
-use crate::helpers::{Backend, TestApp};
+use crate::chat::{in_widget, login, wait_first_stored, wait_widget_log, widget_type, HostSite};
+use crate::harness::{click, find, wait_js, wait_text, Browser};
+use crate::helpers::TestApp;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::Client;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Records every CSP violation of a document in `window.__cspViolations`.
 const RECORDER: &str = "window.__cspViolations = []; \
@@ -98,62 +97,21 @@ async fn assert_an_inline_style_is_reported(c: &Client) {
 
 /// A customer's website on its own origin that answers with a strict CSP of its own:
 /// scripts, styles and connections only from itself and the Madoguchi server.
-struct StrictHost {
-    url: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl StrictHost {
-    async fn start(app: &TestApp, portal: &str) -> Self {
-        let origin = app.base.clone();
-        let socket = origin.replacen("http://", "ws://", 1);
-        let csp = format!(
-            "default-src 'none'; script-src 'self' {origin}; style-src 'self' {origin}; \
-             img-src 'self' {origin} data:; font-src 'self'; connect-src 'self' {origin} {socket}; \
-             base-uri 'none'; form-action 'self'"
-        );
-        let html = format!(
-            "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>Acme</title>\
-             </head><body><h1>株式会社アクメ</h1><p>製品のご案内</p>\
-             <script src=\"{origin}/chat/widget.js\" data-portal=\"{portal}\" async></script>\
-             </body></html>"
-        );
-        let port = free_port();
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let (html, csp) = (html.clone(), csp.clone());
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 8192];
-                    let _ = stream.read(&mut buf).await;
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
-                         Content-Security-Policy: {csp}\r\n\
-                         Content-Length: {}\r\nConnection: close\r\n\r\n",
-                        html.len()
-                    );
-                    let _ = stream.write_all(head.as_bytes()).await;
-                    let _ = stream.write_all(html.as_bytes()).await;
-                    let _ = stream.shutdown().await;
-                });
-            }
-        });
-        Self {
-            url: format!("http://localhost:{port}/"),
-            task,
-        }
-    }
-}
-
-impl Drop for StrictHost {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+async fn strict_host(app: &TestApp, portal: &str) -> HostSite {
+    let origin = app.base.clone();
+    let socket = origin.replacen("http://", "ws://", 1);
+    let csp = format!(
+        "default-src 'none'; script-src 'self' {origin}; style-src 'self' {origin}; \
+         img-src 'self' {origin} data:; font-src 'self'; connect-src 'self' {origin} {socket}; \
+         base-uri 'none'; form-action 'self'"
+    );
+    let html = format!(
+        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>Acme</title>\
+         </head><body><h1>株式会社アクメ</h1><p>製品のご案内</p>\
+         <script src=\"{origin}/chat/widget.js\" data-portal=\"{portal}\" async></script>\
+         </body></html>"
+    );
+    HostSite::start_with_headers(html, format!("Content-Security-Policy: {csp}\r\n")).await
 }
 
 async fn widget_click(c: &Client, css: &str) {
@@ -169,10 +127,9 @@ async fn widget_click(c: &Client, css: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn q6_pages_and_the_widget_on_a_strict_csp_host_page_have_no_csp_violations() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let admin = app.signup("yamada@acme.example").await;
     for (path, body) in [
         (
@@ -230,7 +187,7 @@ async fn q6_pages_and_the_widget_on_a_strict_csp_host_page_have_no_csp_violation
     find(&op, "#console[data-connection=live]").await;
 
     // The visitor on the customer's site with its strict policy.
-    let site = StrictHost::start(&app, "acme").await;
+    let site = strict_host(&app, "acme").await;
     let visitor = watched(&mut browser).await;
     visitor.goto(&site.url).await.unwrap();
     widget_click(&visitor, ".launcher").await;
@@ -255,12 +212,7 @@ async fn q6_pages_and_the_widget_on_a_strict_csp_host_page_have_no_csp_violation
     )
     .await;
     widget_click(&visitor, "button.start").await;
-    wait_js(
-        &visitor,
-        "the question stored",
-        &in_widget("r.querySelector('.msg.visitor[data-seq=\"1\"] .tick.stored') !== null"),
-    )
-    .await;
+    wait_first_stored(&visitor).await;
 
     // The operator accepts and answers in the console; the widget shows the answer.
     let item = ".q-section.waiting .q-item";

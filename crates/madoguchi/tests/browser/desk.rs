@@ -3,7 +3,7 @@
 //! regenerated after a confirmation. Screenshots: desk-ticket.png, desk-api.png.
 
 use crate::harness::{click, fill, find, screenshot, wait_js, wait_text, Browser};
-use crate::helpers::{Backend, TestApp, TestUser};
+use crate::helpers::{TestApp, TestUser};
 use fantoccini::Client;
 use serde_json::{json, Value};
 
@@ -15,13 +15,7 @@ const BASE: &str = "/desk/api/v1/portals/acme";
 async fn seed(app: &TestApp) -> (TestUser, Value) {
     let admin = app.signup("yamada@acme.example").await;
     let token = Some(admin.token.as_str());
-    app.post(
-        "/desk/api/v1/portals",
-        token,
-        json!({"portalName": "acme", "displayName": "アクメ サポート"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(app, &admin.token, "acme", "アクメ サポート").await;
     let account = app
         .post(
             &format!("{BASE}/accounts"),
@@ -125,10 +119,9 @@ async fn badge_status(c: &Client) -> String {
 /// changed through the page, and the page shows both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d5_a_ticket_deep_link_logs_in_then_replies_and_closes_it() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let (admin, ticket) = seed(&app).await;
     let deep = "/desk/acme/tickets/104";
     assert!(ticket["webUrl"].as_str().unwrap().ends_with(deep));
@@ -187,12 +180,7 @@ async fn d5_a_ticket_deep_link_logs_in_then_replies_and_closes_it() {
     wait_text(&c, "#ticket-status", "完了").await;
     wait_text(&c, "#history", "未完了 → 完了").await;
 
-    let api = app
-        .get(
-            &format!("{BASE}/tickets/{}", ticket["id"].as_str().unwrap()),
-            Some(&admin.token),
-        )
-        .await;
+    let api = madoguchi_testkit::desk::reread_ticket(&app, BASE, &admin.token, &ticket).await;
     assert_eq!(api["status"], "Closed");
     c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
     screenshot(&c, "desk-ticket").await;
@@ -215,10 +203,9 @@ async fn d5_a_ticket_deep_link_logs_in_then_replies_and_closes_it() {
 /// after confirming; the old one stops working at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d6_settings_api_generates_reveals_and_regenerates_the_service_key() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let (admin, _) = seed(&app).await;
     let c = browser.session().await;
 
@@ -298,10 +285,9 @@ async fn d6_settings_api_generates_reveals_and_regenerates_the_service_key() {
 /// horizontal scrolling of the page, and every ticket's subject still shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d4_the_ticket_list_fits_a_375_px_phone_screen() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let (admin, _ticket) = seed(&app).await;
     let c = browser.session().await;
     c.set_window_size(375, 812).await.unwrap();

@@ -6,9 +6,7 @@ use crate::chat::login;
 use crate::harness::{
     click, click_and_wait_for_reload, fill, find, screenshot, wait_text, Browser,
 };
-use crate::helpers::{Backend, TestApp};
 use crate::mail_servers::{available, Dovecot, SmtpSink, PASSWORD};
-use serde_json::json;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,18 +14,11 @@ async fn e1_e4_a_mailbox_is_added_and_tested_on_the_page_and_a_reply_shows_its_d
     if !available() {
         return;
     }
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let admin = app.signup("admin@acme.example").await;
-    app.post(
-        "/desk/api/v1/portals",
-        Some(&admin.token),
-        json!({"portalName": "acme", "displayName": "ACME サポート"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(&app, &admin.token, "acme", "ACME サポート").await;
     let imap = Dovecot::start().await;
     let smtp = SmtpSink::start().await;
     let c = browser.session().await;

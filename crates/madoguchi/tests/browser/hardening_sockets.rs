@@ -6,6 +6,7 @@ use crate::chat::{create_portal, login, wait_widget_log, widget_el, HostSite};
 use crate::harness::{find, wait_js, Browser};
 use crate::helpers::{Backend, TestApp};
 use futures::StreamExt;
+use madoguchi_testkit::chat::{accept, operator_says_as, start_chat, VisitorChat};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,23 +19,17 @@ async fn q6_a_widget_refused_for_its_socket_limit_waits_quietly_and_carries_on_o
         .unwrap();
     let admin = app.signup("yamada@acme.example").await;
     create_portal(&app, &admin, "acme", "Acme").await;
-    let started = app
-        .post(
-            "/chat/widget/v1/acme/chats",
-            None,
-            json!({"question": "請求書について", "clientMessageId": "q6-start"}),
-        )
-        .await;
-    started.assert_status(201);
-    let chat_id = started["chatId"].as_str().unwrap().to_owned();
-    let token = started["visitorToken"].as_str().unwrap().to_owned();
-    let visitor_id = started["visitorId"].as_str().unwrap().to_owned();
-    app.post_empty(
-        &format!("/chat/api/v1/portals/acme/chats/{chat_id}/accept"),
-        Some(&admin.token),
+    let VisitorChat {
+        chat_id,
+        visitor_id,
+        token,
+    } = start_chat(
+        &app,
+        "acme",
+        json!({"question": "請求書について", "clientMessageId": "q6-start"}),
     )
-    .await
-    .assert_status(200);
+    .await;
+    accept(&app, &admin, "acme", &chat_id).await;
     // Another tab holds the chat's only socket.
     let (mut other_tab, _) = tokio_tungstenite::connect_async(app.ws_url(&format!(
         "/chat/widget/v1/acme/chats/{chat_id}/ws?token={token}"
@@ -76,10 +71,13 @@ async fn q6_a_widget_refused_for_its_socket_limit_waits_quietly_and_carries_on_o
     .await;
 
     // The operator answers: the widget shows it through HTTP polling …
-    app.post(
-        &format!("/chat/api/v1/portals/acme/chats/{chat_id}/messages"),
-        Some(&admin.token),
-        json!({"text": "ご連絡ありがとうございます", "clientMessageId": "q6-reply"}),
+    operator_says_as(
+        &app,
+        &admin,
+        "acme",
+        &chat_id,
+        "ご連絡ありがとうございます",
+        "q6-reply",
     )
     .await
     .assert_status(201);
@@ -102,10 +100,9 @@ async fn q6_a_widget_refused_for_its_socket_limit_waits_quietly_and_carries_on_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn q6_a_console_whose_session_ends_goes_to_the_login_page() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "Acme").await;
     let op = browser.session().await;

@@ -39,6 +39,18 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// Starts chromedriver and then a same-origin SQLite server, as most browser tests
+    /// begin (the console's cookie socket passes the Origin check); `None` as [`start`].
+    ///
+    /// [`start`]: Browser::start
+    pub async fn with_app() -> Option<(Self, crate::helpers::TestApp)> {
+        let browser = Self::start().await?;
+        let app = crate::helpers::TestApp::spawn_same_origin(crate::helpers::Backend::Sqlite)
+            .await
+            .unwrap();
+        Some((browser, app))
+    }
+
     /// Starts chromedriver, or returns `None` (after saying so loudly) when it is not
     /// installed and the browser is not required.
     pub async fn start() -> Option<Self> {

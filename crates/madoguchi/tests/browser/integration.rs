@@ -4,28 +4,21 @@
 
 use crate::chat::login;
 use crate::harness::{click, fill, find, screenshot, wait_js, wait_text, Browser};
-use crate::helpers::{Backend, TestApp};
 use fantoccini::Locator;
+use madoguchi_testkit::chat::start_chat;
 use serde_json::json;
 
 const SETTINGS: &str = "/chat/acme-chat/settings/integrations/desk";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i2_i3_i6_i9_the_settings_page_links_changes_and_disables() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let desk_admin = app.signup("desk-admin@acme.example").await;
     let chat_admin = app.signup("chat-admin@acme.example").await;
     let dt = Some(desk_admin.token.as_str());
-    app.post(
-        "/desk/api/v1/portals",
-        dt,
-        json!({"portalName": "acme", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(&app, &desk_admin.token, "acme", "Acme").await;
     app.post(
         "/desk/api/v1/portals/acme/departments",
         dt,
@@ -33,24 +26,9 @@ async fn i2_i3_i6_i9_the_settings_page_links_changes_and_disables() {
     )
     .await
     .assert_status(201);
-    let key = app
-        .post(
-            "/desk/api/v1/portals/acme/settings/service-key",
-            dt,
-            json!({}),
-        )
-        .await["serviceKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = madoguchi_testkit::desk::service_key(&app, "acme", &desk_admin.token).await;
     let ct = Some(chat_admin.token.as_str());
-    app.post(
-        "/chat/api/v1/portals",
-        ct,
-        json!({"portalName": "acme-chat", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::chat::portal_by(&app, &chat_admin.token, "acme-chat", "Acme").await;
     for name in ["サポート", "経理"] {
         app.post(
             "/chat/api/v1/portals/acme-chat/departments",
@@ -137,13 +115,7 @@ async fn i2_i3_i6_i9_the_settings_page_links_changes_and_disables() {
     click(&c, "#enable").await;
     wait_text(&c, "#integration-status", "有効").await;
     // I5: a regenerated key shows the red banner with the change form open.
-    app.post(
-        "/desk/api/v1/portals/acme/settings/service-key",
-        dt,
-        json!({}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::service_key(&app, "acme", &desk_admin.token).await;
     c.refresh().await.unwrap();
     wait_text(&c, "#broken-banner", "連携が切れています").await;
     find(&c, "#change-form:not([hidden]) input[name=serviceKey]").await;
@@ -151,52 +123,22 @@ async fn i2_i3_i6_i9_the_settings_page_links_changes_and_disables() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i10_i15_i17_i20_the_desk_panel_beside_a_chat() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let admin = app.signup("admin@acme.example").await;
     let t = Some(admin.token.as_str());
-    app.post(
-        "/desk/api/v1/portals",
-        t,
-        json!({"portalName": "acme", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
-    app.post(
-        "/chat/api/v1/portals",
-        t,
-        json!({"portalName": "acme-chat", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(&app, &admin.token, "acme", "Acme").await;
+    madoguchi_testkit::chat::portal_by(&app, &admin.token, "acme-chat", "Acme").await;
     app.post_empty("/chat/api/v1/portals/acme-chat/integrations/desk/enable", t)
         .await
         .assert_status(200);
-    let account = app
-        .post(
-            "/desk/api/v1/portals/acme/accounts",
-            t,
-            json!({"accountName": "株式会社サンプル"}),
-        )
-        .await["id"]
-        .clone();
-    let sla = app
-        .post(
-            "/desk/api/v1/portals/acme/slas",
-            t,
-            json!({"name": "ゴールド"}),
-        )
-        .await["id"]
-        .clone();
-    app.post(
-        "/desk/api/v1/portals/acme/contracts",
-        t,
-        json!({"contractName": "年間保守", "accountId": account, "slaId": sla}),
+    let account = madoguchi_testkit::desk::account_under_contract(
+        &app,
+        "/desk/api/v1/portals/acme",
+        &admin.token,
     )
-    .await
-    .assert_status(201);
+    .await;
     let contact = app
         .post(
             "/desk/api/v1/portals/acme/contacts",
@@ -212,16 +154,14 @@ async fn i10_i15_i17_i20_the_desk_panel_beside_a_chat() {
     )
     .await
     .assert_status(201);
-    let chat = app
-        .post(
-            "/chat/widget/v1/acme-chat/chats",
-            None,
-            json!({"name": "鈴木 一郎", "email": "suzuki@example.jp",
+    let chat_id = start_chat(
+        &app,
+        "acme-chat",
+        json!({"name": "鈴木 一郎", "email": "suzuki@example.jp",
                    "question": "パスワードのリセットができません", "clientMessageId": "q-1"}),
-        )
-        .await;
-    chat.assert_status(201);
-    let chat_id = chat["chatId"].as_str().unwrap().to_owned();
+    )
+    .await
+    .chat_id;
 
     let c = browser.session().await;
     login(&c, &app, &admin, "/chat/acme-chat").await;

@@ -5,8 +5,9 @@
 use crate::axe::serious_violations;
 use crate::chat::{create_portal, login};
 use crate::harness::{click, fill, find, screenshot, wait_js, wait_text, Browser};
-use crate::helpers::{Backend, TestApp, TestUser};
+use crate::helpers::{TestApp, TestUser};
 use fantoccini::Client;
+use madoguchi_testkit::chat as kit;
 use serde_json::{json, Value};
 
 const API: &str = "/chat/api/v1/portals/acme";
@@ -15,13 +16,7 @@ const API: &str = "/chat/api/v1/portals/acme";
 async fn team(app: &TestApp) -> (TestUser, String, TestUser, TestUser) {
     let admin = app.signup("admin@acme.example").await;
     create_portal(app, &admin, "acme", "アクメ サポート").await;
-    app.put(
-        &format!("{API}/me/availability"),
-        Some(&admin.token),
-        json!({"status": "away"}),
-    )
-    .await
-    .assert_status(200);
+    madoguchi_testkit::chat::set_availability(app, &admin, "acme", "away").await;
     let dept = app
         .post(
             &format!("{API}/departments"),
@@ -53,37 +48,25 @@ async fn team(app: &TestApp) -> (TestUser, String, TestUser, TestUser) {
 }
 
 async fn start_chat(app: &TestApp, dept: &str, name: &str, question: &str) -> String {
-    let res = app
-        .post(
-            "/chat/widget/v1/acme/chats",
-            None,
-            json!({"name": name, "departmentId": dept, "question": question,
+    kit::start_chat(
+        app,
+        "acme",
+        json!({"name": name, "departmentId": dept, "question": question,
                    "clientMessageId": uuid::Uuid::now_v7().to_string()}),
-        )
-        .await;
-    res.assert_status(201);
-    res["chatId"].as_str().unwrap().to_owned()
+    )
+    .await
+    .chat_id
 }
 
 async fn accept(app: &TestApp, user: &TestUser, chat_id: &str) -> Value {
-    let res = app
-        .post_empty(&format!("{API}/chats/{chat_id}/accept"), Some(&user.token))
-        .await;
-    res.assert_status(200);
-    res.body
+    kit::accept(app, user, "acme", chat_id).await
 }
 
 /// The integration on (a Desk portal of the same admin) and a Desk contact with a ticket
 /// for `suzuki@example.jp`, so the panel shows Desk data.
 async fn with_desk(app: &TestApp, admin: &TestUser) {
     let t = Some(admin.token.as_str());
-    app.post(
-        "/desk/api/v1/portals",
-        t,
-        json!({"portalName": "acme-desk", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(app, &admin.token, "acme-desk", "Acme").await;
     app.post_empty(&format!("{API}/integrations/desk/enable"), t)
         .await
         .assert_status(200);
@@ -106,16 +89,14 @@ async fn with_desk(app: &TestApp, admin: &TestUser) {
 
 /// A chat from 鈴木 一郎 (with the email Desk knows).
 async fn suzuki_chat(app: &TestApp, dept: &str, question: &str) -> String {
-    app.post(
-        "/chat/widget/v1/acme/chats",
-        None,
+    kit::start_chat(
+        app,
+        "acme",
         json!({"name": "鈴木 一郎", "email": "suzuki@example.jp", "departmentId": dept,
                "question": question, "clientMessageId": uuid::Uuid::now_v7().to_string()}),
     )
-    .await["chatId"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    .await
+    .chat_id
 }
 
 /// Opens the console of `user` and the chat `chat_id` in it.
@@ -148,10 +129,9 @@ async fn visible(c: &Client, css: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn o4_the_race_loser_sees_the_chat_taken_at_once() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let (_admin, dept, sato, tanaka) = team(&app).await;
     let chat = start_chat(&app, &dept, "鈴木 一郎", "ログインできません").await;
     let loser = browser.session().await;
@@ -187,10 +167,9 @@ async fn o4_the_race_loser_sees_the_chat_taken_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn o2_a_transfer_is_seen_on_both_consoles() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let (_admin, dept, sato, tanaka) = team(&app).await;
     let chat = start_chat(&app, &dept, "鈴木 一郎", "請求書を再発行してほしい").await;
     accept(&app, &sato, &chat).await;
@@ -258,10 +237,9 @@ async fn o2_a_transfer_is_seen_on_both_consoles() {
 /// item, no chime), a notice says why, and the chats come back when one of theirs ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn o3_at_the_cap_waiting_chats_leave_the_console_until_one_ends() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let (admin, dept, sato, _tanaka) = team(&app).await;
     app.patch(
         &format!("{API}/settings"),
@@ -316,10 +294,9 @@ async fn o3_at_the_cap_waiting_chats_leave_the_console_until_one_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn o1_slash_opens_the_canned_responses_in_the_message_box() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let (admin, dept, sato, _tanaka) = team(&app).await;
     for (shortcut, text, scope) in [
         (
@@ -439,10 +416,9 @@ async fn squeezed(c: &Client, css: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn o5_the_console_holds_at_768_and_390_px_with_the_panel_as_a_drawer() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let (admin, dept, sato, _tanaka) = team(&app).await;
     with_desk(&app, &admin).await;
     start_chat(&app, &dept, "山田 太郎", "配送状況を知りたい").await;
@@ -453,10 +429,13 @@ async fn o5_the_console_holds_at_768_and_390_px_with_the_panel_as_a_drawer() {
     )
     .await;
     accept(&app, &sato, &chat).await;
-    app.post(
-        &format!("{API}/chats/{chat}/messages"),
-        Some(&sato.token),
-        json!({"text": "お調べしますので少々お待ちください。", "clientMessageId": "m-1"}),
+    kit::operator_says_as(
+        &app,
+        &sato,
+        "acme",
+        &chat,
+        "お調べしますので少々お待ちください。",
+        "m-1",
     )
     .await
     .assert_status(201);
@@ -557,25 +536,21 @@ async fn o5_the_console_holds_at_768_and_390_px_with_the_panel_as_a_drawer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn o5_the_console_has_no_serious_axe_violations() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let (admin, dept, sato, _tanaka) = team(&app).await;
     // With the Desk panel and its ticket list (the integration on, a known contact).
     with_desk(&app, &admin).await;
     start_chat(&app, &dept, "山田 太郎", "配送状況を知りたい").await;
-    let chat = app
-        .post(
-            "/chat/widget/v1/acme/chats",
-            None,
-            json!({"name": "鈴木 一郎", "email": "suzuki@example.jp", "departmentId": dept,
+    let chat = kit::start_chat(
+        &app,
+        "acme",
+        json!({"name": "鈴木 一郎", "email": "suzuki@example.jp", "departmentId": dept,
                    "question": "ログインできません", "clientMessageId": "q-axe"}),
-        )
-        .await["chatId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    )
+    .await
+    .chat_id;
     accept(&app, &sato, &chat).await;
     let c = browser.session().await;
     console_with(&c, &app, &sato, &chat).await;
@@ -603,10 +578,9 @@ async fn o5_the_console_has_no_serious_axe_violations() {
 /// I3 (issue 12): the not-an-admin message's 「登録してください」 links to the signup page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i3_the_not_a_desk_admin_message_links_to_signup() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let admin = app.signup("chat-admin@acme.example").await;
     create_portal(&app, &admin, "acme", "Acme").await;
     let c = browser.session().await;
@@ -629,20 +603,13 @@ async fn i3_the_not_a_desk_admin_message_links_to_signup() {
 /// I13 (issue 12): 「こちらをクリック」 in the auto-association notice removes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i13_clicking_here_in_the_notice_removes_the_auto_association() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let admin = app.signup("admin@acme.example").await;
     let t = Some(admin.token.as_str());
     create_portal(&app, &admin, "acme", "Acme").await;
-    app.post(
-        "/desk/api/v1/portals",
-        t,
-        json!({"portalName": "acme-desk", "displayName": "Acme"}),
-    )
-    .await
-    .assert_status(201);
+    madoguchi_testkit::desk::portal_by(&app, &admin.token, "acme-desk", "Acme").await;
     app.post(
         "/desk/api/v1/portals/acme-desk/departments",
         t,

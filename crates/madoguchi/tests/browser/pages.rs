@@ -1,16 +1,14 @@
 //! Account pages seen through a browser: the harness works end to end.
 
 use crate::harness::{click, fill, find, wait_text, Browser};
-use crate::helpers::{Backend, TestApp};
 
 /// Q4: a person signs up and logs in through the pages, in Japanese and in English,
 /// and lands on the home page with both apps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn q4_signup_and_login_pages_lead_home_in_japanese_and_english() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let c = browser.session().await;
 
     // Sign up (Japanese is the default page language without a choice).

@@ -9,7 +9,6 @@ use crate::chat::{
     HostSite,
 };
 use crate::harness::{click, find, screenshot, wait_js, wait_text, Browser};
-use crate::helpers::{Backend, TestApp};
 use fantoccini::Client;
 use serde_json::json;
 
@@ -34,10 +33,9 @@ fn assert_accessible(violations: Vec<String>) {
 /// visitor is told what happens next. Phone width; screenshot for the README.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_the_offline_form_outside_business_hours_on_a_phone() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let admin = app.signup("yamada@acme.example").await;
     create_portal(&app, &admin, "acme", "株式会社アクメ サポート").await;
     // Open 09:00–18:00 every day but closed today and tomorrow (Tokyo time).
@@ -142,10 +140,9 @@ async fn v2_the_offline_form_outside_business_hours_on_a_phone() {
 /// it) and, after a reload, sees the chat ended with a way to start a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v4_v5_v6_pages_in_the_console_rating_after_the_end_and_the_ended_state_after_a_reload() {
-    let Some(mut browser) = Browser::start().await else {
+    let Some((mut browser, app)) = Browser::with_app().await else {
         return;
     };
-    let app = TestApp::spawn_same_origin(Backend::Sqlite).await.unwrap();
     let operator = app.signup("yamada@acme.example").await;
     create_portal(&app, &operator, "acme", "株式会社アクメ サポート").await;
     let site = HostSite::with_widget(&app, "acme", "ja").await;
