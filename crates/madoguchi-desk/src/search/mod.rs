@@ -721,6 +721,24 @@ mod tests {
     }
 
     #[test]
+    fn d5_walks_probe_each_candidate_only_behind_a_rare_driver() {
+        let term = |counts: &[i64]| TermGrams {
+            subject: Some(counts.iter().map(|n| (*n, format!("g{n}"))).collect()),
+            contact: Some(counts.iter().map(|n| (*n, format!("@g{n}"))).collect()),
+        };
+        // 「注文番号 54321」: a rare gram beside common ones drives, probing each candidate.
+        let rare = subject_walk(&[term(&[COUNT_CAP, COUNT_CAP]), term(&[2])]).unwrap();
+        assert_eq!(rare.driver.as_deref(), Some("g2"));
+        assert!(rare.probe_each);
+        // Every gram common: the database may merge the postings instead.
+        let common = subject_walk(&[term(&[COUNT_CAP]), term(&[COUNT_CAP])]).unwrap();
+        assert!(!common.probe_each);
+        let contact = contact_walks(&[term(&[7, COUNT_CAP])]).unwrap();
+        assert!(contact[0].probe_each);
+        assert!(!contact_walks(&[term(&[COUNT_CAP])]).unwrap()[0].probe_each);
+    }
+
+    #[test]
     fn contact_walks_cover_terms_split_between_fields() {
         let t = |s: Option<&[&str]>, c: Option<&[&str]>| TermGrams {
             subject: s.map(|v| v.iter().map(|g| (1, (*g).to_owned())).collect()),
