@@ -267,11 +267,13 @@ crate::wire_enum! {
 
 /// Every SQLite connection's settings, the pool's and the writer thread's alike: WAL
 /// lets readers run beside the writer, `sync` says when a commit is on disk, writers
-/// wait up to 10 s for the lock instead of failing.
+/// wait up to 10 s for the lock instead of failing. Statement journals (a multi-row
+/// statement's undo, such as a message batch's) stay in memory: as temporary files they
+/// cost every batch an open, an unlink and a close.
 pub(crate) fn sqlite_pragmas(sync: SqliteSync) -> String {
     format!(
         "pragma journal_mode = wal; pragma synchronous = {}; pragma foreign_keys = on; \
-         pragma busy_timeout = 10000;",
+         pragma busy_timeout = 10000; pragma temp_store = memory;",
         sync.as_str()
     )
 }

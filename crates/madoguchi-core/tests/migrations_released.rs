@@ -24,6 +24,7 @@ const RELEASED: &[(i64, &str, &str)] = &[
     (221, "19855c825a4ad533", "19855c825a4ad533"),
     (222, "6bc915235313f6e9", "6bc915235313f6e9"),
     (230, "cabbb1db2593b3a1", "cabbb1db2593b3a1"),
+    (240, "b451a308bd2296e6", "b451a308bd2296e6"),
     (300, "eb8572e39536ebaf", "eb8572e39536ebaf"),
     (315, "cab2fd74af458b7c", "cab2fd74af458b7c"),
     (320, "490d342bf824d7ae", "490d342bf824d7ae"),

@@ -267,10 +267,12 @@ pub(crate) fn next_seqs_sql(backend: Backend, chats: usize, allowed: &[ChatState
 }
 
 /// [`next_seq`] for several distinct chats in one statement ([`next_seqs_sql`] for them
-/// and the `allowed` states): answers each chat in an allowed state. The state test is written `state || ''` so that no index on state
-/// can serve it: SQLite without statistics otherwise walks the (state, activity) index
-/// over every waiting chat (10,000 idle chats made each round cost milliseconds)
-/// instead of looking the ids up by primary key.
+/// and the `allowed` states): answers each chat in an allowed state. The state test is
+/// written `state || ''` so that no index on state can serve it: SQLite without
+/// statistics once walked a (state, activity) index over every waiting chat (10,000 idle
+/// chats made each round cost milliseconds) instead of looking the ids up by primary key.
+/// None of the columns it sets is indexed (migration 0240), so PostgreSQL updates the row
+/// in place (HOT) and neither backend touches an index for it.
 pub(crate) async fn next_seqs(
     tx: &mut WriteTx,
     sql: &str,

@@ -581,6 +581,52 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Q2 (migration 0240): the columns a message sets on its chat row are in no index,
+    /// so a message rewrites no index of `chat_chats` (on PostgreSQL: a HOT update).
+    #[tokio::test]
+    async fn q2_a_message_sets_no_indexed_column_of_its_chat() {
+        use sqlx::Row as _;
+        let sql = crate::chats::store::next_seqs_sql(Backend::Sqlite, 1, VISITOR);
+        let set = sql
+            .split_once(" set ")
+            .and_then(|(_, rest)| rest.split_once(" where "))
+            .map(|(set, _)| set)
+            .expect("an update … set … where");
+        let written: Vec<&str> = set
+            .split(", ")
+            .map(|a| a.split_once(" = ").map_or(a, |(column, _)| column).trim())
+            .collect();
+        assert_eq!(written, ["last_seq", "last_activity_at", "updated_at"]);
+        let dir = std::env::temp_dir().join(format!(
+            "madoguchi-indexes-{}-{}",
+            std::process::id(),
+            madoguchi_core::ids::new_id()
+        ));
+        let db = Db::open_sqlite(&dir).await.expect("open");
+        let indexes = sqlx::query("select name from pragma_index_list('chat_chats')")
+            .fetch_all(db.pool())
+            .await
+            .expect("indexes");
+        assert!(indexes.len() >= 3, "the chat table's indexes are listed");
+        for index in indexes {
+            let name: String = index.try_get("name").expect("name");
+            let columns = sqlx::query("select name from pragma_index_info($1)")
+                .bind(&name)
+                .fetch_all(db.pool())
+                .await
+                .expect("columns");
+            for column in columns {
+                let column: String = column.try_get("name").expect("column");
+                assert!(
+                    !written.contains(&column.as_str()),
+                    "index {name} holds {column}, which every message writes"
+                );
+            }
+        }
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Runs when `MADOGUCHI_TEST_DATABASE_URL` is set (and fails if it is unreachable).
     #[tokio::test]
     async fn q2_the_message_store_keeps_the_contract_on_postgresql() {

@@ -31,9 +31,10 @@ use axum::extract::ws::{
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
-use futures::StreamExt;
+use futures::stream::BoxStream;
+use futures::{FutureExt, SinkExt, StreamExt};
 use madoguchi_chat::chats::VisitorSession;
-use madoguchi_chat::live::{LiveEvent, SeqCursor, Step};
+use madoguchi_chat::live::{Live, LiveEvent, SeqCursor, Step};
 use madoguchi_chat::protocol::{
     parse_resume, ChatJson, ClientFrame, ConsoleCursors, Lifecycle, ServerFrame, VisitorLifecycle,
 };
@@ -90,13 +91,13 @@ fn upgrade_or_400(
 /// Per-socket buffers sized for chat frames (Q1). The WebSocket library's defaults
 /// (128 KiB read buffer, zero-filled on the first read, and 128 KiB of write batching)
 /// cost about 130 KiB of memory per idle visitor; chat frames are small, and a larger
-/// one just takes more reads (see [`READ_BUFFER_BYTES`]). Frames are written at once (no batching: latency), and
-/// a socket whose reader stops reading is cut off at [`MAX_QUEUED_BYTES`] instead of
+/// one just takes more reads (see [`READ_BUFFER_BYTES`]). Frames ready together are
+/// written together, never held back for more ([`send_text`]), and a socket whose reader stops reading is cut off at [`MAX_QUEUED_BYTES`] instead of
 /// growing without bound.
 pub fn small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BATCH_BYTES)
         .max_write_buffer_size(MAX_QUEUED_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
@@ -106,6 +107,8 @@ pub fn small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
 /// larger one takes several reads (a 40 KB message, 40), which is rare and cheap next
 /// to the 3 KiB more that every idle visitor would hold at 4 KiB.
 const READ_BUFFER_BYTES: usize = 1024;
+/// Frames queued in one go are written together up to this size ([`send_text`]).
+const WRITE_BATCH_BYTES: usize = 16 * 1024;
 const MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
 /// A client frame holds at most one message of 10,000 characters (40 KB of UTF-8).
 const MAX_FRAME_BYTES: usize = 256 * 1024;
@@ -306,9 +309,22 @@ async fn close_signed_out(socket: &mut WebSocket) {
 
 type SocketResult = Result<(), axum::Error>;
 
+/// Queues a frame; the socket loops write out what is queued (one write for every frame
+/// ready at that moment: a batch's messages to a console, an ack and its echo to a
+/// widget) before they wait again ([`flush`]). A burst beyond [`WRITE_BATCH_BYTES`] is
+/// written at once.
 async fn send_text(socket: &mut WebSocket, text: String) -> SocketResult {
-    socket.send(WsMessage::Text(text.into())).await
+    socket.feed(WsMessage::Text(text.into())).await
 }
+
+/// Writes out the queued frames (no system call when nothing is queued).
+async fn flush(socket: &mut WebSocket) -> SocketResult {
+    socket.flush().await
+}
+
+/// Events handled in a row before the queued frames are written out, so that a long
+/// burst still reaches the client in pieces.
+const DRAIN_EVENTS: usize = 64;
 
 async fn send_frame(socket: &mut WebSocket, frame: &ServerFrame<'_>) -> SocketResult {
     send_text(socket, frame.to_text()).await
@@ -461,44 +477,25 @@ async fn visitor_socket(
         },
     )
     .await?;
-    let mut cursor = SeqCursor::new(after);
-    let frame = |m: &Message| visitor_frame(m, lang, &reader);
-    catch_up(&state, &session.chat_id, &mut cursor, &mut socket, frame).await?;
+    let mut widget = Widget {
+        state: &state,
+        chat_id: &session.chat_id,
+        cursor: SeqCursor::new(after),
+        lang,
+        reader: &reader,
+    };
+    widget.catch_up(&mut socket).await?;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_typing: Option<Instant> = None;
     loop {
-        tokio::select! {
-            _ = closed(&mut closing) => {
-                close_going_away(&mut socket).await;
-                return Ok(());
+        flush(&mut socket).await?;
+        let live = tokio::select! {
+            _ = closed(&mut closing) => false,
+            _ = ping.tick() => {
+                socket.send(WsMessage::Ping(Default::default())).await?;
+                true
             }
-            _ = ping.tick() => socket.send(WsMessage::Ping(Default::default())).await?,
-            event = events.next() => match event.as_deref() {
-                None => {
-                    tracing::debug!("live events ended; the widget reconnects and catches up");
-                    close_going_away(&mut socket).await;
-                    return Ok(());
-                }
-                Some(LiveEvent::Message { message, .. }) => match cursor.step(message.seq) {
-                    Step::Skip => {}
-                    Step::Send => {
-                        send_text(&mut socket, frame(message)).await?;
-                        cursor.sent(message.seq);
-                    }
-                    Step::FillGap => {
-                        catch_up(&state, &session.chat_id, &mut cursor, &mut socket, frame).await?;
-                    }
-                },
-                Some(LiveEvent::Typing { sender: Sender::Operator, .. }) => {
-                    send_frame(&mut socket, &ServerFrame::Typing { chat_id: None, sender: Sender::Operator }).await?;
-                }
-                Some(LiveEvent::Chat { event, chat, .. }) => {
-                    // Only the state: the chat view holds operator-side data.
-                    let frame = VisitorLifecycle { event, state: &chat["state"] };
-                    send_frame(&mut socket, &ServerFrame::VisitorLifecycle(frame)).await?;
-                }
-                Some(_) => {}
-            },
+            event = events.next() => widget.on_event(event.as_deref(), &mut socket).await?,
             incoming = socket.recv() => {
                 let text = match client_text(incoming) {
                     Incoming::Text(text) => text,
@@ -509,8 +506,98 @@ async fn visitor_socket(
                 if let Some(reply) = reply {
                     send_text(&mut socket, reply).await?;
                 }
+                true
+            }
+        };
+        // What else is ready goes out in the same write (an ack and its message's echo).
+        let live = live && widget.drain(&mut events, &mut socket).await?;
+        if !live {
+            close_going_away(&mut socket).await;
+            return Ok(());
+        }
+    }
+}
+
+/// A widget socket's view of its chat: where it stands and how it renders.
+struct Widget<'a> {
+    state: &'a AppState,
+    chat_id: &'a str,
+    cursor: SeqCursor,
+    lang: Lang,
+    reader: &'a Reader,
+}
+
+impl Widget<'_> {
+    async fn catch_up(&mut self, socket: &mut WebSocket) -> SocketResult {
+        let (lang, reader) = (self.lang, self.reader);
+        let frame = |m: &Message| visitor_frame(m, lang, reader);
+        catch_up(self.state, self.chat_id, &mut self.cursor, socket, frame).await
+    }
+
+    /// Passes a live event on; false when the events ended (the widget reconnects and
+    /// catches up).
+    async fn on_event(
+        &mut self,
+        event: Option<&LiveEvent>,
+        socket: &mut WebSocket,
+    ) -> Result<bool, axum::Error> {
+        match event {
+            None => {
+                tracing::debug!("live events ended; the widget reconnects and catches up");
+                return Ok(false);
+            }
+            Some(LiveEvent::Message { message, .. }) => match self.cursor.step(message.seq) {
+                Step::Skip => {}
+                Step::Send => {
+                    send_text(socket, visitor_frame(message, self.lang, self.reader)).await?;
+                    self.cursor.sent(message.seq);
+                }
+                Step::FillGap => self.catch_up(socket).await?,
+            },
+            Some(LiveEvent::Typing {
+                sender: Sender::Operator,
+                ..
+            }) => {
+                send_frame(
+                    socket,
+                    &ServerFrame::Typing {
+                        chat_id: None,
+                        sender: Sender::Operator,
+                    },
+                )
+                .await?;
+            }
+            Some(LiveEvent::Chat { event, chat, .. }) => {
+                // Only the state: the chat view holds operator-side data.
+                let frame = VisitorLifecycle {
+                    event,
+                    state: &chat["state"],
+                };
+                send_frame(socket, &ServerFrame::VisitorLifecycle(frame)).await?;
+            }
+            Some(_) => {}
+        }
+        Ok(true)
+    }
+
+    /// Handles the events that are ready now, up to [`DRAIN_EVENTS`]; false as
+    /// [`Self::on_event`].
+    async fn drain(
+        &mut self,
+        events: &mut BoxStream<'static, Live>,
+        socket: &mut WebSocket,
+    ) -> Result<bool, axum::Error> {
+        for _ in 0..DRAIN_EVENTS {
+            match events.next().now_or_never() {
+                Some(event) => {
+                    if !self.on_event(event.as_deref(), socket).await? {
+                        return Ok(false);
+                    }
+                }
+                None => break,
             }
         }
+        Ok(true)
     }
 }
 
@@ -677,6 +764,7 @@ async fn operator_socket(
     }
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     loop {
+        flush(&mut socket).await?;
         let hold = hold_until.unwrap_or_else(tokio::time::Instant::now);
         let flow = tokio::select! {
             _ = closed(&mut closing) => Flow::GoAway,
@@ -719,6 +807,13 @@ async fn operator_socket(
                 }
                 Flow::Continue
             }
+        };
+        // What else is ready goes out in the same write (a batch's messages).
+        let flow = match flow {
+            Flow::Continue if hold_until.is_none() => {
+                console.drain(&mut events, &mut socket).await?
+            }
+            flow => flow,
         };
         if let Flow::GoAway = flow {
             close_going_away(&mut socket).await;
@@ -844,6 +939,25 @@ impl Console {
                     Err(e) if e.code == ErrorCode::Forbidden => return Ok(Flow::GoAway),
                     Err(e) => tracing::warn!(error = %e, "reloading the operator failed"),
                 }
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Handles the events that are ready now, up to [`DRAIN_EVENTS`].
+    async fn drain(
+        &mut self,
+        events: &mut BoxStream<'static, Live>,
+        socket: &mut WebSocket,
+    ) -> Result<Flow, axum::Error> {
+        for _ in 0..DRAIN_EVENTS {
+            let flow = match events.next().now_or_never() {
+                Some(Some(event)) => self.on_event(&event, socket).await?,
+                Some(None) => Flow::GoAway,
+                None => break,
+            };
+            if let Flow::GoAway = flow {
+                return Ok(Flow::GoAway);
             }
         }
         Ok(Flow::Continue)
