@@ -4,6 +4,7 @@
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use axum::Router;
 use madoguchi_core::bus::{Bus, LocalBus, NatsBus};
 use madoguchi_core::identity::Identity;
@@ -202,6 +203,14 @@ impl Application {
             let _ = notify.send(true);
             let _ = stopped_tx.send(());
         };
+        // No Nagle: chat frames are small and the sockets write out what is ready at
+        // once themselves; with Nagle an ack waited for the TCP ack of the frame before
+        // it (up to the client's delayed-ack time, 40 ms).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
         let server = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -5,6 +5,7 @@
 //! printed as a ratio of it.
 
 use anyhow::{bail, Context};
+use axum::serve::ListenerExt;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -734,7 +735,10 @@ pub async fn run_relay(listen: std::net::SocketAddr) -> anyhow::Result<()> {
             }),
         )
         .with_state(tx);
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    // As `serve`'s sockets: no Nagle.
+    let listener = tokio::net::TcpListener::bind(listen).await?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).await?;
     Ok(())
 }
