@@ -5,7 +5,6 @@
 //! printed as a ratio of it.
 
 use anyhow::{bail, Context};
-use axum::serve::ListenerExt;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -735,10 +734,7 @@ pub async fn run_relay(listen: std::net::SocketAddr) -> anyhow::Result<()> {
             }),
         )
         .with_state(tx);
-    // As `serve`'s sockets: no Nagle.
-    let listener = tokio::net::TcpListener::bind(listen).await?.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let listener = tokio::net::TcpListener::bind(listen).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }
