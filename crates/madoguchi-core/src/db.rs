@@ -70,6 +70,20 @@ pub struct Db {
     dir_lock: Arc<std::sync::Mutex<Option<std::fs::File>>>,
     /// The last write probe of [`Db::check_writable`] and when it ran.
     health: Arc<Mutex<Option<HealthProbe>>>,
+    /// SQLite file databases: the file, whose file system [`Db::check_writable`] checks
+    /// for space.
+    sqlite_file: Option<Arc<Path>>,
+}
+
+/// Below this much free space for the database file `/healthz` says the disk is full
+/// (Q6). A small write may still succeed there (SQLite reuses the WAL file's space after
+/// a checkpoint), but the next larger one will not.
+const MIN_FREE_BYTES: u64 = 1 << 20;
+
+/// The bytes an unprivileged writer may still use on the file system of `file`.
+fn free_bytes(file: &Path) -> Option<u64> {
+    let stat = rustix::fs::statvfs(file).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// Takes the exclusive lock of the data directory `dir` (Q6). Each SQLite server keeps
@@ -406,6 +420,7 @@ impl Db {
             sqlite_writer,
             dir_lock: Arc::new(std::sync::Mutex::new(dir_lock)),
             health: Arc::new(Mutex::new(None)),
+            sqlite_file: sqlite_path.map(|p| Arc::from(Path::new(&p))),
         };
         db.migrate().await?;
         Ok(db)
@@ -509,7 +524,8 @@ impl Db {
     /// Whether the database takes writes (`/healthz`, Q6): a one-row upsert committed
     /// as every write is (on SQLite under the writer lock, `begin immediate`), so a
     /// read-only file or database, a full disk or an unreachable server shows here and
-    /// not only as failing requests. The answer is reused for two seconds, so health
+    /// not only as failing requests; a SQLite file's file system must also have
+    /// [`MIN_FREE_BYTES`] free. The answer is reused for two seconds, so health
     /// checks stay cheap; concurrent checks share one probe. `Err` says why in words.
     pub async fn check_writable(&self) -> Result<(), String> {
         let mut last = self.health.lock().await;
@@ -519,7 +535,13 @@ impl Db {
             }
         }
         let answer = match tokio::time::timeout(HEALTH_TIMEOUT, self.write_probe()).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => match self.sqlite_file.as_deref().and_then(free_bytes) {
+                Some(free) if free < MIN_FREE_BYTES => Err(format!(
+                    "no space left on device ({} KiB free for the database)",
+                    free / 1024
+                )),
+                _ => Ok(()),
+            },
             Ok(Err(e)) => Err(match (e.code, &e.source) {
                 // "no space left on device: error returned from database: (code: 13) …"
                 (crate::ErrorCode::StorageUnavailable, Some(cause)) => cause
