@@ -292,6 +292,12 @@ pub(crate) fn sqlite_pragmas(sync: SqliteSync) -> String {
     )
 }
 
+/// The page cache of a pool connection (512 KiB instead of SQLite's 2 MB). Eight of
+/// them held 14 MiB of the server's memory once warm; what they read again comes from
+/// the OS's cache of the file. The message writer keeps the default: its pages are
+/// the hot ones.
+pub(crate) const READER_CACHE: &str = "pragma cache_size = -512;";
+
 /// The migrations this binary runs on `backend`, oldest first.
 pub fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
     match backend {
@@ -384,6 +390,7 @@ impl Db {
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
                             conn.execute(sqlite_pragmas(sync).as_str()).await?;
+                            conn.execute(READER_CACHE).await?;
                             Ok(())
                         })
                     })

@@ -29,8 +29,9 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(5
 fn spawn_checkpointer(path: &str, sync: crate::db::SqliteSync) -> anyhow::Result<mpsc::Sender<()>> {
     let conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(&crate::db::sqlite_pragmas(sync))?;
-    // Only this thread's explicit checkpoints.
+    // Only this thread's explicit checkpoints; it reads no pages to keep.
     conn.execute_batch("pragma wal_autocheckpoint = 0;")?;
+    conn.execute_batch(crate::db::READER_CACHE)?;
     let (stop, stopped) = mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("sqlite-checkpointer".into())
