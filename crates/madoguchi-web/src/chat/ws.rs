@@ -92,8 +92,9 @@ fn upgrade_or_400(
 /// (128 KiB read buffer, zero-filled on the first read, and 128 KiB of write batching)
 /// cost about 130 KiB of memory per idle visitor; chat frames are small, and a larger
 /// one just takes more reads (see [`READ_BUFFER_BYTES`]). Frames ready together are
-/// written together, never held back for more ([`send_text`]), and a socket whose reader stops reading is cut off at [`MAX_QUEUED_BYTES`] instead of
-/// growing without bound.
+/// written together, never held back for more ([`send_text`]), and a socket whose
+/// reader stops reading is cut off at [`MAX_QUEUED_BYTES`] instead of growing without
+/// bound.
 pub fn small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
