@@ -461,8 +461,16 @@ async fn product_target(base: &str, args: &ChatBenchArgs) -> anyhow::Result<Targ
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The bench's sockets' read buffer (see [`connect`]).
+const CLIENT_READ_BUFFER_BYTES: usize = 4096;
+
 async fn connect(url: &str) -> anyhow::Result<Ws> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+    // tungstenite zeroes its whole read buffer (128 KiB by default) for every read: at
+    // 10,000 messages/s that was a third of the load generator's CPU, taken from the
+    // server it shares the cores with. Frames here are a few hundred bytes.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(CLIENT_READ_BUFFER_BYTES);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), false)
         .await
         .with_context(|| format!("connecting {url}"))?;
     // Wait for {type:"ready"}.
