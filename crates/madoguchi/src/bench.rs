@@ -470,9 +470,12 @@ async fn connect(url: &str) -> anyhow::Result<Ws> {
     // server it shares the cores with. Frames here are a few hundred bytes.
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(CLIENT_READ_BUFFER_BYTES);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), false)
-        .await
-        .with_context(|| format!("connecting {url}"))?;
+    // The client keeps Nagle, as in the load the issue measured.
+    let disable_nagle = false;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(url, Some(config), disable_nagle)
+            .await
+            .with_context(|| format!("connecting {url}"))?;
     // Wait for {type:"ready"}.
     while let Some(msg) = ws.next().await {
         if let Message::Text(t) = msg? {
