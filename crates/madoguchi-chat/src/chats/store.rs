@@ -3,7 +3,7 @@
 use super::{AutoTicket, AutoTicketStatus, ChatState, ChatView, Outcome, VisitorSession};
 use crate::visitors::Visitor;
 use madoguchi_core::db::Backend;
-use madoguchi_core::{Db, Result, WriteTx};
+use madoguchi_core::{Db, Error, Result, WriteTx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -253,15 +253,20 @@ fn next_seq_of(r: &sqlx::any::AnyRow) -> Result<NextSeq> {
     })
 }
 
-/// The statement of [`next_seqs`]; arguments: now, now, then the chat ids. Answers
-/// rows of (id, last_seq, visitor_name).
+/// The statement of [`next_seqs`]; arguments: now, now, then the chat ids (SQLite: one
+/// argument each, `chats` of them; PostgreSQL: one JSON array of them, whatever their
+/// number, see [`Backend::Postgres`] in [`next_seqs`]). Answers rows of (id, last_seq,
+/// visitor_name).
 pub(crate) fn next_seqs_sql(backend: Backend, chats: usize, allowed: &[ChatState]) -> String {
+    let chosen = match backend {
+        Backend::Sqlite => format!("id in ({})", backend.placeholders(3, chats)),
+        Backend::Postgres => "id = any(array(select json_array_elements_text($3::json)))".into(),
+    };
     format!(
         "update chat_chats set last_seq = last_seq + 1, last_activity_at = {}, updated_at = {} \
-         where id in ({}) and state || '' in ({}) returning id, last_seq, {VISITOR_NAME}",
+         where {chosen} and state || '' in ({}) returning id, last_seq, {VISITOR_NAME}",
         backend.placeholders(1, 1),
         backend.placeholders(2, 1),
-        backend.placeholders(3, chats),
         state_list(allowed)
     )
 }
@@ -280,8 +285,17 @@ pub(crate) async fn next_seqs(
     now: i64,
 ) -> Result<Vec<NextSeq>> {
     let mut query = sqlx::query(sql).bind(now).bind(now);
-    for id in chat_ids {
-        query = query.bind(*id);
+    match tx.backend() {
+        Backend::Sqlite => {
+            for id in chat_ids {
+                query = query.bind(*id);
+            }
+        }
+        // sqlx's Any driver binds no arrays; one JSON text is one argument for any
+        // number of chats, so a round is one round trip whatever its size.
+        Backend::Postgres => {
+            query = query.bind(serde_json::to_string(chat_ids).map_err(Error::internal)?)
+        }
     }
     let rows = query.fetch_all(tx.conn()).await?;
     rows.iter().map(next_seq_of).collect()

@@ -48,8 +48,24 @@ enum Shape {
     Insert,
 }
 
-/// The SQL text of a batch statement of `rows` rows, written once per shape.
+/// `items` in the pieces one statement of `backend` takes: [`pieces`] on SQLite, all of
+/// them at once on PostgreSQL, whose statements take their rows as one JSON argument
+/// (a round trip there costs far more than a statement's work).
+fn pieces_of<T>(backend: Backend, items: &[T]) -> Vec<&[T]> {
+    match backend {
+        Backend::Sqlite => pieces(items),
+        Backend::Postgres if items.is_empty() => Vec::new(),
+        Backend::Postgres => vec![items],
+    }
+}
+
+/// The SQL text of a batch statement of `rows` rows, written once per shape (on
+/// PostgreSQL once for every number of rows).
 fn statement(backend: Backend, shape: Shape, rows: usize) -> Arc<str> {
+    let rows = match backend {
+        Backend::Sqlite => rows,
+        Backend::Postgres => 0,
+    };
     type Written = Vec<(Backend, Shape, usize, Arc<str>)>;
     static WRITTEN: std::sync::Mutex<Written> = std::sync::Mutex::new(Vec::new());
     let mut written = WRITTEN.lock().unwrap_or_else(|p| p.into_inner());
@@ -241,7 +257,7 @@ impl MessageStore for SqlxStore {
         for round in rounds(&rows) {
             let mut seqs = std::collections::HashMap::new();
             for (states, ids) in by_states(&rows, &round) {
-                for chunk in pieces(&ids) {
+                for chunk in pieces_of(tx.backend(), &ids) {
                     let sql = statement(tx.backend(), Shape::NextSeqs(states), chunk.len());
                     for next in crate::chats::store::next_seqs(&mut tx, &sql, chunk, now).await? {
                         seqs.insert(next.chat_id.clone(), next);
@@ -251,7 +267,7 @@ impl MessageStore for SqlxStore {
             outcomes.round(&rows, &round, seqs, now);
         }
         let mut inserted = 0;
-        for chunk in pieces(&outcomes.stored_rows(&rows)) {
+        for chunk in pieces_of(tx.backend(), &outcomes.stored_rows(&rows)) {
             let sql = statement(tx.backend(), Shape::Insert, chunk.len());
             inserted += store::insert_many_unless_resent(&mut tx, &sql, chunk).await?;
         }
@@ -510,12 +526,15 @@ mod tests {
     const VISITOR: &[ChatState] = &[ChatState::Waiting, ChatState::Attended];
     const ATTENDED: &[ChatState] = &[ChatState::Attended];
 
+    /// A text that JSON must escape (PostgreSQL's batch takes its rows as JSON).
+    const A2: &str = "a2 \"引用\" \\ 改行\n\t\u{1F600}";
+
     /// Q2 and issue 10: one contract for every message store.
     async fn message_store_contract(store: &dyn MessageStore, chat: &Chat, a: &str, b: &str) {
         let now = chat.clock.now_ms();
         let rows: Arc<[Row]> = vec![
             row(a, "a1", VISITOR),
-            row(a, "a2", VISITOR),
+            row(a, A2, VISITOR),
             row(b, "b1", VISITOR),
             // Not in a state this author may write in.
             row(b, "b-late", ATTENDED),
@@ -555,7 +574,7 @@ mod tests {
             .into_iter()
             .map(|m| m.text)
             .collect();
-        assert_eq!(texts, vec!["question 0", "a1", "a2"]);
+        assert_eq!(texts, vec!["question 0", "a1", A2]);
     }
 
     #[tokio::test]
@@ -672,5 +691,12 @@ mod tests {
         let b = statement(Backend::Sqlite, Shape::Insert, 4);
         assert!(Arc::ptr_eq(&a, &b));
         assert_ne!(&*a, &*statement(Backend::Postgres, Shape::Insert, 4));
+        // PostgreSQL takes a whole batch in one statement of one text.
+        assert_eq!(pieces_of(Backend::Postgres, &items), vec![&items[..]]);
+        assert!(pieces_of::<usize>(Backend::Postgres, &[]).is_empty());
+        assert!(Arc::ptr_eq(
+            &statement(Backend::Postgres, Shape::Insert, 4),
+            &statement(Backend::Postgres, Shape::Insert, 200)
+        ));
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{Message, Sender};
 use madoguchi_core::db::Backend;
-use madoguchi_core::{Db, Result, WriteTx};
+use madoguchi_core::{Db, Error, Result, WriteTx};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -40,10 +40,16 @@ fn from_row(r: &AnyRow) -> Result<Message> {
 const INSERT: &str = "insert into chat_messages (id, chat_id, seq, sender, sender_user_id, \
      sender_name, body, system_kind, system_arg, client_key, created_at) values";
 const COLUMNS_PER_ROW: usize = 11;
+/// [`INSERT`]'s columns read from a JSON row `r` of [`message_row`] on PostgreSQL
+/// ([`insert_many_sql`]); `->>` answers text, so the integer columns are cast.
+const POSTGRES_ROW: &str = "r->>0, r->>1, (r->>2)::bigint, r->>3, r->>4, r->>5, r->>6, \
+     r->>7, r->>8, r->>9, (r->>10)::bigint";
 
 /// One value of a row, as either driver binds it (sqlx for the pool and PostgreSQL,
-/// rusqlite on the SQLite writer thread), borrowed from the message.
-#[derive(Debug, Clone, Copy)]
+/// rusqlite on the SQLite writer thread), borrowed from the message. As JSON it is the
+/// bare value (a row of them is what PostgreSQL's batch insert reads).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(untagged)]
 pub(crate) enum Arg<'a> {
     Text(&'a str),
     MaybeText(Option<&'a str>),
@@ -120,6 +126,13 @@ pub(crate) async fn insert(
 /// arguments are id, chat_id, seq, sender, sender_user_id, sender_name, body,
 /// system_kind, system_arg, client_key, created_at.
 pub(crate) fn insert_many_sql(backend: Backend, rows: usize) -> String {
+    if backend == Backend::Postgres {
+        return format!(
+            "{} select {POSTGRES_ROW} from json_array_elements($1::json) as r \
+             on conflict (chat_id, client_key) do nothing",
+            INSERT.trim_end_matches(" values")
+        );
+    }
     let mut sql = format!("{INSERT} ");
     for r in 0..rows {
         if r > 0 {
@@ -142,8 +155,22 @@ pub(crate) async fn insert_many_unless_resent(
     rows: &[(&Message, &str)],
 ) -> Result<usize> {
     let mut query = sqlx::query(sql);
-    for (m, client_key) in rows {
-        query = bind_message(query, m, Some(client_key));
+    match tx.backend() {
+        Backend::Sqlite => {
+            for (m, client_key) in rows {
+                query = bind_message(query, m, Some(client_key));
+            }
+        }
+        // One JSON array of rows, each an array in [`message_row`]'s order: sqlx's Any
+        // driver binds no arrays, and one argument serves any number of rows, so the
+        // insert is one round trip whatever the batch's size.
+        Backend::Postgres => {
+            let rows: Vec<_> = rows
+                .iter()
+                .map(|(m, client_key)| message_row(m, Some(client_key)))
+                .collect();
+            query = query.bind(serde_json::to_string(&rows).map_err(Error::internal)?);
+        }
     }
     let done = query.execute(tx.conn()).await?;
     Ok(done.rows_affected() as usize)
