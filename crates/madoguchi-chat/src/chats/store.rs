@@ -255,8 +255,7 @@ fn next_seq_of(r: &sqlx::any::AnyRow) -> Result<NextSeq> {
 
 /// The statement of [`next_seqs`]; arguments: now, now, then the chat ids (SQLite: one
 /// argument each, `chats` of them; PostgreSQL: one JSON array of them, whatever their
-/// number, see [`Backend::Postgres`] in [`next_seqs`]). Answers rows of (id, last_seq,
-/// visitor_name).
+/// number). Answers rows of (id, last_seq, visitor_name).
 pub(crate) fn next_seqs_sql(backend: Backend, chats: usize, allowed: &[ChatState]) -> String {
     let chosen = match backend {
         Backend::Sqlite => format!("id in ({})", backend.placeholders(3, chats)),
