@@ -38,7 +38,7 @@ fn from_row(r: &AnyRow) -> Result<Message> {
 }
 
 const INSERT: &str = "insert into chat_messages (id, chat_id, seq, sender, sender_user_id, \
-     sender_name, body, system_kind, system_arg, client_key, created_at) values";
+     sender_name, body, system_kind, system_arg, client_key, created_at)";
 const COLUMNS_PER_ROW: usize = 11;
 /// [`INSERT`]'s columns read from a JSON row `r` of [`message_row`] on PostgreSQL
 /// ([`insert_many_sql`]); `->>` answers text, so the integer columns are cast.
@@ -113,7 +113,7 @@ pub(crate) async fn insert(
     client_key: Option<&str>,
 ) -> std::result::Result<(), sqlx::Error> {
     let sql = format!(
-        "{INSERT} ({})",
+        "{INSERT} values ({})",
         tx.backend().placeholders(1, COLUMNS_PER_ROW)
     );
     bind_message(sqlx::query(&sql), m, client_key)
@@ -128,12 +128,11 @@ pub(crate) async fn insert(
 pub(crate) fn insert_many_sql(backend: Backend, rows: usize) -> String {
     if backend == Backend::Postgres {
         return format!(
-            "{} select {POSTGRES_ROW} from json_array_elements($1::json) as r \
-             on conflict (chat_id, client_key) do nothing",
-            INSERT.trim_end_matches(" values")
+            "{INSERT} select {POSTGRES_ROW} from json_array_elements($1::json) as r \
+             on conflict (chat_id, client_key) do nothing"
         );
     }
-    let mut sql = format!("{INSERT} ");
+    let mut sql = format!("{INSERT} values ");
     for r in 0..rows {
         if r > 0 {
             sql.push_str(", ");
