@@ -464,10 +464,22 @@ async fn o5_the_console_holds_at_768_and_390_px_with_the_panel_as_a_drawer() {
             )
             .await;
             assert_eq!(opened, Value::Bool(true));
-            if !visible(&c, &format!(".q-item[data-chat-id='{chat}']")).await {
+            let item = format!(".q-item[data-chat-id='{chat}']");
+            if !visible(&c, &item).await {
                 click(&c, ".queue-toggle").await;
             }
-            click(&c, &format!(".q-item[data-chat-id='{chat}']")).await;
+            // The drawer slides in (0.2 s): a click while it moves can land outside the
+            // window ("not clickable at point (-89, …)").
+            wait_js(
+                &c,
+                "the queue drawer to be in the window",
+                &format!(
+                    "var r = document.querySelector(\"{item}\").getBoundingClientRect(); \
+                     return r.left >= 0 && r.right <= window.innerWidth + 1"
+                ),
+            )
+            .await;
+            click(&c, &item).await;
             wait_js(
                 &c,
                 "the queue drawer to close",
